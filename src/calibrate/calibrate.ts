@@ -1,0 +1,101 @@
+// Calibration: statistics in, a plain table of quantizer parameters out; the quantizer only reads this table.
+import type { Graph } from '../onnx/graph.js';
+import type { Runner } from '../runtime/runner.js';
+import type { ImageBatch } from '../data/imagefolder.js';
+import type { QuantPoint } from '../quant/points.js';
+import type { QuantParams } from '../quant/scheme.js';
+import { collectStats, type StatsRequest } from './collect.js';
+import { minmaxParams, omseParams, ptfParams, weightParams, type Observer } from './observers.js';
+import { silentProgress, type Progress } from '../progress.js';
+
+export interface CalibrationOptions {
+  wBits: number;
+  aBits: number;
+  observer: Observer;
+  ptf: boolean;
+  /** Log2 quantizer (4-bit) for softmax outputs. */
+  lis: boolean;
+  biasCorrection: boolean;
+  batchSize: number;
+}
+
+export interface CalibrationTable {
+  params: Record<string, QuantParams>;
+  /** The observed float range of each activation-like point. */
+  ranges: Record<string, { min: number; max: number }>;
+  /** PTF exponents α per channel of each LayerNorm-input point. */
+  ptfAlpha: Record<string, number[]>;
+  /** Bias correction: per weight point, the mean of its layer's input per input channel. */
+  inputMeans?: Record<string, Float32Array>;
+}
+
+export const LIS_BITS = 4;
+
+/** The data input of a weight point's node and that input's channel axis. */
+function weightInput(graph: Graph, point: QuantPoint): { tensor: string; axis: number } | undefined {
+  const node = graph.nodes.find((n) => n.name === point.node);
+  if (!node) return undefined;
+  const tensor = node.inputs.find((t, i) => i < 2 && t !== point.tensor);
+  if (!tensor) return undefined;
+  if (node.opType === 'Conv') return { tensor, axis: 1 };
+  if (point.channelAxis !== point.dims!.length - 1 && node.opType === 'MatMul') return undefined; // constant left operand
+  return { tensor, axis: -1 };
+}
+
+export async function calibrate(
+  runner: Runner, graph: Graph, inputName: string, points: readonly QuantPoint[], images: ImageBatch,
+  options: CalibrationOptions, progress: Progress = silentProgress,
+): Promise<CalibrationTable> {
+  const params: Record<string, QuantParams> = {};
+  const requests = new Map<string, StatsRequest>();
+  const request = (tensor: string, extra: Partial<StatsRequest>) => requests.set(tensor, { ...requests.get(tensor), tensor, ...extra });
+  const meanInputs = new Map<string, { tensor: string; axis: number }>();
+
+  for (const point of points) {
+    if (point.kind === 'weight') {
+      const value = graph.constantValue(point.tensor)!;
+      params[point.id] = weightParams(value.values, value.dims, point.channelAxis!, options.wBits);
+      const input = options.biasCorrection ? weightInput(graph, point) : undefined;
+      if (input) {
+        meanInputs.set(point.id, input);
+        request(input.tensor, { meanAxis: input.axis });
+      }
+    } else if (point.kind === 'softmax' && options.lis) {
+      params[point.id] = { kind: 'log2', bits: LIS_BITS };
+    } else {
+      const needsSample = point.kind === 'layernorm' ? options.ptf || options.observer === 'omse' : options.observer === 'omse';
+      request(point.tensor, { keepLast: needsSample || undefined, percentile: options.observer === 'percentile' || undefined });
+    }
+  }
+
+  const stats = await collectStats(runner, graph, inputName, images, [...requests.values()], options.batchSize, progress);
+  const ranges: CalibrationTable['ranges'] = {};
+  const ptfAlpha: CalibrationTable['ptfAlpha'] = {};
+  for (const point of points) {
+    if (params[point.id]) continue;
+    const s = stats.get(point.tensor)!;
+    ranges[point.id] = { min: s.min, max: s.max };
+    if (point.kind === 'layernorm' && options.ptf) {
+      const channels = s.last!.dims[s.last!.dims.length - 1];
+      const { alpha, ...uniform } = ptfParams(s.min, s.max, s.last!.data, channels, options.aBits);
+      params[point.id] = uniform;
+      ptfAlpha[point.id] = alpha;
+    } else if (options.observer === 'omse') {
+      params[point.id] = omseParams(s.min, s.max, s.last!.data, options.aBits);
+    } else if (options.observer === 'percentile') {
+      params[point.id] = minmaxParams(s.percentile!.min, s.percentile!.max, options.aBits);
+    } else {
+      params[point.id] = minmaxParams(s.min, s.max, options.aBits);
+    }
+  }
+
+  let inputMeans: CalibrationTable['inputMeans'];
+  if (options.biasCorrection) {
+    inputMeans = {};
+    for (const [id, input] of meanInputs) {
+      const s = stats.get(input.tensor)!;
+      inputMeans[id] = Float32Array.from(s.channelSum!, (sum) => sum / s.channelCount!);
+    }
+  }
+  return { params, ranges, ptfAlpha, inputMeans };
+}

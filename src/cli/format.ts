@@ -1,0 +1,37 @@
+// Human-readable output of each command (the --json shapes are the reports themselves).
+import type { InspectReport } from '../pipeline/inspect.js';
+import type { QuantizeReport } from '../pipeline/quantize.js';
+import type { Accuracy } from '../evaluate/metrics.js';
+
+const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
+
+export function formatInspect(report: InspectReport): string {
+  const lines = [`${report.model} (opset ${report.opset}): ${report.points.length} quant points, ${report.units.length} search units`];
+  const counts = new Map<string, number>();
+  for (const p of report.points) counts.set(p.kind, (counts.get(p.kind) ?? 0) + 1);
+  lines.push(`points: ${[...counts].map(([k, n]) => `${n} ${k}`).join(', ')}`);
+  const byId = new Map(report.points.map((p) => [p.id, p]));
+  for (const [i, unit] of report.units.entries()) {
+    lines.push(`unit ${i} ${unit.kind} ${unit.name}`);
+    for (const id of unit.points) lines.push(`  ${id.padEnd(5)} ${byId.get(id)!.kind.padEnd(10)} ${byId.get(id)!.node}`);
+  }
+  lines.push('points:');
+  for (const p of report.points) lines.push(`  ${p.id.padEnd(5)} ${p.kind.padEnd(10)} ${p.tensor}  (${p.node})`);
+  return lines.join('\n');
+}
+
+export function formatEval(accuracy: Accuracy): string {
+  return `top-1 ${pct(accuracy.top1)}  top-5 ${pct(accuracy.top5)}  (${accuracy.n} images)`;
+}
+
+export function formatQuantize(report: QuantizeReport, out: string): string {
+  const s = report.settings;
+  const rows: [string, { top1: number; top5: number }][] = [['float', report.fp], [`W${s.wBits}A${s.aBits} baseline`, report.baseline]];
+  return [
+    `${s.model}: W${s.wBits}A${s.aBits} ${s.method}, observer ${s.observer}${s.ptf ? ', PTF' : ''}${s.lis ? ', log2 softmax' : ''}${s.biasCorrection ? ', bias correction' : ''}`,
+    `evaluated on ${report.evaluatedOn.n} images of ${report.evaluatedOn.images}`,
+    `${''.padEnd(18)}${'top-1'.padStart(8)}${'top-5'.padStart(9)}`,
+    ...rows.map(([name, a]) => `${name.padEnd(18)}${pct(a.top1).padStart(8)}${pct(a.top5).padStart(9)}`),
+    `wrote ${out} in ${report.timing.total.toFixed(1)}s`,
+  ].join('\n');
+}

@@ -1,0 +1,103 @@
+// The evolq command line: a thin shell over the library API.
+import { EvolqError } from '../errors.js';
+import { parse, required, sizeFlag, listFlag, type Flags } from './args.js';
+import { formatEval, formatInspect, formatQuantize } from './format.js';
+import { inspectModel } from '../pipeline/inspect.js';
+import { evaluateModel } from '../pipeline/evaluate-model.js';
+import { quantize } from '../pipeline/quantize.js';
+import { oneOf, integer, SEARCH_SPACES } from '../config.js';
+import { StderrProgress, silentProgress } from '../progress.js';
+
+const USAGE = `evolq: post-training quantization of vision models (ONNX) with Evol-Q
+
+usage:
+  evolq inspect MODEL [--search-space attention|block|block+activations] [--json]
+  evolq eval MODEL --data DIR [--limit N] [--batch-size N] [--size HxW --mean a,b,c --std a,b,c] [--json]
+  evolq quantize MODEL --calib DIR --out DIR [--method baseline] [--w-bits 8|4|3] [--a-bits 8|4]
+      [--calib-size 1000] [--holdout 200] [--eval DIR] [--eval-limit N] [--seed 0]
+      [--observer omse|minmax|percentile] [--no-ptf] [--lis] [--bias-correction] [--batch-size 100] [--json] [--quiet]
+
+MODEL is a folder with model.onnx and preprocessor_config.json (and config.json with id2label),
+or a .onnx file. --json prints one JSON object on stdout; progress goes to stderr.`;
+
+const common: Flags = { json: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' } };
+
+async function inspectCommand(args: string[]): Promise<string> {
+  const { positionals, values } = parse('inspect', args, { ...common, 'search-space': { type: 'string' } }, ['MODEL']);
+  if (values.help) return USAGE;
+  const space = oneOf(values['search-space'] ?? 'attention', SEARCH_SPACES, '--search-space');
+  const report = inspectModel(positionals[0], space);
+  return values.json ? JSON.stringify(report) : formatInspect(report);
+}
+
+async function evalCommand(args: string[]): Promise<string> {
+  const flags: Flags = {
+    ...common, data: { type: 'string' }, limit: { type: 'string' }, 'batch-size': { type: 'string' },
+    size: { type: 'string' }, mean: { type: 'string' }, std: { type: 'string' },
+  };
+  const { positionals, values } = parse('eval', args, flags, ['MODEL']);
+  if (values.help) return USAGE;
+  const accuracy = await evaluateModel(positionals[0], {
+    data: required(values, 'data', 'eval'),
+    limit: values.limit === undefined ? undefined : integer(values.limit, '--limit', 1),
+    batchSize: integer(values['batch-size'] ?? '100', '--batch-size', 1),
+    size: sizeFlag(values.size), mean: listFlag(values.mean, '--mean'), std: listFlag(values.std, '--std'),
+    progress: values.quiet ? silentProgress : new StderrProgress(),
+  });
+  return values.json ? JSON.stringify({ top1: accuracy.top1, top5: accuracy.top5, n: accuracy.n, seconds: accuracy.seconds }) : formatEval(accuracy);
+}
+
+async function quantizeCommand(args: string[]): Promise<string> {
+  const text = (name: string) => ({ [name]: { type: 'string' as const } });
+  const flags: Flags = {
+    ...common,
+    ...['calib', 'out', 'eval', 'method', 'w-bits', 'a-bits', 'calib-size', 'holdout', 'eval-limit', 'seed', 'passes', 'cycles',
+      'population', 'loss', 'temperature', 'observer', 'search-space', 'mutation', 'batch-size'].reduce((f, n) => ({ ...f, ...text(n) }), {}),
+    'no-ptf': { type: 'boolean' }, lis: { type: 'boolean' }, 'bias-correction': { type: 'boolean' }, resume: { type: 'boolean' },
+  };
+  const { positionals, values } = parse('quantize', args, flags, ['MODEL']);
+  if (values.help) return USAGE;
+  const out = required(values, 'out', 'quantize');
+  const report = await quantize({
+    model: positionals[0],
+    calib: required(values, 'calib', 'quantize'),
+    out,
+    eval: values.eval as string | undefined,
+    options: {
+      method: values.method as never, wBits: values['w-bits'] as never, aBits: values['a-bits'] as never,
+      calibSize: values['calib-size'] as never, holdout: values.holdout as never, evalLimit: values['eval-limit'] as never,
+      seed: values.seed as never, passes: values.passes as never, cycles: values.cycles as never, population: values.population as never,
+      loss: values.loss as never, temperature: values.temperature as never, observer: values.observer as never,
+      searchSpace: values['search-space'] as never, mutation: values.mutation as never, batchSize: values['batch-size'] as never,
+      ptf: !values['no-ptf'], lis: Boolean(values.lis), biasCorrection: Boolean(values['bias-correction']), resume: Boolean(values.resume),
+    },
+    progress: values.quiet ? silentProgress : new StderrProgress(),
+  });
+  return values.json ? JSON.stringify(report) : formatQuantize(report, out);
+}
+
+const COMMANDS: Record<string, (args: string[]) => Promise<string>> = { inspect: inspectCommand, eval: evalCommand, quantize: quantizeCommand };
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...args] = argv;
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return command ? 0 : 1;
+  }
+  const run = COMMANDS[command];
+  if (!run) {
+    process.stderr.write(`evolq: unknown command "${command}". Should be one of: ${Object.keys(COMMANDS).join(', ')}.\n`);
+    return 1;
+  }
+  try {
+    process.stdout.write(`${await run(args)}\n`);
+    return 0;
+  } catch (err) {
+    if (err instanceof EvolqError) {
+      process.stderr.write(`evolq ${command}: ${err.message.replace(/\s*\n\s*/g, ' ')}\n`);
+      return 1;
+    }
+    process.stderr.write(`evolq ${command}: internal error: ${(err as Error).stack ?? err}\n`);
+    return 2;
+  }
+}

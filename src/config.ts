@@ -1,0 +1,110 @@
+// Typed options with their defaults in one place, and validation that names the option and the allowed values.
+import { ConfigError } from './errors.js';
+import { OBSERVERS, type Observer } from './calibrate/observers.js';
+import type { SearchSpace } from './quant/units.js';
+
+export type Method = 'baseline' | 'evolq';
+export type Loss = 'infonce' | 'mse' | 'kl' | 'cosine';
+export type Mutation = 'absolute' | 'relative';
+
+export interface QuantizeOptions {
+  method: Method;
+  wBits: 8 | 4 | 3;
+  aBits: 8 | 4;
+  calibSize: number;
+  holdout: number;
+  evalLimit?: number;
+  seed: number;
+  passes: number;
+  cycles: number;
+  population: number;
+  loss: Loss;
+  temperature: number;
+  observer: Observer;
+  ptf: boolean;
+  lis: boolean;
+  biasCorrection: boolean;
+  searchSpace: SearchSpace;
+  mutation: Mutation;
+  resume: boolean;
+  batchSize: number;
+}
+
+export const DEFAULTS: QuantizeOptions = {
+  method: 'baseline',
+  wBits: 8,
+  aBits: 8,
+  calibSize: 1000,
+  holdout: 200,
+  seed: 0,
+  passes: 10,
+  cycles: 3,
+  population: 15,
+  loss: 'infonce',
+  temperature: 3,
+  observer: 'omse',
+  ptf: true,
+  lis: false,
+  biasCorrection: false,
+  searchSpace: 'attention',
+  mutation: 'absolute',
+  resume: false,
+  batchSize: 100,
+};
+
+export const METHODS: readonly Method[] = ['baseline', 'evolq'];
+export const LOSSES: readonly Loss[] = ['infonce', 'mse', 'kl', 'cosine'];
+export const SEARCH_SPACES: readonly SearchSpace[] = ['attention', 'block', 'block+activations'];
+export const MUTATIONS: readonly Mutation[] = ['absolute', 'relative'];
+
+export function oneOf<T>(value: unknown, allowed: readonly T[], option: string): T {
+  if (!allowed.includes(value as T)) {
+    throw new ConfigError(`Unsupported ${option}: "${value}". Should be one of: ${allowed.join(', ')}.`, option);
+  }
+  return value as T;
+}
+
+export function integer(value: unknown, option: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) {
+    throw new ConfigError(`${option} must be an integer ${max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `in ${min}..${max}`}, got "${value}"`, option);
+  }
+  return n;
+}
+
+export function positiveNumber(value: unknown, option: string): number {
+  const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isFinite(n) || n <= 0) throw new ConfigError(`${option} must be a positive number, got "${value}"`, option);
+  return n;
+}
+
+/** Fills defaults and checks every field; throws ConfigError naming the CLI flag. */
+export function resolveOptions(partial: Partial<Record<keyof QuantizeOptions, unknown>>): QuantizeOptions {
+  const o = { ...DEFAULTS, ...Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) } as Record<keyof QuantizeOptions, unknown>;
+  const resolved: QuantizeOptions = {
+    method: oneOf(o.method, METHODS, '--method'),
+    wBits: oneOf(Number(o.wBits), [8, 4, 3] as const, '--w-bits'),
+    aBits: oneOf(Number(o.aBits), [8, 4] as const, '--a-bits'),
+    calibSize: integer(o.calibSize, '--calib-size', 1),
+    holdout: integer(o.holdout, '--holdout', 0),
+    evalLimit: o.evalLimit === undefined ? undefined : integer(o.evalLimit, '--eval-limit', 1),
+    seed: integer(o.seed, '--seed', 0, 2 ** 32 - 1),
+    passes: integer(o.passes, '--passes', 1),
+    cycles: integer(o.cycles, '--cycles', 1),
+    population: integer(o.population, '--population', 2),
+    loss: oneOf(o.loss, LOSSES, '--loss'),
+    temperature: positiveNumber(o.temperature, '--temperature'),
+    observer: oneOf(o.observer, OBSERVERS, '--observer'),
+    ptf: Boolean(o.ptf),
+    lis: Boolean(o.lis),
+    biasCorrection: Boolean(o.biasCorrection),
+    searchSpace: oneOf(o.searchSpace, SEARCH_SPACES, '--search-space'),
+    mutation: oneOf(o.mutation, MUTATIONS, '--mutation'),
+    resume: Boolean(o.resume),
+    batchSize: integer(o.batchSize, '--batch-size', 1),
+  };
+  if (resolved.method === 'evolq') {
+    throw new ConfigError('--method evolq: the Evol-Q search is not implemented in this version; use --method baseline', '--method');
+  }
+  return resolved;
+}

@@ -1,0 +1,126 @@
+// ImageFolder datasets (root/<class>/<image>): listing, class indices, deterministic subsets, decoding.
+import { readdirSync, statSync, existsSync } from 'node:fs';
+import { join, extname } from 'node:path';
+import { DataError, ConfigError } from '../errors.js';
+import { decodeImageInto, type Preprocessing } from './preprocess.js';
+import type { Rng } from '../rng.js';
+
+const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp']);
+
+export interface ImageItem {
+  file: string;
+  label: number;
+}
+
+export interface ImageFolder {
+  root: string;
+  /** Class names in class-index order. */
+  classNames: string[];
+  items: ImageItem[];
+}
+
+const normalizeLabel = (name: string) => name.trim().toLowerCase().replace(/[\s-]+/g, '_');
+
+/**
+ * Lists an ImageFolder. Class indices come from `labels` (id2label names in index order) when given,
+ * else from sorted folder names, as torchvision does.
+ */
+export function listImageFolder(root: string, labels?: readonly string[]): ImageFolder {
+  if (!existsSync(root) || !statSync(root).isDirectory()) throw new DataError(`${root}: no such image folder`, root);
+  let entries: string[];
+  try {
+    entries = readdirSync(root).sort();
+  } catch (err) {
+    throw new DataError(`${root}: cannot read image folder (${(err as Error).message})`, root);
+  }
+  const classDirs = entries.filter((e) => !e.startsWith('.') && statSync(join(root, e)).isDirectory());
+  if (classDirs.length === 0) throw new DataError(`${root}: no class folders (expected ${root}/<class>/<image>)`, root);
+  let indexOf: (dir: string) => number;
+  let classNames: string[];
+  if (labels && labels.length) {
+    const exact = new Map(labels.map((l, i) => [l, i]));
+    const loose = new Map(labels.map((l, i) => [normalizeLabel(l), i]));
+    indexOf = (dir) => exact.get(dir) ?? loose.get(normalizeLabel(dir)) ?? -1;
+    classNames = [...labels];
+  } else {
+    indexOf = (dir) => classDirs.indexOf(dir);
+    classNames = classDirs;
+  }
+  const items: ImageItem[] = [];
+  for (const dir of classDirs) {
+    const label = indexOf(dir);
+    if (label < 0) {
+      const shown = labels!.slice(0, 10).join(', ') + (labels!.length > 10 ? ', …' : '');
+      throw new DataError(`${join(root, dir)}: class folder '${dir}' matches no id2label entry of the model (${shown})`, join(root, dir));
+    }
+    const files = readdirSync(join(root, dir)).filter((f) => IMAGE_EXTENSIONS.has(extname(f).toLowerCase())).sort();
+    for (const f of files) items.push({ file: join(root, dir, f), label });
+  }
+  if (items.length === 0) throw new DataError(`${root}: no images (.jpg, .jpeg, .png, .webp) in its class folders`, root);
+  return { root, classNames, items };
+}
+
+/** The first ⌈limit / classes⌉ images of each class, in sorted file order. */
+export function limitPerClass(folder: ImageFolder, limit: number): ImageItem[] {
+  const classes = new Set(folder.items.map((i) => i.label)).size;
+  const perClass = Math.ceil(limit / classes);
+  const taken = new Map<number, number>();
+  return folder.items.filter((item) => {
+    const n = taken.get(item.label) ?? 0;
+    taken.set(item.label, n + 1);
+    return n < perClass;
+  });
+}
+
+/** Two disjoint random draws (calibration, holdout) from a folder, with the seeded generator. */
+export function drawSplits(folder: ImageFolder, calibSize: number, holdout: number, rng: Rng): { calibration: ImageItem[]; holdout: ImageItem[] } {
+  const total = folder.items.length;
+  if (calibSize + holdout > total) {
+    throw new ConfigError(`--calib-size ${calibSize} plus --holdout ${holdout} is more than the ${total} images in ${folder.root}`, '--calib-size');
+  }
+  const order = rng.permutation(total);
+  return {
+    calibration: order.slice(0, calibSize).map((i) => folder.items[i]),
+    holdout: order.slice(calibSize, calibSize + holdout).map((i) => folder.items[i]),
+  };
+}
+
+/** Decoded images, N×C×H×W float32, with their labels. */
+export interface ImageBatch {
+  data: Float32Array;
+  dims: [number, number, number, number];
+  labels: Int32Array;
+}
+
+/** Decodes images with a bounded number in flight; `onDone` sees the count so far. */
+export async function decodeImages(items: readonly ImageItem[], prep: Preprocessing, onDone?: (done: number) => void): Promise<ImageBatch> {
+  const size = prep.channels * prep.height * prep.width;
+  const data = new Float32Array(items.length * size);
+  const labels = Int32Array.from(items, (i) => i.label);
+  let next = 0;
+  let done = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      await decodeImageInto(items[i].file, prep, data, i * size);
+      onDone?.(++done);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(16, items.length) }, worker));
+  return { data, dims: [items.length, prep.channels, prep.height, prep.width], labels };
+}
+
+/** A view of images [start, end) of a decoded batch. */
+export function sliceBatch(batch: ImageBatch, start: number, end: number): ImageBatch {
+  const size = batch.dims[1] * batch.dims[2] * batch.dims[3];
+  return {
+    data: batch.data.subarray(start * size, end * size),
+    dims: [end - start, batch.dims[1], batch.dims[2], batch.dims[3]],
+    labels: batch.labels.subarray(start, end),
+  };
+}
+
+/** [start, end) ranges of consecutive batches. */
+export function* batchRanges(n: number, batchSize: number): Generator<[number, number]> {
+  for (let start = 0; start < n; start += batchSize) yield [start, Math.min(n, start + batchSize)];
+}

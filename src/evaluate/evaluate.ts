@@ -1,0 +1,47 @@
+// Accuracy of one or more sessions over the same images, decoding each batch once for all of them.
+import type { Session, FloatTensor } from '../runtime/runner.js';
+import type { ImageSource } from '../data/source.js';
+import { batchRanges, type ImageBatch } from '../data/imagefolder.js';
+import { topkHits, type Accuracy } from './metrics.js';
+import { silentProgress, type Progress } from '../progress.js';
+import { EvolqError, DataError } from '../errors.js';
+
+export interface EvaluationTarget {
+  session: Session;
+  inputName: string;
+  outputName: string;
+  /** Extra feeds (a simulation graph's scales and zero points). */
+  feeds?: Record<string, FloatTensor>;
+}
+
+export async function evaluateAccuracy(
+  targets: readonly EvaluationTarget[], source: ImageSource, batchSize: number, progress: Progress = silentProgress,
+): Promise<Accuracy[]> {
+  const hits = targets.map(() => ({ top1: 0, top5: 0 }));
+  const ranges = [...batchRanges(source.count, batchSize)];
+  progress.start('evaluation', source.count);
+  let next: Promise<ImageBatch> | undefined;
+  try {
+    next = ranges.length ? source.batch(...ranges[0]) : undefined;
+    for (let i = 0; i < ranges.length; i++) {
+      const batch = await next!;
+      next = i + 1 < ranges.length ? source.batch(...ranges[i + 1]) : undefined; // decode ahead while the model runs
+      for (const [t, target] of targets.entries()) {
+        const result = await target.session.run({ ...target.feeds, [target.inputName]: { data: batch.data, dims: batch.dims } }, [target.outputName]);
+        const logits = result[target.outputName];
+        const classes = logits.dims[logits.dims.length - 1];
+        if (logits.dims.length !== 2) throw new EvolqError(`output '${target.outputName}' has shape [${logits.dims.join(', ')}], expected [batch, classes]`);
+        const highest = batch.labels.reduce((a, b) => Math.max(a, b), 0);
+        if (highest >= classes) throw new DataError(`the images have class index ${highest}, but the model outputs ${classes} classes`);
+        const h = topkHits(logits.data, classes, batch.labels);
+        hits[t].top1 += h.top1;
+        hits[t].top5 += h.top5;
+      }
+      progress.update(ranges[i][1]);
+    }
+  } finally {
+    void next?.catch(() => undefined); // a decode still in flight after an error must not go unhandled
+    progress.end();
+  }
+  return hits.map((h) => ({ top1: h.top1 / source.count, top5: h.top5 / source.count, n: source.count }));
+}

@@ -1,0 +1,26 @@
+// Top-k accuracy from logits.
+
+export interface Accuracy {
+  top1: number;
+  top5: number;
+  n: number;
+}
+
+/** Counts of rows whose label is within the top 1 and top 5 logits (ties go to the lower class index). */
+export function topkHits(logits: Float32Array, classes: number, labels: Int32Array): { top1: number; top5: number } {
+  let top1 = 0;
+  let top5 = 0;
+  for (let row = 0; row < labels.length; row++) {
+    const base = row * classes;
+    const label = labels[row];
+    const target = logits[base + label];
+    let rank = 0;
+    for (let c = 0; c < classes; c++) {
+      const v = logits[base + c];
+      if (v > target || (v === target && c < label) || Number.isNaN(target)) rank++;
+    }
+    if (rank < 1) top1++;
+    if (rank < 5) top5++;
+  }
+  return { top1, top5 };
+}

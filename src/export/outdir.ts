@@ -1,0 +1,54 @@
+// Output folders are assembled under a temporary name and renamed into place, so a failure leaves nothing behind.
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, copyFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { ConfigError } from '../errors.js';
+
+const OUR_FILES = ['report.json', 'quant.json'];
+
+export class OutputDir {
+  private constructor(readonly target: string, readonly staging: string) {}
+
+  /** Checks that `target` may be written (absent, empty, or an earlier evolq output) and opens a staging folder. */
+  static open(target: string): OutputDir {
+    const path = resolve(target);
+    if (existsSync(path)) {
+      if (!statSync(path).isDirectory()) throw new ConfigError(`--out ${target}: exists and is not a folder`, '--out');
+      const entries = readdirSync(path);
+      if (entries.length && !OUR_FILES.some((f) => entries.includes(f))) {
+        throw new ConfigError(`--out ${target}: folder exists and is not an evolq output; choose another or remove it`, '--out');
+      }
+    }
+    const parent = dirname(path);
+    if (!existsSync(parent)) mkdirSync(parent, { recursive: true });
+    const staging = join(parent, `.${basename(path)}.tmp-${process.pid}`);
+    rmSync(staging, { recursive: true, force: true });
+    mkdirSync(staging);
+    return new OutputDir(path, staging);
+  }
+
+  path(name: string): string {
+    return join(this.staging, name);
+  }
+
+  write(name: string, data: Uint8Array | string): void {
+    writeFileSync(this.path(name), data);
+  }
+
+  writeJson(name: string, value: unknown): void {
+    this.write(name, `${JSON.stringify(value, null, 2)}\n`);
+  }
+
+  copy(source: string, name = basename(source)): void {
+    if (existsSync(source)) copyFileSync(source, this.path(name));
+  }
+
+  /** Replaces the target with the staged folder. */
+  commit(): void {
+    if (existsSync(this.target)) rmSync(this.target, { recursive: true, force: true });
+    renameSync(this.staging, this.target);
+  }
+
+  abort(): void {
+    rmSync(this.staging, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,29 @@
+// OUT/quant.json: every quant point with its kind, bits, scales and zero points.
+import type { QuantPoint } from '../quant/points.js';
+import type { SearchUnit } from '../quant/units.js';
+import type { CalibrationTable } from '../calibrate/calibrate.js';
+import type { QuantParams } from '../quant/scheme.js';
+
+export function quantJson(points: readonly QuantPoint[], units: readonly SearchUnit[], table: CalibrationTable, params: Readonly<Record<string, QuantParams>>) {
+  return {
+    format: 'evolq-quant/1',
+    points: points.map((point) => {
+      const p = params[point.id];
+      const entry: Record<string, unknown> = { id: point.id, kind: point.kind, tensor: point.tensor, node: point.node, consumers: point.consumers };
+      if (!p) return entry;
+      entry.quantizer = p.kind;
+      entry.bits = p.bits;
+      if (p.kind === 'uniform') {
+        entry.signed = false;
+        entry.axis = p.axis;
+        entry.scale = Array.from(p.scale);
+        entry.zero_point = Array.from(p.zeroPoint);
+      }
+      if (point.dims) entry.dims = point.dims;
+      if (table.ptfAlpha[point.id]) entry.ptf_alpha = table.ptfAlpha[point.id];
+      if (table.ranges[point.id]) entry.range = table.ranges[point.id];
+      return entry;
+    }),
+    units: units.map((u) => ({ name: u.name, kind: u.kind, points: u.points })),
+  };
+}

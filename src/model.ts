@@ -1,0 +1,101 @@
+// Loading a model: an HF-style folder (model.onnx + preprocessor_config.json + config.json) or a bare .onnx file.
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { readModel, valueInfoShape, DataType } from './onnx/proto.js';
+import { Graph } from './onnx/graph.js';
+import { parsePreprocessorConfig, type Preprocessing } from './data/preprocess.js';
+import { ConfigError, ModelError } from './errors.js';
+
+export interface PreprocessingOverrides {
+  /** Input height and width. */
+  size?: [number, number];
+  mean?: number[];
+  std?: number[];
+}
+
+export interface LoadedModel {
+  /** The model file. */
+  file: string;
+  /** The folder whose configs were read, if any. */
+  dir?: string;
+  graph: Graph;
+  inputName: string;
+  outputName: string;
+  preprocessing: Preprocessing;
+  /** id2label names in class-index order, when config.json has them. */
+  labels?: string[];
+  /** config.json as read (empty when absent). */
+  config: Record<string, unknown>;
+  preprocessorConfig: Record<string, unknown>;
+}
+
+function readJson(file: string): Record<string, unknown> | undefined {
+  if (!existsSync(file)) return undefined;
+  try {
+    const value = JSON.parse(readFileSync(file, 'utf8'));
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('not a JSON object');
+    return value;
+  } catch (err) {
+    throw new ModelError(`${file}: invalid JSON (${(err as Error).message})`, file);
+  }
+}
+
+function labelsOf(config: Record<string, unknown>, file: string): string[] | undefined {
+  const id2label = config.id2label;
+  if (!id2label || typeof id2label !== 'object') return undefined;
+  const entries = Object.entries(id2label as Record<string, unknown>).map(([k, v]) => [Number(k), String(v)] as const);
+  const labels: string[] = [];
+  for (const [index, name] of entries) {
+    if (!Number.isInteger(index) || index < 0 || index >= entries.length) throw new ModelError(`${file}: id2label key '${index}' is not an index 0..${entries.length - 1}`, file);
+    labels[index] = name;
+  }
+  return labels;
+}
+
+/** Loads a model folder or file and works out its image input and preprocessing. */
+export function loadModel(path: string, overrides: PreprocessingOverrides = {}): LoadedModel {
+  if (!existsSync(path)) throw new ModelError(`${path}: no such model file or folder`, path);
+  const isDir = statSync(path).isDirectory();
+  const file = isDir ? join(path, 'model.onnx') : path;
+  const dir = isDir ? path : dirname(path);
+  const graph = new Graph(readModel(file));
+
+  const imageInput = graph.inputs.find((i) => {
+    const shape = valueInfoShape(i);
+    return i.type?.tensorType?.elemType === DataType.FLOAT && shape?.length === 4;
+  });
+  if (!imageInput) {
+    const seen = graph.inputs.map((i) => `${i.name} ${JSON.stringify(valueInfoShape(i))}`).join(', ');
+    throw new ModelError(`${file}: no image input (expected a float input of shape [batch, C, H, W]; found ${seen || 'none'})`, file);
+  }
+  if (graph.outputs.length === 0) throw new ModelError(`${file}: the model has no outputs`, file);
+  const shape = valueInfoShape(imageInput)!;
+  const dim = (d: number | string) => (typeof d === 'number' && d > 0 ? d : -1);
+  const modelSize: [number, number, number] = [dim(shape[1]), dim(shape[2]), dim(shape[3])];
+
+  const preprocessorFile = join(dir, 'preprocessor_config.json');
+  const preprocessorConfig = readJson(preprocessorFile) ?? {};
+  if (overrides.size) {
+    preprocessorConfig.size = { height: overrides.size[0], width: overrides.size[1] };
+    modelSize[1] = modelSize[1] > 0 ? modelSize[1] : overrides.size[0];
+    modelSize[2] = modelSize[2] > 0 ? modelSize[2] : overrides.size[1];
+  }
+  if (overrides.mean) preprocessorConfig.image_mean = overrides.mean;
+  if (overrides.std) preprocessorConfig.image_std = overrides.std;
+  if (!existsSync(preprocessorFile) && !overrides.mean && !overrides.std) {
+    throw new ConfigError(`${file}: no preprocessor_config.json beside it; give --mean and --std (and --size if the input size is dynamic)`, '--mean');
+  }
+  const preprocessing = parsePreprocessorConfig(preprocessorConfig, preprocessorFile, modelSize);
+
+  const configFile = join(dir, 'config.json');
+  const config = readJson(configFile) ?? {};
+  return {
+    file, dir, graph,
+    inputName: imageInput.name ?? '',
+    outputName: graph.outputs[0].name ?? '',
+    preprocessing,
+    labels: labelsOf(config, configFile),
+    config,
+    preprocessorConfig,
+  };
+}

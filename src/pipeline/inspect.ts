@@ -1,0 +1,23 @@
+// `evolq inspect`: the quant points and search units of a model.
+import { loadModel } from '../model.js';
+import { findQuantPoints, type QuantPoint } from '../quant/points.js';
+import { findUnits, type SearchSpace } from '../quant/units.js';
+
+export interface InspectReport {
+  model: string;
+  opset: number;
+  units: { name: string; kind: 'attention' | 'block'; points: string[] }[];
+  points: Pick<QuantPoint, 'id' | 'kind' | 'tensor' | 'node'>[];
+}
+
+export function inspectModel(path: string, space: SearchSpace = 'attention'): InspectReport {
+  const model = loadModel(path);
+  const points = findQuantPoints(model.graph);
+  const units = findUnits(model.graph, points, space);
+  return {
+    model: model.file,
+    opset: model.graph.opset,
+    units: units.map((u) => ({ name: u.name, kind: u.kind, points: u.points })),
+    points: points.map((p) => ({ id: p.id, kind: p.kind, tensor: p.tensor, node: p.node })),
+  };
+}

@@ -1,0 +1,163 @@
+// "Materialize": one engine inserts a fake-quant subgraph after every marked tensor. Scales and zero points
+// are graph inputs, so a new candidate is a new feed, not a new session (or initializers, with `bake`).
+import { Graph, makeAttribute, type Node } from '../onnx/graph.js';
+import { floatTensor, int64Tensor, floatValueInfo } from '../onnx/proto.js';
+import { GraphError } from '../errors.js';
+import { uintRange, type QuantParams, type UniformParams } from './scheme.js';
+import type { QuantPoint } from './points.js';
+import type { FloatTensor } from '../runtime/runner.js';
+
+export interface MaterializeOptions {
+  /** Points to quantize; default: all that have params. */
+  enabled?: ReadonlySet<string>;
+  /** Write scales and zero points as initializers instead of graph inputs (a standalone model). */
+  bake?: boolean;
+  /** Bias correction: per weight point, the mean of the layer's input per input channel. */
+  inputMeans?: Readonly<Record<string, Float32Array>>;
+}
+
+export interface Simulation {
+  graph: Graph;
+  /** Graph input names holding each point's scale and zero point (empty when baked). */
+  feeds: Record<string, { scale: string; zeroPoint: string }>;
+  /** The fake-quantized tensor that replaced each point's tensor. */
+  quantized: Record<string, string>;
+}
+
+/** Names of a point's parameter tensors. */
+export const scaleName = (id: string) => `evolq::${id}::scale`;
+export const zeroPointName = (id: string) => `evolq::${id}::zero_point`;
+
+/** The broadcast shape of a point's scale and zero point. */
+export function paramDims(point: QuantPoint, params: UniformParams): { scale: number[]; zeroPoint: number[] } {
+  const shapeOf = (length: number): number[] => {
+    if (length === 1) return [];
+    if (point.kind === 'weight') return point.dims!.map((d, i) => (i === point.channelAxis ? d : 1));
+    return [length]; // per channel along the last axis (PTF)
+  };
+  return { scale: shapeOf(params.scale.length), zeroPoint: shapeOf(params.zeroPoint.length) };
+}
+
+class Builder {
+  private constants = new Map<string, string>();
+  constructor(readonly graph: Graph, readonly prefix: string) {}
+
+  node(opType: string, inputs: string[], attributes: Node['attributes'] = [], name = opType, output = this.graph.uniqueName(`${this.prefix}/${name}`)): string {
+    this.graph.addNode({ name: output, opType, domain: '', inputs, outputs: [output], attributes });
+    return output;
+  }
+
+  scalar(value: number): string {
+    const key = `evolq::const::${value}`;
+    if (!this.graph.initializers.has(key)) this.graph.addInitializer(floatTensor(key, [], Float32Array.of(value)));
+    return key;
+  }
+
+  ints(name: string, values: number[]): string {
+    const key = `evolq::${this.prefix}::${name}`;
+    this.graph.addInitializer(int64Tensor(key, [values.length], values));
+    return key;
+  }
+
+  floats(name: string, dims: number[], values: Float32Array): string {
+    const key = `evolq::${this.prefix}::${name}`;
+    this.graph.addInitializer(floatTensor(key, dims, values));
+    return key;
+  }
+}
+
+/** x̂ = clamp(round(x · (1/s)), qmin − z, qmax − z) · s: Mul, Round, Clip (Max+Min per channel), Mul. */
+function uniformSubgraph(b: Builder, x: string, scale: string, zeroPoint: string, params: UniformParams, perChannelZero: boolean): string {
+  const { qmin, qmax } = uintRange(params.bits);
+  const inverse = b.node('Reciprocal', [scale]);
+  const lo = b.node('Sub', [b.scalar(qmin), zeroPoint], [], 'lo');
+  const hi = b.node('Sub', [b.scalar(qmax), zeroPoint], [], 'hi');
+  const rounded = b.node('Round', [b.node('Mul', [x, inverse])]);
+  const clamped = perChannelZero ? b.node('Min', [b.node('Max', [rounded, lo]), hi]) : b.node('Clip', [rounded, lo, hi]);
+  return b.node('Mul', [clamped, scale], [], 'dequant');
+}
+
+/** q = clamp(round(−log2 x), 0, 2^b − 1), x̂ = 2^−q, 0 where round(−log2 x) ≥ 2^b. */
+function log2Subgraph(b: Builder, x: string, bits: number): string {
+  const levels = 2 ** bits;
+  const exponent = b.node('Round', [b.node('Mul', [b.node('Log', [x]), b.scalar(-1 / Math.LN2)])]);
+  const inRange = b.node('Less', [exponent, b.scalar(levels)]);
+  const clipped = b.node('Clip', [exponent, b.scalar(0), b.scalar(levels - 1)]);
+  const value = b.node('Pow', [b.scalar(2), b.node('Neg', [clipped])]);
+  return b.node('Where', [inRange, value, b.scalar(0)]);
+}
+
+/** Nagel et al.'s bias correction in the graph: subtract E[x]·(Ŵ − W) from the layer's output. */
+function biasCorrection(b: Builder, graph: Graph, point: QuantPoint, quantizedWeight: string, means: Float32Array): void {
+  const node = graph.nodes.find((n) => n.name === point.node)!;
+  const dims = point.dims!;
+  const axis = point.channelAxis!;
+  const inputAxis = node.opType === 'Conv' ? 1 : axis === dims.length - 1 ? dims.length - 2 : dims.length - 1;
+  if (means.length !== dims[inputAxis]) throw new GraphError(`bias correction: ${means.length} input means for weight of '${point.node}' with ${dims[inputAxis]} input channels`, point.node);
+  const delta = b.node('Sub', [quantizedWeight, point.tensor], [], 'weight_error');
+  const meanDims = dims.map((d, i) => (i === inputAxis ? d : 1));
+  const weighted = b.node('Mul', [delta, b.floats('input_mean', meanDims, means)]);
+  const others = dims.map((_, i) => i).filter((i) => i !== axis);
+  const shift = b.node('ReduceSum', [weighted, b.ints('axes', others)], [makeAttribute('keepdims', 0)]);
+  const outputShape = node.opType === 'Conv' ? [dims[axis], ...new Array(dims.length - 2).fill(1)] : [dims[axis]];
+  const shaped = b.node('Reshape', [shift, b.ints('shift_shape', outputShape)]);
+  // The layer now writes a raw tensor and the correction takes over its output name, graph output or not.
+  const output = node.outputs[0];
+  const raw = graph.uniqueName(`${output}/uncorrected`);
+  node.outputs[0] = raw;
+  graph.invalidate();
+  b.node('Sub', [raw, shaped], [], 'bias_corrected', output);
+}
+
+/** The simulation graph: a copy of `graph` with fake quantization at every enabled point. */
+export function materialize(graph: Graph, points: readonly QuantPoint[], params: Readonly<Record<string, QuantParams>>, options: MaterializeOptions = {}): Simulation {
+  if (graph.opset < 13) throw new GraphError(`the model uses opset ${graph.opset}; evolq needs opset 13 or newer (re-export with opset_version>=13)`);
+  const sim = graph.clone();
+  const feeds: Simulation['feeds'] = {};
+  const quantizedNames: Simulation['quantized'] = {};
+  const nodesByName = new Map(sim.nodes.map((n) => [n.name, n]));
+  for (const point of points) {
+    const p = params[point.id];
+    if (!p || (options.enabled && !options.enabled.has(point.id))) continue;
+    const b = new Builder(sim, `evolq/${point.id}`);
+    const consumers = point.consumers.map((name) => {
+      const node = nodesByName.get(name);
+      if (!node) throw new GraphError(`quant point ${point.id}: consumer node '${name}' is not in the graph`, name);
+      return node;
+    });
+    let quantized: string;
+    if (p.kind === 'log2') {
+      quantized = log2Subgraph(b, point.tensor, p.bits);
+    } else {
+      const dims = paramDims(point, p);
+      const names = { scale: scaleName(point.id), zeroPoint: zeroPointName(point.id) };
+      if (options.bake) {
+        sim.addInitializer(floatTensor(names.scale, dims.scale, p.scale));
+        sim.addInitializer(floatTensor(names.zeroPoint, dims.zeroPoint, p.zeroPoint));
+      } else {
+        sim.inputs.push(floatValueInfo(names.scale, dims.scale), floatValueInfo(names.zeroPoint, dims.zeroPoint));
+      }
+      if (!options.bake) feeds[point.id] = names;
+      quantized = uniformSubgraph(b, point.tensor, names.scale, names.zeroPoint, p, p.zeroPoint.length > 1);
+    }
+    sim.rewire(point.tensor, quantized, consumers);
+    quantizedNames[point.id] = quantized;
+    const means = options.inputMeans?.[point.id];
+    if (means && point.kind === 'weight') biasCorrection(b, sim, point, quantized, means);
+  }
+  return { graph: sim, feeds, quantized: quantizedNames };
+}
+
+/** The feeds that carry a set of params into a simulation graph. */
+export function simulationFeeds(sim: Simulation, points: readonly QuantPoint[], params: Readonly<Record<string, QuantParams>>): Record<string, FloatTensor> {
+  const feeds: Record<string, FloatTensor> = {};
+  for (const point of points) {
+    const names = sim.feeds[point.id];
+    const p = params[point.id];
+    if (!names || !p || p.kind !== 'uniform') continue;
+    const dims = paramDims(point, p);
+    feeds[names.scale] = { data: p.scale, dims: dims.scale };
+    feeds[names.zeroPoint] = { data: p.zeroPoint, dims: dims.zeroPoint };
+  }
+  return feeds;
+}

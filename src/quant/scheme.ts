@@ -1,0 +1,90 @@
+// Quantizer maths as small pure functions: ranges, scales, zero points, and the fake-quant references
+// that the simulation graph must reproduce bit for bit.
+
+/** torch.finfo(torch.float32).eps: the smallest scale FQ-ViT's observers allow. */
+export const SCALE_EPS = 1.1920928955078125e-7;
+
+export interface IntRange {
+  qmin: number;
+  qmax: number;
+}
+
+/** Unsigned (asymmetric) integer range of a bit width. */
+export function uintRange(bits: number): IntRange {
+  return { qmin: 0, qmax: 2 ** bits - 1 };
+}
+
+/** Uniform quantizer parameters. `axis` is the channel axis (negative counts from the end); null means per tensor. */
+export interface UniformParams {
+  kind: 'uniform';
+  bits: number;
+  scale: Float32Array;
+  /** Integer-valued; length 1 (shared) or the channel count. */
+  zeroPoint: Float32Array;
+  axis: number | null;
+}
+
+/** FQ-ViT's log2 quantizer for softmax outputs (no parameters beyond the bit width). */
+export interface Log2Params {
+  kind: 'log2';
+  bits: number;
+}
+
+export type QuantParams = UniformParams | Log2Params;
+
+/** Asymmetric min-max scale and zero point, as FQ-ViT's observers compute them. */
+export function scaleAndZeroPoint(min: number, max: number, range: IntRange): { scale: number; zeroPoint: number } {
+  const scale = Math.max(Math.fround((max - min) / (range.qmax - range.qmin)), SCALE_EPS);
+  const zeroPoint = Math.min(range.qmax, Math.max(range.qmin, range.qmin - roundHalfEven(Math.fround(min / scale))));
+  return { scale: Math.fround(scale), zeroPoint };
+}
+
+/** Round half to even, as ONNX Round and torch.round. */
+export function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/**
+ * x̂ = clamp(round(x · (1/s)), qmin − z, qmax − z) · s in float32, the four-op form the graph uses.
+ * `channelOf(i)` maps an element index to its scale/zero-point index (omit for per-tensor).
+ */
+export function fakeQuantUniform(
+  x: Float32Array, scale: Float32Array, zeroPoint: Float32Array, range: IntRange, channelOf?: (i: number) => number,
+): Float32Array {
+  const out = new Float32Array(x.length);
+  const inverse = scale.map((s) => Math.fround(1 / s));
+  for (let i = 0; i < x.length; i++) {
+    const c = channelOf ? channelOf(i) : 0;
+    const s = scale.length === 1 ? 0 : c;
+    const z = zeroPoint.length === 1 ? 0 : c;
+    const q = roundHalfEven(Math.fround(x[i] * inverse[s]));
+    const clamped = Math.min(range.qmax - zeroPoint[z], Math.max(range.qmin - zeroPoint[z], q));
+    out[i] = clamped * scale[s];
+  }
+  return out;
+}
+
+/** The graph's −log2 x as float32: Log then a multiply by −1/ln 2. */
+export function negLog2(x: number): number {
+  return Math.fround(Math.fround(Math.log(x)) * Math.fround(-1 / Math.LN2));
+}
+
+/** Log2 quantizer: q = clamp(round(−log2 x), 0, 2^b − 1), x̂ = 2^−q, and 0 where round(−log2 x) ≥ 2^b. */
+export function fakeQuantLog2(x: Float32Array, bits: number): Float32Array {
+  const levels = 2 ** bits;
+  return x.map((v) => {
+    const r = roundHalfEven(negLog2(v));
+    if (!(r < levels)) return 0;
+    return 2 ** -Math.min(levels - 1, Math.max(0, r));
+  });
+}
+
+/** Maps flat element indices of a tensor with `dims` to the index along `axis`. */
+export function channelIndexer(dims: readonly number[], axis: number): (i: number) => number {
+  const a = axis < 0 ? dims.length + axis : axis;
+  let inner = 1;
+  for (let d = a + 1; d < dims.length; d++) inner *= dims[d];
+  const size = dims[a];
+  return (i) => Math.floor(i / inner) % size;
+}

@@ -1,0 +1,143 @@
+// Search units: what Evol-Q perturbs together. Found structurally from residual connections, so any export
+// of a pre-norm transformer or a residual CNN works whatever its node names; names only label the units.
+import type { Graph, Node } from '../onnx/graph.js';
+import type { QuantPoint } from './points.js';
+
+export type SearchSpace = 'attention' | 'block' | 'block+activations';
+
+export interface SearchUnit {
+  name: string;
+  kind: 'attention' | 'block';
+  /** Quant point ids searched together. */
+  points: string[];
+  /** The residual stream entering the unit and the residual Add output leaving it. */
+  input: string;
+  output: string;
+  /** Names of the nodes inside the unit's branches. */
+  nodes: string[];
+}
+
+interface ResidualBranch {
+  add: Node;
+  /** The tensor both sides of the Add derive from (the block input). */
+  input: string;
+  nodes: Set<Node>;
+  hasSoftmax: boolean;
+  weightPoints: QuantPoint[];
+}
+
+// Shape computations are not data: an Add of two shapes, or a mask built from Shape(x), is no residual.
+const NON_DATA_OPS = new Set(['Shape', 'Size', 'ConstantOfShape', 'Constant', 'Range', 'EyeLike']);
+
+function dataTensors(graph: Graph, topo: Node[]): Set<string> {
+  const data = new Set(graph.inputs.map((i) => i.name ?? ''));
+  for (const node of topo) {
+    if (NON_DATA_OPS.has(node.opType)) continue;
+    const fromData = node.opType === 'Reshape' || node.opType === 'Expand' || node.opType === 'Slice' || node.opType === 'Tile' || node.opType === 'Gather'
+      ? data.has(node.inputs[0])
+      : node.inputs.some((t) => data.has(t));
+    if (fromData) for (const out of node.outputs) data.add(out);
+  }
+  return data;
+}
+
+function dataAncestors(graph: Graph, tensor: string, data: Set<string>): { tensors: Set<string>; nodes: Set<Node> } {
+  const tensors = new Set<string>();
+  const nodes = new Set<Node>();
+  const stack = [tensor];
+  while (stack.length) {
+    const t = stack.pop()!;
+    if (tensors.has(t) || !data.has(t)) continue;
+    tensors.add(t);
+    const node = graph.producer(t);
+    if (!node || nodes.has(node)) continue;
+    nodes.add(node);
+    for (const input of node.inputs) stack.push(input);
+  }
+  return { tensors, nodes };
+}
+
+function residualBranches(graph: Graph, points: readonly QuantPoint[]): ResidualBranch[] {
+  const topo = graph.topoOrder();
+  const position = new Map(topo.map((n, i) => [n, i]));
+  const tensorPosition = (t: string) => {
+    const node = graph.producer(t);
+    return node ? position.get(node)! : -1;
+  };
+  const data = dataTensors(graph, topo);
+  const weightsByNode = new Map<string, QuantPoint[]>();
+  for (const p of points) if (p.kind === 'weight') weightsByNode.set(p.node, [...(weightsByNode.get(p.node) ?? []), p]);
+  const branches: ResidualBranch[] = [];
+  for (const add of topo) {
+    if (add.opType !== 'Add' || !add.inputs.every((t) => data.has(t))) continue;
+    const [a, b] = add.inputs.map((t) => dataAncestors(graph, t, data));
+    let input: string | undefined;
+    for (const t of a.tensors) if (b.tensors.has(t) && (input === undefined || tensorPosition(t) > tensorPosition(input))) input = t;
+    if (input === undefined) continue;
+    const upstream = dataAncestors(graph, input, data).nodes;
+    const side = (s: typeof a) => [...s.nodes].filter((n) => !upstream.has(n));
+    const [sideA, sideB] = [side(a), side(b)];
+    const weightsOf = (nodes: Node[]) => nodes.flatMap((n) => weightsByNode.get(n.name) ?? []);
+    const [weightsA, weightsB] = [weightsOf(sideA), weightsOf(sideB)];
+    // A residual has an identity shortcut, or a projection shortcut lighter than its main branch;
+    // two parallel heads averaged (DeiT's cls and distillation heads) are not one.
+    const identity = add.inputs.includes(input);
+    const projection = Math.min(weightsA.length, weightsB.length) <= 1 && Math.max(weightsA.length, weightsB.length) >= 2;
+    if (!identity && !projection) continue;
+    const nodes = new Set([...sideA, ...sideB]);
+    const weightPoints = [...weightsA, ...weightsB];
+    if (weightPoints.length === 0) continue;
+    branches.push({ add, input, nodes, hasSoftmax: [...nodes].some((n) => n.opType === 'Softmax'), weightPoints });
+  }
+  return branches;
+}
+
+function commonScope(names: string[]): string {
+  if (names.length === 0) return '';
+  let prefix = names[0];
+  for (const name of names) while (!name.startsWith(prefix)) prefix = prefix.slice(0, -1);
+  const cut = prefix.lastIndexOf('/');
+  return cut > 0 ? prefix.slice(0, cut).replace(/^\/+/, '') : '';
+}
+
+/**
+ * Units in graph order. Transformers: one per attention branch (with 'block', the attention branch and the
+ * MLP branch after it). CNNs (no attention anywhere): one per residual block.
+ */
+export function findUnits(graph: Graph, points: readonly QuantPoint[], space: SearchSpace = 'attention'): SearchUnit[] {
+  const branches = residualBranches(graph, points);
+  const transformer = branches.some((b) => b.hasSoftmax);
+  const groups: ResidualBranch[][] = [];
+  if (!transformer) {
+    for (const b of branches) groups.push([b]);
+  } else {
+    for (const b of branches) {
+      if (b.hasSoftmax) {
+        groups.push([b]);
+      } else if (space !== 'attention') {
+        const owner = groups.find((g) => g.length === 1 && g[0].hasSoftmax && g[0].add.outputs[0] === b.input);
+        if (owner) owner.push(b);
+      }
+    }
+  }
+  const pointsByTensor = new Map<string, QuantPoint[]>();
+  for (const p of points) if (p.kind !== 'weight') pointsByTensor.set(p.tensor, [...(pointsByTensor.get(p.tensor) ?? []), p]);
+  return groups.map((group, i) => {
+    const nodes = group.flatMap((b) => [...b.nodes]);
+    const ids = new Set(group.flatMap((b) => b.weightPoints.map((p) => p.id)));
+    if (space === 'block+activations') {
+      const tensors = new Set([...nodes.flatMap((n) => n.outputs), ...nodes.flatMap((n) => n.inputs)]);
+      for (const t of tensors) for (const p of pointsByTensor.get(t) ?? []) if (p.tensor !== group[0].input) ids.add(p.id);
+    }
+    const kind: SearchUnit['kind'] = transformer && space === 'attention' ? 'attention' : 'block';
+    const scope = commonScope(nodes.map((n) => n.name));
+    return {
+      name: scope || `${kind}${i}`,
+      kind,
+      points: points.filter((p) => ids.has(p.id)).map((p) => p.id),
+      input: group[0].input,
+      output: group[group.length - 1].add.outputs[0],
+      nodes: nodes.map((n) => n.name),
+    };
+  });
+}

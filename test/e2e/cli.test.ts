@@ -1,0 +1,172 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, mkdirSync, writeFileSync, copyFileSync, cpSync } from 'node:fs';
+import { join, dirname, basename } from 'node:path';
+import { BIN, ROOT, ZOO, ASSETS, DEFAULT_MODEL, tempDir, buildModel, bytesOf } from '../helpers.js';
+
+function evolq(...args: string[]) {
+  const result = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8' });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+const CALIB = join(ASSETS, 'cifar10/calib');
+const TEST = join(ASSETS, 'cifar10/test');
+
+test('npx evolq --help lists the commands', () => {
+  const result = evolq('--help');
+  assert.equal(result.code, 0);
+  for (const command of ['inspect', 'eval', 'quantize']) assert.match(result.stdout, new RegExp(`evolq ${command} MODEL`));
+});
+
+test('inspect --json has the documented shape on every zoo model', () => {
+  for (const name of readdirSync(ZOO).filter((n) => existsSync(join(ZOO, n, 'model.onnx')))) {
+    const result = evolq('inspect', join(ZOO, name), '--json');
+    assert.equal(result.code, 0, result.stderr);
+    const report = JSON.parse(result.stdout);
+    assert.ok(report.units.length > 0, name);
+    const ids = new Set(report.points.map((p: { id: string }) => p.id));
+    for (const p of report.points) {
+      assert.deepEqual(Object.keys(p).sort(), ['id', 'kind', 'node', 'tensor']);
+      assert.ok(['weight', 'activation', 'layernorm', 'softmax'].includes(p.kind));
+    }
+    for (const u of report.units) {
+      assert.ok(['attention', 'block'].includes(u.kind));
+      assert.ok(u.points.length >= 2 && u.points.every((id: string) => ids.has(id)), `${name} ${u.name}`);
+    }
+  }
+});
+
+test('eval --json gives top-1, top-5 and n on a class-balanced subset', () => {
+  const result = evolq('eval', DEFAULT_MODEL, '--data', TEST, '--limit', '500', '--json', '--quiet');
+  assert.equal(result.code, 0, result.stderr);
+  const report = JSON.parse(result.stdout);
+  assert.equal(report.n, 500);
+  assert.ok(report.top1 > 0.5 && report.top1 <= report.top5 && report.top5 <= 1);
+});
+
+test('quantize --method baseline writes quant.json, report.json and a simulation model that reproduces the report', () => {
+  const out = join(tempDir(), 'w4a8');
+  const result = evolq('quantize', DEFAULT_MODEL, '--calib', CALIB, '--calib-size', '300', '--holdout', '50',
+    '--eval', TEST, '--eval-limit', '300', '--w-bits', '4', '--out', out, '--json');
+  assert.equal(result.code, 0, result.stderr);
+  const report = JSON.parse(result.stdout);
+  for (const key of ['settings', 'fp', 'baseline', 'timing', 'search']) assert.ok(key in report, key);
+  assert.equal(report.settings.wBits, 4);
+  assert.equal(report.evaluatedOn.n, 300);
+  assert.ok(report.baseline.top1 > 0.4, 'W4A8 keeps most of the accuracy');
+  assert.match(result.stderr, /calibration: 300\/300/, 'progress on stderr');
+  assert.deepEqual(readdirSync(out).sort(), ['config.json', 'preprocessor_config.json', 'quant.json', 'report.json', 'simulation.onnx']);
+  assert.deepEqual(JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')), report);
+  const quant = JSON.parse(readFileSync(join(out, 'quant.json'), 'utf8'));
+  assert.equal(quant.points.length, 89);
+  for (const p of quant.points) {
+    assert.equal(p.quantizer, 'uniform');
+    assert.equal(p.bits, p.kind === 'weight' ? 4 : 8);
+    assert.ok(p.scale.every((s: number) => s > 0) && p.zero_point.every(Number.isInteger));
+  }
+  const simulated = evolq('eval', join(out, 'simulation.onnx'), '--data', TEST, '--limit', '300', '--json', '--quiet');
+  assert.equal(simulated.code, 0, simulated.stderr);
+  assert.ok(Math.abs(JSON.parse(simulated.stdout).top1 - report.baseline.top1) <= 1 / 300, 'the baked simulation model gives the reported accuracy');
+});
+
+test('quantize is deterministic for a seed', () => {
+  const run = (seed: string) => {
+    const out = join(tempDir(), 'o');
+    const r = evolq('quantize', DEFAULT_MODEL, '--calib', CALIB, '--calib-size', '100', '--holdout', '20', '--seed', seed, '--out', out, '--quiet');
+    assert.equal(r.code, 0, r.stderr);
+    return readFileSync(join(out, 'quant.json'), 'utf8');
+  };
+  assert.equal(run('3'), run('3'));
+  assert.notEqual(run('3'), run('4'));
+});
+
+// Bad input: one line naming the file or option, exit code 1, no output folder.
+function assertFails(args: string[], pattern: RegExp, out?: string) {
+  const result = evolq(...args);
+  assert.equal(result.code, 1, `exit code for ${args.join(' ')}: ${result.stderr}`);
+  // Progress lines may come first; the error is one line, the last.
+  const lines = result.stderr.trim().split('\n').filter((l) => !/^[a-z]+: \d+\/\d+ \(/.test(l));
+  assert.equal(lines.length, 1, `one line: ${result.stderr}`);
+  assert.match(lines[0], pattern);
+  assert.match(lines[0], /^evolq[ :]/);
+  assert.equal(result.stdout, '');
+  if (out) {
+    assert.ok(!existsSync(out), 'no output folder');
+    assert.ok(!readdirSync(dirname(out)).some((f) => f.includes(`${basename(out)}.tmp`)), 'no staging folder left');
+  }
+}
+
+const quantizeArgs = (model: string, calib: string, out: string, ...extra: string[]) =>
+  ['quantize', model, '--calib', calib, '--out', out, '--calib-size', '20', '--holdout', '5', ...extra];
+
+test('bad model files: missing, truncated, not ONNX, no image input', () => {
+  const dir = tempDir();
+  const out = join(dir, 'out');
+  assertFails(quantizeArgs(join(dir, 'nope'), CALIB, out), /nope: no such model file or folder/, out);
+
+  const truncated = join(dir, 'truncated');
+  mkdirSync(truncated);
+  writeFileSync(join(truncated, 'model.onnx'), readFileSync(join(DEFAULT_MODEL, 'model.onnx')).subarray(0, 100_000));
+  copyFileSync(join(DEFAULT_MODEL, 'preprocessor_config.json'), join(truncated, 'preprocessor_config.json'));
+  assertFails(quantizeArgs(truncated, CALIB, out), /truncated\/model\.onnx: not a readable ONNX model/, out);
+
+  const text = join(dir, 'text.onnx');
+  writeFileSync(text, 'hello');
+  assertFails(['inspect', text], /text\.onnx: not/);
+
+  const vector = join(dir, 'vector');
+  mkdirSync(vector);
+  writeFileSync(join(vector, 'model.onnx'), bytesOf(buildModel({
+    inputs: [{ name: 'features', shape: ['batch', 8] }], outputs: ['y'],
+    inits: [{ name: 'W', dims: [8, 2], values: new Float32Array(16) }],
+    nodes: [{ op: 'MatMul', inputs: ['features', 'W'], outputs: ['y'] }],
+  })));
+  assertFails(quantizeArgs(vector, CALIB, out), /vector\/model\.onnx: no image input/, out);
+});
+
+test('bad image folders: missing, empty, corrupt image, classes matching no id2label', () => {
+  const dir = tempDir();
+  const out = join(dir, 'out');
+  assertFails(quantizeArgs(DEFAULT_MODEL, join(dir, 'missing'), out), /missing: no such image folder/, out);
+  const empty = join(dir, 'empty');
+  mkdirSync(empty);
+  assertFails(quantizeArgs(DEFAULT_MODEL, empty, out), /empty: no class folders/, out);
+  mkdirSync(join(empty, 'cat'));
+  assertFails(quantizeArgs(DEFAULT_MODEL, empty, out), /empty: no images/, out);
+
+  const corrupt = join(dir, 'corrupt');
+  cpSync(join(TEST, 'cat'), join(corrupt, 'cat'), { recursive: true });
+  writeFileSync(join(corrupt, 'cat', '0000.jpg'), readFileSync(join(TEST, 'cat', '0000.jpg')).subarray(0, 40));
+  // Every image of the folder is drawn, so the broken one is decoded.
+  assertFails(['quantize', DEFAULT_MODEL, '--calib', corrupt, '--out', out, '--calib-size', '190', '--holdout', '10'], /cat\/0000\.jpg: cannot decode image/, out);
+
+  const strange = join(dir, 'strange');
+  cpSync(join(TEST, 'cat'), join(strange, 'kitten'), { recursive: true });
+  assertFails(quantizeArgs(DEFAULT_MODEL, strange, out), /class folder 'kitten' matches no id2label entry/, out);
+  assertFails(['eval', DEFAULT_MODEL, '--data', strange], /kitten/);
+});
+
+test('bad options: bit widths, unknown flags and values, a calibration set larger than the folder', () => {
+  const dir = tempDir();
+  const out = join(dir, 'out');
+  assertFails(quantizeArgs(DEFAULT_MODEL, CALIB, out, '--w-bits', '5'), /--w-bits: "5". Should be one of: 8, 4, 3/, out);
+  assertFails(quantizeArgs(DEFAULT_MODEL, CALIB, out, '--a-bits', '2'), /--a-bits/, out);
+  assertFails(quantizeArgs(DEFAULT_MODEL, CALIB, out, '--observer', 'mean'), /--observer: "mean". Should be one of: minmax, percentile, omse/, out);
+  assertFails(quantizeArgs(DEFAULT_MODEL, CALIB, out, '--frobnicate'), /Unknown option '--frobnicate'/, out);
+  assertFails(['quantize', DEFAULT_MODEL, '--calib', CALIB, '--out', out, '--calib-size', '5000'], /--calib-size 5000 plus --holdout 200 is more than the 1200 images/, out);
+  assertFails(['quantize', DEFAULT_MODEL, '--calib', CALIB, '--out', out, '--calib-size', 'lots'], /--calib-size must be an integer/, out);
+  assertFails(['quantize', DEFAULT_MODEL, '--calib', CALIB], /--out is required/);
+  assertFails(['frobnicate'], /unknown command "frobnicate"/);
+});
+
+test('an --out folder that holds something else is refused, an earlier evolq output is replaced', () => {
+  const dir = tempDir();
+  const other = join(dir, 'other');
+  mkdirSync(other);
+  writeFileSync(join(other, 'thesis.tex'), '...');
+  assertFails(quantizeArgs(DEFAULT_MODEL, CALIB, other), /--out .*other: folder exists and is not an evolq output/);
+  assert.ok(existsSync(join(other, 'thesis.tex')));
+  const out = join(dir, 'out');
+  for (let i = 0; i < 2; i++) assert.equal(evolq(...quantizeArgs(DEFAULT_MODEL, CALIB, out, '--quiet')).code, 0);
+});
