@@ -30,8 +30,16 @@ export class Graph {
   constructor(readonly model: ModelProto) {
     const graph = model.graph;
     if (!graph) throw new GraphError('the model has no graph');
+    const seen = new Set<string>();
+    // Quant points refer to nodes by name: give unnamed and duplicate-named nodes unique names.
+    const uniqueNodeName = (name: string) => {
+      let unique = name;
+      for (let k = 1; seen.has(unique); k++) unique = `${name}#${k}`;
+      seen.add(unique);
+      return unique;
+    };
     this.nodes = (graph.node ?? []).map((n, i) => ({
-      name: n.name || `${n.opType}_${i}`,
+      name: uniqueNodeName(n.name || `${n.opType}_${i}`),
       opType: n.opType ?? '',
       domain: n.domain ?? '',
       inputs: [...(n.input ?? [])],

@@ -170,3 +170,26 @@ test('an --out folder that holds something else is refused, an earlier evolq out
   const out = join(dir, 'out');
   for (let i = 0; i < 2; i++) assert.equal(evolq(...quantizeArgs(DEFAULT_MODEL, CALIB, out, '--quiet')).code, 0);
 });
+
+test('a bare .onnx file is evaluated with --mean and --std; without them the error says so', () => {
+  const dir = tempDir();
+  const file = join(dir, 'vit.onnx');
+  copyFileSync(join(DEFAULT_MODEL, 'model.onnx'), file);
+  assertFails(['eval', file, '--data', TEST, '--limit', '20'], /vit\.onnx: no preprocessor_config\.json beside it; give --mean and --std/);
+  const withFlags = evolq('eval', file, '--data', TEST, '--limit', '100', '--mean', '0.4914,0.4822,0.4465', '--std', '0.247,0.2435,0.2616', '--json', '--quiet');
+  const withConfig = evolq('eval', DEFAULT_MODEL, '--data', TEST, '--limit', '100', '--json', '--quiet');
+  assert.equal(withFlags.code, 0, withFlags.stderr);
+  assert.equal(JSON.parse(withFlags.stdout).top1, JSON.parse(withConfig.stdout).top1);
+});
+
+test('--lis writes log2 softmax points; --no-ptf and --observer change the activation quantizers', () => {
+  const out = join(tempDir(), 'lis');
+  const result = evolq(...quantizeArgs(DEFAULT_MODEL, CALIB, out, '--lis', '--no-ptf', '--observer', 'percentile', '--quiet'));
+  assert.equal(result.code, 0, result.stderr);
+  const quant = JSON.parse(readFileSync(join(out, 'quant.json'), 'utf8'));
+  const softmax = quant.points.filter((p: { kind: string }) => p.kind === 'softmax');
+  assert.equal(softmax.length, 6);
+  assert.ok(softmax.every((p: { quantizer: string; bits: number }) => p.quantizer === 'log2' && p.bits === 4));
+  const layernorm = quant.points.filter((p: { kind: string }) => p.kind === 'layernorm');
+  assert.ok(layernorm.every((p: { scale: number[]; ptf_alpha?: number[] }) => p.scale.length === 1 && !p.ptf_alpha));
+});

@@ -6,6 +6,11 @@ import { Graph } from '../../src/onnx/graph.js';
 import { findQuantPoints, type QuantPoint } from '../../src/quant/points.js';
 import { findUnits } from '../../src/quant/units.js';
 import { ZOO, buildModel } from '../helpers.js';
+import { materialize, simulationFeeds } from '../../src/quant/materialize.js';
+import { minmaxParams, weightParams } from '../../src/calibrate/observers.js';
+import { defaultRunner } from '../../src/runtime/runner.js';
+import { encodeModel } from '../../src/onnx/proto.js';
+import type { QuantParams } from '../../src/quant/scheme.js';
 
 function marked(name: string) {
   const model = loadModel(join(ZOO, name));
@@ -152,4 +157,33 @@ test('weights shared through Identity get one point per use', () => {
   }));
   const weights = findQuantPoints(graph).filter((p) => p.kind === 'weight');
   assert.deepEqual(weights.map((p) => [p.tensor, p.consumers]), [['W', ['MatMul_1']], ['W2', ['MatMul_2']]]);
+});
+
+test('an opset-13 model with the decomposed LayerNorm simulates in onnxruntime; opset 12 is refused by name', async () => {
+  const graph = new Graph(decomposedLayerNormModel(13));
+  const points = findQuantPoints(graph);
+  const w = graph.constantValue('W')!;
+  const params: Record<string, QuantParams> = {
+    n0: minmaxParams(-3, 3, 8), a0: minmaxParams(-3, 3, 8), w0: weightParams(w.values, w.dims, 1, 4),
+  };
+  const sim = materialize(graph, points, params);
+  const session = await defaultRunner.createSession(encodeModel(sim.graph.toModel()).model);
+  const x = { data: Float32Array.from({ length: 64 }, (_, i) => Math.sin(i)), dims: [2, 4, 8] };
+  const out = await session.run({ x, ...simulationFeeds(sim, points, params) });
+  assert.equal(out.y.data.length, 64);
+  assert.ok(out.y.data.every(Number.isFinite));
+  await session.release();
+  assert.throws(() => materialize(new Graph(decomposedLayerNormModel(12)), points, params), /opset 12; evolq needs opset 13/);
+});
+
+test('nodes without names or with repeated names get unique names', () => {
+  const model = buildModel({
+    inputs: [{ name: 'x', shape: [2, 4] }], outputs: ['z'],
+    inits: [{ name: 'W', dims: [4, 4], values: new Float32Array(16).fill(0.5) }],
+    nodes: [{ op: 'MatMul', inputs: ['x', 'W'], outputs: ['y'] }, { op: 'MatMul', inputs: ['y', 'W'], outputs: ['z'] }],
+  });
+  model.graph!.node!.forEach((n) => (n.name = 'same'));
+  const graph = new Graph(model);
+  assert.deepEqual(graph.nodes.map((n) => n.name), ['same', 'same#1']);
+  assert.deepEqual(findQuantPoints(graph).filter((p) => p.kind === 'weight').map((p) => p.node), ['same', 'same#1']);
 });
