@@ -103,8 +103,5 @@ export function resolveOptions(partial: Partial<Record<keyof QuantizeOptions, un
     resume: Boolean(o.resume),
     batchSize: integer(o.batchSize, '--batch-size', 1),
   };
-  if (resolved.method === 'evolq') {
-    throw new ConfigError('--method evolq: the Evol-Q search is not implemented in this version; use --method baseline', '--method');
-  }
   return resolved;
 }

@@ -59,9 +59,8 @@ export class Rng {
     return [this.a, this.b, this.c, this.d];
   }
 
-  static fromState(state: readonly number[]): Rng {
-    const rng = new Rng(0);
-    [rng.a, rng.b, rng.c, rng.d] = state as [number, number, number, number];
-    return rng;
+  /** Continues from a saved state(). */
+  restore(state: readonly number[]): void {
+    [this.a, this.b, this.c, this.d] = state as [number, number, number, number];
   }
 }

@@ -21,13 +21,12 @@ function roundHalfEvenFast(v: number): number {
 
 /** Σ (x − x̂)² over x[start], x[start + step], … with x̂ computed exactly as the graph does. */
 export function squaredError(x: Float32Array, scale: number, zeroPoint: number, range: IntRange, start = 0, step = 1): number {
-  const inverse = Math.fround(1 / scale);
   const lo = range.qmin - zeroPoint;
   const hi = range.qmax - zeroPoint;
   let sum = 0;
   for (let i = start; i < x.length; i += step) {
     const xi = x[i];
-    const r = roundHalfEvenFast(Math.fround(xi * inverse));
+    const r = roundHalfEvenFast(Math.fround(xi / scale));
     const q = r < lo ? lo : r > hi ? hi : r;
     const d = xi - Math.fround(q * scale);
     sum += d * d;
@@ -57,11 +56,10 @@ export class SortedSample {
 
   squaredError(scale: number, zeroPoint: number, range: IntRange): number {
     const x = this.sorted;
-    const inverse = Math.fround(1 / scale);
     const lo = range.qmin - zeroPoint;
     const hi = range.qmax - zeroPoint;
     const level = (v: number) => {
-      const r = roundHalfEvenFast(Math.fround(v * inverse));
+      const r = roundHalfEvenFast(Math.fround(v / scale));
       return r < lo ? lo : r > hi ? hi : r;
     };
     let total = 0;
@@ -136,11 +134,15 @@ export function omseParams(min: number, max: number, sample: Float32Array, bits:
  * (channels on the last axis).
  */
 export function ptfParams(min: number, max: number, sample: Float32Array, channels: number, bits: number): UniformParams & { alpha: number[] } {
+  const { alpha, base, zeroPoint } = ptfChoice(min, max, sample, channels, bits);
+  return { ...uniform(bits, [base], [zeroPoint], -1), channelFactor: Float32Array.from(alpha, (a) => 2 ** a), alpha };
+}
+
+function ptfChoice(min: number, max: number, sample: Float32Array, channels: number, bits: number) {
   const range = uintRange(bits);
   const widest = scaleAndZeroPoint(min, max, range);
   const base = Math.fround(widest.scale / 8);
   const alpha: number[] = [];
-  const scale: number[] = [];
   for (let c = 0; c < channels; c++) {
     let best = { error: Infinity, a: 0 };
     for (let a = 0; a < 4; a++) {
@@ -148,9 +150,8 @@ export function ptfParams(min: number, max: number, sample: Float32Array, channe
       if (error < best.error) best = { error, a };
     }
     alpha.push(best.a);
-    scale.push(Math.fround(base * 2 ** best.a));
   }
-  return { ...uniform(bits, scale, [widest.zeroPoint], -1), alpha };
+  return { alpha, base, zeroPoint: widest.zeroPoint };
 }
 
 /** Per-output-channel min-max parameters of a weight tensor. */

@@ -27,11 +27,14 @@ export function formatEval(accuracy: Accuracy): string {
 export function formatQuantize(report: QuantizeReport, out: string): string {
   const s = report.settings;
   const rows: [string, { top1: number; top5: number }][] = [['float', report.fp], [`W${s.wBits}A${s.aBits} baseline`, report.baseline]];
+  if (report.evolq) rows.push([`W${s.wBits}A${s.aBits} Evol-Q`, report.evolq]);
+  const search = report.search ? [`search: ${report.search.evaluations} evaluations in ${report.search.seconds.toFixed(1)}s; kept pass ${report.search.keptPass}: ${report.search.why}`] : [];
   return [
     `${s.model}: W${s.wBits}A${s.aBits} ${s.method}, observer ${s.observer}${s.ptf ? ', PTF' : ''}${s.lis ? ', log2 softmax' : ''}${s.biasCorrection ? ', bias correction' : ''}`,
     `evaluated on ${report.evaluatedOn.n} images of ${report.evaluatedOn.images}`,
     `${''.padEnd(18)}${'top-1'.padStart(8)}${'top-5'.padStart(9)}`,
     ...rows.map(([name, a]) => `${name.padEnd(18)}${pct(a.top1).padStart(8)}${pct(a.top5).padStart(9)}`),
+    ...search,
     `wrote ${out} in ${report.timing.total.toFixed(1)}s`,
   ].join('\n');
 }

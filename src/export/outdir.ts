@@ -8,8 +8,11 @@ const OUR_FILES = ['report.json', 'quant.json'];
 export class OutputDir {
   private constructor(readonly target: string, readonly staging: string) {}
 
-  /** Checks that `target` may be written (absent, empty, or an earlier evolq output) and opens a staging folder. */
-  static open(target: string): OutputDir {
+  /**
+   * Checks that `target` may be written (absent, empty, or an earlier evolq output) and opens its staging
+   * folder `.NAME.partial` beside it: emptied, or kept as it is with `keep` (to resume from a checkpoint in it).
+   */
+  static open(target: string, options: { keep?: boolean } = {}): OutputDir {
     const path = resolve(target);
     if (existsSync(path)) {
       if (!statSync(path).isDirectory()) throw new ConfigError(`--out ${target}: exists and is not a folder`, '--out');
@@ -20,9 +23,9 @@ export class OutputDir {
     }
     const parent = dirname(path);
     if (!existsSync(parent)) mkdirSync(parent, { recursive: true });
-    const staging = join(parent, `.${basename(path)}.tmp-${process.pid}`);
-    rmSync(staging, { recursive: true, force: true });
-    mkdirSync(staging);
+    const staging = join(parent, `.${basename(path)}.partial`);
+    if (!options.keep) rmSync(staging, { recursive: true, force: true });
+    mkdirSync(staging, { recursive: true });
     return new OutputDir(path, staging);
   }
 
@@ -42,13 +45,19 @@ export class OutputDir {
     if (existsSync(source)) copyFileSync(source, this.path(name));
   }
 
+  remove(name: string): void {
+    rmSync(this.path(name), { force: true });
+  }
+
   /** Replaces the target with the staged folder. */
   commit(): void {
     if (existsSync(this.target)) rmSync(this.target, { recursive: true, force: true });
     renameSync(this.staging, this.target);
   }
 
-  abort(): void {
+  /** Removes the staging folder, unless it holds `keepIf` (a checkpoint to resume from). */
+  abort(keepIf?: string): void {
+    if (keepIf && existsSync(this.path(keepIf))) return;
     rmSync(this.staging, { recursive: true, force: true });
   }
 }

@@ -2,7 +2,7 @@
 import type { QuantPoint } from '../quant/points.js';
 import type { SearchUnit } from '../quant/units.js';
 import type { CalibrationTable } from '../calibrate/calibrate.js';
-import type { QuantParams } from '../quant/scheme.js';
+import { effectiveScales, type QuantParams } from '../quant/scheme.js';
 
 export function quantJson(points: readonly QuantPoint[], units: readonly SearchUnit[], table: CalibrationTable, params: Readonly<Record<string, QuantParams>>) {
   return {
@@ -16,8 +16,9 @@ export function quantJson(points: readonly QuantPoint[], units: readonly SearchU
       if (p.kind === 'uniform') {
         entry.signed = false;
         entry.axis = p.axis;
-        entry.scale = Array.from(p.scale);
+        entry.scale = Array.from(effectiveScales(p));
         entry.zero_point = Array.from(p.zeroPoint);
+        if (p.channelFactor) entry.ptf_base_scale = p.scale[0];
       }
       if (point.dims) entry.dims = point.dims;
       if (table.ptfAlpha[point.id]) entry.ptf_alpha = table.ptfAlpha[point.id];

@@ -1,11 +1,16 @@
 // `evolq quantize`: model → graph → quant points → calibration → (search) → evaluation → files.
 import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { loadModel, type LoadedModel } from '../model.js';
 import { findQuantPoints } from '../quant/points.js';
 import { findUnits } from '../quant/units.js';
 import { materialize, simulationFeeds } from '../quant/materialize.js';
 import { calibrate, type CalibrationTable } from '../calibrate/calibrate.js';
-import { listImageFolder, limitPerClass, drawSplits, decodeImages } from '../data/imagefolder.js';
+import { listImageFolder, limitPerClass, drawSplits, decodeImages, type ImageItem } from '../data/imagefolder.js';
+import { evolqSearch, defaultRadius, type SearchReport } from '../search/search.js';
+import { CHECKPOINT_FILE } from '../search/checkpoint.js';
+import type { QuantParams } from '../quant/scheme.js';
 import { decodedSource, fileSource, type ImageSource } from '../data/source.js';
 import { evaluateAccuracy, type EvaluationTarget } from '../evaluate/evaluate.js';
 import { encodeModel } from '../onnx/proto.js';
@@ -34,14 +39,27 @@ export interface QuantizeReport {
   units: { name: string; kind: string; points: string[] }[];
   fp: { top1: number; top5: number };
   baseline: { top1: number; top5: number };
+  evolq?: { top1: number; top5: number };
   timing: Record<string, number>;
-  search: null;
+  search: SearchReport | null;
   files: string[];
 }
 
 const topk = (a: Accuracy) => ({ top1: a.top1, top5: a.top5 });
 
-/** Calibrates and evaluates the FQ-ViT baseline and writes OUT (quant.json, report.json, simulation.onnx). */
+/** What a checkpoint must agree on to be resumed: the model, the drawn images and every setting that shapes the search. */
+function fingerprint(modelFile: string, calibration: readonly ImageItem[], holdout: readonly ImageItem[], options: QuantizeOptions): string {
+  const { evalLimit: _evalLimit, resume: _resume, ...settings } = options;
+  return createHash('sha256')
+    .update(readFileSync(modelFile))
+    .update(JSON.stringify({ settings, calibration: calibration.map((i) => i.file), holdout: holdout.map((i) => i.file) }))
+    .digest('hex');
+}
+
+/**
+ * Calibrates the FQ-ViT baseline, runs the Evol-Q search with `--method evolq`, evaluates float, baseline
+ * (and Evol-Q), and writes OUT (quant.json, report.json, simulation.onnx).
+ */
 export async function quantize(request: QuantizeRequest): Promise<QuantizeReport> {
   const options = resolveOptions(request.options ?? {});
   const runner = request.runner ?? defaultRunner;
@@ -60,8 +78,9 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
   const units = findUnits(model.graph, points, options.searchSpace);
   const calibFolder = listImageFolder(request.calib, model.labels);
   const evalFolder = request.eval ? listImageFolder(request.eval, model.labels) : undefined;
-  const splits = drawSplits(calibFolder, options.calibSize, options.holdout, new Rng(options.seed));
-  const out = OutputDir.open(request.out);
+  const rng = new Rng(options.seed);
+  const splits = drawSplits(calibFolder, options.calibSize, options.holdout, rng);
+  const out = OutputDir.open(request.out, { keep: options.resume });
   try {
     lap('load');
     progress.start('decoding', splits.calibration.length);
@@ -75,14 +94,33 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
     }, progress);
     lap('calibration');
 
+    const holdoutImages = await decodeImages(splits.holdout, model.preprocessing);
+    let searched: { params: Record<string, QuantParams>; report: SearchReport } | undefined;
+    if (options.method === 'evolq') {
+      searched = await evolqSearch({
+        runner, graph: model.graph, simulation: materialize(model.graph, points, table.params, { inputMeans: table.inputMeans }),
+        points, units, inputName: model.inputName, outputName: model.outputName,
+        calibration: calibImages, holdout: holdoutImages, batchSize: options.batchSize,
+      }, table.params, {
+        passes: options.passes, cycles: options.cycles, population: options.population, tournament: 10,
+        loss: options.loss, temperature: options.temperature, mutation: options.mutation,
+        radius: options.mutation === 'relative' ? RELATIVE_RADIUS : defaultRadius(options.wBits),
+      }, {
+        rng, progress,
+        checkpoint: { file: out.path(CHECKPOINT_FILE), fingerprint: fingerprint(model.file, splits.calibration, splits.holdout, options), resume: options.resume },
+      });
+      lap('search');
+    }
+    const finalParams = searched?.params ?? table.params;
+
     const evalItems = evalFolder ? (options.evalLimit ? limitPerClass(evalFolder, options.evalLimit) : evalFolder.items) : splits.holdout;
-    const evalSource: ImageSource = evalFolder ? fileSource(evalItems, model.preprocessing) : decodedSource(await decodeImages(evalItems, model.preprocessing));
-    const [fp, baseline] = await evaluateFloatAndSimulation(runner, model, points, table, evalSource, options, progress);
+    const evalSource: ImageSource = evalFolder ? fileSource(evalItems, model.preprocessing) : decodedSource(holdoutImages);
+    const [fp, baseline, evolq] = await evaluateModels(runner, model, points, table, searched?.params, evalSource, options, progress);
     lap('evaluation');
 
-    const simulation = materialize(model.graph, points, table.params, { bake: true, inputMeans: table.inputMeans });
+    const simulation = materialize(model.graph, points, finalParams, { bake: true, inputMeans: table.inputMeans });
     out.write('simulation.onnx', encodeModel(simulation.graph.toModel()).model);
-    out.writeJson('quant.json', quantJson(points, units, table, table.params));
+    out.writeJson('quant.json', quantJson(points, units, table, finalParams));
     if (model.dir) {
       out.copy(join(model.dir, 'preprocessor_config.json'));
       out.copy(join(model.dir, 'config.json'));
@@ -99,23 +137,29 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
       units: units.map((u) => ({ name: u.name, kind: u.kind, points: u.points })),
       fp: topk(fp),
       baseline: topk(baseline),
+      ...(evolq ? { evolq: topk(evolq) } : {}),
       timing,
-      search: null,
+      search: searched?.report ?? null,
       files: ['simulation.onnx', 'quant.json', 'report.json'],
     };
     out.writeJson('report.json', report);
+    out.remove(CHECKPOINT_FILE);
     out.commit();
     return report;
   } catch (err) {
-    out.abort();
+    out.abort(CHECKPOINT_FILE);
     throw err;
   }
 }
 
-async function evaluateFloatAndSimulation(
+/** `--mutation relative`: ±5% of each scale, about what the absolute defaults are for ViT weight scales. */
+const RELATIVE_RADIUS = 0.05;
+
+/** Float, baseline and (when searched) Evol-Q accuracy in one pass over the images. */
+async function evaluateModels(
   runner: Runner, model: LoadedModel, points: ReturnType<typeof findQuantPoints>, table: CalibrationTable,
-  source: ImageSource, options: QuantizeOptions, progress: Progress,
-): Promise<[Accuracy, Accuracy]> {
+  searched: Record<string, QuantParams> | undefined, source: ImageSource, options: QuantizeOptions, progress: Progress,
+): Promise<Accuracy[]> {
   const simulation = materialize(model.graph, points, table.params, { inputMeans: table.inputMeans });
   const sessions: Session[] = [];
   try {
@@ -126,8 +170,8 @@ async function evaluateFloatAndSimulation(
       { session: sessions[0], ...io },
       { session: sessions[1], ...io, feeds: simulationFeeds(simulation, points, table.params) },
     ];
-    const [fp, baseline] = await evaluateAccuracy(targets, source, options.batchSize, progress);
-    return [fp, baseline];
+    if (searched) targets.push({ session: sessions[1], ...io, feeds: simulationFeeds(simulation, points, searched) });
+    return await evaluateAccuracy(targets, source, options.batchSize, progress);
   } finally {
     for (const s of sessions) await s.release();
   }

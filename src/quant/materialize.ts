@@ -1,7 +1,7 @@
 // "Materialize": one engine inserts a fake-quant subgraph after every marked tensor. Scales and zero points
 // are graph inputs, so a new candidate is a new feed, not a new session (or initializers, with `bake`).
 import { Graph, makeAttribute, type Node } from '../onnx/graph.js';
-import { floatTensor, int64Tensor, floatValueInfo } from '../onnx/proto.js';
+import { floatTensor, int64Tensor, floatValueInfo, onnx, DataType } from '../onnx/proto.js';
 import { GraphError } from '../errors.js';
 import { uintRange, type QuantParams, type UniformParams } from './scheme.js';
 import type { QuantPoint } from './points.js';
@@ -28,13 +28,9 @@ export interface Simulation {
 export const scaleName = (id: string) => `evolq::${id}::scale`;
 export const zeroPointName = (id: string) => `evolq::${id}::zero_point`;
 
-/** The broadcast shape of a point's scale and zero point. */
-export function paramDims(point: QuantPoint, params: UniformParams): { scale: number[]; zeroPoint: number[] } {
-  const shapeOf = (length: number): number[] => {
-    if (length === 1) return [];
-    if (point.kind === 'weight') return point.dims!.map((d, i) => (i === point.channelAxis ? d : 1));
-    return [length]; // per channel along the last axis (PTF)
-  };
+/** Scales and zero points are scalars per tensor and 1-D per channel, as QuantizeLinear takes them. */
+export function paramDims(_point: QuantPoint, params: UniformParams): { scale: number[]; zeroPoint: number[] } {
+  const shapeOf = (length: number): number[] => (length === 1 ? [] : [length]);
   return { scale: shapeOf(params.scale.length), zeroPoint: shapeOf(params.zeroPoint.length) };
 }
 
@@ -59,6 +55,14 @@ class Builder {
     return key;
   }
 
+  uint8(value: number): string {
+    const key = `evolq::const::u8::${value}`;
+    if (!this.graph.initializers.has(key)) {
+      this.graph.addInitializer(onnx.TensorProto.create({ name: key, dims: [], dataType: DataType.UINT8, rawData: Uint8Array.of(value) }));
+    }
+    return key;
+  }
+
   floats(name: string, dims: number[], values: Float32Array): string {
     const key = `evolq::${this.prefix}::${name}`;
     this.graph.addInitializer(floatTensor(key, dims, values));
@@ -66,15 +70,23 @@ class Builder {
   }
 }
 
-/** x̂ = clamp(round(x · (1/s)), qmin − z, qmax − z) · s: Mul, Round, Clip (Max+Min per channel), Mul. */
-function uniformSubgraph(b: Builder, x: string, scale: string, zeroPoint: string, params: UniformParams, perChannelZero: boolean): string {
-  const { qmin, qmax } = uintRange(params.bits);
-  const inverse = b.node('Reciprocal', [scale]);
-  const lo = b.node('Sub', [b.scalar(qmin), zeroPoint], [], 'lo');
-  const hi = b.node('Sub', [b.scalar(qmax), zeroPoint], [], 'hi');
-  const rounded = b.node('Round', [b.node('Mul', [x, inverse])]);
-  const clamped = perChannelZero ? b.node('Min', [b.node('Max', [rounded, lo]), hi]) : b.node('Clip', [rounded, lo, hi]);
-  return b.node('Mul', [clamped, scale], [], 'dequant');
+/**
+ * x̂ = (clamp(round(x / s) + z, 0, 2^b − 1) − z) · s as QuantizeLinear (uint8; onnxruntime's kernel divides and
+ * rounds half to even), a Clip below 8 bits, and DequantizeLinear: the ops the deployed model runs.
+ */
+function uniformSubgraph(b: Builder, x: string, scale: string, zeroPoint: string, params: UniformParams, axis: number): string {
+  let zero = b.node('Cast', [zeroPoint], [makeAttribute('to', DataType.UINT8)], 'zero_point_u8');
+  if (params.scale.length > 1 && params.zeroPoint.length === 1) zero = b.node('Expand', [zero, b.ints('channels', [params.scale.length])]);
+  const perAxis = params.scale.length > 1 ? [makeAttribute('axis', axis)] : [];
+  const factor = params.channelFactor;
+  // PTF: x / (s·2^α) = (x·2^−α) / s exactly, so a per-tensor Q/DQ between two power-of-two multiplies
+  // (onnxruntime's per-axis QuantizeLinear on the last axis is many times slower than per-tensor).
+  const input = factor ? b.node('Mul', [x, b.floats('inverse_factor', [factor.length], factor.map((f) => 1 / f))]) : x;
+  let q = b.node('QuantizeLinear', [input, scale, zero], perAxis);
+  const { qmax } = uintRange(params.bits);
+  if (qmax < 255) q = b.node('Clip', [q, b.uint8(0), b.uint8(qmax)]);
+  const dequantized = b.node('DequantizeLinear', [q, scale, zero], perAxis, 'dequant');
+  return factor ? b.node('Mul', [dequantized, b.floats('factor', [factor.length], factor)], [], 'dequant_ptf') : dequantized;
 }
 
 /** q = clamp(round(−log2 x), 0, 2^b − 1), x̂ = 2^−q, 0 where round(−log2 x) ≥ 2^b. */
@@ -138,7 +150,7 @@ export function materialize(graph: Graph, points: readonly QuantPoint[], params:
         sim.inputs.push(floatValueInfo(names.scale, dims.scale), floatValueInfo(names.zeroPoint, dims.zeroPoint));
       }
       if (!options.bake) feeds[point.id] = names;
-      quantized = uniformSubgraph(b, point.tensor, names.scale, names.zeroPoint, p, p.zeroPoint.length > 1);
+      quantized = uniformSubgraph(b, point.tensor, names.scale, names.zeroPoint, p, point.kind === 'weight' ? point.channelAxis! : -1);
     }
     sim.rewire(point.tensor, quantized, consumers);
     quantizedNames[point.id] = quantized;

@@ -14,7 +14,11 @@ export function uintRange(bits: number): IntRange {
   return { qmin: 0, qmax: 2 ** bits - 1 };
 }
 
-/** Uniform quantizer parameters. `axis` is the channel axis (negative counts from the end); null means per tensor. */
+/**
+ * Uniform quantizer parameters. `axis` is the channel axis (negative counts from the end); null means per tensor.
+ * With `channelFactor` (PTF), `scale` and `zeroPoint` are one value and channel c uses scale · channelFactor[c],
+ * a power of two, so only the shared scale is searched.
+ */
 export interface UniformParams {
   kind: 'uniform';
   bits: number;
@@ -22,6 +26,13 @@ export interface UniformParams {
   /** Integer-valued; length 1 (shared) or the channel count. */
   zeroPoint: Float32Array;
   axis: number | null;
+  channelFactor?: Float32Array;
+}
+
+/** Per-channel effective scales: the scale vector, or PTF's shared scale times each channel's power of two. */
+export function effectiveScales(params: UniformParams): Float32Array {
+  const factor = params.channelFactor;
+  return factor ? factor.map((f) => Math.fround(params.scale[0] * f)) : params.scale;
 }
 
 /** FQ-ViT's log2 quantizer for softmax outputs (no parameters beyond the bit width). */
@@ -46,21 +57,19 @@ export function roundHalfEven(x: number): number {
 }
 
 /**
- * x̂ = clamp(round(x · (1/s)), qmin − z, qmax − z) · s in float32, the four-op form the graph uses.
- * `channelOf(i)` maps an element index to its scale/zero-point index (omit for per-tensor).
+ * x̂ = (clamp(round(x / s) + z, qmin, qmax) − z) · s in float32, as QuantizeLinear/DequantizeLinear compute it
+ * (an IEEE float division, round half to even). `channelOf(i)` maps an element to its channel (omit per tensor).
  */
 export function fakeQuantUniform(
   x: Float32Array, scale: Float32Array, zeroPoint: Float32Array, range: IntRange, channelOf?: (i: number) => number,
 ): Float32Array {
   const out = new Float32Array(x.length);
-  const inverse = scale.map((s) => Math.fround(1 / s));
   for (let i = 0; i < x.length; i++) {
     const c = channelOf ? channelOf(i) : 0;
     const s = scale.length === 1 ? 0 : c;
     const z = zeroPoint.length === 1 ? 0 : c;
-    const q = roundHalfEven(Math.fround(x[i] * inverse[s]));
-    const clamped = Math.min(range.qmax - zeroPoint[z], Math.max(range.qmin - zeroPoint[z], q));
-    out[i] = clamped * scale[s];
+    const level = Math.min(range.qmax, Math.max(range.qmin, roundHalfEven(Math.fround(x[i] / scale[s])) + zeroPoint[z]));
+    out[i] = (level - zeroPoint[z]) * scale[s];
   }
   return out;
 }

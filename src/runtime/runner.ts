@@ -1,5 +1,6 @@
 // The one module that imports onnxruntime-node; everything else runs models through the Runner interface.
 import * as ort from 'onnxruntime-node';
+import { availableParallelism } from 'node:os';
 import { ModelError } from '../errors.js';
 
 /** A dense float32 tensor in row-major order. */
@@ -17,7 +18,7 @@ export interface Session {
 }
 
 export interface SessionOptions {
-  /** Threads for one operator; default: onnxruntime's choice (all cores). */
+  /** Threads for one operator; default: every core (onnxruntime's own default used one of two here). */
   threads?: number;
   /** Graph optimizations; 'all' by default. */
   optimization?: 'disabled' | 'basic' | 'extended' | 'all';
@@ -66,7 +67,7 @@ export class OrtRunner implements Runner {
       graphOptimizationLevel: options.optimization ?? 'all',
       executionProviders: ['cpu'],
     };
-    if (options.threads) sessionOptions.intraOpNumThreads = options.threads;
+    sessionOptions.intraOpNumThreads = options.threads ?? availableParallelism();
     if (options.optimizedModelPath) sessionOptions.optimizedModelFilePath = options.optimizedModelPath;
     if (options.profile) sessionOptions.enableProfiling = true;
     try {

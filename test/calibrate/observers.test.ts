@@ -58,10 +58,10 @@ test('PTF gives narrow channels small factors and wide channels large ones, with
   const x = Float32Array.from({ length: 4000 }, (_, i) => (rng.next() * 2 - 1) * widths[i % channels]);
   const p = ptfParams(-16, 16, x, channels, 8);
   assert.equal(p.zeroPoint.length, 1);
-  assert.equal(p.scale.length, channels);
+  assert.equal(p.scale.length, 1);
   assert.deepEqual(p.alpha, [0, 0, 1, 3]); // base step 32/255/8: ±4 fits 2·base, ±16 needs 8·base
-  const base = p.scale[0];
-  p.scale.forEach((s, c) => assert.equal(s, Math.fround(base * 2 ** p.alpha[c])));
+  assert.equal(p.scale[0], Math.fround(Math.fround(32 / 255) / 8));
+  assert.deepEqual(Array.from(p.channelFactor!), [1, 1, 2, 8]);
 });
 
 test('weights get one min-max range per output channel on the channel axis', () => {

@@ -93,7 +93,7 @@ function assertFails(args: string[], pattern: RegExp, out?: string) {
   assert.equal(result.stdout, '');
   if (out) {
     assert.ok(!existsSync(out), 'no output folder');
-    assert.ok(!readdirSync(dirname(out)).some((f) => f.includes(`${basename(out)}.tmp`)), 'no staging folder left');
+    assert.ok(!readdirSync(dirname(out)).some((f) => f.includes(`${basename(out)}.partial`)), 'no staging folder left');
   }
 }
 

@@ -1,0 +1,35 @@
+// Search checkpoints: the whole state after each unit, written atomically, so a killed run loses at most one unit.
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { ConfigError } from '../errors.js';
+import type { SearchState } from './state.js';
+
+export const CHECKPOINT_FILE = 'checkpoint.json';
+
+export interface Checkpoint {
+  format: 'evolq-checkpoint/1';
+  /** The settings that must match for a resume (model, data draw, search options). */
+  fingerprint: string;
+  state: SearchState;
+}
+
+export function writeCheckpoint(file: string, fingerprint: string, state: SearchState): void {
+  const checkpoint: Checkpoint = { format: 'evolq-checkpoint/1', fingerprint, state };
+  writeFileSync(`${file}.tmp`, JSON.stringify(checkpoint));
+  renameSync(`${file}.tmp`, file);
+}
+
+/** The saved state, or undefined when there is none; a checkpoint of other settings is an error. */
+export function readCheckpoint(file: string, fingerprint: string): SearchState | undefined {
+  if (!existsSync(file)) return undefined;
+  let checkpoint: Checkpoint;
+  try {
+    checkpoint = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(`--resume: ${file} is not a readable checkpoint (${(err as Error).message})`, '--resume');
+  }
+  if (checkpoint.format !== 'evolq-checkpoint/1') throw new ConfigError(`--resume: ${file} has unknown format ${checkpoint.format}`, '--resume');
+  if (checkpoint.fingerprint !== fingerprint) {
+    throw new ConfigError(`--resume: ${file} was written with other settings (model, data, seed or search options); run without --resume to start over`, '--resume');
+  }
+  return checkpoint.state;
+}

@@ -1,0 +1,58 @@
+// Evol-Q's evolutionary step for one unit: a population around the current scales, tournament selection,
+// uniform mutation, replacement of the worst (Frumkin et al., ICCV 2023, Alg. 1).
+import type { Rng } from '../rng.js';
+import { SCALE_EPS } from '../quant/scheme.js';
+
+export type Scales = Float32Array[];
+
+export interface Member {
+  scales: Scales;
+  fitness: number;
+}
+
+export interface EvolutionOptions {
+  population: number;
+  cycles: number;
+  /** Members drawn (with replacement) for each tournament. */
+  tournament: number;
+  /** Mutation half-width: absolute, or a fraction of each scale when `relative`. */
+  radius: number;
+  relative: boolean;
+}
+
+/** s' = |s + U(−r, r)| for every scale (r relative to s when asked), kept above the smallest scale. */
+export function mutate(scales: Scales, rng: Rng, radius: number, relative: boolean): Scales {
+  return scales.map((vector) => vector.map((s) => Math.max(SCALE_EPS, Math.fround(Math.abs(s + rng.symmetric(relative ? radius * s : radius))))));
+}
+
+/**
+ * Evolves a unit's scales from `start`, whose fitness is known. Returns the best member: the start itself
+ * when nothing beats it (ties keep the earlier member).
+ */
+export async function evolveUnit(
+  start: Scales, startFitness: number, evaluate: (scales: Scales) => Promise<number>, rng: Rng, options: EvolutionOptions,
+): Promise<{ best: Member; evaluations: number }> {
+  const population: Member[] = [{ scales: start, fitness: startFitness }];
+  let evaluations = 0;
+  while (population.length < options.population) {
+    const scales = mutate(start, rng, options.radius, options.relative);
+    population.push({ scales, fitness: await evaluate(scales) });
+    evaluations++;
+  }
+  for (let cycle = 0; cycle < options.cycles; cycle++) {
+    let parent = population[rng.int(population.length)];
+    for (let i = 1; i < options.tournament; i++) {
+      const contender = population[rng.int(population.length)];
+      if (contender.fitness < parent.fitness) parent = contender;
+    }
+    const scales = mutate(parent.scales, rng, options.radius, options.relative);
+    population.push({ scales, fitness: await evaluate(scales) });
+    evaluations++;
+    let worst = 0;
+    for (let i = 1; i < population.length; i++) if (population[i].fitness > population[worst].fitness) worst = i;
+    population.splice(worst, 1);
+  }
+  let best = population[0];
+  for (const member of population) if (member.fitness < best.fitness) best = member;
+  return { best, evaluations };
+}

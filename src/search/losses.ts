@@ -1,0 +1,82 @@
+// Fitness losses between quantized logits q and full-precision logits k, one batch [B, C] at a time.
+import type { Loss } from '../config.js';
+
+export type LossFunction = (q: Float32Array, k: Float32Array, batch: number, classes: number) => number;
+
+function normalizedRows(x: Float32Array, batch: number, classes: number): Float64Array {
+  const out = new Float64Array(x.length);
+  for (let r = 0; r < batch; r++) {
+    let norm = 0;
+    for (let c = 0; c < classes; c++) norm += x[r * classes + c] ** 2;
+    const inverse = 1 / Math.max(Math.sqrt(norm), 1e-12); // F.normalize's eps
+    for (let c = 0; c < classes; c++) out[r * classes + c] = x[r * classes + c] * inverse;
+  }
+  return out;
+}
+
+function logSoftmaxRow(x: ArrayLike<number>, offset: number, n: number, out: Float64Array): void {
+  let max = -Infinity;
+  for (let i = 0; i < n; i++) max = Math.max(max, x[offset + i]);
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += Math.exp(x[offset + i] - max);
+  const log = Math.log(sum) + max;
+  for (let i = 0; i < n; i++) out[i] = x[offset + i] - log;
+}
+
+/** Evol-Q's infoNCE (MoCo v3 form): CE(normalize(q)·normalize(k)ᵀ / T, diagonal) · 2T, in-batch negatives. */
+export function infonce(temperature: number): LossFunction {
+  return (q, k, batch, classes) => {
+    const qn = normalizedRows(q, batch, classes);
+    const kn = normalizedRows(k, batch, classes);
+    const row = new Float64Array(batch);
+    const logProbabilities = new Float64Array(batch);
+    let total = 0;
+    for (let i = 0; i < batch; i++) {
+      for (let j = 0; j < batch; j++) {
+        let dot = 0;
+        for (let c = 0; c < classes; c++) dot += qn[i * classes + c] * kn[j * classes + c];
+        row[j] = dot / temperature;
+      }
+      logSoftmaxRow(row, 0, batch, logProbabilities);
+      total -= logProbabilities[i];
+    }
+    return (total / batch) * 2 * temperature;
+  };
+}
+
+export const mse: LossFunction = (q, k) => {
+  let sum = 0;
+  for (let i = 0; i < q.length; i++) sum += (q[i] - k[i]) ** 2;
+  return sum / q.length;
+};
+
+/** KL(softmax(k) ‖ softmax(q)), averaged over the batch. */
+export const kl: LossFunction = (q, k, batch, classes) => {
+  const lq = new Float64Array(classes);
+  const lk = new Float64Array(classes);
+  let total = 0;
+  for (let r = 0; r < batch; r++) {
+    logSoftmaxRow(q, r * classes, classes, lq);
+    logSoftmaxRow(k, r * classes, classes, lk);
+    for (let c = 0; c < classes; c++) total += Math.exp(lk[c]) * (lk[c] - lq[c]);
+  }
+  return total / batch;
+};
+
+/** 1 − mean cosine similarity of q and k rows. */
+export const cosine: LossFunction = (q, k, batch, classes) => {
+  const qn = normalizedRows(q, batch, classes);
+  const kn = normalizedRows(k, batch, classes);
+  let total = 0;
+  for (let i = 0; i < qn.length; i++) total += qn[i] * kn[i];
+  return 1 - total / batch;
+};
+
+export function lossFunction(loss: Loss, temperature: number): LossFunction {
+  switch (loss) {
+    case 'infonce': return infonce(temperature);
+    case 'mse': return mse;
+    case 'kl': return kl;
+    case 'cosine': return cosine;
+  }
+}

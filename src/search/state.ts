@@ -1,0 +1,30 @@
+// The search's state: everything a resumed run needs to continue bit for bit.
+
+export interface UnitRecord {
+  pass: number;
+  unit: number;
+  name: string;
+  /** Fitness of the unit's starting point (reused from the unit searched before it) and of the best member. */
+  before: number;
+  after: number;
+  evaluations: number;
+  seconds: number;
+}
+
+export interface SearchState {
+  /** 1-based pass in progress. */
+  pass: number;
+  /** Index of the next unit to search in this pass (units go from last to first); -1 when the pass is done. */
+  nextUnit: number;
+  /** The current scales of every searched point. */
+  scales: Record<string, number[]>;
+  /** The fitness of the current scales on the calibration set. */
+  fitness: number;
+  rng: number[];
+  /** Holdout loss after each pass; index 0 is the baseline before any search. */
+  holdout: number[];
+  best: { pass: number; loss: number; scales: Record<string, number[]> };
+  trajectory: UnitRecord[];
+  evaluations: number;
+  seconds: number;
+}

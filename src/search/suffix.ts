@@ -1,0 +1,47 @@
+// Suffix graphs: from a search unit's input to the logits. During a pass the input of every unit depends only
+// on units before it, which do not change while later units are searched, so a candidate runs only its suffix.
+import type { Graph, Node } from '../onnx/graph.js';
+import { extractSubgraph } from '../onnx/extract.js';
+
+/** Nodes reachable forward from a tensor. */
+function downstream(graph: Graph, start: string): Set<Node> {
+  const inside = new Set<Node>();
+  const stack = [start];
+  const seen = new Set<string>();
+  while (stack.length) {
+    const tensor = stack.pop()!;
+    if (seen.has(tensor)) continue;
+    seen.add(tensor);
+    for (const node of graph.consumers(tensor)) {
+      if (inside.has(node)) continue;
+      inside.add(node);
+      stack.push(...node.outputs);
+    }
+  }
+  return inside;
+}
+
+/**
+ * The tensors a suffix starting at `start` must be fed: `start` and any other image-dependent tensor computed
+ * before the cut that nodes after it read (a shape, a mask). What depends only on constants and parameter
+ * feeds (dequantized weights, 1/s) is recomputed inside the suffix.
+ */
+export function suffixBoundary(graph: Graph, start: string, imageInput: string): string[] {
+  const inside = downstream(graph, start);
+  const imageDependent = downstream(graph, imageInput);
+  const produced = new Set([...inside].flatMap((n) => n.outputs));
+  const boundary = [start];
+  for (const node of inside) {
+    for (const tensor of node.inputs) {
+      if (!tensor || produced.has(tensor) || boundary.includes(tensor)) continue;
+      const producer = graph.producer(tensor);
+      if (tensor === imageInput || (producer && imageDependent.has(producer))) boundary.push(tensor);
+    }
+  }
+  return boundary;
+}
+
+/** The suffix model: boundary tensors (and the graph's remaining inputs) in, `outputs` out. */
+export function suffixGraph(graph: Graph, boundary: readonly string[], outputs: readonly string[]): Graph {
+  return extractSubgraph(graph, boundary, outputs);
+}
