@@ -98,7 +98,8 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
     let searched: { params: Record<string, QuantParams>; report: SearchReport } | undefined;
     if (options.method === 'evolq') {
       searched = await evolqSearch({
-        runner, graph: model.graph, simulation: materialize(model.graph, points, table.params, { inputMeans: table.inputMeans }),
+        runner, graph: model.graph,
+        simulate: (params, feed) => materialize(model.graph, points, params, { bake: true, feed, inputMeans: table.inputMeans }),
         points, units, inputName: model.inputName, outputName: model.outputName,
         calibration: calibImages, holdout: holdoutImages, batchSize: options.batchSize,
       }, table.params, {

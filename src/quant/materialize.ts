@@ -10,8 +10,13 @@ import type { FloatTensor } from '../runtime/runner.js';
 export interface MaterializeOptions {
   /** Points to quantize; default: all that have params. */
   enabled?: ReadonlySet<string>;
-  /** Write scales and zero points as initializers instead of graph inputs (a standalone model). */
+  /**
+   * Write scales and zero points as initializers instead of graph inputs (a standalone model, which
+   * onnxruntime also runs faster: it folds constant quantizers into integer kernels)...
+   */
   bake?: boolean;
+  /** ...except these points, which stay graph inputs (the unit being searched). */
+  feed?: ReadonlySet<string>;
   /** Bias correction: per weight point, the mean of the layer's input per input channel. */
   inputMeans?: Readonly<Record<string, Float32Array>>;
 }
@@ -143,13 +148,13 @@ export function materialize(graph: Graph, points: readonly QuantPoint[], params:
     } else {
       const dims = paramDims(point, p);
       const names = { scale: scaleName(point.id), zeroPoint: zeroPointName(point.id) };
-      if (options.bake) {
+      if (options.bake && !options.feed?.has(point.id)) {
         sim.addInitializer(floatTensor(names.scale, dims.scale, p.scale));
         sim.addInitializer(floatTensor(names.zeroPoint, dims.zeroPoint, p.zeroPoint));
       } else {
         sim.inputs.push(floatValueInfo(names.scale, dims.scale), floatValueInfo(names.zeroPoint, dims.zeroPoint));
+        feeds[point.id] = names;
       }
-      if (!options.bake) feeds[point.id] = names;
       quantized = uniformSubgraph(b, point.tensor, names.scale, names.zeroPoint, p, point.kind === 'weight' ? point.channelAxis! : -1);
     }
     sim.rewire(point.tensor, quantized, consumers);

@@ -1,5 +1,6 @@
-// Evol-Q's evolutionary step for one unit: a population around the current scales, tournament selection,
-// uniform mutation, replacement of the worst (Frumkin et al., ICCV 2023, Alg. 1).
+// Evol-Q's evolutionary step for one unit (Frumkin et al., ICCV 2023, Alg. 1, as the authors' code runs it):
+// a population of copies of the current scales, then per cycle a tournament, a uniform mutation of the
+// winner, and the worst member dropped.
 import type { Rng } from '../rng.js';
 import { SCALE_EPS } from '../quant/scheme.js';
 
@@ -26,19 +27,14 @@ export function mutate(scales: Scales, rng: Rng, radius: number, relative: boole
 }
 
 /**
- * Evolves a unit's scales from `start`, whose fitness is known. Returns the best member: the start itself
- * when nothing beats it (ties keep the earlier member).
+ * Evolves a unit's scales from `start`, whose fitness is known, so the search costs one evaluation per cycle.
+ * Returns the best member: the start itself when nothing beats it (ties keep the earlier member).
  */
 export async function evolveUnit(
   start: Scales, startFitness: number, evaluate: (scales: Scales) => Promise<number>, rng: Rng, options: EvolutionOptions,
 ): Promise<{ best: Member; evaluations: number }> {
-  const population: Member[] = [{ scales: start, fitness: startFitness }];
+  const population: Member[] = Array.from({ length: options.population }, () => ({ scales: start, fitness: startFitness }));
   let evaluations = 0;
-  while (population.length < options.population) {
-    const scales = mutate(start, rng, options.radius, options.relative);
-    population.push({ scales, fitness: await evaluate(scales) });
-    evaluations++;
-  }
   for (let cycle = 0; cycle < options.cycles; cycle++) {
     let parent = population[rng.int(population.length)];
     for (let i = 1; i < options.tournament; i++) {
@@ -48,8 +44,9 @@ export async function evolveUnit(
     const scales = mutate(parent.scales, rng, options.radius, options.relative);
     population.push({ scales, fitness: await evaluate(scales) });
     evaluations++;
+    // Drop the worst; among equals the newest goes, as a stable sort then pop() does.
     let worst = 0;
-    for (let i = 1; i < population.length; i++) if (population[i].fitness > population[worst].fitness) worst = i;
+    for (let i = 1; i < population.length; i++) if (population[i].fitness >= population[worst].fitness) worst = i;
     population.splice(worst, 1);
   }
   let best = population[0];

@@ -1,0 +1,133 @@
+// Fitness without waste: full-precision logits computed once, one quantized forward per pass for every unit's
+// input, and per candidate only the suffix graph from its unit to the logits.
+import type { Graph } from '../onnx/graph.js';
+import { encodeModel, floatValueInfo } from '../onnx/proto.js';
+import type { Runner, Session, FloatTensor } from '../runtime/runner.js';
+import { simulationFeeds, type Simulation } from '../quant/materialize.js';
+import type { QuantPoint } from '../quant/points.js';
+import type { SearchUnit } from '../quant/units.js';
+import type { QuantParams } from '../quant/scheme.js';
+import { batchRanges, sliceBatch, type ImageBatch } from '../data/imagefolder.js';
+import type { LossFunction } from './losses.js';
+import { suffixBoundary, suffixGraph } from './suffix.js';
+
+export interface FitnessSetup {
+  runner: Runner;
+  /** The float model, for the full-precision logits. */
+  graph: Graph;
+  /**
+   * Builds the simulation graph for `params`, baked into constants except the points in `feed`, which stay
+   * graph inputs: a unit's candidates are feeds, everything else runs as folded integer kernels.
+   */
+  simulate: (params: Readonly<Record<string, QuantParams>>, feed?: ReadonlySet<string>) => Simulation;
+  points: readonly QuantPoint[];
+  units: readonly SearchUnit[];
+  inputName: string;
+  outputName: string;
+  batchSize: number;
+}
+
+/** The images a fitness is measured on, with their full-precision logits per batch. */
+export interface ScoredImages {
+  images: ImageBatch;
+  ranges: [number, number][];
+  reference: FloatTensor[];
+}
+
+/** Per batch of the calibration set, the tensors each unit's suffix reads (its input, at least). */
+export type UnitInputs = Record<string, FloatTensor>[];
+
+/** Replaces the scales of some points, keeping everything else. */
+export function withScales(params: Readonly<Record<string, QuantParams>>, scales: Readonly<Record<string, ArrayLike<number>>>): Record<string, QuantParams> {
+  const out: Record<string, QuantParams> = { ...params };
+  for (const [id, values] of Object.entries(scales)) {
+    const p = params[id];
+    if (p.kind === 'uniform') out[id] = { ...p, scale: Float32Array.from(values) };
+  }
+  return out;
+}
+
+const finite = (x: number) => (Number.isFinite(x) ? x : Infinity);
+
+function pixels(images: ImageBatch, [start, end]: [number, number]): FloatTensor {
+  const b = sliceBatch(images, start, end);
+  return { data: b.data, dims: b.dims };
+}
+
+export class Fitness {
+  /** Suffix evaluations, full quantized forwards (calibration set), holdout forwards. */
+  readonly forwards = { suffix: 0, fullCalibration: 0, holdout: 0 };
+  private readonly boundaries: string[][];
+  private readonly cached: string[];
+
+  constructor(private readonly setup: FitnessSetup, baseParams: Readonly<Record<string, QuantParams>>, private readonly loss: LossFunction) {
+    const structure = setup.simulate(baseParams).graph;
+    this.boundaries = setup.units.map((u) => suffixBoundary(structure, u.input, setup.inputName));
+    this.cached = [...new Set(this.boundaries.flat())].filter((t) => t !== setup.inputName);
+  }
+
+  /** Full-precision logits of `images`, batch by batch. */
+  async score(images: ImageBatch): Promise<ScoredImages> {
+    const { runner, graph, inputName, outputName, batchSize } = this.setup;
+    const ranges = [...batchRanges(images.dims[0], batchSize)];
+    const session = await runner.createSession(encodeModel(graph.toModel()).model);
+    const reference: FloatTensor[] = [];
+    try {
+      for (const r of ranges) reference.push((await session.run({ [inputName]: pixels(images, r) }, [outputName]))[outputName]);
+    } finally {
+      await session.release();
+    }
+    return { images, ranges, reference };
+  }
+
+  private batchLoss(q: FloatTensor, k: FloatTensor): number {
+    return this.loss(q.data, k.data, q.dims[0], q.dims[q.dims.length - 1]);
+  }
+
+  /** The whole quantized model's fitness; with `keepUnitInputs`, also every unit's input per batch. */
+  async full(params: Readonly<Record<string, QuantParams>>, scored: ScoredImages, keepUnitInputs = false): Promise<{ fitness: number; unitInputs: UnitInputs }> {
+    const { runner, simulate, inputName, outputName } = this.setup;
+    const probe = simulate(params).graph;
+    const fetched = keepUnitInputs ? this.cached : [];
+    for (const t of fetched) probe.outputs.push(floatValueInfo(t));
+    const session = await runner.createSession(encodeModel(probe.toModel()).model);
+    const unitInputs: UnitInputs = [];
+    let total = 0;
+    try {
+      for (const [b, r] of scored.ranges.entries()) {
+        const x = pixels(scored.images, r);
+        const out = await session.run({ [inputName]: x }, [outputName, ...fetched]);
+        total += this.batchLoss(out[outputName], scored.reference[b]);
+        if (keepUnitInputs) unitInputs.push({ ...out, [inputName]: x });
+      }
+    } finally {
+      await session.release();
+    }
+    return { fitness: finite(total / scored.ranges.length), unitInputs };
+  }
+
+  /**
+   * A fitness for candidate scales of unit `u` (its searched points `ids`), running only the suffix from the
+   * unit's input. The other points keep `params`. Release the returned evaluator when done.
+   */
+  async unit(u: number, ids: readonly string[], params: Readonly<Record<string, QuantParams>>, scored: ScoredImages, unitInputs: UnitInputs): Promise<{ evaluate: (scales: readonly Float32Array[]) => Promise<number>; release: () => Promise<void> }> {
+    const { runner, simulate, points, outputName } = this.setup;
+    const simulation = simulate(params, new Set(ids));
+    const boundary = this.boundaries[u];
+    const session: Session = await runner.createSession(encodeModel(suffixGraph(simulation.graph, boundary, [outputName]).toModel()).model);
+    const evaluate = async (scales: readonly Float32Array[]) => {
+      const candidate = withScales(params, Object.fromEntries(ids.map((id, i) => [id, scales[i]])));
+      const feeds = simulationFeeds(simulation, points, candidate);
+      let total = 0;
+      for (const [b] of scored.ranges.entries()) {
+        const inputs: Record<string, FloatTensor> = {};
+        for (const t of boundary) inputs[t] = unitInputs[b][t];
+        const out = await session.run({ ...feeds, ...inputs }, [outputName]);
+        total += this.batchLoss(out[outputName], scored.reference[b]);
+      }
+      this.forwards.suffix++;
+      return finite(total / scored.ranges.length);
+    };
+    return { evaluate, release: () => session.release() };
+  }
+}
