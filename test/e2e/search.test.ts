@@ -1,0 +1,123 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, dirname, basename } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BIN, ROOT, ASSETS, DEFAULT_MODEL, tempDir } from '../helpers.js';
+
+const CALIB = join(ASSETS, 'cifar10/calib');
+const small = ['--calib-size', '200', '--holdout', '100', '--cycles', '2'];
+const args = (out: string, ...extra: string[]) => ['quantize', DEFAULT_MODEL, '--calib', CALIB, '--out', out, '--method', 'evolq', '--w-bits', '4', ...small, ...extra];
+
+function evolq(argv: string[]) {
+  const result = spawnSync(process.execPath, [BIN, ...argv], { cwd: ROOT, encoding: 'utf8' });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+const quantOf = (out: string) => readFileSync(join(out, 'quant.json'), 'utf8');
+
+test('--method evolq searches every unit from last to first, each pass, and reports the trajectory', () => {
+  const out = join(tempDir(), 'evolq');
+  const result = evolq(args(out, '--passes', '2', '--json'));
+  assert.equal(result.code, 0, result.stderr);
+  const report = JSON.parse(result.stdout);
+  for (const key of ['fp', 'baseline', 'evolq']) assert.ok(report[key].top1 > 0.3, key);
+  const search = report.search;
+  assert.equal(search.trajectory.length, 2 * 6);
+  assert.deepEqual(search.trajectory.slice(0, 6).map((r: { unit: number }) => r.unit), [5, 4, 3, 2, 1, 0]);
+  for (const [i, r] of search.trajectory.entries()) {
+    assert.equal(r.evaluations, 2);
+    assert.ok(r.after <= r.before, 'a unit never ends worse than it started');
+    if (i > 0) assert.equal(r.before, search.trajectory[i - 1].after, "a unit starts from the previous unit's fitness");
+  }
+  assert.equal(search.holdoutLoss.length, 3);
+  assert.ok(search.keptPass >= 0 && search.keptPass <= 2);
+  assert.equal(search.holdoutLoss[search.keptPass], Math.min(...search.holdoutLoss));
+  assert.match(search.why, /holdout/);
+  assert.deepEqual(search.forwards, { suffix: 24, fullCalibration: 2, holdout: 3 });
+  assert.match(result.stderr, /search: pass 2\/2 unit 6\/6 blocks\/blocks\.0: loss [\d.]+ -> [\d.]+, 24 evaluations, \d+s elapsed, ~\d+s left/);
+  assert.ok(!existsSync(join(dirname(out), `.${basename(out)}.partial`)), 'no checkpoint left after success');
+});
+
+test('the same seed gives the same scales and accuracy; another seed does not', () => {
+  const dir = tempDir();
+  const run = (name: string, seed: string) => {
+    const result = evolq(args(join(dir, name), '--passes', '1', '--seed', seed, '--json', '--quiet'));
+    assert.equal(result.code, 0, result.stderr);
+    return { quant: quantOf(join(dir, name)), report: JSON.parse(result.stdout) };
+  };
+  const a = run('a', '7');
+  const b = run('b', '7');
+  const c = run('c', '8');
+  assert.equal(a.quant, b.quant);
+  assert.deepEqual(a.report.evolq, b.report.evolq);
+  assert.deepEqual(a.report.search.trajectory.map((r: { after: number }) => r.after), b.report.search.trajectory.map((r: { after: number }) => r.after));
+  assert.notEqual(a.quant, c.quant);
+});
+
+test('--resume after SIGKILL ends with the same scales as an uninterrupted run', async () => {
+  const dir = tempDir();
+  const reference = join(dir, 'reference');
+  assert.equal(evolq(args(reference, '--passes', '3', '--quiet')).code, 0);
+
+  const out = join(dir, 'killed');
+  const checkpoint = join(dir, '.killed.partial', 'checkpoint.json');
+  const child = spawn(process.execPath, [BIN, ...args(out, '--passes', '3', '--quiet')], { cwd: ROOT, stdio: 'ignore' });
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  // Kill in the middle of the second pass.
+  for (let waited = 0; ; waited += 50) {
+    assert.ok(waited < 120_000, 'the search wrote checkpoints');
+    if (existsSync(checkpoint)) {
+      try {
+        if (JSON.parse(readFileSync(checkpoint, 'utf8')).state.trajectory.length >= 8) break;
+      } catch { /* being replaced */ }
+    }
+    await sleep(50);
+  }
+  child.kill('SIGKILL');
+  await exited;
+  assert.ok(!existsSync(out), 'no output folder from the killed run');
+  const done = JSON.parse(readFileSync(checkpoint, 'utf8')).state.trajectory.length;
+  assert.ok(done < 18, 'killed before the end');
+
+  const resumed = evolq(args(out, '--passes', '3', '--resume', '--json'));
+  assert.equal(resumed.code, 0, resumed.stderr);
+  assert.match(resumed.stderr, /resuming at pass 2/);
+  const report = JSON.parse(resumed.stdout);
+  assert.ok(report.search.resumedFrom);
+  assert.equal(report.search.trajectory.length, 18);
+  assert.equal(quantOf(out), quantOf(reference));
+});
+
+test('a checkpoint of other settings is not resumed', async () => {
+  const dir = tempDir();
+  const out = join(dir, 'o');
+  const child = spawn(process.execPath, [BIN, ...args(out, '--passes', '3', '--quiet')], { cwd: ROOT, stdio: 'ignore' });
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  const checkpoint = join(dir, '.o.partial', 'checkpoint.json');
+  for (let waited = 0; !existsSync(checkpoint); waited += 50) {
+    assert.ok(waited < 120_000);
+    await sleep(50);
+  }
+  child.kill('SIGKILL');
+  await exited;
+  const result = evolq(args(out, '--passes', '3', '--seed', '1', '--resume'));
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /--resume: .*checkpoint\.json was written with other settings/);
+});
+
+test('ablation options: --loss mse, --search-space block, --mutation relative', () => {
+  const dir = tempDir();
+  const result = evolq(args(join(dir, 'a'), '--passes', '1', '--loss', 'mse', '--search-space', 'block', '--mutation', 'relative', '--population', '5', '--temperature', '2', '--json', '--quiet'));
+  assert.equal(result.code, 0, result.stderr);
+  const report = JSON.parse(result.stdout);
+  assert.deepEqual([report.settings.loss, report.settings.searchSpace, report.settings.mutation, report.settings.population], ['mse', 'block', 'relative', 5]);
+  assert.equal(report.units[0].points.length, 4, 'block units hold attention and MLP weights');
+  const activations = evolq(args(join(dir, 'b'), '--passes', '1', '--search-space', 'block+activations', '--json', '--quiet'));
+  assert.equal(activations.code, 0, activations.stderr);
+  assert.ok(JSON.parse(activations.stdout).units[0].points.some((id: string) => id.startsWith('a')));
+  const bad = evolq(args(join(dir, 'c'), '--loss', 'l1'));
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /--loss: "l1". Should be one of: infonce, mse, kl, cosine/);
+});

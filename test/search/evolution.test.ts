@@ -1,0 +1,40 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { evolveUnit, mutate } from '../../src/search/evolution.js';
+import { Rng } from '../../src/rng.js';
+
+const options = { population: 15, cycles: 3, tournament: 10, radius: 1e-3, relative: false };
+
+test('mutation adds uniform noise within ±r and takes the absolute value', () => {
+  const start = [Float32Array.of(0.01, 0.0002, 0.5)];
+  const rng = new Rng(1);
+  for (let i = 0; i < 200; i++) {
+    const [m] = mutate(start, rng, 1e-3, false);
+    m.forEach((v, j) => {
+      assert.ok(v > 0);
+      assert.ok(Math.abs(v - start[0][j]) <= 1e-3 + 1e-7 || Math.abs(v + start[0][j]) <= 1e-3 + 1e-7);
+    });
+  }
+  const [relative] = mutate([Float32Array.of(2, 200)], rng, 0.05, true);
+  assert.ok(Math.abs(relative[0] - 2) <= 0.1 && Math.abs(relative[1] - 200) <= 10);
+});
+
+test('one evaluation per cycle; the start is kept when no mutation beats it', async () => {
+  let calls = 0;
+  const { best, evaluations } = await evolveUnit([Float32Array.of(0.5)], 1, async () => (calls++, 2), new Rng(2), options);
+  assert.equal(evaluations, 3);
+  assert.equal(calls, 3);
+  assert.deepEqual(Array.from(best.scales[0]), [0.5]);
+  assert.equal(best.fitness, 1);
+});
+
+test('the search moves towards lower fitness and is deterministic for a seed', async () => {
+  const target = 0.3;
+  const fitness = async (s: readonly Float32Array[]) => Math.abs(s[0][0] - target);
+  const run = (seed: number) => evolveUnit([Float32Array.of(0.31)], 0.01, fitness, new Rng(seed), { ...options, cycles: 60, radius: 2e-3 });
+  const a = await run(3);
+  const b = await run(3);
+  assert.deepEqual(a, b);
+  assert.ok(a.best.fitness < 0.005, `reached ${a.best.fitness}`);
+  assert.notDeepEqual((await run(4)).best.scales, a.best.scales);
+});

@@ -1,0 +1,57 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { loadModel } from '../../src/model.js';
+import { findQuantPoints } from '../../src/quant/points.js';
+import { findUnits } from '../../src/quant/units.js';
+import { materialize } from '../../src/quant/materialize.js';
+import { calibrate } from '../../src/calibrate/calibrate.js';
+import { listImageFolder, decodeImages } from '../../src/data/imagefolder.js';
+import { defaultRunner } from '../../src/runtime/runner.js';
+import { Fitness, withScales } from '../../src/search/fitness.js';
+import { lossFunction } from '../../src/search/losses.js';
+import { mutate } from '../../src/search/evolution.js';
+import { Rng } from '../../src/rng.js';
+import type { UniformParams } from '../../src/quant/scheme.js';
+import { DEFAULT_MODEL, ASSETS } from '../helpers.js';
+
+async function setup(wBits: number) {
+  const model = loadModel(DEFAULT_MODEL);
+  const points = findQuantPoints(model.graph);
+  const units = findUnits(model.graph, points);
+  const items = listImageFolder(join(ASSETS, 'cifar10/calib'), model.labels).items;
+  const images = await decodeImages(items.filter((_, i) => i % 6 === 0), model.preprocessing);
+  const table = await calibrate(defaultRunner, model.graph, model.inputName, points, images, {
+    wBits, aBits: 8, observer: 'minmax', ptf: true, lis: false, biasCorrection: true, batchSize: 100,
+  });
+  const fitnessSetup = {
+    runner: defaultRunner, graph: model.graph, points, units, inputName: model.inputName, outputName: model.outputName, batchSize: 100,
+    simulate: (params: typeof table.params, feed?: ReadonlySet<string>) => materialize(model.graph, points, params, { bake: true, feed, inputMeans: table.inputMeans }),
+  };
+  return { units, table, images, fitnessSetup };
+}
+
+for (const loss of ['infonce', 'mse'] as const) {
+  test(`suffix fitness equals the full-model fitness for the same scales (${loss}, within 1e-5 relative)`, async () => {
+    const { units, table, images, fitnessSetup } = await setup(4);
+    const fitness = new Fitness(fitnessSetup, table.params, lossFunction(loss, 3));
+    const scored = await fitness.score(images);
+    const start = await fitness.full(table.params, scored, true);
+    const rng = new Rng(5);
+    for (const [u, unit] of units.entries()) {
+      const ids = unit.points;
+      const evaluator = await fitness.unit(u, ids, table.params, scored, start.unitInputs);
+      const current = ids.map((id) => (table.params[id] as UniformParams).scale);
+      const candidate = mutate(current, rng, 2e-3, false);
+      const suffixCurrent = await evaluator.evaluate(current);
+      const suffixCandidate = await evaluator.evaluate(candidate);
+      await evaluator.release();
+      const fullCandidate = (await fitness.full(withScales(table.params, Object.fromEntries(ids.map((id, i) => [id, candidate[i]]))), scored)).fitness;
+      const close = (a: number, b: number) => Math.abs(a - b) <= 1e-5 * Math.abs(b);
+      assert.ok(close(suffixCurrent, start.fitness), `${unit.name}: suffix ${suffixCurrent} vs full ${start.fitness}`);
+      assert.ok(close(suffixCandidate, fullCandidate), `${unit.name}: candidate suffix ${suffixCandidate} vs full ${fullCandidate}`);
+      assert.notEqual(suffixCandidate, suffixCurrent, 'the candidate changes the fitness');
+    }
+    assert.equal(fitness.forwards.suffix, units.length * 2);
+  });
+}
