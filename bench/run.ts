@@ -13,6 +13,14 @@ import { encodeModel } from '../src/onnx/proto.js';
 import { defaultRunner, type Session, type FloatTensor } from '../src/runtime/runner.js';
 import { DEFAULTS } from '../src/config.js';
 import { Rng } from '../src/rng.js';
+import { findUnits } from '../src/quant/units.js';
+import { Fitness } from '../src/search/fitness.js';
+import { lossFunction } from '../src/search/losses.js';
+import { evolqSearch, defaultRadius } from '../src/search/search.js';
+import type { CalibrationTable } from '../src/calibrate/calibrate.js';
+import type { ImageBatch } from '../src/data/imagefolder.js';
+import type { LoadedModel } from '../src/model.js';
+import type { QuantPoint } from '../src/quant/points.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const MODEL = join(ROOT, 'assets/vit-cifar10');
@@ -66,6 +74,8 @@ async function main() {
   await float.release();
   await simulated.release();
 
+  const search = await searchBench(model, points, images, folder, calibration.length);
+
   const floatPerSecond = 100 / median(floatTimes);
   const simPerSecond = 100 / median(simTimes);
   const results = {
@@ -81,6 +91,7 @@ async function main() {
       runs: floatTimes.length,
     },
     calibration: { images: 1000, decodeSeconds, calibrationSeconds, observer: DEFAULTS.observer, ptf: DEFAULTS.ptf, peakRssMiB },
+    search,
   };
   const rows = [
     ['float forward, batch 100', `${floatPerSecond.toFixed(0)} images/s`],
@@ -89,12 +100,73 @@ async function main() {
     ['decode 1,000 calibration images', `${decodeSeconds.toFixed(2)} s`],
     [`calibrate 1,000 images (${DEFAULTS.observer}, PTF)`, `${calibrationSeconds.toFixed(2)} s`],
     ['peak RSS after calibration', `${peakRssMiB.toFixed(0)} MiB`],
+    ...search.units.map((u) => [`fitness evaluation, ${u.name}: suffix / full`, `${u.suffixSeconds.toFixed(3)} s / ${search.fullSeconds.toFixed(3)} s = ${u.ratio.toFixed(2)}`]),
+    ['Evol-Q search, W4A8, default settings (10 passes, 6 units, 3 cycles)', `${search.totalSeconds.toFixed(1)} s, ${search.evaluations} evaluations`],
+    ['calibration-set forwards per pass: evolq / reference code structure', `${search.forwardsPerPass.evolq.toFixed(1)} / ${search.forwardsPerPass.reference.toFixed(1)}`],
   ];
   const markdown = [`| measure | value |`, `|---|---|`, ...rows.map(([k, v]) => `| ${k} | ${v} |`)].join('\n');
   mkdirSync(OUT, { recursive: true });
   writeFileSync(join(OUT, 'bench.json'), `${JSON.stringify(results, null, 2)}\n`);
   writeFileSync(join(OUT, 'bench.md'), `${markdown}\n`);
   process.stdout.write(`${markdown}\n\nwrote ${join(OUT, 'bench.json')} and bench.md (${results.machine.cpus} cores, ${results.machine.cpu})\n`);
+}
+
+/** Seconds per fitness evaluation (1,000 images) for each unit's suffix against the full model, and a default search. */
+async function searchBench(model: LoadedModel, points: QuantPoint[], images: ImageBatch, folder: ReturnType<typeof listImageFolder>, calibCount: number) {
+  const units = findUnits(model.graph, points);
+  const table: CalibrationTable = await calibrate(defaultRunner, model.graph, model.inputName, points, images, {
+    wBits: 4, aBits: 8, observer: DEFAULTS.observer, ptf: true, lis: false, biasCorrection: false, batchSize: 100,
+  });
+  const setup = {
+    runner: defaultRunner, graph: model.graph, points, units, inputName: model.inputName, outputName: model.outputName, batchSize: 100,
+    simulate: (params: CalibrationTable['params'], feed?: ReadonlySet<string>) => materialize(model.graph, points, params, { bake: true, feed }),
+  };
+  const fitness = new Fitness(setup, table.params, lossFunction('infonce', 3));
+  const scored = await fitness.score(images);
+  const start = await fitness.full(table.params, scored, true);
+  // The whole quantized model over the 1,000 images, as the reference code runs it for every candidate.
+  const fullSession = await defaultRunner.createSession(encodeModel(setup.simulate(table.params).graph.toModel()).model);
+  const fullTimes: number[] = [];
+  for (let i = 0; i < 6; i++) {
+    const t = performance.now();
+    for (let start = 0; start < images.dims[0]; start += 100) {
+      const b = sliceBatch(images, start, Math.min(images.dims[0], start + 100));
+      await fullSession.run({ [model.inputName]: { data: b.data, dims: b.dims } }, [model.outputName]);
+    }
+    if (i > 0) fullTimes.push((performance.now() - t) / 1000);
+  }
+  await fullSession.release();
+  const fullSeconds = median(fullTimes);
+  const unitRows = [];
+  for (const [u, unit] of units.entries()) {
+    const evaluator = await fitness.unit(u, unit.points, table.params, scored, start.unitInputs);
+    const scales = unit.points.map((id) => (table.params[id] as { scale: Float32Array }).scale);
+    await evaluator.evaluate(scales);
+    const times: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const t = performance.now();
+      await evaluator.evaluate(scales);
+      times.push((performance.now() - t) / 1000);
+    }
+    await evaluator.release();
+    unitRows.push({ name: unit.name, suffixSeconds: median(times), ratio: median(times) / fullSeconds });
+  }
+  const { holdout } = drawSplits(folder, calibCount, 200, new Rng(0));
+  const holdoutImages = await decodeImages(holdout, model.preprocessing);
+  const { report } = await evolqSearch({ ...setup, calibration: images, holdout: holdoutImages }, table.params, {
+    passes: DEFAULTS.passes, cycles: DEFAULTS.cycles, population: DEFAULTS.population, tournament: 10,
+    loss: 'infonce', temperature: DEFAULTS.temperature, mutation: 'absolute', radius: defaultRadius(4),
+  }, { rng: new Rng(0) });
+  // Per pass, in forwards over the calibration set: evolq runs each unit's suffix per candidate, one full forward
+  // to cache unit inputs and a holdout forward; the reference code runs the whole model for the unit's start and
+  // every candidate, then validates on the test split (10,000 images here: 10 calibration sets) after every unit.
+  const suffixShare = unitRows.reduce((sum, u) => sum + u.ratio, 0);
+  const evolqPerPass = 1 + DEFAULTS.cycles * suffixShare + 200 / calibCount;
+  const referencePerPass = units.length * (1 + DEFAULTS.cycles) + units.length * (10_000 / calibCount);
+  return {
+    fullSeconds, units: unitRows, totalSeconds: report.seconds, evaluations: report.evaluations, forwards: report.forwards,
+    forwardsPerPass: { evolq: evolqPerPass, reference: referencePerPass },
+  };
 }
 
 await main();

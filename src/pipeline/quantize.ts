@@ -5,8 +5,8 @@ import { readFileSync } from 'node:fs';
 import { loadModel, type LoadedModel } from '../model.js';
 import { findQuantPoints } from '../quant/points.js';
 import { findUnits } from '../quant/units.js';
-import { materialize, simulationFeeds } from '../quant/materialize.js';
-import { calibrate, type CalibrationTable } from '../calibrate/calibrate.js';
+import { materialize } from '../quant/materialize.js';
+import { calibrate } from '../calibrate/calibrate.js';
 import { listImageFolder, limitPerClass, drawSplits, decodeImages, type ImageItem } from '../data/imagefolder.js';
 import { evolqSearch, defaultRadius, type SearchReport } from '../search/search.js';
 import { CHECKPOINT_FILE } from '../search/checkpoint.js';
@@ -113,14 +113,15 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
       lap('search');
     }
     const finalParams = searched?.params ?? table.params;
+    const bakedModel = (params: Record<string, QuantParams>) =>
+      encodeModel(materialize(model.graph, points, params, { bake: true, inputMeans: table.inputMeans }).graph.toModel()).model;
 
     const evalItems = evalFolder ? (options.evalLimit ? limitPerClass(evalFolder, options.evalLimit) : evalFolder.items) : splits.holdout;
     const evalSource: ImageSource = evalFolder ? fileSource(evalItems, model.preprocessing) : decodedSource(holdoutImages);
-    const [fp, baseline, evolq] = await evaluateModels(runner, model, points, table, searched?.params, evalSource, options, progress);
+    const [fp, baseline, evolq] = await evaluateModels(runner, model, bakedModel, searched ? [table.params, searched.params] : [table.params], evalSource, options, progress);
     lap('evaluation');
 
-    const simulation = materialize(model.graph, points, finalParams, { bake: true, inputMeans: table.inputMeans });
-    out.write('simulation.onnx', encodeModel(simulation.graph.toModel()).model);
+    out.write('simulation.onnx', bakedModel(finalParams));
     out.writeJson('quant.json', quantJson(points, units, table, finalParams));
     if (model.dir) {
       out.copy(join(model.dir, 'preprocessor_config.json'));
@@ -156,22 +157,19 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
 /** `--mutation relative`: ±5% of each scale, about what the absolute defaults are for ViT weight scales. */
 const RELATIVE_RADIUS = 0.05;
 
-/** Float, baseline and (when searched) Evol-Q accuracy in one pass over the images. */
+/**
+ * Float, baseline and (when searched) Evol-Q accuracy in one pass over the images. The quantized models run
+ * with their scales baked in, as simulation.onnx holds them.
+ */
 async function evaluateModels(
-  runner: Runner, model: LoadedModel, points: ReturnType<typeof findQuantPoints>, table: CalibrationTable,
-  searched: Record<string, QuantParams> | undefined, source: ImageSource, options: QuantizeOptions, progress: Progress,
+  runner: Runner, model: LoadedModel, simulate: (params: Record<string, QuantParams>) => Uint8Array,
+  paramSets: Record<string, QuantParams>[], source: ImageSource, options: QuantizeOptions, progress: Progress,
 ): Promise<Accuracy[]> {
-  const simulation = materialize(model.graph, points, table.params, { inputMeans: table.inputMeans });
   const sessions: Session[] = [];
   try {
     sessions.push(await runner.createSession(model.file));
-    sessions.push(await runner.createSession(encodeModel(simulation.graph.toModel()).model));
-    const io = { inputName: model.inputName, outputName: model.outputName };
-    const targets: EvaluationTarget[] = [
-      { session: sessions[0], ...io },
-      { session: sessions[1], ...io, feeds: simulationFeeds(simulation, points, table.params) },
-    ];
-    if (searched) targets.push({ session: sessions[1], ...io, feeds: simulationFeeds(simulation, points, searched) });
+    for (const params of paramSets) sessions.push(await runner.createSession(simulate(params)));
+    const targets: EvaluationTarget[] = sessions.map((session) => ({ session, inputName: model.inputName, outputName: model.outputName }));
     return await evaluateAccuracy(targets, source, options.batchSize, progress);
   } finally {
     for (const s of sessions) await s.release();
