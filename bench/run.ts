@@ -9,7 +9,6 @@ import { findQuantPoints } from '../src/quant/points.js';
 import { materialize, simulationFeeds } from '../src/quant/materialize.js';
 import { calibrate } from '../src/calibrate/calibrate.js';
 import { listImageFolder, drawSplits, decodeImages, sliceBatch } from '../src/data/imagefolder.js';
-import { encodeModel } from '../src/onnx/proto.js';
 import { defaultRunner, type Session, type FloatTensor } from '../src/runtime/runner.js';
 import { DEFAULTS } from '../src/config.js';
 import { Rng } from '../src/rng.js';
@@ -58,7 +57,7 @@ async function main() {
 
   const simulation = materialize(model.graph, points, table.params);
   const float = await defaultRunner.createSession(model.file);
-  const simulated = await defaultRunner.createSession(encodeModel(simulation.graph.toModel()).model);
+  const simulated = await defaultRunner.createSession(simulation.graph.toBytes());
   const batch = sliceBatch(images, 0, 100);
   const pixels = { [model.inputName]: { data: batch.data, dims: batch.dims } };
   const simFeeds = { ...pixels, ...simulationFeeds(simulation, points, table.params) };
@@ -125,7 +124,7 @@ async function searchBench(model: LoadedModel, points: QuantPoint[], images: Ima
   const scored = await fitness.score(images);
   const start = await fitness.full(table.params, scored, true);
   // The whole quantized model over the 1,000 images, as the reference code runs it for every candidate.
-  const fullSession = await defaultRunner.createSession(encodeModel(setup.simulate(table.params).graph.toModel()).model);
+  const fullSession = await defaultRunner.createSession(setup.simulate(table.params).graph.toBytes());
   const fullTimes: number[] = [];
   for (let i = 0; i < 6; i++) {
     const t = performance.now();

@@ -1,6 +1,6 @@
 // Streaming statistics of intermediate tensors: run the float model with them as extra outputs, batch by batch.
 import type { Graph } from '../onnx/graph.js';
-import { floatValueInfo, encodeModel } from '../onnx/proto.js';
+import { floatValueInfo } from '../onnx/proto.js';
 import type { Runner, FloatTensor } from '../runtime/runner.js';
 import { batchRanges, sliceBatch, type ImageBatch } from '../data/imagefolder.js';
 import { PercentileTracker } from './observers.js';
@@ -58,7 +58,7 @@ export async function collectStats(
   const inputs = new Set(probe.inputs.map((i) => i.name));
   const fetched = [...new Set(requests.map((r) => r.tensor))].filter((t) => !inputs.has(t));
   for (const t of fetched) if (!probe.isGraphOutput(t)) probe.outputs.push(floatValueInfo(t));
-  const session = await runner.createSession(encodeModel(probe.toModel()).model);
+  const session = await runner.createSession(probe.toBytes());
   const stats = new Map<string, TensorStats>(requests.map((r) => [r.tensor, { min: Infinity, max: -Infinity }]));
   const n = images.dims[0];
   progress.start('calibration', n);

@@ -4,9 +4,9 @@ import { floatValueInfo } from './proto.js';
 import { GraphError } from '../errors.js';
 
 /**
- * The subgraph that computes `outputs` from `inputs`: every node on a path from the cut to the outputs,
- * with constants kept as initializers. Tensors it needs that are neither in `inputs` nor constant are an error,
- * except graph inputs, which stay inputs (a suffix still reads shape-only values from them rarely; keep them honest).
+ * The subgraph that computes `outputs` from `inputs`: every node the outputs need, back to the cut, with
+ * constants kept as initializers. A needed tensor that is neither cut, constant nor computable is an error;
+ * needed graph inputs (parameter feeds) stay inputs.
  */
 export function extractSubgraph(graph: Graph, inputs: readonly string[], outputs: readonly string[]): Graph {
   const cut = new Set(inputs);

@@ -1,5 +1,5 @@
 // A mutable graph IR over an ONNX model: nodes with producers and consumers, topological order, edits.
-import { onnx, toNumber, tensorToFloat32, tensorDims, type ModelProto, type TensorProto, type AttributeProto, type ValueInfoProto } from './proto.js';
+import { onnx, toNumber, tensorToFloat32, tensorDims, encodeModel, type ModelProto, type TensorProto, type AttributeProto, type ValueInfoProto } from './proto.js';
 import { GraphError } from '../errors.js';
 
 export interface Node {
@@ -202,6 +202,11 @@ export class Graph {
       metadataProps: this.model.metadataProps,
       graph,
     });
+  }
+
+  /** The serialized model, as onnxruntime takes it. */
+  toBytes(): Uint8Array {
+    return encodeModel(this.toModel()).model;
   }
 
   /** A deep copy, so edits to it leave this graph alone (initializer protos are shared: treat them as read-only). */

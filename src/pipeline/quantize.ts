@@ -13,7 +13,6 @@ import { CHECKPOINT_FILE } from '../search/checkpoint.js';
 import type { QuantParams } from '../quant/scheme.js';
 import { decodedSource, fileSource, type ImageSource } from '../data/source.js';
 import { evaluateAccuracy, type EvaluationTarget } from '../evaluate/evaluate.js';
-import { encodeModel } from '../onnx/proto.js';
 import { resolveOptions, type QuantizeOptions } from '../config.js';
 import { defaultRunner, type Runner, type Session } from '../runtime/runner.js';
 import { OutputDir } from '../export/outdir.js';
@@ -114,7 +113,7 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
     }
     const finalParams = searched?.params ?? table.params;
     const bakedModel = (params: Record<string, QuantParams>) =>
-      encodeModel(materialize(model.graph, points, params, { bake: true, inputMeans: table.inputMeans }).graph.toModel()).model;
+      materialize(model.graph, points, params, { bake: true, inputMeans: table.inputMeans }).graph.toBytes();
 
     const evalItems = evalFolder ? (options.evalLimit ? limitPerClass(evalFolder, options.evalLimit) : evalFolder.items) : splits.holdout;
     const evalSource: ImageSource = evalFolder ? fileSource(evalItems, model.preprocessing) : decodedSource(holdoutImages);

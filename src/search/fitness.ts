@@ -1,7 +1,7 @@
 // Fitness without waste: full-precision logits computed once, one quantized forward per pass for every unit's
 // input, and per candidate only the suffix graph from its unit to the logits.
 import type { Graph } from '../onnx/graph.js';
-import { encodeModel, floatValueInfo } from '../onnx/proto.js';
+import { floatValueInfo } from '../onnx/proto.js';
 import type { Runner, Session, FloatTensor } from '../runtime/runner.js';
 import { simulationFeeds, type Simulation } from '../quant/materialize.js';
 import type { QuantPoint } from '../quant/points.js';
@@ -70,7 +70,7 @@ export class Fitness {
   async score(images: ImageBatch): Promise<ScoredImages> {
     const { runner, graph, inputName, outputName, batchSize } = this.setup;
     const ranges = [...batchRanges(images.dims[0], batchSize)];
-    const session = await runner.createSession(encodeModel(graph.toModel()).model);
+    const session = await runner.createSession(graph.toBytes());
     const reference: FloatTensor[] = [];
     try {
       for (const r of ranges) reference.push((await session.run({ [inputName]: pixels(images, r) }, [outputName]))[outputName]);
@@ -90,7 +90,7 @@ export class Fitness {
     const probe = simulate(params).graph;
     const fetched = keepUnitInputs ? this.cached : [];
     for (const t of fetched) probe.outputs.push(floatValueInfo(t));
-    const session = await runner.createSession(encodeModel(probe.toModel()).model);
+    const session = await runner.createSession(probe.toBytes());
     const unitInputs: UnitInputs = [];
     let total = 0;
     try {
@@ -114,7 +114,7 @@ export class Fitness {
     const { runner, simulate, points, outputName } = this.setup;
     const simulation = simulate(params, new Set(ids));
     const boundary = this.boundaries[u];
-    const session: Session = await runner.createSession(encodeModel(suffixGraph(simulation.graph, boundary, [outputName]).toModel()).model);
+    const session: Session = await runner.createSession(suffixGraph(simulation.graph, boundary, [outputName]).toBytes());
     const evaluate = async (scales: readonly Float32Array[]) => {
       const candidate = withScales(params, Object.fromEntries(ids.map((id, i) => [id, scales[i]])));
       const feeds = simulationFeeds(simulation, points, candidate);

@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Graph } from '../../src/onnx/graph.js';
-import { encodeModel } from '../../src/onnx/proto.js';
 import { findQuantPoints } from '../../src/quant/points.js';
 import { materialize, simulationFeeds } from '../../src/quant/materialize.js';
 import { calibrate } from '../../src/calibrate/calibrate.js';
@@ -43,7 +42,7 @@ test('bias correction makes the mean output of weight-quantized layers equal the
   });
   assert.deepEqual(Object.keys(table.inputMeans!).sort(), ['w0', 'w1']);
   const outputs = async (model: Graph, feeds = {}) => {
-    const session = await defaultRunner.createSession(encodeModel(model.toModel()).model);
+    const session = await defaultRunner.createSession(model.toBytes());
     const out = await session.run({ x: { data: images.data, dims: images.dims }, ...feeds });
     await session.release();
     return out;

@@ -22,7 +22,7 @@ async function logits(model: Uint8Array | string): Promise<Float32Array> {
 
 test('a model loaded and saved unchanged gives identical outputs in onnxruntime', async () => {
   const graph = new Graph(readModel(modelFile));
-  const saved = encodeModel(graph.toModel()).model;
+  const saved = graph.toBytes();
   assert.deepEqual(await logits(saved), await logits(modelFile));
 });
 
@@ -35,7 +35,7 @@ test('weights stored as external data are read back and give identical outputs',
   assert.ok(encoded.model.length < 100_000, 'the weights left the .onnx file');
   const expected = await logits(modelFile);
   assert.deepEqual(await logits(file), expected, 'onnxruntime reads the external data');
-  const reloaded = encodeModel(new Graph(readModel(file)).toModel()).model;
+  const reloaded = new Graph(readModel(file)).toBytes();
   assert.deepEqual(await logits(reloaded), expected, 'evolq reads the external data');
 });
 
@@ -74,11 +74,11 @@ test('a subgraph extracted between two tensors computes what the full model comp
   const cutOut = adds[4].outputs[0];
   const probe = graph.clone();
   probe.outputs.push(floatValueInfo(cutIn), floatValueInfo(cutOut));
-  const full = await defaultRunner.createSession(encodeModel(probe.toModel()).model);
+  const full = await defaultRunner.createSession(probe.toBytes());
   const reference = await full.run({ pixel_values: pixels });
   const sub = extractSubgraph(graph, [cutIn], [cutOut, 'logits']);
   assert.ok(sub.nodes.length < graph.nodes.length / 2);
-  const session = await defaultRunner.createSession(encodeModel(sub.toModel()).model);
+  const session = await defaultRunner.createSession(sub.toBytes());
   const out = await session.run({ [cutIn]: reference[cutIn] });
   assert.ok(maxAbsDiff(out[cutOut].data, reference[cutOut].data) < 1e-5);
   assert.ok(maxAbsDiff(out.logits.data, reference.logits.data) < 1e-5);
@@ -93,7 +93,7 @@ test('graph edits: inserted nodes and new inputs run in onnxruntime', async () =
   last.outputs = ['logits_raw'];
   const added = graph.addNode({ name: 'shift', opType: 'Add', domain: '', inputs: ['logits_raw', 'offset'], outputs: ['logits'], attributes: [] });
   assert.equal(graph.producer('logits'), added);
-  const session = await defaultRunner.createSession(encodeModel(graph.toModel()).model);
+  const session = await defaultRunner.createSession(graph.toBytes());
   const out = await session.run({ pixel_values: pixels, offset: { data: Float32Array.of(1), dims: [] } });
   const base = await logits(modelFile);
   assert.ok(maxAbsDiff(out.logits.data, base.map((v) => v + 1)) < 1e-5);

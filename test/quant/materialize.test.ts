@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Graph } from '../../src/onnx/graph.js';
-import { floatValueInfo, encodeModel } from '../../src/onnx/proto.js';
+import { floatValueInfo } from '../../src/onnx/proto.js';
 import { findQuantPoints } from '../../src/quant/points.js';
 import { materialize, simulationFeeds } from '../../src/quant/materialize.js';
 import { fakeQuantUniform, fakeQuantLog2, negLog2, channelIndexer, uintRange, effectiveScales, type QuantParams, type UniformParams } from '../../src/quant/scheme.js';
@@ -40,7 +40,7 @@ async function runQuantized(graph: Graph, params: Record<string, QuantParams>, x
   const sim = materialize(graph, points, params);
   const ids = Object.keys(sim.quantized);
   for (const id of ids) sim.graph.outputs.push(floatValueInfo(sim.quantized[id]));
-  const session = await defaultRunner.createSession(encodeModel(sim.graph.toModel()).model);
+  const session = await defaultRunner.createSession(sim.graph.toBytes());
   const out = await session.run({ x: { data: x, dims: [2, 3, 8] }, ...simulationFeeds(sim, points, params) });
   await session.release();
   return { points, byId: Object.fromEntries(ids.map((id) => [id, out[sim.quantized[id]].data])) };
@@ -131,7 +131,7 @@ test('with quantization switched off the simulation graph equals the float model
   const off = materialize(model.graph, points, params, { enabled: new Set() });
   const x = { data: randomTensor(new Rng(3), 4 * 3072, 2), dims: [4, 3, 32, 32] };
   const float = await defaultRunner.createSession(join(DEFAULT_MODEL, 'model.onnx'));
-  const sim = await defaultRunner.createSession(encodeModel(off.graph.toModel()).model);
+  const sim = await defaultRunner.createSession(off.graph.toBytes());
   assert.deepEqual((await sim.run({ pixel_values: x })).logits.data, (await float.run({ pixel_values: x })).logits.data);
   await float.release();
   await sim.release();
@@ -149,7 +149,7 @@ test('every point inserted at W8A8, the simulation agrees with the float model o
   const sim = materialize(model.graph, points, table.params);
   const x = { data: images.data, dims: images.dims };
   const float = await defaultRunner.createSession(join(DEFAULT_MODEL, 'model.onnx'));
-  const session = await defaultRunner.createSession(encodeModel(sim.graph.toModel()).model);
+  const session = await defaultRunner.createSession(sim.graph.toBytes());
   const a = (await session.run({ pixel_values: x, ...simulationFeeds(sim, points, table.params) })).logits.data;
   const b = (await float.run({ pixel_values: x })).logits.data;
   assert.ok(maxAbsDiff(a, b) > 0, 'quantization is really inserted');
@@ -166,7 +166,7 @@ test('a new candidate is a new feed: changing one scale changes the output witho
   const points = findQuantPoints(graph);
   const params: Record<string, QuantParams> = { w0: uniform(4, [0.1, 0.1, 0.1, 0.1, 0.1, 0.1], [7, 7, 7, 7, 7, 7], 1) };
   const sim = materialize(graph, points, params);
-  const session = await defaultRunner.createSession(encodeModel(sim.graph.toModel()).model);
+  const session = await defaultRunner.createSession(sim.graph.toBytes());
   const x = { data: randomTensor(new Rng(6), 48), dims: [2, 3, 8] };
   const first = (await session.run({ x, ...simulationFeeds(sim, points, params) })).y.data;
   const changed = { w0: uniform(4, [0.1, 0.1, 0.1, 0.1, 0.1, 0.2], [7, 7, 7, 7, 7, 7], 1) };

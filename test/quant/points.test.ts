@@ -9,7 +9,6 @@ import { ZOO, buildModel } from '../helpers.js';
 import { materialize, simulationFeeds } from '../../src/quant/materialize.js';
 import { minmaxParams, weightParams } from '../../src/calibrate/observers.js';
 import { defaultRunner } from '../../src/runtime/runner.js';
-import { encodeModel } from '../../src/onnx/proto.js';
 import type { QuantParams } from '../../src/quant/scheme.js';
 
 function marked(name: string) {
@@ -167,7 +166,7 @@ test('an opset-13 model with the decomposed LayerNorm simulates in onnxruntime; 
     n0: minmaxParams(-3, 3, 8), a0: minmaxParams(-3, 3, 8), w0: weightParams(w.values, w.dims, 1, 4),
   };
   const sim = materialize(graph, points, params);
-  const session = await defaultRunner.createSession(encodeModel(sim.graph.toModel()).model);
+  const session = await defaultRunner.createSession(sim.graph.toBytes());
   const x = { data: Float32Array.from({ length: 64 }, (_, i) => Math.sin(i)), dims: [2, 4, 8] };
   const out = await session.run({ x, ...simulationFeeds(sim, points, params) });
   assert.equal(out.y.data.length, 64);
