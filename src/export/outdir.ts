@@ -1,5 +1,5 @@
 // Output folders are assembled under a temporary name and renamed into place, so a failure leaves nothing behind.
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, copyFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
 
@@ -41,8 +41,9 @@ export class OutputDir {
     this.write(name, `${JSON.stringify(value, null, 2)}\n`);
   }
 
+  /** Copies a file's content (not its mode: sources may be read-only) when it exists. */
   copy(source: string, name = basename(source)): void {
-    if (existsSync(source)) copyFileSync(source, this.path(name));
+    if (existsSync(source)) writeFileSync(this.path(name), readFileSync(source));
   }
 
   remove(name: string): void {
