@@ -111,16 +111,19 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
       });
       lap('search');
     }
-    const finalParams = searched?.params ?? table.params;
     const bakedModel = (params: Record<string, QuantParams>) =>
       materialize(model.graph, points, params, { bake: true, inputMeans: table.inputMeans }).graph.toBytes();
+    // Baseline, then Evol-Q when searched; the last is what OUT holds.
+    const finalParamSets = searched ? [table.params, searched.params] : [table.params];
+    const quantizedModels = finalParamSets.map(bakedModel);
+    const finalParams = finalParamSets[finalParamSets.length - 1];
 
     const evalItems = evalFolder ? (options.evalLimit ? limitPerClass(evalFolder, options.evalLimit) : evalFolder.items) : splits.holdout;
     const evalSource: ImageSource = evalFolder ? fileSource(evalItems, model.preprocessing) : decodedSource(holdoutImages);
-    const [fp, baseline, evolq] = await evaluateModels(runner, model, bakedModel, searched ? [table.params, searched.params] : [table.params], evalSource, options, progress);
+    const [fp, baseline, evolq] = await evaluateModels(runner, model, quantizedModels, evalSource, options, progress);
     lap('evaluation');
 
-    out.write('simulation.onnx', bakedModel(finalParams));
+    out.write('simulation.onnx', quantizedModels[quantizedModels.length - 1]);
     out.writeJson('quant.json', quantJson(points, units, table, finalParams));
     if (model.dir) {
       out.copy(join(model.dir, 'preprocessor_config.json'));
@@ -161,13 +164,13 @@ const RELATIVE_RADIUS = 0.05;
  * with their scales baked in, as simulation.onnx holds them.
  */
 async function evaluateModels(
-  runner: Runner, model: LoadedModel, simulate: (params: Record<string, QuantParams>) => Uint8Array,
-  paramSets: Record<string, QuantParams>[], source: ImageSource, options: QuantizeOptions, progress: Progress,
+  runner: Runner, model: LoadedModel, quantizedModels: readonly Uint8Array[],
+  source: ImageSource, options: QuantizeOptions, progress: Progress,
 ): Promise<Accuracy[]> {
   const sessions: Session[] = [];
   try {
     sessions.push(await runner.createSession(model.file));
-    for (const params of paramSets) sessions.push(await runner.createSession(simulate(params)));
+    for (const bytes of quantizedModels) sessions.push(await runner.createSession(bytes));
     const targets: EvaluationTarget[] = sessions.map((session) => ({ session, inputName: model.inputName, outputName: model.outputName }));
     return await evaluateAccuracy(targets, source, options.batchSize, progress);
   } finally {

@@ -34,7 +34,7 @@ export const scaleName = (id: string) => `evolq::${id}::scale`;
 export const zeroPointName = (id: string) => `evolq::${id}::zero_point`;
 
 /** Scales and zero points are scalars per tensor and 1-D per channel, as QuantizeLinear takes them. */
-export function paramDims(_point: QuantPoint, params: UniformParams): { scale: number[]; zeroPoint: number[] } {
+export function paramDims(params: UniformParams): { scale: number[]; zeroPoint: number[] } {
   const shapeOf = (length: number): number[] => (length === 1 ? [] : [length]);
   return { scale: shapeOf(params.scale.length), zeroPoint: shapeOf(params.zeroPoint.length) };
 }
@@ -146,7 +146,7 @@ export function materialize(graph: Graph, points: readonly QuantPoint[], params:
     if (p.kind === 'log2') {
       quantized = log2Subgraph(b, point.tensor, p.bits);
     } else {
-      const dims = paramDims(point, p);
+      const dims = paramDims(p);
       const names = { scale: scaleName(point.id), zeroPoint: zeroPointName(point.id) };
       if (options.bake && !options.feed?.has(point.id)) {
         sim.addInitializer(floatTensor(names.scale, dims.scale, p.scale));
@@ -172,7 +172,7 @@ export function simulationFeeds(sim: Simulation, points: readonly QuantPoint[], 
     const names = sim.feeds[point.id];
     const p = params[point.id];
     if (!names || !p || p.kind !== 'uniform') continue;
-    const dims = paramDims(point, p);
+    const dims = paramDims(p);
     feeds[names.scale] = { data: p.scale, dims: dims.scale };
     feeds[names.zeroPoint] = { data: p.zeroPoint, dims: dims.zeroPoint };
   }
