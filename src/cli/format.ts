@@ -28,6 +28,10 @@ export function formatQuantize(report: QuantizeReport, out: string): string {
   const s = report.settings;
   const rows: [string, { top1: number; top5: number }][] = [['float', report.fp], [`W${s.wBits}A${s.aBits} baseline`, report.baseline]];
   if (report.evolq) rows.push([`W${s.wBits}A${s.aBits} Evol-Q`, report.evolq]);
+  rows.push(['model.onnx', report.exported]);
+  const e = report.exported;
+  const storage = (['uint8', 'uint4'] as const).filter((t) => e.weights[t].tensors > 0).map((t) => `${e.weights[t].tensors} ${t} weights`).join(', ');
+  const floats = e.floatSubgraphs.length ? `; float subgraphs: ${e.floatSubgraphs.length} (${[...new Set(e.floatSubgraphs.map((f) => f.kind))].join(', ')})` : '';
   const search = report.search ? [`search: ${report.search.evaluations} evaluations in ${report.search.seconds.toFixed(1)}s; kept pass ${report.search.keptPass}: ${report.search.why}`] : [];
   return [
     `${s.model}: W${s.wBits}A${s.aBits} ${s.method}, observer ${s.observer}${s.ptf ? ', PTF' : ''}${s.lis ? ', log2 softmax' : ''}${s.biasCorrection ? ', bias correction' : ''}`,
@@ -35,6 +39,14 @@ export function formatQuantize(report: QuantizeReport, out: string): string {
     `${''.padEnd(18)}${'top-1'.padStart(8)}${'top-5'.padStart(9)}`,
     ...rows.map(([name, a]) => `${name.padEnd(18)}${pct(a.top1).padStart(8)}${pct(a.top5).padStart(9)}`),
     ...search,
+    `model.onnx: ${(e.bytes / 1e6).toFixed(2)} MB, ${(100 * e.sizeRatio).toFixed(1)}% of float, opset ${e.opset}, ${storage}${floats}`,
+    `onnxruntime-node runs its layers as: ${layerKernels(e.kernels)}`,
     `wrote ${out} in ${report.timing.total.toFixed(1)}s`,
   ].join('\n');
+}
+
+/** The kernels that do a layer's arithmetic, integer (QLinear*, *Integer*) or float. */
+function layerKernels(kernels: Record<string, number>): string {
+  const layer = /MatMul|Conv|Gemm|QLinear|Integer|NBits/;
+  return Object.entries(kernels).filter(([op]) => layer.test(op)).map(([op, n]) => `${n} ${op.replace(/^com\.microsoft:/, '')}`).join(', ');
 }

@@ -5,6 +5,7 @@ import { formatEval, formatInspect, formatQuantize } from './format.js';
 import { inspectModel } from '../pipeline/inspect.js';
 import { evaluateModel } from '../pipeline/evaluate-model.js';
 import { quantize } from '../pipeline/quantize.js';
+import { serveDemo } from '../web/serve.js';
 import { oneOf, integer, SEARCH_SPACES } from '../config.js';
 import { StderrProgress, silentProgress } from '../progress.js';
 
@@ -16,6 +17,7 @@ usage:
   evolq quantize MODEL --calib DIR --out DIR [--method baseline] [--w-bits 8|4|3] [--a-bits 8|4]
       [--calib-size 1000] [--holdout 200] [--eval DIR] [--eval-limit N] [--seed 0]
       [--observer omse|minmax|percentile] [--no-ptf] [--lis] [--bias-correction] [--batch-size 100] [--json] [--quiet]
+  evolq serve OUT [--images DIR] [--count 20] [--port 8080]
 
 MODEL is a folder with model.onnx and preprocessor_config.json (and config.json with id2label),
 or a .onnx file. --json prints one JSON object on stdout; progress goes to stderr.`;
@@ -76,7 +78,22 @@ async function quantizeCommand(args: string[]): Promise<string> {
   return values.json ? JSON.stringify(report) : formatQuantize(report, out);
 }
 
-const COMMANDS: Record<string, (args: string[]) => Promise<string>> = { inspect: inspectCommand, eval: evalCommand, quantize: quantizeCommand };
+/** Serves the browser demo until interrupted: onnxruntime-web classifies images with OUT/model.onnx. */
+async function serveCommand(args: string[]): Promise<string> {
+  const flags: Flags = { images: { type: 'string' }, count: { type: 'string' }, port: { type: 'string' } };
+  const { positionals, values } = parse('serve', args, flags, ['OUT']);
+  if (values.help) return USAGE;
+  const server = await serveDemo({
+    out: positionals[0], images: values.images as string | undefined,
+    count: integer(values.count ?? '20', '--count', 1), port: integer(values.port ?? '8080', '--port', 0),
+  });
+  process.stdout.write(`demo: ${server.url} (${server.images.length} images; Ctrl-C to stop)\n`);
+  await new Promise<void>((done) => process.once('SIGINT', done));
+  await server.close();
+  return 'stopped';
+}
+
+const COMMANDS: Record<string, (args: string[]) => Promise<string>> = { inspect: inspectCommand, eval: evalCommand, quantize: quantizeCommand, serve: serveCommand };
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...args] = argv;

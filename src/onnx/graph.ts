@@ -22,6 +22,9 @@ export class Graph {
   inputs: ValueInfoProto[];
   outputs: ValueInfoProto[];
   valueInfo: ValueInfoProto[];
+  /** Opset imports and IR version of the model this graph writes (an opset upgrade edits them). */
+  opsetImport: ModelProto['opsetImport'];
+  irVersion: ModelProto['irVersion'];
   private indexed = false;
   private producers = new Map<string, Node>();
   private consumerLists = new Map<string, Node[]>();
@@ -51,11 +54,13 @@ export class Graph {
     this.inputs = (graph.input ?? []).filter((i) => !this.initializers.has(i.name ?? ''));
     this.outputs = [...(graph.output ?? [])];
     this.valueInfo = [...(graph.valueInfo ?? [])];
+    this.opsetImport = model.opsetImport.map((o) => ({ domain: o.domain ?? '', version: o.version }));
+    this.irVersion = model.irVersion;
   }
 
   /** The default-domain opset version. */
   get opset(): number {
-    const entry = this.model.opsetImport.find((o) => !o.domain || o.domain === 'ai.onnx');
+    const entry = this.opsetImport.find((o) => !o.domain || o.domain === 'ai.onnx');
     return entry ? toNumber(entry.version) : 0;
   }
 
@@ -192,8 +197,8 @@ export class Graph {
       valueInfo: this.valueInfo,
     });
     return onnx.ModelProto.create({
-      irVersion: this.model.irVersion,
-      opsetImport: this.model.opsetImport,
+      irVersion: this.irVersion,
+      opsetImport: this.opsetImport.map((o) => onnx.OperatorSetIdProto.create(o)),
       producerName: this.model.producerName,
       producerVersion: this.model.producerVersion,
       domain: this.model.domain,
@@ -219,6 +224,8 @@ export class Graph {
       inputs: [...this.inputs],
       outputs: [...this.outputs],
       valueInfo: [...this.valueInfo],
+      opsetImport: this.opsetImport.map((o) => ({ ...o })),
+      irVersion: this.irVersion,
       indexed: false,
       producers: new Map(),
       consumerLists: new Map(),

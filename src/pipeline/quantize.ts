@@ -17,6 +17,8 @@ import { resolveOptions, type QuantizeOptions } from '../config.js';
 import { defaultRunner, type Runner, type Session } from '../runtime/runner.js';
 import { OutputDir } from '../export/outdir.js';
 import { quantJson } from '../export/quantjson.js';
+import { deployableGraph, type FloatSubgraph } from '../export/deployable.js';
+import { chosenKernels } from '../export/kernels.js';
 import { Rng } from '../rng.js';
 import { silentProgress, type Progress } from '../progress.js';
 import type { Accuracy } from '../evaluate/metrics.js';
@@ -39,6 +41,13 @@ export interface QuantizeReport {
   fp: { top1: number; top5: number };
   baseline: { top1: number; top5: number };
   evolq?: { top1: number; top5: number };
+  /** OUT/model.onnx: its accuracy, size against the float model, and what it stores how. */
+  exported: {
+    top1: number; top5: number; bytes: number; floatBytes: number; sizeRatio: number; opset: number;
+    weights: Record<'uint8' | 'uint4', { tensors: number; bytes: number }>; floatSubgraphs: FloatSubgraph[];
+    /** The operators onnxruntime-node (CPU) runs it with after its optimizations. */
+    kernels: Record<string, number>;
+  };
   timing: Record<string, number>;
   search: SearchReport | null;
   files: string[];
@@ -57,7 +66,7 @@ function fingerprint(modelFile: string, calibration: readonly ImageItem[], holdo
 
 /**
  * Calibrates the FQ-ViT baseline, runs the Evol-Q search with `--method evolq`, evaluates float, baseline
- * (and Evol-Q), and writes OUT (quant.json, report.json, simulation.onnx).
+ * (and Evol-Q) and the exported model, and writes OUT (model.onnx, simulation.onnx, quant.json, report.json).
  */
 export async function quantize(request: QuantizeRequest): Promise<QuantizeReport> {
   const options = resolveOptions(request.options ?? {});
@@ -117,12 +126,21 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
     const finalParamSets = searched ? [table.params, searched.params] : [table.params];
     const quantizedModels = finalParamSets.map(bakedModel);
     const finalParams = finalParamSets[finalParamSets.length - 1];
+    const deployable = deployableGraph(model.graph, points, finalParams, table.inputMeans);
+    const exportedModel = deployable.graph.toBytes();
+    const floatBytes = model.graph.toBytes().length;
+    const kernels = await chosenKernels(runner, exportedModel);
+    lap('export');
 
     const evalItems = evalFolder ? (options.evalLimit ? limitPerClass(evalFolder, options.evalLimit) : evalFolder.items) : splits.holdout;
     const evalSource: ImageSource = evalFolder ? fileSource(evalItems, model.preprocessing) : decodedSource(holdoutImages);
-    const [fp, baseline, evolq] = await evaluateModels(runner, model, quantizedModels, evalSource, options, progress);
+    const accuracies = await evaluateModels(runner, model, [...quantizedModels, exportedModel], evalSource, options, progress);
+    const [fp, baseline] = accuracies;
+    const evolq = searched ? accuracies[2] : undefined;
+    const exported = accuracies[accuracies.length - 1];
     lap('evaluation');
 
+    out.write('model.onnx', exportedModel);
     out.write('simulation.onnx', quantizedModels[quantizedModels.length - 1]);
     out.writeJson('quant.json', quantJson(points, units, table, finalParams));
     if (model.dir) {
@@ -142,9 +160,13 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
       fp: topk(fp),
       baseline: topk(baseline),
       ...(evolq ? { evolq: topk(evolq) } : {}),
+      exported: {
+        ...topk(exported), bytes: exportedModel.length, floatBytes, sizeRatio: exportedModel.length / floatBytes,
+        opset: deployable.graph.opset, weights: deployable.weights, floatSubgraphs: deployable.floatSubgraphs, kernels,
+      },
       timing,
       search: searched?.report ?? null,
-      files: ['simulation.onnx', 'quant.json', 'report.json'],
+      files: ['model.onnx', 'simulation.onnx', 'quant.json', 'report.json'],
     };
     out.writeJson('report.json', report);
     out.remove(CHECKPOINT_FILE);

@@ -1,7 +1,7 @@
 // "Materialize": one engine inserts a fake-quant subgraph after every marked tensor. Scales and zero points
 // are graph inputs, so a new candidate is a new feed, not a new session (or initializers, with `bake`).
 import { Graph, makeAttribute, type Node } from '../onnx/graph.js';
-import { floatTensor, int64Tensor, floatValueInfo, onnx, DataType } from '../onnx/proto.js';
+import { floatTensor, int64Tensor, floatValueInfo, onnx, DataType, type TensorProto } from '../onnx/proto.js';
 import { GraphError } from '../errors.js';
 import { uintRange, type QuantParams, type UniformParams } from './scheme.js';
 import type { QuantPoint } from './points.js';
@@ -30,8 +30,8 @@ export interface Simulation {
 }
 
 /** Names of a point's parameter tensors. */
-export const scaleName = (id: string) => `evolq::${id}::scale`;
-export const zeroPointName = (id: string) => `evolq::${id}::zero_point`;
+export const scaleName = (id: string) => `${id}::scale`;
+export const zeroPointName = (id: string) => `${id}::zero_point`;
 
 /** Scales and zero points are scalars per tensor and 1-D per channel, as QuantizeLinear takes them. */
 export function paramDims(params: UniformParams): { scale: number[]; zeroPoint: number[] } {
@@ -49,19 +49,19 @@ class Builder {
   }
 
   scalar(value: number): string {
-    const key = `evolq::const::${value}`;
+    const key = `evolq::${value}`;
     if (!this.graph.initializers.has(key)) this.graph.addInitializer(floatTensor(key, [], Float32Array.of(value)));
     return key;
   }
 
   ints(name: string, values: number[]): string {
-    const key = `evolq::${this.prefix}::${name}`;
+    const key = this.graph.uniqueName(`${this.prefix}::${name}`);
     this.graph.addInitializer(int64Tensor(key, [values.length], values));
     return key;
   }
 
   uint8(value: number): string {
-    const key = `evolq::const::u8::${value}`;
+    const key = `evolq::u8::${value}`;
     if (!this.graph.initializers.has(key)) {
       this.graph.addInitializer(onnx.TensorProto.create({ name: key, dims: [], dataType: DataType.UINT8, rawData: Uint8Array.of(value) }));
     }
@@ -69,7 +69,7 @@ class Builder {
   }
 
   floats(name: string, dims: number[], values: Float32Array): string {
-    const key = `evolq::${this.prefix}::${name}`;
+    const key = this.graph.uniqueName(`${this.prefix}::${name}`);
     this.graph.addInitializer(floatTensor(key, dims, values));
     return key;
   }
@@ -79,19 +79,31 @@ class Builder {
  * x̂ = (clamp(round(x / s) + z, 0, 2^b − 1) − z) · s as QuantizeLinear (uint8; onnxruntime's kernel divides and
  * rounds half to even), a Clip below 8 bits, and DequantizeLinear: the ops the deployed model runs.
  */
-function uniformSubgraph(b: Builder, x: string, scale: string, zeroPoint: string, params: UniformParams, axis: number): string {
-  let zero = b.node('Cast', [zeroPoint], [makeAttribute('to', DataType.UINT8)], 'zero_point_u8');
-  if (params.scale.length > 1 && params.zeroPoint.length === 1) zero = b.node('Expand', [zero, b.ints('channels', [params.scale.length])]);
+function uniformSubgraph(b: Builder, x: string, scale: string, zero: string, params: UniformParams, axis: number): string {
   const perAxis = params.scale.length > 1 ? [makeAttribute('axis', axis)] : [];
   const factor = params.channelFactor;
   // PTF: x / (s·2^α) = (x·2^−α) / s exactly, so a per-tensor Q/DQ between two power-of-two multiplies
   // (onnxruntime's per-axis QuantizeLinear on the last axis is many times slower than per-tensor).
-  const input = factor ? b.node('Mul', [x, b.floats('inverse_factor', [factor.length], factor.map((f) => 1 / f))]) : x;
-  let q = b.node('QuantizeLinear', [input, scale, zero], perAxis);
+  const factors = factor ? b.floats('ptf', [factor.length], factor) : '';
+  const input = factor ? b.node('Div', [x, factors], [], 'ptf_in') : x;
+  let q = b.node('QuantizeLinear', [input, scale, zero], perAxis, 'q');
   const { qmax } = uintRange(params.bits);
-  if (qmax < 255) q = b.node('Clip', [q, b.uint8(0), b.uint8(qmax)]);
-  const dequantized = b.node('DequantizeLinear', [q, scale, zero], perAxis, 'dequant');
-  return factor ? b.node('Mul', [dequantized, b.floats('factor', [factor.length], factor)], [], 'dequant_ptf') : dequantized;
+  if (qmax < 255) q = b.node('Clip', [q, b.uint8(0), b.uint8(qmax)], [], 'clip');
+  const dequantized = b.node('DequantizeLinear', [q, scale, zero], perAxis, 'dq');
+  return factor ? b.node('Mul', [dequantized, factors], [], 'ptf_out') : dequantized;
+}
+
+/** A fed zero point (float, as the search writes it) cast to the uint8 that QuantizeLinear takes. */
+function castZeroPoint(b: Builder, zeroPoint: string, params: UniformParams): string {
+  const zero = b.node('Cast', [zeroPoint], [makeAttribute('to', DataType.UINT8)], 'zero_point_u8');
+  return params.scale.length > 1 && params.zeroPoint.length === 1 ? b.node('Expand', [zero, b.ints('channels', [params.scale.length])]) : zero;
+}
+
+/** Zero points as a uint8 initializer, one per scale. */
+export function uint8ZeroPoints(name: string, params: UniformParams): TensorProto {
+  const n = params.scale.length;
+  const values = Uint8Array.from({ length: n }, (_, c) => params.zeroPoint[params.zeroPoint.length === 1 ? 0 : c]);
+  return onnx.TensorProto.create({ name, dims: n === 1 ? [] : [n], dataType: DataType.UINT8, rawData: values });
 }
 
 /** q = clamp(round(−log2 x), 0, 2^b − 1), x̂ = 2^−q, 0 where round(−log2 x) ≥ 2^b. */
@@ -136,7 +148,7 @@ export function materialize(graph: Graph, points: readonly QuantPoint[], params:
   for (const point of points) {
     const p = params[point.id];
     if (!p || (options.enabled && !options.enabled.has(point.id))) continue;
-    const b = new Builder(sim, `evolq/${point.id}`);
+    const b = new Builder(sim, point.id);
     const consumers = point.consumers.map((name) => {
       const node = nodesByName.get(name);
       if (!node) throw new GraphError(`quant point ${point.id}: consumer node '${name}' is not in the graph`, name);
@@ -148,14 +160,17 @@ export function materialize(graph: Graph, points: readonly QuantPoint[], params:
     } else {
       const dims = paramDims(p);
       const names = { scale: scaleName(point.id), zeroPoint: zeroPointName(point.id) };
+      let zero: string;
       if (options.bake && !options.feed?.has(point.id)) {
         sim.addInitializer(floatTensor(names.scale, dims.scale, p.scale));
-        sim.addInitializer(floatTensor(names.zeroPoint, dims.zeroPoint, p.zeroPoint));
+        sim.addInitializer(uint8ZeroPoints(names.zeroPoint, p));
+        zero = names.zeroPoint;
       } else {
         sim.inputs.push(floatValueInfo(names.scale, dims.scale), floatValueInfo(names.zeroPoint, dims.zeroPoint));
         feeds[point.id] = names;
+        zero = castZeroPoint(b, names.zeroPoint, p);
       }
-      quantized = uniformSubgraph(b, point.tensor, names.scale, names.zeroPoint, p, point.kind === 'weight' ? point.channelAxis! : -1);
+      quantized = uniformSubgraph(b, point.tensor, names.scale, zero, p, point.kind === 'weight' ? point.channelAxis! : -1);
     }
     sim.rewire(point.tensor, quantized, consumers);
     quantizedNames[point.id] = quantized;

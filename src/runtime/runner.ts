@@ -68,7 +68,10 @@ export class OrtRunner implements Runner {
       executionProviders: ['cpu'],
     };
     sessionOptions.intraOpNumThreads = options.threads ?? availableParallelism();
-    if (options.optimizedModelPath) sessionOptions.optimizedModelFilePath = options.optimizedModelPath;
+    if (options.optimizedModelPath) {
+      sessionOptions.optimizedModelFilePath = options.optimizedModelPath;
+      sessionOptions.logSeverityLevel = 3; // its warning that the dump is hardware-specific is expected here
+    }
     if (options.profile) sessionOptions.enableProfiling = true;
     try {
       const session = typeof model === 'string'

@@ -56,7 +56,7 @@ test('quantize --method baseline writes quant.json, report.json and a simulation
   assert.equal(report.evaluatedOn.n, 300);
   assert.ok(report.baseline.top1 > 0.4, 'W4A8 keeps most of the accuracy');
   assert.match(result.stderr, /calibration: 300\/300/, 'progress on stderr');
-  assert.deepEqual(readdirSync(out).sort(), ['config.json', 'preprocessor_config.json', 'quant.json', 'report.json', 'simulation.onnx']);
+  assert.deepEqual(readdirSync(out).sort(), ['config.json', 'model.onnx', 'preprocessor_config.json', 'quant.json', 'report.json', 'simulation.onnx']);
   assert.deepEqual(JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')), report);
   const quant = JSON.parse(readFileSync(join(out, 'quant.json'), 'utf8'));
   assert.equal(quant.points.length, 89);
@@ -68,6 +68,9 @@ test('quantize --method baseline writes quant.json, report.json and a simulation
   const simulated = evolq('eval', join(out, 'simulation.onnx'), '--data', TEST, '--limit', '300', '--json', '--quiet');
   assert.equal(simulated.code, 0, simulated.stderr);
   assert.equal(JSON.parse(simulated.stdout).top1, report.baseline.top1, 'simulation.onnx is the model the report measured');
+  const exported = evolq('eval', out, '--data', TEST, '--limit', '300', '--json', '--quiet');
+  assert.equal(exported.code, 0, exported.stderr);
+  assert.equal(JSON.parse(exported.stdout).top1, report.exported.top1, 'OUT/model.onnx is the exported model the report measured');
 });
 
 test('quantize is deterministic for a seed', () => {

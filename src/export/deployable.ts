@@ -1,0 +1,175 @@
+// The deployable model: the simulation with its weights stored as integers. Activations keep the
+// simulation's QuantizeLinear/DequantizeLinear pairs; each weight becomes integer levels (uint8, or uint4
+// packed two per byte at opset 21) read by one DequantizeLinear, and bias correction is folded into the
+// layer's bias. PTF and log2 softmax stay float subgraphs: standard ONNX has no op for either.
+import { Graph, makeAttribute, type Node } from '../onnx/graph.js';
+import { upgradeOpset } from '../onnx/opset.js';
+import { DataType, floatTensor, onnx, tensorDims, tensorToFloat32, type TensorProto } from '../onnx/proto.js';
+import { materialize } from '../quant/materialize.js';
+import { roundHalfEven, uintRange, type QuantParams, type UniformParams } from '../quant/scheme.js';
+import type { QuantPoint } from '../quant/points.js';
+import { GraphError } from '../errors.js';
+
+export interface FloatSubgraph {
+  point: string;
+  tensor: string;
+  /** 'ptf': per-channel power-of-two factors around a per-tensor Q/DQ; 'log2': FQ-ViT's log2 softmax quantizer. */
+  kind: 'ptf' | 'log2';
+}
+
+export interface Deployable {
+  graph: Graph;
+  floatSubgraphs: FloatSubgraph[];
+  /** Weight storage per type: how many tensors and how many bytes of levels. */
+  weights: Record<'uint8' | 'uint4', { tensors: number; bytes: number }>;
+}
+
+/** The opset that has uint4 (and per-axis DequantizeLinear of it). */
+export const UINT4_OPSET = 21;
+
+export function deployableGraph(
+  source: Graph, points: readonly QuantPoint[], params: Readonly<Record<string, QuantParams>>,
+  inputMeans: Readonly<Record<string, Float32Array>> = {},
+): Deployable {
+  const activationIds = new Set(points.filter((p) => p.kind !== 'weight' && params[p.id]).map((p) => p.id));
+  const graph = materialize(source, points, params, { bake: true, enabled: activationIds }).graph;
+  const weightPoints = points.filter((p) => p.kind === 'weight' && params[p.id]);
+  const uniform = (p: QuantPoint): UniformParams => {
+    const q = params[p.id];
+    if (q.kind !== 'uniform') throw new GraphError(`weight point ${p.id} has ${q.kind} params; weights are quantized uniformly`, p.node);
+    return q;
+  };
+  if (weightPoints.some((p) => uniform(p).bits < 8)) upgradeOpset(graph, UINT4_OPSET);
+
+  const weights: Deployable['weights'] = { uint8: { tensors: 0, bytes: 0 }, uint4: { tensors: 0, bytes: 0 } };
+  const nodes = new Map(graph.nodes.map((n) => [n.name, n]));
+  for (const point of weightPoints) {
+    const p = uniform(point);
+    if (p.bits > 8) throw new GraphError(`weight point ${point.id}: ${p.bits}-bit weights cannot be stored as uint8`, point.node);
+    const constant = graph.constantValue(point.tensor);
+    if (!constant) throw new GraphError(`weight point ${point.id}: '${point.tensor}' is not a constant`, point.node);
+    const axis = point.channelAxis!;
+    const { levels, dequantized } = quantizeWeight(constant.values, constant.dims, axis, p);
+    const storage = p.bits <= 4 ? 'uint4' : 'uint8';
+    const base = graph.uniqueName(`${point.id}::q`);
+    const levelTensor = integerTensor(`${base}`, constant.dims, levels, storage);
+    graph.addInitializer(levelTensor);
+    graph.addInitializer(floatTensor(`${base}::scale`, p.scale.length === 1 ? [] : [p.scale.length], p.scale));
+    graph.addInitializer(integerTensor(`${base}::zero_point`, p.scale.length === 1 ? [] : [p.scale.length], zeroPoints(p), storage));
+    weights[storage].tensors++;
+    weights[storage].bytes += levelTensor.rawData!.length;
+    const attributes = p.scale.length > 1 ? [makeAttribute('axis', axis)] : [];
+    graph.addNode({ name: `${base}::dq`, opType: 'DequantizeLinear', domain: '', inputs: [base, `${base}::scale`, `${base}::zero_point`], outputs: [`${base}::dq`], attributes });
+    const consumers = point.consumers.map((name) => nodes.get(name)!);
+    graph.rewire(point.tensor, `${base}::dq`, consumers);
+    const means = inputMeans[point.id];
+    if (means) foldBiasCorrection(graph, nodes.get(point.node)!, constant.values, dequantized, constant.dims, axis, means);
+  }
+  pruneDeadNodes(graph);
+
+  const floatSubgraphs: FloatSubgraph[] = [];
+  for (const point of points) {
+    const p = params[point.id];
+    if (!p || point.kind === 'weight') continue;
+    if (p.kind === 'log2') floatSubgraphs.push({ point: point.id, tensor: point.tensor, kind: 'log2' });
+    else if (p.channelFactor) floatSubgraphs.push({ point: point.id, tensor: point.tensor, kind: 'ptf' });
+  }
+  return { graph, floatSubgraphs, weights };
+}
+
+/** Integer levels clamp(round(w / s) + z) as QuantizeLinear computes them, and their float values (l − z)·s. */
+export function quantizeWeight(values: Float32Array, dims: readonly number[], axis: number, p: UniformParams): { levels: Uint8Array; dequantized: Float32Array } {
+  const { qmin, qmax } = uintRange(p.bits);
+  const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const channels = dims[axis];
+  const levels = new Uint8Array(values.length);
+  const dequantized = new Float32Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const c = p.scale.length === 1 ? 0 : Math.floor(i / inner) % channels;
+    const s = p.scale[c];
+    const z = p.zeroPoint[p.zeroPoint.length === 1 ? 0 : c];
+    const level = Math.min(qmax, Math.max(qmin, roundHalfEven(Math.fround(values[i] / s)) + z));
+    levels[i] = level;
+    dequantized[i] = (level - z) * s;
+  }
+  return { levels, dequantized };
+}
+
+function zeroPoints(p: UniformParams): Uint8Array {
+  return Uint8Array.from({ length: p.scale.length }, (_, c) => p.zeroPoint[p.zeroPoint.length === 1 ? 0 : c]);
+}
+
+/** uint8 as is, or uint4 packed two per byte, the first element in the low nibble (ONNX's layout). */
+export function integerTensor(name: string, dims: readonly number[], values: Uint8Array, storage: 'uint8' | 'uint4'): TensorProto {
+  if (storage === 'uint8') return onnx.TensorProto.create({ name, dims: [...dims], dataType: DataType.UINT8, rawData: values });
+  const packed = new Uint8Array(Math.ceil(values.length / 2));
+  for (let i = 0; i < values.length; i++) {
+    if (values[i] > 15) throw new GraphError(`uint4 tensor '${name}': level ${values[i]} does not fit 4 bits`);
+    packed[i >> 1] |= i & 1 ? values[i] << 4 : values[i];
+  }
+  return onnx.TensorProto.create({ name, dims: [...dims], dataType: DataType.UINT4, rawData: packed });
+}
+
+/**
+ * Nagel et al.'s correction b' = b − (Ŵ − W)·E[x], computed here once instead of in the graph: into the bias
+ * of a Conv or Gemm, or of the Add that follows a MatMul, else a Sub of a constant after the layer.
+ */
+function foldBiasCorrection(graph: Graph, node: Node, weight: Float32Array, dequantized: Float32Array, dims: readonly number[], axis: number, means: Float32Array): void {
+  const inputAxis = node.opType === 'Conv' ? 1 : axis === dims.length - 1 ? dims.length - 2 : dims.length - 1;
+  if (means.length !== dims[inputAxis]) throw new GraphError(`bias correction: ${means.length} input means for weight of '${node.name}' with ${dims[inputAxis]} input channels`, node.name);
+  const strides = dims.map((_, i) => dims.slice(i + 1).reduce((a, b) => a * b, 1));
+  const shift = new Float64Array(dims[axis]);
+  for (let i = 0; i < weight.length; i++) {
+    const c = Math.floor(i / strides[axis]) % dims[axis];
+    const k = Math.floor(i / strides[inputAxis]) % dims[inputAxis];
+    shift[c] += (dequantized[i] - weight[i]) * means[k];
+  }
+  const biasIndex = node.opType === 'Conv' ? 2 : node.opType === 'Gemm' ? 2 : -1;
+  if (biasIndex >= 0) {
+    const bias = node.inputs[biasIndex];
+    const source = bias ? graph.constantSource(bias) : undefined;
+    if (!bias || (source && tensorDims(source).reduce((a, b) => a * b, 1) === shift.length)) {
+      const old = source ? tensorToFloat32(source) : new Float32Array(shift.length);
+      const name = graph.uniqueName(`${node.name}/bias_corrected`);
+      graph.addInitializer(floatTensor(name, source ? tensorDims(source) : [shift.length], old.map((b, c) => b - shift[c])));
+      while (node.inputs.length <= biasIndex) node.inputs.push('');
+      node.inputs[biasIndex] = name;
+      graph.invalidate();
+      return;
+    }
+  }
+  const output = node.outputs[0];
+  const [add] = graph.consumers(output);
+  if (node.opType === 'MatMul' && add?.opType === 'Add' && graph.consumers(output).length === 1 && !graph.isGraphOutput(output)) {
+    const biasInput = add.inputs.findIndex((t) => t !== output);
+    const source = graph.constantSource(add.inputs[biasInput]);
+    if (source && tensorDims(source).length === 1 && tensorDims(source)[0] === shift.length) {
+      const name = graph.uniqueName(`${add.name}/bias_corrected`);
+      graph.addInitializer(floatTensor(name, [shift.length], tensorToFloat32(source).map((b, c) => b - shift[c])));
+      add.inputs[biasInput] = name;
+      graph.invalidate();
+      return;
+    }
+  }
+  // No bias to fold into: subtract a constant after the layer.
+  const outputShape = node.opType === 'Conv' ? [shift.length, ...new Array(dims.length - 2).fill(1)] : [shift.length];
+  const constant = graph.uniqueName(`${node.name}/bias_correction`);
+  graph.addInitializer(floatTensor(constant, outputShape, Float32Array.from(shift)));
+  const raw = graph.uniqueName(`${output}/uncorrected`);
+  node.outputs[0] = raw;
+  graph.invalidate();
+  graph.addNode({ name: graph.uniqueName(`${node.name}/bias_corrected`), opType: 'Sub', domain: '', inputs: [raw, constant], outputs: [output], attributes: [] });
+}
+
+/** Drops nodes none of whose outputs is read (the Constant nodes of weights now stored as integers). */
+function pruneDeadNodes(graph: Graph): void {
+  for (let changed = true; changed;) {
+    changed = false;
+    const before = graph.nodes.length;
+    graph.nodes = graph.nodes.filter((n) => n.outputs.some((t) => t && (graph.consumers(t).length > 0 || graph.isGraphOutput(t))));
+    if (graph.nodes.length !== before) {
+      graph.invalidate();
+      changed = true;
+    }
+  }
+}

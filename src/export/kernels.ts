@@ -1,0 +1,25 @@
+// Which operators onnxruntime runs a model with after its graph optimizations (its QDQ fusions turn
+// DequantizeLinear → MatMul/Conv → QuantizeLinear groups into integer kernels where it can).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readModel } from '../onnx/proto.js';
+import type { Runner } from '../runtime/runner.js';
+
+/** Operator counts of the optimized graph, keyed `op` or `domain:op` outside the default domain, most frequent first. */
+export async function chosenKernels(runner: Runner, model: Uint8Array | string): Promise<Record<string, number>> {
+  const dir = mkdtempSync(join(tmpdir(), 'evolq-kernels-'));
+  try {
+    const file = join(dir, 'optimized.onnx');
+    const session = await runner.createSession(model, { optimizedModelPath: file });
+    await session.release();
+    const counts: Record<string, number> = {};
+    for (const node of readModel(file).graph?.node ?? []) {
+      const key = node.domain && node.domain !== 'ai.onnx' ? `${node.domain}:${node.opType}` : node.opType ?? '';
+      counts[key] = (counts[key] ?? 0) + 1;
+    }
+    return Object.fromEntries(Object.entries(counts).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

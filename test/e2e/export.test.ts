@@ -1,0 +1,59 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { quantize } from '../../src/pipeline/quantize.js';
+import { Rng } from '../../src/rng.js';
+import { ASSETS, DEFAULT_MODEL, ZOO, buildModel, bytesOf, randomTensor, tempDir } from '../helpers.js';
+
+const CALIB = join(ASSETS, 'cifar10/calib');
+const TEST = join(ASSETS, 'cifar10/test');
+
+test('the exported model.onnx keeps the simulated top-1 within 0.2 points at W8A8, W4A8 and W3A8 (ViT and ResNet, 1,000 images)', async () => {
+  for (const model of [DEFAULT_MODEL, join(ZOO, 'resnet-cifar10')]) {
+    for (const wBits of [8, 4, 3] as const) {
+      const out = join(tempDir(), 'out');
+      const report = await quantize({ model, calib: CALIB, eval: TEST, out, options: { wBits, calibSize: 300, holdout: 50, evalLimit: 1000 } });
+      const name = `${model} W${wBits}A8`;
+      assert.equal(report.evaluatedOn.n, 1000);
+      assert.ok(Math.abs(report.exported.top1 - report.baseline.top1) <= 0.002 + 1e-9, `${name}: exported ${report.exported.top1}, simulated ${report.baseline.top1}`);
+      assert.ok(report.exported.sizeRatio <= (wBits === 8 ? 0.3 : 0.18), `${name}: ${report.exported.sizeRatio} of the float file`);
+      assert.equal(report.exported.opset, wBits === 8 ? 17 : 21);
+      assert.ok(report.exported.weights[wBits === 8 ? 'uint8' : 'uint4'].tensors > 0);
+      assert.ok(Object.keys(report.exported.kernels).length > 0, 'the kernels onnxruntime chose are reported');
+      assert.ok(existsSync(join(out, 'model.onnx')));
+    }
+  }
+});
+
+test('a failed export leaves no output folder and no partial files', async () => {
+  // GroupNormalization changed meaning in opset 21, so this model cannot be written with uint4 weights.
+  const rng = new Rng(1);
+  const dir = join(tempDir(), 'gn-model');
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'model.onnx'), bytesOf(buildModel({
+    inputs: [{ name: 'pixel_values', shape: ['N', 3, 32, 32] }], outputs: ['logits'], opset: 18,
+    inits: [
+      { name: 'Wc', dims: [4, 3, 3, 3], values: randomTensor(rng, 108, 0.3) },
+      { name: 'gamma', dims: [2], values: Float32Array.of(1, 1) }, { name: 'beta', dims: [2], values: Float32Array.of(0, 0) },
+      { name: 'Wf', dims: [10, 4], values: randomTensor(rng, 40, 0.5) },
+    ],
+    nodes: [
+      { op: 'Conv', inputs: ['pixel_values', 'Wc'], outputs: ['c'] },
+      { op: 'GroupNormalization', inputs: ['c', 'gamma', 'beta'], outputs: ['g'], attrs: { num_groups: 2 } },
+      { op: 'GlobalAveragePool', inputs: ['g'], outputs: ['p'] },
+      { op: 'Flatten', inputs: ['p'], outputs: ['f'] },
+      { op: 'Gemm', inputs: ['f', 'Wf'], outputs: ['logits'], attrs: { transB: 1 } },
+    ],
+  })));
+  copyFileSync(join(DEFAULT_MODEL, 'preprocessor_config.json'), join(dir, 'preprocessor_config.json'));
+  copyFileSync(join(DEFAULT_MODEL, 'config.json'), join(dir, 'config.json'));
+  const parent = tempDir();
+  const out = join(parent, 'out');
+  await assert.rejects(quantize({ model: dir, calib: CALIB, out, options: { wBits: 4, calibSize: 50, holdout: 10 } }), /GroupNormalization 'GroupNormalization_1' changed meaning in opset 21/);
+  assert.deepEqual(readdirSync(parent), [], 'nothing written');
+  // The same model exports at 8 bits, where the opset stays.
+  const report = await quantize({ model: dir, calib: CALIB, out, options: { wBits: 8, calibSize: 50, holdout: 10 } });
+  assert.equal(report.exported.opset, 18);
+  assert.ok(existsSync(join(out, 'model.onnx')));
+});
