@@ -17,6 +17,8 @@ import { Fitness } from '../src/search/fitness.js';
 import { lossFunction } from '../src/search/losses.js';
 import { evolqSearch, defaultRadius } from '../src/search/search.js';
 import type { CalibrationTable } from '../src/calibrate/calibrate.js';
+import { deployableGraph } from '../src/export/deployable.js';
+import { chosenKernels } from '../src/export/kernels.js';
 import type { ImageBatch } from '../src/data/imagefolder.js';
 import type { LoadedModel } from '../src/model.js';
 import type { QuantPoint } from '../src/quant/points.js';
@@ -73,6 +75,7 @@ async function main() {
   await float.release();
   await simulated.release();
 
+  const exported = await exportBench(model, points, images, table);
   const search = await searchBench(model, points, images, folder, calibration.length);
 
   const floatPerSecond = 100 / median(floatTimes);
@@ -90,6 +93,7 @@ async function main() {
       runs: floatTimes.length,
     },
     calibration: { images: 1000, decodeSeconds, calibrationSeconds, observer: DEFAULTS.observer, ptf: DEFAULTS.ptf, peakRssMiB },
+    exported,
     search,
   };
   const rows = [
@@ -99,6 +103,11 @@ async function main() {
     ['decode 1,000 calibration images', `${decodeSeconds.toFixed(2)} s`],
     [`calibrate 1,000 images (${DEFAULTS.observer}, PTF)`, `${calibrationSeconds.toFixed(2)} s`],
     ['peak RSS after calibration', `${peakRssMiB.toFixed(0)} MiB`],
+    ...exported.models.map((m) => [
+      `${m.name}: latency batch 1 / throughput batch 100`,
+      `${m.batch1Ms.toFixed(2)} ms / ${m.batch100ImagesPerSecond.toFixed(0)} images/s (${m.bytes} bytes, ${(100 * m.sizeRatio).toFixed(1)}% of float)`,
+    ]),
+    ...exported.models.filter((m) => m.name !== 'float').map((m) => [`${m.name}: layer kernels onnxruntime chose`, m.layerKernels]),
     ...search.units.map((u) => [`fitness evaluation, ${u.name}: suffix / full`, `${u.suffixSeconds.toFixed(3)} s / ${search.fullSeconds.toFixed(3)} s = ${u.ratio.toFixed(2)}`]),
     ['Evol-Q search, W4A8, default settings (10 passes, 6 units, 3 cycles)', `${search.totalSeconds.toFixed(1)} s, ${search.evaluations} evaluations`],
     ['calibration-set forwards per pass: evolq / reference code structure', `${search.forwardsPerPass.evolq.toFixed(1)} / ${search.forwardsPerPass.reference.toFixed(1)}`],
@@ -108,6 +117,51 @@ async function main() {
   writeFileSync(join(OUT, 'bench.json'), `${JSON.stringify(results, null, 2)}\n`);
   writeFileSync(join(OUT, 'bench.md'), `${markdown}\n`);
   process.stdout.write(`${markdown}\n\nwrote ${join(OUT, 'bench.json')} and bench.md (${results.machine.cpus} cores, ${results.machine.cpu})\n`);
+}
+
+/**
+ * The exported models (OUT/model.onnx) at W8A8 and W4A8 against the float model in onnxruntime-node: latency at
+ * batch 1, throughput at batch 100 (rounds interleaved so all see the same machine state), size, and kernels.
+ */
+async function exportBench(model: LoadedModel, points: QuantPoint[], images: ImageBatch, w8: CalibrationTable) {
+  const w4 = await calibrate(defaultRunner, model.graph, model.inputName, points, images, {
+    wBits: 4, aBits: 8, observer: DEFAULTS.observer, ptf: DEFAULTS.ptf, lis: false, biasCorrection: false, batchSize: 100,
+  });
+  const floatBytes = model.graph.toBytes();
+  const candidates = [
+    { name: 'float', bytes: floatBytes },
+    { name: 'exported W8A8', bytes: deployableGraph(model.graph, points, w8.params).graph.toBytes() },
+    { name: 'exported W4A8', bytes: deployableGraph(model.graph, points, w4.params).graph.toBytes() },
+  ];
+  const sessions = await Promise.all(candidates.map((c) => defaultRunner.createSession(c.bytes)));
+  const feeds = (n: number) => {
+    const batch = sliceBatch(images, 0, n);
+    return { [model.inputName]: { data: batch.data, dims: batch.dims } };
+  };
+  const one = feeds(1);
+  const hundred = feeds(100);
+  const batch1 = candidates.map(() => [] as number[]);
+  const batch100 = candidates.map(() => [] as number[]);
+  for (const s of sessions) await secondsPerRun(s, hundred, 2);
+  for (let round = 0; round < 5; round++) {
+    for (const [i, s] of sessions.entries()) {
+      batch1[i].push(...(await secondsPerRun(s, one, 20)));
+      batch100[i].push(...(await secondsPerRun(s, hundred, 4)));
+    }
+  }
+  for (const s of sessions) await s.release();
+  const layer = /MatMul|Conv|Gemm|QLinear|Integer|NBits/;
+  const models = [];
+  for (const [i, c] of candidates.entries()) {
+    const kernels = await chosenKernels(defaultRunner, c.bytes);
+    models.push({
+      name: c.name, bytes: c.bytes.length, sizeRatio: c.bytes.length / floatBytes.length,
+      batch1Ms: 1000 * median(batch1[i]), batch100ImagesPerSecond: 100 / median(batch100[i]), runs: { batch1: batch1[i].length, batch100: batch100[i].length },
+      kernels,
+      layerKernels: Object.entries(kernels).filter(([op]) => layer.test(op)).map(([op, n]) => `${n} ${op.replace(/^com\.microsoft:/, '')}`).join(', '),
+    });
+  }
+  return { threads: cpus().length, models };
 }
 
 /** Seconds per fitness evaluation (1,000 images) for each unit's suffix against the full model, and a default search. */

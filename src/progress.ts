@@ -14,12 +14,22 @@ export const silentProgress: Progress = { start() {}, update() {}, end() {}, log
 
 const formatSeconds = (s: number) => (s >= 90 ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${s.toFixed(s < 10 ? 1 : 0)}s`);
 
+const BAR_WIDTH = 24;
+
+/** `[#########...............]`: the done fraction as a bar of fixed width. */
+export function progressBar(fraction: number, width = BAR_WIDTH): string {
+  const filled = Math.round(Math.min(1, Math.max(0, fraction)) * width);
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
+}
+
 export class StderrProgress implements Progress {
   private step = '';
   private total = 0;
   private started = 0;
   private lastPrinted = 0;
   private lastFraction = -1;
+  /** The live line on a terminal, redrawn after a log line. */
+  private live = '';
   constructor(private readonly stream: NodeJS.WriteStream = process.stderr) {}
 
   start(step: string, total: number): void {
@@ -28,6 +38,7 @@ export class StderrProgress implements Progress {
     this.started = Date.now();
     this.lastPrinted = 0;
     this.lastFraction = -1;
+    this.live = '';
   }
 
   update(done: number): void {
@@ -35,24 +46,27 @@ export class StderrProgress implements Progress {
     const fraction = this.total ? done / this.total : 1;
     const elapsed = (now - this.started) / 1000;
     const left = fraction > 0 ? (elapsed / fraction) * (1 - fraction) : 0;
-    const line = `${this.step}: ${done}/${this.total} (${Math.round(fraction * 100)}%) ${formatSeconds(elapsed)} elapsed, ${formatSeconds(left)} left`;
+    const counts = `${done}/${this.total} (${Math.round(fraction * 100)}%) ${formatSeconds(elapsed)} elapsed, ${formatSeconds(left)} left`;
     if (this.stream.isTTY) {
       if (now - this.lastPrinted < 100 && done < this.total) return;
-      this.stream.write(`\r\x1b[K${line}`);
+      this.live = `${this.step} ${progressBar(fraction)} ${counts}`;
+      this.stream.write(`\r\x1b[K${this.live}`);
     } else {
       // Plain lines at every 25% (and at the end), so logs stay short.
       if (Math.floor(fraction * 4) === Math.floor(this.lastFraction * 4) && done < this.total) return;
-      this.stream.write(`${line}\n`);
+      this.stream.write(`${this.step}: ${counts}\n`);
     }
     this.lastPrinted = now;
     this.lastFraction = fraction;
   }
 
   end(): void {
-    if (this.stream.isTTY) this.stream.write('\n');
+    if (this.stream.isTTY && this.live) this.stream.write('\n');
+    this.live = '';
   }
 
   log(message: string): void {
-    this.stream.write(`${message}\n`);
+    if (this.stream.isTTY && this.live) this.stream.write(`\r\x1b[K${message}\n${this.live}`);
+    else this.stream.write(`${message}\n`);
   }
 }

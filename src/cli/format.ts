@@ -1,4 +1,5 @@
 // Human-readable output of each command (the --json shapes are the reports themselves).
+import type { LandscapeFile } from '../pipeline/landscape.js';
 import type { InspectReport } from '../pipeline/inspect.js';
 import type { QuantizeReport } from '../pipeline/quantize.js';
 import type { Accuracy } from '../evaluate/metrics.js';
@@ -49,4 +50,18 @@ export function formatQuantize(report: QuantizeReport, out: string): string {
 function layerKernels(kernels: Record<string, number>): string {
   const layer = /MatMul|Conv|Gemm|QLinear|Integer|NBits/;
   return Object.entries(kernels).filter(([op]) => layer.test(op)).map(([op, n]) => `${n} ${op.replace(/^com\.microsoft:/, '')}`).join(', ');
+}
+
+export function formatLandscape(l: LandscapeFile, out: string, files: string[]): string {
+  const s = l.settings;
+  const measures = ['infonce', 'mse', 'kl', 'top1'] as const;
+  const at0 = l.line.reduce((best, p) => (Math.abs(p.a) < Math.abs(best.a) ? p : best), l.line[0]);
+  return [
+    `${s.model}: landscape of unit ${l.unit.index} ${l.unit.name} (${l.unit.points.length} points, ${l.dimensions} scales) at W${s.wBits}A${s.aBits}`,
+    `${s.points} points along a random direction in ±${s.radius} relative${l.grid ? `, ${l.grid.size}×${l.grid.size} grid` : ''}; losses on ${s.calibImages} calibration images, top-1 on ${s.evalImages}`,
+    `at the calibrated scales: infoNCE ${at0.infonce.toFixed(5)}, MSE ${at0.mse.toExponential(3)}, KL ${at0.kl.toExponential(3)}, top-1 ${pct(at0.top1)}`,
+    `${'roughness'.padEnd(10)}${'minima'.padStart(8)}${'TV/range'.padStart(10)}${l.grid ? 'grid minima'.padStart(13) : ''}`,
+    ...measures.map((m) => `${(m === 'top1' ? 'top-1 err' : m).padEnd(10)}${String(l.roughness[m].localMinima).padStart(8)}${l.roughness[m].normalizedVariation.toFixed(2).padStart(10)}${l.grid ? String(l.roughness[m].gridLocalMinima ?? '-').padStart(13) : ''}`),
+    `wrote ${files.join(', ')} to ${out} in ${l.seconds.toFixed(1)}s`,
+  ].join('\n');
 }

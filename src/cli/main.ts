@@ -1,12 +1,13 @@
 // The evolq command line: a thin shell over the library API.
 import { EvolqError } from '../errors.js';
 import { parse, required, sizeFlag, listFlag, type Flags } from './args.js';
-import { formatEval, formatInspect, formatQuantize } from './format.js';
+import { formatEval, formatInspect, formatLandscape, formatQuantize } from './format.js';
 import { inspectModel } from '../pipeline/inspect.js';
 import { evaluateModel } from '../pipeline/evaluate-model.js';
 import { quantize } from '../pipeline/quantize.js';
 import { serveDemo } from '../web/serve.js';
-import { oneOf, integer, SEARCH_SPACES } from '../config.js';
+import { landscape, landscapeFiles } from '../pipeline/landscape.js';
+import { oneOf, integer, positiveNumber, SEARCH_SPACES } from '../config.js';
 import { StderrProgress, silentProgress } from '../progress.js';
 
 const USAGE = `evolq: post-training quantization of vision models (ONNX) with Evol-Q
@@ -17,6 +18,9 @@ usage:
   evolq quantize MODEL --calib DIR --out DIR [--method baseline] [--w-bits 8|4|3] [--a-bits 8|4]
       [--calib-size 1000] [--holdout 200] [--eval DIR] [--eval-limit N] [--seed 0]
       [--observer omse|minmax|percentile] [--no-ptf] [--lis] [--bias-correction] [--batch-size 100] [--json] [--quiet]
+  evolq landscape MODEL --calib DIR --out DIR [--unit N] [--points 41] [--radius 0.1] [--grid 21]
+      [--eval DIR] [--eval-limit 500] [--calib-size 500] [--w-bits 8|4|3] [--a-bits 8|4] [--search-space attention]
+      [--seed 0] [--batch-size 100] [--json] [--quiet]
   evolq serve OUT [--images DIR] [--count 20] [--port 8080]
 
 MODEL is a folder with model.onnx and preprocessor_config.json (and config.json with id2label),
@@ -78,6 +82,32 @@ async function quantizeCommand(args: string[]): Promise<string> {
   return values.json ? JSON.stringify(report) : formatQuantize(report, out);
 }
 
+async function landscapeCommand(args: string[]): Promise<string> {
+  const text = (name: string) => ({ [name]: { type: 'string' as const } });
+  const flags: Flags = {
+    ...common,
+    ...['calib', 'out', 'eval', 'unit', 'points', 'radius', 'grid', 'eval-limit', 'calib-size', 'w-bits', 'a-bits', 'search-space', 'seed',
+      'batch-size', 'observer', 'temperature'].reduce((f, n) => ({ ...f, ...text(n) }), {}),
+    'no-ptf': { type: 'boolean' },
+  };
+  const { positionals, values } = parse('landscape', args, flags, ['MODEL']);
+  if (values.help) return USAGE;
+  const out = required(values, 'out', 'landscape');
+  const optional = (name: string, min: number) => (values[name] === undefined ? undefined : integer(values[name], `--${name}`, min));
+  const result = await landscape({
+    model: positionals[0], calib: required(values, 'calib', 'landscape'), out, eval: values.eval as string | undefined,
+    unit: optional('unit', 0), points: optional('points', 1), grid: optional('grid', 0), evalLimit: optional('eval-limit', 1),
+    radius: values.radius === undefined ? undefined : positiveNumber(values.radius, '--radius'),
+    options: {
+      calibSize: values['calib-size'] as never, wBits: values['w-bits'] as never, aBits: values['a-bits'] as never,
+      searchSpace: values['search-space'] as never, seed: values.seed as never, batchSize: values['batch-size'] as never,
+      observer: values.observer as never, temperature: values.temperature as never, ptf: !values['no-ptf'],
+    },
+    progress: values.quiet ? silentProgress : new StderrProgress(),
+  });
+  return values.json ? JSON.stringify(result) : formatLandscape(result, out, landscapeFiles(result));
+}
+
 /** Serves the browser demo until interrupted: onnxruntime-web classifies images with OUT/model.onnx. */
 async function serveCommand(args: string[]): Promise<string> {
   const flags: Flags = { images: { type: 'string' }, count: { type: 'string' }, port: { type: 'string' } };
@@ -93,7 +123,7 @@ async function serveCommand(args: string[]): Promise<string> {
   return 'stopped';
 }
 
-const COMMANDS: Record<string, (args: string[]) => Promise<string>> = { inspect: inspectCommand, eval: evalCommand, quantize: quantizeCommand, serve: serveCommand };
+const COMMANDS: Record<string, (args: string[]) => Promise<string>> = { inspect: inspectCommand, eval: evalCommand, quantize: quantizeCommand, landscape: landscapeCommand, serve: serveCommand };
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...args] = argv;

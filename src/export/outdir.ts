@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, s
 import { basename, dirname, join, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
 
-const OUR_FILES = ['report.json', 'quant.json'];
+const OUR_FILES = ['report.json', 'quant.json', 'landscape.json'];
 
 export class OutputDir {
   private constructor(readonly target: string, readonly staging: string) {}
@@ -11,8 +11,9 @@ export class OutputDir {
   /**
    * Checks that `target` may be written (absent, empty, or an earlier evolq output) and opens its staging
    * folder `.NAME.partial` beside it: emptied, or kept as it is with `keep` (to resume from a checkpoint in it).
+   * With `extend`, the staging folder starts as a copy of the target's files, so a commit adds to them.
    */
-  static open(target: string, options: { keep?: boolean } = {}): OutputDir {
+  static open(target: string, options: { keep?: boolean; extend?: boolean } = {}): OutputDir {
     const path = resolve(target);
     if (existsSync(path)) {
       if (!statSync(path).isDirectory()) throw new ConfigError(`--out ${target}: exists and is not a folder`, '--out');
@@ -26,6 +27,11 @@ export class OutputDir {
     const staging = join(parent, `.${basename(path)}.partial`);
     if (!options.keep) rmSync(staging, { recursive: true, force: true });
     mkdirSync(staging, { recursive: true });
+    if (options.extend && existsSync(path)) {
+      for (const entry of readdirSync(path)) {
+        if (statSync(join(path, entry)).isFile()) writeFileSync(join(staging, entry), readFileSync(join(path, entry)));
+      }
+    }
     return new OutputDir(path, staging);
   }
 

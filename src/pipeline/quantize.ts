@@ -19,6 +19,8 @@ import { OutputDir } from '../export/outdir.js';
 import { quantJson } from '../export/quantjson.js';
 import { deployableGraph, type FloatSubgraph } from '../export/deployable.js';
 import { chosenKernels } from '../export/kernels.js';
+import { reportHtml } from '../report/html.js';
+import type { QuantPoint } from '../quant/points.js';
 import { Rng } from '../rng.js';
 import { silentProgress, type Progress } from '../progress.js';
 import type { Accuracy } from '../evaluate/metrics.js';
@@ -50,6 +52,8 @@ export interface QuantizeReport {
   };
   timing: Record<string, number>;
   search: SearchReport | null;
+  /** Per searched point: how far Evol-Q moved its scales from the baseline's (mean and max of |Δs / s|). */
+  scaleMovement: { point: string; kind: string; meanRelativeChange: number; maxRelativeChange: number }[];
   files: string[];
 }
 
@@ -102,7 +106,9 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
     }, progress);
     lap('calibration');
 
-    const holdoutImages = await decodeImages(splits.holdout, model.preprocessing);
+    progress.start('decoding holdout', splits.holdout.length);
+    const holdoutImages = await decodeImages(splits.holdout, model.preprocessing, (n) => progress.update(n));
+    progress.end();
     let searched: { params: Record<string, QuantParams>; report: SearchReport } | undefined;
     if (options.method === 'evolq') {
       searched = await evolqSearch({
@@ -166,9 +172,11 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
       },
       timing,
       search: searched?.report ?? null,
-      files: ['model.onnx', 'simulation.onnx', 'quant.json', 'report.json'],
+      scaleMovement: searched ? scaleMovement(points, table.params, searched.params) : [],
+      files: ['model.onnx', 'simulation.onnx', 'quant.json', 'report.json', 'report.html'],
     };
     out.writeJson('report.json', report);
+    out.write('report.html', await reportHtml({ report }));
     out.remove(CHECKPOINT_FILE);
     out.commit();
     return report;
@@ -176,6 +184,18 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
     out.abort(CHECKPOINT_FILE);
     throw err;
   }
+}
+
+function scaleMovement(points: readonly QuantPoint[], before: Readonly<Record<string, QuantParams>>, after: Readonly<Record<string, QuantParams>>): QuantizeReport['scaleMovement'] {
+  const moved: QuantizeReport['scaleMovement'] = [];
+  for (const point of points) {
+    const a = before[point.id];
+    const b = after[point.id];
+    if (a?.kind !== 'uniform' || b?.kind !== 'uniform' || a.scale === b.scale) continue;
+    const changes = Array.from(a.scale, (s, i) => Math.abs(b.scale[i] - s) / s);
+    moved.push({ point: point.id, kind: point.kind, meanRelativeChange: changes.reduce((x, y) => x + y, 0) / changes.length, maxRelativeChange: Math.max(...changes) });
+  }
+  return moved;
 }
 
 /** `--mutation relative`: ±5% of each scale, about what the absolute defaults are for ViT weight scales. */

@@ -111,23 +111,32 @@ export class Fitness {
    * unit's input. The other points keep `params`. Release the returned evaluator when done.
    */
   async unit(u: number, ids: readonly string[], params: Readonly<Record<string, QuantParams>>, scored: ScoredImages, unitInputs: UnitInputs): Promise<{ evaluate: (scales: readonly Float32Array[]) => Promise<number>; release: () => Promise<void> }> {
+    const suffix = await this.unitOutputs(u, ids, params, scored, unitInputs);
+    const evaluate = async (scales: readonly Float32Array[]) => {
+      const outputs = await suffix.run(scales);
+      this.forwards.suffix++;
+      return finite(outputs.reduce((total, q, b) => total + this.batchLoss(q, scored.reference[b]), 0) / outputs.length);
+    };
+    return { evaluate, release: suffix.release };
+  }
+
+  /** The quantized logits per batch for candidate scales of unit `u`, from its suffix (as `unit` scores them). */
+  async unitOutputs(u: number, ids: readonly string[], params: Readonly<Record<string, QuantParams>>, scored: ScoredImages, unitInputs: UnitInputs): Promise<{ run: (scales: readonly Float32Array[]) => Promise<FloatTensor[]>; release: () => Promise<void> }> {
     const { runner, simulate, points, outputName } = this.setup;
     const simulation = simulate(params, new Set(ids));
     const boundary = this.boundaries[u];
     const session: Session = await runner.createSession(suffixGraph(simulation.graph, boundary, [outputName]).toBytes());
-    const evaluate = async (scales: readonly Float32Array[]) => {
+    const run = async (scales: readonly Float32Array[]) => {
       const candidate = withScales(params, Object.fromEntries(ids.map((id, i) => [id, scales[i]])));
       const feeds = simulationFeeds(simulation, points, candidate);
-      let total = 0;
+      const outputs: FloatTensor[] = [];
       for (const [b] of scored.ranges.entries()) {
         const inputs: Record<string, FloatTensor> = {};
         for (const t of boundary) inputs[t] = unitInputs[b][t];
-        const out = await session.run({ ...feeds, ...inputs }, [outputName]);
-        total += this.batchLoss(out[outputName], scored.reference[b]);
+        outputs.push((await session.run({ ...feeds, ...inputs }, [outputName]))[outputName]);
       }
-      this.forwards.suffix++;
-      return finite(total / scored.ranges.length);
+      return outputs;
     };
-    return { evaluate, release: () => session.release() };
+    return { run, release: () => session.release() };
   }
 }

@@ -84,6 +84,8 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
     if (hooks.checkpoint) writeCheckpoint(hooks.checkpoint.file, hooks.checkpoint.fingerprint, state!);
   };
   const unitSearches = settings.passes * units.length;
+  progress.start('search', unitSearches);
+  if (state.trajectory.length) progress.update(state.trajectory.length);
 
   while (state.pass <= settings.passes) {
     let params = withScales(baseParams, state.scales);
@@ -128,6 +130,7 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
       save();
       const done = state.trajectory.length;
       const left = (state.seconds / done) * (unitSearches - done);
+      progress.update(done);
       progress.log(`search: pass ${record.pass}/${settings.passes} unit ${units.length - u}/${units.length} ${record.name}: `
         + `loss ${record.before.toFixed(5)} -> ${record.after.toFixed(5)}, ${state.evaluations} evaluations, `
         + `${state.seconds.toFixed(0)}s elapsed, ~${left.toFixed(0)}s left`
@@ -135,6 +138,7 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
     }
   }
 
+  progress.end();
   const kept = state.best;
   const report: SearchReport = {
     passes: settings.passes,

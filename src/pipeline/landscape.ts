@@ -1,0 +1,152 @@
+// `evolq landscape`: model → graph → quant points → calibration → one unit's loss landscape → files
+// (landscape.csv, landscape.json, SVG plots, report.html). Into an evolq output folder it adds these files
+// and re-renders that folder's report.html with the landscape.
+import { existsSync, readFileSync } from 'node:fs';
+import { loadModel } from '../model.js';
+import { findQuantPoints } from '../quant/points.js';
+import { findUnits } from '../quant/units.js';
+import { materialize } from '../quant/materialize.js';
+import { calibrate } from '../calibrate/calibrate.js';
+import { listImageFolder, limitPerClass, drawSplits, decodeImages, type ImageBatch } from '../data/imagefolder.js';
+import { Fitness } from '../search/fitness.js';
+import { infonce } from '../search/losses.js';
+import { measureLandscape, LANDSCAPE_LOSSES, type Landscape, type LandscapeSettings } from '../landscape/landscape.js';
+import { resolveOptions, integer, positiveNumber, type QuantizeOptions } from '../config.js';
+import { defaultRunner, type Runner } from '../runtime/runner.js';
+import { OutputDir } from '../export/outdir.js';
+import { reportHtml } from '../report/html.js';
+import { facetLines, heatmap, renderSvg } from '../report/plots.js';
+import { Rng } from '../rng.js';
+import { silentProgress, type Progress } from '../progress.js';
+import { ConfigError } from '../errors.js';
+import type { QuantizeReport } from './quantize.js';
+
+export interface LandscapeRequest {
+  model: string;
+  calib: string;
+  out: string;
+  eval?: string;
+  /** Unit index (0 = first in the model); default the last. */
+  unit?: number;
+  points?: number;
+  radius?: number;
+  grid?: number;
+  /** Evaluation images for top-1 (from --eval, or the holdout split of --calib). */
+  evalLimit?: number;
+  options?: Partial<QuantizeOptions>;
+  runner?: Runner;
+  progress?: Progress;
+}
+
+export interface LandscapeFile extends Landscape {
+  settings: LandscapeSettings & {
+    model: string; calib: string; eval: string | null; wBits: number; aBits: number; seed: number;
+    searchSpace: string; calibImages: number; evalImages: number;
+  };
+  unit: { index: number; name: string; kind: string; points: string[] };
+  seconds: number;
+}
+
+export const LANDSCAPE_DEFAULTS = { points: 41, radius: 0.1, grid: 21, calibSize: 500, evalLimit: 500 };
+
+export async function landscape(request: LandscapeRequest): Promise<LandscapeFile> {
+  const started = performance.now();
+  const options = resolveOptions({ calibSize: LANDSCAPE_DEFAULTS.calibSize, ...request.options });
+  const settings: LandscapeSettings = {
+    points: integer(request.points ?? LANDSCAPE_DEFAULTS.points, '--points', 1, 10_001),
+    radius: positiveNumber(request.radius ?? LANDSCAPE_DEFAULTS.radius, '--radius'),
+    grid: integer(request.grid ?? LANDSCAPE_DEFAULTS.grid, '--grid', 0, 1001),
+    temperature: options.temperature,
+  };
+  if (settings.radius >= 1) throw new ConfigError(`--radius must be below 1 (a relative step; 1 would zero a scale), got ${settings.radius}`, '--radius');
+  const evalLimit = integer(request.evalLimit ?? LANDSCAPE_DEFAULTS.evalLimit, '--eval-limit', 1);
+  const runner = request.runner ?? defaultRunner;
+  const progress = request.progress ?? silentProgress;
+
+  const model = loadModel(request.model);
+  const points = findQuantPoints(model.graph);
+  const units = findUnits(model.graph, points, options.searchSpace);
+  if (!units.length) throw new ConfigError(`${model.file}: no ${options.searchSpace} units found to perturb`);
+  const index = request.unit ?? units.length - 1;
+  if (!Number.isInteger(index) || index < 0 || index >= units.length) {
+    throw new ConfigError(`--unit must be in 0..${units.length - 1} (${units.length} ${options.searchSpace} units), got ${request.unit}`, '--unit');
+  }
+  const unit = units[index];
+  const calibFolder = listImageFolder(request.calib, model.labels);
+  const evalFolder = request.eval ? listImageFolder(request.eval, model.labels) : undefined;
+  const rng = new Rng(options.seed);
+  const splits = drawSplits(calibFolder, options.calibSize, evalFolder ? 0 : evalLimit, rng);
+  const out = OutputDir.open(request.out, { extend: true });
+  try {
+    const decode = async (step: string, items: Parameters<typeof decodeImages>[0]): Promise<ImageBatch> => {
+      progress.start(step, items.length);
+      const images = await decodeImages(items, model.preprocessing, (n) => progress.update(n));
+      progress.end();
+      return images;
+    };
+    const calibImages = await decode('decoding', splits.calibration);
+    const evalImages = await decode('decoding evaluation images', evalFolder ? limitPerClass(evalFolder, evalLimit) : splits.holdout);
+    const table = await calibrate(runner, model.graph, model.inputName, points, calibImages, {
+      wBits: options.wBits, aBits: options.aBits, observer: options.observer, ptf: options.ptf, lis: options.lis,
+      biasCorrection: options.biasCorrection, batchSize: options.batchSize,
+    }, progress);
+    const fitness = new Fitness({
+      runner, graph: model.graph, points, units, inputName: model.inputName, outputName: model.outputName, batchSize: options.batchSize,
+      simulate: (params, feed) => materialize(model.graph, points, params, { bake: true, feed, inputMeans: table.inputMeans }),
+    }, table.params, infonce(options.temperature));
+    const prepare = async (images: ImageBatch) => {
+      const scored = await fitness.score(images);
+      return { scored, unitInputs: (await fitness.full(table.params, scored, true)).unitInputs };
+    };
+    const calibration = await prepare(calibImages);
+    const evaluation = { ...(await prepare(evalImages)), labels: evalImages.labels };
+    const measured = await measureLandscape({ fitness, unit, unitIndex: index, params: table.params, calibration, evaluation }, settings, rng, progress);
+
+    const file: LandscapeFile = {
+      settings: {
+        ...settings, model: model.file, calib: request.calib, eval: request.eval ?? null, wBits: options.wBits, aBits: options.aBits,
+        seed: options.seed, searchSpace: options.searchSpace, calibImages: calibImages.dims[0], evalImages: evalImages.dims[0],
+      },
+      unit: { index, name: unit.name, kind: unit.kind, points: unit.points },
+      ...measured,
+      seconds: (performance.now() - started) / 1000,
+    };
+    out.writeJson('landscape.json', file);
+    out.write('landscape.csv', landscapeCsv(file));
+    for (const [name, svg] of await landscapeSvgs(file)) out.write(name, svg);
+    const existing = out.path('report.json');
+    const report = existsSync(existing) ? (JSON.parse(readFileSync(existing, 'utf8')) as QuantizeReport) : undefined;
+    out.write('report.html', await reportHtml({ report, landscape: file }));
+    out.commit();
+    return file;
+  } catch (err) {
+    out.abort();
+    throw err;
+  }
+}
+
+export function landscapeCsv(l: LandscapeFile): string {
+  const rows = [
+    ...l.line.map((p, i) => ['line', i, 0, p]),
+    ...(l.grid?.values ?? []).map((p, k) => ['grid', k % l.grid!.size, Math.floor(k / l.grid!.size), p]),
+  ] as [string, number, number, Landscape['line'][number]][];
+  const header = ['kind', 'i', 'j', 'a', 'b', ...LANDSCAPE_LOSSES, 'top1'].join(',');
+  return `${[header, ...rows.map(([kind, i, j, p]) => [kind, i, j, p.a, p.b, ...LANDSCAPE_LOSSES.map((k) => p[k]), p.top1].join(','))].join('\n')}\n`;
+}
+
+/** The landscape's plots as standalone SVG files: the line (all measures) and one heat map per measure. */
+const MEASURE_ORDER = [...LANDSCAPE_LOSSES, 'top1 error'];
+
+async function landscapeSvgs(l: LandscapeFile): Promise<[string, string][]> {
+  const rows = l.line.flatMap((p) => [...LANDSCAPE_LOSSES.map((k) => ({ step: p.a, measure: k, value: p[k] })), { step: p.a, measure: 'top1 error', value: 1 - p.top1 }]);
+  const files: [string, string][] = [['landscape-line.svg', await renderSvg(facetLines(rows, { field: 'step', title: 'relative step t' }, { field: 'value', title: 'value' }, { field: 'measure', title: '', sort: MEASURE_ORDER }))]];
+  if (l.grid) {
+    for (const key of [...LANDSCAPE_LOSSES, 'top1'] as const) {
+      const values = l.grid.values.map((p) => ({ a: p.a, b: p.b, value: key === 'top1' ? 1 - p.top1 : p[key] }));
+      files.push([`landscape-grid-${key}.svg`, await renderSvg(heatmap(values, { field: 'a', title: 'step along d1' }, { field: 'b', title: 'step along d2' }, { field: 'value', title: key === 'top1' ? 'top-1 error' : key }))]);
+    }
+  }
+  return files;
+}
+
+export const landscapeFiles = (l: LandscapeFile) => ['landscape.json', 'landscape.csv', 'landscape-line.svg', ...(l.grid ? [...LANDSCAPE_LOSSES, 'top1'].map((k) => `landscape-grid-${k}.svg`) : []), 'report.html'];

@@ -1,0 +1,108 @@
+// OUT/report.html: one self-contained page (inline CSS and SVG, no scripts, no network) with the settings,
+// the accuracy table, the search trajectory, how far each layer's scales moved, and the landscape when present.
+import type { QuantizeReport } from '../pipeline/quantize.js';
+import type { LandscapeFile } from '../pipeline/landscape.js';
+import { LANDSCAPE_LOSSES } from '../landscape/landscape.js';
+import { barChart, facetLines, heatmap, lineChart, renderSvg } from './plots.js';
+
+const CSS = `
+body { font: 14px/1.45 system-ui, sans-serif; color: #222; max-width: 1100px; margin: 2rem auto; padding: 0 1rem; }
+h1 { font-size: 1.4rem; } h2 { font-size: 1.15rem; margin-top: 2rem; border-bottom: 1px solid #ddd; padding-bottom: .2rem; }
+table { border-collapse: collapse; margin: .5rem 0; } td, th { padding: .2rem .7rem; border-bottom: 1px solid #eee; text-align: left; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+figure { display: inline-block; margin: .5rem 1rem .5rem 0; vertical-align: top; } figcaption { color: #555; font-size: .9em; max-width: 460px; }
+.note { color: #555; } code { background: #f4f4f4; padding: 0 .2rem; }
+`;
+
+const escape = (s: unknown) => String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
+
+function table(head: string[], rows: (string | number)[][], numeric: boolean[] = []): string {
+  const cell = (tag: string, v: string | number, i: number) => `<${tag}${numeric[i] ? ' class="num"' : ''}>${escape(v)}</${tag}>`;
+  return `<table><thead><tr>${head.map((h, i) => cell('th', h, i)).join('')}</tr></thead><tbody>${rows.map((r) => `<tr>${r.map((v, i) => cell('td', v, i)).join('')}</tr>`).join('')}</tbody></table>`;
+}
+
+async function figure(spec: Parameters<typeof renderSvg>[0], caption: string): Promise<string> {
+  return `<figure class="plot">${await renderSvg(spec)}<figcaption>${escape(caption)}</figcaption></figure>`;
+}
+
+async function quantizeSections(r: QuantizeReport): Promise<string[]> {
+  const s = r.settings;
+  const settings: [string, unknown][] = [
+    ['model', s.model], ['calibration images', `${s.calib} (${s.calibSize} drawn, ${s.holdout} holdout, seed ${s.seed})`],
+    ['weights / activations', `W${s.wBits}A${s.aBits}`], ['method', s.method], ['observer', s.observer],
+    ['PTF / log2 softmax / bias correction', `${s.ptf ? 'yes' : 'no'} / ${s.lis ? 'yes' : 'no'} / ${s.biasCorrection ? 'yes' : 'no'}`],
+    ...(s.method === 'evolq' ? [['search', `${s.passes} passes, ${s.cycles} cycles, population ${s.population}, ${s.loss} loss (T = ${s.temperature}), ${s.mutation} mutation, ${s.searchSpace} units`] as [string, unknown]] : []),
+    ['evaluated on', `${r.evaluatedOn.n} images of ${r.evaluatedOn.images}`],
+    ['time', `${r.timing.total.toFixed(1)} s`],
+  ];
+  const accuracy: [string, { top1: number; top5: number }][] = [['float', r.fp], [`W${s.wBits}A${s.aBits} baseline (simulated)`, r.baseline]];
+  if (r.evolq) accuracy.push([`W${s.wBits}A${s.aBits} Evol-Q (simulated)`, r.evolq]);
+  accuracy.push(['model.onnx (exported)', r.exported]);
+  const e = r.exported;
+  const floatKinds = [...new Set(e.floatSubgraphs.map((f) => f.kind))].join(', ') || 'none';
+  const sections = [
+    `<h2>Settings</h2>${table(['setting', 'value'], settings.map(([k, v]) => [k, String(v)]))}`,
+    `<h2>Accuracy</h2>${table(['model', 'top-1', 'top-5'], accuracy.map(([k, a]) => [k, pct(a.top1), pct(a.top5)]), [false, true, true])}
+     <p class="note">model.onnx: ${(e.bytes / 1e6).toFixed(2)} MB, ${(100 * e.sizeRatio).toFixed(1)}% of the float model; opset ${e.opset};
+     ${e.weights.uint8.tensors} uint8 and ${e.weights.uint4.tensors} uint4 weight tensors; ${e.floatSubgraphs.length} float subgraphs
+     (${escape(floatKinds)}).</p>`,
+  ];
+  const search = r.search;
+  if (!search) {
+    sections.push(`<h2>Search</h2><p class="note">No search: <code>--method ${escape(s.method)}</code> keeps the calibrated baseline scales.</p>`);
+    return sections;
+  }
+  const holdout = search.holdoutLoss.map((loss, pass) => ({ pass, loss }));
+  const gains = new Map<string, number>();
+  for (const t of search.trajectory) gains.set(t.name, (gains.get(t.name) ?? 0) + (t.before - t.after));
+  const order = [...new Set(search.trajectory.map((t) => t.name))].reverse();
+  const plots = [
+    await figure(lineChart(holdout, { field: 'pass', title: 'pass (0 = baseline)' }, { field: 'loss', title: `holdout ${s.loss} loss` }, undefined, { title: 'Holdout loss per pass' }),
+      `Kept pass ${search.keptPass}: ${search.why}.`),
+    await figure(barChart([...gains].map(([unit, gain]) => ({ unit, gain })), { field: 'unit', title: 'unit', sort: order }, { field: 'gain', title: `fitness gain (${s.loss}, summed over passes)` }, { title: 'Fitness gain per unit' }),
+      `${search.evaluations} evaluations in ${search.seconds.toFixed(1)} s.`),
+  ];
+  if (r.scaleMovement?.length) {
+    plots.push(await figure(barChart(r.scaleMovement.map((m) => ({ point: m.point, change: 100 * m.meanRelativeChange, kind: m.kind })), { field: 'point', title: 'quant point', sort: r.scaleMovement.map((m) => m.point) }, { field: 'change', title: 'mean |Δs / s| (%)' }, { title: 'How far each layer\'s scales moved', width: Math.max(420, 14 * r.scaleMovement.length), color: { field: 'kind', title: 'kind' } }),
+      'Mean relative change of each searched point\'s scales, Evol-Q against the calibrated baseline.'));
+  }
+  sections.push(`<h2>Search</h2>${plots.join('\n')}`);
+  return sections;
+}
+
+const MEASURE_ORDER = ['infoNCE', 'MSE', 'KL', 'top-1 error'];
+
+async function landscapeSections(l: LandscapeFile): Promise<string[]> {
+  const label: Record<string, string> = { infonce: 'infoNCE', mse: 'MSE', kl: 'KL', top1: 'top-1 error' };
+  const rows = l.line.flatMap((p) => [...LANDSCAPE_LOSSES.map((k) => ({ step: p.a, measure: label[k], value: p[k] })), { step: p.a, measure: label.top1, value: 1 - p.top1 }]);
+  const plots = [await figure(facetLines(rows, { field: 'step', title: 'relative step t' }, { field: 'value', title: 'value' }, { field: 'measure', title: '', sort: MEASURE_ORDER }, { title: `Along a random direction: s · (1 + t·d), ${l.line.length} points` }),
+    `Unit ${l.unit.index} (${l.unit.name}, ${l.unit.points.length} points, ${l.dimensions} scales) at W${l.settings.wBits}A${l.settings.aBits}; losses on ${l.settings.calibImages} calibration images, top-1 on ${l.settings.evalImages} evaluation images.`)];
+  if (l.grid) {
+    for (const key of [...LANDSCAPE_LOSSES, 'top1'] as const) {
+      const values = l.grid.values.map((p) => ({ a: p.a, b: p.b, value: key === 'top1' ? 1 - p.top1 : p[key] }));
+      plots.push(await figure(heatmap(values, { field: 'a', title: 'step along d₁' }, { field: 'b', title: 'step along d₂' }, { field: 'value', title: label[key] }, { title: `${label[key]} on a ${l.grid.size}×${l.grid.size} grid` }),
+        `${label[key]}: ${l.roughness[key].gridLocalMinima ?? 0} interior local minima on the grid.`));
+    }
+  }
+  const rough = table(['measure', 'local minima on the line', 'total variation / range', 'local minima on the grid'],
+    (['infonce', 'mse', 'kl', 'top1'] as const).map((k) => [label[k], l.roughness[k].localMinima, l.roughness[k].normalizedVariation.toFixed(2), l.roughness[k].gridLocalMinima ?? '-']), [false, true, true, true]);
+  return [`<h2>Loss landscape</h2><p class="note">Roughness: a smooth bowl has 1 local minimum and total variation / range ≤ 2; every extra wiggle adds to both.</p>${rough}${plots.join('\n')}`];
+}
+
+export async function reportHtml(inputs: { report?: QuantizeReport; landscape?: LandscapeFile }): Promise<string> {
+  const title = inputs.report
+    ? `evolq: ${inputs.report.settings.model} at W${inputs.report.settings.wBits}A${inputs.report.settings.aBits}`
+    : `evolq landscape: ${inputs.landscape?.settings.model ?? ''}`;
+  const sections = [
+    ...(inputs.report ? await quantizeSections(inputs.report) : []),
+    ...(inputs.landscape ? await landscapeSections(inputs.landscape) : []),
+  ];
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${escape(title)}</title><style>${CSS}</style></head>
+<body><h1>${escape(title)}</h1>
+${sections.join('\n')}
+<p class="note">Written by evolq on ${escape(new Date().toISOString())}. Plots rendered with Vega-Lite.</p>
+</body></html>
+`;
+}
