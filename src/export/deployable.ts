@@ -52,7 +52,7 @@ export function deployableGraph(
     const { levels, dequantized } = quantizeWeight(constant.values, constant.dims, axis, p);
     const storage = p.bits <= 4 ? 'uint4' : 'uint8';
     const base = graph.uniqueName(`${point.id}::q`);
-    const levelTensor = integerTensor(`${base}`, constant.dims, levels, storage);
+    const levelTensor = integerTensor(base, constant.dims, levels, storage);
     graph.addInitializer(levelTensor);
     graph.addInitializer(floatTensor(`${base}::scale`, p.scale.length === 1 ? [] : [p.scale.length], p.scale));
     graph.addInitializer(integerTensor(`${base}::zero_point`, p.scale.length === 1 ? [] : [p.scale.length], zeroPoints(p), storage));

@@ -56,7 +56,7 @@ test('quantize --method baseline writes quant.json, report.json and a simulation
   assert.equal(report.evaluatedOn.n, 300);
   assert.ok(report.baseline.top1 > 0.4, 'W4A8 keeps most of the accuracy');
   assert.match(result.stderr, /calibration: 300\/300/, 'progress on stderr');
-  assert.deepEqual(readdirSync(out).sort(), ['config.json', 'model.onnx', 'preprocessor_config.json', 'quant.json', 'report.json', 'simulation.onnx']);
+  assert.deepEqual(readdirSync(out).sort(), ['config.json', 'model.onnx', 'preprocessor_config.json', 'quant.json', 'report.html', 'report.json', 'simulation.onnx']);
   assert.deepEqual(JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')), report);
   const quant = JSON.parse(readFileSync(join(out, 'quant.json'), 'utf8'));
   assert.equal(quant.points.length, 89);
