@@ -18,7 +18,7 @@ import { lossFunction } from '../src/search/losses.js';
 import { evolqSearch, defaultRadius } from '../src/search/search.js';
 import type { CalibrationTable } from '../src/calibrate/calibrate.js';
 import { deployableGraph } from '../src/export/deployable.js';
-import { chosenKernels } from '../src/export/kernels.js';
+import { chosenKernels, layerKernels } from '../src/export/kernels.js';
 import type { ImageBatch } from '../src/data/imagefolder.js';
 import type { LoadedModel } from '../src/model.js';
 import type { QuantPoint } from '../src/quant/points.js';
@@ -150,7 +150,6 @@ async function exportBench(model: LoadedModel, points: QuantPoint[], images: Ima
     }
   }
   for (const s of sessions) await s.release();
-  const layer = /MatMul|Conv|Gemm|QLinear|Integer|NBits/;
   const models = [];
   for (const [i, c] of candidates.entries()) {
     const kernels = await chosenKernels(defaultRunner, c.bytes);
@@ -158,7 +157,7 @@ async function exportBench(model: LoadedModel, points: QuantPoint[], images: Ima
       name: c.name, bytes: c.bytes.length, sizeRatio: c.bytes.length / floatBytes.length,
       batch1Ms: 1000 * median(batch1[i]), batch100ImagesPerSecond: 100 / median(batch100[i]), runs: { batch1: batch1[i].length, batch100: batch100[i].length },
       kernels,
-      layerKernels: Object.entries(kernels).filter(([op]) => layer.test(op)).map(([op, n]) => `${n} ${op.replace(/^com\.microsoft:/, '')}`).join(', '),
+      layerKernels: layerKernels(kernels),
     });
   }
   return { threads: cpus().length, models };

@@ -1,4 +1,5 @@
 // Human-readable output of each command (the --json shapes are the reports themselves).
+import { layerKernels } from '../export/kernels.js';
 import type { LandscapeFile } from '../pipeline/landscape.js';
 import type { InspectReport } from '../pipeline/inspect.js';
 import type { QuantizeReport } from '../pipeline/quantize.js';
@@ -46,11 +47,6 @@ export function formatQuantize(report: QuantizeReport, out: string): string {
   ].join('\n');
 }
 
-/** The kernels that do a layer's arithmetic, integer (QLinear*, *Integer*) or float. */
-function layerKernels(kernels: Record<string, number>): string {
-  const layer = /MatMul|Conv|Gemm|QLinear|Integer|NBits/;
-  return Object.entries(kernels).filter(([op]) => layer.test(op)).map(([op, n]) => `${n} ${op.replace(/^com\.microsoft:/, '')}`).join(', ');
-}
 
 export function formatLandscape(l: LandscapeFile, out: string, files: string[]): string {
   const s = l.settings;

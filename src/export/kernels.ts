@@ -23,3 +23,9 @@ export async function chosenKernels(runner: Runner, model: Uint8Array | string):
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/** The kernels that do a layer's arithmetic (integer QLinear* / *Integer*, or float), as `30 MatMulIntegerToFloat, …`. */
+export function layerKernels(kernels: Record<string, number>): string {
+  const layer = /MatMul|Conv|Gemm|QLinear|Integer|NBits/;
+  return Object.entries(kernels).filter(([op]) => layer.test(op)).map(([op, n]) => `${n} ${op.replace(/^com\.microsoft:/, '')}`).join(', ');
+}

@@ -51,7 +51,7 @@ export const LANDSCAPE_DEFAULTS = { points: 41, radius: 0.1, grid: 21, calibSize
 
 export async function landscape(request: LandscapeRequest): Promise<LandscapeFile> {
   const started = performance.now();
-  const options = resolveOptions({ calibSize: LANDSCAPE_DEFAULTS.calibSize, ...request.options });
+  const options = resolveOptions({ ...request.options, calibSize: request.options?.calibSize ?? LANDSCAPE_DEFAULTS.calibSize });
   const settings: LandscapeSettings = {
     points: integer(request.points ?? LANDSCAPE_DEFAULTS.points, '--points', 1, 10_001),
     radius: positiveNumber(request.radius ?? LANDSCAPE_DEFAULTS.radius, '--radius'),

@@ -3,6 +3,7 @@
 import type { QuantizeReport } from '../pipeline/quantize.js';
 import type { LandscapeFile } from '../pipeline/landscape.js';
 import { LANDSCAPE_LOSSES } from '../landscape/landscape.js';
+import { layerKernels } from '../export/kernels.js';
 import { barChart, facetLines, heatmap, lineChart, renderSvg } from './plots.js';
 
 const CSS = `
@@ -46,7 +47,7 @@ async function quantizeSections(r: QuantizeReport): Promise<string[]> {
     `<h2>Accuracy</h2>${table(['model', 'top-1', 'top-5'], accuracy.map(([k, a]) => [k, pct(a.top1), pct(a.top5)]), [false, true, true])}
      <p class="note">model.onnx: ${(e.bytes / 1e6).toFixed(2)} MB, ${(100 * e.sizeRatio).toFixed(1)}% of the float model; opset ${e.opset};
      ${e.weights.uint8.tensors} uint8 and ${e.weights.uint4.tensors} uint4 weight tensors; ${e.floatSubgraphs.length} float subgraphs
-     (${escape(floatKinds)}).</p>`,
+     (${escape(floatKinds)}). onnxruntime-node (CPU) runs its layers as: ${escape(layerKernels(e.kernels))}.</p>`,
   ];
   const search = r.search;
   if (!search) {

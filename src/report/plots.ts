@@ -69,6 +69,12 @@ export function barChart(values: Row[], x: { field: string; title: string; sort?
 
 /** A heat map of `value` over a grid of (x, y) steps. */
 export function heatmap(values: Row[], x: { field: string; title: string }, y: { field: string; title: string }, value: { field: string; title: string }, options: { title?: string; size?: number } = {}): TopLevelSpec {
+  // An ordinal axis labels every cell: keep about five labels, the ends and the middle among them.
+  const ticks = (field: string) => {
+    const all = [...new Set(values.map((v) => v[field]))];
+    const every = Math.max(1, Math.floor((all.length - 1) / 4));
+    return all.filter((_, i) => i % every === 0 || i === all.length - 1);
+  };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     ...(options.title ? { title: options.title } : {}),
@@ -76,8 +82,8 @@ export function heatmap(values: Row[], x: { field: string; title: string }, y: {
     data: { values },
     mark: { type: 'rect' },
     encoding: {
-      x: { field: x.field, type: 'ordinal', title: x.title, axis: { format: '.3f', labelAngle: -45 } },
-      y: { field: y.field, type: 'ordinal', title: y.title, sort: 'descending', axis: { format: '.3f' } },
+      x: { field: x.field, type: 'ordinal', title: x.title, axis: { format: '.3f', labelAngle: -45, values: ticks(x.field) } },
+      y: { field: y.field, type: 'ordinal', title: y.title, sort: 'descending', axis: { format: '.3f', values: ticks(y.field) } },
       color: { field: value.field, type: 'quantitative', title: value.title, scale: { scheme: 'viridis' } },
     },
   } as TopLevelSpec;

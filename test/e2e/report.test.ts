@@ -73,7 +73,7 @@ test('evolq landscape writes csv, json, SVG plots and roughness; into a quantize
   }
 });
 
-test('evolq landscape refuses a unit or radius out of range, naming the option, and writes nothing', () => {
+test('evolq landscape refuses a unit or radius out of range, naming the option, and writes nothing; with defaults it writes the line only', () => {
   const parent = tempDir();
   const out = join(parent, 'l');
   for (const [flag, value, message] of [['--unit', '6', /--unit must be in 0\.\.5 \(6 attention units\), got 6/], ['--radius', '1', /--radius must be below 1/]] as const) {
@@ -83,4 +83,14 @@ test('evolq landscape refuses a unit or radius out of range, naming the option, 
     assert.equal(existsSync(out), false);
   }
   assert.deepEqual(readdirSync(parent), []);
+
+  // The smallest run through the command line: defaults for what is not given (500 calibration images).
+  const r = spawnSync(process.execPath, [BIN, 'landscape', DEFAULT_MODEL, '--calib', CALIB, '--out', out, '--points', '3', '--grid', '0', '--eval-limit', '20', '--json', '--quiet'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const file = JSON.parse(r.stdout);
+  assert.equal(file.settings.calibImages, 500);
+  assert.equal(file.settings.radius, 0.1);
+  assert.equal(file.line.length, 3);
+  assert.equal(file.grid, null);
+  assert.deepEqual(readdirSync(out).sort(), ['landscape-line.svg', 'landscape.csv', 'landscape.json', 'report.html']);
 });
