@@ -85,12 +85,17 @@ test('evolq landscape refuses a unit or radius out of range, naming the option, 
   assert.deepEqual(readdirSync(parent), []);
 
   // The smallest run through the command line: defaults for what is not given (500 calibration images).
-  const r = spawnSync(process.execPath, [BIN, 'landscape', DEFAULT_MODEL, '--calib', CALIB, '--out', out, '--points', '3', '--grid', '0', '--eval-limit', '20', '--json', '--quiet'], { encoding: 'utf8' });
+  const run = (dir: string) => spawnSync(process.execPath, [BIN, 'landscape', DEFAULT_MODEL, '--calib', CALIB, '--out', dir, '--points', '3', '--grid', '0', '--eval-limit', '20', '--json', '--quiet'], { encoding: 'utf8' });
+  const r = run(out);
   assert.equal(r.status, 0, r.stderr);
   const file = JSON.parse(r.stdout);
+  const again = run(join(parent, 'again'));
+  assert.equal(again.status, 0, again.stderr);
+  assert.deepEqual(JSON.parse(again.stdout).line, file.line, 'the same seed gives the same landscape');
   assert.equal(file.settings.calibImages, 500);
   assert.equal(file.settings.radius, 0.1);
   assert.equal(file.line.length, 3);
   assert.equal(file.grid, null);
   assert.deepEqual(readdirSync(out).sort(), ['landscape-line.svg', 'landscape.csv', 'landscape.json', 'report.html']);
+  assert.ok(file.line.some((p: { mse: number }) => p.mse !== file.line[1].mse), 'the ends differ from the middle');
 });
