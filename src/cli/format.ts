@@ -1,6 +1,7 @@
 // Human-readable output of each command (the --json shapes are the reports themselves).
 import { layerKernels } from '../export/kernels.js';
 import type { LandscapeFile } from '../pipeline/landscape.js';
+import { LANDSCAPE_MEASURES } from '../landscape/landscape.js';
 import type { InspectReport } from '../pipeline/inspect.js';
 import type { QuantizeReport } from '../pipeline/quantize.js';
 import type { Accuracy } from '../evaluate/metrics.js';
@@ -48,16 +49,15 @@ export function formatQuantize(report: QuantizeReport, out: string): string {
 }
 
 
-export function formatLandscape(l: LandscapeFile, out: string, files: string[]): string {
+export function formatLandscape(l: LandscapeFile, out: string): string {
   const s = l.settings;
-  const measures = ['infonce', 'mse', 'kl', 'top1'] as const;
   const at0 = l.line.reduce((best, p) => (Math.abs(p.a) < Math.abs(best.a) ? p : best), l.line[0]);
   return [
     `${s.model}: landscape of unit ${l.unit.index} ${l.unit.name} (${l.unit.points.length} points, ${l.dimensions} scales) at W${s.wBits}A${s.aBits}`,
     `${s.points} points along a random direction in ±${s.radius} relative${l.grid ? `, ${l.grid.size}×${l.grid.size} grid` : ''}; losses on ${s.calibImages} calibration images, top-1 on ${s.evalImages}`,
     `at the calibrated scales: infoNCE ${at0.infonce.toFixed(5)}, MSE ${at0.mse.toExponential(3)}, KL ${at0.kl.toExponential(3)}, top-1 ${pct(at0.top1)}`,
     `${'roughness'.padEnd(10)}${'minima'.padStart(8)}${'TV/range'.padStart(10)}${l.grid ? 'grid minima'.padStart(13) : ''}`,
-    ...measures.map((m) => `${(m === 'top1' ? 'top-1 err' : m).padEnd(10)}${String(l.roughness[m].localMinima).padStart(8)}${l.roughness[m].normalizedVariation.toFixed(2).padStart(10)}${l.grid ? String(l.roughness[m].gridLocalMinima ?? '-').padStart(13) : ''}`),
-    `wrote ${files.join(', ')} to ${out} in ${l.seconds.toFixed(1)}s`,
+    ...LANDSCAPE_MEASURES.map((m) => `${(m === 'top1' ? 'top-1 err' : m).padEnd(10)}${String(l.roughness[m].localMinima).padStart(8)}${l.roughness[m].normalizedVariation.toFixed(2).padStart(10)}${l.grid ? String(l.roughness[m].gridLocalMinima ?? '-').padStart(13) : ''}`),
+    `wrote ${l.files.join(', ')} to ${out} in ${l.seconds.toFixed(1)}s`,
   ].join('\n');
 }

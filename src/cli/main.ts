@@ -6,7 +6,7 @@ import { inspectModel } from '../pipeline/inspect.js';
 import { evaluateModel } from '../pipeline/evaluate-model.js';
 import { quantize } from '../pipeline/quantize.js';
 import { serveDemo } from '../web/serve.js';
-import { landscape, landscapeFiles } from '../pipeline/landscape.js';
+import { landscape } from '../pipeline/landscape.js';
 import { oneOf, integer, positiveNumber, SEARCH_SPACES } from '../config.js';
 import { StderrProgress, silentProgress } from '../progress.js';
 
@@ -105,7 +105,7 @@ async function landscapeCommand(args: string[]): Promise<string> {
     },
     progress: values.quiet ? silentProgress : new StderrProgress(),
   });
-  return values.json ? JSON.stringify(result) : formatLandscape(result, out, landscapeFiles(result));
+  return values.json ? JSON.stringify(result) : formatLandscape(result, out);
 }
 
 /** Serves the browser demo until interrupted: onnxruntime-web classifies images with OUT/model.onnx. */

@@ -12,6 +12,9 @@ import { roughness, type Roughness } from './roughness.js';
 
 export const LANDSCAPE_LOSSES = ['infonce', 'mse', 'kl'] as const;
 export type LandscapeLoss = (typeof LANDSCAPE_LOSSES)[number];
+/** Everything measured at a point: the three losses and top-1. */
+export const LANDSCAPE_MEASURES = [...LANDSCAPE_LOSSES, 'top1'] as const;
+export type LandscapeMeasure = (typeof LANDSCAPE_MEASURES)[number];
 
 export interface LandscapePoint {
   /** Step along the first direction (relative: 0.05 = every scale moved by 5% of itself in its direction). */
@@ -36,7 +39,7 @@ export interface LandscapeSettings {
 export interface Landscape {
   line: LandscapePoint[];
   grid: { size: number; values: LandscapePoint[] } | null;
-  roughness: Record<LandscapeLoss | 'top1', Roughness>;
+  roughness: Record<LandscapeMeasure, Roughness>;
   /** Number of scales moved (all channels of all the unit's points). */
   dimensions: number;
 }
@@ -95,9 +98,8 @@ export async function measureLandscape(inputs: LandscapeInputs, settings: Landsc
   }
   const lineValues = measured.slice(0, line.length);
   const gridValues = measured.slice(line.length);
-  const of = (key: LandscapeLoss | 'top1') => {
-    // Top-1 is rough where it falls: measure 1 − top1 so minima mean the same for every column.
-    const pick = (p: LandscapePoint) => (key === 'top1' ? 1 - p.top1 : p[key]);
+  const of = (key: LandscapeMeasure) => {
+    const pick = (p: LandscapePoint) => lowerIsBetter(p, key);
     return roughness(lineValues.map(pick), gridValues.length ? { values: gridValues.map(pick), size: settings.grid } : undefined);
   };
   return {
@@ -106,6 +108,11 @@ export async function measureLandscape(inputs: LandscapeInputs, settings: Landsc
     roughness: { infonce: of('infonce'), mse: of('mse'), kl: of('kl'), top1: of('top1') },
     dimensions: base.reduce((n, s) => n + s.length, 0),
   };
+}
+
+/** A measure at a point with lower meaning better: the losses as they are, top-1 as its error 1 − top1. */
+export function lowerIsBetter(p: LandscapePoint, key: LandscapeMeasure): number {
+  return key === 'top1' ? 1 - p.top1 : p[key];
 }
 
 function lossOf(loss: LossFunction, q: FloatTensor, k: FloatTensor): number {

@@ -10,12 +10,12 @@ import { calibrate } from '../calibrate/calibrate.js';
 import { listImageFolder, limitPerClass, drawSplits, decodeImages, type ImageBatch } from '../data/imagefolder.js';
 import { Fitness } from '../search/fitness.js';
 import { infonce } from '../search/losses.js';
-import { measureLandscape, LANDSCAPE_LOSSES, type Landscape, type LandscapeSettings } from '../landscape/landscape.js';
+import { measureLandscape, LANDSCAPE_MEASURES, type Landscape, type LandscapeSettings } from '../landscape/landscape.js';
 import { resolveOptions, integer, positiveNumber, type QuantizeOptions } from '../config.js';
 import { defaultRunner, type Runner } from '../runtime/runner.js';
 import { OutputDir } from '../export/outdir.js';
 import { reportHtml } from '../report/html.js';
-import { facetLines, heatmap, renderSvg } from '../report/plots.js';
+import { landscapeFigures } from '../report/landscape.js';
 import { Rng } from '../rng.js';
 import { silentProgress, type Progress } from '../progress.js';
 import { ConfigError } from '../errors.js';
@@ -45,6 +45,8 @@ export interface LandscapeFile extends Landscape {
   };
   unit: { index: number; name: string; kind: string; points: string[] };
   seconds: number;
+  /** The files written. */
+  files: string[];
 }
 
 export const LANDSCAPE_DEFAULTS = { points: 41, radius: 0.1, grid: 21, calibSize: 500, evalLimit: 500 };
@@ -110,13 +112,16 @@ export async function landscape(request: LandscapeRequest): Promise<LandscapeFil
       unit: { index, name: unit.name, kind: unit.kind, points: unit.points },
       ...measured,
       seconds: (performance.now() - started) / 1000,
+      files: [],
     };
+    const figures = await landscapeFigures(file);
+    file.files = ['landscape.json', 'landscape.csv', ...figures.map((f) => f.file), 'report.html'];
     out.writeJson('landscape.json', file);
     out.write('landscape.csv', landscapeCsv(file));
-    for (const [name, svg] of await landscapeSvgs(file)) out.write(name, svg);
+    for (const f of figures) out.write(f.file, f.svg);
     const existing = out.path('report.json');
     const report = existsSync(existing) ? (JSON.parse(readFileSync(existing, 'utf8')) as QuantizeReport) : undefined;
-    out.write('report.html', await reportHtml({ report, landscape: file }));
+    out.write('report.html', await reportHtml({ report, landscape: { data: file, figures } }));
     out.commit();
     return file;
   } catch (err) {
@@ -130,23 +135,6 @@ export function landscapeCsv(l: LandscapeFile): string {
     ...l.line.map((p, i) => ['line', i, 0, p]),
     ...(l.grid?.values ?? []).map((p, k) => ['grid', k % l.grid!.size, Math.floor(k / l.grid!.size), p]),
   ] as [string, number, number, Landscape['line'][number]][];
-  const header = ['kind', 'i', 'j', 'a', 'b', ...LANDSCAPE_LOSSES, 'top1'].join(',');
-  return `${[header, ...rows.map(([kind, i, j, p]) => [kind, i, j, p.a, p.b, ...LANDSCAPE_LOSSES.map((k) => p[k]), p.top1].join(','))].join('\n')}\n`;
+  const header = ['kind', 'i', 'j', 'a', 'b', ...LANDSCAPE_MEASURES].join(',');
+  return `${[header, ...rows.map(([kind, i, j, p]) => [kind, i, j, p.a, p.b, ...LANDSCAPE_MEASURES.map((k) => p[k])].join(','))].join('\n')}\n`;
 }
-
-/** The landscape's plots as standalone SVG files: the line (all measures) and one heat map per measure. */
-const MEASURE_ORDER = [...LANDSCAPE_LOSSES, 'top1 error'];
-
-async function landscapeSvgs(l: LandscapeFile): Promise<[string, string][]> {
-  const rows = l.line.flatMap((p) => [...LANDSCAPE_LOSSES.map((k) => ({ step: p.a, measure: k, value: p[k] })), { step: p.a, measure: 'top1 error', value: 1 - p.top1 }]);
-  const files: [string, string][] = [['landscape-line.svg', await renderSvg(facetLines(rows, { field: 'step', title: 'relative step t' }, { field: 'value', title: 'value' }, { field: 'measure', title: '', sort: MEASURE_ORDER }))]];
-  if (l.grid) {
-    for (const key of [...LANDSCAPE_LOSSES, 'top1'] as const) {
-      const values = l.grid.values.map((p) => ({ a: p.a, b: p.b, value: key === 'top1' ? 1 - p.top1 : p[key] }));
-      files.push([`landscape-grid-${key}.svg`, await renderSvg(heatmap(values, { field: 'a', title: 'step along d1' }, { field: 'b', title: 'step along d2' }, { field: 'value', title: key === 'top1' ? 'top-1 error' : key }))]);
-    }
-  }
-  return files;
-}
-
-export const landscapeFiles = (l: LandscapeFile) => ['landscape.json', 'landscape.csv', 'landscape-line.svg', ...(l.grid ? [...LANDSCAPE_LOSSES, 'top1'].map((k) => `landscape-grid-${k}.svg`) : []), 'report.html'];

@@ -2,9 +2,10 @@
 // the accuracy table, the search trajectory, how far each layer's scales moved, and the landscape when present.
 import type { QuantizeReport } from '../pipeline/quantize.js';
 import type { LandscapeFile } from '../pipeline/landscape.js';
-import { LANDSCAPE_LOSSES } from '../landscape/landscape.js';
+import { LANDSCAPE_MEASURES } from '../landscape/landscape.js';
+import { MEASURE_LABEL, type Figure } from './landscape.js';
 import { layerKernels } from '../export/kernels.js';
-import { barChart, facetLines, heatmap, lineChart, renderSvg } from './plots.js';
+import { barChart, lineChart, renderSvg } from './plots.js';
 
 const CSS = `
 body { font: 14px/1.45 system-ui, sans-serif; color: #222; max-width: 1100px; margin: 2rem auto; padding: 0 1rem; }
@@ -23,8 +24,12 @@ function table(head: string[], rows: (string | number)[][], numeric: boolean[] =
   return `<table><thead><tr>${head.map((h, i) => cell('th', h, i)).join('')}</tr></thead><tbody>${rows.map((r) => `<tr>${r.map((v, i) => cell('td', v, i)).join('')}</tr>`).join('')}</tbody></table>`;
 }
 
+function figureHtml(svg: string, caption: string): string {
+  return `<figure class="plot">${svg}<figcaption>${escape(caption)}</figcaption></figure>`;
+}
+
 async function figure(spec: Parameters<typeof renderSvg>[0], caption: string): Promise<string> {
-  return `<figure class="plot">${await renderSvg(spec)}<figcaption>${escape(caption)}</figcaption></figure>`;
+  return figureHtml(await renderSvg(spec), caption);
 }
 
 async function quantizeSections(r: QuantizeReport): Promise<string[]> {
@@ -72,32 +77,21 @@ async function quantizeSections(r: QuantizeReport): Promise<string[]> {
   return sections;
 }
 
-const MEASURE_ORDER = ['infoNCE', 'MSE', 'KL', 'top-1 error'];
-
-async function landscapeSections(l: LandscapeFile): Promise<string[]> {
-  const label: Record<string, string> = { infonce: 'infoNCE', mse: 'MSE', kl: 'KL', top1: 'top-1 error' };
-  const rows = l.line.flatMap((p) => [...LANDSCAPE_LOSSES.map((k) => ({ step: p.a, measure: label[k], value: p[k] })), { step: p.a, measure: label.top1, value: 1 - p.top1 }]);
-  const plots = [await figure(facetLines(rows, { field: 'step', title: 'relative step t' }, { field: 'value', title: 'value' }, { field: 'measure', title: '', sort: MEASURE_ORDER }, { title: `Along a random direction: s · (1 + t·d), ${l.line.length} points` }),
-    `Unit ${l.unit.index} (${l.unit.name}, ${l.unit.points.length} points, ${l.dimensions} scales) at W${l.settings.wBits}A${l.settings.aBits}; losses on ${l.settings.calibImages} calibration images, top-1 on ${l.settings.evalImages} evaluation images.`)];
-  if (l.grid) {
-    for (const key of [...LANDSCAPE_LOSSES, 'top1'] as const) {
-      const values = l.grid.values.map((p) => ({ a: p.a, b: p.b, value: key === 'top1' ? 1 - p.top1 : p[key] }));
-      plots.push(await figure(heatmap(values, { field: 'a', title: 'step along d₁' }, { field: 'b', title: 'step along d₂' }, { field: 'value', title: label[key] }, { title: `${label[key]} on a ${l.grid.size}×${l.grid.size} grid` }),
-        `${label[key]}: ${l.roughness[key].gridLocalMinima ?? 0} interior local minima on the grid.`));
-    }
-  }
+function landscapeSection(l: LandscapeFile, figures: readonly Figure[]): string {
   const rough = table(['measure', 'local minima on the line', 'total variation / range', 'local minima on the grid'],
-    (['infonce', 'mse', 'kl', 'top1'] as const).map((k) => [label[k], l.roughness[k].localMinima, l.roughness[k].normalizedVariation.toFixed(2), l.roughness[k].gridLocalMinima ?? '-']), [false, true, true, true]);
-  return [`<h2>Loss landscape</h2><p class="note">Roughness: a smooth bowl has 1 local minimum and total variation / range ≤ 2; every extra wiggle adds to both.</p>${rough}${plots.join('\n')}`];
+    LANDSCAPE_MEASURES.map((k) => [MEASURE_LABEL[k], l.roughness[k].localMinima, l.roughness[k].normalizedVariation.toFixed(2), l.roughness[k].gridLocalMinima ?? '-']), [false, true, true, true]);
+  const plots = figures.map((f) => figureHtml(f.svg, f.caption));
+  return `<h2>Loss landscape</h2><p class="note">Roughness: a smooth bowl has 1 local minimum and total variation / range ≤ 2; every extra wiggle adds to both.</p>${rough}${plots.join('\n')}`;
 }
 
-export async function reportHtml(inputs: { report?: QuantizeReport; landscape?: LandscapeFile }): Promise<string> {
+/** The page for a quantize report, a landscape (with its rendered figures), or both. */
+export async function reportHtml(inputs: { report?: QuantizeReport; landscape?: { data: LandscapeFile; figures: readonly Figure[] } }): Promise<string> {
   const title = inputs.report
     ? `evolq: ${inputs.report.settings.model} at W${inputs.report.settings.wBits}A${inputs.report.settings.aBits}`
-    : `evolq landscape: ${inputs.landscape?.settings.model ?? ''}`;
+    : `evolq landscape: ${inputs.landscape?.data.settings.model ?? ''}`;
   const sections = [
     ...(inputs.report ? await quantizeSections(inputs.report) : []),
-    ...(inputs.landscape ? await landscapeSections(inputs.landscape) : []),
+    ...(inputs.landscape ? [landscapeSection(inputs.landscape.data, inputs.landscape.figures)] : []),
   ];
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${escape(title)}</title><style>${CSS}</style></head>
