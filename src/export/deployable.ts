@@ -5,8 +5,8 @@
 import { Graph, makeAttribute, type Node } from '../onnx/graph.js';
 import { upgradeOpset } from '../onnx/opset.js';
 import { DataType, floatTensor, onnx, tensorDims, tensorToFloat32, type TensorProto } from '../onnx/proto.js';
-import { materialize } from '../quant/materialize.js';
-import { roundHalfEven, uintRange, type QuantParams, type UniformParams } from '../quant/scheme.js';
+import { biasCorrectionAxes, materialize, paramDims, subtractFromOutput, zeroPointPerScale } from '../quant/materialize.js';
+import { quantizeLevel, uintRange, type QuantParams, type UniformParams } from '../quant/scheme.js';
 import type { QuantPoint } from '../quant/points.js';
 import { GraphError } from '../errors.js';
 
@@ -54,8 +54,10 @@ export function deployableGraph(
     const base = graph.uniqueName(`${point.id}::q`);
     const levelTensor = integerTensor(base, constant.dims, levels, storage);
     graph.addInitializer(levelTensor);
-    graph.addInitializer(floatTensor(`${base}::scale`, p.scale.length === 1 ? [] : [p.scale.length], p.scale));
-    graph.addInitializer(integerTensor(`${base}::zero_point`, p.scale.length === 1 ? [] : [p.scale.length], zeroPoints(p), storage));
+    // One zero point per scale, so both have the scale's shape.
+    const { scale: paramShape } = paramDims(p);
+    graph.addInitializer(floatTensor(`${base}::scale`, paramShape, p.scale));
+    graph.addInitializer(integerTensor(`${base}::zero_point`, paramShape, zeroPointPerScale(p), storage));
     weights[storage].tensors++;
     weights[storage].bytes += levelTensor.rawData!.length;
     const attributes = p.scale.length > 1 ? [makeAttribute('axis', axis)] : [];
@@ -79,7 +81,7 @@ export function deployableGraph(
 
 /** Integer levels clamp(round(w / s) + z) as QuantizeLinear computes them, and their float values (l − z)·s. */
 export function quantizeWeight(values: Float32Array, dims: readonly number[], axis: number, p: UniformParams): { levels: Uint8Array; dequantized: Float32Array } {
-  const { qmin, qmax } = uintRange(p.bits);
+  const range = uintRange(p.bits);
   const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
   const channels = dims[axis];
   const levels = new Uint8Array(values.length);
@@ -88,15 +90,10 @@ export function quantizeWeight(values: Float32Array, dims: readonly number[], ax
     const c = p.scale.length === 1 ? 0 : Math.floor(i / inner) % channels;
     const s = p.scale[c];
     const z = p.zeroPoint[p.zeroPoint.length === 1 ? 0 : c];
-    const level = Math.min(qmax, Math.max(qmin, roundHalfEven(Math.fround(values[i] / s)) + z));
-    levels[i] = level;
-    dequantized[i] = (level - z) * s;
+    levels[i] = quantizeLevel(values[i], s, z, range);
+    dequantized[i] = (levels[i] - z) * s;
   }
   return { levels, dequantized };
-}
-
-function zeroPoints(p: UniformParams): Uint8Array {
-  return Uint8Array.from({ length: p.scale.length }, (_, c) => p.zeroPoint[p.zeroPoint.length === 1 ? 0 : c]);
 }
 
 /** uint8 as is, or uint4 packed two per byte, the first element in the low nibble (ONNX's layout). */
@@ -115,8 +112,7 @@ export function integerTensor(name: string, dims: readonly number[], values: Uin
  * of a Conv or Gemm, or of the Add that follows a MatMul, else a Sub of a constant after the layer.
  */
 function foldBiasCorrection(graph: Graph, node: Node, weight: Float32Array, dequantized: Float32Array, dims: readonly number[], axis: number, means: Float32Array): void {
-  const inputAxis = node.opType === 'Conv' ? 1 : axis === dims.length - 1 ? dims.length - 2 : dims.length - 1;
-  if (means.length !== dims[inputAxis]) throw new GraphError(`bias correction: ${means.length} input means for weight of '${node.name}' with ${dims[inputAxis]} input channels`, node.name);
+  const { inputAxis, shiftShape } = biasCorrectionAxes(node, dims, axis, means);
   const strides = dims.map((_, i) => dims.slice(i + 1).reduce((a, b) => a * b, 1));
   const shift = new Float64Array(dims[axis]);
   for (let i = 0; i < weight.length; i++) {
@@ -124,17 +120,20 @@ function foldBiasCorrection(graph: Graph, node: Node, weight: Float32Array, dequ
     const k = Math.floor(i / strides[inputAxis]) % dims[inputAxis];
     shift[c] += (dequantized[i] - weight[i]) * means[k];
   }
-  const biasIndex = node.opType === 'Conv' ? 2 : node.opType === 'Gemm' ? 2 : -1;
-  if (biasIndex >= 0) {
-    const bias = node.inputs[biasIndex];
+  /** A new initializer holding `bias − shift` (a zero bias when there is none), named after `owner`. */
+  const corrected = (owner: string, source: TensorProto | undefined): string => {
+    const name = graph.uniqueName(`${owner}/bias_corrected`);
+    const old = source ? tensorToFloat32(source) : new Float32Array(shift.length);
+    graph.addInitializer(floatTensor(name, source ? tensorDims(source) : [shift.length], old.map((b, c) => b - shift[c])));
+    graph.invalidate();
+    return name;
+  };
+  if (node.opType === 'Conv' || node.opType === 'Gemm') {
+    const bias = node.inputs[2];
     const source = bias ? graph.constantSource(bias) : undefined;
     if (!bias || (source && tensorDims(source).reduce((a, b) => a * b, 1) === shift.length)) {
-      const old = source ? tensorToFloat32(source) : new Float32Array(shift.length);
-      const name = graph.uniqueName(`${node.name}/bias_corrected`);
-      graph.addInitializer(floatTensor(name, source ? tensorDims(source) : [shift.length], old.map((b, c) => b - shift[c])));
-      while (node.inputs.length <= biasIndex) node.inputs.push('');
-      node.inputs[biasIndex] = name;
-      graph.invalidate();
+      while (node.inputs.length < 3) node.inputs.push('');
+      node.inputs[2] = corrected(node.name, source);
       return;
     }
   }
@@ -144,21 +143,14 @@ function foldBiasCorrection(graph: Graph, node: Node, weight: Float32Array, dequ
     const biasInput = add.inputs.findIndex((t) => t !== output);
     const source = graph.constantSource(add.inputs[biasInput]);
     if (source && tensorDims(source).length === 1 && tensorDims(source)[0] === shift.length) {
-      const name = graph.uniqueName(`${add.name}/bias_corrected`);
-      graph.addInitializer(floatTensor(name, [shift.length], tensorToFloat32(source).map((b, c) => b - shift[c])));
-      add.inputs[biasInput] = name;
-      graph.invalidate();
+      add.inputs[biasInput] = corrected(add.name, source);
       return;
     }
   }
   // No bias to fold into: subtract a constant after the layer.
-  const outputShape = node.opType === 'Conv' ? [shift.length, ...new Array(dims.length - 2).fill(1)] : [shift.length];
   const constant = graph.uniqueName(`${node.name}/bias_correction`);
-  graph.addInitializer(floatTensor(constant, outputShape, Float32Array.from(shift)));
-  const raw = graph.uniqueName(`${output}/uncorrected`);
-  node.outputs[0] = raw;
-  graph.invalidate();
-  graph.addNode({ name: graph.uniqueName(`${node.name}/bias_corrected`), opType: 'Sub', domain: '', inputs: [raw, constant], outputs: [output], attributes: [] });
+  graph.addInitializer(floatTensor(constant, shiftShape, Float32Array.from(shift)));
+  subtractFromOutput(graph, node, constant);
 }
 
 /** Drops nodes none of whose outputs is read (the Constant nodes of weights now stored as integers). */

@@ -99,11 +99,14 @@ function castZeroPoint(b: Builder, zeroPoint: string, params: UniformParams): st
   return params.scale.length > 1 && params.zeroPoint.length === 1 ? b.node('Expand', [zero, b.ints('channels', [params.scale.length])]) : zero;
 }
 
+/** The zero point of every scale (a shared zero point repeated), as the integers QuantizeLinear takes. */
+export function zeroPointPerScale(params: UniformParams): Uint8Array {
+  return Uint8Array.from({ length: params.scale.length }, (_, c) => params.zeroPoint[params.zeroPoint.length === 1 ? 0 : c]);
+}
+
 /** Zero points as a uint8 initializer, one per scale. */
-export function uint8ZeroPoints(name: string, params: UniformParams): TensorProto {
-  const n = params.scale.length;
-  const values = Uint8Array.from({ length: n }, (_, c) => params.zeroPoint[params.zeroPoint.length === 1 ? 0 : c]);
-  return onnx.TensorProto.create({ name, dims: n === 1 ? [] : [n], dataType: DataType.UINT8, rawData: values });
+function uint8ZeroPoints(name: string, params: UniformParams): TensorProto {
+  return onnx.TensorProto.create({ name, dims: paramDims(params).scale, dataType: DataType.UINT8, rawData: zeroPointPerScale(params) });
 }
 
 /** q = clamp(round(−log2 x), 0, 2^b − 1), x̂ = 2^−q, 0 where round(−log2 x) ≥ 2^b. */
@@ -121,21 +124,34 @@ function biasCorrection(b: Builder, graph: Graph, point: QuantPoint, quantizedWe
   const node = graph.nodes.find((n) => n.name === point.node)!;
   const dims = point.dims!;
   const axis = point.channelAxis!;
-  const inputAxis = node.opType === 'Conv' ? 1 : axis === dims.length - 1 ? dims.length - 2 : dims.length - 1;
-  if (means.length !== dims[inputAxis]) throw new GraphError(`bias correction: ${means.length} input means for weight of '${point.node}' with ${dims[inputAxis]} input channels`, point.node);
+  const { inputAxis, shiftShape } = biasCorrectionAxes(node, dims, axis, means);
   const delta = b.node('Sub', [quantizedWeight, point.tensor], [], 'weight_error');
   const meanDims = dims.map((d, i) => (i === inputAxis ? d : 1));
   const weighted = b.node('Mul', [delta, b.floats('input_mean', meanDims, means)]);
   const others = dims.map((_, i) => i).filter((i) => i !== axis);
   const shift = b.node('ReduceSum', [weighted, b.ints('axes', others)], [makeAttribute('keepdims', 0)]);
-  const outputShape = node.opType === 'Conv' ? [dims[axis], ...new Array(dims.length - 2).fill(1)] : [dims[axis]];
-  const shaped = b.node('Reshape', [shift, b.ints('shift_shape', outputShape)]);
-  // The layer now writes a raw tensor and the correction takes over its output name, graph output or not.
+  subtractFromOutput(graph, node, b.node('Reshape', [shift, b.ints('shift_shape', shiftShape)]));
+}
+
+/**
+ * Bias correction's geometry for the weight (shape `dims`, output channels on `axis`) of `node`: the weight's
+ * input-channel axis, checked against the means, and the shape that makes a per-output-channel shift broadcast
+ * over the layer's output.
+ */
+export function biasCorrectionAxes(node: Node, dims: readonly number[], axis: number, means: Float32Array): { inputAxis: number; shiftShape: number[] } {
+  const inputAxis = node.opType === 'Conv' ? 1 : axis === dims.length - 1 ? dims.length - 2 : dims.length - 1;
+  if (means.length !== dims[inputAxis]) throw new GraphError(`bias correction: ${means.length} input means for weight of '${node.name}' with ${dims[inputAxis]} input channels`, node.name);
+  const shiftShape = node.opType === 'Conv' ? [dims[axis], ...new Array(dims.length - 2).fill(1)] : [dims[axis]];
+  return { inputAxis, shiftShape };
+}
+
+/** Subtracts `shift` from the layer's output: the layer writes a raw tensor and the Sub takes over its output name, graph output or not. */
+export function subtractFromOutput(graph: Graph, node: Node, shift: string): void {
   const output = node.outputs[0];
   const raw = graph.uniqueName(`${output}/uncorrected`);
   node.outputs[0] = raw;
   graph.invalidate();
-  b.node('Sub', [raw, shaped], [], 'bias_corrected', output);
+  graph.addNode({ name: graph.uniqueName(`${node.name}/bias_corrected`), opType: 'Sub', domain: '', inputs: [raw, shift], outputs: [output], attributes: [] });
 }
 
 /** The simulation graph: a copy of `graph` with fake quantization at every enabled point. */

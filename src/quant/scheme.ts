@@ -68,10 +68,14 @@ export function fakeQuantUniform(
     const c = channelOf ? channelOf(i) : 0;
     const s = scale.length === 1 ? 0 : c;
     const z = zeroPoint.length === 1 ? 0 : c;
-    const level = Math.min(range.qmax, Math.max(range.qmin, roundHalfEven(Math.fround(x[i] / scale[s])) + zeroPoint[z]));
-    out[i] = (level - zeroPoint[z]) * scale[s];
+    out[i] = (quantizeLevel(x[i], scale[s], zeroPoint[z], range) - zeroPoint[z]) * scale[s];
   }
   return out;
+}
+
+/** QuantizeLinear of one value: clamp(round(x / s) + z), an IEEE float division rounded half to even. */
+export function quantizeLevel(x: number, scale: number, zeroPoint: number, range: IntRange): number {
+  return Math.min(range.qmax, Math.max(range.qmin, roundHalfEven(Math.fround(x / scale)) + zeroPoint));
 }
 
 /** The graph's −log2 x as float32: Log then a multiply by −1/ln 2. */
