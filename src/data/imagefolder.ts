@@ -4,6 +4,7 @@ import { join, extname } from 'node:path';
 import { DataError, ConfigError } from '../errors.js';
 import { decodeImageInto, type Preprocessing } from './preprocess.js';
 import type { Rng } from '../rng.js';
+import type { Progress } from '../progress.js';
 
 const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp']);
 
@@ -108,6 +109,16 @@ export async function decodeImages(items: readonly ImageItem[], prep: Preprocess
   };
   await Promise.all(Array.from({ length: Math.min(16, items.length) }, worker));
   return { data, dims: [items.length, prep.channels, prep.height, prep.width], labels };
+}
+
+/** decodeImages as a step of `progress`, counting images. */
+export async function decodeImagesWithProgress(items: readonly ImageItem[], prep: Preprocessing, progress: Progress, step = 'decoding'): Promise<ImageBatch> {
+  progress.start(step, items.length);
+  try {
+    return await decodeImages(items, prep, (n) => progress.update(n));
+  } finally {
+    progress.end();
+  }
 }
 
 /** A view of images [start, end) of a decoded batch. */

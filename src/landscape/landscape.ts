@@ -3,8 +3,7 @@
 import type { Fitness, ScoredImages, UnitInputs } from '../search/fitness.js';
 import type { QuantParams } from '../quant/scheme.js';
 import type { SearchUnit } from '../quant/units.js';
-import type { FloatTensor } from '../runtime/runner.js';
-import { infonce, kl, mse, type LossFunction } from '../search/losses.js';
+import { batchLoss, infonce, kl, mse, type LossFunction } from '../search/losses.js';
 import { topkHits } from '../evaluate/metrics.js';
 import type { Rng } from '../rng.js';
 import { silentProgress, type Progress } from '../progress.js';
@@ -75,7 +74,7 @@ export async function measureLandscape(inputs: LandscapeInputs, settings: Landsc
   const measure = async ({ a, b }: { a: number; b: number }): Promise<LandscapePoint> => {
     const scales = base.map((s, i) => s.map((v, c) => v * (1 + a * d1[i][c] + b * d2[i][c])));
     const q = await onCalibration.run(scales);
-    const value = (loss: LossFunction) => q.reduce((sum, t, k) => sum + lossOf(loss, t, calibration.scored.reference[k]), 0) / q.length;
+    const value = (loss: LossFunction) => q.reduce((sum, t, k) => sum + batchLoss(loss, t, calibration.scored.reference[k]), 0) / q.length;
     const evaluated = await onEvaluation.run(scales);
     let hits = 0;
     for (const [k, [start]] of evaluation.scored.ranges.entries()) {
@@ -113,8 +112,4 @@ export async function measureLandscape(inputs: LandscapeInputs, settings: Landsc
 /** A measure at a point with lower meaning better: the losses as they are, top-1 as its error 1 − top1. */
 export function lowerIsBetter(p: LandscapePoint, key: LandscapeMeasure): number {
   return key === 'top1' ? 1 - p.top1 : p[key];
-}
-
-function lossOf(loss: LossFunction, q: FloatTensor, k: FloatTensor): number {
-  return loss(q.data, k.data, q.dims[0], q.dims[q.dims.length - 1]);
 }

@@ -7,7 +7,7 @@ import { findQuantPoints } from '../quant/points.js';
 import { findUnits } from '../quant/units.js';
 import { materialize } from '../quant/materialize.js';
 import { calibrate } from '../calibrate/calibrate.js';
-import { listImageFolder, limitPerClass, drawSplits, decodeImages, type ImageBatch } from '../data/imagefolder.js';
+import { listImageFolder, limitPerClass, drawSplits, decodeImagesWithProgress, type ImageBatch } from '../data/imagefolder.js';
 import { Fitness } from '../search/fitness.js';
 import { infonce } from '../search/losses.js';
 import { measureLandscape, LANDSCAPE_MEASURES, type Landscape, type LandscapeSettings } from '../landscape/landscape.js';
@@ -80,14 +80,9 @@ export async function landscape(request: LandscapeRequest): Promise<LandscapeFil
   const splits = drawSplits(calibFolder, options.calibSize, evalFolder ? 0 : evalLimit, rng);
   const out = OutputDir.open(request.out, { extend: true });
   try {
-    const decode = async (step: string, items: Parameters<typeof decodeImages>[0]): Promise<ImageBatch> => {
-      progress.start(step, items.length);
-      const images = await decodeImages(items, model.preprocessing, (n) => progress.update(n));
-      progress.end();
-      return images;
-    };
-    const calibImages = await decode('decoding', splits.calibration);
-    const evalImages = await decode('decoding evaluation images', evalFolder ? limitPerClass(evalFolder, evalLimit) : splits.holdout);
+    const calibImages = await decodeImagesWithProgress(splits.calibration, model.preprocessing, progress);
+    const evalItems = evalFolder ? limitPerClass(evalFolder, evalLimit) : splits.holdout;
+    const evalImages = await decodeImagesWithProgress(evalItems, model.preprocessing, progress, 'decoding evaluation images');
     const table = await calibrate(runner, model.graph, model.inputName, points, calibImages, {
       wBits: options.wBits, aBits: options.aBits, observer: options.observer, ptf: options.ptf, lis: options.lis,
       biasCorrection: options.biasCorrection, batchSize: options.batchSize,

@@ -7,7 +7,7 @@ import { findQuantPoints } from '../quant/points.js';
 import { findUnits } from '../quant/units.js';
 import { materialize } from '../quant/materialize.js';
 import { calibrate } from '../calibrate/calibrate.js';
-import { listImageFolder, limitPerClass, drawSplits, decodeImages, type ImageItem } from '../data/imagefolder.js';
+import { listImageFolder, limitPerClass, drawSplits, decodeImagesWithProgress, type ImageItem } from '../data/imagefolder.js';
 import { evolqSearch, defaultRadius, type SearchReport } from '../search/search.js';
 import { CHECKPOINT_FILE } from '../search/checkpoint.js';
 import type { QuantParams } from '../quant/scheme.js';
@@ -95,9 +95,7 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
   const out = OutputDir.open(request.out, { keep: options.resume });
   try {
     lap('load');
-    progress.start('decoding', splits.calibration.length);
-    const calibImages = await decodeImages(splits.calibration, model.preprocessing, (n) => progress.update(n));
-    progress.end();
+    const calibImages = await decodeImagesWithProgress(splits.calibration, model.preprocessing, progress);
     lap('decode');
 
     const table = await calibrate(runner, model.graph, model.inputName, points, calibImages, {
@@ -106,9 +104,7 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
     }, progress);
     lap('calibration');
 
-    progress.start('decoding holdout', splits.holdout.length);
-    const holdoutImages = await decodeImages(splits.holdout, model.preprocessing, (n) => progress.update(n));
-    progress.end();
+    const holdoutImages = await decodeImagesWithProgress(splits.holdout, model.preprocessing, progress, 'decoding holdout');
     let searched: { params: Record<string, QuantParams>; report: SearchReport } | undefined;
     if (options.method === 'evolq') {
       searched = await evolqSearch({

@@ -8,7 +8,7 @@ import type { QuantPoint } from '../quant/points.js';
 import type { SearchUnit } from '../quant/units.js';
 import type { QuantParams } from '../quant/scheme.js';
 import { batchRanges, sliceBatch, type ImageBatch } from '../data/imagefolder.js';
-import type { LossFunction } from './losses.js';
+import { batchLoss, type LossFunction } from './losses.js';
 import { suffixBoundary, suffixGraph } from './suffix.js';
 
 export interface FitnessSetup {
@@ -81,7 +81,7 @@ export class Fitness {
   }
 
   private batchLoss(q: FloatTensor, k: FloatTensor): number {
-    return this.loss(q.data, k.data, q.dims[0], q.dims[q.dims.length - 1]);
+    return batchLoss(this.loss, q, k);
   }
 
   /** The whole quantized model's fitness; with `keepUnitInputs`, also every unit's input per batch. */

@@ -1,7 +1,13 @@
 // Fitness losses between quantized logits q and full-precision logits k, one batch [B, C] at a time.
 import type { Loss } from '../config.js';
+import type { FloatTensor } from '../runtime/runner.js';
 
 export type LossFunction = (q: Float32Array, k: Float32Array, batch: number, classes: number) => number;
+
+/** A loss of one batch of logits [B, …, C] against its reference. */
+export function batchLoss(loss: LossFunction, q: FloatTensor, k: FloatTensor): number {
+  return loss(q.data, k.data, q.dims[0], q.dims[q.dims.length - 1]);
+}
 
 function normalizedRows(x: Float32Array, batch: number, classes: number): Float64Array {
   const out = new Float64Array(x.length);
