@@ -1,4 +1,4 @@
-// Shared test fixtures: paths to the bundled default and ../shared, a tiny-model builder, seeded tensors.
+// Shared test fixtures: paths to the bundled default and the fixture models, a tiny-model builder, seeded tensors.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
@@ -9,12 +9,11 @@ import { Rng } from '../src/rng.js';
 
 /** The repository root (tests run compiled from dist/test). */
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-export const SHARED = resolve(ROOT, '../shared');
-export const ZOO = join(SHARED, 'zoo');
-export const CIFAR = join(SHARED, 'data/cifar10');
 export const ASSETS = join(ROOT, 'assets');
 export const DEFAULT_MODEL = join(ASSETS, 'vit-cifar10');
 export const BIN = join(ROOT, 'bin/evolq.js');
+/** Small model folders written by test/fixtures/make-fixtures.py; read from the source tree, not dist/. */
+export const FIXTURES = join(ROOT, 'test/fixtures/models');
 
 export function tempDir(prefix = 'evolq-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));

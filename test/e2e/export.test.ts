@@ -4,13 +4,13 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 
 import { join } from 'node:path';
 import { quantize } from '../../src/pipeline/quantize.js';
 import { Rng } from '../../src/rng.js';
-import { ASSETS, DEFAULT_MODEL, ZOO, buildModel, bytesOf, randomTensor, tempDir } from '../helpers.js';
+import { ASSETS, DEFAULT_MODEL, FIXTURES, buildModel, bytesOf, randomTensor, tempDir } from '../helpers.js';
 
 const CALIB = join(ASSETS, 'cifar10/calib');
 const TEST = join(ASSETS, 'cifar10/test');
 
 test('the exported model.onnx keeps the simulated top-1 within 0.2 points at W8A8, W4A8 and W3A8 (ViT and ResNet, 1,000 images)', async () => {
-  for (const model of [DEFAULT_MODEL, join(ZOO, 'resnet-cifar10')]) {
+  for (const model of [DEFAULT_MODEL, join(FIXTURES, 'resnet-cifar10-small')]) {
     for (const wBits of [8, 4, 3] as const) {
       const out = join(tempDir(), 'out');
       const report = await quantize({ model, calib: CALIB, eval: TEST, out, options: { wBits, calibSize: 300, holdout: 50, evalLimit: 1000 } });

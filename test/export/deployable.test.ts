@@ -13,7 +13,7 @@ import { defaultRunner, type FloatTensor } from '../../src/runtime/runner.js';
 import { loadModel } from '../../src/model.js';
 import { listImageFolder, limitPerClass, decodeImages } from '../../src/data/imagefolder.js';
 import { Rng } from '../../src/rng.js';
-import { buildModel, randomTensor, maxAbsDiff, DEFAULT_MODEL, ASSETS, ZOO } from '../helpers.js';
+import { buildModel, randomTensor, maxAbsDiff, DEFAULT_MODEL, ASSETS, FIXTURES } from '../helpers.js';
 import { join } from 'node:path';
 
 async function run(model: Graph | Uint8Array, feeds: Record<string, FloatTensor>, optimization: 'disabled' | 'all' = 'all'): Promise<Record<string, FloatTensor>> {
@@ -132,7 +132,7 @@ test('exported ViT and ResNet match their simulations on real images and are at 
   const model = loadModel(DEFAULT_MODEL);
   const folder = listImageFolder(join(ASSETS, 'cifar10/calib'), model.labels);
   const images = await decodeImages(limitPerClass(folder, 100), model.preprocessing);
-  for (const dir of [DEFAULT_MODEL, join(ZOO, 'resnet-cifar10')]) {
+  for (const dir of [DEFAULT_MODEL, join(FIXTURES, 'resnet-cifar10-small')]) {
     const m = loadModel(dir);
     const points = findQuantPoints(m.graph);
     const floatBytes = m.graph.toBytes().length;

@@ -5,14 +5,15 @@ import { loadModel } from '../../src/model.js';
 import { Graph } from '../../src/onnx/graph.js';
 import { findQuantPoints, type QuantPoint } from '../../src/quant/points.js';
 import { findUnits } from '../../src/quant/units.js';
-import { ZOO, buildModel } from '../helpers.js';
+import { DEFAULT_MODEL, FIXTURES, buildModel } from '../helpers.js';
 import { materialize, simulationFeeds } from '../../src/quant/materialize.js';
 import { minmaxParams, weightParams } from '../../src/calibrate/observers.js';
 import { defaultRunner } from '../../src/runtime/runner.js';
 import type { QuantParams } from '../../src/quant/scheme.js';
 
+/** A fixture model by folder name (test/fixtures/models), or the bundled ViT as 'vit-cifar10'. */
 function marked(name: string) {
-  const model = loadModel(join(ZOO, name));
+  const model = loadModel(name === 'vit-cifar10' ? DEFAULT_MODEL : join(FIXTURES, name));
   const points = findQuantPoints(model.graph);
   const count = (kind: QuantPoint['kind']) => points.filter((p) => p.kind === kind).length;
   const byId = new Map(points.map((p) => [p.id, p]));
@@ -54,28 +55,30 @@ test('block search space adds each MLP to its attention unit', () => {
   assert.ok(withActivations[3].points.some((id) => byId.get(id)!.kind === 'activation'));
 });
 
-test('resnet-cifar10: one unit per residual block, projection shortcuts included', () => {
-  const { model, points, count, byId } = marked('resnet-cifar10');
-  assert.equal(count('weight'), 22); // stem, 9 × 2 convs, 2 shortcut convs, fc
+test('resnet: one unit per residual block, projection shortcuts included', () => {
+  const { model, points, count, byId } = marked('resnet-cifar10-small');
+  assert.equal(count('weight'), 10); // ResNet-8: stem, 3 × 2 convs, 2 shortcut convs, fc
   assert.equal(count('softmax') + count('layernorm'), 0);
   const units = findUnits(model.graph, points);
-  assert.equal(units.length, 9);
+  assert.equal(units.length, 3);
   assert.ok(units.every((u) => u.kind === 'block'));
-  assert.deepEqual(units[3].points.map((id) => nodeTail(byId.get(id)!)), ['layers.3/conv1/Conv', 'layers.3/conv2/Conv', 'short/short.0/Conv'].map((s) => s.split('/').slice(-2).join('/')));
+  // layers.1 opens the second stage (stride 2, 16 → 32 channels), so it has the first projection shortcut.
+  assert.deepEqual(units[1].points.map((id) => nodeTail(byId.get(id)!)), ['layers.1/conv1/Conv', 'layers.1/conv2/Conv', 'short/short.0/Conv'].map((s) => s.split('/').slice(-2).join('/')));
   assert.ok(points.filter((p) => p.kind === 'weight' && p.node.includes('Conv')).every((p) => p.channelAxis === 0));
 });
 
 test('deit: the distillation head is quantized but the two averaged heads are no residual unit', () => {
-  const { model, points, count } = marked('deit-cifar10-untrained');
-  assert.equal(count('weight'), 27);
+  const { model, points, count } = marked('deit-cifar10-tiny');
+  assert.equal(count('weight'), 11); // patch embedding + 2 × (qkv, proj, fc1, fc2) + head + head_dist
   assert.ok(points.some((p) => p.kind === 'weight' && p.node === '/head_dist/Gemm'));
   const units = findUnits(model.graph, points);
-  assert.equal(units.length, 6);
+  assert.equal(units.length, 2); // one per block: the averaged heads add none
   assert.ok(units.every((u) => u.kind === 'attention' && u.points.length === 2));
 });
 
 test('swin: windowed and shifted attention are units; patch merging is quantized outside them', () => {
-  const { model, points, count, byId } = marked('swin-cifar10-untrained');
+  const { model, points, count, byId } = marked('swin-cifar10-tiny');
+  // Depths 2-2-2 as in the zoo's Swin: 6 blocks, each one softmax and one unit.
   assert.equal(count('softmax'), 6);
   const units = findUnits(model.graph, points);
   assert.equal(units.length, 6);
@@ -97,9 +100,9 @@ test('swin: windowed and shifted attention are units; patch merging is quantized
 });
 
 test('torchvision ViT: nn.MultiheadAttention in_proj and out_proj (Gemm) form the unit', () => {
-  const { model, points, byId } = marked('tvvit-cifar10-untrained');
+  const { model, points, byId } = marked('tvvit-cifar10-tiny');
   const units = findUnits(model.graph, points);
-  assert.equal(units.length, 6);
+  assert.equal(units.length, 2); // one per encoder layer
   assert.equal(units[0].name, 'encoder/layers/encoder_layer_0');
   assert.deepEqual(units[0].points.map((id) => nodeTail(byId.get(id)!)), ['self_attention/MatMul', 'self_attention/Gemm']);
   assert.equal(byId.get(units[0].points[1])!.channelAxis, 0);
