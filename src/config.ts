@@ -28,6 +28,8 @@ export interface QuantizeOptions {
   mutation: Mutation;
   resume: boolean;
   batchSize: number;
+  /** Leave out images that do not decode (listed in report.json) instead of stopping at the first. */
+  skipBadImages: boolean;
 }
 
 export const DEFAULTS: QuantizeOptions = {
@@ -50,6 +52,7 @@ export const DEFAULTS: QuantizeOptions = {
   mutation: 'absolute',
   resume: false,
   batchSize: 100,
+  skipBadImages: false,
 };
 
 export const METHODS: readonly Method[] = ['baseline', 'evolq'];
@@ -64,8 +67,15 @@ export function oneOf<T>(value: unknown, allowed: readonly T[], option: string):
   return value as T;
 }
 
+// Plain decimal only: Number() would also take '0x8', '1e2' and '' as numbers.
+const INTEGER_TEXT = /^\s*[+-]?\d+\s*$/;
+const NUMBER_TEXT = /^\s*[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*$/i;
+
+/** A string written as a decimal integer becomes that number; anything else is returned as it is. */
+const integerText = (value: unknown) => (typeof value === 'string' && INTEGER_TEXT.test(value) ? Number(value) : value);
+
 export function integer(value: unknown, option: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+  const n = integerText(value);
   if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) {
     throw new ConfigError(`${option} must be an integer ${max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `in ${min}..${max}`}, got "${value}"`, option);
   }
@@ -73,7 +83,7 @@ export function integer(value: unknown, option: string, min: number, max = Numbe
 }
 
 export function positiveNumber(value: unknown, option: string): number {
-  const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+  const n = typeof value === 'string' && NUMBER_TEXT.test(value) ? Number(value) : value;
   if (typeof n !== 'number' || !Number.isFinite(n) || n <= 0) throw new ConfigError(`${option} must be a positive number, got "${value}"`, option);
   return n;
 }
@@ -83,8 +93,8 @@ export function resolveOptions(partial: Partial<Record<keyof QuantizeOptions, un
   const o = { ...DEFAULTS, ...Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) } as Record<keyof QuantizeOptions, unknown>;
   const resolved: QuantizeOptions = {
     method: oneOf(o.method, METHODS, '--method'),
-    wBits: oneOf(Number(o.wBits), [8, 4, 3] as const, '--w-bits'),
-    aBits: oneOf(Number(o.aBits), [8, 4] as const, '--a-bits'),
+    wBits: oneOf(integerText(o.wBits), [8, 4, 3] as const, '--w-bits'),
+    aBits: oneOf(integerText(o.aBits), [8, 4] as const, '--a-bits'),
     calibSize: integer(o.calibSize, '--calib-size', 1),
     holdout: integer(o.holdout, '--holdout', 0),
     evalLimit: o.evalLimit === undefined ? undefined : integer(o.evalLimit, '--eval-limit', 1),
@@ -102,6 +112,7 @@ export function resolveOptions(partial: Partial<Record<keyof QuantizeOptions, un
     mutation: oneOf(o.mutation, MUTATIONS, '--mutation'),
     resume: Boolean(o.resume),
     batchSize: integer(o.batchSize, '--batch-size', 1),
+    skipBadImages: Boolean(o.skipBadImages),
   };
   return resolved;
 }

@@ -99,3 +99,14 @@ export function loadModel(path: string, overrides: PreprocessingOverrides = {}):
     preprocessorConfig,
   };
 }
+
+const QUANTIZED_OPS = new Set(['QuantizeLinear', 'DequantizeLinear', 'DynamicQuantizeLinear', 'QLinearMatMul', 'QLinearConv', 'MatMulInteger', 'ConvInteger', 'MatMulNBits']);
+
+/** Quantizing needs the float model: an already quantized one (an evolq output, a *_quantized.onnx) is refused. */
+export function requireFloatModel(model: LoadedModel): void {
+  const quantized = model.graph.nodes.filter((n) => QUANTIZED_OPS.has(n.opType));
+  if (quantized.length) {
+    const ops = [...new Set(quantized.map((n) => n.opType))].join(', ');
+    throw new ModelError(`${model.file}: is already quantized (${quantized.length} ${ops} nodes); give the float model it came from`, model.file);
+  }
+}

@@ -4,6 +4,7 @@
 import * as ort from '/ort/ort.wasm.min.mjs';
 
 interface Preprocessor { size: { height: number; width: number }; mean: number[]; std: number[]; rescale: number }
+/** `model` is the model folder's name and each image's `file` its path in the images folder (`class/image.png`): the server shows no local paths. */
 interface Listing { model: string; labels: string[]; preprocessor: Preprocessor; inputName: string; images: { url: string; file: string; label: number }[] }
 interface Result { file: string; label: number; predicted: number; logits: number[]; ms: number }
 
@@ -53,6 +54,7 @@ async function main(): Promise<void> {
     caption.querySelector('.label')!.textContent = listing.labels[predicted] ?? String(predicted);
     caption.querySelector('.truth')!.textContent = `true: ${listing.labels[image.label] ?? image.label}`;
     caption.querySelector('.time')!.textContent = `${ms.toFixed(1)} ms`;
+    figure.title = image.file;
     figure.append(canvas, caption);
     results.append(figure);
   }

@@ -7,6 +7,7 @@ import type { QuantParams } from '../quant/scheme.js';
 import { collectStats, type StatsRequest } from './collect.js';
 import { minmaxParams, omseParams, ptfParams, weightParams, type Observer } from './observers.js';
 import { silentProgress, type Progress } from '../progress.js';
+import { DataError, GraphError } from '../errors.js';
 
 export interface CalibrationOptions {
   wBits: number;
@@ -54,6 +55,7 @@ export async function calibrate(
   for (const point of points) {
     if (point.kind === 'weight') {
       const value = graph.constantValue(point.tensor)!;
+      if (!value.values.every(Number.isFinite)) throw new GraphError(`weight '${point.tensor}' of node '${point.node}' holds values that are not finite (NaN or infinity)`, point.node);
       params[point.id] = weightParams(value.values, value.dims, point.channelAxis!, options.wBits);
       const input = options.biasCorrection ? weightInput(graph, point) : undefined;
       if (input) {
@@ -74,6 +76,10 @@ export async function calibrate(
   for (const point of points) {
     if (params[point.id]) continue;
     const s = stats.get(point.tensor)!;
+    if (!Number.isFinite(s.min) || !Number.isFinite(s.max)) {
+      throw new DataError(`calibration: tensor '${point.tensor}' (${point.kind} point ${point.id}) has no finite range on the calibration images `
+        + `(min ${s.min}, max ${s.max}); check the model and its preprocessing (image_mean, image_std)`, point.tensor);
+    }
     ranges[point.id] = { min: s.min, max: s.max };
     if (point.kind === 'layernorm' && options.ptf) {
       const channels = s.last!.dims[s.last!.dims.length - 1];

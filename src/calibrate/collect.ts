@@ -29,13 +29,16 @@ function accumulate(stats: TensorStats, value: FloatTensor, request: StatsReques
   const data = value.data;
   let min = stats.min;
   let max = stats.max;
+  let nan = false;
   for (let i = 0; i < data.length; i++) {
     const v = data[i];
     if (v < min) min = v;
     if (v > max) max = v;
+    nan ||= v !== v;
   }
-  stats.min = min;
-  stats.max = max;
+  // NaN compares false both ways; one in the data makes the range meaningless, so the range says so.
+  stats.min = nan ? NaN : min;
+  stats.max = nan ? NaN : max;
   if (request.percentile) (stats.percentile ??= new PercentileTracker()).update(data);
   if (request.keepLast) stats.last = value; // each run returns fresh buffers, so keeping a reference is safe
   if (request.meanAxis !== undefined) {

@@ -1,6 +1,8 @@
 // The evolq command line: a thin shell over the library API.
-import { EvolqError } from '../errors.js';
-import { parse, required, sizeFlag, listFlag, type Flags } from './args.js';
+import { EvolqError, fromSystemError } from '../errors.js';
+import { abortOpenOutputs } from '../export/outdir.js';
+import { CHECKPOINT_FILE } from '../search/checkpoint.js';
+import { parse, required, sizeFlag, listFlag, type Flags, type Parsed } from './args.js';
 import { formatEval, formatInspect, formatLandscape, formatQuantize } from './format.js';
 import { inspectModel } from '../pipeline/inspect.js';
 import { evaluateModel } from '../pipeline/evaluate-model.js';
@@ -15,21 +17,29 @@ const USAGE = `evolq: post-training quantization of vision models (ONNX) with Ev
 usage:
   evolq inspect MODEL [--search-space attention|block|block+activations] [--json]
   evolq eval MODEL --data DIR [--limit N] [--batch-size N] [--size HxW --mean a,b,c --std a,b,c] [--json]
-  evolq quantize MODEL --calib DIR --out DIR [--method baseline] [--w-bits 8|4|3] [--a-bits 8|4]
+  evolq quantize MODEL --calib DIR --out DIR [--method baseline|evolq] [--w-bits 8|4|3] [--a-bits 8|4]
       [--calib-size 1000] [--holdout 200] [--eval DIR] [--eval-limit N] [--seed 0]
-      [--observer omse|minmax|percentile] [--no-ptf] [--lis] [--bias-correction] [--batch-size 100] [--json] [--quiet]
+      [--observer omse|minmax|percentile] [--no-ptf] [--lis] [--bias-correction] [--batch-size 100]
+      [--passes 10] [--cycles 3] [--population 15] [--loss infonce|mse|kl|cosine] [--temperature 3]
+      [--search-space attention|block|block+activations] [--mutation absolute|relative] [--resume]
+      [--skip-bad-images] [--size HxW --mean a,b,c --std a,b,c] [--json] [--quiet]
   evolq landscape MODEL --calib DIR --out DIR [--unit N] [--points 41] [--radius 0.1] [--grid 21]
       [--eval DIR] [--eval-limit 500] [--calib-size 500] [--w-bits 8|4|3] [--a-bits 8|4] [--search-space attention]
-      [--seed 0] [--batch-size 100] [--json] [--quiet]
+      [--seed 0] [--batch-size 100] [--size HxW --mean a,b,c --std a,b,c] [--json] [--quiet]
   evolq serve OUT [--images DIR] [--count 20] [--port 8080]
 
 MODEL is a folder with model.onnx and preprocessor_config.json (and config.json with id2label),
-or a .onnx file. --json prints one JSON object on stdout; progress goes to stderr.`;
+or a .onnx file (its folder's configs are used; without them give --mean, --std and, for a dynamic
+input size, --size). --json prints one JSON object on stdout; progress goes to stderr.`;
 
 const common: Flags = { json: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' } };
 
+/** --size, --mean and --std: the preprocessing of a bare .onnx that has no preprocessor_config.json beside it. */
+const PREPROCESSING_FLAGS = ['size', 'mean', 'std'];
+const preprocessingFlags = (values: Parsed['values']) => ({ size: sizeFlag(values.size), mean: listFlag(values.mean, '--mean'), std: listFlag(values.std, '--std') });
+
 async function inspectCommand(args: string[]): Promise<string> {
-  const { positionals, values } = parse('inspect', args, { ...common, 'search-space': { type: 'string' } }, ['MODEL']);
+  const { positionals, values } = parse(args, { ...common, 'search-space': { type: 'string' } }, ['MODEL']);
   if (values.help) return USAGE;
   const space = oneOf(values['search-space'] ?? 'attention', SEARCH_SPACES, '--search-space');
   const report = inspectModel(positionals[0], space);
@@ -41,13 +51,13 @@ async function evalCommand(args: string[]): Promise<string> {
     ...common, data: { type: 'string' }, limit: { type: 'string' }, 'batch-size': { type: 'string' },
     size: { type: 'string' }, mean: { type: 'string' }, std: { type: 'string' },
   };
-  const { positionals, values } = parse('eval', args, flags, ['MODEL']);
+  const { positionals, values } = parse(args, flags, ['MODEL']);
   if (values.help) return USAGE;
   const accuracy = await evaluateModel(positionals[0], {
-    data: required(values, 'data', 'eval'),
+    data: required(values, 'data'),
     limit: values.limit === undefined ? undefined : integer(values.limit, '--limit', 1),
     batchSize: integer(values['batch-size'] ?? '100', '--batch-size', 1),
-    size: sizeFlag(values.size), mean: listFlag(values.mean, '--mean'), std: listFlag(values.std, '--std'),
+    ...preprocessingFlags(values),
     progress: values.quiet ? silentProgress : new StderrProgress(),
   });
   return values.json ? JSON.stringify({ top1: accuracy.top1, top5: accuracy.top5, n: accuracy.n, seconds: accuracy.seconds }) : formatEval(accuracy);
@@ -58,15 +68,16 @@ async function quantizeCommand(args: string[]): Promise<string> {
   const flags: Flags = {
     ...common,
     ...['calib', 'out', 'eval', 'method', 'w-bits', 'a-bits', 'calib-size', 'holdout', 'eval-limit', 'seed', 'passes', 'cycles',
-      'population', 'loss', 'temperature', 'observer', 'search-space', 'mutation', 'batch-size'].reduce((f, n) => ({ ...f, ...text(n) }), {}),
+      'population', 'loss', 'temperature', 'observer', 'search-space', 'mutation', 'batch-size', ...PREPROCESSING_FLAGS].reduce((f, n) => ({ ...f, ...text(n) }), {}),
     'no-ptf': { type: 'boolean' }, lis: { type: 'boolean' }, 'bias-correction': { type: 'boolean' }, resume: { type: 'boolean' },
+    'skip-bad-images': { type: 'boolean' },
   };
-  const { positionals, values } = parse('quantize', args, flags, ['MODEL']);
+  const { positionals, values } = parse(args, flags, ['MODEL']);
   if (values.help) return USAGE;
-  const out = required(values, 'out', 'quantize');
+  const out = required(values, 'out');
   const report = await quantize({
     model: positionals[0],
-    calib: required(values, 'calib', 'quantize'),
+    calib: required(values, 'calib'),
     out,
     eval: values.eval as string | undefined,
     options: {
@@ -76,7 +87,9 @@ async function quantizeCommand(args: string[]): Promise<string> {
       loss: values.loss as never, temperature: values.temperature as never, observer: values.observer as never,
       searchSpace: values['search-space'] as never, mutation: values.mutation as never, batchSize: values['batch-size'] as never,
       ptf: !values['no-ptf'], lis: Boolean(values.lis), biasCorrection: Boolean(values['bias-correction']), resume: Boolean(values.resume),
+      skipBadImages: Boolean(values['skip-bad-images']),
     },
+    preprocessing: preprocessingFlags(values),
     progress: values.quiet ? silentProgress : new StderrProgress(),
   });
   return values.json ? JSON.stringify(report) : formatQuantize(report, out);
@@ -87,15 +100,15 @@ async function landscapeCommand(args: string[]): Promise<string> {
   const flags: Flags = {
     ...common,
     ...['calib', 'out', 'eval', 'unit', 'points', 'radius', 'grid', 'eval-limit', 'calib-size', 'w-bits', 'a-bits', 'search-space', 'seed',
-      'batch-size', 'observer', 'temperature'].reduce((f, n) => ({ ...f, ...text(n) }), {}),
+      'batch-size', 'observer', 'temperature', ...PREPROCESSING_FLAGS].reduce((f, n) => ({ ...f, ...text(n) }), {}),
     'no-ptf': { type: 'boolean' },
   };
-  const { positionals, values } = parse('landscape', args, flags, ['MODEL']);
+  const { positionals, values } = parse(args, flags, ['MODEL']);
   if (values.help) return USAGE;
-  const out = required(values, 'out', 'landscape');
+  const out = required(values, 'out');
   const optional = (name: string, min: number) => (values[name] === undefined ? undefined : integer(values[name], `--${name}`, min));
   const result = await landscape({
-    model: positionals[0], calib: required(values, 'calib', 'landscape'), out, eval: values.eval as string | undefined,
+    model: positionals[0], calib: required(values, 'calib'), out, eval: values.eval as string | undefined,
     unit: optional('unit', 0), points: optional('points', 1), grid: optional('grid', 0), evalLimit: optional('eval-limit', 1),
     radius: values.radius === undefined ? undefined : positiveNumber(values.radius, '--radius'),
     options: {
@@ -103,6 +116,7 @@ async function landscapeCommand(args: string[]): Promise<string> {
       searchSpace: values['search-space'] as never, seed: values.seed as never, batchSize: values['batch-size'] as never,
       observer: values.observer as never, temperature: values.temperature as never, ptf: !values['no-ptf'],
     },
+    preprocessing: preprocessingFlags(values),
     progress: values.quiet ? silentProgress : new StderrProgress(),
   });
   return values.json ? JSON.stringify(result) : formatLandscape(result, out);
@@ -111,12 +125,13 @@ async function landscapeCommand(args: string[]): Promise<string> {
 /** Serves the browser demo until interrupted: onnxruntime-web classifies images with OUT/model.onnx. */
 async function serveCommand(args: string[]): Promise<string> {
   const flags: Flags = { images: { type: 'string' }, count: { type: 'string' }, port: { type: 'string' } };
-  const { positionals, values } = parse('serve', args, flags, ['OUT']);
+  const { positionals, values } = parse(args, flags, ['OUT']);
   if (values.help) return USAGE;
   const server = await serveDemo({
     out: positionals[0], images: values.images as string | undefined,
-    count: integer(values.count ?? '20', '--count', 1), port: integer(values.port ?? '8080', '--port', 0),
+    count: integer(values.count ?? '20', '--count', 1), port: integer(values.port ?? '8080', '--port', 0, 65535),
   });
+  for (const skipped of server.skipped) process.stderr.write(`evolq serve: not serving ${skipped.file}: ${skipped.reason}\n`);
   process.stdout.write(`demo: ${server.url} (${server.images.length} images; Ctrl-C to stop)\n`);
   await new Promise<void>((done) => process.once('SIGINT', done));
   await server.close();
@@ -136,15 +151,26 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`evolq: unknown command "${command}". Should be one of: ${Object.keys(COMMANDS).join(', ')}.\n`);
     return 1;
   }
+  const interrupted = (signal: NodeJS.Signals) => {
+    const left = abortOpenOutputs(CHECKPOINT_FILE);
+    process.stderr.write(`\nevolq ${command}: interrupted by ${signal}${left.length ? `; ${left.join('; ')}` : ''}\n`);
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  // serve stops on SIGINT by itself; every other command cleans up its staging folder and lock.
+  const signals: NodeJS.Signals[] = command === 'serve' ? ['SIGTERM'] : ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const signal of signals) process.on(signal, interrupted);
   try {
     process.stdout.write(`${await run(args)}\n`);
     return 0;
   } catch (err) {
-    if (err instanceof EvolqError) {
-      process.stderr.write(`evolq ${command}: ${err.message.replace(/\s*\n\s*/g, ' ')}\n`);
+    const known = err instanceof EvolqError ? err : fromSystemError(err);
+    if (known) {
+      process.stderr.write(`evolq ${command}: ${known.message.replace(/\s*\n\s*/g, ' ')}\n`);
       return 1;
     }
     process.stderr.write(`evolq ${command}: internal error: ${(err as Error).stack ?? err}\n`);
     return 2;
+  } finally {
+    for (const signal of signals) process.off(signal, interrupted);
   }
 }

@@ -73,11 +73,14 @@ export function limitPerClass(folder: ImageFolder, limit: number): ImageItem[] {
   });
 }
 
-/** Two disjoint random draws (calibration, holdout) from a folder, with the seeded generator. */
-export function drawSplits(folder: ImageFolder, calibSize: number, holdout: number, rng: Rng): { calibration: ImageItem[]; holdout: ImageItem[] } {
+/**
+ * Two disjoint random draws (calibration, holdout) from a folder, with the seeded generator; `holdoutFlag`
+ * names the option that sized the second draw, for the error when the folder is too small.
+ */
+export function drawSplits(folder: ImageFolder, calibSize: number, holdout: number, rng: Rng, holdoutFlag = '--holdout'): { calibration: ImageItem[]; holdout: ImageItem[] } {
   const total = folder.items.length;
   if (calibSize + holdout > total) {
-    throw new ConfigError(`--calib-size ${calibSize} plus --holdout ${holdout} is more than the ${total} images in ${folder.root}`, '--calib-size');
+    throw new ConfigError(`--calib-size ${calibSize} plus ${holdoutFlag} ${holdout} is more than the ${total} images in ${folder.root}`, '--calib-size');
   }
   const order = rng.permutation(total);
   return {
@@ -93,29 +96,52 @@ export interface ImageBatch {
   labels: Int32Array;
 }
 
-/** Decodes images with a bounded number in flight; `onDone` sees the count so far. */
-export async function decodeImages(items: readonly ImageItem[], prep: Preprocessing, onDone?: (done: number) => void): Promise<ImageBatch> {
+/** An image left out with --skip-bad-images, and why. */
+export interface SkippedImage {
+  file: string;
+  reason: string;
+}
+
+/**
+ * Decodes images with a bounded number in flight; `onDone` sees the count so far. A file that does not
+ * decode is an error naming it, unless `skipped` is given: then it is listed there and left out of the batch.
+ */
+export async function decodeImages(items: readonly ImageItem[], prep: Preprocessing, onDone?: (done: number) => void, skipped?: SkippedImage[]): Promise<ImageBatch> {
   const size = prep.channels * prep.height * prep.width;
   const data = new Float32Array(items.length * size);
-  const labels = Int32Array.from(items, (i) => i.label);
+  const reasons = new Map<number, string>();
   let next = 0;
   let done = 0;
+  let failed = false;
   const worker = async () => {
-    while (next < items.length) {
+    while (next < items.length && !failed) {
       const i = next++;
-      await decodeImageInto(items[i].file, prep, data, i * size);
+      try {
+        await decodeImageInto(items[i].file, prep, data, i * size);
+      } catch (err) {
+        if (!skipped || !(err instanceof DataError)) {
+          failed = true;
+          throw err;
+        }
+        reasons.set(i, err.message.replace(`${items[i].file}: `, ''));
+      }
       onDone?.(++done);
     }
   };
   await Promise.all(Array.from({ length: Math.min(16, items.length) }, worker));
-  return { data, dims: [items.length, prep.channels, prep.height, prep.width], labels };
+  if (!reasons.size) return { data, dims: [items.length, prep.channels, prep.height, prep.width], labels: Int32Array.from(items, (i) => i.label) };
+  const kept = items.flatMap((_, i) => (reasons.has(i) ? [] : [i]));
+  for (const [i, reason] of [...reasons].sort(([a], [b]) => a - b)) skipped!.push({ file: items[i].file, reason });
+  const compact = new Float32Array(kept.length * size);
+  kept.forEach((from, to) => compact.set(data.subarray(from * size, (from + 1) * size), to * size));
+  return { data: compact, dims: [kept.length, prep.channels, prep.height, prep.width], labels: Int32Array.from(kept, (i) => items[i].label) };
 }
 
 /** decodeImages as a step of `progress`, counting images. */
-export async function decodeImagesWithProgress(items: readonly ImageItem[], prep: Preprocessing, progress: Progress, step = 'decoding'): Promise<ImageBatch> {
+export async function decodeImagesWithProgress(items: readonly ImageItem[], prep: Preprocessing, progress: Progress, step = 'decoding', skipped?: SkippedImage[]): Promise<ImageBatch> {
   progress.start(step, items.length);
   try {
-    return await decodeImages(items, prep, (n) => progress.update(n));
+    return await decodeImages(items, prep, (n) => progress.update(n), skipped);
   } finally {
     progress.end();
   }

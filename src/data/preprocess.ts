@@ -34,7 +34,7 @@ function readSize(value: SizeField, field: string, file: string): { height: numb
 function readVector(value: unknown, field: string, file: string, channels: number, fallback: number): number[] {
   if (value === undefined || value === null) return new Array(channels).fill(fallback);
   const list = typeof value === 'number' ? [value] : value;
-  if (!Array.isArray(list) || list.some((v) => typeof v !== 'number')) throw new ConfigError(`${file}: '${field}' must be a list of numbers`, field);
+  if (!Array.isArray(list) || list.some((v) => typeof v !== 'number' || !Number.isFinite(v))) throw new ConfigError(`${file}: '${field}' must be a list of finite numbers`, field);
   if (list.length === 1) return new Array(channels).fill(list[0]);
   if (list.length !== channels) throw new ConfigError(`${file}: '${field}' has ${list.length} values, the model takes ${channels} channels`, field);
   return list as number[];
@@ -76,11 +76,15 @@ export function parsePreprocessorConfig(config: Record<string, unknown>, file: s
     width = fromConfig.width;
   }
   const resampleCode = typeof config.resample === 'number' ? config.resample : 2;
+  const rescale = config.do_rescale === false ? 1 : config.rescale_factor ?? 1 / 255;
+  if (typeof rescale !== 'number' || !Number.isFinite(rescale) || rescale <= 0) {
+    throw new ConfigError(`${file}: 'rescale_factor' must be a positive number, got ${JSON.stringify(config.rescale_factor)}`, 'rescale_factor');
+  }
+  const std = config.do_normalize === false ? new Array(channels).fill(1) : readVector(config.image_std, 'image_std', file, channels, 0.5);
+  if (std.some((v) => v === 0)) throw new ConfigError(`${file}: 'image_std' has a zero, which would divide every pixel by 0: [${std.join(', ')}]`, 'image_std');
   return {
-    channels, height, width, resize, crop,
-    rescale: config.do_rescale === false ? 1 : typeof config.rescale_factor === 'number' ? config.rescale_factor : 1 / 255,
+    channels, height, width, resize, crop, rescale, std,
     mean: config.do_normalize === false ? new Array(channels).fill(0) : readVector(config.image_mean, 'image_mean', file, channels, 0.5),
-    std: config.do_normalize === false ? new Array(channels).fill(1) : readVector(config.image_std, 'image_std', file, channels, 0.5),
     resample: RESAMPLE[resampleCode] ?? 'linear',
   };
 }

@@ -18,6 +18,7 @@ export async function evaluateAccuracy(
   targets: readonly EvaluationTarget[], source: ImageSource, batchSize: number, progress: Progress = silentProgress,
 ): Promise<Accuracy[]> {
   const hits = targets.map(() => ({ top1: 0, top5: 0 }));
+  let n = 0;
   const ranges = [...batchRanges(source.count, batchSize)];
   progress.start('evaluation', source.count);
   let next: Promise<ImageBatch> | undefined;
@@ -26,7 +27,8 @@ export async function evaluateAccuracy(
     for (let i = 0; i < ranges.length; i++) {
       const batch = await next!;
       next = i + 1 < ranges.length ? source.batch(...ranges[i + 1]) : undefined; // decode ahead while the model runs
-      for (const [t, target] of targets.entries()) {
+      n += batch.dims[0];
+      for (const [t, target] of batch.dims[0] ? targets.entries() : []) {
         const result = await target.session.run({ ...target.feeds, [target.inputName]: { data: batch.data, dims: batch.dims } }, [target.outputName]);
         const logits = result[target.outputName];
         const classes = logits.dims[logits.dims.length - 1];
@@ -43,5 +45,6 @@ export async function evaluateAccuracy(
     void next?.catch(() => undefined); // a decode still in flight after an error must not go unhandled
     progress.end();
   }
-  return hits.map((h) => ({ top1: h.top1 / source.count, top5: h.top5 / source.count, n: source.count }));
+  if (!n) throw new DataError(`no images to evaluate on (${source.count} listed, none decoded)`);
+  return hits.map((h) => ({ top1: h.top1 / n, top5: h.top5 / n, n }));
 }

@@ -1,38 +1,106 @@
-// Output folders are assembled under a temporary name and renamed into place, so a failure leaves nothing behind.
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+// Output folders belong to the user: evolq assembles its files in a staging folder beside the target under a
+// lock that names its holder, moves the result into place only when complete, and never deletes what it did
+// not write (the target's files are checked against the manifest evolq leaves in every output folder).
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, lstatSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
 
-const OUR_FILES = ['report.json', 'quant.json', 'landscape.json'];
+/** The manifest: which files of the folder evolq wrote. */
+export const MANIFEST_FILE = '.evolq-files.json';
+
+/** What evolq wrote into output folders before it kept a manifest. */
+const KNOWN_OUTPUTS = [
+  'model.onnx', 'simulation.onnx', 'quant.json', 'report.json', 'report.html', 'preprocessor_config.json', 'config.json',
+  'landscape.json', 'landscape.csv',
+];
+const isKnownOutput = (name: string) => KNOWN_OUTPUTS.includes(name) || /^landscape-[\w-]+\.svg$/.test(name);
+
+interface Lock { pid: number; host: string; started: string; command: string }
+
+/** Every folder open in this process, so an interrupted run can clean up before it exits. */
+const openDirs = new Set<OutputDir>();
+
+/** Aborts every open output folder (keeping checkpoints); returns one line per folder saying what was left. */
+export function abortOpenOutputs(keepIf?: string): string[] {
+  const lines: string[] = [];
+  for (const dir of [...openDirs]) {
+    const kept = dir.abort(keepIf);
+    lines.push(kept
+      ? `kept ${dir.path(keepIf!)} to resume from (run the same command with --resume)`
+      : `removed the unfinished ${dir.staging}; ${dir.target} is as it was`);
+  }
+  return lines;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The entries of `dir` that evolq did not write: not in its manifest (or, without one, not an evolq file name). */
+function foreignEntries(dir: string): string[] {
+  const entries = readdirSync(dir);
+  let owned: (name: string) => boolean = isKnownOutput;
+  if (entries.includes(MANIFEST_FILE)) {
+    let files: unknown;
+    try {
+      files = JSON.parse(readFileSync(join(dir, MANIFEST_FILE), 'utf8')).files;
+    } catch {
+      files = undefined;
+    }
+    if (!Array.isArray(files)) return [MANIFEST_FILE];
+    owned = (name) => files.includes(name);
+  } else if (entries.length && !entries.some((e) => ['report.json', 'quant.json', 'landscape.json'].includes(e))) {
+    return entries;
+  }
+  return entries.filter((e) => e !== MANIFEST_FILE && (!owned(e) || !lstatSync(join(dir, e)).isFile()));
+}
 
 export class OutputDir {
-  private constructor(readonly target: string, readonly staging: string) {}
+  private locked = true;
+
+  private constructor(readonly target: string, readonly staging: string, private readonly lockFile: string) {
+    openDirs.add(this);
+  }
 
   /**
-   * Checks that `target` may be written (absent, empty, or an earlier evolq output) and opens its staging
-   * folder `.NAME.partial` beside it: emptied, or kept as it is with `keep` (to resume from a checkpoint in it).
-   * With `extend`, the staging folder starts as a copy of the target's files, so a commit adds to them.
+   * Checks that `target` may be written (absent, empty, or holding only files an earlier evolq run wrote),
+   * takes its lock `.NAME.lock` and opens its staging folder `.NAME.partial` beside it: emptied, or kept as
+   * it is with `keep` (to resume from a checkpoint in it). With `extend`, the staging folder starts as a
+   * copy of the target's files, so a commit adds to them.
    */
   static open(target: string, options: { keep?: boolean; extend?: boolean } = {}): OutputDir {
     const path = resolve(target);
-    if (existsSync(path)) {
-      if (!statSync(path).isDirectory()) throw new ConfigError(`--out ${target}: exists and is not a folder`, '--out');
-      const entries = readdirSync(path);
-      if (entries.length && !OUR_FILES.some((f) => entries.includes(f))) {
-        throw new ConfigError(`--out ${target}: folder exists and is not an evolq output; choose another or remove it`, '--out');
-      }
-    }
     const parent = dirname(path);
-    if (!existsSync(parent)) mkdirSync(parent, { recursive: true });
-    const staging = join(parent, `.${basename(path)}.partial`);
-    if (!options.keep) rmSync(staging, { recursive: true, force: true });
-    mkdirSync(staging, { recursive: true });
-    if (options.extend && existsSync(path)) {
-      for (const entry of readdirSync(path)) {
-        if (statSync(join(path, entry)).isFile()) writeFileSync(join(staging, entry), readFileSync(join(path, entry)));
+    if (existsSync(parent) && !statSync(parent).isDirectory()) throw new ConfigError(`--out ${target}: ${parent} is not a folder`, '--out');
+    mkdirSync(parent, { recursive: true });
+    const name = basename(path);
+    const lockFile = join(parent, `.${name}.lock`);
+    takeLock(lockFile, target);
+    try {
+      recoverInterruptedCommit(path, join(parent, `.${name}.old`));
+      if (existsSync(path)) {
+        if (!statSync(path).isDirectory()) throw new ConfigError(`--out ${target}: exists and is not a folder`, '--out');
+        refuseForeign(path, target);
       }
+      const staging = join(parent, `.${name}.partial`);
+      if (!options.keep) rmSync(staging, { recursive: true, force: true });
+      mkdirSync(staging, { recursive: true });
+      if (options.extend && existsSync(path)) {
+        for (const entry of readdirSync(path)) {
+          if (entry !== MANIFEST_FILE) writeFileSync(join(staging, entry), readFileSync(join(path, entry)));
+        }
+      }
+      return new OutputDir(path, staging, lockFile);
+    } catch (err) {
+      rmSync(lockFile, { force: true });
+      throw err;
     }
-    return new OutputDir(path, staging);
   }
 
   path(name: string): string {
@@ -40,7 +108,13 @@ export class OutputDir {
   }
 
   write(name: string, data: Uint8Array | string): void {
-    writeFileSync(this.path(name), data);
+    try {
+      writeFileSync(this.path(name), data);
+    } catch (err) {
+      // A failed write (ENOSPC, EIO) names no file; the user knows the file by its place in the output.
+      (err as NodeJS.ErrnoException).path ??= join(this.target, name);
+      throw err;
+    }
   }
 
   writeJson(name: string, value: unknown): void {
@@ -49,22 +123,82 @@ export class OutputDir {
 
   /** Copies a file's content (not its mode: sources may be read-only) when it exists. */
   copy(source: string, name = basename(source)): void {
-    if (existsSync(source)) writeFileSync(this.path(name), readFileSync(source));
+    if (existsSync(source)) this.write(name, readFileSync(source));
   }
 
   remove(name: string): void {
     rmSync(this.path(name), { force: true });
   }
 
-  /** Replaces the target with the staged folder. */
+  /**
+   * Moves the staged folder into place. The previous output is set aside first and deleted only once the
+   * new one is in place; a crash in between leaves it as `.NAME.old`, which the next open puts back.
+   */
   commit(): void {
-    if (existsSync(this.target)) rmSync(this.target, { recursive: true, force: true });
+    const files = readdirSync(this.staging).filter((f) => f !== MANIFEST_FILE).sort();
+    this.writeJson(MANIFEST_FILE, { format: 'evolq-output/1', files });
+    const old = join(dirname(this.target), `.${basename(this.target)}.old`);
+    if (existsSync(this.target)) {
+      refuseForeign(this.target, this.target);
+      renameSync(this.target, old);
+    }
     renameSync(this.staging, this.target);
+    rmSync(old, { recursive: true, force: true });
+    this.release();
   }
 
-  /** Removes the staging folder, unless it holds `keepIf` (a checkpoint to resume from). */
-  abort(keepIf?: string): void {
-    if (keepIf && existsSync(this.path(keepIf))) return;
-    rmSync(this.staging, { recursive: true, force: true });
+  /** Removes the staging folder, unless it holds `keepIf` (a checkpoint to resume from); true when kept. */
+  abort(keepIf?: string): boolean {
+    const kept = Boolean(keepIf && existsSync(this.path(keepIf)));
+    if (!kept) rmSync(this.staging, { recursive: true, force: true });
+    this.release();
+    return kept;
   }
+
+  private release(): void {
+    if (this.locked) rmSync(this.lockFile, { force: true });
+    this.locked = false;
+    openDirs.delete(this);
+  }
+}
+
+function refuseForeign(path: string, target: string): void {
+  const foreign = foreignEntries(path);
+  if (foreign.length) {
+    const shown = foreign.slice(0, 5).join(', ') + (foreign.length > 5 ? `, … (${foreign.length} in all)` : '');
+    throw new ConfigError(`--out ${target}: holds files evolq did not write (${shown}); choose another folder or remove them`, '--out');
+  }
+}
+
+/** Takes the lock by creating its file; a lock whose process is gone is taken over. */
+function takeLock(lockFile: string, target: string): void {
+  const mine: Lock = { pid: process.pid, host: hostname(), started: new Date().toISOString(), command: process.argv.slice(2, 3).join(' ') };
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(lockFile, JSON.stringify(mine), { flag: 'wx' });
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    let holder: Partial<Lock> = {};
+    try {
+      holder = JSON.parse(readFileSync(lockFile, 'utf8'));
+    } catch {
+      // A lock being written this instant, or a torn one: treated as held unless its process is known gone.
+    }
+    const stale = typeof holder.pid === 'number' && holder.host === mine.host && !alive(holder.pid);
+    if (!stale) {
+      const who = typeof holder.pid === 'number' ? `pid ${holder.pid} on ${holder.host}, started ${holder.started}` : 'unknown process';
+      throw new ConfigError(`--out ${target}: another evolq run (${who}) is writing it; wait for it to end, or delete ${lockFile} if no such run exists`, '--out');
+    }
+    rmSync(lockFile, { force: true });
+  }
+  throw new ConfigError(`--out ${target}: cannot take the lock ${lockFile}`, '--out');
+}
+
+/** A commit interrupted between its two renames left the previous output at `old`: put it back, or drop it. */
+function recoverInterruptedCommit(path: string, old: string): void {
+  if (!existsSync(old)) return;
+  if (existsSync(path)) rmSync(old, { recursive: true, force: true });
+  else renameSync(old, path);
 }

@@ -1,5 +1,5 @@
 // Reading and writing ONNX ModelProto files; the only module that touches the protobuf schema package.
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync, statSync } from 'node:fs';
 import { dirname, join, basename } from 'node:path';
 import onnxPkg from 'onnx-proto';
 import { ModelError } from '../errors.js';
@@ -25,7 +25,7 @@ export function toNumber(value: number | { toNumber(): number } | null | undefin
 /** Parses an ONNX file, pulling external-data initializers into memory. */
 export function readModel(file: string): ModelProto {
   if (!existsSync(file)) throw new ModelError(`${file}: no such model file`, file);
-  const bytes = readFileSync(file);
+  const bytes = readRegularFile(file, 'an ONNX model file');
   if (bytes.length === 0) throw new ModelError(`${file}: the file is empty, not an ONNX model`, file);
   let model: ModelProto;
   try {
@@ -40,6 +40,13 @@ export function readModel(file: string): ModelProto {
   return model;
 }
 
+/** Reads a file that must be a regular one: a FIFO or device would block or never end, a folder has no bytes. */
+function readRegularFile(file: string, expected: string): Buffer {
+  const kind = statSync(file);
+  if (!kind.isFile()) throw new ModelError(`${file}: is ${kind.isDirectory() ? 'a folder' : 'not a regular file'}, expected ${expected}`, file);
+  return readFileSync(file);
+}
+
 function loadExternalData(tensor: TensorProto, dir: string, modelFile: string): void {
   if (tensor.dataLocation !== onnx.TensorProto.DataLocation.EXTERNAL) return;
   const entries = new Map((tensor.externalData ?? []).map((e) => [e.key ?? '', e.value ?? '']));
@@ -47,7 +54,7 @@ function loadExternalData(tensor: TensorProto, dir: string, modelFile: string): 
   if (!location) throw new ModelError(`${modelFile}: initializer '${tensor.name}' is external but names no location`, modelFile);
   const dataFile = join(dir, location);
   if (!existsSync(dataFile)) throw new ModelError(`${modelFile}: external data file ${dataFile} for '${tensor.name}' is missing`, dataFile);
-  const whole = readFileSync(dataFile);
+  const whole = readRegularFile(dataFile, 'an external data file');
   const offset = Number(entries.get('offset') ?? 0);
   const length = entries.has('length') ? Number(entries.get('length')) : whole.length - offset;
   if (offset + length > whole.length) {

@@ -2,7 +2,7 @@
 // (landscape.csv, landscape.json, SVG plots, report.html). Into an evolq output folder it adds these files
 // and re-renders that folder's report.html with the landscape.
 import { existsSync, readFileSync } from 'node:fs';
-import { loadModel } from '../model.js';
+import { loadModel, requireFloatModel, type PreprocessingOverrides } from '../model.js';
 import { findQuantPoints } from '../quant/points.js';
 import { findUnits } from '../quant/units.js';
 import { materialize } from '../quant/materialize.js';
@@ -34,6 +34,8 @@ export interface LandscapeRequest {
   /** Evaluation images for top-1 (from --eval, or the holdout split of --calib). */
   evalLimit?: number;
   options?: Partial<QuantizeOptions>;
+  /** Input size, mean and std for a bare .onnx without preprocessor_config.json (or to override it). */
+  preprocessing?: PreprocessingOverrides;
   runner?: Runner;
   progress?: Progress;
 }
@@ -65,7 +67,8 @@ export async function landscape(request: LandscapeRequest): Promise<LandscapeFil
   const runner = request.runner ?? defaultRunner;
   const progress = request.progress ?? silentProgress;
 
-  const model = loadModel(request.model);
+  const model = loadModel(request.model, request.preprocessing);
+  requireFloatModel(model);
   const points = findQuantPoints(model.graph);
   const units = findUnits(model.graph, points, options.searchSpace);
   if (!units.length) throw new ConfigError(`${model.file}: no ${options.searchSpace} units found to perturb`);
@@ -77,7 +80,7 @@ export async function landscape(request: LandscapeRequest): Promise<LandscapeFil
   const calibFolder = listImageFolder(request.calib, model.labels);
   const evalFolder = request.eval ? listImageFolder(request.eval, model.labels) : undefined;
   const rng = new Rng(options.seed);
-  const splits = drawSplits(calibFolder, options.calibSize, evalFolder ? 0 : evalLimit, rng);
+  const splits = drawSplits(calibFolder, options.calibSize, evalFolder ? 0 : evalLimit, rng, '--eval-limit');
   const out = OutputDir.open(request.out, { extend: true });
   try {
     const calibImages = await decodeImagesWithProgress(splits.calibration, model.preprocessing, progress);

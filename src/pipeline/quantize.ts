@@ -2,14 +2,14 @@
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { loadModel, type LoadedModel } from '../model.js';
+import { loadModel, requireFloatModel, type LoadedModel, type PreprocessingOverrides } from '../model.js';
 import { findQuantPoints } from '../quant/points.js';
 import { findUnits } from '../quant/units.js';
 import { materialize } from '../quant/materialize.js';
 import { calibrate } from '../calibrate/calibrate.js';
-import { listImageFolder, limitPerClass, drawSplits, decodeImagesWithProgress, type ImageItem } from '../data/imagefolder.js';
+import { listImageFolder, limitPerClass, drawSplits, decodeImagesWithProgress, type ImageItem, type SkippedImage } from '../data/imagefolder.js';
 import { evolqSearch, defaultRadius, type SearchReport } from '../search/search.js';
-import { CHECKPOINT_FILE } from '../search/checkpoint.js';
+import { CHECKPOINT_FILE, readCheckpoint } from '../search/checkpoint.js';
 import type { QuantParams } from '../quant/scheme.js';
 import { decodedSource, fileSource, type ImageSource } from '../data/source.js';
 import { evaluateAccuracy, type EvaluationTarget } from '../evaluate/evaluate.js';
@@ -22,6 +22,7 @@ import { chosenKernels } from '../export/kernels.js';
 import { reportHtml } from '../report/html.js';
 import type { QuantPoint } from '../quant/points.js';
 import { Rng } from '../rng.js';
+import { ConfigError, DataError } from '../errors.js';
 import { silentProgress, type Progress } from '../progress.js';
 import type { Accuracy } from '../evaluate/metrics.js';
 
@@ -31,6 +32,8 @@ export interface QuantizeRequest {
   out: string;
   eval?: string;
   options?: Partial<QuantizeOptions>;
+  /** Input size, mean and std for a bare .onnx without preprocessor_config.json (or to override it). */
+  preprocessing?: PreprocessingOverrides;
   runner?: Runner;
   progress?: Progress;
 }
@@ -54,6 +57,8 @@ export interface QuantizeReport {
   search: SearchReport | null;
   /** Per searched point: how far Evol-Q moved its scales from the baseline's (mean and max of |Δs / s|). */
   scaleMovement: { point: string; kind: string; meanRelativeChange: number; maxRelativeChange: number }[];
+  /** Images left out with --skip-bad-images because they did not decode. */
+  skippedImages: SkippedImage[];
   files: string[];
 }
 
@@ -85,17 +90,35 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
   };
   const started = clock;
 
-  const model = loadModel(request.model);
+  if (!request.eval && options.holdout === 0) {
+    throw new ConfigError('--holdout 0 without --eval leaves no images to measure accuracy on; give --eval DIR or --holdout 1 or more', '--holdout');
+  }
+  if (!request.eval && options.evalLimit !== undefined) throw new ConfigError('--eval-limit limits the --eval images; give --eval DIR too', '--eval-limit');
+  const model = loadModel(request.model, request.preprocessing);
+  requireFloatModel(model);
   const points = findQuantPoints(model.graph);
   const units = findUnits(model.graph, points, options.searchSpace);
+  if (options.method === 'evolq' && !units.length) {
+    throw new ConfigError(`${model.file}: no ${options.searchSpace} search units (no residual block or attention was found), so there is nothing for --method evolq to search; use --method baseline`, '--method');
+  }
+  if (options.method === 'evolq' && options.holdout === 0) {
+    throw new ConfigError('--holdout 0: --method evolq keeps the pass that is best on the holdout images; give --holdout 1 or more', '--holdout');
+  }
   const calibFolder = listImageFolder(request.calib, model.labels);
   const evalFolder = request.eval ? listImageFolder(request.eval, model.labels) : undefined;
   const rng = new Rng(options.seed);
   const splits = drawSplits(calibFolder, options.calibSize, options.holdout, rng);
+  const checkpointFingerprint = options.method === 'evolq' ? fingerprint(model.file, splits.calibration, splits.holdout, options) : '';
   const out = OutputDir.open(request.out, { keep: options.resume });
+  const skippedImages: SkippedImage[] = [];
+  const skipped = options.skipBadImages ? skippedImages : undefined;
   try {
+    // A checkpoint that cannot be resumed is refused now, not after decoding and calibration.
+    const resumeFrom = options.resume && options.method === 'evolq' ? readCheckpoint(out.path(CHECKPOINT_FILE), checkpointFingerprint) : undefined;
+    if (options.resume && options.method === 'evolq' && !resumeFrom) progress.log(`no checkpoint at ${out.path(CHECKPOINT_FILE)}: starting the search from the beginning`);
     lap('load');
-    const calibImages = await decodeImagesWithProgress(splits.calibration, model.preprocessing, progress);
+    const calibImages = await decodeImagesWithProgress(splits.calibration, model.preprocessing, progress, 'decoding', skipped);
+    if (!calibImages.dims[0]) throw new DataError(`${request.calib}: none of the ${splits.calibration.length} calibration images decoded`, request.calib);
     lap('decode');
 
     const table = await calibrate(runner, model.graph, model.inputName, points, calibImages, {
@@ -104,7 +127,7 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
     }, progress);
     lap('calibration');
 
-    const holdoutImages = await decodeImagesWithProgress(splits.holdout, model.preprocessing, progress, 'decoding holdout');
+    const holdoutImages = await decodeImagesWithProgress(splits.holdout, model.preprocessing, progress, 'decoding holdout', skipped);
     let searched: { params: Record<string, QuantParams>; report: SearchReport } | undefined;
     if (options.method === 'evolq') {
       searched = await evolqSearch({
@@ -118,7 +141,7 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
         radius: options.mutation === 'relative' ? RELATIVE_RADIUS : defaultRadius(options.wBits),
       }, {
         rng, progress,
-        checkpoint: { file: out.path(CHECKPOINT_FILE), fingerprint: fingerprint(model.file, splits.calibration, splits.holdout, options), resume: options.resume },
+        checkpoint: { file: out.path(CHECKPOINT_FILE), fingerprint: checkpointFingerprint, resumeFrom },
       });
       lap('search');
     }
@@ -135,7 +158,7 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
     lap('export');
 
     const evalItems = evalFolder ? (options.evalLimit ? limitPerClass(evalFolder, options.evalLimit) : evalFolder.items) : splits.holdout;
-    const evalSource: ImageSource = evalFolder ? fileSource(evalItems, model.preprocessing) : decodedSource(holdoutImages);
+    const evalSource: ImageSource = evalFolder ? fileSource(evalItems, model.preprocessing, skipped) : decodedSource(holdoutImages);
     const accuracies = await evaluateModels(runner, model, [...quantizedModels, exportedModel], evalSource, options, progress);
     const [fp, baseline] = accuracies;
     const evolq = searched ? accuracies[2] : undefined;
@@ -169,6 +192,7 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
       timing,
       search: searched?.report ?? null,
       scaleMovement: searched ? scaleMovement(points, table.params, searched.params) : [],
+      skippedImages,
       files: ['model.onnx', 'simulation.onnx', 'quant.json', 'report.json', 'report.html'],
     };
     out.writeJson('report.json', report);

@@ -31,5 +31,13 @@ export function readCheckpoint(file: string, fingerprint: string): SearchState |
   if (checkpoint.fingerprint !== fingerprint) {
     throw new ConfigError(`--resume: ${file} was written with other settings (model, data, seed or search options); run without --resume to start over`, '--resume');
   }
-  return checkpoint.state;
+  const state = checkpoint.state as Partial<SearchState> | undefined;
+  const fields = state && typeof state === 'object'
+    ? [['pass', typeof state.pass === 'number'], ['nextUnit', typeof state.nextUnit === 'number'], ['scales', typeof state.scales === 'object' && state.scales !== null],
+      ['rng', state.rng !== undefined], ['holdout', Array.isArray(state.holdout)], ['best', typeof state.best === 'object' && state.best !== null],
+      ['trajectory', Array.isArray(state.trajectory)]] as const
+    : [];
+  const broken = fields.length ? fields.filter(([, ok]) => !ok).map(([name]) => name) : ['state'];
+  if (broken.length) throw new ConfigError(`--resume: ${file} is damaged (missing or wrong ${broken.join(', ')}); run without --resume to start over`, '--resume');
+  return state as SearchState;
 }

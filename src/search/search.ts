@@ -6,7 +6,8 @@ import type { Loss, Mutation } from '../config.js';
 import { lossFunction } from './losses.js';
 import { evolveUnit } from './evolution.js';
 import { Fitness, withScales, type FitnessSetup } from './fitness.js';
-import { readCheckpoint, writeCheckpoint } from './checkpoint.js';
+import { writeCheckpoint } from './checkpoint.js';
+import { ConfigError } from '../errors.js';
 import type { SearchState, UnitRecord } from './state.js';
 import { Rng } from '../rng.js';
 import { silentProgress, type Progress } from '../progress.js';
@@ -31,8 +32,8 @@ export interface SearchSettings {
 export interface SearchHooks {
   rng: Rng;
   progress?: Progress;
-  /** Where to write a checkpoint after every unit, and whether to start from it. */
-  checkpoint?: { file: string; fingerprint: string; resume: boolean };
+  /** Where to write a checkpoint after every unit, and the state read from it to resume from. */
+  checkpoint?: { file: string; fingerprint: string; resumeFrom?: SearchState };
 }
 
 export interface SearchReport {
@@ -57,14 +58,16 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
   const started = performance.now();
   const progress = hooks.progress ?? silentProgress;
   const { units } = setup;
+  // With no unit a pass would never end; the holdout chooses the kept pass, so it cannot be empty either.
+  if (!units.length) throw new ConfigError('the Evol-Q search needs at least one search unit; this model has none (use --method baseline)', '--method');
+  if (!setup.holdout.dims[0]) throw new ConfigError('the Evol-Q search keeps the pass that is best on the holdout images; give --holdout 1 or more', '--holdout');
   const searchable = units.map((u) => u.points.filter((id) => baseParams[id]?.kind === 'uniform'));
   const fitness = new Fitness(setup, baseParams, lossFunction(settings.loss, settings.temperature));
   const calibration = await fitness.score(setup.calibration);
   const holdout = await fitness.score(setup.holdout);
 
-  let state: SearchState | undefined = hooks.checkpoint?.resume ? readCheckpoint(hooks.checkpoint.file, hooks.checkpoint.fingerprint) : undefined;
+  let state = hooks.checkpoint?.resumeFrom;
   const resumedFrom = state ? { pass: state.pass, nextUnit: state.nextUnit } : undefined;
-  if (hooks.checkpoint?.resume && !state) progress.log(`no checkpoint at ${hooks.checkpoint.file}: starting the search from the beginning`);
   if (state) {
     hooks.rng.restore(state.rng);
     progress.log(`resuming at pass ${state.pass}, unit ${units.length - state.nextUnit} of ${units.length}`);

@@ -1,14 +1,16 @@
 // `evolq serve OUT`: a localhost server for the browser demo. It serves the page (web/index.html and the
 // tsc-built dist/web/main.js), onnxruntime-web's wasm build from node_modules, OUT/model.onnx, and a
-// listing of images to classify with their true labels.
+// listing of images to classify with their true labels. Only requests addressed to the bound host and
+// port are answered, and the listing names files relative to the folders it serves.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
-import { dirname, extname, join, resolve } from 'node:path';
+import { closeSync, constants, createReadStream, existsSync, fstatSync, openSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { basename, dirname, extname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { AddressInfo } from 'node:net';
+import { isIP, type AddressInfo } from 'node:net';
+import sharp from 'sharp';
 import { loadModel } from '../model.js';
-import { listImageFolder, limitPerClass } from '../data/imagefolder.js';
-import { ConfigError, ModelError } from '../errors.js';
+import { listImageFolder, type ImageItem, type SkippedImage } from '../data/imagefolder.js';
+import { ConfigError, DataError, ModelError } from '../errors.js';
 
 /** The package root: dist/src/web/serve.js is three levels down. */
 const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -26,17 +28,30 @@ export interface DemoOptions {
   host?: string;
 }
 
+/** An image the page classifies: `file` is its local path, `name` the path relative to the images folder that the page shows. */
+export interface DemoImage {
+  file: string;
+  name: string;
+  label: number;
+}
+
 export interface DemoServer {
   url: string;
   /** The images the page classifies, in its order. */
-  images: { file: string; label: number }[];
+  images: DemoImage[];
+  /** Images of the folder that were examined and refused (symlinks leading outside it, non-files, non-images). */
+  skipped: SkippedImage[];
   close(): Promise<void>;
 }
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm',
-  '.json': 'application/json', '.onnx': 'application/octet-stream', '.png': 'image/png', '.jpg': 'image/jpeg',
-  '.jpeg': 'image/jpeg', '.webp': 'image/webp',
+  '.json': 'application/json', '.onnx': 'application/octet-stream',
+};
+
+/** The image formats the page can decode, as sharp names them, with their URL extension and content type. */
+const IMAGE_FORMATS: Record<string, { ext: string; type: string }> = {
+  jpeg: { ext: '.jpg', type: 'image/jpeg' }, png: { ext: '.png', type: 'image/png' }, webp: { ext: '.webp', type: 'image/webp' },
 };
 
 function ortDistDir(): string {
@@ -48,6 +63,85 @@ function ortDistDir(): string {
   throw new ConfigError('onnxruntime-web is installed without its wasm build (dist/ort.wasm.min.mjs); run npm ci');
 }
 
+interface ServableImage extends DemoImage {
+  bytes: Buffer;
+  type: string;
+  ext: string;
+}
+
+/**
+ * Reads one listed image if it may be served: its real path lies inside the images folder's real path,
+ * it is a regular file, and sharp reads it as JPEG, PNG or WebP. The bytes are kept, so what was checked
+ * is what gets served even if the file is swapped afterwards. Returns the reason otherwise.
+ */
+async function readServable(item: ImageItem, realRoot: string, name: string): Promise<ServableImage | string> {
+  let real: string;
+  try {
+    real = realpathSync(item.file);
+  } catch (err) {
+    return `cannot be resolved (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
+  }
+  if (!real.startsWith(realRoot + sep)) return `resolves to ${real}, outside the images folder ${realRoot}`;
+  let bytes: Buffer;
+  try {
+    // O_NOFOLLOW: a symlink put in place of the checked path after realpath is refused, not followed.
+    const fd = openSync(real, constants.O_RDONLY | constants.O_NOFOLLOW);
+    try {
+      if (!fstatSync(fd).isFile()) return 'not a regular file';
+      bytes = readFileSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (err) {
+    return `cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
+  }
+  let format: string | undefined;
+  try {
+    format = (await sharp(bytes).metadata()).format;
+  } catch (err) {
+    return `not an image (${(err as Error).message})`;
+  }
+  const known = format === undefined ? undefined : IMAGE_FORMATS[format];
+  if (!known) return `a ${format ?? 'unknown'} image; expected ${Object.keys(IMAGE_FORMATS).join(', ')}`;
+  return { file: item.file, name, label: item.label, bytes, ...known };
+}
+
+/**
+ * The first ⌈count / classes⌉ servable images of each class, in sorted file order (limitPerClass's
+ * choice, skipping refused images); every image examined and refused is reported.
+ */
+async function pickServable(root: string, items: readonly ImageItem[], count: number): Promise<{ images: ServableImage[]; skipped: SkippedImage[] }> {
+  const realRoot = realpathSync(root);
+  const perClass = Math.ceil(count / new Set(items.map((i) => i.label)).size);
+  const taken = new Map<number, number>();
+  const images: ServableImage[] = [];
+  const skipped: SkippedImage[] = [];
+  for (const item of items) {
+    if ((taken.get(item.label) ?? 0) >= perClass) continue;
+    const name = relative(root, item.file).split(sep).join('/');
+    const result = await readServable(item, realRoot, name);
+    if (typeof result === 'string') {
+      skipped.push({ file: item.file, reason: result });
+    } else {
+      images.push(result);
+      taken.set(item.label, (taken.get(item.label) ?? 0) + 1);
+    }
+  }
+  return { images, skipped };
+}
+
+const isLoopback = (host: string) => host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
+const hostPort = (host: string, port: number) => `${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
+
+/** The Host header values this server answers: the bound address, and every loopback name when bound to loopback (against DNS rebinding). */
+function allowedHosts(host: string, port: number): Set<string> {
+  const names = isLoopback(host) ? [host, '127.0.0.1', 'localhost', '::1'] : [host];
+  const allowed = new Set(names.map((name) => hostPort(name, port).toLowerCase()));
+  // Browsers leave out the default port.
+  if (port === 80) for (const value of [...allowed]) allowed.add(value.slice(0, value.lastIndexOf(':')));
+  return allowed;
+}
+
 export async function serveDemo(options: DemoOptions): Promise<DemoServer> {
   const model = loadModel(options.out);
   if (model.preprocessing.channels !== 3) throw new ModelError(`${model.file}: the demo page feeds RGB images; this model takes ${model.preprocessing.channels} channel(s)`, model.file);
@@ -56,18 +150,24 @@ export async function serveDemo(options: DemoOptions): Promise<DemoServer> {
   if (!existsSync(script)) throw new ConfigError(`${script}: the demo page is not built; run npm run build`);
   const ortDir = ortDistDir();
   const ortFiles = new Set(readdirSync(ortDir).filter((f) => f.startsWith('ort')));
-  const folder = listImageFolder(options.images ?? DEMO_IMAGES, model.labels);
-  const images = limitPerClass(folder, options.count ?? 20);
+  const imagesRoot = resolve(options.images ?? DEMO_IMAGES);
+  const folder = listImageFolder(imagesRoot, model.labels);
+  const { images, skipped } = await pickServable(imagesRoot, folder.items, options.count ?? 20);
+  if (images.length === 0) {
+    const first = skipped[0] ? `; ${skipped[0].file}: ${skipped[0].reason}` : '';
+    throw new DataError(`${imagesRoot}: no image can be served (${skipped.length} refused${first})`, imagesRoot);
+  }
   const p = model.preprocessing;
   const listing = JSON.stringify({
-    model: model.file,
+    // Names relative to the served folders: the page never learns where they lie on this machine.
+    model: basename(resolve(options.out)),
     labels: model.labels ?? folder.classNames,
     inputName: model.inputName,
     preprocessor: { size: { height: p.height, width: p.width }, mean: p.mean, std: p.std, rescale: p.rescale },
-    images: images.map((item, i) => ({ url: `/images/${i}${extname(item.file).toLowerCase()}`, file: item.file, label: item.label })),
+    images: images.map((image, i) => ({ url: `/images/${i}${image.ext}`, file: image.name, label: image.label })),
   });
 
-  const routes = (path: string): string | { body: string; type: string } | undefined => {
+  const routes = (path: string): string | { body: string | Buffer; type: string } | undefined => {
     if (path === '/' || path === '/index.html') return page;
     if (path === '/main.js') return script;
     if (path === '/model.onnx') return model.file;
@@ -75,15 +175,20 @@ export async function serveDemo(options: DemoOptions): Promise<DemoServer> {
     const ort = /^\/ort\/([\w.-]+)$/.exec(path);
     if (ort && ortFiles.has(ort[1])) return join(ortDir, ort[1]);
     const image = /^\/images\/(\d+)\.\w+$/.exec(path);
-    if (image && Number(image[1]) < images.length) return images[Number(image[1])].file;
+    if (image && Number(image[1]) < images.length) return { body: images[Number(image[1])].bytes, type: images[Number(image[1])].type };
     return undefined;
   };
 
+  let allowed = new Set<string>();
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-    const target = req.method === 'GET' ? routes(path) : undefined;
     // Cross-origin isolation lets onnxruntime-web use threads (SharedArrayBuffer).
     const headers = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp', 'Cache-Control': 'no-store' };
+    if (!allowed.has((req.headers.host ?? '').toLowerCase())) {
+      res.writeHead(421, { ...headers, 'Content-Type': 'text/plain' }).end(`misdirected request: this server answers only to ${[...allowed][0]}\n`);
+      return;
+    }
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const target = req.method === 'GET' ? routes(path) : undefined;
     if (!target) {
       res.writeHead(404, { ...headers, 'Content-Type': 'text/plain' }).end(`not found: ${path}\n`);
     } else if (typeof target === 'object') {
@@ -99,9 +204,11 @@ export async function serveDemo(options: DemoOptions): Promise<DemoServer> {
     server.listen(options.port ?? 0, host, () => ok());
   });
   const { port } = server.address() as AddressInfo;
+  allowed = allowedHosts(host, port);
   return {
-    url: `http://${host}:${port}/`,
-    images: images.map((i) => ({ file: i.file, label: i.label })),
+    url: `http://${hostPort(host, port)}/`,
+    images: images.map(({ file, name, label }) => ({ file, name, label })),
+    skipped,
     close: () => new Promise<void>((ok) => {
       server.closeAllConnections();
       server.close(() => ok());

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, mkdirSync, writeFileSync, copyFileSync, cpSync } from 'node:fs';
 import { join, dirname, basename } from 'node:path';
-import { BIN, ROOT, ZOO, ASSETS, DEFAULT_MODEL, tempDir, buildModel, bytesOf } from '../helpers.js';
+import { BIN, ROOT, FIXTURES, ASSETS, DEFAULT_MODEL, tempDir, buildModel, bytesOf } from '../helpers.js';
 
 function evolq(...args: string[]) {
   const result = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8' });
@@ -19,9 +19,12 @@ test('npx evolq --help lists the commands', () => {
   for (const command of ['inspect', 'eval', 'quantize']) assert.match(result.stdout, new RegExp(`evolq ${command} MODEL`));
 });
 
-test('inspect --json has the documented shape on every zoo model', () => {
-  for (const name of readdirSync(ZOO).filter((n) => existsSync(join(ZOO, n, 'model.onnx')))) {
-    const result = evolq('inspect', join(ZOO, name), '--json');
+test('inspect --json has the documented shape on every fixture model', () => {
+  const models = [DEFAULT_MODEL, ...readdirSync(FIXTURES).map((n) => join(FIXTURES, n)).filter((dir) => existsSync(join(dir, 'model.onnx')))];
+  assert.ok(models.length >= 6, 'the bundled ViT and the five fixtures');
+  for (const dir of models) {
+    const name = basename(dir);
+    const result = evolq('inspect', dir, '--json');
     assert.equal(result.code, 0, result.stderr);
     const report = JSON.parse(result.stdout);
     assert.ok(report.units.length > 0, name);
@@ -56,7 +59,7 @@ test('quantize --method baseline writes quant.json, report.json and a simulation
   assert.equal(report.evaluatedOn.n, 300);
   assert.ok(report.baseline.top1 > 0.4, 'W4A8 keeps most of the accuracy');
   assert.match(result.stderr, /calibration: 300\/300/, 'progress on stderr');
-  assert.deepEqual(readdirSync(out).sort(), ['config.json', 'model.onnx', 'preprocessor_config.json', 'quant.json', 'report.html', 'report.json', 'simulation.onnx']);
+  assert.deepEqual(readdirSync(out).sort(), ['.evolq-files.json', 'config.json', 'model.onnx', 'preprocessor_config.json', 'quant.json', 'report.html', 'report.json', 'simulation.onnx']);
   assert.deepEqual(JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')), report);
   const quant = JSON.parse(readFileSync(join(out, 'quant.json'), 'utf8'));
   assert.equal(quant.points.length, 89);
@@ -168,7 +171,7 @@ test('an --out folder that holds something else is refused, an earlier evolq out
   const other = join(dir, 'other');
   mkdirSync(other);
   writeFileSync(join(other, 'thesis.tex'), '...');
-  assertFails(quantizeArgs(DEFAULT_MODEL, CALIB, other), /--out .*other: folder exists and is not an evolq output/);
+  assertFails(quantizeArgs(DEFAULT_MODEL, CALIB, other), /--out .*other: holds files evolq did not write \(thesis\.tex\)/);
   assert.ok(existsSync(join(other, 'thesis.tex')));
   const out = join(dir, 'out');
   for (let i = 0; i < 2; i++) assert.equal(evolq(...quantizeArgs(DEFAULT_MODEL, CALIB, out, '--quiet')).code, 0);

@@ -96,6 +96,6 @@ test('evolq landscape refuses a unit or radius out of range, naming the option, 
   assert.equal(file.settings.radius, 0.1);
   assert.equal(file.line.length, 3);
   assert.equal(file.grid, null);
-  assert.deepEqual(readdirSync(out).sort(), ['landscape-line.svg', 'landscape.csv', 'landscape.json', 'report.html']);
+  assert.deepEqual(readdirSync(out).sort(), ['.evolq-files.json', 'landscape-line.svg', 'landscape.csv', 'landscape.json', 'report.html']);
   assert.ok(file.line.some((p: { mse: number }) => p.mse !== file.line[1].mse), 'the ends differ from the middle');
 });
