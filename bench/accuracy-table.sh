@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The accuracy table of the closing notes: float, FQ-ViT baseline and Evol-Q on the full CIFAR-10 test set for
 # every trained zoo model, W3A8/W4A8/W8A8, three seeds each, and --loss mse at W4A8. Needs ../shared.
+# MODELS, BITS and MSE_MODELS choose a part of it, e.g. MODELS=levit BITS="8 4" MSE_MODELS= for the LeViT-style
+# fixture (a model name is looked up in ../shared/zoo, then in test/fixtures/models).
 # Writes bench/results/accuracy/<model>-<setting>-seed<k>.json; bench/accuracy-summary.js makes the table.
 # About 2.5 minutes a run on 2 cores; 24 runs.
 set -euo pipefail
@@ -8,21 +10,25 @@ cd "$(dirname "$0")/.."
 SHARED=${SHARED:-../shared}
 OUT=bench/results/accuracy
 mkdir -p "$OUT"
+MODELS=${MODELS-vit-cifar10 resnet-cifar10}
+BITS=${BITS-4 3 8}
+MSE_MODELS=${MSE_MODELS-vit-cifar10 resnet-cifar10}
+model_dir() { if [ -d "$SHARED/zoo/$1" ]; then echo "$SHARED/zoo/$1"; else echo "test/fixtures/models/$1"; fi; }
 run() { # model bits loss seed
   local name="$1-w$2a8-$3-seed$4"
   [ -s "$OUT/$name.json" ] && return 0
-  node bin/evolq.js quantize "$SHARED/zoo/$1" --calib "$SHARED/data/cifar10/train" --eval "$SHARED/data/cifar10/test" \
+  node bin/evolq.js quantize "$(model_dir "$1")" --calib "$SHARED/data/cifar10/train" --eval "$SHARED/data/cifar10/test" \
     --method evolq --w-bits "$2" --a-bits 8 --loss "$3" --seed "$4" --out "$OUT/models/$name" --json --quiet > "$OUT/$name.json.tmp"
   mv "$OUT/$name.json.tmp" "$OUT/$name.json"
   rm -rf "$OUT/models/$name"
   echo "$name done" >&2
 }
-for bits in 4 3 8; do
-  for model in vit-cifar10 resnet-cifar10; do
+for bits in $BITS; do
+  for model in $MODELS; do
     for seed in 0 1 2; do run "$model" "$bits" infonce "$seed"; done
   done
 done
-for model in vit-cifar10 resnet-cifar10; do
+for model in $MSE_MODELS; do
   for seed in 0 1 2; do run "$model" 4 mse "$seed"; done
 done
 node bench/accuracy-summary.js

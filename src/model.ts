@@ -3,6 +3,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { readModel, valueInfoShape, DataType } from './onnx/proto.js';
 import { Graph } from './onnx/graph.js';
+import { foldBatchNorms, type BatchNormFolding } from './onnx/fold-batchnorm.js';
 import { parsePreprocessorConfig, type Preprocessing } from './data/preprocess.js';
 import { ConfigError, ModelError } from './errors.js';
 
@@ -18,7 +19,9 @@ export interface LoadedModel {
   file: string;
   /** The folder whose configs were read, if any. */
   dir?: string;
+  /** The model's graph with its BatchNormalizations folded into the adjacent layers where that is exact. */
   graph: Graph;
+  batchNormFolding: BatchNormFolding;
   inputName: string;
   outputName: string;
   preprocessing: Preprocessing;
@@ -59,6 +62,7 @@ export function loadModel(path: string, overrides: PreprocessingOverrides = {}):
   const file = isDir ? join(path, 'model.onnx') : path;
   const dir = isDir ? path : dirname(path);
   const graph = new Graph(readModel(file));
+  const batchNormFolding = foldBatchNorms(graph);
 
   const imageInput = graph.inputs.find((i) => {
     const shape = valueInfoShape(i);
@@ -90,7 +94,7 @@ export function loadModel(path: string, overrides: PreprocessingOverrides = {}):
   const configFile = join(dir, 'config.json');
   const config = readJson(configFile) ?? {};
   return {
-    file, dir, graph,
+    file, dir, graph, batchNormFolding,
     inputName: imageInput.name ?? '',
     outputName: graph.outputs[0].name ?? '',
     preprocessing,

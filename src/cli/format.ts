@@ -13,6 +13,9 @@ export function formatInspect(report: InspectReport): string {
   const counts = new Map<string, number>();
   for (const p of report.points) counts.set(p.kind, (counts.get(p.kind) ?? 0) + 1);
   lines.push(`points: ${[...counts].map(([k, n]) => `${n} ${k}`).join(', ')}`);
+  const bn = report.batchNorm;
+  if (bn.folded || bn.kept.length) lines.push(`BatchNormalization: ${bn.folded} folded into the adjacent layers, ${bn.kept.length} kept`);
+  for (const kept of bn.kept) lines.push(`  kept ${kept.node}: ${kept.reason}`);
   const byId = new Map(report.points.map((p) => [p.id, p]));
   for (const [i, unit] of report.units.entries()) {
     lines.push(`unit ${i} ${unit.kind} ${unit.name}`);

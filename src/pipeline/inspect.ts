@@ -6,6 +6,8 @@ import { findUnits, type SearchSpace } from '../quant/units.js';
 export interface InspectReport {
   model: string;
   opset: number;
+  /** BatchNormalizations folded into adjacent layers before quant points are marked, and those kept. */
+  batchNorm: { folded: number; kept: { node: string; reason: string }[] };
   units: { name: string; kind: 'attention' | 'block'; points: string[] }[];
   points: Pick<QuantPoint, 'id' | 'kind' | 'tensor' | 'node'>[];
 }
@@ -17,6 +19,7 @@ export function inspectModel(path: string, space: SearchSpace = 'attention'): In
   return {
     model: model.file,
     opset: model.graph.opset,
+    batchNorm: { folded: model.batchNormFolding.folded.length, kept: model.batchNormFolding.kept },
     units: units.map((u) => ({ name: u.name, kind: u.kind, points: u.points })),
     points: points.map((p) => ({ id: p.id, kind: p.kind, tensor: p.tensor, node: p.node })),
   };

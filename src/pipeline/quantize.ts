@@ -57,6 +57,8 @@ export interface QuantizeReport {
   search: SearchReport | null;
   /** Per searched point: how far Evol-Q moved its scales from the baseline's (mean and max of |Δs / s|). */
   scaleMovement: { point: string; kind: string; meanRelativeChange: number; maxRelativeChange: number }[];
+  /** BatchNormalizations folded into the adjacent layers before quantization, and those kept (float, with why). */
+  batchNorm: { folded: number; kept: { node: string; reason: string }[] };
   /** Images left out with --skip-bad-images because they did not decode. */
   skippedImages: SkippedImage[];
   files: string[];
@@ -192,6 +194,7 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
       timing,
       search: searched?.report ?? null,
       scaleMovement: searched ? scaleMovement(points, table.params, searched.params) : [],
+      batchNorm: { folded: model.batchNormFolding.folded.length, kept: model.batchNormFolding.kept },
       skippedImages,
       files: ['model.onnx', 'simulation.onnx', 'quant.json', 'report.json', 'report.html'],
     };

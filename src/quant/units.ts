@@ -18,9 +18,12 @@ export interface SearchUnit {
 }
 
 interface ResidualBranch {
-  add: Node;
+  /** The residual Add; absent for an attention without a residual around it (LeViT's shrinking attention). */
+  add?: Node;
   /** The tensor both sides of the Add derive from (the block input). */
   input: string;
+  /** What leaves the branch: the Add's output, or the output projection's. */
+  output: string;
   nodes: Set<Node>;
   hasSoftmax: boolean;
   weightPoints: QuantPoint[];
@@ -41,7 +44,7 @@ function dataTensors(graph: Graph, topo: Node[]): Set<string> {
   return data;
 }
 
-function dataAncestors(graph: Graph, tensor: string, data: Set<string>): { tensors: Set<string>; nodes: Set<Node> } {
+function dataAncestors(graph: Graph, tensor: string, data: ReadonlySet<string>): { tensors: Set<string>; nodes: Set<Node> } {
   const tensors = new Set<string>();
   const nodes = new Set<Node>();
   const stack = [tensor];
@@ -87,9 +90,91 @@ function residualBranches(graph: Graph, points: readonly QuantPoint[]): Residual
     const nodes = new Set([...sideA, ...sideB]);
     const weightPoints = [...weightsA, ...weightsB];
     if (weightPoints.length === 0) continue;
-    branches.push({ add, input, nodes, hasSoftmax: [...nodes].some((n) => n.opType === 'Softmax'), weightPoints });
+    branches.push({ add, input, output: add.outputs[0], nodes, hasSoftmax: [...nodes].some((n) => n.opType === 'Softmax'), weightPoints });
   }
-  return branches;
+  return [...branches, ...unguardedAttentions(graph, branches, weightsByNode, data, tensorPosition)];
+}
+
+/**
+ * Attentions with no residual Add around them (LeViT's AttentionSubsample): from the linear layers that
+ * produce Q, K and V through the output projection, the first linear layer after attn·V.
+ */
+function unguardedAttentions(
+  graph: Graph, branches: readonly ResidualBranch[], weightsByNode: ReadonlyMap<string, QuantPoint[]>,
+  data: ReadonlySet<string>, tensorPosition: (t: string) => number,
+): ResidualBranch[] {
+  const covered = new Set(branches.filter((b) => b.hasSoftmax).flatMap((b) => [...b.nodes]));
+  const weighted = (n: Node | undefined) => Boolean(n && weightsByNode.has(n.name));
+  /** The weighted nodes reached walking back from `tensors` over data, stopping at each one found. */
+  const firstLayersBehind = (tensors: string[]) => {
+    const found = new Set<Node>();
+    const seen = new Set<string>();
+    const stack = tensors.filter((t) => data.has(t));
+    while (stack.length) {
+      const t = stack.pop()!;
+      if (seen.has(t)) continue;
+      seen.add(t);
+      const node = graph.producer(t);
+      if (!node) continue;
+      if (weighted(node)) found.add(node);
+      else stack.push(...node.inputs.filter((x) => data.has(x)));
+    }
+    return found;
+  };
+  /** The first node downstream of `tensor` that satisfies `accept`, searching breadth-first. */
+  const firstAfter = (tensor: string, accept: (n: Node) => boolean) => {
+    const queue = [tensor];
+    const seen = new Set<string>();
+    while (queue.length) {
+      const t = queue.shift()!;
+      if (seen.has(t)) continue;
+      seen.add(t);
+      for (const node of graph.consumers(t)) {
+        if (accept(node)) return node;
+        queue.push(...node.outputs);
+      }
+    }
+    return undefined;
+  };
+  const found: ResidualBranch[] = [];
+  for (const softmax of graph.topoOrder()) {
+    if (softmax.opType !== 'Softmax' || covered.has(softmax)) continue;
+    // attn·V: the first MatMul after the softmax whose other operand is data too.
+    const attnV = firstAfter(softmax.outputs[0], (n) => n.opType === 'MatMul' && n.inputs.every((t) => data.has(t)));
+    if (!attnV) continue;
+    const projection = firstAfter(attnV.outputs[0], weighted);
+    const firstLayers = firstLayersBehind([...softmax.inputs, ...attnV.inputs]);
+    if (!projection || !firstLayers.size) continue;
+    // The unit's input: the latest tensor that every first layer's data input derives from.
+    const reach = [...firstLayers].map((n) => dataAncestorTensors(graph, n.inputs.filter((t) => data.has(t)), data));
+    let input: string | undefined;
+    for (const t of reach[0]) if (reach.every((r) => r.has(t)) && (input === undefined || tensorPosition(t) > tensorPosition(input))) input = t;
+    if (input === undefined) continue;
+    // The output: past the projection's bias and the reshapes back to tokens, to what the next block reads.
+    let output = projection.outputs[0];
+    for (let next = soleConsumer(graph, output); next && (REARRANGE_OPS.has(next.opType) || (next.opType === 'Add' && next.inputs.some((t) => graph.isConstant(t)))); next = soleConsumer(graph, output)) {
+      output = next.outputs[0];
+    }
+    const upstream = dataAncestors(graph, input, data).nodes;
+    const nodes = new Set([...dataAncestors(graph, output, data).nodes].filter((n) => !upstream.has(n)));
+    const weightPoints = [...nodes].flatMap((n) => weightsByNode.get(n.name) ?? []);
+    found.push({ input, output, nodes, hasSoftmax: true, weightPoints });
+  }
+  return found;
+}
+
+const REARRANGE_OPS = new Set(['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Transpose']);
+
+/** The one node that reads a tensor's values (Shape readers aside), if there is exactly one. */
+function soleConsumer(graph: Graph, tensor: string): Node | undefined {
+  const readers = graph.consumers(tensor).filter((n) => n.opType !== 'Shape');
+  return readers.length === 1 && !graph.isGraphOutput(tensor) ? readers[0] : undefined;
+}
+
+function dataAncestorTensors(graph: Graph, tensors: string[], data: ReadonlySet<string>): Set<string> {
+  const all = new Set<string>();
+  for (const t of tensors) for (const a of dataAncestors(graph, t, data).tensors) all.add(a);
+  return all;
 }
 
 function commonScope(names: string[]): string {
@@ -105,7 +190,10 @@ function commonScope(names: string[]): string {
  * MLP branch after it). CNNs (no attention anywhere): one per residual block.
  */
 export function findUnits(graph: Graph, points: readonly QuantPoint[], space: SearchSpace = 'attention'): SearchUnit[] {
-  const branches = residualBranches(graph, points);
+  const topo = graph.topoOrder();
+  const position = new Map(topo.map((n, i) => [n, i]));
+  const order = (b: ResidualBranch) => position.get(graph.producer(b.output)!) ?? -1;
+  const branches = residualBranches(graph, points).sort((a, b) => order(a) - order(b));
   const transformer = branches.some((b) => b.hasSoftmax);
   const groups: ResidualBranch[][] = [];
   if (!transformer) {
@@ -115,7 +203,7 @@ export function findUnits(graph: Graph, points: readonly QuantPoint[], space: Se
       if (b.hasSoftmax) {
         groups.push([b]);
       } else if (space !== 'attention') {
-        const owner = groups.find((g) => g.length === 1 && g[0].hasSoftmax && g[0].add.outputs[0] === b.input);
+        const owner = groups.find((g) => g.length === 1 && g[0].hasSoftmax && g[0].output === b.input);
         if (owner) owner.push(b);
       }
     }
@@ -136,7 +224,7 @@ export function findUnits(graph: Graph, points: readonly QuantPoint[], space: Se
       kind,
       points: points.filter((p) => ids.has(p.id)).map((p) => p.id),
       input: group[0].input,
-      output: group[group.length - 1].add.outputs[0],
+      output: group[group.length - 1].output,
       nodes: nodes.map((n) => n.name),
     };
   });
