@@ -4,24 +4,19 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpus } from 'node:os';
-import { loadModel } from '../src/model.js';
-import { findQuantPoints } from '../src/quant/points.js';
+import { prepare, calibrateBaseline, type Prepared } from '../src/pipeline/prepare.js';
 import { materialize, simulationFeeds } from '../src/quant/materialize.js';
-import { calibrate } from '../src/calibrate/calibrate.js';
-import { listImageFolder, drawSplits, decodeImages, sliceBatch } from '../src/data/imagefolder.js';
+import { decodeImages, sliceBatch } from '../src/data/imagefolder.js';
 import { defaultRunner, type Session, type FloatTensor } from '../src/runtime/runner.js';
-import { DEFAULTS } from '../src/config.js';
+import { DEFAULTS, resolveOptions, type QuantizeOptions } from '../src/config.js';
 import { Rng } from '../src/rng.js';
-import { findUnits } from '../src/quant/units.js';
-import { Fitness } from '../src/search/fitness.js';
-import { lossFunction } from '../src/search/losses.js';
+import { Fitness } from '../src/fitness/fitness.js';
+import { lossFunction } from '../src/fitness/losses.js';
 import { evolqSearch, defaultRadius } from '../src/search/search.js';
 import type { CalibrationTable } from '../src/calibrate/calibrate.js';
 import { deployableGraph } from '../src/export/deployable.js';
 import { chosenKernels, layerKernels } from '../src/export/kernels.js';
 import type { ImageBatch } from '../src/data/imagefolder.js';
-import type { LoadedModel } from '../src/model.js';
-import type { QuantPoint } from '../src/quant/points.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const MODEL = join(ROOT, 'assets/vit-cifar10');
@@ -41,19 +36,17 @@ async function secondsPerRun(session: Session, feeds: Record<string, FloatTensor
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function main() {
-  const model = loadModel(MODEL);
-  const points = findQuantPoints(model.graph);
-  const folder = listImageFolder(CALIB, model.labels);
-  const { calibration } = drawSplits(folder, 1000, 200, new Rng(0));
+  const options = resolveOptions({ calibSize: 1000, holdout: 200, seed: 0 });
+  const prepared = prepare({ model: MODEL, calib: CALIB, options, holdout: { count: options.holdout, flag: '--holdout' } });
+  const { model, points } = prepared;
+  const { calibration } = prepared.splits;
 
   let start = performance.now();
   const images = await decodeImages(calibration, model.preprocessing);
   const decodeSeconds = (performance.now() - start) / 1000;
 
   start = performance.now();
-  const table = await calibrate(defaultRunner, model.graph, model.inputName, points, images, {
-    wBits: 8, aBits: 8, observer: DEFAULTS.observer, ptf: DEFAULTS.ptf, lis: false, biasCorrection: false, batchSize: 100,
-  });
+  const table = await calibrateBaseline(defaultRunner, prepared, images, options);
   const calibrationSeconds = (performance.now() - start) / 1000;
   const peakRssMiB = process.resourceUsage().maxRSS / 1024;
 
@@ -75,8 +68,8 @@ async function main() {
   await float.release();
   await simulated.release();
 
-  const exported = await exportBench(model, points, images, table);
-  const search = await searchBench(model, points, images, folder, calibration.length);
+  const exported = await exportBench(prepared, images, table, options);
+  const search = await searchBench(prepared, images, options);
 
   const floatPerSecond = 100 / median(floatTimes);
   const simPerSecond = 100 / median(simTimes);
@@ -123,10 +116,9 @@ async function main() {
  * The exported models (OUT/model.onnx) at W8A8 and W4A8 against the float model in onnxruntime-node: latency at
  * batch 1, throughput at batch 100 (rounds interleaved so all see the same machine state), size, and kernels.
  */
-async function exportBench(model: LoadedModel, points: QuantPoint[], images: ImageBatch, w8: CalibrationTable) {
-  const w4 = await calibrate(defaultRunner, model.graph, model.inputName, points, images, {
-    wBits: 4, aBits: 8, observer: DEFAULTS.observer, ptf: DEFAULTS.ptf, lis: false, biasCorrection: false, batchSize: 100,
-  });
+async function exportBench(prepared: Prepared, images: ImageBatch, w8: CalibrationTable, options: QuantizeOptions) {
+  const { model, points } = prepared;
+  const w4 = await calibrateBaseline(defaultRunner, prepared, images, { ...options, wBits: 4 });
   const floatBytes = model.graph.toBytes();
   const candidates = [
     { name: 'float', bytes: floatBytes },
@@ -164,11 +156,9 @@ async function exportBench(model: LoadedModel, points: QuantPoint[], images: Ima
 }
 
 /** Seconds per fitness evaluation (1,000 images) for each unit's suffix against the full model, and a default search. */
-async function searchBench(model: LoadedModel, points: QuantPoint[], images: ImageBatch, folder: ReturnType<typeof listImageFolder>, calibCount: number) {
-  const units = findUnits(model.graph, points);
-  const table: CalibrationTable = await calibrate(defaultRunner, model.graph, model.inputName, points, images, {
-    wBits: 4, aBits: 8, observer: DEFAULTS.observer, ptf: true, lis: false, biasCorrection: false, batchSize: 100,
-  });
+async function searchBench(prepared: Prepared, images: ImageBatch, options: QuantizeOptions) {
+  const { model, points, units } = prepared;
+  const table: CalibrationTable = await calibrateBaseline(defaultRunner, prepared, images, { ...options, wBits: 4 });
   const setup = {
     runner: defaultRunner, graph: model.graph, points, units, inputName: model.inputName, outputName: model.outputName, batchSize: 100,
     simulate: (params: CalibrationTable['params'], feed?: ReadonlySet<string>) => materialize(model.graph, points, params, { bake: true, feed }),
@@ -203,8 +193,7 @@ async function searchBench(model: LoadedModel, points: QuantPoint[], images: Ima
     await evaluator.release();
     unitRows.push({ name: unit.name, suffixSeconds: median(times), ratio: median(times) / fullSeconds });
   }
-  const { holdout } = drawSplits(folder, calibCount, 200, new Rng(0));
-  const holdoutImages = await decodeImages(holdout, model.preprocessing);
+  const holdoutImages = await decodeImages(prepared.splits.holdout, model.preprocessing);
   const { report } = await evolqSearch({ ...setup, calibration: images, holdout: holdoutImages }, table.params, {
     passes: DEFAULTS.passes, cycles: DEFAULTS.cycles, population: DEFAULTS.population, tournament: 10,
     loss: 'infonce', temperature: DEFAULTS.temperature, mutation: 'absolute', radius: defaultRadius(4),
@@ -213,7 +202,8 @@ async function searchBench(model: LoadedModel, points: QuantPoint[], images: Ima
   // to cache unit inputs and a holdout forward; the reference code runs the whole model for the unit's start and
   // every candidate, then validates on the test split (10,000 images here: 10 calibration sets) after every unit.
   const suffixShare = unitRows.reduce((sum, u) => sum + u.ratio, 0);
-  const evolqPerPass = 1 + DEFAULTS.cycles * suffixShare + 200 / calibCount;
+  const calibCount = images.dims[0];
+  const evolqPerPass = 1 + DEFAULTS.cycles * suffixShare + options.holdout / calibCount;
   const referencePerPass = units.length * (1 + DEFAULTS.cycles) + units.length * (10_000 / calibCount);
   return {
     fullSeconds, units: unitRows, totalSeconds: report.seconds, evaluations: report.evaluations, forwards: report.forwards,

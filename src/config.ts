@@ -1,10 +1,12 @@
 // Typed options with their defaults in one place, and validation that names the option and the allowed values.
 import { ConfigError } from './errors.js';
 import { OBSERVERS, type Observer } from './calibrate/observers.js';
+import { LOSSES, type Loss } from './fitness/losses.js';
+
+export type { Loss };
 import type { SearchSpace } from './quant/units.js';
 
 export type Method = 'baseline' | 'evolq';
-export type Loss = 'infonce' | 'mse' | 'kl' | 'cosine';
 export type Mutation = 'absolute' | 'relative';
 
 export interface QuantizeOptions {
@@ -56,7 +58,6 @@ export const DEFAULTS: QuantizeOptions = {
 };
 
 export const METHODS: readonly Method[] = ['baseline', 'evolq'];
-export const LOSSES: readonly Loss[] = ['infonce', 'mse', 'kl', 'cosine'];
 export const SEARCH_SPACES: readonly SearchSpace[] = ['attention', 'block', 'block+activations'];
 export const MUTATIONS: readonly Mutation[] = ['absolute', 'relative'];
 

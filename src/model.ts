@@ -1,6 +1,6 @@
 // Loading a model: an HF-style folder (model.onnx + preprocessor_config.json + config.json) or a bare .onnx file.
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { readModel, valueInfoShape, DataType } from './onnx/proto.js';
 import { Graph } from './onnx/graph.js';
 import { foldBatchNorms, type BatchNormFolding } from './onnx/fold-batchnorm.js';
@@ -12,6 +12,29 @@ export interface PreprocessingOverrides {
   size?: [number, number];
   mean?: number[];
   std?: number[];
+}
+
+export interface ModelOptions extends PreprocessingOverrides {
+  /** In a model folder, the .onnx file to use instead of model.onnx (looked up in onnx/, then in the folder). */
+  modelFile?: string;
+}
+
+/**
+ * The model file of a folder: model.onnx (Optimum's layout), else onnx/model.onnx (transformers.js's), or the
+ * file `modelFile` names, in onnx/ or the folder itself.
+ */
+function modelFileOf(dir: string, modelFile?: string): string {
+  let candidates = [join(dir, 'model.onnx'), join(dir, 'onnx', 'model.onnx')];
+  if (modelFile !== undefined) {
+    if (!modelFile || /[\\/]/.test(modelFile) || modelFile.startsWith('.')) {
+      throw new ConfigError(`--model-file must be a file name in ${dir}/onnx or ${dir} (like model_fp16.onnx), got "${modelFile}"`, '--model-file');
+    }
+    const name = modelFile.endsWith('.onnx') ? modelFile : `${modelFile}.onnx`;
+    candidates = [join(dir, 'onnx', name), join(dir, name)];
+  }
+  const found = candidates.find((f) => existsSync(f));
+  if (!found) throw new ModelError(`${dir}: no model file (looked for ${candidates.map((f) => relative(dir, f)).join(' and ')})`, dir);
+  return found;
 }
 
 export interface LoadedModel {
@@ -56,10 +79,11 @@ function labelsOf(config: Record<string, unknown>, file: string): string[] | und
 }
 
 /** Loads a model folder or file and works out its image input and preprocessing. */
-export function loadModel(path: string, overrides: PreprocessingOverrides = {}): LoadedModel {
+export function loadModel(path: string, overrides: ModelOptions = {}): LoadedModel {
   if (!existsSync(path)) throw new ModelError(`${path}: no such model file or folder`, path);
   const isDir = statSync(path).isDirectory();
-  const file = isDir ? join(path, 'model.onnx') : path;
+  if (!isDir && overrides.modelFile !== undefined) throw new ConfigError(`--model-file picks a file in a model folder; ${path} is a file`, '--model-file');
+  const file = isDir ? modelFileOf(path, overrides.modelFile) : path;
   const dir = isDir ? path : dirname(path);
   const graph = new Graph(readModel(file));
   const batchNormFolding = foldBatchNorms(graph);

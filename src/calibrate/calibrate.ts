@@ -5,7 +5,7 @@ import type { ImageBatch } from '../data/imagefolder.js';
 import type { QuantPoint } from '../quant/points.js';
 import type { QuantParams } from '../quant/scheme.js';
 import { collectStats, type StatsRequest } from './collect.js';
-import { minmaxParams, omseParams, ptfParams, weightParams, type Observer } from './observers.js';
+import { OBSERVER_REGISTRY, ptfParams, weightParams, type Observer } from './observers.js';
 import { silentProgress, type Progress } from '../progress.js';
 import { DataError, GraphError } from '../errors.js';
 
@@ -51,6 +51,8 @@ export async function calibrate(
   const requests = new Map<string, StatsRequest>();
   const request = (tensor: string, extra: Partial<StatsRequest>) => requests.set(tensor, { ...requests.get(tensor), tensor, ...extra });
   const meanInputs = new Map<string, { tensor: string; axis: number }>();
+  const observer = OBSERVER_REGISTRY[options.observer];
+  const needs: { sample?: boolean; percentile?: boolean } = observer.needs;
 
   for (const point of points) {
     if (point.kind === 'weight') {
@@ -65,8 +67,8 @@ export async function calibrate(
     } else if (point.kind === 'softmax' && options.lis) {
       params[point.id] = { kind: 'log2', bits: LIS_BITS };
     } else {
-      const needsSample = point.kind === 'layernorm' ? options.ptf || options.observer === 'omse' : options.observer === 'omse';
-      request(point.tensor, { keepLast: needsSample || undefined, percentile: options.observer === 'percentile' || undefined });
+      const needsSample = Boolean(needs.sample) || (point.kind === 'layernorm' && options.ptf);
+      request(point.tensor, { keepLast: needsSample || undefined, percentile: needs.percentile || undefined });
     }
   }
 
@@ -86,12 +88,8 @@ export async function calibrate(
       const { alpha, ...uniform } = ptfParams(s.min, s.max, s.last!.data, channels, options.aBits);
       params[point.id] = uniform;
       ptfAlpha[point.id] = alpha;
-    } else if (options.observer === 'omse') {
-      params[point.id] = omseParams(s.min, s.max, s.last!.data, options.aBits);
-    } else if (options.observer === 'percentile') {
-      params[point.id] = minmaxParams(s.percentile!.min, s.percentile!.max, options.aBits);
     } else {
-      params[point.id] = minmaxParams(s.min, s.max, options.aBits);
+      params[point.id] = observer.params(s, options.aBits);
     }
   }
 

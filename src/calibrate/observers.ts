@@ -1,8 +1,7 @@
 // Observers turn statistics into quantizer parameters (FQ-ViT: minmax, percentile, OMSE, PTF); pure functions.
 import { scaleAndZeroPoint, uintRange, type IntRange, type UniformParams } from '../quant/scheme.js';
+import type { TensorStats } from './collect.js';
 
-export type Observer = 'minmax' | 'percentile' | 'omse';
-export const OBSERVERS: readonly Observer[] = ['minmax', 'percentile', 'omse'];
 
 function uniform(bits: number, scale: number[] | Float32Array, zeroPoint: number[] | Float32Array, axis: number | null): UniformParams {
   return { kind: 'uniform', bits, scale: Float32Array.from(scale), zeroPoint: Float32Array.from(zeroPoint), axis };
@@ -226,3 +225,22 @@ export class PercentileTracker {
   }
 }
 
+
+/**
+ * The activation observer registry: a name → the statistics it needs collected and how it turns them into a
+ * quantizer. `--observer`'s choices, help and errors come from here; a new observer is one entry.
+ */
+export const OBSERVER_REGISTRY = {
+  minmax: { summary: 'the observed min and max', needs: {}, params: (s: TensorStats, bits: number) => minmaxParams(s.min, s.max, bits) },
+  percentile: {
+    summary: 'the 0.00001 and 0.99999 quantiles per batch, smoothed with momentum 0.01 (FQ-ViT)', needs: { percentile: true },
+    params: (s: TensorStats, bits: number) => minmaxParams(s.percentile!.min, s.percentile!.max, bits),
+  },
+  omse: {
+    summary: 'the min-max range clipped to the least squared error on the last batch (FQ-ViT)', needs: { sample: true },
+    params: (s: TensorStats, bits: number) => omseParams(s.min, s.max, s.last!.data, bits),
+  },
+} satisfies Record<string, { summary: string; needs: { sample?: boolean; percentile?: boolean }; params: (stats: TensorStats, bits: number) => UniformParams }>;
+
+export type Observer = keyof typeof OBSERVER_REGISTRY;
+export const OBSERVERS = Object.keys(OBSERVER_REGISTRY) as Observer[];

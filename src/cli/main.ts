@@ -9,47 +9,63 @@ import { evaluateModel } from '../pipeline/evaluate-model.js';
 import { quantize } from '../pipeline/quantize.js';
 import { serveDemo } from '../web/serve.js';
 import { landscape } from '../pipeline/landscape.js';
-import { oneOf, integer, positiveNumber, SEARCH_SPACES } from '../config.js';
+import { oneOf, integer, positiveNumber, SEARCH_SPACES, METHODS, MUTATIONS } from '../config.js';
+import { OBSERVERS } from '../calibrate/observers.js';
+import { LOSSES } from '../fitness/losses.js';
 import { StderrProgress, silentProgress } from '../progress.js';
+import { executionProviders } from '../runtime/runner.js';
 
 const USAGE = `evolq: post-training quantization of vision models (ONNX) with Evol-Q
 
 usage:
-  evolq inspect MODEL [--search-space attention|block|block+activations] [--json]
-  evolq eval MODEL --data DIR [--limit N] [--batch-size N] [--size HxW --mean a,b,c --std a,b,c] [--json]
-  evolq quantize MODEL --calib DIR --out DIR [--method baseline|evolq] [--w-bits 8|4|3] [--a-bits 8|4]
+  evolq inspect MODEL [--search-space ${SEARCH_SPACES.join('|')}] [--model-file NAME] [--json]
+  evolq eval MODEL --data DIR [--limit N] [--batch-size N] [--model-file NAME] [--size HxW --mean a,b,c --std a,b,c]
+      [--device cpu] [--threads N] [--json]
+  evolq quantize MODEL --calib DIR --out DIR [--method ${METHODS.join('|')}] [--w-bits 8|4|3] [--a-bits 8|4]
       [--calib-size 1000] [--holdout 200] [--eval DIR] [--eval-limit N] [--seed 0]
-      [--observer omse|minmax|percentile] [--no-ptf] [--lis] [--bias-correction] [--batch-size 100]
-      [--passes 10] [--cycles 3] [--population 15] [--loss infonce|mse|kl|cosine] [--temperature 3]
-      [--search-space attention|block|block+activations] [--mutation absolute|relative] [--resume]
-      [--skip-bad-images] [--size HxW --mean a,b,c --std a,b,c] [--json] [--quiet]
+      [--observer ${OBSERVERS.join('|')}] [--no-ptf] [--lis] [--bias-correction] [--batch-size 100]
+      [--passes 10] [--cycles 3] [--population 15] [--loss ${LOSSES.join('|')}] [--temperature 3]
+      [--search-space ${SEARCH_SPACES.join('|')}] [--mutation ${MUTATIONS.join('|')}] [--resume]
+      [--skip-bad-images] [--model-file NAME] [--size HxW --mean a,b,c --std a,b,c]
+      [--device cpu] [--threads N] [--json] [--quiet]
   evolq landscape MODEL --calib DIR --out DIR [--unit N] [--points 41] [--radius 0.1] [--grid 21]
       [--eval DIR] [--eval-limit 500] [--calib-size 500] [--w-bits 8|4|3] [--a-bits 8|4] [--search-space attention]
-      [--seed 0] [--batch-size 100] [--size HxW --mean a,b,c --std a,b,c] [--json] [--quiet]
+      [--seed 0] [--batch-size 100] [--model-file NAME] [--size HxW --mean a,b,c --std a,b,c]
+      [--device cpu] [--threads N] [--json] [--quiet]
   evolq serve OUT [--images DIR] [--count 20] [--port 8080]
 
-MODEL is a folder with model.onnx and preprocessor_config.json (and config.json with id2label),
+MODEL is a folder with model.onnx (or onnx/model.onnx, or --model-file NAME in onnx/) and preprocessor_config.json
+(and config.json with id2label),
 or a .onnx file (its folder's configs are used; without them give --mean, --std and, for a dynamic
-input size, --size). --json prints one JSON object on stdout; progress goes to stderr.`;
+input size, --size). --device names an execution provider of the installed onnxruntime-node (${executionProviders().map((p) => p.name + (p.usable ? '' : ' (not installed)')).join(', ')}).
+--json prints one JSON object on stdout; progress goes to stderr.`;
 
 const common: Flags = { json: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' } };
 
-/** --size, --mean and --std: the preprocessing of a bare .onnx that has no preprocessor_config.json beside it. */
-const PREPROCESSING_FLAGS = ['size', 'mean', 'std'];
-const preprocessingFlags = (values: Parsed['values']) => ({ size: sizeFlag(values.size), mean: listFlag(values.mean, '--mean'), std: listFlag(values.std, '--std') });
+/** --model-file picks the .onnx of a model folder; --size, --mean and --std preprocess for a bare .onnx without configs. */
+const MODEL_FLAGS = ['model-file', 'size', 'mean', 'std'];
+
+/** --device and --threads: where onnxruntime-node runs the models. */
+const RUNTIME_FLAGS = ['device', 'threads'];
+const runtimeFlags = (values: Parsed['values']) => ({
+  device: values.device as string | undefined, threads: values.threads === undefined ? undefined : integer(values.threads, '--threads', 1, 1024),
+});
+const modelFlags = (values: Parsed['values']) => ({
+  modelFile: values['model-file'] as string | undefined, size: sizeFlag(values.size), mean: listFlag(values.mean, '--mean'), std: listFlag(values.std, '--std'),
+});
 
 async function inspectCommand(args: string[]): Promise<string> {
-  const { positionals, values } = parse(args, { ...common, 'search-space': { type: 'string' } }, ['MODEL']);
+  const { positionals, values } = parse(args, { ...common, 'search-space': { type: 'string' }, 'model-file': { type: 'string' } }, ['MODEL']);
   if (values.help) return USAGE;
   const space = oneOf(values['search-space'] ?? 'attention', SEARCH_SPACES, '--search-space');
-  const report = inspectModel(positionals[0], space);
+  const report = inspectModel(positionals[0], space, { modelFile: values['model-file'] as string | undefined });
   return values.json ? JSON.stringify(report) : formatInspect(report);
 }
 
 async function evalCommand(args: string[]): Promise<string> {
   const flags: Flags = {
     ...common, data: { type: 'string' }, limit: { type: 'string' }, 'batch-size': { type: 'string' },
-    size: { type: 'string' }, mean: { type: 'string' }, std: { type: 'string' },
+    ...Object.fromEntries([...MODEL_FLAGS, ...RUNTIME_FLAGS].map((f) => [f, { type: 'string' as const }])),
   };
   const { positionals, values } = parse(args, flags, ['MODEL']);
   if (values.help) return USAGE;
@@ -57,7 +73,8 @@ async function evalCommand(args: string[]): Promise<string> {
     data: required(values, 'data'),
     limit: values.limit === undefined ? undefined : integer(values.limit, '--limit', 1),
     batchSize: integer(values['batch-size'] ?? '100', '--batch-size', 1),
-    ...preprocessingFlags(values),
+    ...modelFlags(values),
+    runtime: runtimeFlags(values),
     progress: values.quiet ? silentProgress : new StderrProgress(),
   });
   return values.json ? JSON.stringify({ top1: accuracy.top1, top5: accuracy.top5, n: accuracy.n, seconds: accuracy.seconds }) : formatEval(accuracy);
@@ -68,7 +85,7 @@ async function quantizeCommand(args: string[]): Promise<string> {
   const flags: Flags = {
     ...common,
     ...['calib', 'out', 'eval', 'method', 'w-bits', 'a-bits', 'calib-size', 'holdout', 'eval-limit', 'seed', 'passes', 'cycles',
-      'population', 'loss', 'temperature', 'observer', 'search-space', 'mutation', 'batch-size', ...PREPROCESSING_FLAGS].reduce((f, n) => ({ ...f, ...text(n) }), {}),
+      'population', 'loss', 'temperature', 'observer', 'search-space', 'mutation', 'batch-size', ...MODEL_FLAGS, ...RUNTIME_FLAGS].reduce((f, n) => ({ ...f, ...text(n) }), {}),
     'no-ptf': { type: 'boolean' }, lis: { type: 'boolean' }, 'bias-correction': { type: 'boolean' }, resume: { type: 'boolean' },
     'skip-bad-images': { type: 'boolean' },
   };
@@ -89,7 +106,8 @@ async function quantizeCommand(args: string[]): Promise<string> {
       ptf: !values['no-ptf'], lis: Boolean(values.lis), biasCorrection: Boolean(values['bias-correction']), resume: Boolean(values.resume),
       skipBadImages: Boolean(values['skip-bad-images']),
     },
-    preprocessing: preprocessingFlags(values),
+    modelOptions: modelFlags(values),
+    runtime: runtimeFlags(values),
     progress: values.quiet ? silentProgress : new StderrProgress(),
   });
   return values.json ? JSON.stringify(report) : formatQuantize(report, out);
@@ -100,7 +118,7 @@ async function landscapeCommand(args: string[]): Promise<string> {
   const flags: Flags = {
     ...common,
     ...['calib', 'out', 'eval', 'unit', 'points', 'radius', 'grid', 'eval-limit', 'calib-size', 'w-bits', 'a-bits', 'search-space', 'seed',
-      'batch-size', 'observer', 'temperature', ...PREPROCESSING_FLAGS].reduce((f, n) => ({ ...f, ...text(n) }), {}),
+      'batch-size', 'observer', 'temperature', ...MODEL_FLAGS, ...RUNTIME_FLAGS].reduce((f, n) => ({ ...f, ...text(n) }), {}),
     'no-ptf': { type: 'boolean' },
   };
   const { positionals, values } = parse(args, flags, ['MODEL']);
@@ -116,7 +134,8 @@ async function landscapeCommand(args: string[]): Promise<string> {
       searchSpace: values['search-space'] as never, seed: values.seed as never, batchSize: values['batch-size'] as never,
       observer: values.observer as never, temperature: values.temperature as never, ptf: !values['no-ptf'],
     },
-    preprocessing: preprocessingFlags(values),
+    modelOptions: modelFlags(values),
+    runtime: runtimeFlags(values),
     progress: values.quiet ? silentProgress : new StderrProgress(),
   });
   return values.json ? JSON.stringify(result) : formatLandscape(result, out);

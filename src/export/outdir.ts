@@ -1,7 +1,7 @@
 // Output folders belong to the user: evolq assembles its files in a staging folder beside the target under a
 // lock that names its holder, moves the result into place only when complete, and never deletes what it did
 // not write (the target's files are checked against the manifest evolq leaves in every output folder).
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, lstatSync } from 'node:fs';
+import { cpSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, lstatSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
@@ -42,7 +42,18 @@ function alive(pid: number): boolean {
   }
 }
 
-/** The entries of `dir` that evolq did not write: not in its manifest (or, without one, not an evolq file name). */
+/** Every file below `dir` as a path relative to it ('onnx/model_q4.onnx'), and every entry that is no file or folder. */
+function relativeFiles(dir: string, prefix = ''): string[] {
+  return readdirSync(join(dir, prefix)).sort().flatMap((name) => {
+    const path = prefix ? `${prefix}/${name}` : name;
+    return lstatSync(join(dir, path)).isDirectory() ? relativeFiles(dir, path) : [path];
+  });
+}
+
+/**
+ * The entries of `dir` that evolq did not write: not in its manifest (or, without one, not an evolq file name),
+ * named by their top-level entry (a folder holding one foreign file is named as the folder).
+ */
 function foreignEntries(dir: string): string[] {
   const entries = readdirSync(dir);
   let owned: (name: string) => boolean = isKnownOutput;
@@ -58,7 +69,8 @@ function foreignEntries(dir: string): string[] {
   } else if (entries.length && !entries.some((e) => ['report.json', 'quant.json', 'landscape.json'].includes(e))) {
     return entries;
   }
-  return entries.filter((e) => e !== MANIFEST_FILE && (!owned(e) || !lstatSync(join(dir, e)).isFile()));
+  const foreign = relativeFiles(dir).filter((f) => f !== MANIFEST_FILE && (!owned(f) || !lstatSync(join(dir, f)).isFile()));
+  return [...new Set(foreign.map((f) => f.split('/')[0]))];
 }
 
 export class OutputDir {
@@ -92,9 +104,8 @@ export class OutputDir {
       if (!options.keep) rmSync(staging, { recursive: true, force: true });
       mkdirSync(staging, { recursive: true });
       if (options.extend && existsSync(path)) {
-        for (const entry of readdirSync(path)) {
-          if (entry !== MANIFEST_FILE) writeFileSync(join(staging, entry), readFileSync(join(path, entry)));
-        }
+        // Copies, not links: the staged files are rewritten in place (report.html) while the target stays as it was.
+        cpSync(path, staging, { recursive: true, filter: (source) => basename(source) !== MANIFEST_FILE });
       }
       return new OutputDir(path, staging, lockFile);
     } catch (err) {
@@ -107,8 +118,10 @@ export class OutputDir {
     return join(this.staging, name);
   }
 
+  /** Writes a file of the output; `name` may have folders ('onnx/model_q4.onnx'). */
   write(name: string, data: Uint8Array | string): void {
     try {
+      mkdirSync(dirname(this.path(name)), { recursive: true });
       writeFileSync(this.path(name), data);
     } catch (err) {
       // A failed write (ENOSPC, EIO) names no file; the user knows the file by its place in the output.
@@ -119,6 +132,16 @@ export class OutputDir {
 
   writeJson(name: string, value: unknown): void {
     this.write(name, `${JSON.stringify(value, null, 2)}\n`);
+  }
+
+  /** A second name for a staged file (a hard link: the same bytes, stored once). */
+  link(name: string, existing: string): void {
+    mkdirSync(dirname(this.path(name)), { recursive: true });
+    try {
+      linkSync(this.path(existing), this.path(name));
+    } catch {
+      this.write(name, readFileSync(this.path(existing))); // a file system without hard links gets a copy
+    }
   }
 
   /** Copies a file's content (not its mode: sources may be read-only) when it exists. */
@@ -135,7 +158,7 @@ export class OutputDir {
    * new one is in place; a crash in between leaves it as `.NAME.old`, which the next open puts back.
    */
   commit(): void {
-    const files = readdirSync(this.staging).filter((f) => f !== MANIFEST_FILE).sort();
+    const files = relativeFiles(this.staging).filter((f) => f !== MANIFEST_FILE);
     this.writeJson(MANIFEST_FILE, { format: 'evolq-output/1', files });
     const old = join(dirname(this.target), `.${basename(this.target)}.old`);
     if (existsSync(this.target)) {

@@ -1,17 +1,19 @@
 // `evolq eval`: top-1/top-5 of a model on an ImageFolder.
-import { loadModel, type PreprocessingOverrides } from '../model.js';
+import { loadModel, type ModelOptions } from '../model.js';
 import { listImageFolder, limitPerClass } from '../data/imagefolder.js';
 import { fileSource } from '../data/source.js';
 import { evaluateAccuracy } from '../evaluate/evaluate.js';
-import { defaultRunner, type Runner } from '../runtime/runner.js';
+import { runnerFor, type Runner, type RuntimeOptions } from '../runtime/runner.js';
 import type { Accuracy } from '../evaluate/metrics.js';
 import { silentProgress, type Progress } from '../progress.js';
 
-export interface EvalOptions extends PreprocessingOverrides {
+export interface EvalOptions extends ModelOptions {
   data: string;
   limit?: number;
   batchSize?: number;
   runner?: Runner;
+  /** The execution provider and threads of onnxruntime-node, when no runner is given. */
+  runtime?: RuntimeOptions;
   progress?: Progress;
 }
 
@@ -20,7 +22,7 @@ export async function evaluateModel(path: string, options: EvalOptions): Promise
   const model = loadModel(path, options);
   const folder = listImageFolder(options.data, model.labels);
   const items = options.limit ? limitPerClass(folder, options.limit) : folder.items;
-  const runner = options.runner ?? defaultRunner;
+  const runner = runnerFor(options.runner, options.runtime);
   const session = await runner.createSession(model.file);
   try {
     const [accuracy] = await evaluateAccuracy(

@@ -1,5 +1,5 @@
 // `evolq inspect`: the quant points and search units of a model.
-import { loadModel } from '../model.js';
+import { loadModel, type ModelOptions } from '../model.js';
 import { findQuantPoints, type QuantPoint } from '../quant/points.js';
 import { findUnits, type SearchSpace } from '../quant/units.js';
 
@@ -12,8 +12,8 @@ export interface InspectReport {
   points: Pick<QuantPoint, 'id' | 'kind' | 'tensor' | 'node'>[];
 }
 
-export function inspectModel(path: string, space: SearchSpace = 'attention'): InspectReport {
-  const model = loadModel(path);
+export function inspectModel(path: string, space: SearchSpace = 'attention', options: ModelOptions = {}): InspectReport {
+  const model = loadModel(path, options);
   const points = findQuantPoints(model.graph);
   const units = findUnits(model.graph, points, space);
   return {

@@ -2,24 +2,23 @@
 // (landscape.csv, landscape.json, SVG plots, report.html). Into an evolq output folder it adds these files
 // and re-renders that folder's report.html with the landscape.
 import { existsSync, readFileSync } from 'node:fs';
-import { loadModel, requireFloatModel, type PreprocessingOverrides } from '../model.js';
-import { findQuantPoints } from '../quant/points.js';
-import { findUnits } from '../quant/units.js';
+import type { ModelOptions } from '../model.js';
+import { prepare, calibrateBaseline } from './prepare.js';
 import { materialize } from '../quant/materialize.js';
-import { calibrate } from '../calibrate/calibrate.js';
-import { listImageFolder, limitPerClass, drawSplits, decodeImagesWithProgress, type ImageBatch } from '../data/imagefolder.js';
-import { Fitness } from '../search/fitness.js';
-import { infonce } from '../search/losses.js';
+import { limitPerClass, decodeImagesWithProgress, type ImageBatch } from '../data/imagefolder.js';
+import { Fitness } from '../fitness/fitness.js';
+import { infonce } from '../fitness/losses.js';
 import { measureLandscape, LANDSCAPE_MEASURES, type Landscape, type LandscapeSettings } from '../landscape/landscape.js';
 import { resolveOptions, integer, positiveNumber, type QuantizeOptions } from '../config.js';
-import { defaultRunner, type Runner } from '../runtime/runner.js';
+import { runnerFor, type Runner, type RuntimeOptions } from '../runtime/runner.js';
 import { OutputDir } from '../export/outdir.js';
 import { reportHtml } from '../report/html.js';
 import { landscapeFigures } from '../report/landscape.js';
-import { Rng } from '../rng.js';
 import { silentProgress, type Progress } from '../progress.js';
 import { ConfigError } from '../errors.js';
-import type { QuantizeReport } from './quantize.js';
+import type { QuantizeReport, LandscapeFile } from '../report/types.js';
+
+export type { LandscapeFile };
 
 export interface LandscapeRequest {
   model: string;
@@ -34,22 +33,14 @@ export interface LandscapeRequest {
   /** Evaluation images for top-1 (from --eval, or the holdout split of --calib). */
   evalLimit?: number;
   options?: Partial<QuantizeOptions>;
-  /** Input size, mean and std for a bare .onnx without preprocessor_config.json (or to override it). */
-  preprocessing?: PreprocessingOverrides;
+  /** The model file in a folder, and input size, mean and std for a bare .onnx without preprocessor_config.json. */
+  modelOptions?: ModelOptions;
   runner?: Runner;
+  /** The execution provider and threads of onnxruntime-node, when no runner is given. */
+  runtime?: RuntimeOptions;
   progress?: Progress;
 }
 
-export interface LandscapeFile extends Landscape {
-  settings: LandscapeSettings & {
-    model: string; calib: string; eval: string | null; wBits: number; aBits: number; seed: number;
-    searchSpace: string; calibImages: number; evalImages: number;
-  };
-  unit: { index: number; name: string; kind: string; points: string[] };
-  seconds: number;
-  /** The files written. */
-  files: string[];
-}
 
 export const LANDSCAPE_DEFAULTS = { points: 41, radius: 0.1, grid: 21, calibSize: 500, evalLimit: 500 };
 
@@ -64,32 +55,23 @@ export async function landscape(request: LandscapeRequest): Promise<LandscapeFil
   };
   if (settings.radius >= 1) throw new ConfigError(`--radius must be below 1 (a relative step; 1 would zero a scale), got ${settings.radius}`, '--radius');
   const evalLimit = integer(request.evalLimit ?? LANDSCAPE_DEFAULTS.evalLimit, '--eval-limit', 1);
-  const runner = request.runner ?? defaultRunner;
+  const runner = runnerFor(request.runner, request.runtime);
   const progress = request.progress ?? silentProgress;
 
-  const model = loadModel(request.model, request.preprocessing);
-  requireFloatModel(model);
-  const points = findQuantPoints(model.graph);
-  const units = findUnits(model.graph, points, options.searchSpace);
+  const prepared = prepare({ ...request, options, holdout: { count: request.eval ? 0 : evalLimit, flag: '--eval-limit' } });
+  const { model, points, units, evalFolder, rng, splits } = prepared;
   if (!units.length) throw new ConfigError(`${model.file}: no ${options.searchSpace} units found to perturb`);
   const index = request.unit ?? units.length - 1;
   if (!Number.isInteger(index) || index < 0 || index >= units.length) {
     throw new ConfigError(`--unit must be in 0..${units.length - 1} (${units.length} ${options.searchSpace} units), got ${request.unit}`, '--unit');
   }
   const unit = units[index];
-  const calibFolder = listImageFolder(request.calib, model.labels);
-  const evalFolder = request.eval ? listImageFolder(request.eval, model.labels) : undefined;
-  const rng = new Rng(options.seed);
-  const splits = drawSplits(calibFolder, options.calibSize, evalFolder ? 0 : evalLimit, rng, '--eval-limit');
   const out = OutputDir.open(request.out, { extend: true });
   try {
     const calibImages = await decodeImagesWithProgress(splits.calibration, model.preprocessing, progress);
     const evalItems = evalFolder ? limitPerClass(evalFolder, evalLimit) : splits.holdout;
     const evalImages = await decodeImagesWithProgress(evalItems, model.preprocessing, progress, 'decoding evaluation images');
-    const table = await calibrate(runner, model.graph, model.inputName, points, calibImages, {
-      wBits: options.wBits, aBits: options.aBits, observer: options.observer, ptf: options.ptf, lis: options.lis,
-      biasCorrection: options.biasCorrection, batchSize: options.batchSize,
-    }, progress);
+    const table = await calibrateBaseline(runner, prepared, calibImages, options, progress);
     const fitness = new Fitness({
       runner, graph: model.graph, points, units, inputName: model.inputName, outputName: model.outputName, batchSize: options.batchSize,
       simulate: (params, feed) => materialize(model.graph, points, params, { bake: true, feed, inputMeans: table.inputMeans }),
@@ -108,6 +90,7 @@ export async function landscape(request: LandscapeRequest): Promise<LandscapeFil
         seed: options.seed, searchSpace: options.searchSpace, calibImages: calibImages.dims[0], evalImages: evalImages.dims[0],
       },
       unit: { index, name: unit.name, kind: unit.kind, points: unit.points },
+      runtime: runner.report ?? null,
       ...measured,
       seconds: (performance.now() - started) / 1000,
       files: [],

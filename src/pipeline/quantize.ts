@@ -1,27 +1,27 @@
 // `evolq quantize`: model → graph → quant points → calibration → (search) → evaluation → files.
-import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { loadModel, requireFloatModel, type LoadedModel, type PreprocessingOverrides } from '../model.js';
-import { findQuantPoints } from '../quant/points.js';
-import { findUnits } from '../quant/units.js';
+import type { LoadedModel, ModelOptions } from '../model.js';
+import { prepare, calibrateBaseline } from './prepare.js';
 import { materialize } from '../quant/materialize.js';
-import { calibrate } from '../calibrate/calibrate.js';
-import { listImageFolder, limitPerClass, drawSplits, decodeImagesWithProgress, type ImageItem, type SkippedImage } from '../data/imagefolder.js';
+import { limitPerClass, decodeImagesWithProgress, type ImageItem, type SkippedImage } from '../data/imagefolder.js';
 import { evolqSearch, defaultRadius, type SearchReport } from '../search/search.js';
 import { CHECKPOINT_FILE, readCheckpoint } from '../search/checkpoint.js';
 import type { QuantParams } from '../quant/scheme.js';
 import { decodedSource, fileSource, type ImageSource } from '../data/source.js';
 import { evaluateAccuracy, type EvaluationTarget } from '../evaluate/evaluate.js';
 import { resolveOptions, type QuantizeOptions } from '../config.js';
-import { defaultRunner, type Runner, type Session } from '../runtime/runner.js';
+import { runnerFor, type Runner, type RuntimeOptions, type Session } from '../runtime/runner.js';
 import { OutputDir } from '../export/outdir.js';
 import { quantJson } from '../export/quantjson.js';
-import { deployableGraph, type FloatSubgraph } from '../export/deployable.js';
+import { deployableGraph } from '../export/deployable.js';
 import { chosenKernels } from '../export/kernels.js';
+import { outputConfig, outputPreprocessorConfig, transformersJsFile } from '../export/model-folder.js';
 import { reportHtml } from '../report/html.js';
+import type { QuantizeReport } from '../report/types.js';
+
+export type { QuantizeReport };
 import type { QuantPoint } from '../quant/points.js';
-import { Rng } from '../rng.js';
 import { ConfigError, DataError } from '../errors.js';
 import { silentProgress, type Progress } from '../progress.js';
 import type { Accuracy } from '../evaluate/metrics.js';
@@ -32,37 +32,14 @@ export interface QuantizeRequest {
   out: string;
   eval?: string;
   options?: Partial<QuantizeOptions>;
-  /** Input size, mean and std for a bare .onnx without preprocessor_config.json (or to override it). */
-  preprocessing?: PreprocessingOverrides;
+  /** The model file in a folder, and input size, mean and std for a bare .onnx without preprocessor_config.json. */
+  modelOptions?: ModelOptions;
   runner?: Runner;
+  /** The execution provider and threads of onnxruntime-node, when no runner is given. */
+  runtime?: RuntimeOptions;
   progress?: Progress;
 }
 
-export interface QuantizeReport {
-  settings: QuantizeOptions & { model: string; calib: string; eval: string | null };
-  evaluatedOn: { images: string; n: number; split: 'eval' | 'holdout' };
-  points: Record<string, number>;
-  units: { name: string; kind: string; points: string[] }[];
-  fp: { top1: number; top5: number };
-  baseline: { top1: number; top5: number };
-  evolq?: { top1: number; top5: number };
-  /** OUT/model.onnx: its accuracy, size against the float model, and what it stores how. */
-  exported: {
-    top1: number; top5: number; bytes: number; floatBytes: number; sizeRatio: number; opset: number;
-    weights: Record<'uint8' | 'uint4', { tensors: number; bytes: number }>; floatSubgraphs: FloatSubgraph[];
-    /** The operators onnxruntime-node (CPU) runs it with after its optimizations. */
-    kernels: Record<string, number>;
-  };
-  timing: Record<string, number>;
-  search: SearchReport | null;
-  /** Per searched point: how far Evol-Q moved its scales from the baseline's (mean and max of |Δs / s|). */
-  scaleMovement: { point: string; kind: string; meanRelativeChange: number; maxRelativeChange: number }[];
-  /** BatchNormalizations folded into the adjacent layers before quantization, and those kept (float, with why). */
-  batchNorm: { folded: number; kept: { node: string; reason: string }[] };
-  /** Images left out with --skip-bad-images because they did not decode. */
-  skippedImages: SkippedImage[];
-  files: string[];
-}
 
 const topk = (a: Accuracy) => ({ top1: a.top1, top5: a.top5 });
 
@@ -81,7 +58,7 @@ function fingerprint(modelFile: string, calibration: readonly ImageItem[], holdo
  */
 export async function quantize(request: QuantizeRequest): Promise<QuantizeReport> {
   const options = resolveOptions(request.options ?? {});
-  const runner = request.runner ?? defaultRunner;
+  const runner = runnerFor(request.runner, request.runtime);
   const progress = request.progress ?? silentProgress;
   const timing: Record<string, number> = {};
   let clock = performance.now();
@@ -96,20 +73,14 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
     throw new ConfigError('--holdout 0 without --eval leaves no images to measure accuracy on; give --eval DIR or --holdout 1 or more', '--holdout');
   }
   if (!request.eval && options.evalLimit !== undefined) throw new ConfigError('--eval-limit limits the --eval images; give --eval DIR too', '--eval-limit');
-  const model = loadModel(request.model, request.preprocessing);
-  requireFloatModel(model);
-  const points = findQuantPoints(model.graph);
-  const units = findUnits(model.graph, points, options.searchSpace);
+  const prepared = prepare({ ...request, options, holdout: { count: options.holdout, flag: '--holdout' } });
+  const { model, points, units, evalFolder, rng, splits } = prepared;
   if (options.method === 'evolq' && !units.length) {
     throw new ConfigError(`${model.file}: no ${options.searchSpace} search units (no residual block or attention was found), so there is nothing for --method evolq to search; use --method baseline`, '--method');
   }
   if (options.method === 'evolq' && options.holdout === 0) {
     throw new ConfigError('--holdout 0: --method evolq keeps the pass that is best on the holdout images; give --holdout 1 or more', '--holdout');
   }
-  const calibFolder = listImageFolder(request.calib, model.labels);
-  const evalFolder = request.eval ? listImageFolder(request.eval, model.labels) : undefined;
-  const rng = new Rng(options.seed);
-  const splits = drawSplits(calibFolder, options.calibSize, options.holdout, rng);
   const checkpointFingerprint = options.method === 'evolq' ? fingerprint(model.file, splits.calibration, splits.holdout, options) : '';
   const out = OutputDir.open(request.out, { keep: options.resume });
   const skippedImages: SkippedImage[] = [];
@@ -123,10 +94,7 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
     if (!calibImages.dims[0]) throw new DataError(`${request.calib}: none of the ${splits.calibration.length} calibration images decoded`, request.calib);
     lap('decode');
 
-    const table = await calibrate(runner, model.graph, model.inputName, points, calibImages, {
-      wBits: options.wBits, aBits: options.aBits, observer: options.observer, ptf: options.ptf, lis: options.lis,
-      biasCorrection: options.biasCorrection, batchSize: options.batchSize,
-    }, progress);
+    const table = await calibrateBaseline(runner, prepared, calibImages, options, progress);
     lap('calibration');
 
     const holdoutImages = await decodeImagesWithProgress(splits.holdout, model.preprocessing, progress, 'decoding holdout', skipped);
@@ -168,12 +136,18 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
     lap('evaluation');
 
     out.write('model.onnx', exportedModel);
+    const transformersJs = transformersJsFile(options.wBits);
+    out.link(transformersJs.file, 'model.onnx');
     out.write('simulation.onnx', quantizedModels[quantizedModels.length - 1]);
     out.writeJson('quant.json', quantJson(points, units, table, finalParams));
-    if (model.dir) {
-      out.copy(join(model.dir, 'preprocessor_config.json'));
-      out.copy(join(model.dir, 'config.json'));
-    }
+    out.writeJson('config.json', outputConfig(model.config, {
+      quant_method: 'evolq', method: options.method, weight_bits: options.wBits, activation_bits: options.aBits,
+      weight_storage: options.wBits === 8 ? 'uint8' : 'uint4', weight_granularity: 'per-channel', observer: options.observer,
+      ptf: options.ptf, log2_softmax: options.lis, bias_correction: options.biasCorrection, seed: options.seed,
+      ...(options.method === 'evolq' ? { search_space: options.searchSpace, passes: options.passes, loss: options.loss } : {}),
+    }));
+    const preprocessor = outputPreprocessorConfig(model.preprocessorConfig, model.config.model_type);
+    out.writeJson('preprocessor_config.json', preprocessor.config);
     lap('write');
     timing.total = (performance.now() - started) / 1000;
 
@@ -190,13 +164,15 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
       exported: {
         ...topk(exported), bytes: exportedModel.length, floatBytes, sizeRatio: exportedModel.length / floatBytes,
         opset: deployable.graph.opset, weights: deployable.weights, floatSubgraphs: deployable.floatSubgraphs, kernels,
+        transformersJs: { ...transformersJs, ...(preprocessor.added ? { imageProcessorAdded: preprocessor.added } : {}) },
       },
       timing,
+      runtime: runner.report ?? null,
       search: searched?.report ?? null,
       scaleMovement: searched ? scaleMovement(points, table.params, searched.params) : [],
       batchNorm: { folded: model.batchNormFolding.folded.length, kept: model.batchNormFolding.kept },
       skippedImages,
-      files: ['model.onnx', 'simulation.onnx', 'quant.json', 'report.json', 'report.html'],
+      files: ['model.onnx', transformersJs.file, 'simulation.onnx', 'quant.json', 'config.json', 'preprocessor_config.json', 'report.json', 'report.html'],
     };
     out.writeJson('report.json', report);
     out.write('report.html', await reportHtml({ report }));

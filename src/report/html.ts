@@ -1,7 +1,6 @@
 // OUT/report.html: one self-contained page (inline CSS and SVG, no scripts, no network) with the settings,
 // the accuracy table, the search trajectory, how far each layer's scales moved, and the landscape when present.
-import type { QuantizeReport } from '../pipeline/quantize.js';
-import type { LandscapeFile } from '../pipeline/landscape.js';
+import type { QuantizeReport, LandscapeFile } from './types.js';
 import { LANDSCAPE_MEASURES } from '../landscape/landscape.js';
 import { MEASURE_LABEL, type Figure } from './landscape.js';
 import { layerKernels } from '../export/kernels.js';

@@ -1,5 +1,5 @@
 // The landscape's figures, rendered once: written as SVG files beside landscape.json and inlined in report.html.
-import type { LandscapeFile } from '../pipeline/landscape.js';
+import type { LandscapeFile } from './types.js';
 import { LANDSCAPE_MEASURES, lowerIsBetter, type LandscapeMeasure } from '../landscape/landscape.js';
 import { facetLines, heatmap, renderSvg } from './plots.js';
 

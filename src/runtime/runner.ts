@@ -1,7 +1,10 @@
 // The one module that imports onnxruntime-node; everything else runs models through the Runner interface.
 import * as ort from 'onnxruntime-node';
 import { availableParallelism } from 'node:os';
-import { ModelError } from '../errors.js';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { ConfigError, ModelError } from '../errors.js';
 
 /** A dense float32 tensor in row-major order. */
 export interface FloatTensor {
@@ -30,6 +33,13 @@ export interface SessionOptions {
 export interface Runner {
   /** A session over a serialized model or a model file path. */
   createSession(model: Uint8Array | string, options?: SessionOptions): Promise<Session>;
+  /** What it runs on, for report.json. */
+  readonly report?: RuntimeReport;
+}
+
+/** The given runner, else onnxruntime-node on the requested device (checked now, before any work). */
+export function runnerFor(runner: Runner | undefined, runtime: RuntimeOptions | undefined): Runner {
+  return runner ?? new OrtRunner(runtime);
 }
 
 class OrtSession implements Session {
@@ -49,7 +59,7 @@ class OrtSession implements Session {
     const results = fetches ? await this.session.run(ortFeeds, [...fetches]) : await this.session.run(ortFeeds);
     const out: Record<string, FloatTensor> = {};
     for (const [name, t] of Object.entries(results)) {
-      if (t.type !== 'float32') continue;
+      if (t.type !== 'float32') throw new ModelError(`output '${name}' is ${t.type}; evolq reads float32 outputs (fetch only the float ones)`);
       out[name] = { data: t.data as Float32Array, dims: t.dims };
     }
     return out;
@@ -60,14 +70,68 @@ class OrtSession implements Session {
   }
 }
 
-/** The CPU runner over onnxruntime-node. */
+export interface RuntimeOptions {
+  /** The execution provider: one of what the installed onnxruntime-node offers (`evolq --help` lists them). */
+  device?: string;
+  /** Threads for one operator; default: every core. */
+  threads?: number;
+}
+
+/** What a runner runs on, as report.json states it. */
+export interface RuntimeReport {
+  device: string;
+  threads: number;
+  onnxruntime: string;
+}
+
+// Providers that onnxruntime-node does not bundle come as shared libraries its install script downloads.
+const PROVIDER_LIBRARIES: Record<string, string> = { cuda: 'libonnxruntime_providers_cuda.so', tensorrt: 'libonnxruntime_providers_tensorrt.so' };
+
+/** The execution providers the installed onnxruntime-node knows, each with whether it can run here. */
+export function executionProviders(): { name: string; usable: boolean }[] {
+  const binding = dirname(createRequire(import.meta.url).resolve('onnxruntime-node/package.json'));
+  const libraries = join(binding, 'bin', 'napi-v6', process.platform, process.arch);
+  return ort.listSupportedBackends().map(({ name, bundled }) => ({
+    name, usable: bundled || (PROVIDER_LIBRARIES[name] !== undefined && existsSync(join(libraries, PROVIDER_LIBRARIES[name]))),
+  }));
+}
+
+/** Checks `device` against what onnxruntime-node offers here; the error says what is missing and how to get it. */
+export function checkDevice(device: string): void {
+  const providers = executionProviders();
+  const provider = providers.find((p) => p.name === device);
+  if (!provider) throw new ConfigError(`Unsupported --device: "${device}". Should be one of: ${providers.map((p) => p.name).join(', ')}.`, '--device');
+  if (!provider.usable) {
+    throw new ConfigError(`--device ${device}: this onnxruntime-node was installed without its ${device} provider (${PROVIDER_LIBRARIES[device] ?? 'a separate library'}); `
+      + `with network access and the GPU's drivers, reinstall it with: npm rebuild onnxruntime-node --onnxruntime-node-install=cuda12 `
+      + `(this project's .npmrc sets onnxruntime-node-install=skip)`, '--device');
+  }
+}
+
+/** The runner over onnxruntime-node, on one execution provider. */
 export class OrtRunner implements Runner {
+  readonly device: string;
+  readonly threads: number;
+
+  constructor(options: RuntimeOptions = {}) {
+    this.device = options.device ?? 'cpu';
+    if (this.device !== 'cpu') checkDevice(this.device);
+    if (options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1)) {
+      throw new ConfigError(`--threads must be an integer >= 1, got "${options.threads}"`, '--threads');
+    }
+    this.threads = options.threads ?? availableParallelism();
+  }
+
+  get report(): RuntimeReport {
+    return { device: this.device, threads: this.threads, onnxruntime: ort.env.versions.node ?? ort.env.versions.common };
+  }
+
   async createSession(model: Uint8Array | string, options: SessionOptions = {}): Promise<Session> {
     const sessionOptions: ort.InferenceSession.SessionOptions = {
       graphOptimizationLevel: options.optimization ?? 'all',
-      executionProviders: ['cpu'],
+      executionProviders: [this.device],
     };
-    sessionOptions.intraOpNumThreads = options.threads ?? availableParallelism();
+    sessionOptions.intraOpNumThreads = options.threads ?? this.threads;
     if (options.optimizedModelPath) {
       sessionOptions.optimizedModelFilePath = options.optimizedModelPath;
       sessionOptions.logSeverityLevel = 3; // its warning that the dump is hardware-specific is expected here

@@ -3,9 +3,9 @@
 import type { QuantParams } from '../quant/scheme.js';
 import type { ImageBatch } from '../data/imagefolder.js';
 import type { Loss, Mutation } from '../config.js';
-import { lossFunction } from './losses.js';
+import { lossFunction } from '../fitness/losses.js';
 import { evolveUnit } from './evolution.js';
-import { Fitness, withScales, type FitnessSetup } from './fitness.js';
+import { Fitness, withScales, type FitnessSetup } from '../fitness/fitness.js';
 import { writeCheckpoint } from './checkpoint.js';
 import { ConfigError } from '../errors.js';
 import type { SearchState, UnitRecord } from './state.js';

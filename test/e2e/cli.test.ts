@@ -56,10 +56,11 @@ test('quantize --method baseline writes quant.json, report.json and a simulation
   const report = JSON.parse(result.stdout);
   for (const key of ['settings', 'fp', 'baseline', 'timing', 'search']) assert.ok(key in report, key);
   assert.equal(report.settings.wBits, 4);
+  assert.equal(report.runtime.device, 'cpu', 'report.json says which execution provider ran');
   assert.equal(report.evaluatedOn.n, 300);
   assert.ok(report.baseline.top1 > 0.4, 'W4A8 keeps most of the accuracy');
   assert.match(result.stderr, /calibration: 300\/300/, 'progress on stderr');
-  assert.deepEqual(readdirSync(out).sort(), ['.evolq-files.json', 'config.json', 'model.onnx', 'preprocessor_config.json', 'quant.json', 'report.html', 'report.json', 'simulation.onnx']);
+  assert.deepEqual(readdirSync(out).sort(), ['.evolq-files.json', 'config.json', 'model.onnx', 'onnx', 'preprocessor_config.json', 'quant.json', 'report.html', 'report.json', 'simulation.onnx']);
   assert.deepEqual(JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')), report);
   const quant = JSON.parse(readFileSync(join(out, 'quant.json'), 'utf8'));
   assert.equal(quant.points.length, 89);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { infonce, mse, kl, cosine } from '../../src/search/losses.js';
+import { infonce, mse, kl, cosine } from '../../src/fitness/losses.js';
 
 test('infoNCE is CE(normalize(q)·normalize(k)ᵀ / T, diagonal) · 2T with in-batch negatives', () => {
   // Three orthonormal rows: matching pairs have similarity 1, others 0.

@@ -1,5 +1,4 @@
 // Fitness losses between quantized logits q and full-precision logits k, one batch [B, C] at a time.
-import type { Loss } from '../config.js';
 import type { FloatTensor } from '../runtime/runner.js';
 
 export type LossFunction = (q: Float32Array, k: Float32Array, batch: number, classes: number) => number;
@@ -78,11 +77,20 @@ export const cosine: LossFunction = (q, k, batch, classes) => {
   return 1 - total / batch;
 };
 
+/**
+ * The loss registry: a name → how to build it, and whether it is smallest when the quantized logits equal the
+ * float ones. `--loss`'s choices, its help and its errors all come from here; a new loss is one entry.
+ */
+export const LOSS_REGISTRY = {
+  infonce: { summary: 'Evol-Q\'s infoNCE with in-batch negatives (not smallest at q = k)', create: infonce, minimalAtFloat: false },
+  mse: { summary: 'mean squared error of the logits', create: () => mse, minimalAtFloat: true },
+  kl: { summary: 'KL divergence of the float from the quantized softmax', create: () => kl, minimalAtFloat: true },
+  cosine: { summary: '1 − cosine similarity of the logit rows', create: () => cosine, minimalAtFloat: true },
+} satisfies Record<string, { summary: string; create: (temperature: number) => LossFunction; minimalAtFloat: boolean }>;
+
+export type Loss = keyof typeof LOSS_REGISTRY;
+export const LOSSES = Object.keys(LOSS_REGISTRY) as Loss[];
+
 export function lossFunction(loss: Loss, temperature: number): LossFunction {
-  switch (loss) {
-    case 'infonce': return infonce(temperature);
-    case 'mse': return mse;
-    case 'kl': return kl;
-    case 'cosine': return cosine;
-  }
+  return LOSS_REGISTRY[loss].create(temperature);
 }

@@ -1,0 +1,56 @@
+// The stages quantize, landscape and bench share: model → graph → quant points + search units, image folders →
+// calibration and holdout draws; then decoded calibration images → calibration table.
+import { loadModel, requireFloatModel, type LoadedModel, type ModelOptions } from '../model.js';
+import { findQuantPoints, type QuantPoint } from '../quant/points.js';
+import { findUnits, type SearchUnit } from '../quant/units.js';
+import { calibrate, type CalibrationTable } from '../calibrate/calibrate.js';
+import { listImageFolder, drawSplits, type ImageBatch, type ImageFolder, type ImageItem } from '../data/imagefolder.js';
+import type { Runner } from '../runtime/runner.js';
+import type { QuantizeOptions } from '../config.js';
+import { Rng } from '../rng.js';
+import { silentProgress, type Progress } from '../progress.js';
+
+export interface PrepareRequest {
+  model: string;
+  modelOptions?: ModelOptions;
+  calib: string;
+  eval?: string;
+  options: Pick<QuantizeOptions, 'searchSpace' | 'calibSize' | 'seed'>;
+  /** Images drawn beside the calibration set (the holdout), and the option that sized them, for errors. */
+  holdout: { count: number; flag: string };
+}
+
+export interface Prepared {
+  model: LoadedModel;
+  points: QuantPoint[];
+  units: SearchUnit[];
+  calibFolder: ImageFolder;
+  evalFolder?: ImageFolder;
+  /** The seeded generator, after the draw: the search continues from it. */
+  rng: Rng;
+  splits: { calibration: ImageItem[]; holdout: ImageItem[] };
+}
+
+/** Everything that needs no image decoded: bad input fails here, before any output folder is touched. */
+export function prepare(request: PrepareRequest): Prepared {
+  const model = loadModel(request.model, request.modelOptions);
+  requireFloatModel(model);
+  const points = findQuantPoints(model.graph);
+  const units = findUnits(model.graph, points, request.options.searchSpace);
+  const calibFolder = listImageFolder(request.calib, model.labels);
+  const evalFolder = request.eval ? listImageFolder(request.eval, model.labels) : undefined;
+  const rng = new Rng(request.options.seed);
+  const splits = drawSplits(calibFolder, request.options.calibSize, request.holdout.count, rng, request.holdout.flag);
+  return { model, points, units, calibFolder, evalFolder, rng, splits };
+}
+
+/** The FQ-ViT baseline's calibration table from decoded calibration images, with the quantize options. */
+export function calibrateBaseline(
+  runner: Runner, prepared: Prepared, images: ImageBatch, options: QuantizeOptions, progress: Progress = silentProgress,
+): Promise<CalibrationTable> {
+  const { model, points } = prepared;
+  return calibrate(runner, model.graph, model.inputName, points, images, {
+    wBits: options.wBits, aBits: options.aBits, observer: options.observer, ptf: options.ptf, lis: options.lis,
+    biasCorrection: options.biasCorrection, batchSize: options.batchSize,
+  }, progress);
+}

@@ -1,0 +1,50 @@
+// The report types: what quantize and landscape write (report.json, landscape.json) and report.html renders.
+// Here, not in the pipeline, so the pipeline imports the report and the report imports nothing of the pipeline.
+import type { QuantizeOptions } from '../config.js';
+import type { SearchReport } from '../search/search.js';
+import type { FloatSubgraph } from '../export/deployable.js';
+import type { RuntimeReport } from '../runtime/runner.js';
+import type { SkippedImage } from '../data/imagefolder.js';
+import type { Landscape, LandscapeSettings } from '../landscape/landscape.js';
+
+export interface QuantizeReport {
+  settings: QuantizeOptions & { model: string; calib: string; eval: string | null };
+  evaluatedOn: { images: string; n: number; split: 'eval' | 'holdout' };
+  points: Record<string, number>;
+  units: { name: string; kind: string; points: string[] }[];
+  fp: { top1: number; top5: number };
+  baseline: { top1: number; top5: number };
+  evolq?: { top1: number; top5: number };
+  /** OUT/model.onnx: its accuracy, size against the float model, and what it stores how. */
+  exported: {
+    top1: number; top5: number; bytes: number; floatBytes: number; sizeRatio: number; opset: number;
+    weights: Record<'uint8' | 'uint4', { tensors: number; bytes: number }>; floatSubgraphs: FloatSubgraph[];
+    /** The operators onnxruntime-node (CPU) runs it with after its optimizations. */
+    kernels: Record<string, number>;
+    /** The same file under the name transformers.js loads for its dtype, and the image processor added to preprocessor_config.json. */
+    transformersJs: { dtype: 'q8' | 'q4'; file: string; imageProcessorAdded?: string };
+  };
+  timing: Record<string, number>;
+  /** The execution provider, threads and onnxruntime version that ran it. */
+  runtime: RuntimeReport | null;
+  search: SearchReport | null;
+  /** Per searched point: how far Evol-Q moved its scales from the baseline's (mean and max of |Δs / s|). */
+  scaleMovement: { point: string; kind: string; meanRelativeChange: number; maxRelativeChange: number }[];
+  /** BatchNormalizations folded into the adjacent layers before quantization, and those kept (float, with why). */
+  batchNorm: { folded: number; kept: { node: string; reason: string }[] };
+  /** Images left out with --skip-bad-images because they did not decode. */
+  skippedImages: SkippedImage[];
+  files: string[];
+}
+
+export interface LandscapeFile extends Landscape {
+  settings: LandscapeSettings & {
+    model: string; calib: string; eval: string | null; wBits: number; aBits: number; seed: number;
+    searchSpace: string; calibImages: number; evalImages: number;
+  };
+  unit: { index: number; name: string; kind: string; points: string[] };
+  runtime: RuntimeReport | null;
+  seconds: number;
+  /** The files written. */
+  files: string[];
+}
