@@ -2,6 +2,7 @@
 import { ConfigError } from './errors.js';
 import { OBSERVERS, type Observer } from './calibrate/observers.js';
 import { LOSSES, type Loss } from './fitness/losses.js';
+import { EXPORT_FORMAT_NAMES, type ExportFormat } from './export/formats.js';
 
 export type { Loss };
 import type { SearchSpace } from './quant/units.js';
@@ -32,6 +33,8 @@ export interface QuantizeOptions {
   batchSize: number;
   /** Leave out images that do not decode (listed in report.json) instead of stopping at the first. */
   skipBadImages: boolean;
+  /** How model.onnx stores its weights (src/export/formats.ts). */
+  exportFormat: ExportFormat;
 }
 
 export const DEFAULTS: QuantizeOptions = {
@@ -55,6 +58,7 @@ export const DEFAULTS: QuantizeOptions = {
   resume: false,
   batchSize: 100,
   skipBadImages: false,
+  exportFormat: 'per-channel',
 };
 
 export const METHODS: readonly Method[] = ['baseline', 'evolq'];
@@ -114,6 +118,7 @@ export function resolveOptions(partial: Partial<Record<keyof QuantizeOptions, un
     resume: Boolean(o.resume),
     batchSize: integer(o.batchSize, '--batch-size', 1),
     skipBadImages: Boolean(o.skipBadImages),
+    exportFormat: oneOf(o.exportFormat, EXPORT_FORMAT_NAMES, '--export-format'),
   };
   return resolved;
 }

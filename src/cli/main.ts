@@ -12,6 +12,7 @@ import { landscape } from '../pipeline/landscape.js';
 import { oneOf, integer, positiveNumber, SEARCH_SPACES, METHODS, MUTATIONS } from '../config.js';
 import { OBSERVERS } from '../calibrate/observers.js';
 import { LOSSES } from '../fitness/losses.js';
+import { EXPORT_FORMAT_NAMES } from '../export/formats.js';
 import { StderrProgress, silentProgress } from '../progress.js';
 import { executionProviders } from '../runtime/runner.js';
 
@@ -26,7 +27,7 @@ usage:
       [--observer ${OBSERVERS.join('|')}] [--no-ptf] [--lis] [--bias-correction] [--batch-size 100]
       [--passes 10] [--cycles 3] [--population 15] [--loss ${LOSSES.join('|')}] [--temperature 3]
       [--search-space ${SEARCH_SPACES.join('|')}] [--mutation ${MUTATIONS.join('|')}] [--resume]
-      [--skip-bad-images] [--model-file NAME] [--size HxW --mean a,b,c --std a,b,c]
+      [--skip-bad-images] [--export-format ${EXPORT_FORMAT_NAMES.join('|')}] [--model-file NAME] [--size HxW --mean a,b,c --std a,b,c]
       [--device cpu] [--threads N] [--json] [--quiet]
   evolq landscape MODEL --calib DIR --out DIR [--unit N] [--points 41] [--radius 0.1] [--grid 21]
       [--eval DIR] [--eval-limit 500] [--calib-size 500] [--w-bits 8|4|3] [--a-bits 8|4] [--search-space attention]
@@ -85,7 +86,7 @@ async function quantizeCommand(args: string[]): Promise<string> {
   const flags: Flags = {
     ...common,
     ...['calib', 'out', 'eval', 'method', 'w-bits', 'a-bits', 'calib-size', 'holdout', 'eval-limit', 'seed', 'passes', 'cycles',
-      'population', 'loss', 'temperature', 'observer', 'search-space', 'mutation', 'batch-size', ...MODEL_FLAGS, ...RUNTIME_FLAGS].reduce((f, n) => ({ ...f, ...text(n) }), {}),
+      'population', 'loss', 'temperature', 'observer', 'search-space', 'mutation', 'batch-size', 'export-format', ...MODEL_FLAGS, ...RUNTIME_FLAGS].reduce((f, n) => ({ ...f, ...text(n) }), {}),
     'no-ptf': { type: 'boolean' }, lis: { type: 'boolean' }, 'bias-correction': { type: 'boolean' }, resume: { type: 'boolean' },
     'skip-bad-images': { type: 'boolean' },
   };
@@ -104,7 +105,7 @@ async function quantizeCommand(args: string[]): Promise<string> {
       loss: values.loss as never, temperature: values.temperature as never, observer: values.observer as never,
       searchSpace: values['search-space'] as never, mutation: values.mutation as never, batchSize: values['batch-size'] as never,
       ptf: !values['no-ptf'], lis: Boolean(values.lis), biasCorrection: Boolean(values['bias-correction']), resume: Boolean(values.resume),
-      skipBadImages: Boolean(values['skip-bad-images']),
+      skipBadImages: Boolean(values['skip-bad-images']), exportFormat: values['export-format'] as never,
     },
     modelOptions: modelFlags(values),
     runtime: runtimeFlags(values),

@@ -14,7 +14,7 @@ import { resolveOptions, type QuantizeOptions } from '../config.js';
 import { runnerFor, type Runner, type RuntimeOptions, type Session } from '../runtime/runner.js';
 import { OutputDir } from '../export/outdir.js';
 import { quantJson } from '../export/quantjson.js';
-import { deployableGraph } from '../export/deployable.js';
+import { EXPORT_FORMATS } from '../export/formats.js';
 import { chosenKernels } from '../export/kernels.js';
 import { outputConfig, outputPreprocessorConfig, transformersJsFile } from '../export/model-folder.js';
 import { reportHtml } from '../report/html.js';
@@ -45,7 +45,7 @@ const topk = (a: Accuracy) => ({ top1: a.top1, top5: a.top5 });
 
 /** What a checkpoint must agree on to be resumed: the model, the drawn images and every setting that shapes the search. */
 function fingerprint(modelFile: string, calibration: readonly ImageItem[], holdout: readonly ImageItem[], options: QuantizeOptions): string {
-  const { evalLimit: _evalLimit, resume: _resume, ...settings } = options;
+  const { evalLimit: _evalLimit, resume: _resume, exportFormat: _exportFormat, ...settings } = options;
   return createHash('sha256')
     .update(readFileSync(modelFile))
     .update(JSON.stringify({ settings, calibration: calibration.map((i) => i.file), holdout: holdout.map((i) => i.file) }))
@@ -121,7 +121,7 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
     const finalParamSets = searched ? [table.params, searched.params] : [table.params];
     const quantizedModels = finalParamSets.map(bakedModel);
     const finalParams = finalParamSets[finalParamSets.length - 1];
-    const deployable = deployableGraph(model.graph, points, finalParams, table.inputMeans);
+    const deployable = EXPORT_FORMATS[options.exportFormat].build(model.graph, points, finalParams, table.inputMeans);
     const exportedModel = deployable.graph.toBytes();
     const floatBytes = model.graph.toBytes().length;
     const kernels = await chosenKernels(runner, exportedModel);
