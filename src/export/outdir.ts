@@ -42,9 +42,14 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Every file below `dir` as a path relative to it ('onnx/model_q4.onnx'), and every entry that is no file or folder. */
+/**
+ * Every file below `dir` as a path relative to it ('onnx/model_q4.onnx'), every entry that is no file or folder,
+ * and every empty folder (as 'name/'), so that nothing in it goes unseen.
+ */
 function relativeFiles(dir: string, prefix = ''): string[] {
-  return readdirSync(join(dir, prefix)).sort().flatMap((name) => {
+  const names = readdirSync(join(dir, prefix)).sort();
+  if (prefix && !names.length) return [`${prefix}/`];
+  return names.flatMap((name) => {
     const path = prefix ? `${prefix}/${name}` : name;
     return lstatSync(join(dir, path)).isDirectory() ? relativeFiles(dir, path) : [path];
   });
@@ -69,7 +74,7 @@ function foreignEntries(dir: string): string[] {
   } else if (entries.length && !entries.some((e) => ['report.json', 'quant.json', 'landscape.json'].includes(e))) {
     return entries;
   }
-  const foreign = relativeFiles(dir).filter((f) => f !== MANIFEST_FILE && (!owned(f) || !lstatSync(join(dir, f)).isFile()));
+  const foreign = relativeFiles(dir).filter((f) => f !== MANIFEST_FILE && (!owned(f) || f.endsWith('/') || !lstatSync(join(dir, f)).isFile()));
   return [...new Set(foreign.map((f) => f.split('/')[0]))];
 }
 
