@@ -20,16 +20,29 @@ const SAME_RANK = new Set([
 ]);
 const BROADCAST = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Where', 'MatMul']);
 
-/** The rank of a tensor where the graph determines it statically, else undefined. */
-function rankOf(graph: Graph, tensor: string, memo = new Map<string, number | undefined>()): number | undefined {
+/** Ranks known so far, by tensor; starts with the ranks the graph declares (its inputs and value_info). */
+type Ranks = Map<string, number | undefined>;
+
+function declaredRanks(graph: Graph): Ranks {
+  const ranks: Ranks = new Map();
+  for (const info of [...graph.inputs, ...graph.valueInfo]) {
+    const shape = valueInfoShape(info);
+    if (info.name && shape) ranks.set(info.name, shape.length);
+  }
+  return ranks;
+}
+
+/**
+ * The rank of a tensor where the graph determines it statically, else undefined. Folding keeps every rank, so
+ * one `memo` serves a whole pass.
+ */
+function rankOf(graph: Graph, tensor: string, memo: Ranks): number | undefined {
   if (memo.has(tensor)) return memo.get(tensor);
   memo.set(tensor, undefined); // guards against cycles while this one is worked out
   const constant = graph.constantSource(tensor);
-  const declared = [...graph.inputs, ...graph.valueInfo].find((v) => v.name === tensor);
   const node = graph.producer(tensor);
   let rank: number | undefined;
   if (constant) rank = tensorDims(constant).length;
-  else if (declared && valueInfoShape(declared)) rank = valueInfoShape(declared)!.length;
   else if (node) {
     const input = (i: number) => (node.inputs[i] ? rankOf(graph, node.inputs[i], memo) : undefined);
     if (node.opType === 'Flatten' || node.opType === 'Gemm') rank = 2;
@@ -56,7 +69,7 @@ function lengthOf(graph: Graph, tensor: string): number | undefined {
 }
 
 /** The length of a shape tensor: a constant, Shape(x) of a tensor of known rank, or a Concat of such parts. */
-function shapeLength(graph: Graph, tensor: string, memo: Map<string, number | undefined>): number | undefined {
+function shapeLength(graph: Graph, tensor: string, memo: Ranks): number | undefined {
   const constant = lengthOf(graph, tensor);
   if (constant !== undefined) return constant;
   const node = graph.producer(tensor);
@@ -162,7 +175,7 @@ function removeNode(graph: Graph, bn: Node): void {
 }
 
 /** BN after a layer, possibly through a bias Add and a Reshape/Flatten to [tokens, channels]. */
-function foldAfter(graph: Graph, bn: Node, k: Float64Array, t: Float64Array): Node | string {
+function foldAfter(graph: Graph, bn: Node, k: Float64Array, t: Float64Array, ranks: Ranks): Node | string {
   let tensor = bn.inputs[0];
   const rearranged: Node[] = [];
   for (let node = graph.producer(tensor); node && REARRANGE.has(node.opType) && singleUse(graph, tensor); node = graph.producer(tensor)) {
@@ -179,7 +192,7 @@ function foldAfter(graph: Graph, bn: Node, k: Float64Array, t: Float64Array): No
   if (!linear || !singleUse(graph, tensor)) return 'no Conv, Gemm or MatMul with a constant weight feeds it alone';
   if (linear.outChannels !== k.length) return `its ${k.length} channels are not the ${linear.outChannels} outputs of '${linear.node.name}'`;
   // Channels line up through a rearrangement only where both ends keep them on the last axis.
-  if (linear.node.opType === 'Conv' ? rearranged.length > 0 || biasAdd : rankOf(graph, bn.inputs[0]) !== 2) {
+  if (linear.node.opType === 'Conv' ? rearranged.length > 0 || biasAdd : rankOf(graph, bn.inputs[0], ranks) !== 2) {
     return `cannot tell that its channel axis is the output channel axis of '${linear.node.name}'`;
   }
   const folded = Float32Array.from(linear.weight.values);
@@ -199,11 +212,11 @@ function foldAfter(graph: Graph, bn: Node, k: Float64Array, t: Float64Array): No
 }
 
 /** BN right before a Gemm or MatMul that alone reads it, over [batch, channels]. */
-function foldBefore(graph: Graph, bn: Node, k: Float64Array, t: Float64Array): Node | string {
+function foldBefore(graph: Graph, bn: Node, k: Float64Array, t: Float64Array, ranks: Ranks): Node | string {
   const consumers = graph.consumers(bn.outputs[0]);
   const linear = consumers.length === 1 && !graph.isGraphOutput(bn.outputs[0]) && consumers[0].inputs[0] === bn.outputs[0] ? linearOf(graph, consumers[0]) : undefined;
   if (!linear || linear.node.opType === 'Conv') return 'no Gemm or MatMul with a constant weight reads it alone';
-  if (linear.inChannels !== k.length || rankOf(graph, bn.inputs[0]) !== 2) return `its channels are not the inputs of '${linear.node.name}'`;
+  if (linear.inChannels !== k.length || rankOf(graph, bn.inputs[0], ranks) !== 2) return `its channels are not the inputs of '${linear.node.name}'`;
   const folded = Float32Array.from(linear.weight.values);
   const bias = new Float64Array(linear.outChannels);
   const alpha = linear.node.opType === 'Gemm' ? (attribute(linear.node, 'alpha')?.f ?? 1) : 1;
@@ -224,14 +237,15 @@ function foldBefore(graph: Graph, bn: Node, k: Float64Array, t: Float64Array): N
 /** Folds every BatchNormalization that can be folded exactly; edits `graph` in place. */
 export function foldBatchNorms(graph: Graph): BatchNormFolding {
   const result: BatchNormFolding = { folded: [], kept: [] };
+  const ranks = declaredRanks(graph);
   for (const bn of graph.topoOrder().filter((n) => n.opType === 'BatchNormalization')) {
     const affine = affineOf(graph, bn);
     if (typeof affine === 'string') {
       result.kept.push({ node: bn.name, reason: affine });
       continue;
     }
-    const after = foldAfter(graph, bn, affine.k, affine.t);
-    const into = typeof after === 'string' ? foldBefore(graph, bn, affine.k, affine.t) : after;
+    const after = foldAfter(graph, bn, affine.k, affine.t, ranks);
+    const into = typeof after === 'string' ? foldBefore(graph, bn, affine.k, affine.t, ranks) : after;
     if (typeof into === 'string') result.kept.push({ node: bn.name, reason: `${after}; ${into}` });
     else result.folded.push({ node: bn.name, into: into.name, side: typeof after === 'string' ? 'before' : 'after' });
   }
