@@ -12,7 +12,7 @@ import { DEFAULTS, resolveOptions, type QuantizeOptions } from '../src/config.js
 import { Rng } from '../src/rng.js';
 import { Fitness } from '../src/fitness/fitness.js';
 import { lossFunction } from '../src/fitness/losses.js';
-import { evolqSearch, defaultRadius } from '../src/search/search.js';
+import { evolqSearch, searchSettings } from '../src/search/search.js';
 import type { CalibrationTable } from '../src/calibrate/calibrate.js';
 import { deployableGraph } from '../src/export/deployable.js';
 import { chosenKernels, layerKernels } from '../src/export/kernels.js';
@@ -194,10 +194,7 @@ async function searchBench(prepared: Prepared, images: ImageBatch, options: Quan
     unitRows.push({ name: unit.name, suffixSeconds: median(times), ratio: median(times) / fullSeconds });
   }
   const holdoutImages = await decodeImages(prepared.splits.holdout, model.preprocessing);
-  const { report } = await evolqSearch({ ...setup, calibration: images, holdout: holdoutImages }, table.params, {
-    passes: DEFAULTS.passes, cycles: DEFAULTS.cycles, population: DEFAULTS.population, tournament: 10,
-    loss: 'infonce', temperature: DEFAULTS.temperature, mutation: 'absolute', radius: defaultRadius(4),
-  }, { rng: new Rng(0) });
+  const { report } = await evolqSearch({ ...setup, calibration: images, holdout: holdoutImages }, table.params, searchSettings({ ...DEFAULTS, wBits: 4 }), { rng: new Rng(0) });
   // Per pass, in forwards over the calibration set: evolq runs each unit's suffix per candidate, one full forward
   // to cache unit inputs and a holdout forward; the reference code runs the whole model for the unit's start and
   // every candidate, then validates on the test split (10,000 images here: 10 calibration sets) after every unit.

@@ -3,6 +3,7 @@ import { ConfigError } from './errors.js';
 import { OBSERVERS, type Observer } from './calibrate/observers.js';
 import { LOSSES, type Loss } from './fitness/losses.js';
 import { EXPORT_FORMAT_NAMES, type ExportFormat } from './export/formats.js';
+import { SELECTIONS, type Selection } from './search/selection.js';
 
 export type { Loss };
 import type { SearchSpace } from './quant/units.js';
@@ -19,6 +20,8 @@ export interface QuantizeOptions {
   evalLimit?: number;
   seed: number;
   passes: number;
+  /** Stop the search after this many passes without a new lowest holdout measure (0: never). */
+  patience: number;
   cycles: number;
   population: number;
   loss: Loss;
@@ -29,6 +32,8 @@ export interface QuantizeOptions {
   biasCorrection: boolean;
   searchSpace: SearchSpace;
   mutation: Mutation;
+  /** How the search's kept result is chosen on the holdout images (src/search/selection.ts). */
+  select: Selection;
   resume: boolean;
   batchSize: number;
   /** Leave out images that do not decode (listed in report.json) instead of stopping at the first. */
@@ -45,6 +50,7 @@ export const DEFAULTS: QuantizeOptions = {
   holdout: 200,
   seed: 0,
   passes: 10,
+  patience: 0,
   cycles: 3,
   population: 15,
   loss: 'infonce',
@@ -55,6 +61,7 @@ export const DEFAULTS: QuantizeOptions = {
   biasCorrection: false,
   searchSpace: 'attention',
   mutation: 'absolute',
+  select: 'kl',
   resume: false,
   batchSize: 100,
   skipBadImages: false,
@@ -105,6 +112,7 @@ export function resolveOptions(partial: Partial<Record<keyof QuantizeOptions, un
     evalLimit: o.evalLimit === undefined ? undefined : integer(o.evalLimit, '--eval-limit', 1),
     seed: integer(o.seed, '--seed', 0, 2 ** 32 - 1),
     passes: integer(o.passes, '--passes', 1),
+    patience: integer(o.patience, '--patience', 0),
     cycles: integer(o.cycles, '--cycles', 1),
     population: integer(o.population, '--population', 2),
     loss: oneOf(o.loss, LOSSES, '--loss'),
@@ -115,6 +123,7 @@ export function resolveOptions(partial: Partial<Record<keyof QuantizeOptions, un
     biasCorrection: Boolean(o.biasCorrection),
     searchSpace: oneOf(o.searchSpace, SEARCH_SPACES, '--search-space'),
     mutation: oneOf(o.mutation, MUTATIONS, '--mutation'),
+    select: oneOf(o.select, SELECTIONS, '--select'),
     resume: Boolean(o.resume),
     batchSize: integer(o.batchSize, '--batch-size', 1),
     skipBadImages: Boolean(o.skipBadImages),

@@ -12,6 +12,7 @@ import { landscape } from '../pipeline/landscape.js';
 import { oneOf, integer, positiveNumber, SEARCH_SPACES, METHODS, MUTATIONS } from '../config.js';
 import { OBSERVERS } from '../calibrate/observers.js';
 import { LOSSES } from '../fitness/losses.js';
+import { SELECTIONS } from '../search/selection.js';
 import { EXPORT_FORMAT_NAMES } from '../export/formats.js';
 import { StderrProgress, silentProgress } from '../progress.js';
 import { executionProviders } from '../runtime/runner.js';
@@ -25,8 +26,8 @@ usage:
   evolq quantize MODEL --calib DIR --out DIR [--method ${METHODS.join('|')}] [--w-bits 8|4|3] [--a-bits 8|4]
       [--calib-size 1000] [--holdout 200] [--eval DIR] [--eval-limit N] [--seed 0]
       [--observer ${OBSERVERS.join('|')}] [--no-ptf] [--lis] [--bias-correction] [--batch-size 100]
-      [--passes 10] [--cycles 3] [--population 15] [--loss ${LOSSES.join('|')}] [--temperature 3]
-      [--search-space ${SEARCH_SPACES.join('|')}] [--mutation ${MUTATIONS.join('|')}] [--resume]
+      [--passes 10] [--patience 0] [--cycles 3] [--population 15] [--loss ${LOSSES.join('|')}] [--temperature 3]
+      [--search-space ${SEARCH_SPACES.join('|')}] [--mutation ${MUTATIONS.join('|')}] [--select ${SELECTIONS.join('|')}] [--resume]
       [--skip-bad-images] [--export-format ${EXPORT_FORMAT_NAMES.join('|')}] [--model-file NAME] [--size HxW --mean a,b,c --std a,b,c]
       [--device cpu] [--threads N] [--json] [--quiet]
   evolq landscape MODEL --calib DIR --out DIR [--unit N] [--points 41] [--radius 0.1] [--grid 21]
@@ -86,7 +87,7 @@ async function quantizeCommand(args: string[]): Promise<string> {
   const flags: Flags = {
     ...common,
     ...['calib', 'out', 'eval', 'method', 'w-bits', 'a-bits', 'calib-size', 'holdout', 'eval-limit', 'seed', 'passes', 'cycles',
-      'population', 'loss', 'temperature', 'observer', 'search-space', 'mutation', 'batch-size', 'export-format', ...MODEL_FLAGS, ...RUNTIME_FLAGS].reduce((f, n) => ({ ...f, ...text(n) }), {}),
+      'population', 'patience', 'loss', 'temperature', 'observer', 'search-space', 'mutation', 'select', 'batch-size', 'export-format', ...MODEL_FLAGS, ...RUNTIME_FLAGS].reduce((f, n) => ({ ...f, ...text(n) }), {}),
     'no-ptf': { type: 'boolean' }, lis: { type: 'boolean' }, 'bias-correction': { type: 'boolean' }, resume: { type: 'boolean' },
     'skip-bad-images': { type: 'boolean' },
   };
@@ -102,8 +103,8 @@ async function quantizeCommand(args: string[]): Promise<string> {
       method: values.method as never, wBits: values['w-bits'] as never, aBits: values['a-bits'] as never,
       calibSize: values['calib-size'] as never, holdout: values.holdout as never, evalLimit: values['eval-limit'] as never,
       seed: values.seed as never, passes: values.passes as never, cycles: values.cycles as never, population: values.population as never,
-      loss: values.loss as never, temperature: values.temperature as never, observer: values.observer as never,
-      searchSpace: values['search-space'] as never, mutation: values.mutation as never, batchSize: values['batch-size'] as never,
+      patience: values.patience as never, loss: values.loss as never, temperature: values.temperature as never, observer: values.observer as never,
+      searchSpace: values['search-space'] as never, mutation: values.mutation as never, select: values.select as never, batchSize: values['batch-size'] as never,
       ptf: !values['no-ptf'], lis: Boolean(values.lis), biasCorrection: Boolean(values['bias-correction']), resume: Boolean(values.resume),
       skipBadImages: Boolean(values['skip-bad-images']), exportFormat: values['export-format'] as never,
     },

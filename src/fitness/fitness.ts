@@ -106,6 +106,24 @@ export class Fitness {
     return { fitness: finite(total / scored.ranges.length), unitInputs };
   }
 
+  /** The whole quantized model's logits, batch by batch (the holdout's selection measures are computed from them). */
+  async logits(params: Readonly<Record<string, QuantParams>>, scored: ScoredImages): Promise<FloatTensor[]> {
+    const { runner, simulate, inputName, outputName } = this.setup;
+    const session = await runner.createSession(simulate(params).graph.toBytes());
+    const outputs: FloatTensor[] = [];
+    try {
+      for (const r of scored.ranges) outputs.push((await session.run({ [inputName]: pixels(scored.images, r) }, [outputName]))[outputName]);
+    } finally {
+      await session.release();
+    }
+    return outputs;
+  }
+
+  /** The fitness loss of logits from `logits` against the reference. */
+  lossOf(quantized: readonly FloatTensor[], scored: ScoredImages): number {
+    return finite(quantized.reduce((total, q, b) => total + this.batchLoss(q, scored.reference[b]), 0) / quantized.length);
+  }
+
   /**
    * A fitness for candidate scales of unit `u` (its searched points `ids`), running only the suffix from the
    * unit's input. The other points keep `params`. Release the returned evaluator when done.

@@ -5,7 +5,7 @@ import type { LoadedModel, ModelOptions } from '../model.js';
 import { prepare, calibrateBaseline } from './prepare.js';
 import { materialize } from '../quant/materialize.js';
 import { limitPerClass, decodeImagesWithProgress, type ImageItem, type SkippedImage } from '../data/imagefolder.js';
-import { evolqSearch, defaultRadius, type SearchReport } from '../search/search.js';
+import { evolqSearch, searchSettings, type SearchReport } from '../search/search.js';
 import { CHECKPOINT_FILE, readCheckpoint } from '../search/checkpoint.js';
 import type { QuantParams } from '../quant/scheme.js';
 import { decodedSource, fileSource, type ImageSource } from '../data/source.js';
@@ -105,11 +105,7 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
         simulate: (params, feed) => materialize(model.graph, points, params, { bake: true, feed, inputMeans: table.inputMeans }),
         points, units, inputName: model.inputName, outputName: model.outputName,
         calibration: calibImages, holdout: holdoutImages, batchSize: options.batchSize,
-      }, table.params, {
-        passes: options.passes, cycles: options.cycles, population: options.population, tournament: 10,
-        loss: options.loss, temperature: options.temperature, mutation: options.mutation,
-        radius: options.mutation === 'relative' ? RELATIVE_RADIUS : defaultRadius(options.wBits),
-      }, {
+      }, table.params, searchSettings(options), {
         rng, progress,
         checkpoint: { file: out.path(CHECKPOINT_FILE), fingerprint: checkpointFingerprint, resumeFrom },
       });
@@ -144,7 +140,7 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
       quant_method: 'evolq', method: options.method, weight_bits: options.wBits, activation_bits: options.aBits,
       weight_storage: options.wBits === 8 ? 'uint8' : 'uint4', weight_granularity: 'per-channel', observer: options.observer,
       ptf: options.ptf, log2_softmax: options.lis, bias_correction: options.biasCorrection, seed: options.seed,
-      ...(options.method === 'evolq' ? { search_space: options.searchSpace, passes: options.passes, loss: options.loss } : {}),
+      ...(options.method === 'evolq' ? { search_space: options.searchSpace, passes: options.passes, loss: options.loss, select: options.select } : {}),
     }));
     const preprocessor = outputPreprocessorConfig(model.preprocessorConfig, model.config.model_type);
     out.writeJson('preprocessor_config.json', preprocessor.config);
@@ -196,9 +192,6 @@ function scaleMovement(points: readonly QuantPoint[], before: Readonly<Record<st
   }
   return moved;
 }
-
-/** `--mutation relative`: ±5% of each scale, about what the absolute defaults are for ViT weight scales. */
-const RELATIVE_RADIUS = 0.05;
 
 /**
  * Float, baseline and (when searched) Evol-Q accuracy in one pass over the images. The quantized models run

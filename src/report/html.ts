@@ -58,13 +58,23 @@ async function quantizeSections(r: QuantizeReport): Promise<string[]> {
     sections.push(`<h2>Search</h2><p class="note">No search: <code>--method ${escape(s.method)}</code> keeps the calibrated baseline scales.</p>`);
     return sections;
   }
-  const holdout = search.holdoutLoss.map((loss, pass) => ({ pass, loss }));
+  const measureTitle = search.selection === 'loss' ? `holdout ${s.loss} loss` : `holdout ${search.selection}`;
+  const perPass = search.holdout.map((h) => ({ pass: h.pass, measure: h.measure, top1: 100 * h.top1 }));
   const gains = new Map<string, number>();
   for (const t of search.trajectory) gains.set(t.name, (gains.get(t.name) ?? 0) + (t.before - t.after));
   const order = [...new Set(search.trajectory.map((t) => t.name))].reverse();
+  const passRows = search.holdout.map((h) => {
+    const v = h.versusBaseline;
+    return [h.pass === 0 ? 'baseline' : h.pass, h.measure.toPrecision(5), v ? `${v.difference.toPrecision(3)} ± ${v.standardError.toPrecision(2)}` : '', v ? `${(100 * v.notBetter).toFixed(1)}%` : '',
+      pct(h.top1), pct(h.agreement), h.pass === search.keptPass ? 'kept' : ''];
+  });
   const plots = [
-    await figure(lineChart(holdout, { field: 'pass', title: 'pass (0 = baseline)' }, { field: 'loss', title: `holdout ${s.loss} loss` }, undefined, { title: 'Holdout loss per pass' }),
-      `Kept pass ${search.keptPass}: ${search.why}.`),
+    `<p><strong>Kept: ${search.keptPass === 0 ? 'the baseline' : `pass ${search.keptPass}`}.</strong> ${escape(search.why)}.</p>`,
+    table(['pass', measureTitle, 'against the baseline (mean ± se)', 'bootstrap: not better', 'holdout top-1', 'agrees with float'], passRows, [false, true, true, true, true, true, false]),
+    await figure(lineChart(perPass, { field: 'pass', title: 'pass (0 = baseline)' }, { field: 'measure', title: measureTitle }, undefined, { title: 'Selection measure per pass' }),
+      `The measure the kept result is chosen by, on ${r.settings.holdout} holdout images (lower is better).`),
+    await figure(lineChart(perPass, { field: 'pass', title: 'pass (0 = baseline)' }, { field: 'top1', title: 'holdout top-1 (%)' }, undefined, { title: 'Holdout accuracy per pass' }),
+      'Top-1 against the holdout images\' labels: reported, not used to choose.'),
     await figure(barChart([...gains].map(([unit, gain]) => ({ unit, gain })), { field: 'unit', title: 'unit', sort: order }, { field: 'gain', title: `fitness gain (${s.loss}, summed over passes)` }, { title: 'Fitness gain per unit' }),
       `${search.evaluations} evaluations in ${search.seconds.toFixed(1)} s.`),
   ];

@@ -6,14 +6,14 @@ import type { SearchState } from './state.js';
 export const CHECKPOINT_FILE = 'checkpoint.json';
 
 export interface Checkpoint {
-  format: 'evolq-checkpoint/1';
+  format: 'evolq-checkpoint/2';
   /** The settings that must match for a resume (model, data draw, search options). */
   fingerprint: string;
   state: SearchState;
 }
 
 export function writeCheckpoint(file: string, fingerprint: string, state: SearchState): void {
-  const checkpoint: Checkpoint = { format: 'evolq-checkpoint/1', fingerprint, state };
+  const checkpoint: Checkpoint = { format: 'evolq-checkpoint/2', fingerprint, state };
   writeFileSync(`${file}.tmp`, JSON.stringify(checkpoint));
   renameSync(`${file}.tmp`, file);
 }
@@ -27,14 +27,14 @@ export function readCheckpoint(file: string, fingerprint: string): SearchState |
   } catch (err) {
     throw new ConfigError(`--resume: ${file} is not a readable checkpoint (${(err as Error).message})`, '--resume');
   }
-  if (checkpoint.format !== 'evolq-checkpoint/1') throw new ConfigError(`--resume: ${file} has unknown format ${checkpoint.format}`, '--resume');
+  if (checkpoint.format !== 'evolq-checkpoint/2') throw new ConfigError(`--resume: ${file} has unknown format ${checkpoint.format}`, '--resume');
   if (checkpoint.fingerprint !== fingerprint) {
     throw new ConfigError(`--resume: ${file} was written with other settings (model, data, seed or search options); run without --resume to start over`, '--resume');
   }
   const state = checkpoint.state as Partial<SearchState> | undefined;
   const fields = state && typeof state === 'object'
     ? [['pass', typeof state.pass === 'number'], ['nextUnit', typeof state.nextUnit === 'number'], ['scales', typeof state.scales === 'object' && state.scales !== null],
-      ['rng', state.rng !== undefined], ['holdout', Array.isArray(state.holdout)], ['best', typeof state.best === 'object' && state.best !== null],
+      ['rng', state.rng !== undefined], ['holdout', Array.isArray(state.holdout)], ['baselinePerImage', state.baselinePerImage === null || Array.isArray(state.baselinePerImage)], ['best', typeof state.best === 'object' && state.best !== null],
       ['trajectory', Array.isArray(state.trajectory)]] as const
     : [];
   const broken = fields.length ? fields.filter(([, ok]) => !ok).map(([name]) => name) : ['state'];

@@ -1,8 +1,9 @@
 // Evol-Q: block-wise evolutionary search over quantization scales, units from the last to the first, fitness
-// from suffix graphs against cached full-precision logits, the pass kept by its loss on a holdout split.
+// from suffix graphs against cached full-precision logits; the baseline or a pass kept by a holdout measure
+// (src/search/selection.ts).
 import type { QuantParams } from '../quant/scheme.js';
 import type { ImageBatch } from '../data/imagefolder.js';
-import type { Loss, Mutation } from '../config.js';
+import type { Loss, Mutation, QuantizeOptions } from '../config.js';
 import { lossFunction } from '../fitness/losses.js';
 import { evolveUnit } from './evolution.js';
 import { Fitness, withScales, type FitnessSetup } from '../fitness/fitness.js';
@@ -11,6 +12,7 @@ import { ConfigError } from '../errors.js';
 import type { SearchState, UnitRecord } from './state.js';
 import { Rng } from '../rng.js';
 import { silentProgress, type Progress } from '../progress.js';
+import { betterThan, holdoutValues, pairedBootstrap, whyKept, type HoldoutScore, type Selection } from './selection.js';
 
 export interface SearchSetup extends FitnessSetup {
   calibration: ImageBatch;
@@ -27,6 +29,10 @@ export interface SearchSettings {
   mutation: Mutation;
   /** Mutation half-width (absolute, or relative with mutation 'relative'). */
   radius: number;
+  /** How the kept result is chosen on the holdout images. */
+  selection: Selection;
+  /** Stop after this many passes in a row without a new lowest holdout measure (0: run every pass). */
+  patience: number;
 }
 
 export interface SearchHooks {
@@ -38,9 +44,15 @@ export interface SearchHooks {
 
 export interface SearchReport {
   passes: number;
+  /** Passes run: fewer than `passes` when the holdout measure stopped improving (see `patience`). */
+  passesRun: number;
+  stoppedEarly: boolean;
   keptPass: number;
+  /** One sentence: why the kept result was kept. */
   why: string;
-  holdoutLoss: number[];
+  selection: Selection;
+  /** The baseline (pass 0) and every pass on the holdout images. */
+  holdout: HoldoutScore[];
   trajectory: UnitRecord[];
   evaluations: number;
   /** Suffix evaluations, full quantized forwards over the calibration set, holdout forwards. */
@@ -54,6 +66,19 @@ export function defaultRadius(wBits: number): number {
   return wBits >= 8 ? 1e-4 : 1e-3;
 }
 
+/** `--mutation relative`: ±5% of each scale, about what the absolute defaults are for ViT weight scales. */
+export const RELATIVE_RADIUS = 0.05;
+
+/** The search settings the quantize options ask for (quantize and bench both run the search with them). */
+export function searchSettings(options: QuantizeOptions): SearchSettings {
+  return {
+    passes: options.passes, cycles: options.cycles, population: options.population, tournament: 10,
+    loss: options.loss, temperature: options.temperature, mutation: options.mutation,
+    radius: options.mutation === 'relative' ? RELATIVE_RADIUS : defaultRadius(options.wBits), selection: options.select,
+    patience: options.patience,
+  };
+}
+
 export async function evolqSearch(setup: SearchSetup, baseParams: Record<string, QuantParams>, settings: SearchSettings, hooks: SearchHooks): Promise<{ params: Record<string, QuantParams>; report: SearchReport }> {
   const started = performance.now();
   const progress = hooks.progress ?? silentProgress;
@@ -65,6 +90,18 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
   const fitness = new Fitness(setup, baseParams, lossFunction(settings.loss, settings.temperature));
   const calibration = await fitness.score(setup.calibration);
   const holdout = await fitness.score(setup.holdout);
+  const selection = settings.selection;
+  /** The holdout score of `params`, compared with the baseline's per-image measure when there is one. */
+  const score = async (params: Readonly<Record<string, QuantParams>>, pass: number, baselinePerImage: number[] | null): Promise<{ score: HoldoutScore; perImage?: Float64Array }> => {
+    const logits = await fitness.logits(params, holdout);
+    fitness.forwards.holdout++;
+    const values = holdoutValues(selection, logits, holdout.reference, setup.holdout.labels);
+    const loss = fitness.lossOf(logits, holdout);
+    const perImage = values.perImage;
+    const measure = perImage ? perImage.reduce((a, b) => a + b, 0) / perImage.length : loss;
+    const versusBaseline = perImage && baselinePerImage ? pairedBootstrap(perImage, baselinePerImage) : undefined;
+    return { score: { pass, measure, loss, top1: values.top1, agreement: values.agreement, ...(versusBaseline ? { versusBaseline } : {}) }, perImage };
+  };
 
   let state = hooks.checkpoint?.resumeFrom;
   const resumedFrom = state ? { pass: state.pass, nextUnit: state.nextUnit } : undefined;
@@ -73,11 +110,12 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
     progress.log(`resuming at pass ${state.pass}, unit ${units.length - state.nextUnit} of ${units.length}`);
   } else {
     const initialScales = Object.fromEntries(searchable.flat().map((id) => [id, Array.from((baseParams[id] as { scale: Float32Array }).scale)]));
-    const baseline = (await fitness.full(baseParams, holdout)).fitness;
-    fitness.forwards.holdout++;
+    const baseline = await score(baseParams, 0, null);
     state = {
       pass: 1, nextUnit: units.length - 1, scales: initialScales, fitness: NaN, rng: hooks.rng.state(),
-      holdout: [baseline], best: { pass: 0, loss: baseline, scales: initialScales }, trajectory: [], evaluations: 0, seconds: 0,
+      holdout: [baseline.score], baselinePerImage: baseline.perImage ? Array.from(baseline.perImage) : null,
+      // A copy: state.scales changes as units are searched, the baseline's kept scales must not.
+      best: { pass: 0, scales: structuredClone(initialScales) }, trajectory: [], evaluations: 0, seconds: 0,
     };
   }
   const secondsBefore = state.seconds;
@@ -90,7 +128,7 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
   progress.start('search', unitSearches);
   if (state.trajectory.length) progress.update(state.trajectory.length);
 
-  while (state.pass <= settings.passes) {
+  while (state.pass <= settings.passes && !stalled(state.holdout, settings.patience)) {
     let params = withScales(baseParams, state.scales);
     // One quantized forward yields every unit's input for the whole pass: units before the one searched
     // do not change while it is searched, since units go from last to first.
@@ -123,10 +161,9 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
       state.trajectory.push(record);
       state.nextUnit = u - 1;
       if (u === 0) {
-        const loss = (await fitness.full(params, holdout)).fitness;
-        fitness.forwards.holdout++;
-        state.holdout.push(loss);
-        if (loss < state.best.loss) state.best = { pass: state.pass, loss, scales: structuredClone(state.scales) };
+        const passScore = (await score(params, state.pass, state.baselinePerImage)).score;
+        state.holdout.push(passScore);
+        if (betterThan(selection, passScore, state.holdout[state.best.pass])) state.best = { pass: state.pass, scales: structuredClone(state.scales) };
         state.pass++;
         state.nextUnit = units.length - 1;
       }
@@ -137,19 +174,22 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
       progress.log(`search: pass ${record.pass}/${settings.passes} unit ${units.length - u}/${units.length} ${record.name}: `
         + `loss ${record.before.toFixed(5)} -> ${record.after.toFixed(5)}, ${state.evaluations} evaluations, `
         + `${state.seconds.toFixed(0)}s elapsed, ~${left.toFixed(0)}s left`
-        + (u === 0 ? ` | holdout loss after pass ${record.pass}: ${state.holdout[state.holdout.length - 1].toFixed(5)}` : ''));
+        + (u === 0 ? ` | holdout after pass ${record.pass}: ${describe(state.holdout[state.holdout.length - 1], selection)}` : ''));
     }
   }
 
   progress.end();
+  const stoppedEarly = state.pass <= settings.passes;
+  if (stoppedEarly) progress.log(`search: stopped after pass ${state.pass - 1}: the holdout ${selection} has not improved for ${settings.patience} passes`);
   const kept = state.best;
   const report: SearchReport = {
     passes: settings.passes,
+    passesRun: state.holdout.length - 1,
+    stoppedEarly,
     keptPass: kept.pass,
-    why: kept.pass === 0
-      ? `no pass lowered the holdout loss below the baseline's ${state.holdout[0].toFixed(5)}, so the baseline scales are kept`
-      : `pass ${kept.pass} had the lowest holdout loss (${kept.loss.toFixed(5)}; baseline ${state.holdout[0].toFixed(5)}) on ${setup.holdout.dims[0]} holdout images`,
-    holdoutLoss: state.holdout,
+    why: whyKept(selection, state.holdout, kept.pass, setup.holdout.dims[0]),
+    selection,
+    holdout: state.holdout,
     trajectory: state.trajectory,
     evaluations: state.evaluations,
     forwards: fitness.forwards,
@@ -157,4 +197,16 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
     resumedFrom,
   };
   return { params: withScales(baseParams, kept.scales), report };
+}
+
+function describe(score: HoldoutScore, selection: Selection): string {
+  const v = score.versusBaseline;
+  return `${selection} ${score.measure.toPrecision(5)}${v ? ` (${v.difference <= 0 ? '' : '+'}${(v.difference / (v.standardError || Infinity)).toFixed(1)} se against the baseline)` : ''}, top-1 ${(100 * score.top1).toFixed(1)}%`;
+}
+
+/** Whether the last `patience` passes all failed to lower the holdout measure below the lowest before them. */
+export function stalled(holdout: readonly HoldoutScore[], patience: number): boolean {
+  if (patience <= 0 || holdout.length <= patience) return false;
+  const lowest = holdout.reduce((best, h) => (h.measure < best.measure ? h : best));
+  return holdout.length - 1 - lowest.pass >= patience;
 }

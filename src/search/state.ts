@@ -1,4 +1,5 @@
 // The search's state: everything a resumed run needs to continue bit for bit.
+import type { HoldoutScore } from './selection.js';
 
 export interface UnitRecord {
   pass: number;
@@ -21,9 +22,12 @@ export interface SearchState {
   /** The fitness of the current scales on the calibration set. */
   fitness: number;
   rng: number[];
-  /** Holdout loss after each pass; index 0 is the baseline before any search. */
-  holdout: number[];
-  best: { pass: number; loss: number; scales: Record<string, number[]> };
+  /** The holdout scores after each pass; index 0 is the baseline before any search. */
+  holdout: HoldoutScore[];
+  /** The baseline's selection measure per holdout image, which every pass is compared with. */
+  baselinePerImage: number[] | null;
+  /** The pass kept so far (0: the baseline) and its scales. */
+  best: { pass: number; scales: Record<string, number[]> };
   trajectory: UnitRecord[];
   evaluations: number;
   seconds: number;

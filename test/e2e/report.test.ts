@@ -17,7 +17,7 @@ test('evolq landscape writes csv, json, SVG plots and roughness; into a quantize
   const out = join(tempDir(), 'vit-w4a8');
   await quantize({ model: DEFAULT_MODEL, calib: CALIB, eval: TEST, out, options: { wBits: 4, method: 'evolq', passes: 1, calibSize: 200, holdout: 50, evalLimit: 200 } });
   const before = readFileSync(join(out, 'report.html'), 'utf8');
-  assert.match(before, /Holdout loss per pass/);
+  assert.match(before, /Selection measure per pass/);
   assert.doesNotMatch(before, /Loss landscape/);
 
   const result = await landscape({ model: DEFAULT_MODEL, calib: CALIB, out, points: 9, grid: 3, radius: 0.1, evalLimit: 100, options: { wBits: 4, calibSize: 200 } });
@@ -59,14 +59,17 @@ test('evolq landscape writes csv, json, SVG plots and roughness; into a quantize
         marks: [...f.querySelectorAll('.role-mark')].reduce((n, g) => n + g.querySelectorAll('path').length, 0),
       };
     }));
-    // Search: holdout loss, gain per unit, scale movement; landscape: the line and four heat maps.
-    assert.equal(plots.length, 8, JSON.stringify(plots.map((p) => p.title)));
+    // Search: selection measure and holdout top-1 per pass, gain per unit, scale movement; landscape: the line and
+    // four heat maps.
+    assert.equal(plots.length, 9, JSON.stringify(plots.map((p) => p.title)));
     for (const p of plots) {
       assert.ok(p.width > 100 && p.height > 100, `${p.title}: ${p.width}×${p.height}`);
       assert.ok(p.axes >= 2 && p.axisLabels > 0, `${p.title}: ${p.axes} axes`);
       assert.ok(p.marks > 0, `${p.title}: no data marks`);
     }
-    assert.match(await page.textContent('body') ?? '', /model\.onnx \(exported\)/);
+    const body = await page.textContent('body') ?? '';
+    assert.match(body, /model\.onnx \(exported\)/);
+    assert.match(body, /Kept: (the baseline|pass \d)\. (no pass|pass \d)[^.]*holdout/, 'one sentence says why the kept result was kept');
     assert.deepEqual(requests, [url], 'no request beyond the page itself');
   } finally {
     await browser.close();

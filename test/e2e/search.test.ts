@@ -31,13 +31,35 @@ test('--method evolq searches every unit from last to first, each pass, and repo
     assert.ok(r.after <= r.before, 'a unit never ends worse than it started');
     if (i > 0) assert.equal(r.before, search.trajectory[i - 1].after, "a unit starts from the previous unit's fitness");
   }
-  assert.equal(search.holdoutLoss.length, 3);
-  assert.ok(search.keptPass >= 0 && search.keptPass <= 2);
-  assert.equal(search.holdoutLoss[search.keptPass], Math.min(...search.holdoutLoss));
+  assert.equal(search.selection, 'kl');
+  assert.deepEqual(search.holdout.map((h: { pass: number }) => h.pass), [0, 1, 2]);
+  assert.equal(search.holdout[0].versusBaseline, undefined);
+  for (const h of search.holdout.slice(1)) assert.ok(h.versusBaseline.standardError > 0 && h.versusBaseline.notBetter >= 0 && h.versusBaseline.notBetter <= 1);
+  // The kept pass beats the baseline above the noise, and no other pass that does is lower; else the baseline is kept.
+  const qualified = search.holdout.filter((h: { pass: number; measure: number; versusBaseline?: { difference: number; notBetter: number } }) =>
+    h.pass > 0 && h.versusBaseline!.difference < 0 && h.versusBaseline!.notBetter <= 0.05);
+  if (search.keptPass === 0) assert.equal(qualified.length, 0);
+  else assert.equal(search.holdout[search.keptPass].measure, Math.min(...qualified.map((h: { measure: number }) => h.measure)));
   assert.match(search.why, /holdout/);
   assert.deepEqual(search.forwards, { suffix: 24, fullCalibration: 2, holdout: 3 });
   assert.match(result.stderr, /search: pass 2\/2 unit 6\/6 blocks\/blocks\.0: loss [\d.]+ -> [\d.]+, 24 evaluations, \d+s elapsed, ~\d+s left/);
   assert.ok(!existsSync(join(dirname(out), `.${basename(out)}.partial`)), 'no checkpoint left after success');
+});
+
+test('when no pass beats the baseline above the holdout noise, the baseline scales are what OUT holds', () => {
+  const dir = tempDir();
+  // 10 holdout images: no pass can be better in 95% of the bootstrap resamples.
+  const few = ['--calib-size', '200', '--holdout', '10', '--passes', '1', '--cycles', '2', '--json', '--quiet'];
+  const searched = evolq(['quantize', DEFAULT_MODEL, '--calib', CALIB, '--out', join(dir, 'evolq'), '--method', 'evolq', '--w-bits', '4', ...few]);
+  assert.equal(searched.code, 0, searched.stderr);
+  const report = JSON.parse(searched.stdout);
+  assert.equal(report.search.keptPass, 0, report.search.why);
+  assert.match(report.search.why, /so the baseline scales are kept/);
+  assert.ok(report.search.trajectory.some((r: { before: number; after: number }) => r.after < r.before), 'the search did move the scales');
+  const baseline = evolq(['quantize', DEFAULT_MODEL, '--calib', CALIB, '--out', join(dir, 'baseline'), '--method', 'baseline', '--w-bits', '4', ...few]);
+  assert.equal(baseline.code, 0, baseline.stderr);
+  assert.equal(quantOf(join(dir, 'evolq')), quantOf(join(dir, 'baseline')));
+  assert.deepEqual(report.evolq, report.baseline);
 });
 
 test('the same seed gives the same scales and accuracy; another seed does not', () => {

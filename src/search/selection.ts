@@ -1,0 +1,146 @@
+// Which scales the search keeps: the baseline's, or a pass's that is better on the holdout images by more than
+// the holdout's noise. The measure is per image and smallest when the quantized logits equal the float ones, so
+// a pass cannot win by moving away from float (Evol-Q's infoNCE can: it is not smallest at q = k).
+import type { FloatTensor } from '../runtime/runner.js';
+import { Rng } from '../rng.js';
+
+/** Per image of a batch of logits [B, …, C] against the float ones: the measure's value for each image. */
+type PerImage = (q: Float32Array, k: Float32Array, batch: number, classes: number, out: Float64Array, offset: number) => void;
+
+function argmax(x: ArrayLike<number>, offset: number, n: number): number {
+  let best = 0;
+  for (let i = 1; i < n; i++) if (x[offset + i] > x[offset + best]) best = i;
+  return best;
+}
+
+function logSoftmax(x: ArrayLike<number>, offset: number, n: number, out: Float64Array): void {
+  let max = -Infinity;
+  for (let i = 0; i < n; i++) max = Math.max(max, x[offset + i]);
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += Math.exp(x[offset + i] - max);
+  const log = Math.log(sum) + max;
+  for (let i = 0; i < n; i++) out[i] = x[offset + i] - log;
+}
+
+/** KL(softmax(k) ‖ softmax(q)) per image: 0 exactly when the quantized softmax equals the float one. */
+const klPerImage: PerImage = (q, k, batch, classes, out, offset) => {
+  const lq = new Float64Array(classes);
+  const lk = new Float64Array(classes);
+  for (let r = 0; r < batch; r++) {
+    logSoftmax(q, r * classes, classes, lq);
+    logSoftmax(k, r * classes, classes, lk);
+    let total = 0;
+    for (let c = 0; c < classes; c++) total += Math.exp(lk[c]) * (lk[c] - lq[c]);
+    out[offset + r] = Math.max(0, total);
+  }
+};
+
+/** 1 where the quantized top-1 differs from the float top-1, else 0. */
+const disagreementPerImage: PerImage = (q, k, batch, classes, out, offset) => {
+  for (let r = 0; r < batch; r++) out[offset + r] = argmax(q, r * classes, classes) === argmax(k, r * classes, classes) ? 0 : 1;
+};
+
+/**
+ * The selection registry: `--select`'s choices. `kl` and `disagreement` are per image and smallest at q = k, and
+ * a pass must beat the baseline by more than the holdout's noise; `loss` is the Evol-Q code's rule: the pass with
+ * the lowest fitness loss on the holdout, noise or not (with infoNCE not smallest at q = k).
+ */
+export const SELECTION_REGISTRY = {
+  kl: { summary: 'KL of the float from the quantized softmax per holdout image; a pass must beat the baseline above the noise', perImage: klPerImage },
+  disagreement: { summary: 'share of holdout images whose top-1 differs from the float model\'s; a pass must beat the baseline above the noise', perImage: disagreementPerImage },
+  loss: { summary: 'the fitness loss on the holdout, lowest wins (the Evol-Q code\'s rule)', perImage: undefined },
+} satisfies Record<string, { summary: string; perImage?: PerImage }>;
+
+export type Selection = keyof typeof SELECTION_REGISTRY;
+export const SELECTIONS = Object.keys(SELECTION_REGISTRY) as Selection[];
+
+/** How a pass (or the baseline, pass 0) did on the holdout images. */
+export interface HoldoutScore {
+  pass: number;
+  /** The selection measure: mean over images (or the fitness loss, for `loss`). */
+  measure: number;
+  /** The fitness loss on the holdout, whatever selects. */
+  loss: number;
+  /** Top-1 against the holdout images' labels, and agreement with the float model's top-1. */
+  top1: number;
+  agreement: number;
+  /** Against the baseline: the mean per-image difference (negative is better), its bootstrap standard error, and
+   * the share of bootstrap resamples in which the pass is not better. Absent for the baseline and for `loss`. */
+  versusBaseline?: { difference: number; standardError: number; notBetter: number };
+}
+
+/** Per-image values of a selection measure, the holdout top-1 and agreement with float, from the quantized logits. */
+export function holdoutValues(selection: Selection, quantized: readonly FloatTensor[], reference: readonly FloatTensor[], labels: Int32Array): { perImage?: Float64Array; top1: number; agreement: number } {
+  const perImageOf = SELECTION_REGISTRY[selection].perImage;
+  const n = labels.length;
+  const perImage = perImageOf ? new Float64Array(n) : undefined;
+  let correct = 0;
+  let agree = 0;
+  let offset = 0;
+  quantized.forEach((q, b) => {
+    const k = reference[b];
+    const batch = q.dims[0];
+    const classes = q.dims[q.dims.length - 1];
+    perImageOf?.(q.data, k.data, batch, classes, perImage!, offset);
+    for (let r = 0; r < batch; r++) {
+      const top = argmax(q.data, r * classes, classes);
+      if (top === labels[offset + r]) correct++;
+      if (top === argmax(k.data, r * classes, classes)) agree++;
+    }
+    offset += batch;
+  });
+  return { perImage, top1: correct / n, agreement: agree / n };
+}
+
+export const BOOTSTRAP_RESAMPLES = 2000;
+/** A pass is kept only when it is not better than the baseline in at most this share of bootstrap resamples. */
+export const NOT_BETTER_LIMIT = 0.05;
+
+/**
+ * Paired bootstrap of mean(candidate − baseline) over images: its mean, standard error and the share of
+ * resamples where it is ≥ 0. Seeded, so a selection is deterministic (and the same after a resume).
+ */
+export function pairedBootstrap(candidate: ArrayLike<number>, baseline: ArrayLike<number>, resamples = BOOTSTRAP_RESAMPLES, seed = 0x5e1ec7): { difference: number; standardError: number; notBetter: number } {
+  const n = candidate.length;
+  const diff = Float64Array.from({ length: n }, (_, i) => candidate[i] - baseline[i]);
+  const difference = diff.reduce((a, b) => a + b, 0) / n;
+  const rng = new Rng(seed);
+  let sum = 0;
+  let sumSq = 0;
+  let notBetter = 0;
+  for (let s = 0; s < resamples; s++) {
+    let total = 0;
+    for (let i = 0; i < n; i++) total += diff[rng.int(n)];
+    const mean = total / n;
+    sum += mean;
+    sumSq += mean * mean;
+    if (mean >= 0) notBetter++;
+  }
+  const variance = Math.max(0, sumSq / resamples - (sum / resamples) ** 2);
+  return { difference, standardError: Math.sqrt(variance), notBetter: notBetter / resamples };
+}
+
+/** Whether `score` is kept over the best so far: above the noise against the baseline, and lower than the best. */
+export function betterThan(selection: Selection, score: HoldoutScore, best: HoldoutScore): boolean {
+  if (selection === 'loss') return score.measure < best.measure;
+  const v = score.versusBaseline;
+  return !!v && v.difference < 0 && v.notBetter <= NOT_BETTER_LIMIT && score.measure < best.measure;
+}
+
+/** One sentence: why the kept result was kept. */
+export function whyKept(selection: Selection, scores: readonly HoldoutScore[], kept: number, holdoutImages: number): string {
+  const base = scores[0];
+  const name = selection === 'loss' ? 'holdout loss' : `holdout ${selection}`;
+  const f = (x: number) => x.toPrecision(5);
+  if (kept === 0) {
+    if (selection === 'loss') return `no pass lowered the ${name} below the baseline's ${f(base.measure)}, so the baseline scales are kept`;
+    const lower = scores.filter((s) => s.pass > 0 && s.measure < base.measure);
+    return lower.length
+      ? `no pass beat the baseline's ${name} (${f(base.measure)}) above the noise of ${holdoutImages} holdout images (the best, pass ${lower.reduce((a, b) => (b.measure < a.measure ? b : a)).pass}, was not better in ${(100 * Math.min(...lower.map((s) => s.versusBaseline!.notBetter))).toFixed(0)}% of bootstrap resamples; ${(100 * NOT_BETTER_LIMIT).toFixed(0)}% allowed), so the baseline scales are kept`
+      : `no pass lowered the ${name} below the baseline's ${f(base.measure)}, so the baseline scales are kept`;
+  }
+  const s = scores.find((x) => x.pass === kept)!;
+  if (selection === 'loss') return `pass ${kept} had the lowest ${name} (${f(s.measure)}; baseline ${f(base.measure)}) on ${holdoutImages} holdout images`;
+  const v = s.versusBaseline!;
+  return `pass ${kept} had the lowest ${name} (${f(s.measure)} against the baseline's ${f(base.measure)}, lower by ${(-v.difference / v.standardError).toFixed(1)} standard errors of the difference on ${holdoutImages} holdout images)`;
+}
