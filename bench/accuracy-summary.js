@@ -1,4 +1,5 @@
-// Summarizes bench/results/accuracy/*.json into a markdown table: mean and spread (max − min) over seeds.
+// Summarizes bench/results/accuracy/*.json into a markdown table: mean and half the range over seeds, the share
+// of the baseline-to-float gap Evol-Q recovers, and the time per run.
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -10,15 +11,19 @@ for (const file of readdirSync(dir).filter((f) => f.endsWith('.json'))) {
   if (!groups.has(key)) groups.set(key, []);
   groups.get(key).push(report);
 }
-const stat = (xs) => {
-  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
-  return `${(100 * mean).toFixed(2)} ± ${((100 * (Math.max(...xs) - Math.min(...xs))) / 2).toFixed(2)}`;
+const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const stat = (xs, sign = false) => {
+  const m = 100 * mean(xs);
+  return `${sign && m >= 0 ? '+' : ''}${m.toFixed(2)} ± ${((100 * (Math.max(...xs) - Math.min(...xs))) / 2).toFixed(2)}`;
 };
-const rows = ['| model | setting | seeds | float top-1 | baseline top-1 | Evol-Q top-1 | Evol-Q − baseline | search s |', '|---|---|---|---|---|---|---|---|'];
-for (const [key, reports] of [...groups].sort()) {
-  const [model, setting, loss] = key.split(/-(w\da8)-/).flatMap((s, i) => (i === 2 ? [s] : [s]));
+const rows = ['| model | setting | seeds | float | baseline | Evol-Q | Evol-Q − baseline | gap recovered | s per run (search) |', '|---|---|---|---|---|---|---|---|---|'];
+const order = (key) => key.replace(/-w(\d)a(\d)-/, (_, w, a) => `-${9 - a}${9 - w}-`);
+for (const [key, reports] of [...groups].sort(([a], [b]) => order(a).localeCompare(order(b)))) {
+  const [, model, w, a, tag] = key.match(/^(.*)-w(\d)a(\d)-(.*)$/);
   const gain = reports.map((r) => r.evolq.top1 - r.baseline.top1);
-  rows.push(`| ${model} | ${setting.toUpperCase()} ${loss} | ${reports.length} | ${stat(reports.map((r) => r.fp.top1))} | ${stat(reports.map((r) => r.baseline.top1))} | ${stat(reports.map((r) => r.evolq.top1))} | ${stat(gain)} | ${(reports.reduce((a, r) => a + r.search.seconds, 0) / reports.length).toFixed(0)} |`);
+  const gap = mean(reports.map((r) => r.fp.top1 - r.baseline.top1));
+  const recovered = gap > 0.005 ? `${((100 * mean(gain)) / (100 * gap) * 100).toFixed(0)}% of ${(100 * gap).toFixed(2)}` : `(gap ${(100 * gap).toFixed(2)})`;
+  rows.push(`| ${model} | W${w}A${a} ${tag} | ${reports.length} | ${stat(reports.map((r) => r.fp.top1))} | ${stat(reports.map((r) => r.baseline.top1))} | ${stat(reports.map((r) => r.evolq.top1))} | ${stat(gain, true)} | ${recovered} | ${mean(reports.map((r) => r.timing.total)).toFixed(0)} (${mean(reports.map((r) => r.search.seconds)).toFixed(0)}) |`);
 }
 const table = `${rows.join('\n')}\n\nmean ± half the range over seeds, top-1 in % on the full CIFAR-10 test set (10,000 images)\n`;
 writeFileSync(join(dir, '..', 'accuracy.md'), table);

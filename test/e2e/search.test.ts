@@ -139,6 +139,17 @@ test('ablation options: --loss mse, --search-space block, --mutation relative', 
   const activations = evolq(args(join(dir, 'b'), '--passes', '1', '--search-space', 'block+activations', '--json', '--quiet'));
   assert.equal(activations.code, 0, activations.stderr);
   assert.ok(JSON.parse(activations.stdout).units[0].points.some((id: string) => id.startsWith('a')));
+  // --select loss is the Evol-Q code's rule (lowest holdout loss wins); --patience 1 stops at the first pass that
+  // finds no lower holdout measure.
+  const paperRule = evolq(args(join(dir, 'd'), '--passes', '4', '--patience', '1', '--select', 'loss', '--cycles', '1', '--json', '--quiet'));
+  assert.equal(paperRule.code, 0, paperRule.stderr);
+  const search = JSON.parse(paperRule.stdout).search;
+  assert.equal(search.selection, 'loss');
+  const losses = search.holdout.map((h: { loss: number }) => h.loss);
+  assert.equal(search.holdout[search.keptPass].loss, Math.min(...losses));
+  const firstStall = losses.findIndex((l: number, i: number) => i > 0 && l >= Math.min(...losses.slice(0, i)));
+  assert.equal(search.passesRun, firstStall === -1 ? 4 : firstStall);
+  assert.equal(search.stoppedEarly, search.passesRun < 4);
   const bad = evolq(args(join(dir, 'c'), '--loss', 'l1'));
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /--loss: "l1". Should be one of: infonce, mse, kl, cosine/);
