@@ -9,7 +9,7 @@ export type { Loss };
 import type { SearchSpace } from './quant/units.js';
 
 export type Method = 'baseline' | 'evolq';
-export type Mutation = 'absolute' | 'relative';
+export type Mutation = 'absolute' | 'relative' | 'joint';
 
 export interface QuantizeOptions {
   method: Method;
@@ -53,14 +53,14 @@ export const DEFAULTS: QuantizeOptions = {
   patience: 0,
   cycles: 3,
   population: 15,
-  loss: 'infonce',
+  loss: 'kl',
   temperature: 3,
   observer: 'omse',
   ptf: true,
   lis: false,
   biasCorrection: false,
   searchSpace: 'attention',
-  mutation: 'absolute',
+  mutation: 'joint',
   select: 'kl',
   resume: false,
   batchSize: 100,
@@ -70,7 +70,7 @@ export const DEFAULTS: QuantizeOptions = {
 
 export const METHODS: readonly Method[] = ['baseline', 'evolq'];
 export const SEARCH_SPACES: readonly SearchSpace[] = ['attention', 'block', 'block+activations'];
-export const MUTATIONS: readonly Mutation[] = ['absolute', 'relative'];
+export const MUTATIONS: readonly Mutation[] = ['absolute', 'relative', 'joint'];
 
 export function oneOf<T>(value: unknown, allowed: readonly T[], option: string): T {
   if (!allowed.includes(value as T)) {

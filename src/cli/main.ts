@@ -9,7 +9,7 @@ import { evaluateModel } from '../pipeline/evaluate-model.js';
 import { quantize } from '../pipeline/quantize.js';
 import { serveDemo } from '../web/serve.js';
 import { landscape } from '../pipeline/landscape.js';
-import { oneOf, integer, positiveNumber, SEARCH_SPACES, METHODS, MUTATIONS } from '../config.js';
+import { oneOf, integer, positiveNumber, SEARCH_SPACES, METHODS, MUTATIONS, DEFAULTS } from '../config.js';
 import { OBSERVERS } from '../calibrate/observers.js';
 import { LOSSES } from '../fitness/losses.js';
 import { SELECTIONS } from '../search/selection.js';
@@ -20,7 +20,7 @@ import { executionProviders } from '../runtime/runner.js';
 const USAGE = `evolq: post-training quantization of vision models (ONNX) with Evol-Q
 
 usage:
-  evolq inspect MODEL [--search-space ${SEARCH_SPACES.join('|')}] [--model-file NAME] [--json]
+  evolq inspect MODEL [--search-space ${SEARCH_SPACES.join('|')} (default ${DEFAULTS.searchSpace})] [--model-file NAME] [--json]
   evolq eval MODEL --data DIR [--limit N] [--batch-size N] [--model-file NAME] [--size HxW --mean a,b,c --std a,b,c]
       [--device cpu] [--threads N] [--json]
   evolq quantize MODEL --calib DIR --out DIR [--method ${METHODS.join('|')}] [--w-bits 8|4|3] [--a-bits 8|4]
@@ -59,7 +59,7 @@ const modelFlags = (values: Parsed['values']) => ({
 async function inspectCommand(args: string[]): Promise<string> {
   const { positionals, values } = parse(args, { ...common, 'search-space': { type: 'string' }, 'model-file': { type: 'string' } }, ['MODEL']);
   if (values.help) return USAGE;
-  const space = oneOf(values['search-space'] ?? 'attention', SEARCH_SPACES, '--search-space');
+  const space = oneOf(values['search-space'] ?? DEFAULTS.searchSpace, SEARCH_SPACES, '--search-space');
   const report = inspectModel(positionals[0], space, { modelFile: values['model-file'] as string | undefined });
   return values.json ? JSON.stringify(report) : formatInspect(report);
 }

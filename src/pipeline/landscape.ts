@@ -42,11 +42,16 @@ export interface LandscapeRequest {
 }
 
 
-export const LANDSCAPE_DEFAULTS = { points: 41, radius: 0.1, grid: 21, calibSize: 500, evalLimit: 500 };
+/** The landscape of one attention unit, as the paper plots it (quantize's default search space is wider). */
+export const LANDSCAPE_DEFAULTS = { points: 41, radius: 0.1, grid: 21, calibSize: 500, evalLimit: 500, searchSpace: 'attention' as const };
 
 export async function landscape(request: LandscapeRequest): Promise<LandscapeFile> {
   const started = performance.now();
-  const options = resolveOptions({ ...request.options, calibSize: request.options?.calibSize ?? LANDSCAPE_DEFAULTS.calibSize });
+  const options = resolveOptions({
+    ...request.options,
+    calibSize: request.options?.calibSize ?? LANDSCAPE_DEFAULTS.calibSize,
+    searchSpace: request.options?.searchSpace ?? LANDSCAPE_DEFAULTS.searchSpace,
+  });
   const settings: LandscapeSettings = {
     points: integer(request.points ?? LANDSCAPE_DEFAULTS.points, '--points', 1, 10_001),
     radius: positiveNumber(request.radius ?? LANDSCAPE_DEFAULTS.radius, '--radius'),

@@ -16,14 +16,24 @@ export interface EvolutionOptions {
   cycles: number;
   /** Members drawn (with replacement) for each tournament. */
   tournament: number;
-  /** Mutation half-width: absolute, or a fraction of each scale when `relative`. */
+  /** Mutation half-width: absolute, or a fraction of each scale for `relative` and `joint`. */
   radius: number;
-  relative: boolean;
+  mode: 'absolute' | 'relative' | 'joint';
 }
 
-/** s' = |s + U(−r, r)| for every scale (r relative to s when asked), kept above the smallest scale. */
-export function mutate(scales: Scales, rng: Rng, radius: number, relative: boolean): Scales {
-  return scales.map((vector) => vector.map((s) => Math.max(SCALE_EPS, Math.fround(Math.abs(s + rng.symmetric(relative ? radius * s : radius))))));
+/**
+ * s' = |s + U(−r, r)| for every scale (`absolute`), s' = s·(1 + U(−r, r)) (`relative`), or with `joint` one common
+ * factor per quant point times each scale's own: s' = s·(1 + U(−r, r))·(1 + U(−r, r)), so a candidate can move a
+ * layer's clipping as a whole, which independent per-channel noise averages away. Kept above the smallest scale.
+ */
+export function mutate(scales: Scales, rng: Rng, radius: number, mode: EvolutionOptions['mode']): Scales {
+  return scales.map((vector) => {
+    const common = mode === 'joint' ? 1 + rng.symmetric(radius) : 1;
+    return vector.map((s) => {
+      const moved = mode === 'absolute' ? s + rng.symmetric(radius) : s * common * (1 + rng.symmetric(radius));
+      return Math.max(SCALE_EPS, Math.fround(Math.abs(moved)));
+    });
+  });
 }
 
 /**
@@ -41,7 +51,7 @@ export async function evolveUnit(
       const contender = population[rng.int(population.length)];
       if (contender.fitness < parent.fitness) parent = contender;
     }
-    const scales = mutate(parent.scales, rng, options.radius, options.relative);
+    const scales = mutate(parent.scales, rng, options.radius, options.mode);
     population.push({ scales, fitness: await evaluate(scales) });
     evaluations++;
     // Drop the worst; among equals the newest goes, as a stable sort then pop() does.

@@ -27,7 +27,7 @@ export interface SearchSettings {
   loss: Loss;
   temperature: number;
   mutation: Mutation;
-  /** Mutation half-width (absolute, or relative with mutation 'relative'). */
+  /** Mutation half-width (absolute, or relative with mutation 'relative' or 'joint'). */
   radius: number;
   /** How the kept result is chosen on the holdout images. */
   selection: Selection;
@@ -66,7 +66,7 @@ export function defaultRadius(wBits: number): number {
   return wBits >= 8 ? 1e-4 : 1e-3;
 }
 
-/** `--mutation relative`: ±5% of each scale, about what the absolute defaults are for ViT weight scales. */
+/** `--mutation relative` and `joint`: ±5% of each scale, about what the absolute defaults are for ViT weight scales. */
 export const RELATIVE_RADIUS = 0.05;
 
 /** The search settings the quantize options ask for (quantize and bench both run the search with them). */
@@ -74,7 +74,7 @@ export function searchSettings(options: QuantizeOptions): SearchSettings {
   return {
     passes: options.passes, cycles: options.cycles, population: options.population, tournament: 10,
     loss: options.loss, temperature: options.temperature, mutation: options.mutation,
-    radius: options.mutation === 'relative' ? RELATIVE_RADIUS : defaultRadius(options.wBits), selection: options.select,
+    radius: options.mutation === 'absolute' ? defaultRadius(options.wBits) : RELATIVE_RADIUS, selection: options.select,
     patience: options.patience,
   };
 }
@@ -144,7 +144,7 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
         // The start's fitness is the previous unit's result: same scales, same model.
         evolved = await evolveUnit(ids.map((id) => Float32Array.from(state!.scales[id])), state.fitness, evaluator.evaluate, hooks.rng, {
           population: settings.population, cycles: settings.cycles, tournament: settings.tournament,
-          radius: settings.radius, relative: settings.mutation === 'relative',
+          radius: settings.radius, mode: settings.mutation,
         });
       } finally {
         await evaluator.release();

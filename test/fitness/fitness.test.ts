@@ -42,7 +42,7 @@ for (const loss of ['infonce', 'mse'] as const) {
       const ids = unit.points;
       const evaluator = await fitness.unit(u, ids, table.params, scored, start.unitInputs);
       const current = ids.map((id) => (table.params[id] as UniformParams).scale);
-      const candidate = mutate(current, rng, 2e-3, false);
+      const candidate = mutate(current, rng, 2e-3, 'absolute');
       const suffixCurrent = await evaluator.evaluate(current);
       const suffixCandidate = await evaluator.evaluate(candidate);
       await evaluator.release();

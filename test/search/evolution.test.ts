@@ -3,20 +3,36 @@ import assert from 'node:assert/strict';
 import { evolveUnit, mutate } from '../../src/search/evolution.js';
 import { Rng } from '../../src/rng.js';
 
-const options = { population: 15, cycles: 3, tournament: 10, radius: 1e-3, relative: false };
+const options = { population: 15, cycles: 3, tournament: 10, radius: 1e-3, mode: 'absolute' as const };
 
 test('mutation adds uniform noise within ±r and takes the absolute value', () => {
   const start = [Float32Array.of(0.01, 0.0002, 0.5)];
   const rng = new Rng(1);
   for (let i = 0; i < 200; i++) {
-    const [m] = mutate(start, rng, 1e-3, false);
+    const [m] = mutate(start, rng, 1e-3, 'absolute');
     m.forEach((v, j) => {
       assert.ok(v > 0);
       assert.ok(Math.abs(v - start[0][j]) <= 1e-3 + 1e-7 || Math.abs(v + start[0][j]) <= 1e-3 + 1e-7);
     });
   }
-  const [relative] = mutate([Float32Array.of(2, 200)], rng, 0.05, true);
+  const [relative] = mutate([Float32Array.of(2, 200)], rng, 0.05, 'relative');
   assert.ok(Math.abs(relative[0] - 2) <= 0.1 && Math.abs(relative[1] - 200) <= 10);
+});
+
+test('joint mutation moves a point\'s scales together by a common factor, then each by its own', () => {
+  const rng = new Rng(3);
+  const ones = Float32Array.from({ length: 512 }, () => 1);
+  const ratios = [];
+  for (let i = 0; i < 50; i++) {
+    const [joint] = mutate([ones], rng, 0.05, 'joint');
+    for (const v of joint) assert.ok(v >= 0.95 * 0.95 - 1e-6 && v <= 1.05 * 1.05 + 1e-6);
+    ratios.push(joint.reduce((a, b) => a + b, 0) / joint.length);
+  }
+  // The mean of 512 independent ±5% factors stays within ±0.5% of 1; a common factor moves it by up to 5%.
+  const spread = Math.max(...ratios) - Math.min(...ratios);
+  assert.ok(spread > 0.05, `joint means spread ${spread}`);
+  const independent = Array.from({ length: 50 }, () => mutate([ones], rng, 0.05, 'relative')[0].reduce((a, b) => a + b, 0) / 512);
+  assert.ok(Math.max(...independent) - Math.min(...independent) < 0.01);
 });
 
 test('one evaluation per cycle; the start is kept when no mutation beats it', async () => {
