@@ -19,7 +19,7 @@ test('the exported model.onnx keeps the simulated top-1 within 0.2 points at W8A
       assert.ok(Math.abs(report.exported.top1 - report.baseline.top1) <= 0.002 + 1e-9, `${name}: exported ${report.exported.top1}, simulated ${report.baseline.top1}`);
       assert.ok(report.exported.sizeRatio <= (wBits === 8 ? 0.3 : 0.18), `${name}: ${report.exported.sizeRatio} of the float file`);
       assert.equal(report.exported.opset, wBits === 8 ? 17 : 21);
-      assert.ok(report.exported.weights[wBits === 8 ? 'uint8' : 'uint4'].tensors > 0);
+      assert.ok(report.exported.weights[wBits === 8 ? 'int8' : 'uint4'].tensors > 0);
       assert.ok(Object.keys(report.exported.kernels).length > 0, 'the kernels onnxruntime chose are reported');
       assert.ok(existsSync(join(out, 'model.onnx')));
     }
