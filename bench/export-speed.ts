@@ -1,9 +1,10 @@
-// `npm run bench:export [-- MODEL_DIR ...] [--calib DIR] [--rounds N] [--no-web]`: the exported model.onnx of
+// `npm run bench:export [-- MODEL_DIR ...] [--calib DIR] [--rounds N] [--no-web] [--keep DIR]`: the exported model.onnx of
 // each model at W8A8 and W4A8 (per-channel and blocked) against its float model: file sizes, latency at batch 1
 // and throughput at batch 16 in onnxruntime-node (CPU, every core) and in onnxruntime-web (wasm, in Chromium),
 // as ratios to float measured in the same run (rounds interleaved, medians). The models are quantized with a
 // small calibration set: on random weights accuracy means nothing, speed and size do.
 // Default models: the folders under /work/models224 that exist. Writes bench/results/export-speed.json and .md.
+// --keep DIR keeps the exported folders there (DIR/<model>/<variant>) and reuses those it finds.
 import { createServer, type Server } from 'node:http';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -44,10 +45,11 @@ function args() {
   };
   const calib = take('--calib') ?? '/work/shared/data/cifar10/train';
   const rounds = Number(take('--rounds') ?? 5);
+  const keep = take('--keep');
   const web = !argv.includes('--no-web');
   const dirs = argv.filter((a) => !a.startsWith('--'));
   const models = dirs.length ? dirs : DEFAULT_NAMES.map((n) => join(MODELS224, n)).filter((d) => existsSync(d));
-  return { calib, rounds, web, models };
+  return { calib, rounds, web, models, keep };
 }
 
 /** A model folder, or the one folder inside it that holds model.onnx (/work/models224/vit-s16/vit-s16-random). */
@@ -142,21 +144,23 @@ async function webTimings(candidates: Candidate[], batch16: FloatTensor, inputNa
   }
 }
 
-async function benchModel(dir: string, calib: string, rounds: number, web: boolean) {
+async function benchModel(dir: string, calib: string, rounds: number, web: boolean, keep?: string) {
   const folder = modelFolder(dir);
   const model = loadModel(folder);
-  const work = join(tmpdir(), `evolq-export-speed-${process.pid}`);
-  rmSync(work, { recursive: true, force: true });
+  const work = keep ? join(keep, basename(dir)) : join(tmpdir(), `evolq-export-speed-${process.pid}`);
+  if (!keep) rmSync(work, { recursive: true, force: true });
   const candidates: Candidate[] = [{ name: 'float', file: model.file, bytes: statSync(model.file).size }];
   try {
     for (const v of VARIANTS) {
       const out = join(work, v.name.replace(/ /g, '-'));
       const started = performance.now();
-      const report = await quantize({ model: folder, calib, out, options: { wBits: v.wBits, exportFormat: v.format, calibSize: 32, holdout: 8, batchSize: 8 } });
+      const report = keep && existsSync(join(out, 'report.json'))
+        ? JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as Awaited<ReturnType<typeof quantize>>
+        : await quantize({ model: folder, calib, out, options: { wBits: v.wBits, exportFormat: v.format, calibSize: 32, holdout: 8, batchSize: 8 } });
       process.stderr.write(`${basename(dir)} ${v.name}: exported in ${((performance.now() - started) / 1000).toFixed(0)} s\n`);
       candidates.push({ name: v.name, file: join(out, 'model.onnx'), bytes: report.exported.bytes, kernels: report.exported.kernels });
     }
-    const items = limitPerClass(listImageFolder(calib, model.labels), 2).slice(0, 16);
+    const items = limitPerClass(listImageFolder(calib, model.labels), 20).slice(0, 16);
     const images = sliceBatch(await decodeImages(items, model.preprocessing), 0, 16);
     const batch16 = { data: images.data, dims: images.dims };
     const node = await nodeTimings(candidates, batch16, model.inputName, rounds);
@@ -173,7 +177,7 @@ async function benchModel(dir: string, calib: string, rounds: number, web: boole
       })),
     };
   } finally {
-    rmSync(work, { recursive: true, force: true });
+    if (!keep) rmSync(work, { recursive: true, force: true });
   }
 }
 
@@ -193,10 +197,10 @@ function markdown(results: ModelResult[]): string {
 }
 
 async function main() {
-  const { calib, rounds, web, models } = args();
+  const { calib, rounds, web, models, keep } = args();
   if (!models.length) throw new Error(`no models: give model folders, or create them under ${MODELS224}`);
   const results: ModelResult[] = [];
-  for (const dir of models) results.push(await benchModel(dir, calib, rounds, web));
+  for (const dir of models) results.push(await benchModel(dir, calib, rounds, web, keep));
   const summary = {
     date: new Date().toISOString(),
     machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version, load: readFileSync('/proc/loadavg', 'utf8').trim() },
