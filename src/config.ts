@@ -2,7 +2,7 @@
 import { ConfigError } from './errors.js';
 import { OBSERVERS, type Observer } from './calibrate/observers.js';
 import { LOSSES, type Loss } from './fitness/losses.js';
-import { EXPORT_FORMAT_NAMES, type ExportFormat } from './export/formats.js';
+import { EXPORT_FORMATS, EXPORT_FORMAT_NAMES, type ExportFormat } from './export/formats.js';
 import { SELECTIONS, type Selection } from './search/selection.js';
 
 export type { Loss };
@@ -129,5 +129,9 @@ export function resolveOptions(partial: Partial<Record<keyof QuantizeOptions, un
     skipBadImages: Boolean(o.skipBadImages),
     exportFormat: oneOf(o.exportFormat, EXPORT_FORMAT_NAMES, '--export-format'),
   };
+  const formatBits: readonly number[] = EXPORT_FORMATS[resolved.exportFormat].wBits;
+  if (!formatBits.includes(resolved.wBits)) {
+    throw new ConfigError(`--export-format ${resolved.exportFormat} stores ${formatBits.join(' or ')}-bit weights, not ${resolved.wBits}: give --w-bits ${formatBits.join(' or ')} or another --export-format`, '--export-format');
+  }
   return resolved;
 }

@@ -5,7 +5,8 @@ import type { ImageBatch } from '../data/imagefolder.js';
 import type { QuantPoint } from '../quant/points.js';
 import type { QuantParams } from '../quant/scheme.js';
 import { collectStats, type StatsRequest } from './collect.js';
-import { OBSERVER_REGISTRY, ptfParams, weightParams, type Observer } from './observers.js';
+import { OBSERVER_REGISTRY, blockedWeightParams, ptfParams, weightParams, type Observer } from './observers.js';
+import { blockable } from '../quant/blocks.js';
 import { silentProgress, type Progress } from '../progress.js';
 import { DataError, GraphError } from '../errors.js';
 
@@ -18,6 +19,8 @@ export interface CalibrationOptions {
   lis: boolean;
   biasCorrection: boolean;
   batchSize: number;
+  /** Quantize MatMul weights in blocks of this many input rows per output channel (0 or absent: per channel). */
+  weightBlock?: number;
 }
 
 export interface CalibrationTable {
@@ -58,7 +61,9 @@ export async function calibrate(
     if (point.kind === 'weight') {
       const value = graph.constantValue(point.tensor)!;
       if (!value.values.every(Number.isFinite)) throw new GraphError(`weight '${point.tensor}' of node '${point.node}' holds values that are not finite (NaN or infinity)`, point.node);
-      params[point.id] = weightParams(value.values, value.dims, point.channelAxis!, options.wBits);
+      params[point.id] = options.weightBlock && blockable(graph, point, options.weightBlock)
+        ? blockedWeightParams(value.values, value.dims, options.weightBlock, options.wBits)
+        : weightParams(value.values, value.dims, point.channelAxis!, options.wBits);
       const input = options.biasCorrection ? weightInput(graph, point) : undefined;
       if (input) {
         meanInputs.set(point.id, input);

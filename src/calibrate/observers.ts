@@ -170,6 +170,25 @@ export function weightParams(values: Float32Array, dims: readonly number[], axis
   return uniform(bits, params.map((p) => p.scale), params.map((p) => p.zeroPoint), axis);
 }
 
+/**
+ * Min-max parameters per block of `block` consecutive rows of each column of a [K, N] weight (K a multiple of
+ * `block`), laid out [K / block, N].
+ */
+export function blockedWeightParams(values: Float32Array, dims: readonly number[], block: number, bits: number): UniformParams {
+  const [rows, columns] = dims;
+  const blocks = rows / block;
+  const min = new Array(blocks * columns).fill(Infinity);
+  const max = new Array(blocks * columns).fill(-Infinity);
+  for (let i = 0; i < values.length; i++) {
+    const j = Math.floor(i / columns / block) * columns + (i % columns);
+    if (values[i] < min[j]) min[j] = values[i];
+    if (values[i] > max[j]) max[j] = values[i];
+  }
+  const range = uintRange(bits);
+  const params = min.map((lo, j) => scaleAndZeroPoint(lo, max[j], range));
+  return { ...uniform(bits, params.map((p) => p.scale), params.map((p) => p.zeroPoint), 1), block: { size: block, blocks } };
+}
+
 /** The q-quantile of values by selection (linear interpolation between order statistics, as torch.quantile). */
 export function quantile(values: Float32Array, q: number): number {
   const data = Float32Array.from(values);

@@ -36,7 +36,7 @@ export function formatQuantize(report: QuantizeReport, out: string): string {
   if (report.evolq) rows.push([`W${s.wBits}A${s.aBits} Evol-Q`, report.evolq]);
   rows.push(['model.onnx', report.exported]);
   const e = report.exported;
-  const storage = (['uint8', 'uint4'] as const).filter((t) => e.weights[t].tensors > 0).map((t) => `${e.weights[t].tensors} ${t} weights`).join(', ');
+  const storage = Object.entries(e.weights).filter(([, w]) => w.tensors > 0).map(([t, w]) => `${w.tensors} ${t} weights`).join(', ');
   const floats = e.floatSubgraphs.length ? `; float subgraphs: ${e.floatSubgraphs.length} (${[...new Set(e.floatSubgraphs.map((f) => f.kind))].join(', ')})` : '';
   const search = report.search ? [`search: ${report.search.evaluations} evaluations in ${report.search.seconds.toFixed(1)}s; kept pass ${report.search.keptPass}: ${report.search.why}`] : [];
   return [

@@ -1,7 +1,9 @@
 // The deployable model: the simulation with its weights stored as integers. Activations keep the
-// simulation's QuantizeLinear/DequantizeLinear pairs; each weight becomes integer levels (uint8, or uint4
+// simulation's QuantizeLinear/DequantizeLinear pairs; each weight becomes integer levels (int8, or uint4
 // packed two per byte at opset 21) read by one DequantizeLinear, and bias correction is folded into the
 // layer's bias. PTF and log2 softmax stay float subgraphs: standard ONNX has no op for either.
+// With `integerKernels`, MatMuls are then written as the onnxruntime kernels that run them on integers
+// (integer-kernels.ts); blocked weights become MatMulNBits (nbits.ts).
 import { Graph, makeAttribute, type Node } from '../onnx/graph.js';
 import { upgradeOpset } from '../onnx/opset.js';
 import { DataType, floatTensor, onnx, tensorDims, tensorToFloat32, type TensorProto } from '../onnx/proto.js';
@@ -9,6 +11,8 @@ import { biasCorrectionAxes, materialize, paramDims, subtractFromOutput, zeroPoi
 import { quantizeLevel, uintRange, type QuantParams, type UniformParams } from '../quant/scheme.js';
 import type { QuantPoint } from '../quant/points.js';
 import { GraphError } from '../errors.js';
+import { integerMatMuls, fuseBiasAdds, signedRightOperands } from './integer-kernels.js';
+import { matMulNBits } from './nbits.js';
 
 export interface FloatSubgraph {
   point: string;
@@ -17,11 +21,23 @@ export interface FloatSubgraph {
   kind: 'ptf' | 'log2';
 }
 
+export type WeightStorage = 'int8' | 'uint4' | 'uint4-blocked';
+
 export interface Deployable {
   graph: Graph;
   floatSubgraphs: FloatSubgraph[];
   /** Weight storage per type: how many tensors and how many bytes of levels. */
-  weights: Record<'uint8' | 'uint4', { tensors: number; bytes: number }>;
+  weights: Record<WeightStorage, { tensors: number; bytes: number }>;
+}
+
+export interface DeployOptions {
+  /**
+   * Write MatMuls as onnxruntime's integer kernels (com.microsoft MatMulIntegerToFloat with the bias, int8
+   * right operands, MatMulNBits for blocked weights) instead of leaving Q/DQ pairs for its optimizer to fuse:
+   * the fusions it does itself leave each bias Add in float, run uint8 × uint8 (several times slower than
+   * uint8 × int8 on x86) and dequantize 4-bit weights at every run.
+   */
+  integerKernels?: boolean;
 }
 
 /** The opset that has uint4 (and per-axis DequantizeLinear of it). */
@@ -29,8 +45,9 @@ export const UINT4_OPSET = 21;
 
 export function deployableGraph(
   source: Graph, points: readonly QuantPoint[], params: Readonly<Record<string, QuantParams>>,
-  inputMeans: Readonly<Record<string, Float32Array>> = {},
+  inputMeans: Readonly<Record<string, Float32Array>> = {}, options: DeployOptions = {},
 ): Deployable {
+  const integerKernels = options.integerKernels ?? true;
   const activationIds = new Set(points.filter((p) => p.kind !== 'weight' && params[p.id]).map((p) => p.id));
   const graph = materialize(source, points, params, { bake: true, enabled: activationIds }).graph;
   const weightPoints = points.filter((p) => p.kind === 'weight' && params[p.id]);
@@ -41,16 +58,25 @@ export function deployableGraph(
   };
   if (weightPoints.some((p) => uniform(p).bits < 8)) upgradeOpset(graph, UINT4_OPSET);
 
-  const weights: Deployable['weights'] = { uint8: { tensors: 0, bytes: 0 }, uint4: { tensors: 0, bytes: 0 } };
+  const weights: Deployable['weights'] = { int8: { tensors: 0, bytes: 0 }, uint4: { tensors: 0, bytes: 0 }, 'uint4-blocked': { tensors: 0, bytes: 0 } };
   const nodes = new Map(graph.nodes.map((n) => [n.name, n]));
   for (const point of weightPoints) {
     const p = uniform(point);
-    if (p.bits > 8) throw new GraphError(`weight point ${point.id}: ${p.bits}-bit weights cannot be stored as uint8`, point.node);
+    if (p.bits > 8) throw new GraphError(`weight point ${point.id}: ${p.bits}-bit weights cannot be stored as int8`, point.node);
     const constant = graph.constantValue(point.tensor);
     if (!constant) throw new GraphError(`weight point ${point.id}: '${point.tensor}' is not a constant`, point.node);
     const axis = point.channelAxis!;
     const { levels, dequantized } = quantizeWeight(constant.values, constant.dims, axis, p);
-    const storage = p.bits <= 4 ? 'uint4' : 'uint8';
+    const node = nodes.get(point.node)!;
+    const means = inputMeans[point.id];
+    if (p.block) {
+      if (!integerKernels || p.bits > 4) throw new GraphError(`weight point ${point.id}: blocked ${p.bits}-bit weights are written only as 4-bit MatMulNBits (--export-format blocked, --w-bits 4 or 3)`, point.node);
+      if (means) foldBiasCorrection(graph, node, constant.values, dequantized, constant.dims, axis, means);
+      weights['uint4-blocked'].tensors++;
+      weights['uint4-blocked'].bytes += matMulNBits(graph, node, levels, constant.dims, p);
+      continue;
+    }
+    const storage = p.bits <= 4 ? 'uint4' : 'int8';
     const base = graph.uniqueName(`${point.id}::q`);
     const levelTensor = integerTensor(base, constant.dims, levels, storage);
     graph.addInitializer(levelTensor);
@@ -64,8 +90,12 @@ export function deployableGraph(
     graph.addNode({ name: `${base}::dq`, opType: 'DequantizeLinear', domain: '', inputs: [base, `${base}::scale`, `${base}::zero_point`], outputs: [`${base}::dq`], attributes });
     const consumers = point.consumers.map((name) => nodes.get(name)!);
     graph.rewire(point.tensor, `${base}::dq`, consumers);
-    const means = inputMeans[point.id];
-    if (means) foldBiasCorrection(graph, nodes.get(point.node)!, constant.values, dequantized, constant.dims, axis, means);
+    if (means) foldBiasCorrection(graph, node, constant.values, dequantized, constant.dims, axis, means);
+  }
+  if (integerKernels) {
+    integerMatMuls(graph);
+    fuseBiasAdds(graph);
+    signedRightOperands(graph);
   }
   pruneDeadNodes(graph);
 
@@ -79,15 +109,19 @@ export function deployableGraph(
   return { graph, floatSubgraphs, weights };
 }
 
-/** Integer levels clamp(round(w / s) + z) as QuantizeLinear computes them, and their float values (l − z)·s. */
+/**
+ * Integer levels clamp(round(w / s) + z) as QuantizeLinear computes them, and their float values (l − z)·s;
+ * blocked params index their scales by block and channel.
+ */
 export function quantizeWeight(values: Float32Array, dims: readonly number[], axis: number, p: UniformParams): { levels: Uint8Array; dequantized: Float32Array } {
   const range = uintRange(p.bits);
   const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
   const channels = dims[axis];
   const levels = new Uint8Array(values.length);
   const dequantized = new Float32Array(values.length);
+  const rowsPerBlock = p.block ? p.block.size * dims[1] : 0;
   for (let i = 0; i < values.length; i++) {
-    const c = p.scale.length === 1 ? 0 : Math.floor(i / inner) % channels;
+    const c = p.block ? Math.floor(i / rowsPerBlock) * dims[1] + (i % dims[1]) : p.scale.length === 1 ? 0 : Math.floor(i / inner) % channels;
     const s = p.scale[c];
     const z = p.zeroPoint[p.zeroPoint.length === 1 ? 0 : c];
     levels[i] = quantizeLevel(values[i], s, z, range);
@@ -96,9 +130,13 @@ export function quantizeWeight(values: Float32Array, dims: readonly number[], ax
   return { levels, dequantized };
 }
 
-/** uint8 as is, or uint4 packed two per byte, the first element in the low nibble (ONNX's layout). */
-export function integerTensor(name: string, dims: readonly number[], values: Uint8Array, storage: 'uint8' | 'uint4'): TensorProto {
-  if (storage === 'uint8') return onnx.TensorProto.create({ name, dims: [...dims], dataType: DataType.UINT8, rawData: values });
+/**
+ * Levels 0..255 as int8 levels − 128 (with zero points − 128 the same values: onnxruntime's integer kernels
+ * multiply uint8 by int8 several times faster than uint8 by uint8), or uint4 packed two per byte, the first
+ * element in the low nibble (ONNX's layout).
+ */
+export function integerTensor(name: string, dims: readonly number[], values: Uint8Array, storage: 'int8' | 'uint4'): TensorProto {
+  if (storage === 'int8') return onnx.TensorProto.create({ name, dims: [...dims], dataType: DataType.INT8, rawData: values.map((v) => (v - 128) & 0xff) });
   const packed = new Uint8Array(Math.ceil(values.length / 2));
   for (let i = 0; i < values.length; i++) {
     if (values[i] > 15) throw new GraphError(`uint4 tensor '${name}': level ${values[i]} does not fit 4 bits`);

@@ -1,5 +1,5 @@
-// The export format registry: a name → how the deployable model stores its weights. `--export-format`'s
-// choices, help and errors come from here; a new format (blocked uint4 for MatMulNBits, say) is one entry.
+// The export format registry: a name → how the deployable model stores its weights and which kernels run
+// them. `--export-format`'s choices, help and errors come from here; a new format is one entry.
 import { deployableGraph, type Deployable } from './deployable.js';
 import type { Graph } from '../onnx/graph.js';
 import type { QuantPoint } from '../quant/points.js';
@@ -9,12 +9,39 @@ export type ExportBuilder = (
   source: Graph, points: readonly QuantPoint[], params: Readonly<Record<string, QuantParams>>, inputMeans?: Readonly<Record<string, Float32Array>>,
 ) => Deployable;
 
+export interface ExportFormatEntry {
+  summary: string;
+  build: ExportBuilder;
+  /** Weight bit widths the format can store. */
+  wBits: readonly number[];
+  /** The weights' quantization granularity the format stores, which calibration and the search then use: blocks of this many input rows (absent: per output channel). */
+  weightBlock?: number;
+}
+
 export const EXPORT_FORMATS = {
   'per-channel': {
-    summary: 'integer weights with one scale and zero point per output channel (uint8 at 8 bits, packed uint4 at 4 and 3), one DequantizeLinear each',
-    build: deployableGraph,
+    summary: 'integer weights with one scale and zero point per output channel (int8 at 8 bits, packed uint4 at 4 and 3); MatMuls written as onnxruntime\'s MatMulIntegerToFloat (uint8 × int8, bias fused)',
+    build: (source, points, params, inputMeans) => deployableGraph(source, points, params, inputMeans, { integerKernels: true }),
+    wBits: [8, 4, 3],
   },
-} satisfies Record<string, { summary: string; build: ExportBuilder }>;
+  qdq: {
+    summary: 'the per-channel weights with standard ONNX operators only (QuantizeLinear/DequantizeLinear around float ops), for runtimes other than onnxruntime',
+    build: (source, points, params, inputMeans) => deployableGraph(source, points, params, inputMeans, { integerKernels: false }),
+    wBits: [8, 4, 3],
+  },
+  blocked: {
+    summary: 'MatMul weights as uint4 in blocks of 32 input rows per output channel (their own scale and zero point, calibrated and searched so), run by onnxruntime\'s MatMulNBits; other layers per channel',
+    build: (source, points, params, inputMeans) => deployableGraph(source, points, params, inputMeans, { integerKernels: true }),
+    wBits: [4, 3],
+    weightBlock: 32,
+  },
+} satisfies Record<string, ExportFormatEntry>;
 
 export type ExportFormat = keyof typeof EXPORT_FORMATS;
 export const EXPORT_FORMAT_NAMES = Object.keys(EXPORT_FORMATS) as ExportFormat[];
+
+/** The weight block size an export format calibrates with (0: per output channel). */
+export function formatWeightBlock(format: ExportFormat): number {
+  const entry: ExportFormatEntry = EXPORT_FORMATS[format];
+  return entry.weightBlock ?? 0;
+}

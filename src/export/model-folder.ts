@@ -18,7 +18,7 @@ export interface QuantizationConfig {
   method: string;
   weight_bits: number;
   activation_bits: number;
-  weight_storage: 'uint8' | 'uint4';
+  weight_storage: 'int8' | 'uint4';
   [setting: string]: unknown;
 }
 

@@ -8,6 +8,7 @@ import { listImageFolder, drawSplits, type ImageBatch, type ImageFolder, type Im
 import type { Runner } from '../runtime/runner.js';
 import type { QuantizeOptions } from '../config.js';
 import { Rng } from '../rng.js';
+import { formatWeightBlock } from '../export/formats.js';
 import { silentProgress, type Progress } from '../progress.js';
 
 export interface PrepareRequest {
@@ -51,6 +52,6 @@ export function calibrateBaseline(
   const { model, points } = prepared;
   return calibrate(runner, model.graph, model.inputName, points, images, {
     wBits: options.wBits, aBits: options.aBits, observer: options.observer, ptf: options.ptf, lis: options.lis,
-    biasCorrection: options.biasCorrection, batchSize: options.batchSize,
+    biasCorrection: options.biasCorrection, batchSize: options.batchSize, weightBlock: formatWeightBlock(options.exportFormat),
   }, progress);
 }

@@ -14,7 +14,7 @@ import { resolveOptions, type QuantizeOptions } from '../config.js';
 import { runnerFor, type Runner, type RuntimeOptions, type Session } from '../runtime/runner.js';
 import { OutputDir } from '../export/outdir.js';
 import { quantJson } from '../export/quantjson.js';
-import { EXPORT_FORMATS } from '../export/formats.js';
+import { EXPORT_FORMATS, formatWeightBlock } from '../export/formats.js';
 import { chosenKernels } from '../export/kernels.js';
 import { outputConfig, outputPreprocessorConfig, transformersJsFile } from '../export/model-folder.js';
 import { reportHtml } from '../report/html.js';
@@ -48,7 +48,7 @@ function fingerprint(modelFile: string, calibration: readonly ImageItem[], holdo
   const { evalLimit: _evalLimit, resume: _resume, exportFormat: _exportFormat, ...settings } = options;
   return createHash('sha256')
     .update(readFileSync(modelFile))
-    .update(JSON.stringify({ settings, calibration: calibration.map((i) => i.file), holdout: holdout.map((i) => i.file) }))
+    .update(JSON.stringify({ settings, weightBlock: formatWeightBlock(options.exportFormat), calibration: calibration.map((i) => i.file), holdout: holdout.map((i) => i.file) }))
     .digest('hex');
 }
 
@@ -138,7 +138,8 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
     out.writeJson('quant.json', quantJson(points, units, table, finalParams));
     out.writeJson('config.json', outputConfig(model.config, {
       quant_method: 'evolq', method: options.method, weight_bits: options.wBits, activation_bits: options.aBits,
-      weight_storage: options.wBits === 8 ? 'uint8' : 'uint4', weight_granularity: 'per-channel', observer: options.observer,
+      weight_storage: options.wBits === 8 ? 'int8' : 'uint4', export_format: options.exportFormat,
+      weight_granularity: formatWeightBlock(options.exportFormat) ? `block-${formatWeightBlock(options.exportFormat)}` : 'per-channel', observer: options.observer,
       ptf: options.ptf, log2_softmax: options.lis, bias_correction: options.biasCorrection, seed: options.seed,
       ...(options.method === 'evolq' ? { search_space: options.searchSpace, passes: options.passes, loss: options.loss, select: options.select } : {}),
     }));

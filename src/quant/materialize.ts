@@ -33,8 +33,12 @@ export interface Simulation {
 export const scaleName = (id: string) => `${id}::scale`;
 export const zeroPointName = (id: string) => `${id}::zero_point`;
 
-/** Scales and zero points are scalars per tensor and 1-D per channel, as QuantizeLinear takes them. */
+/** Scales and zero points are scalars per tensor and 1-D per channel, as QuantizeLinear takes them ([blocks, 1, N] in blocks). */
 export function paramDims(params: UniformParams): { scale: number[]; zeroPoint: number[] } {
+  if (params.block) {
+    const dims = [params.block.blocks, 1, params.scale.length / params.block.blocks];
+    return { scale: dims, zeroPoint: dims };
+  }
   const shapeOf = (length: number): number[] => (length === 1 ? [] : [length]);
   return { scale: shapeOf(params.scale.length), zeroPoint: shapeOf(params.zeroPoint.length) };
 }
@@ -91,6 +95,19 @@ function uniformSubgraph(b: Builder, x: string, scale: string, zero: string, par
   if (qmax < 255) q = b.node('Clip', [q, b.uint8(0), b.uint8(qmax)], [], 'clip');
   const dequantized = b.node('DequantizeLinear', [q, scale, zero], perAxis, 'dq');
   return factor ? b.node('Mul', [dequantized, factors], [], 'ptf_out') : dequantized;
+}
+
+/**
+ * Blocked weights: the [K, N] weight seen as [blocks, size, N], each block quantized with its own scale and
+ * zero point. Div, Round, Add, Clip, Sub and Mul in float compute exactly what QuantizeLinear/DequantizeLinear
+ * do, in any opset (blocked QuantizeLinear needs opset 21), with the zero point kept as a float.
+ */
+function blockedSubgraph(b: Builder, x: string, scale: string, zero: string, params: UniformParams, dims: readonly number[]): string {
+  const { blocks, size } = params.block!;
+  const grouped = b.node('Reshape', [x, b.ints('blocks', [blocks, size, dims[1]])]);
+  const levels = b.node('Add', [b.node('Round', [b.node('Div', [grouped, scale])]), zero]);
+  const clipped = b.node('Clip', [levels, b.scalar(0), b.scalar(uintRange(params.bits).qmax)]);
+  return b.node('Reshape', [b.node('Mul', [b.node('Sub', [clipped, zero]), scale]), b.ints('shape', [...dims])]);
 }
 
 /** A fed zero point (float, as the search writes it) cast to the uint8 that QuantizeLinear takes. */
@@ -173,6 +190,17 @@ export function materialize(graph: Graph, points: readonly QuantPoint[], params:
     let quantized: string;
     if (p.kind === 'log2') {
       quantized = log2Subgraph(b, point.tensor, p.bits);
+    } else if (p.block) {
+      const dims = paramDims(p);
+      const names = { scale: scaleName(point.id), zeroPoint: zeroPointName(point.id) };
+      if (options.bake && !options.feed?.has(point.id)) {
+        sim.addInitializer(floatTensor(names.scale, dims.scale, p.scale));
+        sim.addInitializer(floatTensor(names.zeroPoint, dims.zeroPoint, p.zeroPoint));
+      } else {
+        sim.inputs.push(floatValueInfo(names.scale, dims.scale), floatValueInfo(names.zeroPoint, dims.zeroPoint));
+        feeds[point.id] = names;
+      }
+      quantized = blockedSubgraph(b, point.tensor, names.scale, names.zeroPoint, p, point.dims!);
     } else {
       const dims = paramDims(p);
       const names = { scale: scaleName(point.id), zeroPoint: zeroPointName(point.id) };

@@ -27,6 +27,11 @@ export interface UniformParams {
   zeroPoint: Float32Array;
   axis: number | null;
   channelFactor?: Float32Array;
+  /**
+   * Blocked weights (a [K, N] MatMul weight, channels on axis 1): one scale and zero point per `size`
+   * consecutive input rows of each channel, laid out [blocks = K / size, N] (what MatMulNBits stores).
+   */
+  block?: { size: number; blocks: number };
 }
 
 /** Per-channel effective scales: the scale vector, or PTF's shared scale times each channel's power of two. */

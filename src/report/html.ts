@@ -50,7 +50,7 @@ async function quantizeSections(r: QuantizeReport): Promise<string[]> {
     `<h2>Settings</h2>${table(['setting', 'value'], settings.map(([k, v]) => [k, String(v)]))}`,
     `<h2>Accuracy</h2>${table(['model', 'top-1', 'top-5'], accuracy.map(([k, a]) => [k, pct(a.top1), pct(a.top5)]), [false, true, true])}
      <p class="note">model.onnx: ${(e.bytes / 1e6).toFixed(2)} MB, ${(100 * e.sizeRatio).toFixed(1)}% of the float model; opset ${e.opset};
-     ${e.weights.uint8.tensors} uint8 and ${e.weights.uint4.tensors} uint4 weight tensors; ${e.floatSubgraphs.length} float subgraphs
+     ${Object.entries(e.weights).filter(([, w]) => w.tensors > 0).map(([t, w]) => `${w.tensors} ${t}`).join(' and ')} weight tensors; ${e.floatSubgraphs.length} float subgraphs
      (${escape(floatKinds)}). onnxruntime-node (CPU) runs its layers as: ${escape(layerKernels(e.kernels))}.</p>`,
   ];
   const search = r.search;

@@ -2,7 +2,7 @@
 // Here, not in the pipeline, so the pipeline imports the report and the report imports nothing of the pipeline.
 import type { QuantizeOptions } from '../config.js';
 import type { SearchReport } from '../search/search.js';
-import type { FloatSubgraph } from '../export/deployable.js';
+import type { FloatSubgraph, WeightStorage } from '../export/deployable.js';
 import type { RuntimeReport } from '../runtime/runner.js';
 import type { SkippedImage } from '../data/imagefolder.js';
 import type { Landscape, LandscapeSettings } from '../landscape/landscape.js';
@@ -18,7 +18,7 @@ export interface QuantizeReport {
   /** OUT/model.onnx: its accuracy, size against the float model, and what it stores how. */
   exported: {
     top1: number; top5: number; bytes: number; floatBytes: number; sizeRatio: number; opset: number;
-    weights: Record<'uint8' | 'uint4', { tensors: number; bytes: number }>; floatSubgraphs: FloatSubgraph[];
+    weights: Record<WeightStorage, { tensors: number; bytes: number }>; floatSubgraphs: FloatSubgraph[];
     /** The operators onnxruntime-node (CPU) runs it with after its optimizations. */
     kernels: Record<string, number>;
     /** The same file under the name transformers.js loads for its dtype, and the image processor added to preprocessor_config.json. */

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { minmaxParams, omseParams, ptfParams, weightParams, squaredError, SortedSample, radixSort, quantile, PercentileTracker } from '../../src/calibrate/observers.js';
+import { blockedWeightParams, minmaxParams, omseParams, ptfParams, weightParams, squaredError, SortedSample, radixSort, quantile, PercentileTracker } from '../../src/calibrate/observers.js';
 import { scaleAndZeroPoint, uintRange, fakeQuantUniform } from '../../src/quant/scheme.js';
 import { Rng } from '../../src/rng.js';
 
@@ -83,4 +83,14 @@ test('quantile interpolates like torch.quantile; the percentile observer smooths
   const first = tracker.max;
   tracker.update(x.map((v) => v * 2));
   assert.ok(Math.abs(tracker.max - (first + 0.01 * (quantile(x.map((v) => v * 2), 0.99999) - first))) < 1e-9);
+});
+
+test('blocked weight parameters take min-max over each block of rows of each column', () => {
+  // [4, 2] weight, blocks of 2 rows: block 0 of column 0 is {0, 2}, of column 1 {-1, 1}; block 1: {4, 6} and {-3, 3}.
+  const p = blockedWeightParams(Float32Array.of(0, -1, 2, 1, 4, -3, 6, 3), [4, 2], 2, 4);
+  assert.deepEqual(p.block, { size: 2, blocks: 2 });
+  assert.equal(p.axis, 1);
+  const expected = [[0, 2], [-1, 1], [4, 6], [-3, 3]].map(([lo, hi]) => scaleAndZeroPoint(lo, hi, uintRange(4)));
+  assert.deepEqual([...p.scale], expected.map((e) => Math.fround(e.scale)));
+  assert.deepEqual([...p.zeroPoint], expected.map((e) => e.zeroPoint));
 });

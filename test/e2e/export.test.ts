@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { quantize } from '../../src/pipeline/quantize.js';
 import { Rng } from '../../src/rng.js';
@@ -19,7 +19,7 @@ test('the exported model.onnx keeps the simulated top-1 within 0.2 points at W8A
       assert.ok(Math.abs(report.exported.top1 - report.baseline.top1) <= 0.002 + 1e-9, `${name}: exported ${report.exported.top1}, simulated ${report.baseline.top1}`);
       assert.ok(report.exported.sizeRatio <= (wBits === 8 ? 0.3 : 0.18), `${name}: ${report.exported.sizeRatio} of the float file`);
       assert.equal(report.exported.opset, wBits === 8 ? 17 : 21);
-      assert.ok(report.exported.weights[wBits === 8 ? 'uint8' : 'uint4'].tensors > 0);
+      assert.ok(report.exported.weights[wBits === 8 ? 'int8' : 'uint4'].tensors > 0);
       assert.ok(Object.keys(report.exported.kernels).length > 0, 'the kernels onnxruntime chose are reported');
       assert.ok(existsSync(join(out, 'model.onnx')));
     }
@@ -56,4 +56,18 @@ test('a failed export leaves no output folder and no partial files', async () =>
   const report = await quantize({ model: dir, calib: CALIB, out, options: { wBits: 8, calibSize: 50, holdout: 10 } });
   assert.equal(report.exported.opset, 18);
   assert.ok(existsSync(join(out, 'model.onnx')));
+});
+
+test('--export-format blocked: MatMulNBits in model.onnx and in the kernels report.json lists, blocked granularity in config.json, exported top-1 within 0.2 points of the simulation', async () => {
+  const out = join(tempDir(), 'out');
+  const report = await quantize({ model: DEFAULT_MODEL, calib: CALIB, eval: TEST, out, options: { wBits: 4, exportFormat: 'blocked', calibSize: 300, holdout: 50, evalLimit: 1000 } });
+  assert.ok(Math.abs(report.exported.top1 - report.baseline.top1) <= 0.002 + 1e-9, `exported ${report.exported.top1}, simulated ${report.baseline.top1}`);
+  assert.ok(report.exported.kernels['com.microsoft:MatMulNBits'] > 0, JSON.stringify(report.exported.kernels));
+  assert.ok(report.exported.weights['uint4-blocked'].tensors > 0);
+  assert.ok(report.exported.sizeRatio <= 0.22, `${report.exported.sizeRatio} of the float file`);
+  const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
+  assert.equal(config.quantization_config.weight_granularity, 'block-32');
+  assert.equal(config.quantization_config.export_format, 'blocked');
+  await assert.rejects(quantize({ model: DEFAULT_MODEL, calib: CALIB, out: join(tempDir(), 'out'), options: { wBits: 8, exportFormat: 'blocked' } }),
+    /--export-format blocked stores 4 or 3-bit weights, not 8/);
 });

@@ -111,10 +111,10 @@ test('the deployable graph stores integer weights and computes what the simulati
     const deployed = deployableGraph(graph, points, table.params, table.inputMeans);
     const g = deployed.graph;
     for (const name of ['Wc', 'Wm', 'Wn']) assert.ok(!g.toModel().graph!.initializer!.some((t) => t.name === name), `${name} is no longer stored as float`);
-    const storage = wBits === 8 ? DataType.UINT8 : DataType.UINT4;
+    const storage = wBits === 8 ? DataType.INT8 : DataType.UINT4;
     assert.equal(g.toModel().graph!.initializer!.filter((t) => t.dataType === storage && t.dims!.length >= 2).length, 3);
     assert.equal(g.opset, wBits === 8 ? 17 : 21);
-    assert.equal(deployed.weights[wBits === 8 ? 'uint8' : 'uint4'].tensors, 3);
+    assert.equal(deployed.weights[wBits === 8 ? 'int8' : 'uint4'].tensors, 3);
     // Conv got a bias input, the Add's bias was replaced, the last MatMul got a Sub after it.
     assert.equal(g.nodes.find((node) => node.opType === 'Conv')!.inputs.length, 3);
     assert.ok(g.nodes.some((node) => node.opType === 'Sub' && node.outputs[0] === 'z'));
