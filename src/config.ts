@@ -3,6 +3,7 @@ import { ConfigError } from './errors.js';
 import { OBSERVERS, type Observer } from './calibrate/observers.js';
 import { LOSSES, type Loss } from './fitness/losses.js';
 import { EXPORT_FORMAT_NAMES, type ExportFormat } from './export/formats.js';
+import { DEFAULT_MEMORY_BUDGET, parseMemoryBudget } from './memory.js';
 
 export type { Loss };
 import type { SearchSpace } from './quant/units.js';
@@ -35,6 +36,8 @@ export interface QuantizeOptions {
   skipBadImages: boolean;
   /** How model.onnx stores its weights (src/export/formats.ts). */
   exportFormat: ExportFormat;
+  /** Bytes of tensors evolq may hold (images, fetched tensors, cached unit inputs); chunk sizes and spilling follow. */
+  memoryBudget: number;
 }
 
 export const DEFAULTS: QuantizeOptions = {
@@ -59,6 +62,7 @@ export const DEFAULTS: QuantizeOptions = {
   batchSize: 100,
   skipBadImages: false,
   exportFormat: 'per-channel',
+  memoryBudget: DEFAULT_MEMORY_BUDGET,
 };
 
 export const METHODS: readonly Method[] = ['baseline', 'evolq'];
@@ -119,6 +123,7 @@ export function resolveOptions(partial: Partial<Record<keyof QuantizeOptions, un
     batchSize: integer(o.batchSize, '--batch-size', 1),
     skipBadImages: Boolean(o.skipBadImages),
     exportFormat: oneOf(o.exportFormat, EXPORT_FORMAT_NAMES, '--export-format'),
+    memoryBudget: parseMemoryBudget(o.memoryBudget),
   };
   return resolved;
 }

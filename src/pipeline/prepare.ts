@@ -51,6 +51,6 @@ export function calibrateBaseline(
   const { model, points } = prepared;
   return calibrate(runner, model.graph, model.inputName, points, images, {
     wBits: options.wBits, aBits: options.aBits, observer: options.observer, ptf: options.ptf, lis: options.lis,
-    biasCorrection: options.biasCorrection, batchSize: options.batchSize,
+    biasCorrection: options.biasCorrection, batchSize: options.batchSize, memoryBudget: options.memoryBudget,
   }, progress);
 }
