@@ -30,13 +30,16 @@ export interface StatsRequest {
   meanAxis?: number;
 }
 
-/** How a calibration ran, for report.json: images per onnxruntime run, and bytes per image fetched whole. */
+/** How a calibration ran, for report.json: images per onnxruntime run, and the bytes per image that set them. */
 export interface CollectReport {
   /** Images per run over all images (ranges, means, percentiles) and per run over the sample batch. */
   chunk: number;
   sampleChunk: number;
-  /** Bytes per image of the tensors fetched whole: per-batch statistics (means, percentiles), sample statistics. */
-  bytesPerImage: { perBatch: number; sample: number };
+  /**
+   * Bytes per image of the requested tensors (onnxruntime holds them all until a run ends, reduced or not:
+   * its execution order puts the reductions last) and of the sample statistics' tensors, fetched whole.
+   */
+  bytesPerImage: { ranges: number; sample: number };
 }
 
 function accumulateMean(stats: TensorStats, value: FloatTensor, meanAxis: number): void {
@@ -74,24 +77,26 @@ function probeGraph(graph: Graph, reducedTensors: readonly string[], whole: read
 }
 
 /**
- * Images [start, end) in chunks: the first of one image, the rest as many images as `budget` bytes hold, at
- * `bytesPerImage(first chunk's outputs)` per image (twice that: onnxruntime's copy and JavaScript's).
+ * Images [start, end) in chunks: the first of `firstChunk` images (one where the size is still to be learnt),
+ * the rest as many as `budget` bytes hold at twice the bytes per image of the first chunk's whole tensors
+ * (onnxruntime's and JavaScript's copies). `run(…, true)` fetches what measures the size.
  */
 async function forChunks(
-  start: number, end: number, limit: number, budget: number, run: (start: number, end: number) => Promise<Record<string, FloatTensor>>,
-  use: (values: Record<string, FloatTensor>, end: number) => void, firstChunk = 1,
+  start: number, end: number, limit: number, budget: number, run: (start: number, end: number, measure: boolean) => Promise<Record<string, FloatTensor>>,
+  use: (values: Record<string, FloatTensor>, end: number) => void, firstChunk = 1, known?: number,
 ): Promise<{ chunk: number; bytesPerImage: number }> {
-  let chunk = Math.min(firstChunk, limit);
-  let sized = false;
-  let bytesPerImage = 0;
+  const fit = (bytes: number) => (bytes ? Math.max(1, Math.min(limit, Math.floor(budget / (2 * bytes)))) : limit);
+  let chunk = known === undefined ? Math.min(firstChunk, limit) : fit(known);
+  let sized = known !== undefined;
+  let bytesPerImage = known ?? 0;
   for (let from = start; from < end;) {
     const to = Math.min(end, from + chunk);
-    const values = await run(from, to);
+    const values = await run(from, to, !sized);
     use(values, to);
     if (!sized) {
       // Tensors fetched whole; the reduced ranges are scalars and do not count.
       bytesPerImage = Object.values(values).reduce((n, t) => n + (t.data.length > 1 ? t.data.byteLength : 0), 0) / (to - from);
-      chunk = bytesPerImage ? Math.max(1, Math.min(limit, Math.floor(budget / (2 * bytesPerImage)))) : limit;
+      chunk = fit(bytesPerImage);
       sized = true;
     }
     from = to;
@@ -118,7 +123,7 @@ export async function collectStats(
   const outputBudget = Math.max(memoryBudget - images.data.byteLength, memoryBudget / 4);
   // The percentile observer takes quantiles of a whole batch: its tensors come a batch at a time.
   const percentile = requests.some((r) => r.percentile);
-  const chunks: CollectReport = { chunk: 0, sampleChunk: 0, bytesPerImage: { perBatch: 0, sample: 0 } };
+  const chunks: CollectReport = { chunk: 0, sampleChunk: 0, bytesPerImage: { ranges: 0, sample: 0 } };
 
   const runChunk = async (session: Session, fetches: readonly string[], whole: readonly string[], start: number, end: number) => {
     const batch = sliceBatch(images, start, end);
@@ -129,14 +134,15 @@ export async function collectStats(
     return values;
   };
 
-  const { probe, reduced } = probeGraph(graph, tensors, perBatchWhole);
+  // Every requested tensor is an output too: the first run fetches them whole to learn their size per image.
+  const { probe, reduced } = probeGraph(graph, tensors, tensors);
   const reducedNames = [...reduced.values()].flatMap((r) => [r.min, r.max, r.nan]);
   let session = await runner.createSession(probe.toBytes());
   progress.start('calibration', n);
   try {
     for (const [batchStart, batchEnd] of batches) {
       const sized = await forChunks(batchStart, batchEnd, batchSize, percentile ? Infinity : outputBudget,
-        (start, end) => runChunk(session, [...reducedNames, ...perBatchWhole], perBatchWhole, start, end),
+        (start, end, measure) => runChunk(session, [...reducedNames, ...(measure ? tensors : perBatchWhole)], measure ? tensors : perBatchWhole, start, end),
         (values, end) => {
           for (const [t, names] of reduced) {
             const s = stats.get(t)!;
@@ -157,9 +163,9 @@ export async function collectStats(
             if (r.percentile) (stats.get(r.tensor)!.percentile ??= new PercentileTracker()).update(values[r.tensor].data);
           }
           progress.update(end);
-        }, percentile ? batchSize : chunks.chunk || 1);
+        }, percentile ? batchSize : 1, chunks.chunk ? chunks.bytesPerImage.ranges : undefined);
       chunks.chunk = sized.chunk;
-      chunks.bytesPerImage.perBatch ||= sized.bytesPerImage;
+      chunks.bytesPerImage.ranges ||= sized.bytesPerImage;
     }
   } finally {
     progress.end();
