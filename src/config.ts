@@ -4,6 +4,7 @@ import { OBSERVERS, type Observer } from './calibrate/observers.js';
 import { LOSSES, type Loss } from './fitness/losses.js';
 import { EXPORT_FORMATS, EXPORT_FORMAT_NAMES, type ExportFormat } from './export/formats.js';
 import { SELECTIONS, type Selection } from './search/selection.js';
+import { DEFAULT_MEMORY_BUDGET, parseMemoryBudget } from './memory.js';
 
 export type { Loss };
 import type { SearchSpace } from './quant/units.js';
@@ -40,6 +41,8 @@ export interface QuantizeOptions {
   skipBadImages: boolean;
   /** How model.onnx stores its weights (src/export/formats.ts). */
   exportFormat: ExportFormat;
+  /** Bytes of tensors evolq may hold (images, fetched tensors, cached unit inputs); chunk sizes and spilling follow. */
+  memoryBudget: number;
 }
 
 export const DEFAULTS: QuantizeOptions = {
@@ -66,6 +69,7 @@ export const DEFAULTS: QuantizeOptions = {
   batchSize: 100,
   skipBadImages: false,
   exportFormat: 'per-channel',
+  memoryBudget: DEFAULT_MEMORY_BUDGET,
 };
 
 export const METHODS: readonly Method[] = ['baseline', 'evolq'];
@@ -128,6 +132,7 @@ export function resolveOptions(partial: Partial<Record<keyof QuantizeOptions, un
     batchSize: integer(o.batchSize, '--batch-size', 1),
     skipBadImages: Boolean(o.skipBadImages),
     exportFormat: oneOf(o.exportFormat, EXPORT_FORMAT_NAMES, '--export-format'),
+    memoryBudget: parseMemoryBudget(o.memoryBudget),
   };
   const formatBits: readonly number[] = EXPORT_FORMATS[resolved.exportFormat].wBits;
   if (!formatBits.includes(resolved.wBits)) {

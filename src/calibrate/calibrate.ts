@@ -4,8 +4,8 @@ import type { Runner } from '../runtime/runner.js';
 import type { ImageBatch } from '../data/imagefolder.js';
 import type { QuantPoint } from '../quant/points.js';
 import type { QuantParams } from '../quant/scheme.js';
-import { collectStats, type StatsRequest } from './collect.js';
-import { OBSERVER_REGISTRY, blockedWeightParams, ptfParams, weightParams, type Observer } from './observers.js';
+import { collectStats, type CollectReport, type StatsRequest } from './collect.js';
+import { OBSERVER_REGISTRY, PtfAccumulator, blockedWeightParams, weightParams, type Observer, type SampleStatistic } from './observers.js';
 import { blockable } from '../quant/blocks.js';
 import { silentProgress, type Progress } from '../progress.js';
 import { DataError, GraphError } from '../errors.js';
@@ -21,6 +21,8 @@ export interface CalibrationOptions {
   batchSize: number;
   /** Quantize MatMul weights in blocks of this many input rows per output channel (0 or absent: per channel). */
   weightBlock?: number;
+  /** Bytes of tensors calibration may hold beside the images (src/memory.ts); chunk sizes follow from it. */
+  memoryBudget?: number;
 }
 
 export interface CalibrationTable {
@@ -31,6 +33,8 @@ export interface CalibrationTable {
   ptfAlpha: Record<string, number[]>;
   /** Bias correction: per weight point, the mean of its layer's input per input channel. */
   inputMeans?: Record<string, Float32Array>;
+  /** Images per onnxruntime run and bytes fetched per image (for report.json). */
+  chunks?: CollectReport;
 }
 
 export const LIS_BITS = 4;
@@ -56,6 +60,7 @@ export async function calibrate(
   const meanInputs = new Map<string, { tensor: string; axis: number }>();
   const observer = OBSERVER_REGISTRY[options.observer];
   const needs: { sample?: boolean; percentile?: boolean } = observer.needs;
+  const observerSample: ((min: number, max: number, bits: number) => SampleStatistic) | undefined = 'sample' in observer ? observer.sample : undefined;
 
   for (const point of points) {
     if (point.kind === 'weight') {
@@ -72,12 +77,15 @@ export async function calibrate(
     } else if (point.kind === 'softmax' && options.lis) {
       params[point.id] = { kind: 'log2', bits: LIS_BITS };
     } else {
-      const needsSample = Boolean(needs.sample) || (point.kind === 'layernorm' && options.ptf);
-      request(point.tensor, { keepLast: needsSample || undefined, percentile: needs.percentile || undefined });
+      const sample = point.kind === 'layernorm' && options.ptf
+        ? (min: number, max: number) => new PtfAccumulator(min, max, options.aBits)
+        : needs.sample && observerSample ? (min: number, max: number) => observerSample(min, max, options.aBits) : undefined;
+      request(point.tensor, { sample, percentile: needs.percentile || undefined });
     }
   }
 
-  const stats = await collectStats(runner, graph, inputName, images, [...requests.values()], options.batchSize, progress);
+  let chunks: CollectReport | undefined;
+  const stats = await collectStats(runner, graph, inputName, images, [...requests.values()], options.batchSize, progress, options.memoryBudget, (r) => (chunks = r));
   const ranges: CalibrationTable['ranges'] = {};
   const ptfAlpha: CalibrationTable['ptfAlpha'] = {};
   for (const point of points) {
@@ -89,8 +97,7 @@ export async function calibrate(
     }
     ranges[point.id] = { min: s.min, max: s.max };
     if (point.kind === 'layernorm' && options.ptf) {
-      const channels = s.last!.dims[s.last!.dims.length - 1];
-      const { alpha, ...uniform } = ptfParams(s.min, s.max, s.last!.data, channels, options.aBits);
+      const { alpha, ...uniform } = (s.sample as PtfAccumulator).params();
       params[point.id] = uniform;
       ptfAlpha[point.id] = alpha;
     } else {
@@ -106,5 +113,5 @@ export async function calibrate(
       inputMeans[id] = Float32Array.from(s.channelSum!, (sum) => sum / s.channelCount!);
     }
   }
-  return { params, ranges, ptfAlpha, inputMeans };
+  return { params, ranges, ptfAlpha, inputMeans, chunks };
 }

@@ -16,6 +16,7 @@ import { SELECTIONS } from '../search/selection.js';
 import { EXPORT_FORMAT_NAMES } from '../export/formats.js';
 import { StderrProgress, silentProgress } from '../progress.js';
 import { executionProviders } from '../runtime/runner.js';
+import { DEFAULT_MEMORY_BUDGET, formatBytes } from '../memory.js';
 
 const USAGE = `evolq: post-training quantization of vision models (ONNX) with Evol-Q
 
@@ -28,7 +29,7 @@ usage:
       [--observer ${OBSERVERS.join('|')}] [--no-ptf] [--lis] [--bias-correction] [--batch-size 100]
       [--passes 10] [--patience 0] [--cycles 3] [--population 15] [--loss ${LOSSES.join('|')}] [--temperature 3]
       [--search-space ${SEARCH_SPACES.join('|')}] [--mutation ${MUTATIONS.join('|')}] [--select ${SELECTIONS.join('|')}] [--resume]
-      [--skip-bad-images] [--export-format ${EXPORT_FORMAT_NAMES.join('|')}] [--model-file NAME] [--size HxW --mean a,b,c --std a,b,c]
+      [--skip-bad-images] [--export-format ${EXPORT_FORMAT_NAMES.join('|')}] [--memory-budget SIZE] [--model-file NAME] [--size HxW --mean a,b,c --std a,b,c]
       [--device cpu] [--threads N] [--json] [--quiet]
   evolq landscape MODEL --calib DIR --out DIR [--unit N] [--points 41] [--radius 0.1] [--grid 21]
       [--eval DIR] [--eval-limit 500] [--calib-size 500] [--w-bits 8|4|3] [--a-bits 8|4] [--search-space attention]
@@ -40,6 +41,9 @@ MODEL is a folder with model.onnx (or onnx/model.onnx, or --model-file NAME in o
 (and config.json with id2label),
 or a .onnx file (its folder's configs are used; without them give --mean, --std and, for a dynamic
 input size, --size). --device names an execution provider of the installed onnxruntime-node (${executionProviders().map((p) => p.name + (p.usable ? '' : ' (not installed)')).join(', ')}).
+--memory-budget (e.g. 3G, 512M; default ${formatBytes(DEFAULT_MEMORY_BUDGET)}, a quarter of this machine's memory at most) bounds the
+tensors evolq holds: calibration fetches intermediate tensors in chunks that fit it, and the search's cached
+unit inputs beyond it go to files in OUT's staging folder (report.json: memory).
 --json prints one JSON object on stdout; progress goes to stderr.`;
 
 const common: Flags = { json: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' } };
@@ -87,7 +91,7 @@ async function quantizeCommand(args: string[]): Promise<string> {
   const flags: Flags = {
     ...common,
     ...['calib', 'out', 'eval', 'method', 'w-bits', 'a-bits', 'calib-size', 'holdout', 'eval-limit', 'seed', 'passes', 'cycles',
-      'population', 'patience', 'loss', 'temperature', 'observer', 'search-space', 'mutation', 'select', 'batch-size', 'export-format', ...MODEL_FLAGS, ...RUNTIME_FLAGS].reduce((f, n) => ({ ...f, ...text(n) }), {}),
+      'population', 'patience', 'loss', 'temperature', 'observer', 'search-space', 'mutation', 'select', 'batch-size', 'export-format', 'memory-budget', ...MODEL_FLAGS, ...RUNTIME_FLAGS].reduce((f, n) => ({ ...f, ...text(n) }), {}),
     'no-ptf': { type: 'boolean' }, lis: { type: 'boolean' }, 'bias-correction': { type: 'boolean' }, resume: { type: 'boolean' },
     'skip-bad-images': { type: 'boolean' },
   };
@@ -107,6 +111,7 @@ async function quantizeCommand(args: string[]): Promise<string> {
       searchSpace: values['search-space'] as never, mutation: values.mutation as never, select: values.select as never, batchSize: values['batch-size'] as never,
       ptf: !values['no-ptf'], lis: Boolean(values.lis), biasCorrection: Boolean(values['bias-correction']), resume: Boolean(values.resume),
       skipBadImages: Boolean(values['skip-bad-images']), exportFormat: values['export-format'] as never,
+      memoryBudget: values['memory-budget'] as never,
     },
     modelOptions: modelFlags(values),
     runtime: runtimeFlags(values),

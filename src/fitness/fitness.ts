@@ -10,6 +10,9 @@ import type { QuantParams } from '../quant/scheme.js';
 import { batchRanges, sliceBatch, type ImageBatch } from '../data/imagefolder.js';
 import { batchLoss, type LossFunction } from './losses.js';
 import { suffixBoundary, suffixGraph } from './suffix.js';
+import { UnitInputs, type SpillReport } from './unit-inputs.js';
+
+export { UnitInputs, type SpillReport };
 
 export interface FitnessSetup {
   runner: Runner;
@@ -25,6 +28,9 @@ export interface FitnessSetup {
   inputName: string;
   outputName: string;
   batchSize: number;
+  /** Bytes of cached unit inputs to hold in memory (default: all), and the folder the rest spills to. */
+  unitInputBudget?: number;
+  spillFolder?: string;
 }
 
 /** The images a fitness is measured on, with their full-precision logits per batch. */
@@ -33,9 +39,6 @@ export interface ScoredImages {
   ranges: [number, number][];
   reference: FloatTensor[];
 }
-
-/** Per batch of the calibration set, the tensors each unit's suffix reads (its input, at least). */
-export type UnitInputs = Record<string, FloatTensor>[];
 
 /** Replaces the scales of some points, keeping everything else. */
 export function withScales(params: Readonly<Record<string, QuantParams>>, scales: Readonly<Record<string, ArrayLike<number>>>): Record<string, QuantParams> {
@@ -59,6 +62,8 @@ export class Fitness {
   readonly forwards = { suffix: 0, fullCalibration: 0, holdout: 0 };
   private readonly boundaries: string[][];
   private readonly cached: string[];
+  /** The unit inputs of the latest pass (its spilled files are deleted when the next pass caches its own). */
+  private unitInputs?: UnitInputs;
 
   constructor(private readonly setup: FitnessSetup, baseParams: Readonly<Record<string, QuantParams>>, private readonly loss: LossFunction) {
     const structure = setup.simulate(baseParams).graph;
@@ -91,14 +96,17 @@ export class Fitness {
     const fetched = keepUnitInputs ? this.cached : [];
     for (const t of fetched) probe.outputs.push(floatValueInfo(t));
     const session = await runner.createSession(probe.toBytes());
-    const unitInputs: UnitInputs = [];
+    if (keepUnitInputs) this.releaseUnitInputs();
+    const unitInputs = new UnitInputs(this.setup.unitInputBudget, this.setup.spillFolder);
+    if (keepUnitInputs) this.unitInputs = unitInputs;
     let total = 0;
     try {
       for (const [b, r] of scored.ranges.entries()) {
         const x = pixels(scored.images, r);
         const out = await session.run({ [inputName]: x }, [outputName, ...fetched]);
         total += this.batchLoss(out[outputName], scored.reference[b]);
-        if (keepUnitInputs) unitInputs.push({ ...out, [inputName]: x });
+        // The pixels are a view of images held anyway: kept, not counted against the budget.
+        if (keepUnitInputs) unitInputs.put(b, Object.fromEntries(fetched.map((t) => [t, out[t]])), { [inputName]: x });
       }
     } finally {
       await session.release();
@@ -124,6 +132,14 @@ export class Fitness {
     return finite(quantized.reduce((total, q, b) => total + this.batchLoss(q, scored.reference[b]), 0) / quantized.length);
   }
 
+  /** Deletes the latest pass's spilled unit inputs; returns what spilled (undefined when nothing was cached). */
+  releaseUnitInputs(): SpillReport | undefined {
+    const report = this.unitInputs?.report;
+    this.unitInputs?.dispose();
+    this.unitInputs = undefined;
+    return report;
+  }
+
   /**
    * A fitness for candidate scales of unit `u` (its searched points `ids`), running only the suffix from the
    * unit's input. The other points keep `params`. Release the returned evaluator when done.
@@ -144,14 +160,14 @@ export class Fitness {
     const simulation = simulate(params, new Set(ids));
     const boundary = this.boundaries[u];
     const session: Session = await runner.createSession(suffixGraph(simulation.graph, boundary, [outputName]).toBytes());
+    // Read once per unit: spilled tensors come back from disk for this unit's whole search.
+    const inputs = unitInputs.read(boundary);
     const run = async (scales: readonly Float32Array[]) => {
       const candidate = withScales(params, Object.fromEntries(ids.map((id, i) => [id, scales[i]])));
       const feeds = simulationFeeds(simulation, points, candidate);
       const outputs: FloatTensor[] = [];
       for (const [b] of scored.ranges.entries()) {
-        const inputs: Record<string, FloatTensor> = {};
-        for (const t of boundary) inputs[t] = unitInputs[b][t];
-        outputs.push((await session.run({ ...feeds, ...inputs }, [outputName]))[outputName]);
+        outputs.push((await session.run({ ...feeds, ...inputs[b] }, [outputName]))[outputName]);
       }
       return outputs;
     };

@@ -53,5 +53,6 @@ export function calibrateBaseline(
   return calibrate(runner, model.graph, model.inputName, points, images, {
     wBits: options.wBits, aBits: options.aBits, observer: options.observer, ptf: options.ptf, lis: options.lis,
     biasCorrection: options.biasCorrection, batchSize: options.batchSize, weightBlock: formatWeightBlock(options.exportFormat),
+    memoryBudget: options.memoryBudget,
   }, progress);
 }

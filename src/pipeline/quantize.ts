@@ -45,7 +45,7 @@ const topk = (a: Accuracy) => ({ top1: a.top1, top5: a.top5 });
 
 /** What a checkpoint must agree on to be resumed: the model, the drawn images and every setting that shapes the search. */
 function fingerprint(modelFile: string, calibration: readonly ImageItem[], holdout: readonly ImageItem[], options: QuantizeOptions): string {
-  const { evalLimit: _evalLimit, resume: _resume, exportFormat: _exportFormat, ...settings } = options;
+  const { evalLimit: _evalLimit, resume: _resume, exportFormat: _exportFormat, memoryBudget: _memoryBudget, ...settings } = options;
   return createHash('sha256')
     .update(readFileSync(modelFile))
     .update(JSON.stringify({ settings, weightBlock: formatWeightBlock(options.exportFormat), calibration: calibration.map((i) => i.file), holdout: holdout.map((i) => i.file) }))
@@ -105,6 +105,9 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
         simulate: (params, feed) => materialize(model.graph, points, params, { bake: true, feed, inputMeans: table.inputMeans }),
         points, units, inputName: model.inputName, outputName: model.outputName,
         calibration: calibImages, holdout: holdoutImages, batchSize: options.batchSize,
+        // What the budget leaves beside the decoded images; the rest goes to OUT's staging folder until the search ends.
+        unitInputBudget: Math.max(0, options.memoryBudget - calibImages.data.byteLength - holdoutImages.data.byteLength),
+        spillFolder: out.path(UNIT_INPUTS_FOLDER),
       }, table.params, searchSettings(options), {
         rng, progress,
         checkpoint: { file: out.path(CHECKPOINT_FILE), fingerprint: checkpointFingerprint, resumeFrom },
@@ -168,6 +171,10 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
       search: searched?.report ?? null,
       scaleMovement: searched ? scaleMovement(points, table.params, searched.params) : [],
       batchNorm: { folded: model.batchNormFolding.folded.length, kept: model.batchNormFolding.kept },
+      memory: {
+        budget: options.memoryBudget, images: { calibration: calibImages.data.byteLength, holdout: holdoutImages.data.byteLength },
+        calibration: table.chunks ?? null, unitInputs: searched?.report.unitInputs ?? null,
+      },
       skippedImages,
       files: ['model.onnx', transformersJs.file, 'simulation.onnx', 'quant.json', 'config.json', 'preprocessor_config.json', 'report.json', 'report.html'],
     };
@@ -193,6 +200,9 @@ function scaleMovement(points: readonly QuantPoint[], before: Readonly<Record<st
   }
   return moved;
 }
+
+/** Where the search's unit inputs beyond the memory budget go, inside OUT's staging folder. */
+const UNIT_INPUTS_FOLDER = 'unit-inputs.spill';
 
 /**
  * Float, baseline and (when searched) Evol-Q accuracy in one pass over the images. The quantized models run

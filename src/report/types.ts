@@ -6,6 +6,8 @@ import type { FloatSubgraph, WeightStorage } from '../export/deployable.js';
 import type { RuntimeReport } from '../runtime/runner.js';
 import type { SkippedImage } from '../data/imagefolder.js';
 import type { Landscape, LandscapeSettings } from '../landscape/landscape.js';
+import type { CollectReport } from '../calibrate/collect.js';
+import type { SpillReport } from '../fitness/unit-inputs.js';
 
 export interface QuantizeReport {
   settings: QuantizeOptions & { model: string; calib: string; eval: string | null };
@@ -32,6 +34,14 @@ export interface QuantizeReport {
   scaleMovement: { point: string; kind: string; meanRelativeChange: number; maxRelativeChange: number }[];
   /** BatchNormalizations folded into the adjacent layers before quantization, and those kept (float, with why). */
   batchNorm: { folded: number; kept: { node: string; reason: string }[] };
+  /**
+   * The memory budget (--memory-budget, bytes), the decoded images' bytes, how calibration chunked its runs,
+   * and what the search's cached unit inputs held in memory and spilled to disk.
+   */
+  memory: {
+    budget: number; images: { calibration: number; holdout: number };
+    calibration: CollectReport | null; unitInputs: SpillReport | null;
+  };
   /** Images left out with --skip-bad-images because they did not decode. */
   skippedImages: SkippedImage[];
   files: string[];

@@ -10,6 +10,7 @@ import { Fitness, withScales, type FitnessSetup } from '../fitness/fitness.js';
 import { writeCheckpoint } from './checkpoint.js';
 import { ConfigError } from '../errors.js';
 import type { SearchState, UnitRecord } from './state.js';
+import type { SpillReport } from '../fitness/unit-inputs.js';
 import { Rng } from '../rng.js';
 import { silentProgress, type Progress } from '../progress.js';
 import { betterThan, holdoutValues, pairedBootstrap, whyKept, type HoldoutScore, type Selection } from './selection.js';
@@ -59,6 +60,8 @@ export interface SearchReport {
   forwards: { suffix: number; fullCalibration: number; holdout: number };
   seconds: number;
   resumedFrom?: { pass: number; nextUnit: number };
+  /** The cached unit inputs of a pass: bytes held in memory and spilled to disk (deleted after the search). */
+  unitInputs?: SpillReport;
 }
 
 /** Paper default mutation range: ±1e-3 at 3 and 4 bits, ±1e-4 at 8 bits (absolute, as in the Evol-Q code). */
@@ -181,6 +184,7 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
   progress.end();
   const stoppedEarly = state.pass <= settings.passes;
   if (stoppedEarly) progress.log(`search: stopped after pass ${state.pass - 1}: the holdout ${selection} has not improved for ${settings.patience} passes`);
+  const unitInputs = fitness.releaseUnitInputs();
   const kept = state.best;
   const report: SearchReport = {
     passes: settings.passes,
@@ -195,6 +199,7 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
     forwards: fitness.forwards,
     seconds: state.seconds,
     resumedFrom,
+    unitInputs,
   };
   return { params: withScales(baseParams, kept.scales), report };
 }

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { blockedWeightParams, minmaxParams, omseParams, ptfParams, weightParams, squaredError, SortedSample, radixSort, quantile, PercentileTracker } from '../../src/calibrate/observers.js';
+import { blockedWeightParams, minmaxParams, omseParams, ptfParams, weightParams, squaredError, quantile, PercentileTracker } from '../../src/calibrate/observers.js';
+import { SortedSample, radixSort } from './reference.js';
 import { scaleAndZeroPoint, uintRange, fakeQuantUniform } from '../../src/quant/scheme.js';
 import { Rng } from '../../src/rng.js';
 
