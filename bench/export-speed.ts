@@ -29,6 +29,7 @@ const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', 
 const VARIANTS: { name: string; wBits: 8 | 4; format: ExportFormat }[] = [
   { name: 'W8A8', wBits: 8, format: 'per-channel' },
   { name: 'W4A8 per-channel', wBits: 4, format: 'per-channel' },
+  { name: 'W4A8 widened', wBits: 4, format: 'widened' },
   { name: 'W4A8 blocked', wBits: 4, format: 'blocked' },
 ];
 

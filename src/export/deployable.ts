@@ -38,6 +38,8 @@ export interface DeployOptions {
    * uint8 × int8 on x86) and dequantize 4-bit weights at every run.
    */
   integerKernels?: boolean;
+  /** With integer kernels: widen uint4 weights to int8 by a Cast (opset 21) that onnxruntime folds at load, so 4-bit MatMuls run as integer kernels too. */
+  widenUint4?: boolean;
 }
 
 /** The opset that has uint4 (and per-axis DequantizeLinear of it). */
@@ -93,7 +95,7 @@ export function deployableGraph(
     if (means) foldBiasCorrection(graph, node, constant.values, dequantized, constant.dims, axis, means);
   }
   if (integerKernels) {
-    integerMatMuls(graph);
+    integerMatMuls(graph, { widenUint4: options.widenUint4 ?? false });
     fuseBiasAdds(graph);
     signedRightOperands(graph);
   }

@@ -20,9 +20,14 @@ export interface ExportFormatEntry {
 
 export const EXPORT_FORMATS = {
   'per-channel': {
-    summary: 'integer weights with one scale and zero point per output channel (int8 at 8 bits, packed uint4 at 4 and 3); MatMuls written as onnxruntime\'s MatMulIntegerToFloat (uint8 × int8, bias fused)',
+    summary: 'integer weights with one scale and zero point per output channel (int8 at 8 bits, packed uint4 at 4 and 3); 8-bit MatMuls written as onnxruntime\'s MatMulIntegerToFloat (uint8 × int8, bias fused)',
     build: (source, points, params, inputMeans) => deployableGraph(source, points, params, inputMeans, { integerKernels: true }),
     wBits: [8, 4, 3],
+  },
+  widened: {
+    summary: 'per-channel packed uint4 weights widened to int8 by a Cast onnxruntime folds at load, so 4-bit MatMuls run as MatMulIntegerToFloat too: a 4-bit file at 8-bit speed (needs Cast of uint4, opset 21: onnxruntime-node and -web 1.30 have it, the web build transformers.js 4.3 bundles does not)',
+    build: (source, points, params, inputMeans) => deployableGraph(source, points, params, inputMeans, { integerKernels: true, widenUint4: true }),
+    wBits: [4, 3],
   },
   qdq: {
     summary: 'the per-channel weights with standard ONNX operators only (QuantizeLinear/DequantizeLinear around float ops), for runtimes other than onnxruntime',

@@ -2,8 +2,9 @@
 // fusion turns DQ(uint8) × DQ(weight) → MatMul into MatMulIntegerToFloat but leaves the bias Add after it
 // in float, multiplies uint8 by uint8 (on x86 several times slower than uint8 by int8, which VNNI and AMX
 // run), and dequantizes uint4 weights to float at every run. The values do not change: int8 levels are the
-// uint8 levels − 128 with zero points − 128, and uint4 levels are widened to int8 by a Cast of a constant,
-// which onnxruntime folds once when it loads the model.
+// uint8 levels − 128 with zero points − 128, and (with `widenUint4`) uint4 levels are widened to int8 by a
+// Cast of a constant, which onnxruntime folds once when it loads the model (Cast of uint4 is opset 21: the
+// onnxruntime-web build transformers.js 4.3 bundles has no kernel for it, so this is a format of its own).
 import type { Graph, Node } from '../onnx/graph.js';
 import { attribute, makeAttribute } from '../onnx/graph.js';
 import { DataType, onnx, tensorDims, toNumber, type TensorProto } from '../onnx/proto.js';
@@ -53,13 +54,13 @@ function unpackUint4(packed: Uint8Array, count: number): Uint8Array {
  * Every MatMul of a quantized activation by a quantized constant weight becomes com.microsoft
  * MatMulIntegerToFloat(A uint8, W int8): (A − a_zp)(W − w_zp) accumulated in int32, times a_scale · w_scale.
  */
-export function integerMatMuls(graph: Graph): number {
+export function integerMatMuls(graph: Graph, options: { widenUint4: boolean }): number {
   let count = 0;
-  for (const node of graph.nodes) {
+  for (const node of [...graph.nodes]) {
     if (node.opType !== 'MatMul' || !isDefaultDomain(node)) continue;
     const a = activationDequantize(graph, node.inputs[0]);
     const w = weightDequantize(graph, node.inputs[1]);
-    if (!a || !w) continue;
+    if (!a || !w || (w.levels.dataType === DataType.UINT4 && !options.widenUint4)) continue;
     let levels = w.dq.inputs[0];
     let zero = w.dq.inputs[2];
     if (w.levels.dataType === DataType.UINT4) {
