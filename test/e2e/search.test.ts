@@ -48,8 +48,9 @@ test('--method evolq searches every unit from last to first, each pass, and repo
 
 test('when no pass beats the baseline above the holdout noise, the baseline scales are what OUT holds', () => {
   const dir = tempDir();
-  // 10 holdout images: no pass can be better in 95% of the bootstrap resamples.
-  const few = ['--calib-size', '200', '--holdout', '10', '--passes', '1', '--cycles', '2', '--json', '--quiet'];
+  // 10 holdout images and one pass of the paper's small absolute steps: with this seed the pass is not better in
+  // 95% of the bootstrap resamples (checked: it is kept with the default joint mutation, 1.8 standard errors lower).
+  const few = ['--calib-size', '200', '--holdout', '10', '--passes', '1', '--cycles', '2', '--loss', 'infonce', '--mutation', 'absolute', '--json', '--quiet'];
   const searched = evolq(['quantize', DEFAULT_MODEL, '--calib', CALIB, '--out', join(dir, 'evolq'), '--method', 'evolq', '--w-bits', '4', ...few]);
   assert.equal(searched.code, 0, searched.stderr);
   const report = JSON.parse(searched.stdout);
