@@ -28,6 +28,8 @@ export class StderrProgress implements Progress {
   private started = 0;
   private lastPrinted = 0;
   private lastFraction = -1;
+  /** The first update: time left is measured from it, so work done before (a resumed search) counts for nothing. */
+  private first?: { done: number; time: number };
   /** The live line on a terminal, redrawn after a log line. */
   private live = '';
   constructor(private readonly stream: NodeJS.WriteStream = process.stderr) {}
@@ -38,14 +40,22 @@ export class StderrProgress implements Progress {
     this.started = Date.now();
     this.lastPrinted = 0;
     this.lastFraction = -1;
+    this.first = undefined;
     this.live = '';
+  }
+
+  /** Seconds left at the rate since the first update (before a second one: since the start). */
+  private secondsLeft(done: number, now: number): number {
+    const first = (this.first ??= { done, time: now });
+    const [since, doneSince] = done > first.done ? [now - first.time, done - first.done] : [now - this.started, done];
+    return doneSince > 0 ? (since / 1000 / doneSince) * (this.total - done) : 0;
   }
 
   update(done: number): void {
     const now = Date.now();
     const fraction = this.total ? done / this.total : 1;
     const elapsed = (now - this.started) / 1000;
-    const left = fraction > 0 ? (elapsed / fraction) * (1 - fraction) : 0;
+    const left = this.secondsLeft(done, now);
     const counts = `${done}/${this.total} (${Math.round(fraction * 100)}%) ${formatSeconds(elapsed)} elapsed, ${formatSeconds(left)} left`;
     if (this.stream.isTTY) {
       if (now - this.lastPrinted < 100 && done < this.total) return;
