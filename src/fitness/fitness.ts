@@ -73,16 +73,21 @@ export class Fitness {
 
   /** Full-precision logits of `images`, batch by batch. */
   async score(images: ImageBatch): Promise<ScoredImages> {
-    const { runner, graph, inputName, outputName, batchSize } = this.setup;
-    const ranges = [...batchRanges(images.dims[0], batchSize)];
-    const session = await runner.createSession(graph.toBytes());
-    const reference: FloatTensor[] = [];
+    const ranges = [...batchRanges(images.dims[0], this.setup.batchSize)];
+    return { images, ranges, reference: await this.run(this.setup.graph.toBytes(), images, ranges) };
+  }
+
+  /** A model's logits over `images`, one batch per range. */
+  private async run(model: Uint8Array, images: ImageBatch, ranges: readonly [number, number][]): Promise<FloatTensor[]> {
+    const { runner, inputName, outputName } = this.setup;
+    const session = await runner.createSession(model);
+    const outputs: FloatTensor[] = [];
     try {
-      for (const r of ranges) reference.push((await session.run({ [inputName]: pixels(images, r) }, [outputName]))[outputName]);
+      for (const r of ranges) outputs.push((await session.run({ [inputName]: pixels(images, r) }, [outputName]))[outputName]);
     } finally {
       await session.release();
     }
-    return { images, ranges, reference };
+    return outputs;
   }
 
   private batchLoss(q: FloatTensor, k: FloatTensor): number {
@@ -115,16 +120,8 @@ export class Fitness {
   }
 
   /** The whole quantized model's logits, batch by batch (the holdout's selection measures are computed from them). */
-  async logits(params: Readonly<Record<string, QuantParams>>, scored: ScoredImages): Promise<FloatTensor[]> {
-    const { runner, simulate, inputName, outputName } = this.setup;
-    const session = await runner.createSession(simulate(params).graph.toBytes());
-    const outputs: FloatTensor[] = [];
-    try {
-      for (const r of scored.ranges) outputs.push((await session.run({ [inputName]: pixels(scored.images, r) }, [outputName]))[outputName]);
-    } finally {
-      await session.release();
-    }
-    return outputs;
+  logits(params: Readonly<Record<string, QuantParams>>, scored: ScoredImages): Promise<FloatTensor[]> {
+    return this.run(this.setup.simulate(params).graph.toBytes(), scored.images, scored.ranges);
   }
 
   /** The fitness loss of logits from `logits` against the reference. */

@@ -19,7 +19,7 @@ function normalizedRows(x: Float32Array, batch: number, classes: number): Float6
   return out;
 }
 
-function logSoftmaxRow(x: ArrayLike<number>, offset: number, n: number, out: Float64Array): void {
+export function logSoftmaxRow(x: ArrayLike<number>, offset: number, n: number, out: Float64Array): void {
   let max = -Infinity;
   for (let i = 0; i < n; i++) max = Math.max(max, x[offset + i]);
   let sum = 0;

@@ -3,6 +3,8 @@
 // a pass cannot win by moving away from float (Evol-Q's infoNCE can: it is not smallest at q = k).
 import type { FloatTensor } from '../runtime/runner.js';
 import { Rng } from '../rng.js';
+import { logSoftmaxRow } from '../fitness/losses.js';
+import { topkHits } from '../evaluate/metrics.js';
 
 /** Per image of a batch of logits [B, …, C] against the float ones: the measure's value for each image. */
 type PerImage = (q: Float32Array, k: Float32Array, batch: number, classes: number, out: Float64Array, offset: number) => void;
@@ -13,22 +15,13 @@ function argmax(x: ArrayLike<number>, offset: number, n: number): number {
   return best;
 }
 
-function logSoftmax(x: ArrayLike<number>, offset: number, n: number, out: Float64Array): void {
-  let max = -Infinity;
-  for (let i = 0; i < n; i++) max = Math.max(max, x[offset + i]);
-  let sum = 0;
-  for (let i = 0; i < n; i++) sum += Math.exp(x[offset + i] - max);
-  const log = Math.log(sum) + max;
-  for (let i = 0; i < n; i++) out[i] = x[offset + i] - log;
-}
-
 /** KL(softmax(k) ‖ softmax(q)) per image: 0 exactly when the quantized softmax equals the float one. */
 const klPerImage: PerImage = (q, k, batch, classes, out, offset) => {
   const lq = new Float64Array(classes);
   const lk = new Float64Array(classes);
   for (let r = 0; r < batch; r++) {
-    logSoftmax(q, r * classes, classes, lq);
-    logSoftmax(k, r * classes, classes, lk);
+    logSoftmaxRow(q, r * classes, classes, lq);
+    logSoftmaxRow(k, r * classes, classes, lk);
     let total = 0;
     for (let c = 0; c < classes; c++) total += Math.exp(lk[c]) * (lk[c] - lq[c]);
     out[offset + r] = Math.max(0, total);
@@ -82,11 +75,8 @@ export function holdoutValues(selection: Selection, quantized: readonly FloatTen
     const batch = q.dims[0];
     const classes = q.dims[q.dims.length - 1];
     perImageOf?.(q.data, k.data, batch, classes, perImage!, offset);
-    for (let r = 0; r < batch; r++) {
-      const top = argmax(q.data, r * classes, classes);
-      if (top === labels[offset + r]) correct++;
-      if (top === argmax(k.data, r * classes, classes)) agree++;
-    }
+    correct += topkHits(q.data, classes, labels.subarray(offset, offset + batch)).top1;
+    for (let r = 0; r < batch; r++) if (argmax(q.data, r * classes, classes) === argmax(k.data, r * classes, classes)) agree++;
     offset += batch;
   });
   return { perImage, top1: correct / n, agreement: agree / n };
