@@ -8,6 +8,8 @@ export type { Loss };
 import type { SearchSpace } from './quant/units.js';
 
 export type Method = 'baseline' | 'evolq';
+/** Named sets of quantization options: `default` is evolq's own recipe, `paper` the Evol-Q authors' code's. */
+export type Preset = 'default' | 'paper';
 export type Mutation = 'absolute' | 'relative';
 
 export interface QuantizeOptions {
@@ -35,6 +37,16 @@ export interface QuantizeOptions {
   skipBadImages: boolean;
   /** How model.onnx stores its weights (src/export/formats.ts). */
   exportFormat: ExportFormat;
+  /** The preset the options below started from (explicit options override it). */
+  preset: Preset;
+  /** Also quantize attention logits, residual branches, patch embedding, class-token concat, position embedding, logits. */
+  extraPoints: boolean;
+  /** Q, K and V share one quantizer, on the tensor they are split from. */
+  sharedQkv: boolean;
+  /** FQ-ViT's integer LayerNorm on the PTF-quantized input, rounded to the next quantizer's scale. */
+  intLayerNorm: boolean;
+  /** Data-free: every forward rescales each output channel of the dequantized weight to the float weight's mean and std. */
+  weightCorrection: boolean;
 }
 
 export const DEFAULTS: QuantizeOptions = {
@@ -59,7 +71,26 @@ export const DEFAULTS: QuantizeOptions = {
   batchSize: 100,
   skipBadImages: false,
   exportFormat: 'per-channel',
+  preset: 'default',
+  extraPoints: false,
+  sharedQkv: false,
+  intLayerNorm: false,
+  weightCorrection: false,
 };
+
+/**
+ * What each preset sets over DEFAULTS. `paper`: the Evol-Q code's end-to-end recipe (config_fq with --ptf
+ * --quant-method omse --bias-corr): its extra quantizers, one Q/K/V scale, integer LayerNorm, and its
+ * data-free weight correction instead of evolq's data-based bias correction.
+ */
+export const PRESETS: Readonly<Record<Preset, Partial<QuantizeOptions>>> = {
+  default: {},
+  paper: {
+    observer: 'omse', ptf: true, lis: false, biasCorrection: false,
+    extraPoints: true, sharedQkv: true, intLayerNorm: true, weightCorrection: true,
+  },
+};
+export const PRESET_NAMES = Object.keys(PRESETS) as Preset[];
 
 export const METHODS: readonly Method[] = ['baseline', 'evolq'];
 export const SEARCH_SPACES: readonly SearchSpace[] = ['attention', 'block', 'block+activations'];
@@ -95,7 +126,9 @@ export function positiveNumber(value: unknown, option: string): number {
 
 /** Fills defaults and checks every field; throws ConfigError naming the CLI flag. */
 export function resolveOptions(partial: Partial<Record<keyof QuantizeOptions, unknown>>): QuantizeOptions {
-  const o = { ...DEFAULTS, ...Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) } as Record<keyof QuantizeOptions, unknown>;
+  const given = Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined));
+  const preset = oneOf(given.preset ?? DEFAULTS.preset, PRESET_NAMES, '--preset');
+  const o = { ...DEFAULTS, ...PRESETS[preset], ...given } as Record<keyof QuantizeOptions, unknown>;
   const resolved: QuantizeOptions = {
     method: oneOf(o.method, METHODS, '--method'),
     wBits: oneOf(integerText(o.wBits), [8, 4, 3] as const, '--w-bits'),
@@ -119,6 +152,11 @@ export function resolveOptions(partial: Partial<Record<keyof QuantizeOptions, un
     batchSize: integer(o.batchSize, '--batch-size', 1),
     skipBadImages: Boolean(o.skipBadImages),
     exportFormat: oneOf(o.exportFormat, EXPORT_FORMAT_NAMES, '--export-format'),
+    preset,
+    extraPoints: Boolean(o.extraPoints),
+    sharedQkv: Boolean(o.sharedQkv),
+    intLayerNorm: Boolean(o.intLayerNorm),
+    weightCorrection: Boolean(o.weightCorrection),
   };
   return resolved;
 }

@@ -3,9 +3,9 @@ import type { Graph } from '../onnx/graph.js';
 import type { Runner } from '../runtime/runner.js';
 import type { ImageBatch } from '../data/imagefolder.js';
 import type { QuantPoint } from '../quant/points.js';
-import type { QuantParams } from '../quant/scheme.js';
+import { channelStats, type QuantParams } from '../quant/scheme.js';
 import { collectStats, type StatsRequest } from './collect.js';
-import { OBSERVER_REGISTRY, ptfParams, weightParams, type Observer } from './observers.js';
+import { OBSERVER_REGISTRY, minmaxParams, ptfParams, weightParams, type Observer } from './observers.js';
 import { silentProgress, type Progress } from '../progress.js';
 import { DataError, GraphError } from '../errors.js';
 
@@ -18,6 +18,10 @@ export interface CalibrationOptions {
   lis: boolean;
   biasCorrection: boolean;
   batchSize: number;
+  /** The Evol-Q code's data-free correction: weights carry their float per-channel mean and std. */
+  weightCorrection?: boolean;
+  /** FQ-ViT's integer LayerNorm where the LayerNorm's output point is known (QuantPoint.output). */
+  integerLayerNorm?: boolean;
 }
 
 export interface CalibrationTable {
@@ -48,6 +52,7 @@ export async function calibrate(
   options: CalibrationOptions, progress: Progress = silentProgress,
 ): Promise<CalibrationTable> {
   const params: Record<string, QuantParams> = {};
+  const ranges: CalibrationTable['ranges'] = {};
   const requests = new Map<string, StatsRequest>();
   const request = (tensor: string, extra: Partial<StatsRequest>) => requests.set(tensor, { ...requests.get(tensor), tensor, ...extra });
   const meanInputs = new Map<string, { tensor: string; axis: number }>();
@@ -59,6 +64,7 @@ export async function calibrate(
       const value = graph.constantValue(point.tensor)!;
       if (!value.values.every(Number.isFinite)) throw new GraphError(`weight '${point.tensor}' of node '${point.node}' holds values that are not finite (NaN or infinity)`, point.node);
       params[point.id] = weightParams(value.values, value.dims, point.channelAxis!, options.wBits);
+      if (options.weightCorrection) params[point.id] = { ...params[point.id], correction: channelStats(value.values, value.dims, point.channelAxis!) } as QuantParams;
       const input = options.biasCorrection ? weightInput(graph, point) : undefined;
       if (input) {
         meanInputs.set(point.id, input);
@@ -66,6 +72,17 @@ export async function calibrate(
       }
     } else if (point.kind === 'softmax' && options.lis) {
       params[point.id] = { kind: 'log2', bits: LIS_BITS };
+    } else if (graph.constantValue(point.tensor)) {
+      // A constant activation (the position embedding): its statistics are its values, no forward needed.
+      const { values, dims } = graph.constantValue(point.tensor)!;
+      let min = Infinity;
+      let max = -Infinity;
+      for (const v of values) {
+        if (v < min) min = v;
+        if (v > max) max = v;
+      }
+      ranges[point.id] = { min, max };
+      params[point.id] = needs.percentile ? minmaxParams(min, max, options.aBits) : observer.params({ min, max, last: { data: values, dims } }, options.aBits);
     } else {
       const needsSample = Boolean(needs.sample) || (point.kind === 'layernorm' && options.ptf);
       request(point.tensor, { keepLast: needsSample || undefined, percentile: needs.percentile || undefined });
@@ -73,7 +90,6 @@ export async function calibrate(
   }
 
   const stats = await collectStats(runner, graph, inputName, images, [...requests.values()], options.batchSize, progress);
-  const ranges: CalibrationTable['ranges'] = {};
   const ptfAlpha: CalibrationTable['ptfAlpha'] = {};
   for (const point of points) {
     if (params[point.id]) continue;
@@ -90,6 +106,13 @@ export async function calibrate(
       ptfAlpha[point.id] = alpha;
     } else {
       params[point.id] = observer.params(s, options.aBits);
+    }
+  }
+
+  if (options.integerLayerNorm) {
+    for (const point of points) {
+      const p = params[point.id];
+      if (point.kind === 'layernorm' && point.output && p.kind === 'uniform' && params[point.output]?.kind === 'uniform') params[point.id] = { ...p, integerLayerNorm: true };
     }
   }
 

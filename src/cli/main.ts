@@ -9,7 +9,7 @@ import { evaluateModel } from '../pipeline/evaluate-model.js';
 import { quantize } from '../pipeline/quantize.js';
 import { serveDemo } from '../web/serve.js';
 import { landscape } from '../pipeline/landscape.js';
-import { oneOf, integer, positiveNumber, SEARCH_SPACES, METHODS, MUTATIONS } from '../config.js';
+import { oneOf, integer, positiveNumber, SEARCH_SPACES, METHODS, MUTATIONS, PRESET_NAMES } from '../config.js';
 import { OBSERVERS } from '../calibrate/observers.js';
 import { LOSSES } from '../fitness/losses.js';
 import { EXPORT_FORMAT_NAMES } from '../export/formats.js';
@@ -22,9 +22,10 @@ usage:
   evolq inspect MODEL [--search-space ${SEARCH_SPACES.join('|')}] [--model-file NAME] [--json]
   evolq eval MODEL --data DIR [--limit N] [--batch-size N] [--model-file NAME] [--size HxW --mean a,b,c --std a,b,c]
       [--device cpu] [--threads N] [--json]
-  evolq quantize MODEL --calib DIR --out DIR [--method ${METHODS.join('|')}] [--w-bits 8|4|3] [--a-bits 8|4]
+  evolq quantize MODEL --calib DIR --out DIR [--preset ${PRESET_NAMES.join('|')}] [--method ${METHODS.join('|')}] [--w-bits 8|4|3] [--a-bits 8|4]
       [--calib-size 1000] [--holdout 200] [--eval DIR] [--eval-limit N] [--seed 0]
       [--observer ${OBSERVERS.join('|')}] [--no-ptf] [--lis] [--bias-correction] [--batch-size 100]
+      [--extra-points] [--shared-qkv] [--int-layernorm] [--weight-correction]
       [--passes 10] [--cycles 3] [--population 15] [--loss ${LOSSES.join('|')}] [--temperature 3]
       [--search-space ${SEARCH_SPACES.join('|')}] [--mutation ${MUTATIONS.join('|')}] [--resume]
       [--skip-bad-images] [--export-format ${EXPORT_FORMAT_NAMES.join('|')}] [--model-file NAME] [--size HxW --mean a,b,c --std a,b,c]
@@ -39,12 +40,19 @@ MODEL is a folder with model.onnx (or onnx/model.onnx, or --model-file NAME in o
 (and config.json with id2label),
 or a .onnx file (its folder's configs are used; without them give --mean, --std and, for a dynamic
 input size, --size). --device names an execution provider of the installed onnxruntime-node (${executionProviders().map((p) => p.name + (p.usable ? '' : ' (not installed)')).join(', ')}).
+--preset paper is the Evol-Q authors' recipe: --extra-points (also quantize attention logits, residual branches,
+patch embedding, class-token concat, position embedding, logits) --shared-qkv (one scale for Q, K, V) --int-layernorm
+(FQ-ViT's integer LayerNorm) --weight-correction (per output channel, the dequantized weight gets the float weight's
+mean and std in every forward); --preset default is evolq's own. Explicit options override the preset.
 --json prints one JSON object on stdout; progress goes to stderr.`;
 
 const common: Flags = { json: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' } };
 
 /** --model-file picks the .onnx of a model folder; --size, --mean and --std preprocess for a bare .onnx without configs. */
 const MODEL_FLAGS = ['model-file', 'size', 'mean', 'std'];
+
+/** The quantization recipe's switches (each also set by --preset paper). */
+const RECIPE_FLAGS = ['extra-points', 'shared-qkv', 'int-layernorm', 'weight-correction'];
 
 /** --device and --threads: where onnxruntime-node runs the models. */
 const RUNTIME_FLAGS = ['device', 'threads'];
@@ -86,9 +94,10 @@ async function quantizeCommand(args: string[]): Promise<string> {
   const flags: Flags = {
     ...common,
     ...['calib', 'out', 'eval', 'method', 'w-bits', 'a-bits', 'calib-size', 'holdout', 'eval-limit', 'seed', 'passes', 'cycles',
-      'population', 'loss', 'temperature', 'observer', 'search-space', 'mutation', 'batch-size', 'export-format', ...MODEL_FLAGS, ...RUNTIME_FLAGS].reduce((f, n) => ({ ...f, ...text(n) }), {}),
+      'population', 'loss', 'temperature', 'observer', 'search-space', 'mutation', 'batch-size', 'export-format', 'preset', ...MODEL_FLAGS, ...RUNTIME_FLAGS].reduce((f, n) => ({ ...f, ...text(n) }), {}),
     'no-ptf': { type: 'boolean' }, lis: { type: 'boolean' }, 'bias-correction': { type: 'boolean' }, resume: { type: 'boolean' },
     'skip-bad-images': { type: 'boolean' },
+    ...Object.fromEntries(RECIPE_FLAGS.map((f) => [f, { type: 'boolean' as const }])),
   };
   const { positionals, values } = parse(args, flags, ['MODEL']);
   if (values.help) return USAGE;
@@ -104,8 +113,11 @@ async function quantizeCommand(args: string[]): Promise<string> {
       seed: values.seed as never, passes: values.passes as never, cycles: values.cycles as never, population: values.population as never,
       loss: values.loss as never, temperature: values.temperature as never, observer: values.observer as never,
       searchSpace: values['search-space'] as never, mutation: values.mutation as never, batchSize: values['batch-size'] as never,
-      ptf: !values['no-ptf'], lis: Boolean(values.lis), biasCorrection: Boolean(values['bias-correction']), resume: Boolean(values.resume),
-      skipBadImages: Boolean(values['skip-bad-images']), exportFormat: values['export-format'] as never,
+      // Flags left out stay undefined, so the preset's values apply.
+      ptf: values['no-ptf'] ? false : undefined, lis: values.lis ? true : undefined, biasCorrection: values['bias-correction'] ? true : undefined,
+      resume: Boolean(values.resume), skipBadImages: Boolean(values['skip-bad-images']), exportFormat: values['export-format'] as never,
+      preset: values.preset as never, extraPoints: values['extra-points'] ? true : undefined, sharedQkv: values['shared-qkv'] ? true : undefined,
+      intLayerNorm: values['int-layernorm'] ? true : undefined, weightCorrection: values['weight-correction'] ? true : undefined,
     },
     modelOptions: modelFlags(values),
     runtime: runtimeFlags(values),

@@ -4,17 +4,21 @@
 // layer's bias. PTF and log2 softmax stay float subgraphs: standard ONNX has no op for either.
 import { Graph, makeAttribute, type Node } from '../onnx/graph.js';
 import { upgradeOpset } from '../onnx/opset.js';
-import { DataType, floatTensor, onnx, tensorDims, tensorToFloat32, type TensorProto } from '../onnx/proto.js';
+import { DataType, floatTensor, int64Tensor, onnx, tensorDims, tensorToFloat32, type TensorProto } from '../onnx/proto.js';
 import { biasCorrectionAxes, materialize, paramDims, subtractFromOutput, zeroPointPerScale } from '../quant/materialize.js';
-import { quantizeLevel, uintRange, type QuantParams, type UniformParams } from '../quant/scheme.js';
+import { quantizeLevel, uintRange, weightCorrection, type QuantParams, type UniformParams } from '../quant/scheme.js';
 import type { QuantPoint } from '../quant/points.js';
 import { GraphError } from '../errors.js';
 
 export interface FloatSubgraph {
   point: string;
   tensor: string;
-  /** 'ptf': per-channel power-of-two factors around a per-tensor Q/DQ; 'log2': FQ-ViT's log2 softmax quantizer. */
-  kind: 'ptf' | 'log2';
+  /**
+   * 'ptf': per-channel power-of-two factors around a per-tensor Q/DQ; 'log2': FQ-ViT's log2 softmax quantizer;
+   * 'integer-layernorm': FQ-ViT's integer LayerNorm, its integer arithmetic written in float ops;
+   * 'weight-correction': the weight correction's per-channel offset added to a dequantized weight (Conv, Gemm).
+   */
+  kind: 'ptf' | 'log2' | 'integer-layernorm' | 'weight-correction';
 }
 
 export interface Deployable {
@@ -42,6 +46,7 @@ export function deployableGraph(
   if (weightPoints.some((p) => uniform(p).bits < 8)) upgradeOpset(graph, UINT4_OPSET);
 
   const weights: Deployable['weights'] = { uint8: { tensors: 0, bytes: 0 }, uint4: { tensors: 0, bytes: 0 } };
+  const floatSubgraphs: FloatSubgraph[] = [];
   const nodes = new Map(graph.nodes.map((n) => [n.name, n]));
   for (const point of weightPoints) {
     const p = uniform(point);
@@ -50,13 +55,17 @@ export function deployableGraph(
     if (!constant) throw new GraphError(`weight point ${point.id}: '${point.tensor}' is not a constant`, point.node);
     const axis = point.channelAxis!;
     const { levels, dequantized } = quantizeWeight(constant.values, constant.dims, axis, p);
+    // The weight correction's gain folds into the scale; its offset is applied after (correctionOffset).
+    const correction = p.correction ? weightCorrection(dequantized, constant.dims, axis, p.correction) : undefined;
+    const scales = correction ? Float32Array.from(p.scale, (s, c) => s * correction.gain[p.scale.length === 1 ? 0 : c]) : p.scale;
+    if (correction && p.scale.length !== correction.gain.length) throw new GraphError(`weight point ${point.id}: the weight correction needs per-channel scales`, point.node);
     const storage = p.bits <= 4 ? 'uint4' : 'uint8';
     const base = graph.uniqueName(`${point.id}::q`);
     const levelTensor = integerTensor(base, constant.dims, levels, storage);
     graph.addInitializer(levelTensor);
     // One zero point per scale, so both have the scale's shape.
     const { scale: paramShape } = paramDims(p);
-    graph.addInitializer(floatTensor(`${base}::scale`, paramShape, p.scale));
+    graph.addInitializer(floatTensor(`${base}::scale`, paramShape, scales));
     graph.addInitializer(integerTensor(`${base}::zero_point`, paramShape, zeroPointPerScale(p), storage));
     weights[storage].tensors++;
     weights[storage].bytes += levelTensor.rawData!.length;
@@ -64,17 +73,20 @@ export function deployableGraph(
     graph.addNode({ name: `${base}::dq`, opType: 'DequantizeLinear', domain: '', inputs: [base, `${base}::scale`, `${base}::zero_point`], outputs: [`${base}::dq`], attributes });
     const consumers = point.consumers.map((name) => nodes.get(name)!);
     graph.rewire(point.tensor, `${base}::dq`, consumers);
+    if (correction && correctionOffset(graph, nodes.get(point.node)!, point, `${base}::dq`, correction.offset, consumers) === 'float') {
+      floatSubgraphs.push({ point: point.id, tensor: point.tensor, kind: 'weight-correction' });
+    }
     const means = inputMeans[point.id];
     if (means) foldBiasCorrection(graph, nodes.get(point.node)!, constant.values, dequantized, constant.dims, axis, means);
   }
   pruneDeadNodes(graph);
 
-  const floatSubgraphs: FloatSubgraph[] = [];
   for (const point of points) {
     const p = params[point.id];
     if (!p || point.kind === 'weight') continue;
     if (p.kind === 'log2') floatSubgraphs.push({ point: point.id, tensor: point.tensor, kind: 'log2' });
     else if (p.channelFactor) floatSubgraphs.push({ point: point.id, tensor: point.tensor, kind: 'ptf' });
+    if (p.kind === 'uniform' && p.integerLayerNorm && point.output) floatSubgraphs.push({ point: point.id, tensor: point.tensor, kind: 'integer-layernorm' });
   }
   return { graph, floatSubgraphs, weights };
 }
@@ -151,6 +163,30 @@ function foldBiasCorrection(graph: Graph, node: Node, weight: Float32Array, dequ
   const constant = graph.uniqueName(`${node.name}/bias_correction`);
   graph.addInitializer(floatTensor(constant, shiftShape, Float32Array.from(shift)));
   subtractFromOutput(graph, node, constant);
+}
+
+/**
+ * The weight correction's offset o (per output channel) on top of the rescaled dequantized weight. A MatMul
+ * x·W with W on the right computes x·(Ŵ + o) = x·Ŵ + (Σₖ xₖ)·o, which keeps its integer kernel: 'integer'.
+ * Other layers read Ŵ + o, a float Add on the dequantized weight: 'float'.
+ */
+function correctionOffset(graph: Graph, node: Node, point: QuantPoint, dequantized: string, offset: Float32Array, consumers: Node[]): 'integer' | 'float' {
+  const dims = point.dims!;
+  const axis = point.channelAxis!;
+  const name = `${point.id}::correction`;
+  if (node.opType === 'MatMul' && node.inputs[1] === dequantized && axis === dims.length - 1 && consumers.length === 1) {
+    const rowSums = `${name}::row_sums`;
+    graph.addInitializer(int64Tensor(`${name}::axes`, [1], [-1]));
+    graph.addNode({ name: rowSums, opType: 'ReduceSum', domain: '', inputs: [node.inputs[0], `${name}::axes`], outputs: [rowSums], attributes: [makeAttribute('keepdims', 1)] });
+    graph.addInitializer(floatTensor(`${name}::negative_offset`, [offset.length], offset.map((o) => -o)));
+    graph.addNode({ name: `${name}::shift`, opType: 'Mul', domain: '', inputs: [rowSums, `${name}::negative_offset`], outputs: [`${name}::shift`], attributes: [] });
+    subtractFromOutput(graph, node, `${name}::shift`);
+    return 'integer';
+  }
+  graph.addInitializer(floatTensor(`${name}::offset`, dims.map((d, i) => (i === axis ? d : 1)), offset));
+  graph.addNode({ name: `${name}::weight`, opType: 'Add', domain: '', inputs: [dequantized, `${name}::offset`], outputs: [`${name}::weight`], attributes: [] });
+  graph.rewire(dequantized, `${name}::weight`, consumers);
+  return 'float';
 }
 
 /** Drops nodes none of whose outputs is read (the Constant nodes of weights now stored as integers). */
