@@ -9,7 +9,7 @@ import { evaluateModel } from '../pipeline/evaluate-model.js';
 import { quantize } from '../pipeline/quantize.js';
 import { serveDemo } from '../web/serve.js';
 import { landscape } from '../pipeline/landscape.js';
-import { oneOf, integer, positiveNumber, SEARCH_SPACES, METHODS, MUTATIONS, PRESET_NAMES } from '../config.js';
+import { oneOf, integer, positiveNumber, resolveOptions, SEARCH_SPACES, METHODS, MUTATIONS, PRESET_NAMES } from '../config.js';
 import { OBSERVERS } from '../calibrate/observers.js';
 import { LOSSES } from '../fitness/losses.js';
 import { EXPORT_FORMAT_NAMES } from '../export/formats.js';
@@ -19,7 +19,8 @@ import { executionProviders } from '../runtime/runner.js';
 const USAGE = `evolq: post-training quantization of vision models (ONNX) with Evol-Q
 
 usage:
-  evolq inspect MODEL [--search-space ${SEARCH_SPACES.join('|')}] [--model-file NAME] [--json]
+  evolq inspect MODEL [--search-space ${SEARCH_SPACES.join('|')}] [--preset ${PRESET_NAMES.join('|')}] [--extra-points] [--shared-qkv]
+      [--int-layernorm] [--model-file NAME] [--json]
   evolq eval MODEL --data DIR [--limit N] [--batch-size N] [--model-file NAME] [--size HxW --mean a,b,c --std a,b,c]
       [--device cpu] [--threads N] [--json]
   evolq quantize MODEL --calib DIR --out DIR [--preset ${PRESET_NAMES.join('|')}] [--method ${METHODS.join('|')}] [--w-bits 8|4|3] [--a-bits 8|4]
@@ -54,6 +55,12 @@ const MODEL_FLAGS = ['model-file', 'size', 'mean', 'std'];
 /** The quantization recipe's switches (each also set by --preset paper). */
 const RECIPE_FLAGS = ['extra-points', 'shared-qkv', 'int-layernorm', 'weight-correction'];
 
+/** Recipe flags that are set, as options; those left out stay undefined so the preset's values apply. */
+const recipeFlags = (values: Parsed['values']) => ({
+  extraPoints: values['extra-points'] ? true : undefined, sharedQkv: values['shared-qkv'] ? true : undefined,
+  intLayerNorm: values['int-layernorm'] ? true : undefined, weightCorrection: values['weight-correction'] ? true : undefined,
+});
+
 /** --device and --threads: where onnxruntime-node runs the models. */
 const RUNTIME_FLAGS = ['device', 'threads'];
 const runtimeFlags = (values: Parsed['values']) => ({
@@ -64,10 +71,14 @@ const modelFlags = (values: Parsed['values']) => ({
 });
 
 async function inspectCommand(args: string[]): Promise<string> {
-  const { positionals, values } = parse(args, { ...common, 'search-space': { type: 'string' }, 'model-file': { type: 'string' } }, ['MODEL']);
+  const flags: Flags = { ...common, 'search-space': { type: 'string' }, 'model-file': { type: 'string' }, preset: { type: 'string' } };
+  for (const f of RECIPE_FLAGS) flags[f] = { type: 'boolean' };
+  const { positionals, values } = parse(args, flags, ['MODEL']);
   if (values.help) return USAGE;
   const space = oneOf(values['search-space'] ?? 'attention', SEARCH_SPACES, '--search-space');
-  const report = inspectModel(positionals[0], space, { modelFile: values['model-file'] as string | undefined });
+  const recipe = resolveOptions({ preset: values.preset, ...recipeFlags(values) });
+  const report = inspectModel(positionals[0], space, { modelFile: values['model-file'] as string | undefined },
+    { extraPoints: recipe.extraPoints, sharedQkv: recipe.sharedQkv, layerNormOutputs: recipe.intLayerNorm });
   return values.json ? JSON.stringify(report) : formatInspect(report);
 }
 
@@ -116,8 +127,7 @@ async function quantizeCommand(args: string[]): Promise<string> {
       // Flags left out stay undefined, so the preset's values apply.
       ptf: values['no-ptf'] ? false : undefined, lis: values.lis ? true : undefined, biasCorrection: values['bias-correction'] ? true : undefined,
       resume: Boolean(values.resume), skipBadImages: Boolean(values['skip-bad-images']), exportFormat: values['export-format'] as never,
-      preset: values.preset as never, extraPoints: values['extra-points'] ? true : undefined, sharedQkv: values['shared-qkv'] ? true : undefined,
-      intLayerNorm: values['int-layernorm'] ? true : undefined, weightCorrection: values['weight-correction'] ? true : undefined,
+      preset: values.preset as never, ...recipeFlags(values),
     },
     modelOptions: modelFlags(values),
     runtime: runtimeFlags(values),

@@ -12,6 +12,11 @@ export type PointRole =
 /** The roles `--extra-points` looks for; a model family may lack some (Swin has no class token). */
 export const EXTRA_ROLES: readonly PointRole[] = ['attention-logits', 'residual-branch', 'patch-embedding', 'token-concat', 'position-embedding', 'logits'];
 
+/** The extra roles a graph has no tensor for (Swin: no class token or position embedding), to say so. */
+export function missingRoles(points: readonly { role?: PointRole }[]): PointRole[] {
+  return EXTRA_ROLES.filter((role) => !points.some((p) => p.role === role));
+}
+
 export interface ExtraMark {
   role: PointRole;
   tensor: string;

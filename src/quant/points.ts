@@ -4,6 +4,7 @@ import { intAttribute } from '../onnx/graph.js';
 import { dataFreeTester, downstreamPoint, extraMarks, sharedQkvMarks, subsumedBy, type PointRole } from './paper-points.js';
 
 export type { PointRole };
+export { missingRoles } from './paper-points.js';
 
 export type PointKind = 'weight' | 'activation' | 'layernorm' | 'softmax';
 
