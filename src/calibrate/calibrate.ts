@@ -82,6 +82,7 @@ export async function calibrate(
         if (v > max) max = v;
       }
       ranges[point.id] = { min, max };
+      // Percentiles smoothed over batches mean nothing for a constant: min-max there.
       params[point.id] = needs.percentile ? minmaxParams(min, max, options.aBits) : observer.params({ min, max, last: { data: values, dims } }, options.aBits);
     } else {
       const needsSample = Boolean(needs.sample) || (point.kind === 'layernorm' && options.ptf);
