@@ -10,6 +10,8 @@ export type { Loss };
 import type { SearchSpace } from './quant/units.js';
 
 export type Method = 'baseline' | 'evolq';
+/** Named sets of quantization options: `default` is evolq's own recipe, `paper` the Evol-Q authors' code's. */
+export type Preset = 'default' | 'paper';
 export type Mutation = 'absolute' | 'relative' | 'joint';
 
 export interface QuantizeOptions {
@@ -43,6 +45,16 @@ export interface QuantizeOptions {
   exportFormat: ExportFormat;
   /** Bytes of tensors evolq may hold (images, fetched tensors, cached unit inputs); chunk sizes and spilling follow. */
   memoryBudget: number;
+  /** The preset the options below started from (explicit options override it). */
+  preset: Preset;
+  /** Also quantize attention logits, residual branches, patch embedding, class-token concat, position embedding, logits. */
+  extraPoints: boolean;
+  /** Q, K and V share one quantizer, on the tensor they are split from. */
+  sharedQkv: boolean;
+  /** FQ-ViT's integer LayerNorm on the PTF-quantized input, rounded to the next quantizer's scale. */
+  intLayerNorm: boolean;
+  /** Data-free: every forward rescales each output channel of the dequantized weight to the float weight's mean and std. */
+  weightCorrection: boolean;
 }
 
 export const DEFAULTS: QuantizeOptions = {
@@ -70,7 +82,28 @@ export const DEFAULTS: QuantizeOptions = {
   skipBadImages: false,
   exportFormat: 'per-channel',
   memoryBudget: DEFAULT_MEMORY_BUDGET,
+  preset: 'default',
+  extraPoints: false,
+  sharedQkv: false,
+  intLayerNorm: false,
+  weightCorrection: false,
 };
+
+/**
+ * What each preset sets over DEFAULTS. `paper`: the Evol-Q code's end-to-end recipe (config_fq with --ptf
+ * --quant-method omse --bias-corr): its extra quantizers, one Q/K/V scale, integer LayerNorm, and its
+ * data-free weight correction instead of evolq's data-based bias correction; and its search: infoNCE fitness,
+ * absolute ±1e-4 mutation, the pass with the lowest holdout loss kept.
+ */
+export const PRESETS: Readonly<Record<Preset, Partial<QuantizeOptions>>> = {
+  default: {},
+  paper: {
+    observer: 'omse', ptf: true, lis: false, biasCorrection: false,
+    extraPoints: true, sharedQkv: true, intLayerNorm: true, weightCorrection: true,
+    loss: 'infonce', mutation: 'absolute', select: 'loss', searchSpace: 'attention',
+  },
+};
+export const PRESET_NAMES = Object.keys(PRESETS) as Preset[];
 
 export const METHODS: readonly Method[] = ['baseline', 'evolq'];
 export const SEARCH_SPACES: readonly SearchSpace[] = ['attention', 'block', 'block+activations'];
@@ -106,7 +139,9 @@ export function positiveNumber(value: unknown, option: string): number {
 
 /** Fills defaults and checks every field; throws ConfigError naming the CLI flag. */
 export function resolveOptions(partial: Partial<Record<keyof QuantizeOptions, unknown>>): QuantizeOptions {
-  const o = { ...DEFAULTS, ...Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) } as Record<keyof QuantizeOptions, unknown>;
+  const given = Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined));
+  const preset = oneOf(given.preset ?? DEFAULTS.preset, PRESET_NAMES, '--preset');
+  const o = { ...DEFAULTS, ...PRESETS[preset], ...given } as Record<keyof QuantizeOptions, unknown>;
   const resolved: QuantizeOptions = {
     method: oneOf(o.method, METHODS, '--method'),
     wBits: oneOf(integerText(o.wBits), [8, 4, 3] as const, '--w-bits'),
@@ -133,10 +168,18 @@ export function resolveOptions(partial: Partial<Record<keyof QuantizeOptions, un
     skipBadImages: Boolean(o.skipBadImages),
     exportFormat: oneOf(o.exportFormat, EXPORT_FORMAT_NAMES, '--export-format'),
     memoryBudget: parseMemoryBudget(o.memoryBudget),
+    preset,
+    extraPoints: Boolean(o.extraPoints),
+    sharedQkv: Boolean(o.sharedQkv),
+    intLayerNorm: Boolean(o.intLayerNorm),
+    weightCorrection: Boolean(o.weightCorrection),
   };
   const formatBits: readonly number[] = EXPORT_FORMATS[resolved.exportFormat].wBits;
   if (!formatBits.includes(resolved.wBits)) {
     throw new ConfigError(`--export-format ${resolved.exportFormat} stores ${formatBits.join(' or ')}-bit weights, not ${resolved.wBits}: give --w-bits ${formatBits.join(' or ')} or another --export-format`, '--export-format');
+  }
+  if (resolved.weightCorrection && resolved.exportFormat === 'blocked') {
+    throw new ConfigError('--weight-correction (part of --preset paper) rescales whole output channels and is not written for --export-format blocked: give another --export-format', '--weight-correction');
   }
   return resolved;
 }

@@ -3,9 +3,9 @@ import type { Graph } from '../onnx/graph.js';
 import type { Runner } from '../runtime/runner.js';
 import type { ImageBatch } from '../data/imagefolder.js';
 import type { QuantPoint } from '../quant/points.js';
-import type { QuantParams } from '../quant/scheme.js';
+import { channelStats, type QuantParams } from '../quant/scheme.js';
 import { collectStats, type CollectReport, type StatsRequest } from './collect.js';
-import { OBSERVER_REGISTRY, PtfAccumulator, blockedWeightParams, weightParams, type Observer, type SampleStatistic } from './observers.js';
+import { OBSERVER_REGISTRY, PtfAccumulator, blockedWeightParams, minmaxParams, weightParams, type Observer, type SampleStatistic } from './observers.js';
 import { blockable } from '../quant/blocks.js';
 import { silentProgress, type Progress } from '../progress.js';
 import { DataError, GraphError } from '../errors.js';
@@ -23,6 +23,10 @@ export interface CalibrationOptions {
   weightBlock?: number;
   /** Bytes of tensors calibration may hold beside the images (src/memory.ts); chunk sizes follow from it. */
   memoryBudget?: number;
+  /** The Evol-Q code's data-free correction: weights carry their float per-channel mean and std. */
+  weightCorrection?: boolean;
+  /** FQ-ViT's integer LayerNorm where the LayerNorm's output point is known (QuantPoint.output). */
+  integerLayerNorm?: boolean;
 }
 
 export interface CalibrationTable {
@@ -55,6 +59,7 @@ export async function calibrate(
   options: CalibrationOptions, progress: Progress = silentProgress,
 ): Promise<CalibrationTable> {
   const params: Record<string, QuantParams> = {};
+  const ranges: CalibrationTable['ranges'] = {};
   const requests = new Map<string, StatsRequest>();
   const request = (tensor: string, extra: Partial<StatsRequest>) => requests.set(tensor, { ...requests.get(tensor), tensor, ...extra });
   const meanInputs = new Map<string, { tensor: string; axis: number }>();
@@ -69,6 +74,7 @@ export async function calibrate(
       params[point.id] = options.weightBlock && blockable(graph, point, options.weightBlock)
         ? blockedWeightParams(value.values, value.dims, options.weightBlock, options.wBits)
         : weightParams(value.values, value.dims, point.channelAxis!, options.wBits);
+      if (options.weightCorrection) params[point.id] = { ...params[point.id], correction: channelStats(value.values, value.dims, point.channelAxis!) } as QuantParams;
       const input = options.biasCorrection ? weightInput(graph, point) : undefined;
       if (input) {
         meanInputs.set(point.id, input);
@@ -76,6 +82,24 @@ export async function calibrate(
       }
     } else if (point.kind === 'softmax' && options.lis) {
       params[point.id] = { kind: 'log2', bits: LIS_BITS };
+    } else if (graph.constantValue(point.tensor)) {
+      // A constant activation (the position embedding): its statistics are its values, no forward needed.
+      const { values, dims } = graph.constantValue(point.tensor)!;
+      let min = Infinity;
+      let max = -Infinity;
+      for (const v of values) {
+        if (v < min) min = v;
+        if (v > max) max = v;
+      }
+      ranges[point.id] = { min, max };
+      // Percentiles smoothed over batches mean nothing for a constant: min-max there.
+      if (needs.percentile || !observerSample) {
+        params[point.id] = minmaxParams(min, max, options.aBits);
+      } else {
+        const sample = observerSample(min, max, options.aBits);
+        sample.add(values, dims[dims.length - 1]);
+        params[point.id] = sample.params();
+      }
     } else {
       const sample = point.kind === 'layernorm' && options.ptf
         ? (min: number, max: number) => new PtfAccumulator(min, max, options.aBits)
@@ -86,7 +110,6 @@ export async function calibrate(
 
   let chunks: CollectReport | undefined;
   const stats = await collectStats(runner, graph, inputName, images, [...requests.values()], options.batchSize, progress, options.memoryBudget, (r) => (chunks = r));
-  const ranges: CalibrationTable['ranges'] = {};
   const ptfAlpha: CalibrationTable['ptfAlpha'] = {};
   for (const point of points) {
     if (params[point.id]) continue;
@@ -102,6 +125,13 @@ export async function calibrate(
       ptfAlpha[point.id] = alpha;
     } else {
       params[point.id] = observer.params(s, options.aBits);
+    }
+  }
+
+  if (options.integerLayerNorm) {
+    for (const point of points) {
+      const p = params[point.id];
+      if (point.kind === 'layernorm' && point.output && p.kind === 'uniform' && params[point.output]?.kind === 'uniform') params[point.id] = { ...p, integerLayerNorm: true };
     }
   }
 

@@ -22,7 +22,7 @@ export function formatInspect(report: InspectReport): string {
     for (const id of unit.points) lines.push(`  ${id.padEnd(5)} ${byId.get(id)!.kind.padEnd(10)} ${byId.get(id)!.node}`);
   }
   lines.push('points:');
-  for (const p of report.points) lines.push(`  ${p.id.padEnd(5)} ${p.kind.padEnd(10)} ${p.tensor}  (${p.node})`);
+  for (const p of report.points) lines.push(`  ${p.id.padEnd(5)} ${p.kind.padEnd(10)} ${p.tensor}  (${p.node})${p.role ? ` [${p.role}]` : ''}`);
   return lines.join('\n');
 }
 

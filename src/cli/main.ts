@@ -9,7 +9,7 @@ import { evaluateModel } from '../pipeline/evaluate-model.js';
 import { quantize } from '../pipeline/quantize.js';
 import { serveDemo } from '../web/serve.js';
 import { landscape } from '../pipeline/landscape.js';
-import { oneOf, integer, positiveNumber, SEARCH_SPACES, METHODS, MUTATIONS, DEFAULTS } from '../config.js';
+import { oneOf, integer, positiveNumber, resolveOptions, SEARCH_SPACES, METHODS, MUTATIONS, PRESET_NAMES, DEFAULTS } from '../config.js';
 import { OBSERVERS } from '../calibrate/observers.js';
 import { LOSSES } from '../fitness/losses.js';
 import { SELECTIONS } from '../search/selection.js';
@@ -21,12 +21,14 @@ import { DEFAULT_MEMORY_BUDGET, formatBytes } from '../memory.js';
 const USAGE = `evolq: post-training quantization of vision models (ONNX) with Evol-Q
 
 usage:
-  evolq inspect MODEL [--search-space ${SEARCH_SPACES.join('|')} (default ${DEFAULTS.searchSpace})] [--model-file NAME] [--json]
+  evolq inspect MODEL [--search-space ${SEARCH_SPACES.join('|')} (default ${DEFAULTS.searchSpace})] [--preset ${PRESET_NAMES.join('|')}]
+      [--extra-points] [--shared-qkv] [--int-layernorm] [--model-file NAME] [--json]
   evolq eval MODEL --data DIR [--limit N] [--batch-size N] [--model-file NAME] [--size HxW --mean a,b,c --std a,b,c]
       [--device cpu] [--threads N] [--json]
-  evolq quantize MODEL --calib DIR --out DIR [--method ${METHODS.join('|')}] [--w-bits 8|4|3] [--a-bits 8|4]
+  evolq quantize MODEL --calib DIR --out DIR [--preset ${PRESET_NAMES.join('|')}] [--method ${METHODS.join('|')}] [--w-bits 8|4|3] [--a-bits 8|4]
       [--calib-size 1000] [--holdout 200] [--eval DIR] [--eval-limit N] [--seed 0]
       [--observer ${OBSERVERS.join('|')}] [--no-ptf] [--lis] [--bias-correction] [--batch-size 100]
+      [--extra-points] [--shared-qkv] [--int-layernorm] [--weight-correction]
       [--passes 10] [--patience 0] [--cycles 3] [--population 15] [--loss ${LOSSES.join('|')}] [--temperature 3]
       [--search-space ${SEARCH_SPACES.join('|')}] [--mutation ${MUTATIONS.join('|')}] [--select ${SELECTIONS.join('|')}] [--resume]
       [--skip-bad-images] [--export-format ${EXPORT_FORMAT_NAMES.join('|')}] [--memory-budget SIZE] [--model-file NAME] [--size HxW --mean a,b,c --std a,b,c]
@@ -44,12 +46,26 @@ input size, --size). --device names an execution provider of the installed onnxr
 --memory-budget (e.g. 3G, 512M; default ${formatBytes(DEFAULT_MEMORY_BUDGET)}, a quarter of this machine's memory at most) bounds the
 tensors evolq holds: calibration fetches intermediate tensors in chunks that fit it, and the search's cached
 unit inputs beyond it go to files in OUT's staging folder (report.json: memory).
+--preset paper is the Evol-Q authors' recipe: --extra-points (also quantize attention logits, residual branches,
+patch embedding, class-token concat, position embedding, logits) --shared-qkv (one scale for Q, K, V) --int-layernorm
+(FQ-ViT's integer LayerNorm) --weight-correction (per output channel, the dequantized weight gets the float weight's
+mean and std in every forward), and its search (--loss infonce --mutation absolute --select loss); --preset default
+is evolq's own. Explicit options override the preset.
 --json prints one JSON object on stdout; progress goes to stderr.`;
 
 const common: Flags = { json: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' } };
 
 /** --model-file picks the .onnx of a model folder; --size, --mean and --std preprocess for a bare .onnx without configs. */
 const MODEL_FLAGS = ['model-file', 'size', 'mean', 'std'];
+
+/** The quantization recipe's switches (each also set by --preset paper). */
+const RECIPE_FLAGS = ['extra-points', 'shared-qkv', 'int-layernorm', 'weight-correction'];
+
+/** Recipe flags that are set, as options; those left out stay undefined so the preset's values apply. */
+const recipeFlags = (values: Parsed['values']) => ({
+  extraPoints: values['extra-points'] ? true : undefined, sharedQkv: values['shared-qkv'] ? true : undefined,
+  intLayerNorm: values['int-layernorm'] ? true : undefined, weightCorrection: values['weight-correction'] ? true : undefined,
+});
 
 /** --device and --threads: where onnxruntime-node runs the models. */
 const RUNTIME_FLAGS = ['device', 'threads'];
@@ -61,10 +77,14 @@ const modelFlags = (values: Parsed['values']) => ({
 });
 
 async function inspectCommand(args: string[]): Promise<string> {
-  const { positionals, values } = parse(args, { ...common, 'search-space': { type: 'string' }, 'model-file': { type: 'string' } }, ['MODEL']);
+  const flags: Flags = { ...common, 'search-space': { type: 'string' }, 'model-file': { type: 'string' }, preset: { type: 'string' } };
+  for (const f of RECIPE_FLAGS) flags[f] = { type: 'boolean' };
+  const { positionals, values } = parse(args, flags, ['MODEL']);
   if (values.help) return USAGE;
-  const space = oneOf(values['search-space'] ?? DEFAULTS.searchSpace, SEARCH_SPACES, '--search-space');
-  const report = inspectModel(positionals[0], space, { modelFile: values['model-file'] as string | undefined });
+  const recipe = resolveOptions({ preset: values.preset, ...recipeFlags(values) });
+  const space = oneOf(values['search-space'] ?? recipe.searchSpace, SEARCH_SPACES, '--search-space');
+  const report = inspectModel(positionals[0], space, { modelFile: values['model-file'] as string | undefined },
+    { extraPoints: recipe.extraPoints, sharedQkv: recipe.sharedQkv, layerNormOutputs: recipe.intLayerNorm });
   return values.json ? JSON.stringify(report) : formatInspect(report);
 }
 
@@ -91,9 +111,10 @@ async function quantizeCommand(args: string[]): Promise<string> {
   const flags: Flags = {
     ...common,
     ...['calib', 'out', 'eval', 'method', 'w-bits', 'a-bits', 'calib-size', 'holdout', 'eval-limit', 'seed', 'passes', 'cycles',
-      'population', 'patience', 'loss', 'temperature', 'observer', 'search-space', 'mutation', 'select', 'batch-size', 'export-format', 'memory-budget', ...MODEL_FLAGS, ...RUNTIME_FLAGS].reduce((f, n) => ({ ...f, ...text(n) }), {}),
+      'population', 'patience', 'loss', 'temperature', 'observer', 'search-space', 'mutation', 'select', 'batch-size', 'export-format', 'memory-budget', 'preset', ...MODEL_FLAGS, ...RUNTIME_FLAGS].reduce((f, n) => ({ ...f, ...text(n) }), {}),
     'no-ptf': { type: 'boolean' }, lis: { type: 'boolean' }, 'bias-correction': { type: 'boolean' }, resume: { type: 'boolean' },
     'skip-bad-images': { type: 'boolean' },
+    ...Object.fromEntries(RECIPE_FLAGS.map((f) => [f, { type: 'boolean' as const }])),
   };
   const { positionals, values } = parse(args, flags, ['MODEL']);
   if (values.help) return USAGE;
@@ -109,9 +130,10 @@ async function quantizeCommand(args: string[]): Promise<string> {
       seed: values.seed as never, passes: values.passes as never, cycles: values.cycles as never, population: values.population as never,
       patience: values.patience as never, loss: values.loss as never, temperature: values.temperature as never, observer: values.observer as never,
       searchSpace: values['search-space'] as never, mutation: values.mutation as never, select: values.select as never, batchSize: values['batch-size'] as never,
-      ptf: !values['no-ptf'], lis: Boolean(values.lis), biasCorrection: Boolean(values['bias-correction']), resume: Boolean(values.resume),
-      skipBadImages: Boolean(values['skip-bad-images']), exportFormat: values['export-format'] as never,
-      memoryBudget: values['memory-budget'] as never,
+      // Flags left out stay undefined, so the preset's values apply.
+      ptf: values['no-ptf'] ? false : undefined, lis: values.lis ? true : undefined, biasCorrection: values['bias-correction'] ? true : undefined,
+      resume: Boolean(values.resume), skipBadImages: Boolean(values['skip-bad-images']), exportFormat: values['export-format'] as never,
+      memoryBudget: values['memory-budget'] as never, preset: values.preset as never, ...recipeFlags(values),
     },
     modelOptions: modelFlags(values),
     runtime: runtimeFlags(values),

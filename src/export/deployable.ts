@@ -6,9 +6,9 @@
 // (integer-kernels.ts); blocked weights become MatMulNBits (nbits.ts).
 import { Graph, makeAttribute, type Node } from '../onnx/graph.js';
 import { upgradeOpset } from '../onnx/opset.js';
-import { DataType, floatTensor, onnx, tensorDims, tensorToFloat32, type TensorProto } from '../onnx/proto.js';
+import { DataType, floatTensor, int64Tensor, onnx, tensorDims, tensorToFloat32, type TensorProto } from '../onnx/proto.js';
 import { biasCorrectionAxes, materialize, paramDims, subtractFromOutput, zeroPointPerScale } from '../quant/materialize.js';
-import { quantizeLevel, uintRange, type QuantParams, type UniformParams } from '../quant/scheme.js';
+import { quantizeLevel, uintRange, weightCorrection, type QuantParams, type UniformParams } from '../quant/scheme.js';
 import type { QuantPoint } from '../quant/points.js';
 import { GraphError } from '../errors.js';
 import { integerMatMuls, fuseBiasAdds, signedRightOperands } from './integer-kernels.js';
@@ -17,8 +17,12 @@ import { matMulNBits } from './nbits.js';
 export interface FloatSubgraph {
   point: string;
   tensor: string;
-  /** 'ptf': per-channel power-of-two factors around a per-tensor Q/DQ; 'log2': FQ-ViT's log2 softmax quantizer. */
-  kind: 'ptf' | 'log2';
+  /**
+   * 'ptf': per-channel power-of-two factors around a per-tensor Q/DQ; 'log2': FQ-ViT's log2 softmax quantizer;
+   * 'integer-layernorm': FQ-ViT's integer LayerNorm, its integer arithmetic written in float ops;
+   * 'weight-correction': the weight correction's per-channel offset added to a dequantized weight (Conv, Gemm).
+   */
+  kind: 'ptf' | 'log2' | 'integer-layernorm' | 'weight-correction';
 }
 
 export type WeightStorage = 'int8' | 'uint4' | 'uint4-blocked';
@@ -61,6 +65,7 @@ export function deployableGraph(
   if (weightPoints.some((p) => uniform(p).bits < 8)) upgradeOpset(graph, UINT4_OPSET);
 
   const weights: Deployable['weights'] = { int8: { tensors: 0, bytes: 0 }, uint4: { tensors: 0, bytes: 0 }, 'uint4-blocked': { tensors: 0, bytes: 0 } };
+  const floatSubgraphs: FloatSubgraph[] = [];
   const nodes = new Map(graph.nodes.map((n) => [n.name, n]));
   for (const point of weightPoints) {
     const p = uniform(point);
@@ -73,18 +78,23 @@ export function deployableGraph(
     const means = inputMeans[point.id];
     if (p.block) {
       if (!integerKernels || p.bits > 4) throw new GraphError(`weight point ${point.id}: blocked ${p.bits}-bit weights are written only as 4-bit MatMulNBits (--export-format blocked, --w-bits 4 or 3)`, point.node);
+      if (p.correction) throw new GraphError(`weight point ${point.id}: the weight correction is not written for blocked weights (MatMulNBits)`, point.node);
       if (means) foldBiasCorrection(graph, node, constant.values, dequantized, constant.dims, axis, means);
       weights['uint4-blocked'].tensors++;
       weights['uint4-blocked'].bytes += matMulNBits(graph, node, levels, constant.dims, p);
       continue;
     }
+    // The weight correction's gain folds into the scale; its offset is applied after (correctionOffset).
+    const correction = p.correction ? weightCorrection(dequantized, constant.dims, axis, p.correction) : undefined;
+    if (correction && p.scale.length !== correction.gain.length) throw new GraphError(`weight point ${point.id}: the weight correction needs per-channel scales`, point.node);
+    const scales = correction ? Float32Array.from(p.scale, (s, c) => s * correction.gain[c]) : p.scale;
     const storage = p.bits <= 4 ? 'uint4' : 'int8';
     const base = graph.uniqueName(`${point.id}::q`);
     const levelTensor = integerTensor(base, constant.dims, levels, storage);
     graph.addInitializer(levelTensor);
     // One zero point per scale, so both have the scale's shape.
     const { scale: paramShape } = paramDims(p);
-    graph.addInitializer(floatTensor(`${base}::scale`, paramShape, p.scale));
+    graph.addInitializer(floatTensor(`${base}::scale`, paramShape, scales));
     graph.addInitializer(integerTensor(`${base}::zero_point`, paramShape, zeroPointPerScale(p), storage));
     weights[storage].tensors++;
     weights[storage].bytes += levelTensor.rawData!.length;
@@ -92,6 +102,9 @@ export function deployableGraph(
     graph.addNode({ name: `${base}::dq`, opType: 'DequantizeLinear', domain: '', inputs: [base, `${base}::scale`, `${base}::zero_point`], outputs: [`${base}::dq`], attributes });
     const consumers = point.consumers.map((name) => nodes.get(name)!);
     graph.rewire(point.tensor, `${base}::dq`, consumers);
+    if (correction && correctionOffset(graph, node, point, `${base}::dq`, correction.offset, consumers) === 'float') {
+      floatSubgraphs.push({ point: point.id, tensor: point.tensor, kind: 'weight-correction' });
+    }
     if (means) foldBiasCorrection(graph, node, constant.values, dequantized, constant.dims, axis, means);
   }
   if (integerKernels) {
@@ -101,12 +114,12 @@ export function deployableGraph(
   }
   pruneDeadNodes(graph);
 
-  const floatSubgraphs: FloatSubgraph[] = [];
   for (const point of points) {
     const p = params[point.id];
     if (!p || point.kind === 'weight') continue;
     if (p.kind === 'log2') floatSubgraphs.push({ point: point.id, tensor: point.tensor, kind: 'log2' });
     else if (p.channelFactor) floatSubgraphs.push({ point: point.id, tensor: point.tensor, kind: 'ptf' });
+    if (p.kind === 'uniform' && p.integerLayerNorm && point.output) floatSubgraphs.push({ point: point.id, tensor: point.tensor, kind: 'integer-layernorm' });
   }
   return { graph, floatSubgraphs, weights };
 }
@@ -191,6 +204,30 @@ function foldBiasCorrection(graph: Graph, node: Node, weight: Float32Array, dequ
   const constant = graph.uniqueName(`${node.name}/bias_correction`);
   graph.addInitializer(floatTensor(constant, shiftShape, Float32Array.from(shift)));
   subtractFromOutput(graph, node, constant);
+}
+
+/**
+ * The weight correction's offset o (per output channel) on top of the rescaled dequantized weight. A MatMul
+ * x·W with W on the right computes x·(Ŵ + o) = x·Ŵ + (Σₖ xₖ)·o, which keeps its integer kernel: 'integer'.
+ * Other layers read Ŵ + o, a float Add on the dequantized weight: 'float'.
+ */
+function correctionOffset(graph: Graph, node: Node, point: QuantPoint, dequantized: string, offset: Float32Array, consumers: Node[]): 'integer' | 'float' {
+  const dims = point.dims!;
+  const axis = point.channelAxis!;
+  const name = `${point.id}::correction`;
+  if (node.opType === 'MatMul' && node.inputs[1] === dequantized && axis === dims.length - 1 && consumers.length === 1) {
+    const rowSums = `${name}::row_sums`;
+    graph.addInitializer(int64Tensor(`${name}::axes`, [1], [-1]));
+    graph.addNode({ name: rowSums, opType: 'ReduceSum', domain: '', inputs: [node.inputs[0], `${name}::axes`], outputs: [rowSums], attributes: [makeAttribute('keepdims', 1)] });
+    graph.addInitializer(floatTensor(`${name}::negative_offset`, [offset.length], offset.map((o) => -o)));
+    graph.addNode({ name: `${name}::shift`, opType: 'Mul', domain: '', inputs: [rowSums, `${name}::negative_offset`], outputs: [`${name}::shift`], attributes: [] });
+    subtractFromOutput(graph, node, `${name}::shift`);
+    return 'integer';
+  }
+  graph.addInitializer(floatTensor(`${name}::offset`, dims.map((d, i) => (i === axis ? d : 1)), offset));
+  graph.addNode({ name: `${name}::weight`, opType: 'Add', domain: '', inputs: [dequantized, `${name}::offset`], outputs: [`${name}::weight`], attributes: [] });
+  graph.rewire(dequantized, `${name}::weight`, consumers);
+  return 'float';
 }
 
 /** Drops nodes none of whose outputs is read (the Constant nodes of weights now stored as integers). */

@@ -10,6 +10,7 @@ export function quantJson(points: readonly QuantPoint[], units: readonly SearchU
     points: points.map((point) => {
       const p = params[point.id];
       const entry: Record<string, unknown> = { id: point.id, kind: point.kind, tensor: point.tensor, node: point.node, consumers: point.consumers };
+      if (point.role) entry.role = point.role;
       if (!p) return entry;
       entry.quantizer = p.kind;
       entry.bits = p.bits;
@@ -19,6 +20,8 @@ export function quantJson(points: readonly QuantPoint[], units: readonly SearchU
         entry.scale = Array.from(effectiveScales(p));
         entry.zero_point = Array.from(p.zeroPoint);
         if (p.channelFactor) entry.ptf_base_scale = p.scale[0];
+        if (p.integerLayerNorm) entry.integer_layernorm_output = point.output;
+        if (p.correction) entry.weight_correction = { mean: Array.from(p.correction.mean), std: Array.from(p.correction.std) };
       }
       if (point.dims) entry.dims = point.dims;
       if (table.ptfAlpha[point.id]) entry.ptf_alpha = table.ptfAlpha[point.id];

@@ -16,7 +16,7 @@ export interface PrepareRequest {
   modelOptions?: ModelOptions;
   calib: string;
   eval?: string;
-  options: Pick<QuantizeOptions, 'searchSpace' | 'calibSize' | 'seed'>;
+  options: Pick<QuantizeOptions, 'searchSpace' | 'calibSize' | 'seed'> & Partial<Pick<QuantizeOptions, 'extraPoints' | 'sharedQkv' | 'intLayerNorm'>>;
   /** Images drawn beside the calibration set (the holdout), and the option that sized them, for errors. */
   holdout: { count: number; flag: string };
 }
@@ -36,7 +36,8 @@ export interface Prepared {
 export function prepare(request: PrepareRequest): Prepared {
   const model = loadModel(request.model, request.modelOptions);
   requireFloatModel(model);
-  const points = findQuantPoints(model.graph);
+  const { extraPoints, sharedQkv, intLayerNorm } = request.options;
+  const points = findQuantPoints(model.graph, { extraPoints, sharedQkv, layerNormOutputs: intLayerNorm });
   const units = findUnits(model.graph, points, request.options.searchSpace);
   const calibFolder = listImageFolder(request.calib, model.labels);
   const evalFolder = request.eval ? listImageFolder(request.eval, model.labels) : undefined;
@@ -53,6 +54,6 @@ export function calibrateBaseline(
   return calibrate(runner, model.graph, model.inputName, points, images, {
     wBits: options.wBits, aBits: options.aBits, observer: options.observer, ptf: options.ptf, lis: options.lis,
     biasCorrection: options.biasCorrection, batchSize: options.batchSize, weightBlock: formatWeightBlock(options.exportFormat),
-    memoryBudget: options.memoryBudget,
+    memoryBudget: options.memoryBudget, weightCorrection: options.weightCorrection, integerLayerNorm: options.intLayerNorm,
   }, progress);
 }

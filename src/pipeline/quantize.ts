@@ -21,7 +21,7 @@ import { reportHtml } from '../report/html.js';
 import type { QuantizeReport } from '../report/types.js';
 
 export type { QuantizeReport };
-import type { QuantPoint } from '../quant/points.js';
+import { missingRoles, type QuantPoint } from '../quant/points.js';
 import { ConfigError, DataError } from '../errors.js';
 import { silentProgress, type Progress } from '../progress.js';
 import type { Accuracy } from '../evaluate/metrics.js';
@@ -75,6 +75,8 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
   if (!request.eval && options.evalLimit !== undefined) throw new ConfigError('--eval-limit limits the --eval images; give --eval DIR too', '--eval-limit');
   const prepared = prepare({ ...request, options, holdout: { count: options.holdout, flag: '--holdout' } });
   const { model, points, units, evalFolder, rng, splits } = prepared;
+  const missing = options.extraPoints ? missingRoles(points) : [];
+  if (missing.length) progress.log(`--extra-points: ${model.file} has no ${missing.join(', ')} to quantize`);
   if (options.method === 'evolq' && !units.length) {
     throw new ConfigError(`${model.file}: no ${options.searchSpace} search units (no residual block or attention was found), so there is nothing for --method evolq to search; use --method baseline`, '--method');
   }
@@ -143,8 +145,9 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
       quant_method: 'evolq', method: options.method, weight_bits: options.wBits, activation_bits: options.aBits,
       weight_storage: options.wBits === 8 ? 'int8' : 'uint4', export_format: options.exportFormat,
       weight_granularity: formatWeightBlock(options.exportFormat) ? `block-${formatWeightBlock(options.exportFormat)}` : 'per-channel', observer: options.observer,
-      ptf: options.ptf, log2_softmax: options.lis, bias_correction: options.biasCorrection, seed: options.seed,
-      ...(options.method === 'evolq' ? { search_space: options.searchSpace, passes: options.passes, loss: options.loss, select: options.select } : {}),
+      ptf: options.ptf, log2_softmax: options.lis, bias_correction: options.biasCorrection, seed: options.seed, preset: options.preset,
+      extra_points: options.extraPoints, shared_qkv: options.sharedQkv, integer_layernorm: options.intLayerNorm, weight_correction: options.weightCorrection,
+      ...(options.method === 'evolq' ? { search_space: options.searchSpace, passes: options.passes, loss: options.loss, select: options.select, mutation: options.mutation } : {}),
     }));
     const preprocessor = outputPreprocessorConfig(model.preprocessorConfig, model.config.model_type);
     out.writeJson('preprocessor_config.json', preprocessor.config);

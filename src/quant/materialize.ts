@@ -6,6 +6,7 @@ import { GraphError } from '../errors.js';
 import { uintRange, type QuantParams, type UniformParams } from './scheme.js';
 import type { QuantPoint } from './points.js';
 import type { FloatTensor } from '../runtime/runner.js';
+import { SubgraphBuilder, integerLayerNormSubgraph, weightCorrectionSubgraph } from './paper-subgraphs.js';
 
 export interface MaterializeOptions {
   /** Points to quantize; default: all that have params. */
@@ -187,9 +188,12 @@ export function materialize(graph: Graph, points: readonly QuantPoint[], params:
       if (!node) throw new GraphError(`quant point ${point.id}: consumer node '${name}' is not in the graph`, name);
       return node;
     });
+    // A graph output (the logits) keeps its name: the layer writes a raw tensor that is quantized into it.
+    const output = sim.isGraphOutput(point.tensor) ? point.tensor : undefined;
+    const source = output ? renameProducerOutput(sim, output) : point.tensor;
     let quantized: string;
     if (p.kind === 'log2') {
-      quantized = log2Subgraph(b, point.tensor, p.bits);
+      quantized = log2Subgraph(b, source, p.bits);
     } else if (p.block) {
       const dims = paramDims(p);
       const names = { scale: scaleName(point.id), zeroPoint: zeroPointName(point.id) };
@@ -200,7 +204,7 @@ export function materialize(graph: Graph, points: readonly QuantPoint[], params:
         sim.inputs.push(floatValueInfo(names.scale, dims.scale), floatValueInfo(names.zeroPoint, dims.zeroPoint));
         feeds[point.id] = names;
       }
-      quantized = blockedSubgraph(b, point.tensor, names.scale, names.zeroPoint, p, point.dims!);
+      quantized = blockedSubgraph(b, source, names.scale, names.zeroPoint, p, point.dims!);
     } else {
       const dims = paramDims(p);
       const names = { scale: scaleName(point.id), zeroPoint: zeroPointName(point.id) };
@@ -214,14 +218,41 @@ export function materialize(graph: Graph, points: readonly QuantPoint[], params:
         feeds[point.id] = names;
         zero = castZeroPoint(b, names.zeroPoint, p);
       }
-      quantized = uniformSubgraph(b, point.tensor, names.scale, zero, p, point.kind === 'weight' ? point.channelAxis! : -1);
+      quantized = uniformSubgraph(b, source, names.scale, zero, p, point.kind === 'weight' ? point.channelAxis! : -1);
+      if (p.correction && point.kind === 'weight') quantized = weightCorrectionSubgraph(new SubgraphBuilder(sim, `${point.id}/correction`), quantized, point.dims!, point.channelAxis!, p.correction);
     }
+    if (output) quantized = b.node('Identity', [quantized], [], 'output', output);
     sim.rewire(point.tensor, quantized, consumers);
     quantizedNames[point.id] = quantized;
     const means = options.inputMeans?.[point.id];
     if (means && point.kind === 'weight') biasCorrection(b, sim, point, quantized, means);
   }
+  integerLayerNorms(sim, points, params, quantizedNames);
   return { graph: sim, feeds, quantized: quantizedNames };
+}
+
+/** Renames the tensor its producer writes (the caller writes the old name again), returning the new name. */
+function renameProducerOutput(graph: Graph, tensor: string): string {
+  const node = graph.producer(tensor)!;
+  const raw = graph.uniqueName(`${tensor}/float`);
+  node.outputs = node.outputs.map((t) => (t === tensor ? raw : t));
+  graph.invalidate();
+  return raw;
+}
+
+/** LayerNorm inputs marked `integerLayerNorm`: their LayerNormalization becomes FQ-ViT's integer form. */
+function integerLayerNorms(sim: Graph, points: readonly QuantPoint[], params: Readonly<Record<string, QuantParams>>, quantized: Readonly<Record<string, string>>): void {
+  for (const point of points) {
+    const p = params[point.id];
+    if (p?.kind !== 'uniform' || !p.integerLayerNorm || !point.output || !quantized[point.id] || !quantized[point.output]) continue;
+    const layerNorm = sim.nodes.find((n) => n.name === point.node && n.opType === 'LayerNormalization');
+    const gamma = layerNorm && sim.constantValue(layerNorm.inputs[1]);
+    const axis = layerNorm?.attributes.find((a) => a.name === 'axis');
+    if (!layerNorm || !gamma || (axis && Number(axis.i) !== -1) || layerNorm.outputs.filter(Boolean).length > 1) {
+      throw new GraphError(`integer LayerNorm: '${point.node}' is not a LayerNormalization over the last axis with a constant scale`, point.node);
+    }
+    integerLayerNormSubgraph(new SubgraphBuilder(sim, `${point.id}/int_layernorm`), layerNorm, p, scaleName(point.id), scaleName(point.output), gamma.values.length);
+  }
 }
 
 /** The feeds that carry a set of params into a simulation graph. */

@@ -1,6 +1,10 @@
 // "Mark": op handlers find the tensors to quantize; one engine (materialize.ts) inserts the fake-quant nodes.
 import type { Graph, Node } from '../onnx/graph.js';
 import { intAttribute } from '../onnx/graph.js';
+import { dataFreeTester, downstreamPoint, extraMarks, sharedQkvMarks, subsumedBy, type PointRole } from './paper-points.js';
+
+export type { PointRole };
+export { missingRoles } from './paper-points.js';
 
 export type PointKind = 'weight' | 'activation' | 'layernorm' | 'softmax';
 
@@ -16,6 +20,20 @@ export interface QuantPoint {
   /** Weights: the output-channel axis of the weight tensor, and its shape. */
   channelAxis?: number;
   dims?: number[];
+  /** What an extra point (--extra-points, --shared-qkv, --int-layernorm) quantizes. */
+  role?: PointRole;
+  /** LayerNorm inputs (with layerNormOutputs): the point that quantizes the LayerNorm's output next. */
+  output?: string;
+}
+
+/** Which tensors beyond the default set get a quantizer (each an option; `--preset paper` sets them all). */
+export interface PointOptions {
+  /** The Evol-Q code's extra activation quantizers (paper-points.ts). */
+  extraPoints?: boolean;
+  /** One quantizer for Q, K and V, on the tensor they are split from, instead of one on each. */
+  sharedQkv?: boolean;
+  /** Link every LayerNormalization to the quantizer of its output, adding one where none follows it. */
+  layerNormOutputs?: boolean;
 }
 
 interface Mark {
@@ -24,6 +42,9 @@ interface Mark {
   node: Node;
   consumers: Node[];
   channelAxis?: number;
+  role?: PointRole;
+  /** The mark is on the node's output (ordered after the node's inputs and weights). */
+  writes?: boolean;
 }
 
 type Handler = (node: Node, graph: Graph) => Mark[];
@@ -98,17 +119,18 @@ const KIND_PREFIX: Record<PointKind, string> = { weight: 'w', activation: 'a', l
 const PRECEDENCE: Record<PointKind, number> = { softmax: 3, layernorm: 2, activation: 1, weight: 0 };
 
 /** Every quant point of a graph, in topological order of the nodes that define them. */
-export function findQuantPoints(graph: Graph): QuantPoint[] {
-  const marks: Mark[] = [];
+export function findQuantPoints(graph: Graph, options: PointOptions = {}): QuantPoint[] {
+  let marks: Mark[] = [];
   const topo = graph.topoOrder();
   const position = new Map(topo.map((n, i) => [n, i]));
   // Inputs of a node come before its outputs; weights after activations of the same node.
-  const order = (m: Mark) => position.get(m.node)! * 4 + (m.kind === 'activation' || m.kind === 'layernorm' ? 0 : m.kind === 'weight' ? 1 : 2);
+  const order = (m: Mark) => position.get(m.node)! * 4 + (m.writes || m.kind === 'softmax' ? 2 : m.kind === 'weight' ? 1 : 0);
   for (const node of topo) {
     const handler = HANDLERS[node.opType];
     if (handler && (node.domain === '' || node.domain === 'ai.onnx')) marks.push(...handler(node, graph));
   }
   const softmaxOutputs = new Set(marks.filter((m) => m.kind === 'softmax').map((m) => m.tensor));
+  if (options.extraPoints || options.sharedQkv || options.layerNormOutputs) marks = withPaperMarks(graph, marks, softmaxOutputs, options);
   // Tensors are quantized once: merge marks on the same tensor, the more specific kind winning.
   const byTensor = new Map<string, Mark>();
   const weights: Mark[] = [];
@@ -137,11 +159,66 @@ export function findQuantPoints(graph: Graph): QuantPoint[] {
       node: mark.node.name,
       consumers: mark.consumers.map((n) => n.name),
     };
+    if (mark.role) point.role = mark.role;
     if (mark.kind === 'weight') {
       point.channelAxis = mark.channelAxis;
       point.dims = graph.constantValue(mark.tensor)!.dims;
     }
     points.push(point);
   }
+  if (options.layerNormOutputs) linkLayerNormOutputs(graph, points);
   return points;
+}
+
+/** The default marks plus the extra ones; marks whose tensor comes from a shared quantizer's tensor are dropped. */
+function withPaperMarks(graph: Graph, marks: Mark[], softmaxOutputs: ReadonlySet<string>, options: PointOptions): Mark[] {
+  const added: Mark[] = [];
+  const output = graph.outputs[0]?.name ?? '';
+  if (options.extraPoints) {
+    for (const m of extraMarks(graph, output)) added.push({ kind: 'activation', tensor: m.tensor, node: m.node, consumers: m.consumers, role: m.role, writes: !m.reads });
+  }
+  if (options.sharedQkv) {
+    for (const m of sharedQkvMarks(graph, softmaxOutputs)) added.push({ kind: 'activation', tensor: m.tensor, node: m.node, consumers: m.consumers, role: m.role, writes: true });
+  }
+  const sources = new Set([...softmaxOutputs, ...added.filter((m) => m.role === 'qkv').map((m) => m.tensor)]);
+  if (options.layerNormOutputs) {
+    const marked = new Set([...marks, ...added].filter((m) => m.kind === 'activation').map((m) => m.tensor));
+    for (const node of graph.topoOrder()) {
+      if (node.opType !== 'LayerNormalization') continue;
+      const out = node.outputs[0];
+      if (downstreamPoint(graph, out, marked)) continue;
+      const consumers = graph.consumers(out).filter((n) => n.opType !== 'Shape');
+      added.push({ kind: 'activation', tensor: out, node, consumers, role: 'layernorm-output', writes: true });
+      sources.add(out);
+    }
+  }
+  const dataFree = dataFreeTester(graph);
+  const kept = marks.filter((m) => m.kind !== 'activation' || !subsumedBy(graph, m.tensor, sources, dataFree));
+  // A role mark on a tensor a default mark also reads: one point, carrying the role and every consumer.
+  const byTensor = new Map(kept.filter((m) => m.kind === 'activation').map((m) => [m.tensor, m]));
+  const extra: Mark[] = [];
+  for (const m of added) {
+    const same = byTensor.get(m.tensor);
+    if (same && !same.role) {
+      same.role = m.role;
+      for (const c of m.consumers) if (!same.consumers.includes(c)) same.consumers.push(c);
+    } else if (!same) {
+      extra.push(m);
+      byTensor.set(m.tensor, m);
+    }
+  }
+  return [...kept, ...extra];
+}
+
+/** Each LayerNormalization's input point learns which point quantizes its output (its integer form rounds to it). */
+function linkLayerNormOutputs(graph: Graph, points: QuantPoint[]): void {
+  const activationByTensor = new Map(points.filter((p) => p.kind === 'activation').map((p) => [p.tensor, p]));
+  const marked = new Set(activationByTensor.keys());
+  for (const point of points) {
+    if (point.kind !== 'layernorm') continue;
+    const node = graph.nodes.find((n) => n.name === point.node);
+    if (node?.opType !== 'LayerNormalization') continue;
+    const tensor = downstreamPoint(graph, node.outputs[0], marked);
+    if (tensor) point.output = activationByTensor.get(tensor)!.id;
+  }
 }

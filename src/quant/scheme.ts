@@ -32,6 +32,19 @@ export interface UniformParams {
    * consecutive input rows of each channel, laid out [blocks = K / size, N] (what MatMulNBits stores).
    */
   block?: { size: number; blocks: number };
+  /**
+   * Weights with `--weight-correction`: the float weight's mean and standard deviation per output channel.
+   * Every forward rescales each channel of the dequantized weight to them (the Evol-Q code's bias correction).
+   */
+  correction?: ChannelStats;
+  /** LayerNorm inputs with `--int-layernorm`: the LayerNorm runs FQ-ViT's integer form on this quantized input. */
+  integerLayerNorm?: boolean;
+}
+
+/** Per-channel mean and (unbiased, as torch.std) standard deviation. */
+export interface ChannelStats {
+  mean: Float32Array;
+  std: Float32Array;
 }
 
 /** Per-channel effective scales: the scale vector, or PTF's shared scale times each channel's power of two. */
@@ -105,4 +118,76 @@ export function channelIndexer(dims: readonly number[], axis: number): (i: numbe
   for (let d = a + 1; d < dims.length; d++) inner *= dims[d];
   const size = dims[a];
   return (i) => Math.floor(i / inner) % size;
+}
+
+/** Mean and unbiased standard deviation of each slice along `axis` (a weight's output channels). */
+export function channelStats(values: Float32Array, dims: readonly number[], axis: number): ChannelStats {
+  const channels = dims[axis];
+  const index = channelIndexer(dims, axis);
+  const n = values.length / channels;
+  const sum = new Float64Array(channels);
+  for (let i = 0; i < values.length; i++) sum[index(i)] += values[i];
+  const mean = sum.map((v) => v / n);
+  const squares = new Float64Array(channels);
+  for (let i = 0; i < values.length; i++) squares[index(i)] += (values[i] - mean[index(i)]) ** 2;
+  return { mean: Float32Array.from(mean), std: Float32Array.from(squares, (v) => Math.sqrt(v / Math.max(1, n - 1))) };
+}
+
+/** The Evol-Q code's correction's epsilon: std(W) / (std(Ŵ) + ε). */
+export const CORRECTION_EPS = 1e-8;
+
+/**
+ * The Evol-Q code's weight correction as one affine map per output channel, Ŵ' = gain·Ŵ + offset, with
+ * gain = std(W) / (std(Ŵ) + ε) and offset = mean(W) − gain·mean(Ŵ): Ŵ' has the float weight's mean and std.
+ */
+export function weightCorrection(dequantized: Float32Array, dims: readonly number[], axis: number, target: ChannelStats): { gain: Float32Array; offset: Float32Array } {
+  const own = channelStats(dequantized, dims, axis);
+  const gain = Float32Array.from(target.std, (s, c) => s / (own.std[c] + CORRECTION_EPS));
+  const offset = Float32Array.from(target.mean, (m, c) => m - gain[c] * own.mean[c]);
+  return { gain, offset };
+}
+
+/** Ŵ' = (Ŵ − mean(Ŵ))·gain + mean(W) per output channel (the JS reference of the graph's correction). */
+export function correctWeight(dequantized: Float32Array, dims: readonly number[], axis: number, target: ChannelStats): Float32Array {
+  const { gain } = weightCorrection(dequantized, dims, axis, target);
+  const own = channelStats(dequantized, dims, axis);
+  const index = channelIndexer(dims, axis);
+  return dequantized.map((w, i) => (w - own.mean[index(i)]) * gain[index(i)] + target.mean[index(i)]);
+}
+
+/** FQ-ViT's shift-and-multiply pair for a positive factor: N = clamp(7 − ⌊log2 A⌋, 0, 31), M = clamp(⌊A·2^N⌋, 0, 255). */
+export function multiplierAndShift(a: number): { m: number; n: number } {
+  const n = Math.min(31, Math.max(0, 7 - Math.floor(Math.log2(a))));
+  return { m: Math.min(255, Math.max(0, Math.floor(a * 2 ** n))), n };
+}
+
+/**
+ * FQ-ViT's integer LayerNorm (the JS reference of the graph's): rows of `channels` values quantized with
+ * per-channel scales `inScales` (PTF: s·2^α) are brought to the smallest scale as integers, normalised with
+ * integer mean and standard deviation, and the affine map γ/σ, β is applied as (sign·M·x + B) / 2^N, so the
+ * output lands on the integer grid of the next quantizer's scale `outScale`.
+ */
+export function integerLayerNorm(x: Float32Array, channels: number, inScales: Float32Array, outScale: number, gamma: Float32Array, beta: Float32Array): Float32Array {
+  const out = new Float32Array(x.length);
+  const base = Math.min(...inScales);
+  const mask = Array.from(inScales, (s) => roundHalfEven(s / base));
+  for (let row = 0; row < x.length / channels; row++) {
+    const ints = new Float64Array(channels);
+    let sum = 0;
+    let squares = 0;
+    for (let c = 0; c < channels; c++) {
+      ints[c] = roundHalfEven(x[row * channels + c] / inScales[c]) * mask[c];
+      sum += ints[c];
+      squares += ints[c] * ints[c];
+    }
+    const mean = (sum / channels) * base;
+    const std = (base / channels) * Math.sqrt(channels * squares - sum * sum);
+    for (let c = 0; c < channels; c++) {
+      const a = ((base / std) * gamma[c]) / outScale;
+      const { m, n } = multiplierAndShift(Math.abs(a));
+      const b = roundHalfEven(((beta[c] - (mean / std) * gamma[c]) / outScale) * 2 ** n);
+      out[row * channels + c] = roundHalfEven((Math.sign(a) * m * ints[c] + b) / 2 ** n) * outScale;
+    }
+  }
+  return out;
 }

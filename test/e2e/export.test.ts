@@ -70,4 +70,21 @@ test('--export-format blocked: MatMulNBits in model.onnx and in the kernels repo
   assert.equal(config.quantization_config.export_format, 'blocked');
   await assert.rejects(quantize({ model: DEFAULT_MODEL, calib: CALIB, out: join(tempDir(), 'out'), options: { wBits: 8, exportFormat: 'blocked' } }),
     /--export-format blocked stores 4 or 3-bit weights, not 8/);
+  await assert.rejects(quantize({ model: DEFAULT_MODEL, calib: CALIB, out: join(tempDir(), 'out'), options: { wBits: 4, exportFormat: 'blocked', preset: 'paper' } }),
+    /--weight-correction .* not written for --export-format blocked/);
+});
+
+test('--preset paper: model.onnx matches the simulation (integer LayerNorm and weight correction exported), and Evol-Q searches with it', async () => {
+  for (const [model, wBits, method] of [[DEFAULT_MODEL, 4, 'baseline'], [join(FIXTURES, 'swin-cifar10-tiny'), 8, 'baseline'], [join(FIXTURES, 'vit-cifar10-tiny'), 3, 'evolq']] as const) {
+    const out = join(tempDir(), 'out');
+    const report = await quantize({ model, calib: CALIB, eval: TEST, out, options: { preset: 'paper', method, wBits, calibSize: 100, holdout: 20, evalLimit: 500, passes: 1, cycles: 1 } });
+    const name = `${model} W${wBits}A8 ${method}`;
+    const simulated = report.evolq ?? report.baseline;
+    // The integer LayerNorm rounds, so onnxruntime's integer kernels can move a logit by a level: up to 2 of 500 images.
+    assert.ok(Math.abs(report.exported.top1 - simulated.top1) <= 0.004 + 1e-9, `${name}: exported ${report.exported.top1}, simulated ${simulated.top1}`);
+    const kinds = new Set(report.exported.floatSubgraphs.map((s) => s.kind));
+    assert.ok(kinds.has('integer-layernorm') && kinds.has('ptf'), `${name}: ${[...kinds]}`);
+    assert.ok(kinds.has('weight-correction'), `${name}: the Gemm head's correction offset is a float Add`);
+    if (method === 'evolq') assert.ok(report.scaleMovement.length > 0, `${name}: the search moved scales`);
+  }
 });
