@@ -13,6 +13,11 @@ export type Method = 'baseline' | 'evolq';
 /** Named sets of quantization options: `default` is evolq's own recipe, `paper` the Evol-Q authors' code's. */
 export type Preset = 'default' | 'paper';
 export type Mutation = 'absolute' | 'relative' | 'joint';
+/**
+ * Where the search starts: the baseline's scales, every weight's per-channel range clipped to its least squared
+ * error, or (`auto`) whichever of the two has the lower fitness on the calibration images.
+ */
+export type SearchStart = 'baseline' | 'mse-weights' | 'auto';
 
 export interface QuantizeOptions {
   method: Method;
@@ -35,6 +40,8 @@ export interface QuantizeOptions {
   biasCorrection: boolean;
   searchSpace: SearchSpace;
   mutation: Mutation;
+  /** The scales the search starts from; the kept result is still chosen against the baseline. */
+  start: SearchStart;
   /** How the search's kept result is chosen on the holdout images (src/search/selection.ts). */
   select: Selection;
   resume: boolean;
@@ -76,6 +83,7 @@ export const DEFAULTS: QuantizeOptions = {
   biasCorrection: false,
   searchSpace: 'attention',
   mutation: 'joint',
+  start: 'baseline',
   select: 'kl',
   resume: false,
   batchSize: 100,
@@ -100,7 +108,7 @@ export const PRESETS: Readonly<Record<Preset, Partial<QuantizeOptions>>> = {
   paper: {
     observer: 'omse', ptf: true, lis: false, biasCorrection: false,
     extraPoints: true, sharedQkv: true, intLayerNorm: true, weightCorrection: true,
-    loss: 'infonce', mutation: 'absolute', select: 'loss', searchSpace: 'attention',
+    loss: 'infonce', mutation: 'absolute', select: 'loss', searchSpace: 'attention', start: 'baseline',
   },
 };
 export const PRESET_NAMES = Object.keys(PRESETS) as Preset[];
@@ -108,6 +116,7 @@ export const PRESET_NAMES = Object.keys(PRESETS) as Preset[];
 export const METHODS: readonly Method[] = ['baseline', 'evolq'];
 export const SEARCH_SPACES: readonly SearchSpace[] = ['attention', 'block', 'block+activations'];
 export const MUTATIONS: readonly Mutation[] = ['absolute', 'relative', 'joint'];
+export const SEARCH_STARTS: readonly SearchStart[] = ['baseline', 'mse-weights', 'auto'];
 
 export function oneOf<T>(value: unknown, allowed: readonly T[], option: string): T {
   if (!allowed.includes(value as T)) {
@@ -162,6 +171,7 @@ export function resolveOptions(partial: Partial<Record<keyof QuantizeOptions, un
     biasCorrection: Boolean(o.biasCorrection),
     searchSpace: oneOf(o.searchSpace, SEARCH_SPACES, '--search-space'),
     mutation: oneOf(o.mutation, MUTATIONS, '--mutation'),
+    start: oneOf(o.start, SEARCH_STARTS, '--start'),
     select: oneOf(o.select, SELECTIONS, '--select'),
     resume: Boolean(o.resume),
     batchSize: integer(o.batchSize, '--batch-size', 1),

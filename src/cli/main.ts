@@ -9,7 +9,7 @@ import { evaluateModel } from '../pipeline/evaluate-model.js';
 import { quantize } from '../pipeline/quantize.js';
 import { serveDemo } from '../web/serve.js';
 import { landscape } from '../pipeline/landscape.js';
-import { oneOf, integer, positiveNumber, resolveOptions, SEARCH_SPACES, METHODS, MUTATIONS, PRESET_NAMES, DEFAULTS } from '../config.js';
+import { oneOf, integer, positiveNumber, resolveOptions, SEARCH_SPACES, METHODS, MUTATIONS, SEARCH_STARTS, PRESET_NAMES, DEFAULTS } from '../config.js';
 import { OBSERVERS } from '../calibrate/observers.js';
 import { LOSSES } from '../fitness/losses.js';
 import { SELECTIONS } from '../search/selection.js';
@@ -30,7 +30,8 @@ usage:
       [--observer ${OBSERVERS.join('|')}] [--no-ptf] [--lis] [--bias-correction] [--batch-size 100]
       [--extra-points] [--shared-qkv] [--int-layernorm] [--weight-correction]
       [--passes 10] [--patience 0] [--cycles 3] [--population 15] [--loss ${LOSSES.join('|')}] [--temperature 3]
-      [--search-space ${SEARCH_SPACES.join('|')}] [--mutation ${MUTATIONS.join('|')}] [--select ${SELECTIONS.join('|')}] [--resume]
+      [--search-space ${SEARCH_SPACES.join('|')}] [--mutation ${MUTATIONS.join('|')}] [--select ${SELECTIONS.join('|')}]
+      [--start ${SEARCH_STARTS.join('|')}] [--resume]
       [--skip-bad-images] [--export-format ${EXPORT_FORMAT_NAMES.join('|')}] [--memory-budget SIZE] [--model-file NAME] [--size HxW --mean a,b,c --std a,b,c]
       [--device cpu] [--threads N] [--json] [--quiet]
   evolq landscape MODEL --calib DIR --out DIR [--unit N] [--points 41] [--radius 0.1] [--grid 21]
@@ -111,7 +112,7 @@ async function quantizeCommand(args: string[]): Promise<string> {
   const flags: Flags = {
     ...common,
     ...['calib', 'out', 'eval', 'method', 'w-bits', 'a-bits', 'calib-size', 'holdout', 'eval-limit', 'seed', 'passes', 'cycles',
-      'population', 'patience', 'loss', 'temperature', 'observer', 'search-space', 'mutation', 'select', 'batch-size', 'export-format', 'memory-budget', 'preset', ...MODEL_FLAGS, ...RUNTIME_FLAGS].reduce((f, n) => ({ ...f, ...text(n) }), {}),
+      'population', 'patience', 'loss', 'temperature', 'observer', 'search-space', 'mutation', 'select', 'start', 'batch-size', 'export-format', 'memory-budget', 'preset', ...MODEL_FLAGS, ...RUNTIME_FLAGS].reduce((f, n) => ({ ...f, ...text(n) }), {}),
     'no-ptf': { type: 'boolean' }, lis: { type: 'boolean' }, 'bias-correction': { type: 'boolean' }, resume: { type: 'boolean' },
     'skip-bad-images': { type: 'boolean' },
     ...Object.fromEntries(RECIPE_FLAGS.map((f) => [f, { type: 'boolean' as const }])),
@@ -129,7 +130,7 @@ async function quantizeCommand(args: string[]): Promise<string> {
       calibSize: values['calib-size'] as never, holdout: values.holdout as never, evalLimit: values['eval-limit'] as never,
       seed: values.seed as never, passes: values.passes as never, cycles: values.cycles as never, population: values.population as never,
       patience: values.patience as never, loss: values.loss as never, temperature: values.temperature as never, observer: values.observer as never,
-      searchSpace: values['search-space'] as never, mutation: values.mutation as never, select: values.select as never, batchSize: values['batch-size'] as never,
+      searchSpace: values['search-space'] as never, mutation: values.mutation as never, select: values.select as never, start: values.start as never, batchSize: values['batch-size'] as never,
       // Flags left out stay undefined, so the preset's values apply.
       ptf: values['no-ptf'] ? false : undefined, lis: values.lis ? true : undefined, biasCorrection: values['bias-correction'] ? true : undefined,
       resume: Boolean(values.resume), skipBadImages: Boolean(values['skip-bad-images']), exportFormat: values['export-format'] as never,

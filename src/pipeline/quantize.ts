@@ -147,7 +147,7 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
       weight_granularity: formatWeightBlock(options.exportFormat) ? `block-${formatWeightBlock(options.exportFormat)}` : 'per-channel', observer: options.observer,
       ptf: options.ptf, log2_softmax: options.lis, bias_correction: options.biasCorrection, seed: options.seed, preset: options.preset,
       extra_points: options.extraPoints, shared_qkv: options.sharedQkv, integer_layernorm: options.intLayerNorm, weight_correction: options.weightCorrection,
-      ...(options.method === 'evolq' ? { search_space: options.searchSpace, passes: options.passes, loss: options.loss, select: options.select, mutation: options.mutation } : {}),
+      ...(options.method === 'evolq' ? { search_space: options.searchSpace, passes: options.passes, loss: options.loss, select: options.select, mutation: options.mutation, start: options.start } : {}),
     }));
     const preprocessor = outputPreprocessorConfig(model.preprocessorConfig, model.config.model_type);
     out.writeJson('preprocessor_config.json', preprocessor.config);

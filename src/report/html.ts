@@ -37,7 +37,7 @@ async function quantizeSections(r: QuantizeReport): Promise<string[]> {
     ['model', s.model], ['calibration images', `${s.calib} (${s.calibSize} drawn, ${s.holdout} holdout, seed ${s.seed})`],
     ['weights / activations', `W${s.wBits}A${s.aBits}`], ['method', s.method], ['observer', s.observer],
     ['PTF / log2 softmax / bias correction', `${s.ptf ? 'yes' : 'no'} / ${s.lis ? 'yes' : 'no'} / ${s.biasCorrection ? 'yes' : 'no'}`],
-    ...(s.method === 'evolq' ? [['search', `${s.passes} passes, ${s.cycles} cycles, population ${s.population}, ${s.loss} loss (T = ${s.temperature}), ${s.mutation} mutation, ${s.searchSpace} units`] as [string, unknown]] : []),
+    ...(s.method === 'evolq' ? [['search', `${s.passes} passes, ${s.cycles} cycles, population ${s.population}, ${s.loss} loss (T = ${s.temperature}), ${s.mutation} mutation, ${s.searchSpace} units, start ${s.start}`] as [string, unknown]] : []),
     ['evaluated on', `${r.evaluatedOn.n} images of ${r.evaluatedOn.images}`],
     ['time', `${r.timing.total.toFixed(1)} s`],
   ];

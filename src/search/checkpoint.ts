@@ -35,7 +35,7 @@ export function readCheckpoint(file: string, fingerprint: string): SearchState |
   const fields = state && typeof state === 'object'
     ? [['pass', typeof state.pass === 'number'], ['nextUnit', typeof state.nextUnit === 'number'], ['scales', typeof state.scales === 'object' && state.scales !== null],
       ['rng', state.rng !== undefined], ['holdout', Array.isArray(state.holdout)], ['baselinePerImage', state.baselinePerImage === null || Array.isArray(state.baselinePerImage)], ['best', typeof state.best === 'object' && state.best !== null],
-      ['trajectory', Array.isArray(state.trajectory)]] as const
+      ['trajectory', Array.isArray(state.trajectory)], ['start', typeof state.start === 'object' && state.start !== null && typeof state.start.chosen === 'string']] as const
     : [];
   const broken = fields.length ? fields.filter(([, ok]) => !ok).map(([name]) => name) : ['state'];
   if (broken.length) throw new ConfigError(`--resume: ${file} is damaged (missing or wrong ${broken.join(', ')}); run without --resume to start over`, '--resume');

@@ -3,7 +3,8 @@
 // (src/search/selection.ts).
 import type { QuantParams } from '../quant/scheme.js';
 import type { ImageBatch } from '../data/imagefolder.js';
-import type { Loss, Mutation, QuantizeOptions } from '../config.js';
+import type { Loss, Mutation, QuantizeOptions, SearchStart } from '../config.js';
+import { startParams, type StartName } from './start.js';
 import { lossFunction } from '../fitness/losses.js';
 import { evolveUnit } from './evolution.js';
 import { Fitness, withScales, type FitnessSetup } from '../fitness/fitness.js';
@@ -34,6 +35,8 @@ export interface SearchSettings {
   selection: Selection;
   /** Stop after this many passes in a row without a new lowest holdout measure (0: run every pass). */
   patience: number;
+  /** The scales pass 1 starts from, or `auto` for the one with the lower calibration fitness (the baseline stays pass 0 of the selection). */
+  start: SearchStart;
 }
 
 export interface SearchHooks {
@@ -62,6 +65,8 @@ export interface SearchReport {
   resumedFrom?: { pass: number; nextUnit: number };
   /** The cached unit inputs of a pass: bytes held in memory and spilled to disk (deleted after the search). */
   unitInputs?: SpillReport;
+  /** The start the passes ran from; with `--start auto`, each candidate's fitness on the calibration images. */
+  start: SearchState['start'];
 }
 
 /** Paper default mutation range: ±1e-3 at 3 and 4 bits, ±1e-4 at 8 bits (absolute, as in the Evol-Q code). */
@@ -78,7 +83,7 @@ export function searchSettings(options: QuantizeOptions): SearchSettings {
     passes: options.passes, cycles: options.cycles, population: options.population, tournament: 10,
     loss: options.loss, temperature: options.temperature, mutation: options.mutation,
     radius: options.mutation === 'absolute' ? defaultRadius(options.wBits) : RELATIVE_RADIUS, selection: options.select,
-    patience: options.patience,
+    patience: options.patience, start: options.start,
   };
 }
 
@@ -108,17 +113,26 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
 
   let state = hooks.checkpoint?.resumeFrom;
   const resumedFrom = state ? { pass: state.pass, nextUnit: state.nextUnit } : undefined;
+  let start: Record<string, QuantParams>;
   if (state) {
     hooks.rng.restore(state.rng);
+    start = startParams(setup.graph, setup.points, baseParams, state.start.chosen);
     progress.log(`resuming at pass ${state.pass}, unit ${units.length - state.nextUnit} of ${units.length}`);
   } else {
-    const initialScales = Object.fromEntries(searchable.flat().map((id) => [id, Array.from((baseParams[id] as { scale: Float32Array }).scale)]));
+    const chosen = await chooseStart(settings.start, (name) => startParams(setup.graph, setup.points, baseParams, name), async (params) => {
+      fitness.forwards.fullCalibration++;
+      return (await fitness.full(params, calibration)).fitness;
+    });
+    if (chosen.fitness) progress.log(`search: starts from ${chosen.name} (calibration ${settings.loss}: ${Object.entries(chosen.fitness).map(([n, f]) => `${n} ${f.toPrecision(5)}`).join(', ')})`);
+    start = chosen.params;
+    const initialScales = Object.fromEntries(searchable.flat().map((id) => [id, Array.from((start[id] as { scale: Float32Array }).scale)]));
     const baseline = await score(baseParams, 0, null);
     state = {
       pass: 1, nextUnit: units.length - 1, scales: initialScales, fitness: NaN, rng: hooks.rng.state(),
       holdout: [baseline.score], baselinePerImage: baseline.perImage ? Array.from(baseline.perImage) : null,
       // A copy: state.scales changes as units are searched, the baseline's kept scales must not.
       best: { pass: 0, scales: structuredClone(initialScales) }, trajectory: [], evaluations: 0, seconds: 0,
+      start: { chosen: chosen.name, ...(chosen.fitness ? { fitness: chosen.fitness } : {}) },
     };
   }
   const secondsBefore = state.seconds;
@@ -132,7 +146,7 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
   if (state.trajectory.length) progress.update(state.trajectory.length);
 
   while (state.pass <= settings.passes && !stalled(state.holdout, settings.patience)) {
-    let params = withScales(baseParams, state.scales);
+    let params = withScales(start, state.scales);
     // One quantized forward yields every unit's input for the whole pass: units before the one searched
     // do not change while it is searched, since units go from last to first.
     const passStart = await fitness.full(params, calibration, true);
@@ -158,7 +172,7 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
         evaluations, seconds: (performance.now() - unitStarted) / 1000,
       };
       ids.forEach((id, i) => (state!.scales[id] = Array.from(best.scales[i])));
-      params = withScales(baseParams, state.scales);
+      params = withScales(start, state.scales);
       state.fitness = best.fitness;
       state.evaluations += evaluations;
       state.trajectory.push(record);
@@ -200,13 +214,33 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
     seconds: state.seconds,
     resumedFrom,
     unitInputs,
+    start: state.start,
   };
-  return { params: withScales(baseParams, kept.scales), report };
+  // Pass 0 is the baseline itself, whatever the start.
+  return { params: kept.pass === 0 ? { ...baseParams } : withScales(start, kept.scales), report };
 }
 
 function describe(score: HoldoutScore, selection: Selection): string {
   const v = score.versusBaseline;
   return `${selection} ${score.measure.toPrecision(5)}${v ? ` (${v.difference <= 0 ? '' : '+'}${(v.difference / (v.standardError || Infinity)).toFixed(1)} se against the baseline)` : ''}, top-1 ${(100 * score.top1).toFixed(1)}%`;
+}
+
+/**
+ * The start's params: the one asked for, or with `auto` the candidate with the lower calibration fitness (the
+ * baseline on a tie), with each candidate's fitness.
+ */
+export async function chooseStart(
+  asked: SearchStart, paramsOf: (name: StartName) => Record<string, QuantParams>, fitnessOf: (params: Record<string, QuantParams>) => Promise<number>,
+): Promise<{ name: StartName; params: Record<string, QuantParams>; fitness?: Partial<Record<StartName, number>> }> {
+  if (asked !== 'auto') return { name: asked, params: paramsOf(asked) };
+  const fitness: Partial<Record<StartName, number>> = {};
+  let best: { name: StartName; params: Record<string, QuantParams> } | undefined;
+  for (const name of ['baseline', 'mse-weights'] as const) {
+    const params = paramsOf(name);
+    fitness[name] = await fitnessOf(params);
+    if (!best || fitness[name]! < fitness[best.name]!) best = { name, params };
+  }
+  return { ...best!, fitness };
 }
 
 /** Whether the last `patience` passes all failed to lower the holdout measure below the lowest before them. */

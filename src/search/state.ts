@@ -1,5 +1,6 @@
 // The search's state: everything a resumed run needs to continue bit for bit.
 import type { HoldoutScore } from './selection.js';
+import type { SearchStart } from '../config.js';
 
 export interface UnitRecord {
   pass: number;
@@ -31,4 +32,6 @@ export interface SearchState {
   trajectory: UnitRecord[];
   evaluations: number;
   seconds: number;
+  /** The start the search runs from (with `--start auto`, the one chosen), and each candidate start's calibration fitness. */
+  start: { chosen: Exclude<SearchStart, 'auto'>; fitness?: Partial<Record<Exclude<SearchStart, 'auto'>, number>> };
 }
