@@ -14,10 +14,10 @@ export type Method = 'baseline' | 'evolq';
 export type Preset = 'default' | 'paper';
 export type Mutation = 'absolute' | 'relative' | 'joint';
 /**
- * Where the search starts: the baseline's scales, every weight's per-channel range clipped to its least squared
- * error, or (`auto`) whichever of the two has the lower fitness on the calibration images.
+ * Where the search starts: the baseline, the baseline with the data-free weight correction (`corrected`), or
+ * (`auto`) whichever of the two has the lower fitness on the calibration images.
  */
-export type SearchStart = 'baseline' | 'mse-weights' | 'auto';
+export type SearchStart = 'baseline' | 'corrected' | 'auto';
 
 export interface QuantizeOptions {
   method: Method;
@@ -83,7 +83,7 @@ export const DEFAULTS: QuantizeOptions = {
   biasCorrection: false,
   searchSpace: 'attention',
   mutation: 'joint',
-  start: 'baseline',
+  start: 'auto',
   select: 'kl',
   resume: false,
   batchSize: 100,
@@ -116,7 +116,7 @@ export const PRESET_NAMES = Object.keys(PRESETS) as Preset[];
 export const METHODS: readonly Method[] = ['baseline', 'evolq'];
 export const SEARCH_SPACES: readonly SearchSpace[] = ['attention', 'block', 'block+activations'];
 export const MUTATIONS: readonly Mutation[] = ['absolute', 'relative', 'joint'];
-export const SEARCH_STARTS: readonly SearchStart[] = ['baseline', 'mse-weights', 'auto'];
+export const SEARCH_STARTS: readonly SearchStart[] = ['baseline', 'corrected', 'auto'];
 
 export function oneOf<T>(value: unknown, allowed: readonly T[], option: string): T {
   if (!allowed.includes(value as T)) {

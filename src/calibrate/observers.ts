@@ -298,46 +298,6 @@ export function weightParams(values: Float32Array, dims: readonly number[], axis
 }
 
 /**
- * Per-output-channel parameters of a weight tensor with the least squared error: each channel's min-max range
- * shrunk by 1 − 0.01·i, i = 0..89 (OMSE's grid), the factor with the least error on that channel's values kept.
- * Data-free; at 3 and 4 bits it clips the few largest weights of a channel to round the rest more finely.
- */
-export function mseWeightParams(values: Float32Array, dims: readonly number[], axis: number, bits: number): UniformParams {
-  const channels = dims[axis];
-  let inner = 1;
-  for (let d = axis + 1; d < dims.length; d++) inner *= dims[d];
-  const outer = values.length / (channels * inner);
-  const range = uintRange(bits);
-  const scale = new Float32Array(channels);
-  const zeroPoint = new Float32Array(channels);
-  const channel = new Float32Array(outer * inner);
-  for (let c = 0; c < channels; c++) {
-    let k = 0;
-    let min = Infinity;
-    let max = -Infinity;
-    for (let o = 0; o < outer; o++) {
-      const start = (o * channels + c) * inner;
-      for (let j = 0; j < inner; j++) {
-        const v = values[start + j];
-        channel[k++] = v;
-        if (v < min) min = v;
-        if (v > max) max = v;
-      }
-    }
-    let best = { error: Infinity, scale: 0, zeroPoint: 0 };
-    for (let i = 0; i < 90; i++) {
-      const f = 1 - 0.01 * i;
-      const candidate = scaleAndZeroPoint(min * f, max * f, range);
-      const error = squaredError(channel, candidate.scale, candidate.zeroPoint, range);
-      if (error < best.error) best = { error, ...candidate };
-    }
-    scale[c] = best.scale;
-    zeroPoint[c] = best.zeroPoint;
-  }
-  return uniform(bits, scale, zeroPoint, axis);
-}
-
-/**
  * Min-max parameters per block of `block` consecutive rows of each column of a [K, N] weight (K a multiple of
  * `block`), laid out [K / block, N].
  */

@@ -146,7 +146,9 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
       weight_storage: options.wBits === 8 ? 'int8' : 'uint4', export_format: options.exportFormat,
       weight_granularity: formatWeightBlock(options.exportFormat) ? `block-${formatWeightBlock(options.exportFormat)}` : 'per-channel', observer: options.observer,
       ptf: options.ptf, log2_softmax: options.lis, bias_correction: options.biasCorrection, seed: options.seed, preset: options.preset,
-      extra_points: options.extraPoints, shared_qkv: options.sharedQkv, integer_layernorm: options.intLayerNorm, weight_correction: options.weightCorrection,
+      extra_points: options.extraPoints, shared_qkv: options.sharedQkv, integer_layernorm: options.intLayerNorm,
+      // Also where the kept search result ran from the corrected start (--start corrected or auto).
+      weight_correction: Object.values(finalParams).some((p) => p.kind === 'uniform' && p.correction !== undefined),
       ...(options.method === 'evolq' ? { search_space: options.searchSpace, passes: options.passes, loss: options.loss, select: options.select, mutation: options.mutation, start: options.start } : {}),
     }));
     const preprocessor = outputPreprocessorConfig(model.preprocessorConfig, model.config.model_type);

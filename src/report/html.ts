@@ -69,7 +69,9 @@ async function quantizeSections(r: QuantizeReport): Promise<string[]> {
       pct(h.top1), pct(h.agreement), h.pass === search.keptPass ? 'kept' : ''];
   });
   const plots = [
-    `<p><strong>Kept: ${search.keptPass === 0 ? 'the baseline' : `pass ${search.keptPass}`}.</strong> ${escape(search.why)}.</p>`,
+    `<p><strong>Kept: ${search.keptPass === 0 ? 'the baseline' : `pass ${search.keptPass}`}.</strong> ${escape(search.why)}.
+     Passes started from ${search.start.chosen === 'corrected' ? 'the baseline with the data-free weight correction' : 'the baseline'}${search.start.fitness
+       ? ` (chosen by <code>--start auto</code>, calibration ${escape(s.loss)}: ${Object.entries(search.start.fitness).map(([n, f]) => `${escape(n)} ${f.toPrecision(5)}`).join(', ')})` : ''}.</p>`,
     table(['pass', measureTitle, 'against the baseline (mean ± se)', 'bootstrap: not better', 'holdout top-1', 'agrees with float'], passRows, [false, true, true, true, true, true, false]),
     await figure(lineChart(perPass, { field: 'pass', title: 'pass (0 = baseline)' }, { field: 'measure', title: measureTitle }, undefined, { title: 'Selection measure per pass' }),
       `The measure the kept result is chosen by, on ${r.settings.holdout} holdout images (lower is better).`),

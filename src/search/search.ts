@@ -235,7 +235,7 @@ export async function chooseStart(
   if (asked !== 'auto') return { name: asked, params: paramsOf(asked) };
   const fitness: Partial<Record<StartName, number>> = {};
   let best: { name: StartName; params: Record<string, QuantParams> } | undefined;
-  for (const name of ['baseline', 'mse-weights'] as const) {
+  for (const name of ['baseline', 'corrected'] as const) {
     const params = paramsOf(name);
     fitness[name] = await fitnessOf(params);
     if (!best || fitness[name]! < fitness[best.name]!) best = { name, params };

@@ -2,27 +2,27 @@
 // only has to be a better place to search from, not better than the baseline by itself.
 import type { Graph } from '../onnx/graph.js';
 import type { QuantPoint } from '../quant/points.js';
-import type { QuantParams } from '../quant/scheme.js';
+import { channelStats, type QuantParams } from '../quant/scheme.js';
 import type { SearchStart } from '../config.js';
 
 export type StartName = Exclude<SearchStart, 'auto'>;
-import { mseWeightParams } from '../calibrate/observers.js';
 
 /**
- * The params the search starts from: the baseline's (`baseline`), or with every per-channel weight's range
- * clipped to its least squared error (`mse-weights`, data-free; blocked weights keep their ranges).
- * Activation quantizers, bias correction and weight correction stay as calibrated.
+ * The params the search starts from: the baseline's (`baseline`), or with the Evol-Q code's data-free weight
+ * correction on every per-channel weight (`corrected`: in every forward, after every mutation, each output
+ * channel of the dequantized weight gets the float weight's mean and standard deviation; see
+ * `--weight-correction`). Blocked weights, which the export cannot correct, and activation quantizers stay as
+ * calibrated.
  */
 export function startParams(graph: Graph, points: readonly QuantPoint[], baseParams: Readonly<Record<string, QuantParams>>, start: StartName): Record<string, QuantParams> {
   const params = { ...baseParams };
   if (start === 'baseline') return params;
   for (const point of points) {
     const p = baseParams[point.id];
-    if (point.kind !== 'weight' || p?.kind !== 'uniform' || p.block || p.axis === null) continue;
+    if (point.kind !== 'weight' || p?.kind !== 'uniform' || p.block || p.correction || p.axis === null) continue;
     const value = graph.constantValue(point.tensor);
     if (!value) continue;
-    const clipped = mseWeightParams(value.values, value.dims, point.channelAxis!, p.bits);
-    params[point.id] = { ...p, scale: clipped.scale, zeroPoint: clipped.zeroPoint };
+    params[point.id] = { ...p, correction: channelStats(value.values, value.dims, point.channelAxis!) };
   }
   return params;
 }

@@ -169,8 +169,8 @@ test('--preset paper sets the four recipe options and the authors\' search over 
   assert.deepEqual([defaults.preset, defaults.extraPoints, defaults.sharedQkv, defaults.intLayerNorm, defaults.weightCorrection], ['default', false, false, false, false]);
   const paper = resolveOptions({ preset: 'paper' });
   assert.deepEqual([paper.extraPoints, paper.sharedQkv, paper.intLayerNorm, paper.weightCorrection, paper.ptf, paper.observer, paper.biasCorrection], [true, true, true, true, true, 'omse', false]);
-  assert.deepEqual([paper.loss, paper.mutation, paper.select, paper.searchSpace], ['infonce', 'absolute', 'loss', 'attention']);
-  assert.deepEqual([defaults.loss, defaults.mutation, defaults.select], ['kl', 'joint', 'kl']);
+  assert.deepEqual([paper.loss, paper.mutation, paper.select, paper.searchSpace, paper.start], ['infonce', 'absolute', 'loss', 'attention', 'baseline']);
+  assert.deepEqual([defaults.loss, defaults.mutation, defaults.select, defaults.start], ['kl', 'joint', 'kl', 'auto']);
   assert.equal(resolveOptions({ preset: 'paper', weightCorrection: false }).weightCorrection, false);
   assert.equal(resolveOptions({ preset: 'paper', select: 'kl' }).select, 'kl');
   assert.throws(() => resolveOptions({ preset: 'paper', wBits: 4, exportFormat: 'blocked' }), /--weight-correction .* not written for --export-format blocked/);
