@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Graph } from '../../src/onnx/graph.js';
+import { Graph, makeAttribute } from '../../src/onnx/graph.js';
 import { DataType } from '../../src/onnx/proto.js';
 import { findQuantPoints } from '../../src/quant/points.js';
 import { materialize } from '../../src/quant/materialize.js';
@@ -41,7 +41,7 @@ test('onnxruntime splits nibbles into the same int8 levels, run as operators and
     const levels = Uint8Array.from({ length: dims[0] * dims[1] }, () => Math.floor(rng.next() * 16));
     const graph = new Graph(buildModel({ inputs: [{ name: 'x', shape: [1] }], outputs: ['y'], nodes: [], opset: 21 }));
     const int8 = unpackNibbles(graph, 'w', packNibbles(levels, dims), dims);
-    graph.addNode({ name: 'as_float', opType: 'Cast', domain: '', inputs: [int8], outputs: ['w_float'], attributes: [{ name: 'to', type: 2, i: DataType.FLOAT }] });
+    graph.addNode({ name: 'as_float', opType: 'Cast', domain: '', inputs: [int8], outputs: ['w_float'], attributes: [makeAttribute('to', DataType.FLOAT)] });
     graph.addNode({ name: 'times_x', opType: 'Mul', domain: '', inputs: ['w_float', 'x'], outputs: ['y'], attributes: [] });
     const x = { data: Float32Array.of(1), dims: [1] };
     for (const optimization of ['disabled', 'all'] as const) {
