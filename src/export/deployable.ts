@@ -3,7 +3,8 @@
 // packed two per byte at opset 21) read by one DequantizeLinear, and bias correction is folded into the
 // layer's bias. PTF and log2 softmax stay float subgraphs: standard ONNX has no op for either.
 // With `integerKernels`, MatMuls are then written as the onnxruntime kernels that run them on integers
-// (integer-kernels.ts); blocked weights become MatMulNBits (nbits.ts).
+// (integer-kernels.ts); blocked weights become MatMulNBits (nbits.ts), and with `widenUint4: 'nibbles'` the
+// 4-bit weights of those MatMuls are stored as the nibbles of uint8 bytes (nibbles.ts).
 import { Graph, makeAttribute, type Node } from '../onnx/graph.js';
 import { upgradeOpset } from '../onnx/opset.js';
 import { DataType, floatTensor, int64Tensor, onnx, tensorDims, tensorToFloat32, type TensorProto } from '../onnx/proto.js';
@@ -11,7 +12,7 @@ import { biasCorrectionAxes, materialize, paramDims, subtractFromOutput, zeroPoi
 import { quantizeLevel, uintRange, weightCorrection, type QuantParams, type UniformParams } from '../quant/scheme.js';
 import type { QuantPoint } from '../quant/points.js';
 import { GraphError } from '../errors.js';
-import { integerMatMuls, fuseBiasAdds, signedRightOperands } from './integer-kernels.js';
+import { integerMatMuls, fuseBiasAdds, signedRightOperands, type Uint4Widening } from './integer-kernels.js';
 import { matMulNBits } from './nbits.js';
 
 export interface FloatSubgraph {
@@ -25,7 +26,8 @@ export interface FloatSubgraph {
   kind: 'ptf' | 'log2' | 'integer-layernorm' | 'weight-correction';
 }
 
-export type WeightStorage = 'int8' | 'uint4' | 'uint4-blocked';
+/** 'uint4-nibbles': 4-bit levels two to a uint8 byte, split into int8 by operators onnxruntime folds at load. */
+export type WeightStorage = 'int8' | 'uint4' | 'uint4-nibbles' | 'uint4-blocked';
 
 export interface Deployable {
   graph: Graph;
@@ -42,8 +44,12 @@ export interface DeployOptions {
    * uint8 × int8 on x86) and dequantize 4-bit weights at every run.
    */
   integerKernels?: boolean;
-  /** With integer kernels: widen uint4 weights to int8 by a Cast (opset 21) that onnxruntime folds at load, so 4-bit MatMuls run as integer kernels too. */
-  widenUint4?: boolean;
+  /**
+   * With integer kernels: widen the 4-bit weights of MatMuls to int8 by operators on constants that onnxruntime
+   * folds at load, so 4-bit MatMuls run as integer kernels too: a Cast of the uint4 tensor ('cast', opset 21), or
+   * BitwiseAnd/BitShift/Concat/Cast of nibbles stored in uint8 ('nibbles'). Absent: DequantizeLinear + MatMul.
+   */
+  widenUint4?: Uint4Widening;
 }
 
 /** The opset that has uint4 (and per-axis DequantizeLinear of it). */
@@ -64,7 +70,7 @@ export function deployableGraph(
   };
   if (weightPoints.some((p) => uniform(p).bits < 8)) upgradeOpset(graph, UINT4_OPSET);
 
-  const weights: Deployable['weights'] = { int8: { tensors: 0, bytes: 0 }, uint4: { tensors: 0, bytes: 0 }, 'uint4-blocked': { tensors: 0, bytes: 0 } };
+  const weights: Deployable['weights'] = { int8: { tensors: 0, bytes: 0 }, uint4: { tensors: 0, bytes: 0 }, 'uint4-nibbles': { tensors: 0, bytes: 0 }, 'uint4-blocked': { tensors: 0, bytes: 0 } };
   const floatSubgraphs: FloatSubgraph[] = [];
   const nodes = new Map(graph.nodes.map((n) => [n.name, n]));
   for (const point of weightPoints) {
@@ -108,7 +114,13 @@ export function deployableGraph(
     if (means) foldBiasCorrection(graph, node, constant.values, dequantized, constant.dims, axis, means);
   }
   if (integerKernels) {
-    integerMatMuls(graph, { widenUint4: options.widenUint4 ?? false });
+    const { nibbles } = integerMatMuls(graph, { widenUint4: options.widenUint4 });
+    for (const [levels, bytes] of nibbles) {
+      weights.uint4.tensors--;
+      weights.uint4.bytes -= graph.initializers.get(levels)!.rawData!.length;
+      weights['uint4-nibbles'].tensors++;
+      weights['uint4-nibbles'].bytes += bytes;
+    }
     fuseBiasAdds(graph);
     signedRightOperands(graph);
   }

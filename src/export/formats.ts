@@ -26,7 +26,12 @@ export const EXPORT_FORMATS = {
   },
   widened: {
     summary: 'per-channel packed uint4 weights widened to int8 by a Cast onnxruntime folds at load, so 4-bit MatMuls run as MatMulIntegerToFloat too: a 4-bit file at 8-bit speed (needs Cast of uint4, opset 21: onnxruntime-node and -web 1.30 have it, the web build transformers.js 4.3 bundles does not)',
-    build: (source, points, params, inputMeans) => deployableGraph(source, points, params, inputMeans, { integerKernels: true, widenUint4: true }),
+    build: (source, points, params, inputMeans) => deployableGraph(source, points, params, inputMeans, { integerKernels: true, widenUint4: 'cast' }),
+    wBits: [4, 3],
+  },
+  nibbles: {
+    summary: 'per-channel 4-bit weights stored two to a uint8 byte and split into int8 by BitwiseAnd/BitShift/Concat/Cast, which onnxruntime folds at load, so 4-bit MatMuls run as MatMulIntegerToFloat: a 4-bit file at 8-bit speed that every onnxruntime-web build loads, transformers.js\'s too',
+    build: (source, points, params, inputMeans) => deployableGraph(source, points, params, inputMeans, { integerKernels: true, widenUint4: 'nibbles' }),
     wBits: [4, 3],
   },
   qdq: {

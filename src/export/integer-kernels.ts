@@ -2,12 +2,14 @@
 // fusion turns DQ(uint8) × DQ(weight) → MatMul into MatMulIntegerToFloat but leaves the bias Add after it
 // in float, multiplies uint8 by uint8 (on x86 several times slower than uint8 by int8, which VNNI and AMX
 // run), and dequantizes uint4 weights to float at every run. The values do not change: int8 levels are the
-// uint8 levels − 128 with zero points − 128, and (with `widenUint4`) uint4 levels are widened to int8 by a
-// Cast of a constant, which onnxruntime folds once when it loads the model (Cast of uint4 is opset 21: the
-// onnxruntime-web build transformers.js 4.3 bundles has no kernel for it, so this is a format of its own).
+// uint8 levels − 128 with zero points − 128, and (with `widenUint4`) 4-bit levels are widened to int8 by
+// operators on constants, which onnxruntime folds once when it loads the model: a Cast of the uint4 tensor
+// ('cast': opset 21, which the onnxruntime-web build transformers.js 4.3 bundles has no kernel for), or the
+// bitwise split of nibbles stored in uint8 bytes ('nibbles', nibbles.ts), which every build has.
 import type { Graph, Node } from '../onnx/graph.js';
 import { attribute, makeAttribute } from '../onnx/graph.js';
 import { DataType, onnx, tensorDims, toNumber, type TensorProto } from '../onnx/proto.js';
+import { packNibbles, unpackNibbles } from './nibbles.js';
 
 export const MICROSOFT = 'com.microsoft';
 
@@ -50,12 +52,24 @@ function unpackUint4(packed: Uint8Array, count: number): Uint8Array {
   return Uint8Array.from({ length: count }, (_, i) => (i & 1 ? packed[i >> 1] >> 4 : packed[i >> 1] & 15));
 }
 
+/** How 4-bit weights reach an integer MatMul: a Cast of the uint4 tensor, or the split of uint8 nibbles. */
+export type Uint4Widening = 'cast' | 'nibbles';
+
+export interface IntegerMatMuls {
+  matMuls: number;
+  /** The uint4 weight tensors now stored as nibbles of uint8 (by name), and the bytes each now takes. */
+  nibbles: Map<string, number>;
+}
+
 /**
  * Every MatMul of a quantized activation by a quantized constant weight becomes com.microsoft
  * MatMulIntegerToFloat(A uint8, W int8): (A − a_zp)(W − w_zp) accumulated in int32, times a_scale · w_scale.
+ * Without `widenUint4`, MatMuls of uint4 weights stay DequantizeLinear + MatMul.
  */
-export function integerMatMuls(graph: Graph, options: { widenUint4: boolean }): number {
+export function integerMatMuls(graph: Graph, options: { widenUint4?: Uint4Widening }): IntegerMatMuls {
   let count = 0;
+  const nibbles = new Map<string, number>();
+  const unpacked = new Map<string, string>();
   for (const node of [...graph.nodes]) {
     if (node.opType !== 'MatMul' || !isDefaultDomain(node)) continue;
     const a = activationDequantize(graph, node.inputs[0]);
@@ -64,9 +78,20 @@ export function integerMatMuls(graph: Graph, options: { widenUint4: boolean }): 
     let levels = w.dq.inputs[0];
     let zero = w.dq.inputs[2];
     if (w.levels.dataType === DataType.UINT4) {
-      const cast = graph.uniqueName(`${levels}::int8`);
-      graph.addNode({ name: cast, opType: 'Cast', domain: '', inputs: [levels], outputs: [cast], attributes: [makeAttribute('to', DataType.INT8)] });
-      levels = cast;
+      const levelDims = tensorDims(w.levels);
+      if (options.widenUint4 === 'nibbles') {
+        // A weight two MatMuls share is stored once.
+        if (!unpacked.has(levels)) {
+          const packed = packNibbles(unpackUint4(w.levels.rawData!, levelDims[0] * levelDims[1]), levelDims);
+          nibbles.set(levels, packed.length);
+          unpacked.set(levels, unpackNibbles(graph, levels, packed, levelDims));
+        }
+        levels = unpacked.get(levels)!;
+      } else {
+        const cast = graph.uniqueName(`${levels}::int8`);
+        graph.addNode({ name: cast, opType: 'Cast', domain: '', inputs: [levels], outputs: [cast], attributes: [makeAttribute('to', DataType.INT8)] });
+        levels = cast;
+      }
       const dims = tensorDims(w.zero);
       zero = graph.uniqueName(`${zero}::int8`);
       graph.addInitializer(onnx.TensorProto.create({ name: zero, dims, dataType: DataType.INT8, rawData: unpackUint4(w.zero.rawData!, dims.reduce((x, y) => x * y, 1)) }));
@@ -80,12 +105,27 @@ export function integerMatMuls(graph: Graph, options: { widenUint4: boolean }): 
     graph.invalidate();
     useMicrosoftDomain(graph);
   }
-  return count;
+  return { matMuls: count, nibbles };
+}
+
+/**
+ * The initializer a constant weight is computed from at load (through a Cast, or the nibble split): its last
+ * dimension is the weight's width.
+ */
+function storedWeight(graph: Graph, tensor: string): TensorProto | undefined {
+  for (let name = tensor, steps = 0; steps < 8; steps++) {
+    const initializer = graph.initializers.get(name);
+    if (initializer) return initializer;
+    const producer = graph.producer(name);
+    if (!producer) return undefined;
+    name = producer.inputs[0];
+  }
+  return undefined;
 }
 
 /** Where each fused kernel takes its bias, and its output width. */
 const BIAS_INPUT: Record<string, { index: number; width: (graph: Graph, node: Node) => number | undefined }> = {
-  MatMulIntegerToFloat: { index: 6, width: (graph, node) => { const w = graph.initializers.get(node.inputs[1]) ?? graph.initializers.get(graph.producer(node.inputs[1])?.inputs[0] ?? ''); return w ? tensorDims(w)[1] : undefined; } },
+  MatMulIntegerToFloat: { index: 6, width: (graph, node) => { const w = storedWeight(graph, node.inputs[1]); return w ? tensorDims(w).at(-1) : undefined; } },
   MatMulNBits: { index: 5, width: (_graph, node) => toNumber(attribute(node, 'N')?.i ?? 0) || undefined },
 };
 

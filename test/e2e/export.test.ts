@@ -74,6 +74,24 @@ test('--export-format blocked: MatMulNBits in model.onnx and in the kernels repo
     /--weight-correction .* not written for --export-format blocked/);
 });
 
+test('--export-format nibbles: uint8 nibble weights run as MatMulIntegerToFloat, exported top-1 within 0.2 points of the simulation at W4A8 and W3A8, at most 18% of the float file', async () => {
+  for (const wBits of [4, 3] as const) {
+    const out = join(tempDir(), 'out');
+    const report = await quantize({ model: DEFAULT_MODEL, calib: CALIB, eval: TEST, out, options: { wBits, exportFormat: 'nibbles', calibSize: 300, holdout: 50, evalLimit: 1000 } });
+    const name = `W${wBits}A8 nibbles`;
+    assert.ok(Math.abs(report.exported.top1 - report.baseline.top1) <= 0.002 + 1e-9, `${name}: exported ${report.exported.top1}, simulated ${report.baseline.top1}`);
+    assert.ok(report.exported.sizeRatio <= 0.18, `${name}: ${report.exported.sizeRatio} of the float file`);
+    assert.equal(report.exported.weights['uint4-nibbles'].tensors, 24, `${name}: every MatMul weight of the 6 blocks`);
+    assert.equal(report.exported.kernels['com.microsoft:MatMulIntegerToFloat'], 24 + 6, `${name}: ${JSON.stringify(report.exported.kernels)}`);
+    for (const op of ['BitwiseAnd', 'BitShift', 'MatMul']) assert.equal(report.exported.kernels[op], undefined, `${name}: ${op} left after load: ${JSON.stringify(report.exported.kernels)}`);
+    const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
+    assert.equal(config.quantization_config.export_format, 'nibbles');
+    assert.equal(config['transformers.js_config'].dtype, 'q4');
+  }
+  await assert.rejects(quantize({ model: DEFAULT_MODEL, calib: CALIB, out: join(tempDir(), 'out'), options: { wBits: 8, exportFormat: 'nibbles' } }),
+    /--export-format nibbles stores 4 or 3-bit weights, not 8/);
+});
+
 test('--preset paper: model.onnx matches the simulation (integer LayerNorm and weight correction exported), and Evol-Q searches with it', async () => {
   for (const [model, wBits, method] of [[DEFAULT_MODEL, 4, 'baseline'], [join(FIXTURES, 'swin-cifar10-tiny'), 8, 'baseline'], [join(FIXTURES, 'vit-cifar10-tiny'), 3, 'evolq']] as const) {
     const out = join(tempDir(), 'out');

@@ -1,5 +1,6 @@
 // The output folder in transformers.js's web build, in Chromium: pipeline() loads it as it is (the dtype from its
-// config.json) and gives the labels onnxruntime-node gives.
+// config.json) and gives the labels onnxruntime-node gives. Its onnxruntime-web is a reduced-type build (no uint4
+// Cast), so each format meant for it is loaded here.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
@@ -25,7 +26,7 @@ function packageDirs() {
   return { transformers, ort };
 }
 
-test('the output folder loads in transformers.js in Chromium and agrees with onnxruntime-node', async () => {
+test('the output folder loads in transformers.js in Chromium and agrees with onnxruntime-node (W8A8, W4A8 per-channel and nibbles)', async () => {
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: install Debian's chromium package (.ci/run does)`);
   const dirs = packageDirs();
   const models = tempDir();
@@ -55,9 +56,9 @@ test('the output folder loads in transformers.js in Chromium and agrees with onn
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
   try {
     const images = await decodeImages(items, model.preprocessing);
-    for (const wBits of [8, 4] as const) {
-      const id = `vit-w${wBits}`;
-      await quantize({ model: DEFAULT_MODEL, calib: join(ASSETS, 'cifar10/calib'), out: join(models, id), options: { wBits, calibSize: 200, holdout: 50 } });
+    for (const [wBits, exportFormat] of [[8, 'per-channel'], [4, 'per-channel'], [4, 'nibbles']] as const) {
+      const id = `vit-w${wBits}-${exportFormat}`;
+      await quantize({ model: DEFAULT_MODEL, calib: join(ASSETS, 'cifar10/calib'), out: join(models, id), options: { wBits, exportFormat, calibSize: 200, holdout: 50 } });
       const session = await defaultRunner.createSession(join(models, id, 'model.onnx'));
       const logits = (await session.run({ [model.inputName]: { data: images.data, dims: images.dims } }, [model.outputName]))[model.outputName].data;
       await session.release();
@@ -72,8 +73,8 @@ test('the output folder loads in transformers.js in Chromium and agrees with onn
       await page.waitForFunction(() => (window as unknown as { result?: unknown }).result, null, { timeout: 120_000 });
       const result = await page.evaluate(() => (window as unknown as { result: { labels?: string[]; error?: string } }).result);
       await page.close();
-      assert.equal(result.error, undefined, `W${wBits}: the page failed: ${result.error}`);
-      assert.deepEqual(result.labels, expected, `W${wBits}A8: transformers.js in Chromium vs onnxruntime-node`);
+      assert.equal(result.error, undefined, `W${wBits} ${exportFormat}: the page failed: ${result.error}`);
+      assert.deepEqual(result.labels, expected, `W${wBits}A8 ${exportFormat}: transformers.js in Chromium vs onnxruntime-node`);
       assert.ok(requests.some((r) => r.includes(`/models/${id}/onnx/model_${wBits === 8 ? 'quantized' : 'q4'}.onnx`)), `the dtype's file was loaded: ${requests.filter((r) => r.includes('/models/'))}`);
       assert.deepEqual(requests.filter((r) => !r.startsWith(url)), [], 'the page fetched only from the test server');
     }

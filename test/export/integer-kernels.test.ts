@@ -88,7 +88,7 @@ test('W4A8 widened: uint4 weights in the file, widened to int8 once at load, so 
   const points = findQuantPoints(model.graph);
   const table = await calibrated(model, images, 4);
   assert.equal(count(deployableGraph(model.graph, points, table.params).graph, 'Cast'), count(model.graph, 'Cast'), 'per-channel W4 leaves uint4 weights to DequantizeLinear (no Cast-21 in every onnxruntime-web build)');
-  const g = deployableGraph(model.graph, points, table.params, {}, { widenUint4: true }).graph;
+  const g = deployableGraph(model.graph, points, table.params, {}, { widenUint4: 'cast' }).graph;
   const weightMatMuls = points.filter((p) => p.kind === 'weight' && model.graph.nodes.find((n) => n.name === p.node)?.opType === 'MatMul').length;
   const widened = g.nodes.filter((n) => n.opType === 'Cast' && g.initializers.get(n.inputs[0])?.dataType === DataType.UINT4);
   assert.equal(widened.length, weightMatMuls);
@@ -99,6 +99,31 @@ test('W4A8 widened: uint4 weights in the file, widened to int8 once at load, so 
   const sim = materialize(model.graph, points, table.params, { bake: true }).graph.toBytes();
   const x = { [model.inputName]: { data: images.data, dims: images.dims } };
   const { agree, rows } = compare((await run(g.toBytes(), x))[model.outputName].data, (await run(sim, x))[model.outputName].data);
+  assert.ok(agree >= rows - 1, `${agree}/${rows} predictions agree with the simulation`);
+});
+
+test('W4A8 nibbles: 4-bit weights stored two to a uint8 byte, split into int8 at load by standard operators, run as the integer MatMuls widened runs', async () => {
+  const { model, images } = await vit();
+  const points = findQuantPoints(model.graph);
+  const table = await calibrated(model, images, 4);
+  const weightMatMuls = points.filter((p) => p.kind === 'weight' && model.graph.nodes.find((n) => n.name === p.node)?.opType === 'MatMul').length;
+  const deployed = deployableGraph(model.graph, points, table.params, {}, { widenUint4: 'nibbles' });
+  const g = deployed.graph;
+  assert.equal(deployed.weights['uint4-nibbles'].tensors, weightMatMuls);
+  assert.equal(deployed.weights.uint4.tensors, 2, 'the patch Conv and the Gemm head keep uint4 + DequantizeLinear');
+  assert.ok(!g.nodes.some((n) => n.opType === 'Cast' && g.initializers.get(n.inputs[0])?.dataType === DataType.UINT4), 'no Cast of uint4 (the onnxruntime-web build transformers.js bundles has none)');
+  for (const node of g.nodes.filter((n) => n.opType === 'MatMulIntegerToFloat')) assert.equal(node.inputs.length, 7, `${node.name}: the bias Add is inside the kernel`);
+  const widened = deployableGraph(model.graph, points, table.params, {}, { widenUint4: 'cast' });
+  const bytes = g.toBytes();
+  assert.ok(bytes.length <= widened.graph.toBytes().length * 1.02, `${bytes.length} bytes against widened's ${widened.graph.toBytes().length}: still 4 bits a weight`);
+  const kernels = await chosenKernels(defaultRunner, bytes);
+  assert.deepEqual(kernels, await chosenKernels(defaultRunner, widened.graph.toBytes()), 'onnxruntime runs the same kernels as for widened: the split is folded at load');
+  for (const op of ['BitwiseAnd', 'BitShift', 'Cast', 'MatMul']) assert.equal(kernels[op], undefined, `${op}: ${JSON.stringify(kernels)}`);
+  const x = { [model.inputName]: { data: images.data, dims: images.dims } };
+  const actual = (await run(bytes, x))[model.outputName].data;
+  assert.deepEqual([...actual], [...(await run(widened.graph.toBytes(), x))[model.outputName].data], 'the same int8 levels as widened');
+  const sim = materialize(model.graph, points, table.params, { bake: true }).graph.toBytes();
+  const { agree, rows } = compare(actual, (await run(sim, x))[model.outputName].data);
   assert.ok(agree >= rows - 1, `${agree}/${rows} predictions agree with the simulation`);
 });
 
