@@ -41,7 +41,11 @@ test('--method evolq searches every unit from last to first, each pass, and repo
   if (search.keptPass === 0) assert.equal(qualified.length, 0);
   else assert.equal(search.holdout[search.keptPass].measure, Math.min(...qualified.map((h: { measure: number }) => h.measure)));
   assert.match(search.why, /holdout/);
-  assert.deepEqual(search.forwards, { suffix: 24, fullCalibration: 2, holdout: 3 });
+  // One full forward per pass, and two before the first for --start auto's choice (the default).
+  assert.deepEqual(search.forwards, { suffix: 24, fullCalibration: 2 + 2, holdout: 3 });
+  assert.deepEqual(Object.keys(search.start.fitness).sort(), ['baseline', 'corrected']);
+  const lower = search.start.fitness.corrected < search.start.fitness.baseline ? 'corrected' : 'baseline';
+  assert.equal(search.start.chosen, lower, 'auto starts from the start with the lower calibration fitness');
   assert.match(result.stderr, /search: pass 2\/2 unit 6\/6 blocks\/blocks\.0: loss [\d.]+ -> [\d.]+, 24 evaluations, \d+s elapsed, ~\d+s left/);
   assert.ok(!existsSync(join(dirname(out), `.${basename(out)}.partial`)), 'no checkpoint left after success');
 });
