@@ -4,7 +4,7 @@
 import type { QuantParams } from '../quant/scheme.js';
 import type { ImageBatch } from '../data/imagefolder.js';
 import type { Loss, Mutation, QuantizeOptions, SearchStart } from '../config.js';
-import { startParams, type StartName } from './start.js';
+import { START_NAMES, startParams, type StartName } from './start.js';
 import { lossFunction } from '../fitness/losses.js';
 import { evolveUnit } from './evolution.js';
 import { Fitness, withScales, type FitnessSetup } from '../fitness/fitness.js';
@@ -235,7 +235,7 @@ export async function chooseStart(
   if (asked !== 'auto') return { name: asked, params: paramsOf(asked) };
   const fitness: Partial<Record<StartName, number>> = {};
   let best: { name: StartName; params: Record<string, QuantParams> } | undefined;
-  for (const name of ['baseline', 'corrected'] as const) {
+  for (const name of START_NAMES) {
     const params = paramsOf(name);
     fitness[name] = await fitnessOf(params);
     if (!best || fitness[name]! < fitness[best.name]!) best = { name, params };

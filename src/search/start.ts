@@ -3,9 +3,11 @@
 import type { Graph } from '../onnx/graph.js';
 import type { QuantPoint } from '../quant/points.js';
 import { channelStats, type QuantParams } from '../quant/scheme.js';
-import type { SearchStart } from '../config.js';
+import { SEARCH_STARTS, type SearchStart } from '../config.js';
 
 export type StartName = Exclude<SearchStart, 'auto'>;
+/** The starts `--start auto` chooses among, in order (the first wins a tie). */
+export const START_NAMES = SEARCH_STARTS.filter((s): s is StartName => s !== 'auto');
 
 /**
  * The params the search starts from: the baseline's (`baseline`), or with the Evol-Q code's data-free weight

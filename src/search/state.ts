@@ -1,6 +1,6 @@
 // The search's state: everything a resumed run needs to continue bit for bit.
 import type { HoldoutScore } from './selection.js';
-import type { SearchStart } from '../config.js';
+import type { StartName } from './start.js';
 
 export interface UnitRecord {
   pass: number;
@@ -33,5 +33,5 @@ export interface SearchState {
   evaluations: number;
   seconds: number;
   /** The start the search runs from (with `--start auto`, the one chosen), and each candidate start's calibration fitness. */
-  start: { chosen: Exclude<SearchStart, 'auto'>; fitness?: Partial<Record<Exclude<SearchStart, 'auto'>, number>> };
+  start: { chosen: StartName; fitness?: Partial<Record<StartName, number>> };
 }
