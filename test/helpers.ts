@@ -1,5 +1,5 @@
 // Shared test fixtures: paths to the bundled default and the fixture models, a tiny-model builder, seeded tensors.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,8 +15,17 @@ export const BIN = join(ROOT, 'bin/evolq.js');
 /** Small model folders written by test/fixtures/make-fixtures.py; read from the source tree, not dist/. */
 export const FIXTURES = join(ROOT, 'test/fixtures/models');
 
+const tempDirs: string[] = [];
+// Each test file runs in its own process: its temporary folders go when it exits, pass or fail.
+process.on('exit', () => {
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A new empty folder under the system's temporary folder, removed when the test process exits. */
 export function tempDir(prefix = 'evolq-test-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
 }
 
 export interface TinyNode {
