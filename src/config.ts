@@ -14,10 +14,11 @@ export type Method = 'baseline' | 'evolq';
 export type Preset = 'default' | 'paper';
 export type Mutation = 'absolute' | 'relative' | 'joint';
 /**
- * Where the search starts: the baseline, the baseline with the data-free weight correction (`corrected`), or
- * (`auto`) whichever of the two has the lower fitness on the calibration images.
+ * Where the search starts: the baseline, the baseline with the data-free weight correction (`corrected`), that
+ * and each LayerNorm input's PTF refitted to what the LayerNorm reads (`fitted`), or (`auto`) whichever has the
+ * lower fitness on the calibration images (`fitted` among them with activations below 8 bits).
  */
-export type SearchStart = 'baseline' | 'corrected' | 'auto';
+export type SearchStart = 'baseline' | 'corrected' | 'fitted' | 'auto';
 
 export interface QuantizeOptions {
   method: Method;
@@ -116,7 +117,7 @@ export const PRESET_NAMES = Object.keys(PRESETS) as Preset[];
 export const METHODS: readonly Method[] = ['baseline', 'evolq'];
 export const SEARCH_SPACES: readonly SearchSpace[] = ['attention', 'block', 'block+activations'];
 export const MUTATIONS: readonly Mutation[] = ['absolute', 'relative', 'joint'];
-export const SEARCH_STARTS: readonly SearchStart[] = ['baseline', 'corrected', 'auto'];
+export const SEARCH_STARTS: readonly SearchStart[] = ['baseline', 'corrected', 'fitted', 'auto'];
 
 export function oneOf<T>(value: unknown, allowed: readonly T[], option: string): T {
   if (!allowed.includes(value as T)) {
@@ -190,6 +191,9 @@ export function resolveOptions(partial: Partial<Record<keyof QuantizeOptions, un
   }
   if (resolved.weightCorrection && resolved.exportFormat === 'blocked') {
     throw new ConfigError('--weight-correction (part of --preset paper) rescales whole output channels and is not written for --export-format blocked: give another --export-format', '--weight-correction');
+  }
+  if (resolved.start === 'fitted' && !resolved.ptf) {
+    throw new ConfigError('--start fitted refits the PTF of the LayerNorm inputs, and --no-ptf turns PTF off: drop one of them', '--start');
   }
   return resolved;
 }

@@ -5,7 +5,7 @@ import type { ImageBatch } from '../data/imagefolder.js';
 import type { QuantPoint } from '../quant/points.js';
 import { channelStats, type QuantParams } from '../quant/scheme.js';
 import { collectStats, type CollectReport, type StatsRequest } from './collect.js';
-import { OBSERVER_REGISTRY, PtfAccumulator, blockedWeightParams, minmaxParams, weightParams, type Observer, type SampleStatistic } from './observers.js';
+import { OBSERVER_REGISTRY, PtfAccumulator, PtfFit, SampleFanout, blockedWeightParams, minmaxParams, weightParams, type Observer, type SampleStatistic } from './observers.js';
 import { blockable } from '../quant/blocks.js';
 import { silentProgress, type Progress } from '../progress.js';
 import { DataError, GraphError } from '../errors.js';
@@ -27,6 +27,8 @@ export interface CalibrationOptions {
   weightCorrection?: boolean;
   /** FQ-ViT's integer LayerNorm where the LayerNorm's output point is known (QuantPoint.output). */
   integerLayerNorm?: boolean;
+  /** With PTF, also refit each LayerNorm input's PTF to what the LayerNorm reads (PtfFit), for `--start fitted`. */
+  ptfRefit?: boolean;
 }
 
 export interface CalibrationTable {
@@ -35,6 +37,8 @@ export interface CalibrationTable {
   ranges: Record<string, { min: number; max: number }>;
   /** PTF exponents α per channel of each LayerNorm-input point. */
   ptfAlpha: Record<string, number[]>;
+  /** With `ptfRefit`: per LayerNorm-input point, PTF refitted to what the LayerNorm reads (PtfFit). */
+  refittedPtf?: Record<string, QuantParams>;
   /** Bias correction: per weight point, the mean of its layer's input per input channel. */
   inputMeans?: Record<string, Float32Array>;
   /** Images per onnxruntime run and bytes fetched per image (for report.json). */
@@ -102,7 +106,9 @@ export async function calibrate(
       }
     } else {
       const sample = point.kind === 'layernorm' && options.ptf
-        ? (min: number, max: number) => new PtfAccumulator(min, max, options.aBits)
+        ? (min: number, max: number) => options.ptfRefit
+          ? new SampleFanout([new PtfAccumulator(min, max, options.aBits), new PtfFit(min, max, options.aBits)])
+          : new PtfAccumulator(min, max, options.aBits)
         : needs.sample && observerSample ? (min: number, max: number) => observerSample(min, max, options.aBits) : undefined;
       request(point.tensor, { sample, percentile: needs.percentile || undefined });
     }
@@ -111,6 +117,7 @@ export async function calibrate(
   let chunks: CollectReport | undefined;
   const stats = await collectStats(runner, graph, inputName, images, [...requests.values()], options.batchSize, progress, options.memoryBudget, (r) => (chunks = r));
   const ptfAlpha: CalibrationTable['ptfAlpha'] = {};
+  let refittedPtf: CalibrationTable['refittedPtf'];
   for (const point of points) {
     if (params[point.id]) continue;
     const s = stats.get(point.tensor)!;
@@ -120,9 +127,14 @@ export async function calibrate(
     }
     ranges[point.id] = { min: s.min, max: s.max };
     if (point.kind === 'layernorm' && options.ptf) {
-      const { alpha, ...uniform } = (s.sample as PtfAccumulator).params();
+      const [fqvit, refit] = s.sample instanceof SampleFanout ? s.sample.statistics as [PtfAccumulator, PtfFit] : [s.sample as PtfAccumulator];
+      const { alpha, ...uniform } = fqvit.params();
       params[point.id] = uniform;
       ptfAlpha[point.id] = alpha;
+      if (refit) {
+        const { alpha: _, ...refitted } = refit.params();
+        (refittedPtf ??= {})[point.id] = refitted;
+      }
     } else {
       params[point.id] = observer.params(s, options.aBits);
     }
@@ -143,5 +155,5 @@ export async function calibrate(
       inputMeans[id] = Float32Array.from(s.channelSum!, (sum) => sum / s.channelCount!);
     }
   }
-  return { params, ranges, ptfAlpha, inputMeans, chunks };
+  return { params, ranges, ptfAlpha, ...(refittedPtf ? { refittedPtf } : {}), inputMeans, chunks };
 }

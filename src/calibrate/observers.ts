@@ -280,6 +280,101 @@ export class PtfAccumulator {
   }
 }
 
+/**
+ * PTF refitted to what the LayerNorm reads (an Evol-Q start, `--start fitted`): the shared base scale comes from
+ * the min-max range shrunk by each of `RATIOS` in turn, and per channel the α ∈ {0..3} with the least error as
+ * the LayerNorm sees it, (x − x̂)² / σ²_row (a row is one token; the LayerNorm divides it by its own standard
+ * deviation); the ratio whose channels' least errors sum lowest wins. FQ-ViT's PTF keeps the whole range and
+ * weighs every row alike, which at 4 bits spends the 16 levels on the range's rare extremes.
+ */
+export class PtfFit implements SampleStatistic {
+  static readonly RATIOS = [1, 0.85, 0.7, 0.6, 0.5, 0.42, 0.35, 0.3, 0.25];
+  private readonly lo: number[] = [];
+  private readonly hi: number[] = [];
+  private readonly bases: number[] = [];
+  private readonly zeroPoints: number[] = [];
+  /** errors[(r · FACTORS + a) · channels + c]; sized by the first chunk. */
+  private errors?: Float64Array;
+  private channels = 0;
+
+  constructor(min: number, max: number, private readonly bits: number) {
+    const range = uintRange(bits);
+    for (const ratio of PtfFit.RATIOS) {
+      const widest = scaleAndZeroPoint(min * ratio, max * ratio, range);
+      this.bases.push(Math.fround(widest.scale / 8));
+      this.zeroPoints.push(widest.zeroPoint);
+      this.lo.push(range.qmin - widest.zeroPoint);
+      this.hi.push(range.qmax - widest.zeroPoint);
+    }
+  }
+
+  add(values: Float32Array, channels: number): void {
+    const factors = PtfAccumulator.FACTORS;
+    if (!this.errors) {
+      this.channels = channels;
+      this.errors = new Float64Array(PtfFit.RATIOS.length * factors * channels);
+    } else if (channels !== this.channels) throw new Error(`PTF: ${channels} channels after ${this.channels}`);
+    const errors = this.errors;
+    for (let row = 0; row < values.length; row += channels) {
+      let mean = 0;
+      for (let c = 0; c < channels; c++) mean += values[row + c];
+      mean /= channels;
+      let variance = 0;
+      for (let c = 0; c < channels; c++) variance += (values[row + c] - mean) ** 2;
+      const weight = 1 / (variance / channels + 1e-6);
+      for (let r = 0; r < this.bases.length; r++) {
+        const base = this.bases[r];
+        const lo = this.lo[r];
+        const hi = this.hi[r];
+        for (let a = 0; a < factors; a++) {
+          const scale = Math.fround(base * 2 ** a);
+          const shrink = 2 ** -a;
+          const offset = (r * factors + a) * channels;
+          for (let c = 0; c < channels; c++) {
+            const x = values[row + c];
+            const d = x - Math.fround(levelOfScaled((x / base) * shrink, lo, hi) * scale);
+            errors[offset + c] += weight * d * d;
+          }
+        }
+      }
+    }
+  }
+
+  params(): UniformParams & { alpha: number[] } {
+    const factors = PtfAccumulator.FACTORS;
+    const channels = this.channels;
+    let best = { total: Infinity, r: 0, alpha: [] as number[] };
+    for (let r = 0; r < this.bases.length; r++) {
+      let total = 0;
+      const alpha: number[] = [];
+      for (let c = 0; c < channels; c++) {
+        let least = { error: Infinity, a: 0 };
+        for (let a = 0; a < factors; a++) {
+          const error = this.errors![(r * factors + a) * channels + c];
+          if (error < least.error) least = { error, a };
+        }
+        total += least.error;
+        alpha.push(least.a);
+      }
+      if (total < best.total) best = { total, r, alpha };
+    }
+    return { ...uniform(this.bits, [this.bases[best.r]], [this.zeroPoints[best.r]], -1), channelFactor: Float32Array.from(best.alpha, (a) => 2 ** a), alpha: best.alpha };
+  }
+}
+
+/** Feeds one sample to several statistics (FQ-ViT's PTF and its refit, from the same calibration pass). */
+export class SampleFanout implements SampleStatistic {
+  constructor(readonly statistics: readonly SampleStatistic[]) {}
+
+  add(values: Float32Array, channels: number): void {
+    for (const s of this.statistics) s.add(values, channels);
+  }
+
+  params(): UniformParams {
+    return this.statistics[0].params();
+  }
+}
+
 /** Per-output-channel min-max parameters of a weight tensor. */
 export function weightParams(values: Float32Array, dims: readonly number[], axis: number, bits: number): UniformParams {
   const channels = dims[axis];

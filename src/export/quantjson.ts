@@ -19,12 +19,15 @@ export function quantJson(points: readonly QuantPoint[], units: readonly SearchU
         entry.axis = p.axis;
         entry.scale = Array.from(effectiveScales(p));
         entry.zero_point = Array.from(p.zeroPoint);
-        if (p.channelFactor) entry.ptf_base_scale = p.scale[0];
+        if (p.channelFactor) {
+          entry.ptf_base_scale = p.scale[0];
+          // From the params written, not the calibration table: `--start fitted` refits them.
+          entry.ptf_alpha = Array.from(p.channelFactor, (f) => Math.round(Math.log2(f)));
+        }
         if (p.integerLayerNorm) entry.integer_layernorm_output = point.output;
         if (p.correction) entry.weight_correction = { mean: Array.from(p.correction.mean), std: Array.from(p.correction.std) };
       }
       if (point.dims) entry.dims = point.dims;
-      if (table.ptfAlpha[point.id]) entry.ptf_alpha = table.ptfAlpha[point.id];
       if (table.ranges[point.id]) entry.range = table.ranges[point.id];
       return entry;
     }),

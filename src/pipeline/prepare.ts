@@ -9,6 +9,7 @@ import type { Runner } from '../runtime/runner.js';
 import type { QuantizeOptions } from '../config.js';
 import { Rng } from '../rng.js';
 import { formatWeightBlock } from '../export/formats.js';
+import { autoTriesFitted } from '../search/start.js';
 import { silentProgress, type Progress } from '../progress.js';
 
 export interface PrepareRequest {
@@ -55,5 +56,6 @@ export function calibrateBaseline(
     wBits: options.wBits, aBits: options.aBits, observer: options.observer, ptf: options.ptf, lis: options.lis,
     biasCorrection: options.biasCorrection, batchSize: options.batchSize, weightBlock: formatWeightBlock(options.exportFormat),
     memoryBudget: options.memoryBudget, weightCorrection: options.weightCorrection, integerLayerNorm: options.intLayerNorm,
+    ptfRefit: options.method === 'evolq' && (options.start === 'fitted' || (options.start === 'auto' && autoTriesFitted(options.aBits, options.ptf))),
   }, progress);
 }

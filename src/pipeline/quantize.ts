@@ -106,7 +106,7 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
         runner, graph: model.graph,
         simulate: (params, feed) => materialize(model.graph, points, params, { bake: true, feed, inputMeans: table.inputMeans }),
         points, units, inputName: model.inputName, outputName: model.outputName,
-        calibration: calibImages, holdout: holdoutImages, batchSize: options.batchSize,
+        calibration: calibImages, holdout: holdoutImages, batchSize: options.batchSize, refittedPtf: table.refittedPtf,
         // What the budget leaves beside the decoded images; the rest goes to OUT's staging folder until the search ends.
         unitInputBudget: Math.max(0, options.memoryBudget - calibImages.data.byteLength - holdoutImages.data.byteLength),
         spillFolder: out.path(UNIT_INPUTS_FOLDER),

@@ -5,6 +5,13 @@ import { LANDSCAPE_MEASURES } from '../landscape/landscape.js';
 import { MEASURE_LABEL, type Figure } from './landscape.js';
 import { layerKernels } from '../export/kernels.js';
 import { barChart, lineChart, renderSvg } from './plots.js';
+import type { StartName } from '../search/start.js';
+
+const START_WORDS: Record<StartName, string> = {
+  baseline: 'the baseline',
+  corrected: 'the baseline with the data-free weight correction',
+  fitted: 'the baseline with the data-free weight correction and the LayerNorm inputs\' PTF refitted',
+};
 
 const CSS = `
 body { font: 14px/1.45 system-ui, sans-serif; color: #222; max-width: 1100px; margin: 2rem auto; padding: 0 1rem; }
@@ -70,7 +77,7 @@ async function quantizeSections(r: QuantizeReport): Promise<string[]> {
   });
   const plots = [
     `<p><strong>Kept: ${search.keptPass === 0 ? 'the baseline' : `pass ${search.keptPass}`}.</strong> ${escape(search.why)}.
-     Passes started from ${search.start.chosen === 'corrected' ? 'the baseline with the data-free weight correction' : 'the baseline'}${search.start.fitness
+     Passes started from ${START_WORDS[search.start.chosen]}${search.start.fitness
        ? ` (chosen by <code>--start auto</code>, calibration ${escape(s.loss)}: ${Object.entries(search.start.fitness).map(([n, f]) => `${escape(n)} ${f.toPrecision(5)}`).join(', ')})` : ''}.</p>`,
     table(['pass', measureTitle, 'against the baseline (mean ± se)', 'bootstrap: not better', 'holdout top-1', 'agrees with float'], passRows, [false, true, true, true, true, true, false]),
     await figure(lineChart(perPass, { field: 'pass', title: 'pass (0 = baseline)' }, { field: 'measure', title: measureTitle }, undefined, { title: 'Selection measure per pass' }),

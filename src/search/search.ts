@@ -19,6 +19,8 @@ import { betterThan, holdoutValues, pairedBootstrap, whyKept, type HoldoutScore,
 export interface SearchSetup extends FitnessSetup {
   calibration: ImageBatch;
   holdout: ImageBatch;
+  /** Calibration's PTF refits (CalibrationTable.refittedPtf): `--start fitted` needs them, `auto` tries them. */
+  refittedPtf?: Readonly<Record<string, QuantParams>>;
 }
 
 export interface SearchSettings {
@@ -116,10 +118,11 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
   let start: Record<string, QuantParams>;
   if (state) {
     hooks.rng.restore(state.rng);
-    start = startParams(setup.graph, setup.points, baseParams, state.start.chosen);
+    start = startParams(setup.graph, setup.points, baseParams, state.start.chosen, setup.refittedPtf);
     progress.log(`resuming at pass ${state.pass}, unit ${units.length - state.nextUnit} of ${units.length}`);
   } else {
-    const chosen = await chooseStart(settings.start, (name) => startParams(setup.graph, setup.points, baseParams, name), async (params) => {
+    const candidates = START_NAMES.filter((name) => name !== 'fitted' || setup.refittedPtf);
+    const chosen = await chooseStart(settings.start, candidates, (name) => startParams(setup.graph, setup.points, baseParams, name, setup.refittedPtf), async (params) => {
       fitness.forwards.fullCalibration++;
       return (await fitness.full(params, calibration)).fitness;
     });
@@ -226,16 +229,17 @@ function describe(score: HoldoutScore, selection: Selection): string {
 }
 
 /**
- * The start's params: the one asked for, or with `auto` the candidate with the lower calibration fitness (the
- * baseline on a tie), with each candidate's fitness.
+ * The start's params: the one asked for, or with `auto` the candidate with the lowest calibration fitness (the
+ * earlier in `candidates` on a tie), with each candidate's fitness.
  */
 export async function chooseStart(
-  asked: SearchStart, paramsOf: (name: StartName) => Record<string, QuantParams>, fitnessOf: (params: Record<string, QuantParams>) => Promise<number>,
+  asked: SearchStart, candidates: readonly StartName[], paramsOf: (name: StartName) => Record<string, QuantParams>,
+  fitnessOf: (params: Record<string, QuantParams>) => Promise<number>,
 ): Promise<{ name: StartName; params: Record<string, QuantParams>; fitness?: Partial<Record<StartName, number>> }> {
   if (asked !== 'auto') return { name: asked, params: paramsOf(asked) };
   const fitness: Partial<Record<StartName, number>> = {};
   let best: { name: StartName; params: Record<string, QuantParams> } | undefined;
-  for (const name of START_NAMES) {
+  for (const name of candidates) {
     const params = paramsOf(name);
     fitness[name] = await fitnessOf(params);
     if (!best || fitness[name]! < fitness[best.name]!) best = { name, params };

@@ -10,15 +10,36 @@ export type StartName = Exclude<SearchStart, 'auto'>;
 export const START_NAMES = SEARCH_STARTS.filter((s): s is StartName => s !== 'auto');
 
 /**
+ * Whether `--start auto` also tries `fitted`: with activations below 8 bits, where the LayerNorm inputs' error
+ * dominates (vit-cifar10 W4A4: with only them at 4 bits the calibration KL is 0.029, with every activation at
+ * 4 bits 0.056); at 8 bits the FQ-ViT PTF stays, and with it the choice measured there.
+ */
+export function autoTriesFitted(aBits: number, ptf: boolean): boolean {
+  return ptf && aBits < 8;
+}
+
+/**
  * The params the search starts from: the baseline's (`baseline`), or with the Evol-Q code's data-free weight
  * correction on every per-channel weight (`corrected`: in every forward, after every mutation, each output
  * channel of the dequantized weight gets the float weight's mean and standard deviation; see
- * `--weight-correction`). Blocked weights, which the export cannot correct, and activation quantizers stay as
- * calibrated.
+ * `--weight-correction`), or that and the PTF of every LayerNorm input refitted to what the LayerNorm reads
+ * (`fitted`, from calibration's `refittedPtf`). Blocked weights, which the export cannot correct, and the other
+ * activation quantizers stay as calibrated.
  */
-export function startParams(graph: Graph, points: readonly QuantPoint[], baseParams: Readonly<Record<string, QuantParams>>, start: StartName): Record<string, QuantParams> {
+export function startParams(
+  graph: Graph, points: readonly QuantPoint[], baseParams: Readonly<Record<string, QuantParams>>, start: StartName,
+  refittedPtf?: Readonly<Record<string, QuantParams>>,
+): Record<string, QuantParams> {
   const params = { ...baseParams };
   if (start === 'baseline') return params;
+  if (start === 'fitted') {
+    if (!refittedPtf) throw new Error('--start fitted: calibration did not refit PTF (CalibrationOptions.ptfRefit)');
+    for (const [id, refit] of Object.entries(refittedPtf)) {
+      const p = baseParams[id];
+      if (p?.kind !== 'uniform' || refit.kind !== 'uniform') continue;
+      params[id] = { ...p, scale: refit.scale, zeroPoint: refit.zeroPoint, channelFactor: refit.channelFactor };
+    }
+  }
   for (const point of points) {
     const p = baseParams[point.id];
     if (point.kind !== 'weight' || p?.kind !== 'uniform' || p.block || p.correction || p.axis === null) continue;

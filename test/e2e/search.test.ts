@@ -50,6 +50,24 @@ test('--method evolq searches every unit from last to first, each pass, and repo
   assert.ok(!existsSync(join(dirname(out), `.${basename(out)}.partial`)), 'no checkpoint left after success');
 });
 
+test('at 4-bit activations --start auto also tries the refitted PTF (fitted); the passes start from the lowest', () => {
+  const dir = tempDir();
+  const result = evolq(args(join(dir, 'a4'), '--a-bits', '4', '--passes', '1', '--json', '--quiet'));
+  assert.equal(result.code, 0, result.stderr);
+  const { search } = JSON.parse(result.stdout);
+  const fitness: Record<string, number> = search.start.fitness;
+  assert.deepEqual(Object.keys(fitness).sort(), ['baseline', 'corrected', 'fitted']);
+  const lowest = Object.entries(fitness).reduce((a, b) => (b[1] < a[1] ? b : a))[0];
+  assert.equal(search.start.chosen, lowest);
+  // The first unit starts from the chosen start's own calibration fitness: the passes run from it.
+  assert.equal(search.trajectory[0].before, fitness[lowest]);
+  assert.deepEqual(search.forwards, { suffix: 12, fullCalibration: 3 + 1, holdout: 2 });
+  const refused = evolq(args(join(dir, 'refused'), '--a-bits', '4', '--start', 'fitted', '--no-ptf'));
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /--start fitted refits the PTF .* --no-ptf/);
+  assert.ok(!existsSync(join(dir, 'refused')));
+});
+
 test('when no pass beats the baseline above the holdout noise, the baseline scales are what OUT holds', () => {
   const dir = tempDir();
   // 10 holdout images and one pass of the paper's small absolute steps: with this seed the pass is not better in

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { Graph } from '../../src/onnx/graph.js';
 import type { QuantPoint } from '../../src/quant/points.js';
 import { channelStats, type QuantParams } from '../../src/quant/scheme.js';
-import { blockedWeightParams, minmaxParams, weightParams } from '../../src/calibrate/observers.js';
+import { blockedWeightParams, minmaxParams, weightParams, PtfAccumulator, PtfFit } from '../../src/calibrate/observers.js';
 import { startParams, type StartName } from '../../src/search/start.js';
 import { chooseStart } from '../../src/search/search.js';
 import { Rng } from '../../src/rng.js';
@@ -35,14 +35,65 @@ test('--start auto takes the start with the lower calibration fitness, the basel
     scored.push(name);
     return values[name];
   };
-  const lower = await chooseStart('auto', paramsOf, fitnessOf({ baseline: 0.2, corrected: 0.1 }));
+  const lower = await chooseStart('auto', ['baseline', 'corrected'], paramsOf, fitnessOf({ baseline: 0.2, corrected: 0.1 }));
   assert.equal(lower.name, 'corrected');
   assert.deepEqual(lower.fitness, { baseline: 0.2, corrected: 0.1 });
-  assert.equal((await chooseStart('auto', paramsOf, fitnessOf({ baseline: 0.1, corrected: 0.1 }))).name, 'baseline');
-  assert.equal((await chooseStart('auto', paramsOf, fitnessOf({ baseline: 0.1, corrected: 0.3 }))).name, 'baseline');
+  assert.equal((await chooseStart('auto', ['baseline', 'corrected'], paramsOf, fitnessOf({ baseline: 0.1, corrected: 0.1 }))).name, 'baseline');
+  assert.equal((await chooseStart('auto', ['baseline', 'corrected'], paramsOf, fitnessOf({ baseline: 0.1, corrected: 0.3 }))).name, 'baseline');
   scored.length = 0;
-  const named = await chooseStart('corrected', paramsOf, fitnessOf({}));
+  const named = await chooseStart('corrected', ['baseline', 'corrected'], paramsOf, fitnessOf({}));
   assert.equal(named.name, 'corrected');
   assert.equal(named.fitness, undefined);
   assert.deepEqual(scored, []);
+});
+
+test('--start fitted: corrected weights, and each LayerNorm input takes its refitted PTF scale, zero point and factors', () => {
+  const ln = { ...minmaxParams(-8, 8, 4), axis: -1, channelFactor: Float32Array.from([1, 8]) };
+  const refit = { ...minmaxParams(-4, 4, 4), axis: -1, channelFactor: Float32Array.from([2, 4]) };
+  const withLn = { ...base, n: { ...ln, integerLayerNorm: true } };
+  const start = startParams(graph, points, withLn, 'fitted', { n: refit });
+  assert.deepEqual(start.w, { ...base.w, correction: channelStats(weight, [32, 4], 1) });
+  assert.deepEqual(start.n, { ...refit, integerLayerNorm: true }, 'the refit replaces the quantizer, other flags stay');
+  assert.equal(start.a, base.a);
+  assert.throws(() => startParams(graph, points, withLn, 'fitted'), /did not refit PTF/);
+});
+
+test('PtfFit: clips the range where rare extremes waste the 4-bit levels, with less error as the LayerNorm reads it than FQ-ViT\'s PTF', () => {
+  const r = new Rng(11);
+  const channels = 16;
+  const rows = 400;
+  // Gaussian tokens with one extreme value in a handful of rows: at 4 bits the whole range wastes levels.
+  const values = new Float32Array(rows * channels);
+  for (let i = 0; i < values.length; i++) values[i] = r.symmetric(1) + r.symmetric(1) + r.symmetric(1);
+  for (let k = 0; k < 4; k++) values[k * 97 * channels + 3] = 40;
+  let min = Infinity;
+  let max = -Infinity;
+  for (const v of values) {
+    min = Math.min(min, v);
+    max = Math.max(max, v);
+  }
+  const fit = new PtfFit(min, max, 4);
+  const fqvit = new PtfAccumulator(min, max, 4);
+  fit.add(values.subarray(0, 200 * channels), channels); // chunks give the same sums as one pass
+  fit.add(values.subarray(200 * channels), channels);
+  fqvit.add(values, channels);
+  const fitted = fit.params();
+  const plain = fqvit.params();
+  assert.ok(fitted.scale[0] < plain.scale[0], `refit base ${fitted.scale[0]} should be below FQ-ViT's ${plain.scale[0]}`);
+  // The error as the LayerNorm reads it (per row, divided by the row's variance): the refit is lower.
+  const error = (p: { scale: Float32Array; zeroPoint: Float32Array; channelFactor?: Float32Array }) => {
+    let total = 0;
+    for (let row = 0; row < rows; row++) {
+      const x = values.subarray(row * channels, (row + 1) * channels);
+      const mean = x.reduce((a, b) => a + b, 0) / channels;
+      const variance = x.reduce((a, b) => a + (b - mean) ** 2, 0) / channels;
+      x.forEach((v, c) => {
+        const s = p.scale[0] * p.channelFactor![c];
+        const q = Math.min(15, Math.max(0, Math.round(v / s) + p.zeroPoint[0]));
+        total += ((q - p.zeroPoint[0]) * s - v) ** 2 / (variance + 1e-6);
+      });
+    }
+    return total;
+  };
+  assert.ok(error(fitted) < 0.8 * error(plain), `refit error ${error(fitted)} against FQ-ViT's ${error(plain)}`);
 });
