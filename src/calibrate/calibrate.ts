@@ -35,8 +35,6 @@ export interface CalibrationTable {
   params: Record<string, QuantParams>;
   /** The observed float range of each activation-like point. */
   ranges: Record<string, { min: number; max: number }>;
-  /** PTF exponents α per channel of each LayerNorm-input point. */
-  ptfAlpha: Record<string, number[]>;
   /** With `ptfRefit`: per LayerNorm-input point, PTF refitted to what the LayerNorm reads (PtfFit). */
   refittedPtf?: Record<string, QuantParams>;
   /** Bias correction: per weight point, the mean of its layer's input per input channel. */
@@ -116,7 +114,6 @@ export async function calibrate(
 
   let chunks: CollectReport | undefined;
   const stats = await collectStats(runner, graph, inputName, images, [...requests.values()], options.batchSize, progress, options.memoryBudget, (r) => (chunks = r));
-  const ptfAlpha: CalibrationTable['ptfAlpha'] = {};
   let refittedPtf: CalibrationTable['refittedPtf'];
   for (const point of points) {
     if (params[point.id]) continue;
@@ -128,11 +125,10 @@ export async function calibrate(
     ranges[point.id] = { min: s.min, max: s.max };
     if (point.kind === 'layernorm' && options.ptf) {
       const [fqvit, refit] = s.sample instanceof SampleFanout ? s.sample.statistics as [PtfAccumulator, PtfFit] : [s.sample as PtfAccumulator];
-      const { alpha, ...uniform } = fqvit.params();
+      const { alpha: _, ...uniform } = fqvit.params();
       params[point.id] = uniform;
-      ptfAlpha[point.id] = alpha;
       if (refit) {
-        const { alpha: _, ...refitted } = refit.params();
+        const { alpha: __, ...refitted } = refit.params();
         (refittedPtf ??= {})[point.id] = refitted;
       }
     } else {
@@ -155,5 +151,5 @@ export async function calibrate(
       inputMeans[id] = Float32Array.from(s.channelSum!, (sum) => sum / s.channelCount!);
     }
   }
-  return { params, ranges, ptfAlpha, ...(refittedPtf ? { refittedPtf } : {}), inputMeans, chunks };
+  return { params, ranges, ...(refittedPtf ? { refittedPtf } : {}), inputMeans, chunks };
 }
