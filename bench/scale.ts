@@ -1,5 +1,5 @@
 // `npm run bench:scale -- [MODEL_DIR ...] [--calib DIR] [--calib-size 1000] [--holdout 200] [--method baseline|evolq]
-// [--passes 1] [--memory-budget SIZE] [--batch-size 100]`: quantize at full size, each model in a child process
+// [--passes N (default: the default passes and search budget)] [--memory-budget SIZE] [--batch-size 100]`: quantize at full size, each model in a child process
 // under /usr/bin/time -v, beside the float forward over the same images in another child. Records load, decode,
 // calibration, one search pass, the whole run, peak RSS, and calibration / float forward (the figure of issue 9).
 // Writes bench/results/scale.json and bench/results/scale.md. Default models: the folders under /work/models224.
@@ -85,7 +85,7 @@ interface Row {
     memory: unknown;
   } | { error: string };
   calibrationOverFloat: number | null;
-  /** A run with the default 10 passes: the measured run with its search replaced by 10 × the measured pass. */
+  /** The whole run when it ran with the default passes and search budget (no --passes given). */
   defaultRunSeconds: number | null;
 }
 
@@ -116,7 +116,7 @@ async function main(): Promise<void> {
       'calib-size': { type: 'string', default: '1000' },
       holdout: { type: 'string', default: '200' },
       method: { type: 'string', default: 'baseline' },
-      passes: { type: 'string', default: '1' },
+      passes: { type: 'string' },
       'memory-budget': { type: 'string' },
       'batch-size': { type: 'string', default: '100' },
       out: { type: 'string', default: 'scale' },
@@ -142,33 +142,36 @@ async function main(): Promise<void> {
       const f = timed([SELF, '--float-forward', folder, ...common]);
       if (f.exitCode !== 0) throw new Error(`${name}: float forward failed: ${f.stderr.slice(-2000)}`);
       const floatResult = JSON.parse(f.stdout);
-      process.stderr.write(`${name}: quantize --method ${values.method}${evolq ? ` --passes ${values.passes}` : ''}\n`);
+      process.stderr.write(`${name}: quantize --method ${values.method}${evolq && values.passes ? ` --passes ${values.passes}` : ''}\n`);
       const out = join(scratch, name);
       const q = timed([BIN, 'quantize', folder, ...common, '--out', out, '--method', values.method!, '--json', '--quiet',
-        ...(evolq ? ['--passes', values.passes!] : []), ...(values['memory-budget'] ? ['--memory-budget', values['memory-budget']] : [])]);
+        ...(evolq && values.passes ? ['--passes', values.passes] : []), ...(values['memory-budget'] ? ['--memory-budget', values['memory-budget']] : [])]);
       rmSync(out, { recursive: true, force: true });
       let quantize: Row['quantize'];
       let calibrationOverFloat: number | null = null;
       let defaultRunSeconds: number | null = null;
+      let passesRun: number | null = null;
       if (q.exitCode === 0) {
         const report = JSON.parse(q.stdout);
-        const passes = report.search?.passes ?? null;
+        const passes = report.search?.passesRun ?? null;
+        passesRun = passes;
         const searchSeconds = report.search?.seconds ?? null;
         const passSeconds = searchSeconds !== null && passes ? searchSeconds / passes : null;
         quantize = { timing: report.timing, wallSeconds: q.wallSeconds, peakRssMiB: q.peakRssMiB, searchSeconds, passSeconds, memory: report.memory };
         calibrationOverFloat = report.timing.calibration / floatResult.forward;
-        if (passSeconds !== null) defaultRunSeconds = q.wallSeconds - report.timing.search + (report.timing.search - searchSeconds) + 10 * passSeconds;
+        // Without --passes the run is the default one (10 passes or fewer, as the search budget allows).
+        if (evolq && !values.passes) defaultRunSeconds = q.wallSeconds;
       } else {
         quantize = { error: q.stderr.trim().split('\n').slice(-3).join(' ') };
       }
       rows.push({
-        model: name, folder, method: values.method!, passes: evolq ? Number(values.passes) : null, calibImages: floatResult.images,
+        model: name, folder, method: values.method!, passes: evolq ? passesRun : null, calibImages: floatResult.images,
         float: { load: floatResult.load, decode: floatResult.decode, forward: floatResult.forward, peakRssMiB: f.peakRssMiB },
         quantize, calibrationOverFloat, defaultRunSeconds,
       });
       const header = `Scale benchmark (${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores, ${(totalmem() / 1024 ** 3).toFixed(0)} GB, `
         + `onnxruntime-node CPU; --calib-size ${calibSize} --holdout ${holdout} --batch-size ${batchSize}${values['memory-budget'] ? ` --memory-budget ${values['memory-budget']}` : ''}). `
-        + 'Float forward: the same calibration images through the float model in a separate process. Default run: the whole run with its search replaced by 10 measured passes.';
+        + 'Float forward: the same calibration images through the float model in a separate process. One pass: the search seconds over the passes it ran. Default run: the whole run, when no --passes was given.';
       writeFileSync(join(OUT, `${values.out}.json`), `${JSON.stringify({ header, rows }, null, 2)}\n`);
       writeFileSync(join(OUT, `${values.out}.md`), markdown(rows, header));
       process.stderr.write(markdown(rows.slice(-1), '').split('\n').slice(3).join('\n'));

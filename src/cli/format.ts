@@ -38,7 +38,7 @@ export function formatQuantize(report: QuantizeReport, out: string): string {
   const e = report.exported;
   const storage = Object.entries(e.weights).filter(([, w]) => w.tensors > 0).map(([t, w]) => `${w.tensors} ${t} weights`).join(', ');
   const floats = e.floatSubgraphs.length ? `; float subgraphs: ${e.floatSubgraphs.length} (${[...new Set(e.floatSubgraphs.map((f) => f.kind))].join(', ')})` : '';
-  const search = report.search ? [`search: ${report.search.evaluations} evaluations in ${report.search.seconds.toFixed(1)}s; kept pass ${report.search.keptPass}: ${report.search.why}`] : [];
+  const search = report.search ? [`search: ${report.search.evaluations} evaluations${report.search.stopped ? ` (${report.search.stopped} stopped early by racing, ${report.search.forwards.suffixEquivalent.toFixed(1)} run in whole)` : ''} in ${report.search.seconds.toFixed(1)}s; kept pass ${report.search.keptPass}: ${report.search.why}`] : [];
   return [
     `${s.model}: W${s.wBits}A${s.aBits} ${s.method}, observer ${s.observer}${s.ptf ? ', PTF' : ''}${s.lis ? ', log2 softmax' : ''}${s.biasCorrection ? ', bias correction' : ''}`,
     `evaluated on ${report.evaluatedOn.n} images of ${report.evaluatedOn.images}`,

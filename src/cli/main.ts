@@ -29,7 +29,7 @@ usage:
       [--calib-size 1000] [--holdout 200] [--eval DIR] [--eval-limit N] [--seed 0]
       [--observer ${OBSERVERS.join('|')}] [--no-ptf] [--lis] [--bias-correction] [--batch-size 100]
       [--extra-points] [--shared-qkv] [--int-layernorm] [--weight-correction]
-      [--passes 10] [--patience 0] [--cycles 3] [--population 15] [--loss ${LOSSES.join('|')}] [--temperature 3]
+      [--passes 10] [--patience 0] [--race 2] [--search-budget 100T] [--cycles 3] [--population 15] [--loss ${LOSSES.join('|')}] [--temperature 3]
       [--search-space ${SEARCH_SPACES.join('|')}] [--mutation ${MUTATIONS.join('|')}] [--select ${SELECTIONS.join('|')}]
       [--start ${SEARCH_STARTS.join('|')}] [--resume]
       [--skip-bad-images] [--export-format ${EXPORT_FORMAT_NAMES.join('|')}] [--memory-budget SIZE] [--model-file NAME] [--size HxW --mean a,b,c --std a,b,c]
@@ -52,6 +52,14 @@ patch embedding, class-token concat, position embedding, logits) --shared-qkv (o
 (FQ-ViT's integer LayerNorm) --weight-correction (per output channel, the dequantized weight gets the float weight's
 mean and std in every forward), and its search (--loss infonce --mutation absolute --select loss); --preset default
 is evolq's own. Explicit options override the preset.
+--race Z races each search candidate against the population member it would replace on the calibration images,
+batch by batch, and stops it once its mean per-image loss is above that member's by Z standard errors (after 100
+images at least; 0 evaluates every candidate on every image); report.json's search.forwards.suffixEquivalent
+counts what ran.
+--search-budget (multiply-accumulates, e.g. 100T, 2e14; 0 or none: no limit) bounds the search's work: the model's
+MACs per image (MatMul, Gemm, Conv, counted once from the float model) times the images each forward and suffix
+runs. No pass starts that the last pass's cost would take over it (the first always runs), so a 224 px model
+gets fewer passes than a 32 px one, on every machine alike (report.json: search.macs).
 --json prints one JSON object on stdout; progress goes to stderr.`;
 
 const common: Flags = { json: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' } };
@@ -112,7 +120,7 @@ async function quantizeCommand(args: string[]): Promise<string> {
   const flags: Flags = {
     ...common,
     ...['calib', 'out', 'eval', 'method', 'w-bits', 'a-bits', 'calib-size', 'holdout', 'eval-limit', 'seed', 'passes', 'cycles',
-      'population', 'patience', 'loss', 'temperature', 'observer', 'search-space', 'mutation', 'select', 'start', 'batch-size', 'export-format', 'memory-budget', 'preset', ...MODEL_FLAGS, ...RUNTIME_FLAGS].reduce((f, n) => ({ ...f, ...text(n) }), {}),
+      'population', 'patience', 'race', 'search-budget', 'loss', 'temperature', 'observer', 'search-space', 'mutation', 'select', 'start', 'batch-size', 'export-format', 'memory-budget', 'preset', ...MODEL_FLAGS, ...RUNTIME_FLAGS].reduce((f, n) => ({ ...f, ...text(n) }), {}),
     'no-ptf': { type: 'boolean' }, lis: { type: 'boolean' }, 'bias-correction': { type: 'boolean' }, resume: { type: 'boolean' },
     'skip-bad-images': { type: 'boolean' },
     ...Object.fromEntries(RECIPE_FLAGS.map((f) => [f, { type: 'boolean' as const }])),
@@ -129,7 +137,7 @@ async function quantizeCommand(args: string[]): Promise<string> {
       method: values.method as never, wBits: values['w-bits'] as never, aBits: values['a-bits'] as never,
       calibSize: values['calib-size'] as never, holdout: values.holdout as never, evalLimit: values['eval-limit'] as never,
       seed: values.seed as never, passes: values.passes as never, cycles: values.cycles as never, population: values.population as never,
-      patience: values.patience as never, loss: values.loss as never, temperature: values.temperature as never, observer: values.observer as never,
+      patience: values.patience as never, race: values.race as never, searchBudget: values['search-budget'] as never, loss: values.loss as never, temperature: values.temperature as never, observer: values.observer as never,
       searchSpace: values['search-space'] as never, mutation: values.mutation as never, select: values.select as never, start: values.start as never, batchSize: values['batch-size'] as never,
       // Flags left out stay undefined, so the preset's values apply.
       ptf: values['no-ptf'] ? false : undefined, lis: values.lis ? true : undefined, biasCorrection: values['bias-correction'] ? true : undefined,

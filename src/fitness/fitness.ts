@@ -33,6 +33,25 @@ export interface FitnessSetup {
   spillFolder?: string;
 }
 
+/** A fitness and each image's term of it (the fitness is the mean over batches of their rows' mean). */
+export interface Scored {
+  fitness: number;
+  rows: Float64Array;
+}
+
+/**
+ * Racing a candidate against a rival (the population member it would replace): after each batch but the last,
+ * once `minImages` images are in, the candidate stops when its mean per-image difference to the rival is above
+ * `z` standard errors; it could then only have been dropped. `z` 0 evaluates every candidate on every image.
+ */
+export interface RaceSettings {
+  z: number;
+  minImages: number;
+}
+
+/** Images a race must see before it may stop a candidate: enough for the standard error to mean something. */
+export const RACE_MIN_IMAGES = 100;
+
 /** The images a fitness is measured on, with their full-precision logits per batch. */
 export interface ScoredImages {
   images: ImageBatch;
@@ -58,8 +77,11 @@ function pixels(images: ImageBatch, [start, end]: [number, number]): FloatTensor
 }
 
 export class Fitness {
-  /** Suffix evaluations, full quantized forwards (calibration set), holdout forwards. */
-  readonly forwards = { suffix: 0, fullCalibration: 0, holdout: 0 };
+  /**
+   * Suffix evaluations, full quantized forwards (calibration set), holdout forwards; `suffixEquivalent` counts the
+   * suffix evaluations in whole ones, a raced candidate stopped after 3 of 10 batches as 0.3.
+   */
+  readonly forwards = { suffix: 0, suffixEquivalent: 0, fullCalibration: 0, holdout: 0 };
   private readonly boundaries: string[][];
   private readonly cached: string[];
   /** The unit inputs of the latest pass (its spilled files are deleted when the next pass caches its own). */
@@ -90,12 +112,12 @@ export class Fitness {
     return outputs;
   }
 
-  private batchLoss(q: FloatTensor, k: FloatTensor): number {
-    return batchLoss(this.loss, q, k);
+  private batchLoss(q: FloatTensor, k: FloatTensor, rows?: Float64Array, offset?: number): number {
+    return batchLoss(this.loss, q, k, rows, offset);
   }
 
-  /** The whole quantized model's fitness; with `keepUnitInputs`, also every unit's input per batch. */
-  async full(params: Readonly<Record<string, QuantParams>>, scored: ScoredImages, keepUnitInputs = false): Promise<{ fitness: number; unitInputs: UnitInputs }> {
+  /** The whole quantized model's fitness and per-image terms; with `keepUnitInputs`, also every unit's input per batch. */
+  async full(params: Readonly<Record<string, QuantParams>>, scored: ScoredImages, keepUnitInputs = false): Promise<Scored & { unitInputs: UnitInputs }> {
     const { runner, simulate, inputName, outputName } = this.setup;
     const probe = simulate(params).graph;
     const fetched = keepUnitInputs ? this.cached : [];
@@ -105,18 +127,19 @@ export class Fitness {
     const unitInputs = new UnitInputs(this.setup.unitInputBudget, this.setup.spillFolder);
     if (keepUnitInputs) this.unitInputs = unitInputs;
     let total = 0;
+    const rows = new Float64Array(scored.images.dims[0]);
     try {
       for (const [b, r] of scored.ranges.entries()) {
         const x = pixels(scored.images, r);
         const out = await session.run({ [inputName]: x }, [outputName, ...fetched]);
-        total += this.batchLoss(out[outputName], scored.reference[b]);
+        total += this.batchLoss(out[outputName], scored.reference[b], rows, r[0]);
         // The pixels are a view of images held anyway: kept, not counted against the budget.
         if (keepUnitInputs) unitInputs.put(b, Object.fromEntries(fetched.map((t) => [t, out[t]])), { [inputName]: x });
       }
     } finally {
       await session.release();
     }
-    return { fitness: finite(total / scored.ranges.length), unitInputs };
+    return { fitness: finite(total / scored.ranges.length), rows, unitInputs };
   }
 
   /** The whole quantized model's logits, batch by batch (the holdout's selection measures are computed from them). */
@@ -139,35 +162,66 @@ export class Fitness {
 
   /**
    * A fitness for candidate scales of unit `u` (its searched points `ids`), running only the suffix from the
-   * unit's input. The other points keep `params`. Release the returned evaluator when done.
+   * unit's input. The other points keep `params`. With a `rival` and `race.z` > 0 the candidate is raced against
+   * it (see RaceSettings) and undefined means it stopped, worse. Release the returned evaluator when done.
    */
-  async unit(u: number, ids: readonly string[], params: Readonly<Record<string, QuantParams>>, scored: ScoredImages, unitInputs: UnitInputs): Promise<{ evaluate: (scales: readonly Float32Array[]) => Promise<number>; release: () => Promise<void> }> {
+  async unit(u: number, ids: readonly string[], params: Readonly<Record<string, QuantParams>>, scored: ScoredImages, unitInputs: UnitInputs, race: RaceSettings = { z: 0, minImages: RACE_MIN_IMAGES }): Promise<{ evaluate: (scales: readonly Float32Array[], rival?: Scored) => Promise<Scored | undefined>; release: () => Promise<void> }> {
     const suffix = await this.unitOutputs(u, ids, params, scored, unitInputs);
-    const evaluate = async (scales: readonly Float32Array[]) => {
-      const outputs = await suffix.run(scales);
+    const batches = scored.ranges.length;
+    const evaluate = async (scales: readonly Float32Array[], rival?: Scored) => {
+      const rows = new Float64Array(scored.images.dims[0]);
+      let total = 0;
+      let run = 0;
+      let sum = 0;
+      let squares = 0;
+      const stopped = await suffix.run(scales, (b, q) => {
+        run++;
+        const [start, end] = scored.ranges[b];
+        total += this.batchLoss(q, scored.reference[b], rows, start);
+        if (!rival || race.z <= 0 || b === batches - 1) return true;
+        for (let i = start; i < end; i++) {
+          const d = rows[i] - rival.rows[i];
+          sum += d;
+          squares += d * d;
+        }
+        if (end < race.minImages) return true;
+        const mean = sum / end;
+        const standardError = Math.sqrt(Math.max(0, squares / end - mean * mean) / Math.max(1, end - 1));
+        return !(mean > race.z * standardError);
+      });
       this.forwards.suffix++;
-      return finite(outputs.reduce((total, q, b) => total + this.batchLoss(q, scored.reference[b]), 0) / outputs.length);
+      this.forwards.suffixEquivalent += run / batches;
+      return stopped ? undefined : { fitness: finite(total / batches), rows };
     };
     return { evaluate, release: suffix.release };
   }
 
-  /** The quantized logits per batch for candidate scales of unit `u`, from its suffix (as `unit` scores them). */
-  async unitOutputs(u: number, ids: readonly string[], params: Readonly<Record<string, QuantParams>>, scored: ScoredImages, unitInputs: UnitInputs): Promise<{ run: (scales: readonly Float32Array[]) => Promise<FloatTensor[]>; release: () => Promise<void> }> {
+  /**
+   * The quantized logits per batch for candidate scales of unit `u`, from its suffix (as `unit` scores them). With
+   * `next`, each batch's logits go to it as they come, and a false from it stops the run: `run` then resolves to
+   * true and the logits gathered so far are returned incomplete.
+   */
+  async unitOutputs(u: number, ids: readonly string[], params: Readonly<Record<string, QuantParams>>, scored: ScoredImages, unitInputs: UnitInputs): Promise<{ run: (scales: readonly Float32Array[], next?: (batch: number, logits: FloatTensor) => boolean) => Promise<boolean>; logits: (scales: readonly Float32Array[]) => Promise<FloatTensor[]>; release: () => Promise<void> }> {
     const { runner, simulate, points, outputName } = this.setup;
     const simulation = simulate(params, new Set(ids));
     const boundary = this.boundaries[u];
     const session: Session = await runner.createSession(suffixGraph(simulation.graph, boundary, [outputName]).toBytes());
     // Read once per unit: spilled tensors come back from disk for this unit's whole search.
     const inputs = unitInputs.read(boundary);
-    const run = async (scales: readonly Float32Array[]) => {
+    const run = async (scales: readonly Float32Array[], next?: (batch: number, logits: FloatTensor) => boolean) => {
       const candidate = withScales(params, Object.fromEntries(ids.map((id, i) => [id, scales[i]])));
       const feeds = simulationFeeds(simulation, points, candidate);
-      const outputs: FloatTensor[] = [];
       for (const [b] of scored.ranges.entries()) {
-        outputs.push((await session.run({ ...feeds, ...inputs[b] }, [outputName]))[outputName]);
+        const logits = (await session.run({ ...feeds, ...inputs[b] }, [outputName]))[outputName];
+        if (next && !next(b, logits)) return true;
       }
+      return false;
+    };
+    const logits = async (scales: readonly Float32Array[]) => {
+      const outputs: FloatTensor[] = [];
+      await run(scales, (_, q) => (outputs.push(q), true));
       return outputs;
     };
-    return { run, release: () => session.release() };
+    return { run, logits, release: () => session.release() };
   }
 }

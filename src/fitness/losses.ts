@@ -1,11 +1,15 @@
 // Fitness losses between quantized logits q and full-precision logits k, one batch [B, C] at a time.
 import type { FloatTensor } from '../runtime/runner.js';
 
-export type LossFunction = (q: Float32Array, k: Float32Array, batch: number, classes: number) => number;
+/**
+ * Every loss is a mean over the batch's rows; with `rows` given, each row's term is written to it (from `offset`),
+ * so the returned value is their mean. The search's racing compares candidates image by image with them.
+ */
+export type LossFunction = (q: Float32Array, k: Float32Array, batch: number, classes: number, rows?: Float64Array, offset?: number) => number;
 
-/** A loss of one batch of logits [B, …, C] against its reference. */
-export function batchLoss(loss: LossFunction, q: FloatTensor, k: FloatTensor): number {
-  return loss(q.data, k.data, q.dims[0], q.dims[q.dims.length - 1]);
+/** A loss of one batch of logits [B, …, C] against its reference; with `rows`, each image's term from `offset`. */
+export function batchLoss(loss: LossFunction, q: FloatTensor, k: FloatTensor, rows?: Float64Array, offset = 0): number {
+  return loss(q.data, k.data, q.dims[0], q.dims[q.dims.length - 1], rows, offset);
 }
 
 function normalizedRows(x: Float32Array, batch: number, classes: number): Float64Array {
@@ -30,7 +34,7 @@ export function logSoftmaxRow(x: ArrayLike<number>, offset: number, n: number, o
 
 /** Evol-Q's infoNCE (MoCo v3 form): CE(normalize(q)·normalize(k)ᵀ / T, diagonal) · 2T, in-batch negatives. */
 export function infonce(temperature: number): LossFunction {
-  return (q, k, batch, classes) => {
+  return (q, k, batch, classes, rows, offset = 0) => {
     const qn = normalizedRows(q, batch, classes);
     const kn = normalizedRows(k, batch, classes);
     const row = new Float64Array(batch);
@@ -44,36 +48,54 @@ export function infonce(temperature: number): LossFunction {
       }
       logSoftmaxRow(row, 0, batch, logProbabilities);
       total -= logProbabilities[i];
+      if (rows) rows[offset + i] = -logProbabilities[i] * 2 * temperature;
     }
     return (total / batch) * 2 * temperature;
   };
 }
 
-export const mse: LossFunction = (q, k) => {
+export const mse: LossFunction = (q, k, batch, classes, rows, offset = 0) => {
   let sum = 0;
   for (let i = 0; i < q.length; i++) sum += (q[i] - k[i]) ** 2;
+  if (rows) {
+    const width = q.length / batch;
+    for (let r = 0; r < batch; r++) {
+      let row = 0;
+      for (let i = r * width; i < (r + 1) * width; i++) row += (q[i] - k[i]) ** 2;
+      rows[offset + r] = row / width;
+    }
+  }
   return sum / q.length;
 };
 
 /** KL(softmax(k) ‖ softmax(q)), averaged over the batch. */
-export const kl: LossFunction = (q, k, batch, classes) => {
+export const kl: LossFunction = (q, k, batch, classes, rows, offset = 0) => {
   const lq = new Float64Array(classes);
   const lk = new Float64Array(classes);
   let total = 0;
   for (let r = 0; r < batch; r++) {
     logSoftmaxRow(q, r * classes, classes, lq);
     logSoftmaxRow(k, r * classes, classes, lk);
+    const before = total;
     for (let c = 0; c < classes; c++) total += Math.exp(lk[c]) * (lk[c] - lq[c]);
+    if (rows) rows[offset + r] = total - before;
   }
   return total / batch;
 };
 
 /** 1 − mean cosine similarity of q and k rows. */
-export const cosine: LossFunction = (q, k, batch, classes) => {
+export const cosine: LossFunction = (q, k, batch, classes, rows, offset = 0) => {
   const qn = normalizedRows(q, batch, classes);
   const kn = normalizedRows(k, batch, classes);
   let total = 0;
   for (let i = 0; i < qn.length; i++) total += qn[i] * kn[i];
+  if (rows) {
+    for (let r = 0; r < batch; r++) {
+      let dot = 0;
+      for (let c = r * classes; c < (r + 1) * classes; c++) dot += qn[c] * kn[c];
+      rows[offset + r] = 1 - dot;
+    }
+  }
   return 1 - total / batch;
 };
 

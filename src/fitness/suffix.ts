@@ -4,7 +4,7 @@ import type { Graph, Node } from '../onnx/graph.js';
 import { extractSubgraph } from '../onnx/extract.js';
 
 /** Nodes reachable forward from a tensor. */
-function downstream(graph: Graph, start: string): Set<Node> {
+export function downstream(graph: Graph, start: string): Set<Node> {
   const inside = new Set<Node>();
   const stack = [start];
   const seen = new Set<string>();

@@ -73,9 +73,9 @@ export async function measureLandscape(inputs: LandscapeInputs, settings: Landsc
   const grid = settings.grid > 0 ? steps(settings.grid, settings.radius).flatMap((b) => steps(settings.grid, settings.radius).map((a) => ({ a, b }))) : [];
   const measure = async ({ a, b }: { a: number; b: number }): Promise<LandscapePoint> => {
     const scales = base.map((s, i) => s.map((v, c) => v * (1 + a * d1[i][c] + b * d2[i][c])));
-    const q = await onCalibration.run(scales);
+    const q = await onCalibration.logits(scales);
     const value = (loss: LossFunction) => q.reduce((sum, t, k) => sum + batchLoss(loss, t, calibration.scored.reference[k]), 0) / q.length;
-    const evaluated = await onEvaluation.run(scales);
+    const evaluated = await onEvaluation.logits(scales);
     let hits = 0;
     for (const [k, [start]] of evaluation.scored.ranges.entries()) {
       const t = evaluated[k];

@@ -25,6 +25,15 @@ figure { display: inline-block; margin: .5rem 1rem .5rem 0; vertical-align: top;
 const escape = (s: unknown) => String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
 
+/** What racing saved and why the search stopped early: ", of which N stopped early (…); 2 of 10 passes: …". */
+function raced(search: NonNullable<QuantizeReport['search']>): string {
+  const stopped = search.stopped ? `, of which racing stopped ${search.stopped} early (${search.forwards.suffixEquivalent.toFixed(1)} whole suffix evaluations run of ${search.forwards.suffix})` : '';
+  const budget = search.macs ? `; ${(search.macs.spent / 1e12).toFixed(2)} T multiply-accumulates spent${search.macs.budget ? ` of a ${(search.macs.budget / 1e12).toFixed(0)} T budget` : ''}` : '';
+  const why = search.stoppedBy === 'budget' ? `; ${search.passesRun} of ${search.passes} passes: another would have gone over the search budget`
+    : search.stoppedBy === 'patience' ? `; ${search.passesRun} of ${search.passes} passes: the holdout measure stopped improving` : '';
+  return stopped + budget + why;
+}
+
 function table(head: string[], rows: (string | number)[][], numeric: boolean[] = []): string {
   const cell = (tag: string, v: string | number, i: number) => `<${tag}${numeric[i] ? ' class="num"' : ''}>${escape(v)}</${tag}>`;
   return `<table><thead><tr>${head.map((h, i) => cell('th', h, i)).join('')}</tr></thead><tbody>${rows.map((r) => `<tr>${r.map((v, i) => cell('td', v, i)).join('')}</tr>`).join('')}</tbody></table>`;
@@ -85,7 +94,7 @@ async function quantizeSections(r: QuantizeReport): Promise<string[]> {
     await figure(lineChart(perPass, { field: 'pass', title: 'pass (0 = baseline)' }, { field: 'top1', title: 'holdout top-1 (%)' }, undefined, { title: 'Holdout accuracy per pass' }),
       'Top-1 against the holdout images\' labels: reported, not used to choose.'),
     await figure(barChart([...gains].map(([unit, gain]) => ({ unit, gain })), { field: 'unit', title: 'unit', sort: order }, { field: 'gain', title: `fitness gain (${s.loss}, summed over passes)` }, { title: 'Fitness gain per unit' }),
-      `${search.evaluations} evaluations in ${search.seconds.toFixed(1)} s.`),
+      `${search.evaluations} evaluations in ${search.seconds.toFixed(1)} s${raced(search)}.`),
   ];
   if (r.scaleMovement?.length) {
     plots.push(await figure(barChart(r.scaleMovement.map((m) => ({ point: m.point, change: 100 * m.meanRelativeChange, kind: m.kind })), { field: 'point', title: 'quant point', sort: r.scaleMovement.map((m) => m.point) }, { field: 'change', title: 'mean |Δs / s| (%)' }, { title: 'How far each layer\'s scales moved', width: Math.max(420, 14 * r.scaleMovement.length), color: { field: 'kind', title: 'kind' } }),

@@ -6,14 +6,14 @@ import type { SearchState } from './state.js';
 export const CHECKPOINT_FILE = 'checkpoint.json';
 
 export interface Checkpoint {
-  format: 'evolq-checkpoint/2';
+  format: 'evolq-checkpoint/3';
   /** The settings that must match for a resume (model, data draw, search options). */
   fingerprint: string;
   state: SearchState;
 }
 
 export function writeCheckpoint(file: string, fingerprint: string, state: SearchState): void {
-  const checkpoint: Checkpoint = { format: 'evolq-checkpoint/2', fingerprint, state };
+  const checkpoint: Checkpoint = { format: 'evolq-checkpoint/3', fingerprint, state };
   writeFileSync(`${file}.tmp`, JSON.stringify(checkpoint));
   renameSync(`${file}.tmp`, file);
 }
@@ -27,13 +27,13 @@ export function readCheckpoint(file: string, fingerprint: string): SearchState |
   } catch (err) {
     throw new ConfigError(`--resume: ${file} is not a readable checkpoint (${(err as Error).message})`, '--resume');
   }
-  if (checkpoint.format !== 'evolq-checkpoint/2') throw new ConfigError(`--resume: ${file} has unknown format ${checkpoint.format}`, '--resume');
+  if (checkpoint.format !== 'evolq-checkpoint/3') throw new ConfigError(`--resume: ${file} has unknown format ${checkpoint.format}`, '--resume');
   if (checkpoint.fingerprint !== fingerprint) {
     throw new ConfigError(`--resume: ${file} was written with other settings (model, data, seed or search options); run without --resume to start over`, '--resume');
   }
   const state = checkpoint.state as Partial<SearchState> | undefined;
   const fields = state && typeof state === 'object'
-    ? [['pass', typeof state.pass === 'number'], ['nextUnit', typeof state.nextUnit === 'number'], ['scales', typeof state.scales === 'object' && state.scales !== null],
+    ? [['pass', typeof state.pass === 'number'], ['nextUnit', typeof state.nextUnit === 'number'], ['rows', Array.isArray(state.rows)], ['macs', typeof state.macs === 'object' && state.macs !== null && Array.isArray(state.macs.passes)], ['scales', typeof state.scales === 'object' && state.scales !== null],
       ['rng', state.rng !== undefined], ['holdout', Array.isArray(state.holdout)], ['baselinePerImage', state.baselinePerImage === null || Array.isArray(state.baselinePerImage)], ['best', typeof state.best === 'object' && state.best !== null],
       ['trajectory', Array.isArray(state.trajectory)], ['start', typeof state.start === 'object' && state.start !== null && typeof state.start.chosen === 'string']] as const
     : [];

@@ -3,13 +3,22 @@
 // winner, and the worst member dropped.
 import type { Rng } from '../rng.js';
 import { SCALE_EPS } from '../quant/scheme.js';
+import type { Scored } from '../fitness/fitness.js';
 
 export type Scales = Float32Array[];
 
 export interface Member {
   scales: Scales;
   fitness: number;
+  /** Each calibration image's term of the fitness: what a candidate is raced against. */
+  rows?: Float64Array;
 }
+
+/**
+ * A candidate's fitness. With a `rival` the evaluation may stop early and return undefined when the candidate is
+ * surely worse than it (src/fitness/fitness.ts, racing); without one it always returns the fitness.
+ */
+export type Evaluate = (scales: Scales, rival?: Scored) => Promise<Scored | undefined>;
 
 export interface EvolutionOptions {
   population: number;
@@ -36,15 +45,23 @@ export function mutate(scales: Scales, rng: Rng, radius: number, mode: Evolution
   });
 }
 
+/** The member a new one replaces: the highest fitness, the latest among equals (a stable sort then pop()). */
+function worstOf(population: readonly Member[]): number {
+  let worst = 0;
+  for (let i = 1; i < population.length; i++) if (population[i].fitness >= population[worst].fitness) worst = i;
+  return worst;
+}
+
 /**
  * Evolves a unit's scales from `start`, whose fitness is known, so the search costs one evaluation per cycle.
- * Returns the best member: the start itself when nothing beats it (ties keep the earlier member).
+ * Each candidate is evaluated against the member it would replace (the worst), which racing may use to stop it
+ * early: a stopped candidate is dropped, as it would have been. Returns the best member: the start itself when
+ * nothing beats it (ties keep the earlier member), and how many candidates were stopped.
  */
-export async function evolveUnit(
-  start: Scales, startFitness: number, evaluate: (scales: Scales) => Promise<number>, rng: Rng, options: EvolutionOptions,
-): Promise<{ best: Member; evaluations: number }> {
-  const population: Member[] = Array.from({ length: options.population }, () => ({ scales: start, fitness: startFitness }));
+export async function evolveUnit(start: Member, evaluate: Evaluate, rng: Rng, options: EvolutionOptions): Promise<{ best: Member; evaluations: number; stopped: number }> {
+  const population: Member[] = Array.from({ length: options.population }, () => ({ ...start }));
   let evaluations = 0;
+  let stopped = 0;
   for (let cycle = 0; cycle < options.cycles; cycle++) {
     let parent = population[rng.int(population.length)];
     for (let i = 1; i < options.tournament; i++) {
@@ -52,14 +69,17 @@ export async function evolveUnit(
       if (contender.fitness < parent.fitness) parent = contender;
     }
     const scales = mutate(parent.scales, rng, options.radius, options.mode);
-    population.push({ scales, fitness: await evaluate(scales) });
+    const rival = population[worstOf(population)];
+    const scored = await evaluate(scales, rival.rows ? { fitness: rival.fitness, rows: rival.rows } : undefined);
     evaluations++;
-    // Drop the worst; among equals the newest goes, as a stable sort then pop() does.
-    let worst = 0;
-    for (let i = 1; i < population.length; i++) if (population[i].fitness >= population[worst].fitness) worst = i;
-    population.splice(worst, 1);
+    if (!scored) {
+      stopped++;
+      continue;
+    }
+    population.push({ scales, fitness: scored.fitness, rows: scored.rows });
+    population.splice(worstOf(population), 1);
   }
   let best = population[0];
   for (const member of population) if (member.fitness < best.fitness) best = member;
-  return { best, evaluations };
+  return { best, evaluations, stopped };
 }

@@ -7,8 +7,10 @@ import type { Loss, Mutation, QuantizeOptions, SearchStart } from '../config.js'
 import { START_NAMES, startParams, type StartName } from './start.js';
 import { lossFunction } from '../fitness/losses.js';
 import { evolveUnit } from './evolution.js';
-import { Fitness, withScales, type FitnessSetup } from '../fitness/fitness.js';
+import { Fitness, RACE_MIN_IMAGES, withScales, type FitnessSetup } from '../fitness/fitness.js';
 import { writeCheckpoint } from './checkpoint.js';
+import { forwardCost } from '../fitness/cost.js';
+import { sliceBatch } from '../data/imagefolder.js';
 import { ConfigError } from '../errors.js';
 import type { SearchState, UnitRecord } from './state.js';
 import type { SpillReport } from '../fitness/unit-inputs.js';
@@ -37,6 +39,10 @@ export interface SearchSettings {
   selection: Selection;
   /** Stop after this many passes in a row without a new lowest holdout measure (0: run every pass). */
   patience: number;
+  /** Race each candidate against the member it would replace, stopping it once worse by this many standard errors (0: off). */
+  race: number;
+  /** Multiply-accumulates the search may spend: no pass starts that the last pass's cost would take over it (0: no limit). */
+  budget: number;
   /** The scales pass 1 starts from, or `auto` for the one with the lower calibration fitness (the baseline stays pass 0 of the selection). */
   start: SearchStart;
 }
@@ -53,6 +59,10 @@ export interface SearchReport {
   /** Passes run: fewer than `passes` when the holdout measure stopped improving (see `patience`). */
   passesRun: number;
   stoppedEarly: boolean;
+  /** Why it ran fewer passes than asked: the holdout stopped improving, or the next pass would exceed the budget. */
+  stoppedBy: 'patience' | 'budget' | null;
+  /** The search's work in multiply-accumulates: the model's per image, spent in all, the budget, each pass's cost. */
+  macs: { perImage: number; spent: number; budget: number; passes: number[] };
   keptPass: number;
   /** One sentence: why the kept result was kept. */
   why: string;
@@ -61,8 +71,10 @@ export interface SearchReport {
   holdout: HoldoutScore[];
   trajectory: UnitRecord[];
   evaluations: number;
-  /** Suffix evaluations, full quantized forwards over the calibration set, holdout forwards. */
-  forwards: { suffix: number; fullCalibration: number; holdout: number };
+  /** Suffix evaluations (and in whole ones, racing counted), full quantized forwards over the calibration set, holdout forwards. */
+  forwards: { suffix: number; suffixEquivalent: number; fullCalibration: number; holdout: number };
+  /** Candidates that racing stopped before their last batch. */
+  stopped: number;
   seconds: number;
   resumedFrom?: { pass: number; nextUnit: number };
   /** The cached unit inputs of a pass: bytes held in memory and spilled to disk (deleted after the search). */
@@ -85,7 +97,7 @@ export function searchSettings(options: QuantizeOptions): SearchSettings {
     passes: options.passes, cycles: options.cycles, population: options.population, tournament: 10,
     loss: options.loss, temperature: options.temperature, mutation: options.mutation,
     radius: options.mutation === 'absolute' ? defaultRadius(options.wBits) : RELATIVE_RADIUS, selection: options.select,
-    patience: options.patience, start: options.start,
+    patience: options.patience, race: options.race, budget: options.searchBudget, start: options.start,
   };
 }
 
@@ -100,6 +112,12 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
   const fitness = new Fitness(setup, baseParams, lossFunction(settings.loss, settings.temperature));
   const calibration = await fitness.score(setup.calibration);
   const holdout = await fitness.score(setup.holdout);
+  const one = sliceBatch(setup.calibration, 0, 1);
+  const cost = await forwardCost(setup.runner, setup.graph, setup.inputName, { data: one.data, dims: one.dims }, units.map((u) => u.input));
+  const calibrationImages = setup.calibration.dims[0];
+  const holdoutImages = setup.holdout.dims[0];
+  /** MACs spent before the state exists: the float references, the start candidates, the baseline's holdout. */
+  let spentBeforeState = cost.perImage * (calibrationImages + holdoutImages);
   const selection = settings.selection;
   /** The holdout score of `params`, compared with the baseline's per-image measure when there is one. */
   const score = async (params: Readonly<Record<string, QuantParams>>, pass: number, baselinePerImage: number[] | null): Promise<{ score: HoldoutScore; perImage?: Float64Array }> => {
@@ -124,18 +142,21 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
     const candidates = START_NAMES.filter((name) => name !== 'fitted' || setup.refittedPtf);
     const chosen = await chooseStart(settings.start, candidates, (name) => startParams(setup.graph, setup.points, baseParams, name, setup.refittedPtf), async (params) => {
       fitness.forwards.fullCalibration++;
+      spentBeforeState += cost.perImage * calibrationImages;
       return (await fitness.full(params, calibration)).fitness;
     });
     if (chosen.fitness) progress.log(`search: starts from ${chosen.name} (calibration ${settings.loss}: ${Object.entries(chosen.fitness).map(([n, f]) => `${n} ${f.toPrecision(5)}`).join(', ')})`);
     start = chosen.params;
     const initialScales = Object.fromEntries(searchable.flat().map((id) => [id, Array.from((start[id] as { scale: Float32Array }).scale)]));
     const baseline = await score(baseParams, 0, null);
+    spentBeforeState += cost.perImage * holdoutImages;
     state = {
-      pass: 1, nextUnit: units.length - 1, scales: initialScales, fitness: NaN, rng: hooks.rng.state(),
+      pass: 1, nextUnit: units.length - 1, scales: initialScales, fitness: NaN, rows: [], rng: hooks.rng.state(),
       holdout: [baseline.score], baselinePerImage: baseline.perImage ? Array.from(baseline.perImage) : null,
       // A copy: state.scales changes as units are searched, the baseline's kept scales must not.
       best: { pass: 0, scales: structuredClone(initialScales) }, trajectory: [], evaluations: 0, seconds: 0,
       start: { chosen: chosen.name, ...(chosen.fitness ? { fitness: chosen.fitness } : {}) },
+      macs: { spent: spentBeforeState, passStart: spentBeforeState, passes: [] },
     };
   }
   const secondsBefore = state.seconds;
@@ -148,40 +169,68 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
   progress.start('search', unitSearches);
   if (state.trajectory.length) progress.update(state.trajectory.length);
 
-  while (state.pass <= settings.passes && !stalled(state.holdout, settings.patience)) {
+  /** Passes the budget lets run, judged by the last pass's cost (the first pass always runs). */
+  const plannedPasses = () => {
+    const last = state!.macs.passes[state!.macs.passes.length - 1];
+    if (!settings.budget || !last) return settings.passes;
+    const done = state!.macs.passes.length;
+    return Math.min(settings.passes, done + Math.max(0, Math.floor((settings.budget - state!.macs.spent) / last)));
+  };
+  let stoppedBy: SearchReport['stoppedBy'] = null;
+  while (state.pass <= settings.passes) {
+    if (stalled(state.holdout, settings.patience)) {
+      stoppedBy = 'patience';
+      break;
+    }
+    if (state.nextUnit === units.length - 1 && state.pass > plannedPasses()) {
+      stoppedBy = 'budget';
+      break;
+    }
     let params = withScales(start, state.scales);
     // One quantized forward yields every unit's input for the whole pass: units before the one searched
     // do not change while it is searched, since units go from last to first.
     const passStart = await fitness.full(params, calibration, true);
     fitness.forwards.fullCalibration++;
-    if (state.nextUnit === units.length - 1) state.fitness = passStart.fitness;
+    if (state.nextUnit === units.length - 1) {
+      state.fitness = passStart.fitness;
+      state.rows = Array.from(passStart.rows);
+      // Counted when a pass starts, not again when a resumed run repeats it: a resumed run decides as the uninterrupted one.
+      state.macs.passStart = state.macs.spent;
+      state.macs.spent += cost.perImage * calibrationImages;
+    }
     for (let u = state.nextUnit; u >= 0; u--) {
       const unitStarted = performance.now();
       const ids = searchable[u];
-      const evaluator = await fitness.unit(u, ids, params, calibration, passStart.unitInputs);
+      const evaluator = await fitness.unit(u, ids, params, calibration, passStart.unitInputs, { z: settings.race, minImages: RACE_MIN_IMAGES });
       let evolved;
+      const ranBefore = fitness.forwards.suffixEquivalent;
       try {
         // The start's fitness is the previous unit's result: same scales, same model.
-        evolved = await evolveUnit(ids.map((id) => Float32Array.from(state!.scales[id])), state.fitness, evaluator.evaluate, hooks.rng, {
+        const startMember = { scales: ids.map((id) => Float32Array.from(state!.scales[id])), fitness: state.fitness, rows: Float64Array.from(state.rows) };
+        evolved = await evolveUnit(startMember, evaluator.evaluate, hooks.rng, {
           population: settings.population, cycles: settings.cycles, tournament: settings.tournament,
           radius: settings.radius, mode: settings.mutation,
         });
       } finally {
         await evaluator.release();
       }
-      const { best, evaluations } = evolved;
+      const { best, evaluations, stopped } = evolved;
+      state.macs.spent += cost.suffixPerImage[u] * calibrationImages * (fitness.forwards.suffixEquivalent - ranBefore);
       const record: UnitRecord = {
         pass: state.pass, unit: u, name: units[u].name, before: state.fitness, after: best.fitness,
-        evaluations, seconds: (performance.now() - unitStarted) / 1000,
+        evaluations, stopped, seconds: (performance.now() - unitStarted) / 1000,
       };
       ids.forEach((id, i) => (state!.scales[id] = Array.from(best.scales[i])));
       params = withScales(start, state.scales);
       state.fitness = best.fitness;
+      state.rows = Array.from(best.rows!);
       state.evaluations += evaluations;
       state.trajectory.push(record);
       state.nextUnit = u - 1;
       if (u === 0) {
         const passScore = (await score(params, state.pass, state.baselinePerImage)).score;
+        state.macs.spent += cost.perImage * holdoutImages;
+        state.macs.passes.push(state.macs.spent - state.macs.passStart);
         state.holdout.push(passScore);
         if (betterThan(selection, passScore, state.holdout[state.best.pass])) state.best = { pass: state.pass, scales: structuredClone(state.scales) };
         state.pass++;
@@ -189,24 +238,30 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
       }
       save();
       const done = state.trajectory.length;
-      const left = (state.seconds / done) * (unitSearches - done);
+      const left = (state.seconds / done) * Math.max(0, plannedPasses() * units.length - done);
       progress.update(done);
       progress.log(`search: pass ${record.pass}/${settings.passes} unit ${units.length - u}/${units.length} ${record.name}: `
-        + `loss ${record.before.toFixed(5)} -> ${record.after.toFixed(5)}, ${state.evaluations} evaluations, `
+        + `loss ${record.before.toFixed(5)} -> ${record.after.toFixed(5)}, ${state.evaluations} evaluations`
+        + `${settings.race > 0 ? ` (${state.trajectory.reduce((n, r) => n + r.stopped, 0)} stopped early by racing)` : ''}, `
         + `${state.seconds.toFixed(0)}s elapsed, ~${left.toFixed(0)}s left`
         + (u === 0 ? ` | holdout after pass ${record.pass}: ${describe(state.holdout[state.holdout.length - 1], selection)}` : ''));
     }
   }
 
   progress.end();
-  const stoppedEarly = state.pass <= settings.passes;
-  if (stoppedEarly) progress.log(`search: stopped after pass ${state.pass - 1}: the holdout ${selection} has not improved for ${settings.patience} passes`);
+  const stoppedEarly = stoppedBy !== null;
+  if (stoppedBy === 'patience') progress.log(`search: stopped after pass ${state.pass - 1}: the holdout ${selection} has not improved for ${settings.patience} passes`);
+  if (stoppedBy === 'budget') {
+    progress.log(`search: stopped after pass ${state.pass - 1}: another pass (${tera(state.macs.passes[state.macs.passes.length - 1])} MACs) would take the ${tera(state.macs.spent)} spent over --search-budget ${tera(settings.budget)}`);
+  }
   const unitInputs = fitness.releaseUnitInputs();
   const kept = state.best;
   const report: SearchReport = {
     passes: settings.passes,
     passesRun: state.holdout.length - 1,
     stoppedEarly,
+    stoppedBy,
+    macs: { perImage: cost.perImage, spent: state.macs.spent, budget: settings.budget, passes: state.macs.passes },
     keptPass: kept.pass,
     why: whyKept(selection, state.holdout, kept.pass, setup.holdout.dims[0]),
     selection,
@@ -214,6 +269,7 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
     trajectory: state.trajectory,
     evaluations: state.evaluations,
     forwards: fitness.forwards,
+    stopped: state.trajectory.reduce((n, r) => n + r.stopped, 0),
     seconds: state.seconds,
     resumedFrom,
     unitInputs,
@@ -222,6 +278,8 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
   // Pass 0 is the baseline itself, whatever the start.
   return { params: kept.pass === 0 ? { ...baseParams } : withScales(start, kept.scales), report };
 }
+
+const tera = (macs: number) => `${(macs / 1e12).toFixed(1)}T`;
 
 function describe(score: HoldoutScore, selection: Selection): string {
   const v = score.versusBaseline;

@@ -10,6 +10,8 @@ export interface UnitRecord {
   before: number;
   after: number;
   evaluations: number;
+  /** Evaluations that racing stopped early (the candidate was worse than the member it would replace). */
+  stopped: number;
   seconds: number;
 }
 
@@ -20,8 +22,9 @@ export interface SearchState {
   nextUnit: number;
   /** The current scales of every searched point. */
   scales: Record<string, number[]>;
-  /** The fitness of the current scales on the calibration set. */
+  /** The fitness of the current scales on the calibration set, and each image's term of it (for racing). */
   fitness: number;
+  rows: number[];
   rng: number[];
   /** The holdout scores after each pass; index 0 is the baseline before any search. */
   holdout: HoldoutScore[];
@@ -32,6 +35,8 @@ export interface SearchState {
   trajectory: UnitRecord[];
   evaluations: number;
   seconds: number;
+  /** Multiply-accumulates spent so far, when the pass in progress started, and each finished pass's cost. */
+  macs: { spent: number; passStart: number; passes: number[] };
   /** The start the search runs from (with `--start auto`, the one chosen), and each candidate start's calibration fitness. */
   start: { chosen: StartName; fitness?: Partial<Record<StartName, number>> };
 }

@@ -184,7 +184,7 @@ test('a damaged checkpoint is refused before any image is decoded', () => {
   const parent = tempDir();
   const out = join(parent, 'o');
   mkdirSync(join(parent, '.o.partial'));
-  writeFileSync(join(parent, '.o.partial', 'checkpoint.json'), '{"format": "evolq-checkpoint/2", "fingerprint": "x", "state": {}}');
+  writeFileSync(join(parent, '.o.partial', 'checkpoint.json'), '{"format": "evolq-checkpoint/3", "fingerprint": "x", "state": {}}');
   const result = evolq([...small(out, '--method', 'evolq', '--resume').filter((a) => a !== '--quiet')]);
   assert.equal(result.code, 1);
   assert.match(result.stderr, /--resume: .*checkpoint\.json was written with other settings/);

@@ -42,11 +42,13 @@ test('--method evolq searches every unit from last to first, each pass, and repo
   else assert.equal(search.holdout[search.keptPass].measure, Math.min(...qualified.map((h: { measure: number }) => h.measure)));
   assert.match(search.why, /holdout/);
   // One full forward per pass, and two before the first for --start auto's choice (the default).
-  assert.deepEqual(search.forwards, { suffix: 24, fullCalibration: 2 + 2, holdout: 3 });
+  // Racing (--race 2, the default) may stop candidates after the first of the two calibration batches.
+  assert.equal(search.forwards.suffixEquivalent, 24 - search.stopped / 2);
+  assert.deepEqual({ ...search.forwards, suffixEquivalent: 24 }, { suffix: 24, suffixEquivalent: 24, fullCalibration: 2 + 2, holdout: 3 });
   assert.deepEqual(Object.keys(search.start.fitness).sort(), ['baseline', 'corrected']);
   const lower = search.start.fitness.corrected < search.start.fitness.baseline ? 'corrected' : 'baseline';
   assert.equal(search.start.chosen, lower, 'auto starts from the start with the lower calibration fitness');
-  assert.match(result.stderr, /search: pass 2\/2 unit 6\/6 blocks\/blocks\.0: loss [\d.]+ -> [\d.]+, 24 evaluations, \d+s elapsed, ~\d+s left/);
+  assert.match(result.stderr, /search: pass 2\/2 unit 6\/6 blocks\/blocks\.0: loss [\d.]+ -> [\d.]+, 24 evaluations \(\d+ stopped early by racing\), \d+s elapsed, ~\d+s left/);
   assert.ok(!existsSync(join(dirname(out), `.${basename(out)}.partial`)), 'no checkpoint left after success');
 });
 
@@ -61,7 +63,7 @@ test('at 4-bit activations --start auto also tries the refitted PTF (fitted); th
   assert.equal(search.start.chosen, lowest);
   // The first unit starts from the chosen start's own calibration fitness: the passes run from it.
   assert.equal(search.trajectory[0].before, fitness[lowest]);
-  assert.deepEqual(search.forwards, { suffix: 12, fullCalibration: 3 + 1, holdout: 2 });
+  assert.deepEqual({ ...search.forwards, suffixEquivalent: 12 }, { suffix: 12, suffixEquivalent: 12, fullCalibration: 3 + 1, holdout: 2 });
   const refused = evolq(args(join(dir, 'refused'), '--a-bits', '4', '--start', 'fitted', '--no-ptf'));
   assert.equal(refused.code, 1);
   assert.match(refused.stderr, /--start fitted refits the PTF .* --no-ptf/);
@@ -101,14 +103,62 @@ test('the same seed gives the same scales and accuracy; another seed does not', 
   assert.notEqual(a.quant, c.quant);
 });
 
-test('--resume after SIGKILL ends with the same scales as an uninterrupted run', async () => {
+test('--race stops candidates early on the calibration batches and counts what ran', () => {
+  const out = join(tempDir(), 'raced');
+  // 200 calibration images in batches of 100: a race may stop a candidate after the first batch.
+  const result = evolq(args(out, '--passes', '2', '--race', '1', '--json'));
+  assert.equal(result.code, 0, result.stderr);
+  const search = JSON.parse(result.stdout).search;
+  assert.ok(search.stopped > 0 && search.stopped < 24, `${search.stopped} of 24 stopped`);
+  assert.equal(search.stopped, search.trajectory.reduce((n: number, r: { stopped: number }) => n + r.stopped, 0));
+  assert.equal(search.forwards.suffix, 24);
+  assert.equal(search.forwards.suffixEquivalent, 24 - search.stopped / 2, 'a stopped candidate ran one batch of two');
+  for (const [i, r] of search.trajectory.entries()) {
+    assert.equal(r.evaluations, 2);
+    assert.ok(r.after <= r.before);
+    if (i > 0) assert.equal(r.before, search.trajectory[i - 1].after);
+  }
+  assert.match(result.stderr, /stopped early by racing/);
+  assert.match(readFileSync(join(out, 'report.html'), 'utf8'), /racing stopped \d+ early/);
+});
+
+test('--search-budget: no pass starts that the last pass\'s cost would take over the budget; the first always runs', () => {
+  const dir = tempDir();
+  const run = (out: string, budget: string) => {
+    const result = evolq(args(join(dir, out), '--passes', '4', '--search-budget', budget, '--json'));
+    assert.equal(result.code, 0, result.stderr);
+    return { search: JSON.parse(result.stdout).search, stderr: result.stderr };
+  };
+  const { search: free } = run('free', 'none');
+  assert.equal(free.passesRun, 4);
+  assert.equal(free.stoppedBy, null);
+  // vit-cifar10 at 32 px: about 58 M multiply-accumulates an image (MatMul, Gemm, Conv).
+  assert.ok(free.macs.perImage > 50e6 && free.macs.perImage < 70e6, `${free.macs.perImage} MACs per image`);
+  assert.equal(free.macs.passes.length, 4);
+  assert.ok(free.macs.passes.every((p: number) => p > 0));
+  // A budget that the spend after pass 2 plus pass 2's cost exceeds: exactly 2 passes.
+  const afterTwo = free.macs.spent - free.macs.passes[2] - free.macs.passes[3];
+  const budget = Math.round(afterTwo + free.macs.passes[1] / 2);
+  const { search, stderr } = run('bounded', String(budget));
+  assert.equal(search.passesRun, 2);
+  assert.equal(search.stoppedBy, 'budget');
+  assert.ok(search.stoppedEarly);
+  assert.deepEqual(search.macs.passes, free.macs.passes.slice(0, 2), 'the same passes, the same cost');
+  assert.deepEqual(search.holdout, free.holdout.slice(0, 3));
+  assert.match(stderr, /stopped after pass 2: another pass .* would take the .* spent over --search-budget/);
+  // Even a budget below the first pass runs one.
+  assert.equal(run('tiny', '1G').search.passesRun, 1);
+  assert.equal(evolq(args(join(dir, 'bad'), '--search-budget', '12 apples')).code, 1);
+});
+
+test('--resume after SIGKILL ends with the same scales as an uninterrupted run (racing too)', async () => {
   const dir = tempDir();
   const reference = join(dir, 'reference');
-  assert.equal(evolq(args(reference, '--passes', '3', '--quiet')).code, 0);
+  assert.equal(evolq(args(reference, '--passes', '3', '--race', '1', '--quiet')).code, 0);
 
   const out = join(dir, 'killed');
   const checkpoint = join(dir, '.killed.partial', 'checkpoint.json');
-  const child = spawn(process.execPath, [BIN, ...args(out, '--passes', '3', '--quiet')], { cwd: ROOT, stdio: 'ignore' });
+  const child = spawn(process.execPath, [BIN, ...args(out, '--passes', '3', '--race', '1', '--quiet')], { cwd: ROOT, stdio: 'ignore' });
   const exited = new Promise((resolve) => child.on('exit', resolve));
   // Kill in the middle of the second pass.
   for (let waited = 0; ; waited += 50) {
@@ -126,19 +176,22 @@ test('--resume after SIGKILL ends with the same scales as an uninterrupted run',
   const done = JSON.parse(readFileSync(checkpoint, 'utf8')).state.trajectory.length;
   assert.ok(done < 18, 'killed before the end');
 
-  const resumed = evolq(args(out, '--passes', '3', '--resume', '--json'));
+  const resumed = evolq(args(out, '--passes', '3', '--race', '1', '--resume', '--json'));
   assert.equal(resumed.code, 0, resumed.stderr);
   assert.match(resumed.stderr, /resuming at pass 2/);
   const report = JSON.parse(resumed.stdout);
   assert.ok(report.search.resumedFrom);
   assert.equal(report.search.trajectory.length, 18);
   assert.equal(quantOf(out), quantOf(reference));
+  // The work is counted as the uninterrupted run counts it, so a budget decides alike.
+  const referenceReport = JSON.parse(readFileSync(join(reference, 'report.json'), 'utf8'));
+  assert.deepEqual(report.search.macs, referenceReport.search.macs);
 });
 
 test('a checkpoint of other settings is not resumed', async () => {
   const dir = tempDir();
   const out = join(dir, 'o');
-  const child = spawn(process.execPath, [BIN, ...args(out, '--passes', '3', '--quiet')], { cwd: ROOT, stdio: 'ignore' });
+  const child = spawn(process.execPath, [BIN, ...args(out, '--passes', '3', '--race', '1', '--quiet')], { cwd: ROOT, stdio: 'ignore' });
   const exited = new Promise((resolve) => child.on('exit', resolve));
   const checkpoint = join(dir, '.o.partial', 'checkpoint.json');
   for (let waited = 0; !existsSync(checkpoint); waited += 50) {

@@ -43,8 +43,8 @@ for (const loss of ['infonce', 'mse'] as const) {
       const evaluator = await fitness.unit(u, ids, table.params, scored, start.unitInputs);
       const current = ids.map((id) => (table.params[id] as UniformParams).scale);
       const candidate = mutate(current, rng, 2e-3, 'absolute');
-      const suffixCurrent = await evaluator.evaluate(current);
-      const suffixCandidate = await evaluator.evaluate(candidate);
+      const suffixCurrent = (await evaluator.evaluate(current))!.fitness;
+      const suffixCandidate = (await evaluator.evaluate(candidate))!.fitness;
       await evaluator.release();
       const fullCandidate = (await fitness.full(withScales(table.params, Object.fromEntries(ids.map((id, i) => [id, candidate[i]]))), scored)).fitness;
       const close = (a: number, b: number) => Math.abs(a - b) <= 1e-5 * Math.abs(b);
@@ -53,5 +53,34 @@ for (const loss of ['infonce', 'mse'] as const) {
       assert.notEqual(suffixCandidate, suffixCurrent, 'the candidate changes the fitness');
     }
     assert.equal(fitness.forwards.suffix, units.length * 2);
+    assert.equal(fitness.forwards.suffixEquivalent, units.length * 2);
   });
 }
+
+test('per-image terms average to the fitness; racing stops a clearly worse candidate early and never a tie', async () => {
+  const { units, table, images, fitnessSetup } = await setup(4);
+  // Batches of 25 images, so a race can stop after the first of several.
+  const fitness = new Fitness({ ...fitnessSetup, batchSize: 25 }, table.params, lossFunction('kl', 1));
+  const scored = await fitness.score(images);
+  assert.ok(scored.ranges.length >= 4, `${scored.ranges.length} batches`);
+  const start = await fitness.full(table.params, scored, true);
+  const batchMeans = scored.ranges.map(([a, b]) => start.rows.subarray(a, b).reduce((s, v) => s + v, 0) / (b - a));
+  assert.ok(Math.abs(batchMeans.reduce((s, v) => s + v, 0) / batchMeans.length - start.fitness) <= 1e-9 * start.fitness);
+  const u = units.length - 1;
+  const ids = units[u].points;
+  const evaluator = await fitness.unit(u, ids, table.params, scored, start.unitInputs, { z: 2, minImages: 25 });
+  const current = ids.map((id) => (table.params[id] as UniformParams).scale);
+  // Scales 8 times too small clip nearly everything: surely worse than the start.
+  const broken = current.map((s) => s.map((v) => v / 8));
+  const unraced = await evaluator.evaluate(broken);
+  assert.ok(unraced && unraced.fitness > 2 * start.fitness, `broken ${unraced?.fitness} vs start ${start.fitness}`);
+  const before = fitness.forwards.suffixEquivalent;
+  assert.equal(await evaluator.evaluate(broken, start), undefined, 'a clearly worse candidate is stopped');
+  const ran = fitness.forwards.suffixEquivalent - before;
+  assert.ok(ran > 0 && ran < 1, `the stopped candidate ran ${ran} of an evaluation`);
+  // The start against itself: every difference is 0, never above 2 standard errors.
+  const tie = await evaluator.evaluate(current, start);
+  assert.ok(tie && Math.abs(tie.fitness - start.fitness) <= 1e-5 * start.fitness);
+  assert.equal(tie.rows.length, start.rows.length);
+  await evaluator.release();
+});

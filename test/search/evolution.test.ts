@@ -1,9 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { evolveUnit, mutate } from '../../src/search/evolution.js';
+import { evolveUnit, mutate, type Evaluate, type Scales } from '../../src/search/evolution.js';
 import { Rng } from '../../src/rng.js';
 
 const options = { population: 15, cycles: 3, tournament: 10, radius: 1e-3, mode: 'absolute' as const };
+
+/** An evaluation from a fitness of the scales alone, with one image whose term is the fitness. */
+const scoredBy = (f: (s: Scales) => number): Evaluate => async (s) => {
+  const fitness = f(s);
+  return { fitness, rows: Float64Array.of(fitness) };
+};
 
 test('mutation adds uniform noise within ±r and takes the absolute value', () => {
   const start = [Float32Array.of(0.01, 0.0002, 0.5)];
@@ -37,7 +43,7 @@ test('joint mutation moves a point\'s scales together by a common factor, then e
 
 test('one evaluation per cycle; the start is kept when no mutation beats it', async () => {
   let calls = 0;
-  const { best, evaluations } = await evolveUnit([Float32Array.of(0.5)], 1, async () => (calls++, 2), new Rng(2), options);
+  const { best, evaluations } = await evolveUnit({ scales: [Float32Array.of(0.5)], fitness: 1 }, scoredBy(() => (calls++, 2)), new Rng(2), options);
   assert.equal(evaluations, 3);
   assert.equal(calls, 3);
   assert.deepEqual(Array.from(best.scales[0]), [0.5]);
@@ -46,11 +52,32 @@ test('one evaluation per cycle; the start is kept when no mutation beats it', as
 
 test('the search moves towards lower fitness and is deterministic for a seed', async () => {
   const target = 0.3;
-  const fitness = async (s: readonly Float32Array[]) => Math.abs(s[0][0] - target);
-  const run = (seed: number) => evolveUnit([Float32Array.of(0.31)], 0.01, fitness, new Rng(seed), { ...options, cycles: 60, radius: 2e-3 });
+  const fitness = scoredBy((s) => Math.abs(s[0][0] - target));
+  const run = (seed: number) => evolveUnit({ scales: [Float32Array.of(0.31)], fitness: 0.01 }, fitness, new Rng(seed), { ...options, cycles: 60, radius: 2e-3 });
   const a = await run(3);
   const b = await run(3);
   assert.deepEqual(a, b);
   assert.ok(a.best.fitness < 0.005, `reached ${a.best.fitness}`);
   assert.notDeepEqual((await run(4)).best.scales, a.best.scales);
+});
+
+test('a race that stops exactly the candidates no better than the member they would replace changes nothing', async () => {
+  const target = 0.3;
+  const value = (s: Scales) => Math.abs(s[0][0] - target);
+  const start = { scales: [Float32Array.of(0.31)], fitness: 0.01, rows: Float64Array.of(0.01) };
+  const settings = { ...options, cycles: 60, radius: 2e-3 };
+  const rivals: number[] = [];
+  const raced: Evaluate = async (s, rival) => {
+    rivals.push(rival!.fitness);
+    return value(s) >= rival!.fitness ? undefined : { fitness: value(s), rows: Float64Array.of(value(s)) };
+  };
+  const plain = await evolveUnit(start, scoredBy(value), new Rng(7), settings);
+  const race = await evolveUnit(start, raced, new Rng(7), settings);
+  assert.deepEqual(race.best.scales, plain.best.scales);
+  assert.equal(race.best.fitness, plain.best.fitness);
+  assert.equal(plain.stopped, 0);
+  assert.ok(race.stopped > 0 && race.stopped < 60, `${race.stopped} stopped`);
+  // The rival is the worst member: the start's fitness until 15 better candidates have replaced every copy of it.
+  assert.equal(rivals[0], 0.01);
+  assert.ok(rivals.every((r, i) => i === 0 || r <= rivals[i - 1]), 'the worst member only gets better');
 });
