@@ -170,14 +170,17 @@ export function parseMacs(value: unknown, option: string): number {
   return Number(match[1]) * MAC_UNITS[match[2].toLowerCase()];
 }
 
+/** A string written as a plain decimal (or exponent) number becomes that number; anything else is returned as it is. */
+const numberText = (value: unknown) => (typeof value === 'string' && NUMBER_TEXT.test(value) ? Number(value) : value);
+
 export function nonNegativeNumber(value: unknown, option: string): number {
-  const n = typeof value === 'string' && NUMBER_TEXT.test(value) ? Number(value) : value;
+  const n = numberText(value);
   if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) throw new ConfigError(`${option} must be a number >= 0, got "${value}"`, option);
   return n;
 }
 
 export function positiveNumber(value: unknown, option: string): number {
-  const n = typeof value === 'string' && NUMBER_TEXT.test(value) ? Number(value) : value;
+  const n = numberText(value);
   if (typeof n !== 'number' || !Number.isFinite(n) || n <= 0) throw new ConfigError(`${option} must be a positive number, got "${value}"`, option);
   return n;
 }

@@ -3,7 +3,7 @@
 // a model 100 times the work gets 100 times fewer passes for the same budget, the same on every machine.
 import type { Graph, Node } from '../onnx/graph.js';
 import { intAttribute } from '../onnx/graph.js';
-import { floatValueInfo } from '../onnx/proto.js';
+import { floatValueInfo, tensorDims } from '../onnx/proto.js';
 import type { FloatTensor, Runner } from '../runtime/runner.js';
 import { downstream } from './suffix.js';
 
@@ -23,7 +23,8 @@ function nodeMacs(graph: Graph, node: Node, shape: (tensor: string) => readonly 
   const out = shape(node.outputs[0]);
   if (!out) return 0;
   if (node.opType === 'Conv') {
-    const weight = graph.constantSource(node.inputs[1])?.dims?.map(Number) ?? shape(node.inputs[1]);
+    const source = graph.constantSource(node.inputs[1]);
+    const weight = source ? tensorDims(source) : shape(node.inputs[1]);
     return weight ? elements(out) * elements(weight.slice(1)) : 0;
   }
   const a = shape(node.inputs[0]);
@@ -47,7 +48,10 @@ export async function forwardCost(runner: Runner, graph: Graph, inputName: strin
   } finally {
     await session.release();
   }
-  const shape = (t: string) => (t === inputName ? image.dims : shapes[t]?.dims ?? graph.constantSource(t)?.dims?.map(Number));
+  const shape = (t: string) => {
+    const source = graph.constantSource(t);
+    return t === inputName ? image.dims : shapes[t]?.dims ?? (source ? tensorDims(source) : undefined);
+  };
   const macs = new Map(counted.map((n) => [n, nodeMacs(graph, n, shape)]));
   const sum = (nodes: Iterable<Node>) => [...nodes].reduce((s, n) => s + (macs.get(n) ?? 0), 0);
   return { perImage: sum(counted), suffixPerImage: unitInputs.map((t) => sum(downstream(graph, t))) };
