@@ -3,11 +3,19 @@
 export interface Progress {
   /** Starts a step of `total` units (images, batches, evaluations). */
   start(step: string, total: number): void;
-  /** Reports `done` of the step's total so far. */
-  update(done: number): void;
+  /**
+   * Reports `done` of the step's total so far; `estimate` replaces the total (work that turned out to be less)
+   * and the time left (from the caller's own measure of the work left) where the caller knows better.
+   */
+  update(done: number, estimate?: ProgressEstimate): void;
   end(): void;
   /** A one-off line. */
   log(message: string): void;
+}
+
+export interface ProgressEstimate {
+  total?: number;
+  secondsLeft?: number;
 }
 
 export const silentProgress: Progress = { start() {}, update() {}, end() {}, log() {} };
@@ -51,11 +59,13 @@ export class StderrProgress implements Progress {
     return doneSince > 0 ? (since / 1000 / doneSince) * (this.total - done) : 0;
   }
 
-  update(done: number): void {
+  update(done: number, estimate: ProgressEstimate = {}): void {
     const now = Date.now();
+    if (estimate.total !== undefined) this.total = estimate.total;
     const fraction = this.total ? done / this.total : 1;
     const elapsed = (now - this.started) / 1000;
-    const left = this.secondsLeft(done, now);
+    const rate = this.secondsLeft(done, now);
+    const left = estimate.secondsLeft ?? rate;
     const counts = `${done}/${this.total} (${Math.round(fraction * 100)}%) ${formatSeconds(elapsed)} elapsed, ${formatSeconds(left)} left`;
     if (this.stream.isTTY) {
       if (now - this.lastPrinted < 100 && done < this.total) return;

@@ -5,7 +5,7 @@ import type { ImageBatch } from '../data/imagefolder.js';
 import type { QuantPoint } from '../quant/points.js';
 import { channelStats, type QuantParams } from '../quant/scheme.js';
 import { collectStats, type CollectReport, type StatsRequest } from './collect.js';
-import { OBSERVER_REGISTRY, PtfAccumulator, PtfFit, SampleFanout, blockedWeightParams, minmaxParams, weightParams, type Observer, type SampleStatistic } from './observers.js';
+import { OBSERVER_REGISTRY, blockedWeightParams, minmaxParams, sampleStatistic, weightParams, type Observer, type SampleSpec } from './observers.js';
 import { blockable } from '../quant/blocks.js';
 import { silentProgress, type Progress } from '../progress.js';
 import { DataError, GraphError } from '../errors.js';
@@ -29,6 +29,8 @@ export interface CalibrationOptions {
   integerLayerNorm?: boolean;
   /** With PTF, also refit each LayerNorm input's PTF to what the LayerNorm reads (PtfFit), for `--start fitted`. */
   ptfRefit?: boolean;
+  /** Worker threads for the sample batch's statistics (default: one per core); the table is the same for any. */
+  sampleThreads?: number;
 }
 
 export interface CalibrationTable {
@@ -67,7 +69,7 @@ export async function calibrate(
   const meanInputs = new Map<string, { tensor: string; axis: number }>();
   const observer = OBSERVER_REGISTRY[options.observer];
   const needs: { sample?: boolean; percentile?: boolean } = observer.needs;
-  const observerSample: ((min: number, max: number, bits: number) => SampleStatistic) | undefined = 'sample' in observer ? observer.sample : undefined;
+  const observerSample: SampleSpec['kind'] | undefined = 'sample' in observer ? observer.sample : undefined;
 
   for (const point of points) {
     if (point.kind === 'weight') {
@@ -98,22 +100,21 @@ export async function calibrate(
       if (needs.percentile || !observerSample) {
         params[point.id] = minmaxParams(min, max, options.aBits);
       } else {
-        const sample = observerSample(min, max, options.aBits);
+        const sample = sampleStatistic({ kind: observerSample, bits: options.aBits }, min, max);
         sample.add(values, dims[dims.length - 1]);
         params[point.id] = sample.params();
       }
     } else {
-      const sample = point.kind === 'layernorm' && options.ptf
-        ? (min: number, max: number) => options.ptfRefit
-          ? new SampleFanout([new PtfAccumulator(min, max, options.aBits), new PtfFit(min, max, options.aBits)])
-          : new PtfAccumulator(min, max, options.aBits)
-        : needs.sample && observerSample ? (min: number, max: number) => observerSample(min, max, options.aBits) : undefined;
+      const bits = options.aBits;
+      const sample: SampleSpec[] | undefined = point.kind === 'layernorm' && options.ptf
+        ? [{ kind: 'ptf', bits }, ...(options.ptfRefit ? [{ kind: 'ptf-fit', bits } as const] : [])]
+        : needs.sample && observerSample ? [{ kind: observerSample, bits }] : undefined;
       request(point.tensor, { sample, percentile: needs.percentile || undefined });
     }
   }
 
   let chunks: CollectReport | undefined;
-  const stats = await collectStats(runner, graph, inputName, images, [...requests.values()], options.batchSize, progress, options.memoryBudget, (r) => (chunks = r));
+  const stats = await collectStats(runner, graph, inputName, images, [...requests.values()], options.batchSize, progress, options.memoryBudget, (r) => (chunks = r), options.sampleThreads);
   let refittedPtf: CalibrationTable['refittedPtf'];
   for (const point of points) {
     if (params[point.id]) continue;
@@ -124,13 +125,13 @@ export async function calibrate(
     }
     ranges[point.id] = { min: s.min, max: s.max };
     if (point.kind === 'layernorm' && options.ptf) {
-      const [fqvit, refit] = s.sample instanceof SampleFanout ? s.sample.statistics as [PtfAccumulator, PtfFit] : [s.sample as PtfAccumulator];
-      const { alpha: _, ...uniform } = fqvit.params();
-      params[point.id] = uniform;
-      if (refit) {
-        const { alpha: __, ...refitted } = refit.params();
-        (refittedPtf ??= {})[point.id] = refitted;
-      }
+      // FQ-ViT's PTF, then its refit when asked; their α is in channelFactor.
+      const [fqvit, refit] = (s.sample ?? []).map((p) => {
+        const { alpha: _, ...uniform } = p as typeof p & { alpha?: number[] };
+        return uniform;
+      });
+      params[point.id] = fqvit;
+      if (refit) (refittedPtf ??= {})[point.id] = refit;
     } else {
       params[point.id] = observer.params(s, options.aBits);
     }

@@ -6,7 +6,9 @@ import { makeAttribute, type Graph } from '../onnx/graph.js';
 import { floatValueInfo } from '../onnx/proto.js';
 import type { Runner, FloatTensor, Session } from '../runtime/runner.js';
 import { batchRanges, sliceBatch, type ImageBatch } from '../data/imagefolder.js';
-import { PercentileTracker, type SampleStatistic } from './observers.js';
+import { PercentileTracker, type SampleSpec } from './observers.js';
+import { SampleStatistics } from './sample-statistics.js';
+import type { UniformParams } from '../quant/scheme.js';
 import { silentProgress, type Progress } from '../progress.js';
 import { DEFAULT_MEMORY_BUDGET } from '../memory.js';
 
@@ -14,8 +16,11 @@ export interface TensorStats {
   min: number;
   max: number;
   percentile?: PercentileTracker;
-  /** The statistic of the sample batch (the last `batchSize` images; FQ-ViT measures OMSE and PTF error on it). */
-  sample?: SampleStatistic;
+  /**
+   * The parameters each requested statistic of the sample batch chose (the last `batchSize` images; FQ-ViT
+   * measures OMSE and PTF error on it), in the order of the request's `sample`.
+   */
+  sample?: UniformParams[];
   /** Per-channel sums and the count per channel, for channel means. */
   channelSum?: Float64Array;
   channelCount?: number;
@@ -24,8 +29,8 @@ export interface TensorStats {
 export interface StatsRequest {
   tensor: string;
   percentile?: boolean;
-  /** Makes the sample statistic once the range over every image is known; it then sees the sample batch. */
-  sample?: (min: number, max: number) => SampleStatistic;
+  /** Statistics of the sample batch, made once the range over every image is known (a worker thread computes them). */
+  sample?: readonly SampleSpec[];
   /** Channel axis for per-channel means (negative counts from the end). */
   meanAxis?: number;
 }
@@ -83,7 +88,7 @@ function probeGraph(graph: Graph, reducedTensors: readonly string[], whole: read
  */
 async function forChunks(
   start: number, end: number, limit: number, budget: number, run: (start: number, end: number, measure: boolean) => Promise<Record<string, FloatTensor>>,
-  use: (values: Record<string, FloatTensor>, end: number) => void, firstChunk = 1, known?: number,
+  use: (values: Record<string, FloatTensor>, end: number) => void | Promise<void>, firstChunk = 1, known?: number,
 ): Promise<{ chunk: number; bytesPerImage: number }> {
   const fit = (bytes: number) => (bytes ? Math.max(1, Math.min(limit, Math.floor(budget / (2 * bytes)))) : limit);
   let chunk = known === undefined ? Math.min(firstChunk, limit) : fit(known);
@@ -92,13 +97,13 @@ async function forChunks(
   for (let from = start; from < end;) {
     const to = Math.min(end, from + chunk);
     const values = await run(from, to, !sized);
-    use(values, to);
     if (!sized) {
       // Tensors fetched whole; the reduced ranges are scalars and do not count.
       bytesPerImage = Object.values(values).reduce((n, t) => n + (t.data.length > 1 ? t.data.byteLength : 0), 0) / (to - from);
       chunk = fit(bytesPerImage);
       sized = true;
     }
+    await use(values, to);
     from = to;
   }
   return { chunk, bytesPerImage };
@@ -108,13 +113,14 @@ async function forChunks(
  * Runs the float model over `images` and returns statistics of each requested tensor. Ranges are reduced in
  * onnxruntime over every image; tensors fetched whole (means, percentiles, then the sample batch for OMSE and
  * PTF once the ranges are known) come in chunks of images that stay within `memoryBudget` bytes beside the images.
+ * The sample statistics run on `sampleThreads` worker threads (default: one per core).
  */
 export async function collectStats(
   runner: Runner, graph: Graph, inputName: string, images: ImageBatch, requests: readonly StatsRequest[],
   batchSize: number, progress: Progress = silentProgress, memoryBudget = DEFAULT_MEMORY_BUDGET, report?: (r: CollectReport) => void,
+  sampleThreads?: number,
 ): Promise<Map<string, TensorStats>> {
   const tensors = [...new Set(requests.map((r) => r.tensor))];
-  const sampled = [...new Set(requests.filter((r) => r.sample).map((r) => r.tensor))];
   const perBatchWhole = [...new Set(requests.filter((r) => r.percentile || r.meanAxis !== undefined).map((r) => r.tensor))];
   const stats = new Map<string, TensorStats>(requests.map((r) => [r.tensor, { min: Infinity, max: -Infinity }]));
   const n = images.dims[0];
@@ -172,31 +178,29 @@ export async function collectStats(
     await session.release();
   }
 
-  const sampling = requests.filter((r) => r.sample);
-  for (const r of sampling) {
-    const s = stats.get(r.tensor)!;
-    if (Number.isFinite(s.min) && Number.isFinite(s.max)) s.sample = r.sample!(s.min, s.max);
-  }
-  if (sampling.some((r) => stats.get(r.tensor)!.sample)) {
+  // Tensors without a finite range get no sample statistic (calibrate says why).
+  const sampling = requests.filter((r) => r.sample && Number.isFinite(stats.get(r.tensor)!.min) && Number.isFinite(stats.get(r.tensor)!.max));
+  if (sampling.length) {
     // The sample batch again, its tensors whole, now that the ranges over every image are known.
+    const fetched = [...new Set(sampling.map((r) => r.tensor))];
     const sampleGraph = graph.clone();
-    for (const t of sampled) if (t !== inputName && !sampleGraph.isGraphOutput(t)) sampleGraph.outputs.push(floatValueInfo(t));
+    for (const t of fetched) if (t !== inputName && !sampleGraph.isGraphOutput(t)) sampleGraph.outputs.push(floatValueInfo(t));
     session = await runner.createSession(sampleGraph.toBytes());
+    const statistics = new SampleStatistics(sampling.map((r) => ({ tensor: r.tensor, specs: r.sample!, min: stats.get(r.tensor)!.min, max: stats.get(r.tensor)!.max })), sampleThreads);
     progress.start('calibration: sample batch', sampleEnd - sampleStart);
     try {
       const sized = await forChunks(sampleStart, sampleEnd, batchSize, outputBudget,
-        (start, end) => runChunk(session, sampled, sampled, start, end),
-        (values, end) => {
-          for (const r of sampling) {
-            const value = values[r.tensor];
-            stats.get(r.tensor)!.sample?.add(value.data, value.dims[value.dims.length - 1]);
-          }
+        (start, end) => runChunk(session, fetched, fetched, start, end),
+        async (values, end) => {
+          await statistics.add(values);
           progress.update(end - sampleStart);
         });
+      for (const [t, params] of await statistics.params()) stats.get(t)!.sample = params;
       chunks.sampleChunk = sized.chunk;
       chunks.bytesPerImage.sample = sized.bytesPerImage;
     } finally {
       progress.end();
+      await statistics.close();
       await session.release();
     }
   }

@@ -73,7 +73,7 @@ const KEY_TOP_BITS = 20;
  * and Σx² (float64, in the order values arrive) give every candidate's error exactly up to rounding:
  * Σ over levels k of Σx² − 2·x̂_k·Σx + m·x̂_k². Values may come in chunks of any size.
  */
-export class OmseAccumulator {
+export class OmseAccumulator implements SampleStatistic {
   static readonly CANDIDATES = 90;
   private readonly range: IntRange;
   private readonly candidates: { scale: number; zeroPoint: number; lo: number; hi: number; cuts: Uint32Array }[] = [];
@@ -219,7 +219,7 @@ export function ptfParams(min: number, max: number, sample: Float32Array, channe
  * PTF as a streaming statistic: per channel (the last axis) and α, the running squared error over the values
  * added, summed in the order they come, so chunks give the same sums as one pass over the whole sample.
  */
-export class PtfAccumulator {
+export class PtfAccumulator implements SampleStatistic {
   static readonly FACTORS = 4;
   private readonly range: IntRange;
   private readonly base: number;
@@ -362,17 +362,22 @@ export class PtfFit implements SampleStatistic {
   }
 }
 
-/** Feeds one sample to several statistics (FQ-ViT's PTF and its refit, from the same calibration pass). */
-export class SampleFanout implements SampleStatistic {
-  constructor(readonly statistics: readonly SampleStatistic[]) {}
+/**
+ * A statistic of the sample batch by name, so it can be made where the sample is (a worker thread): OMSE,
+ * FQ-ViT's PTF, or PTF refitted to what the LayerNorm reads.
+ */
+export interface SampleSpec {
+  kind: 'omse' | 'ptf' | 'ptf-fit';
+  bits: number;
+}
 
-  add(values: Float32Array, channels: number): void {
-    for (const s of this.statistics) s.add(values, channels);
-  }
+const SAMPLE_STATISTICS: Record<SampleSpec['kind'], new (min: number, max: number, bits: number) => SampleStatistic> = {
+  omse: OmseAccumulator, ptf: PtfAccumulator, 'ptf-fit': PtfFit,
+};
 
-  params(): UniformParams {
-    return this.statistics[0].params();
-  }
+/** The statistic `spec` names, over the range [min, max] observed on every image. */
+export function sampleStatistic(spec: SampleSpec, min: number, max: number): SampleStatistic {
+  return new SAMPLE_STATISTICS[spec.kind](min, max, spec.bits);
 }
 
 /** Per-output-channel min-max parameters of a weight tensor. */
@@ -479,13 +484,13 @@ export const OBSERVER_REGISTRY = {
   },
   omse: {
     summary: 'the min-max range clipped to the least squared error on the last batch (FQ-ViT)', needs: { sample: true },
-    sample: (min: number, max: number, bits: number): SampleStatistic => new OmseAccumulator(min, max, bits),
-    params: (s: TensorStats) => s.sample!.params(),
+    sample: 'omse',
+    params: (s: TensorStats) => s.sample![0],
   },
 } satisfies Record<string, {
   summary: string; needs: { sample?: boolean; percentile?: boolean };
   /** With needs.sample: the statistic of the sample batch, made from the range over every image. */
-  sample?: (min: number, max: number, bits: number) => SampleStatistic;
+  sample?: SampleSpec['kind'];
   params: (stats: TensorStats, bits: number) => UniformParams;
 }>;
 

@@ -124,8 +124,7 @@ export class Fitness {
     for (const t of fetched) probe.outputs.push(floatValueInfo(t));
     const session = await runner.createSession(probe.toBytes());
     if (keepUnitInputs) this.releaseUnitInputs();
-    const unitInputs = new UnitInputs(this.setup.unitInputBudget, this.setup.spillFolder);
-    if (keepUnitInputs) this.unitInputs = unitInputs;
+    let unitInputs: UnitInputs | undefined;
     let total = 0;
     const rows = new Float64Array(scored.images.dims[0]);
     try {
@@ -133,13 +132,17 @@ export class Fitness {
         const x = pixels(scored.images, r);
         const out = await session.run({ [inputName]: x }, [outputName, ...fetched]);
         total += this.batchLoss(out[outputName], scored.reference[b], rows, r[0]);
+        if (!keepUnitInputs) continue;
+        // onnxruntime keeps a batch's fetched tensors in its arena until the session ends: the budget holds them too.
+        const fetchedBytes = fetched.reduce((n, t) => n + out[t].data.byteLength, 0);
+        unitInputs ??= this.unitInputs = new UnitInputs(Math.max(0, (this.setup.unitInputBudget ?? Infinity) - fetchedBytes), this.setup.spillFolder);
         // The pixels are a view of images held anyway: kept, not counted against the budget.
-        if (keepUnitInputs) unitInputs.put(b, Object.fromEntries(fetched.map((t) => [t, out[t]])), { [inputName]: x });
+        unitInputs.put(b, Object.fromEntries(fetched.map((t) => [t, out[t]])), { [inputName]: x });
       }
     } finally {
       await session.release();
     }
-    return { fitness: finite(total / scored.ranges.length), rows, unitInputs };
+    return { fitness: finite(total / scored.ranges.length), rows, unitInputs: unitInputs ?? new UnitInputs() };
   }
 
   /** The whole quantized model's logits, batch by batch (the holdout's selection measures are computed from them). */

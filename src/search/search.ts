@@ -169,12 +169,30 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
   progress.start('search', unitSearches);
   if (state.trajectory.length) progress.update(state.trajectory.length);
 
+  /** The MACs of units `to`..0 of a pass (every candidate run whole) and the holdout forward after them. */
+  const restOfPass = (to: number) =>
+    cost.suffixPerImage.slice(0, to + 1).reduce((n, m) => n + m, 0) * calibrationImages * settings.cycles + cost.perImage * holdoutImages;
+  /** A pass's cost: the last one's, or before any has ended, what one costs with every candidate run whole. */
+  const passCost = () => state!.macs.passes[state!.macs.passes.length - 1] ?? cost.perImage * calibrationImages + restOfPass(units.length - 1);
   /** Passes the budget lets run, judged by the last pass's cost (the first pass always runs). */
   const plannedPasses = () => {
-    const last = state!.macs.passes[state!.macs.passes.length - 1];
-    if (!settings.budget || !last) return settings.passes;
+    if (!settings.budget) return settings.passes;
     const done = state!.macs.passes.length;
-    return Math.min(settings.passes, done + Math.max(0, Math.floor((settings.budget - state!.macs.spent) / last)));
+    // Before the first pass ends, from the MACs it can cost at most (the first always runs).
+    const spent = done ? state!.macs.spent : state!.macs.passStart + passCost();
+    return Math.min(settings.passes, Math.max(done, 1) + Math.max(0, Math.floor((settings.budget - spent) / passCost())));
+  };
+  /**
+   * Seconds left: the MACs left at the seconds per MAC so far. The rest of this pass counts its candidates at the
+   * share racing has run of them so far; later passes at the last pass's cost.
+   */
+  const secondsLeft = () => {
+    const s = state!;
+    const inPass = s.nextUnit < units.length - 1;
+    const raced = fitness.forwards.suffix ? fitness.forwards.suffixEquivalent / fitness.forwards.suffix : 1;
+    const rest = inPass ? (restOfPass(s.nextUnit) - cost.perImage * holdoutImages) * raced + cost.perImage * holdoutImages : 0;
+    const later = Math.max(0, plannedPasses() - (s.pass - 1) - (inPass ? 1 : 0)) * passCost();
+    return (s.seconds / s.macs.spent) * (rest + later);
   };
   let stoppedBy: SearchReport['stoppedBy'] = null;
   while (state.pass <= settings.passes) {
@@ -238,9 +256,10 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
       }
       save();
       const done = state.trajectory.length;
-      const left = (state.seconds / done) * Math.max(0, plannedPasses() * units.length - done);
-      progress.update(done);
-      progress.log(`search: pass ${record.pass}/${settings.passes} unit ${units.length - u}/${units.length} ${record.name}: `
+      const left = secondsLeft();
+      progress.update(done, { total: plannedPasses() * units.length, secondsLeft: left });
+      // Of the passes the budget allows (a pass's cost is known once one has run; before, at most what one can cost).
+      progress.log(`search: pass ${record.pass}/${plannedPasses()} unit ${units.length - u}/${units.length} ${record.name}: `
         + `loss ${record.before.toFixed(5)} -> ${record.after.toFixed(5)}, ${state.evaluations} evaluations`
         + `${settings.race > 0 ? ` (${state.trajectory.reduce((n, r) => n + r.stopped, 0)} stopped early by racing)` : ''}, `
         + `${state.seconds.toFixed(0)}s elapsed, ~${left.toFixed(0)}s left`

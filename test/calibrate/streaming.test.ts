@@ -104,13 +104,14 @@ async function referenceTable(modelDir: string, imagesDir: string, count: number
 const OPTIONS: CalibrationOptions = { wBits: 8, aBits: 8, observer: 'omse', ptf: true, lis: false, biasCorrection: false, batchSize: 20 };
 
 for (const [name, dir] of [['vit-cifar10 (assets)', DEFAULT_MODEL], ['resnet-cifar10-small', join(FIXTURES, 'resnet-cifar10-small')]] as const) {
-  test(`streamed calibration of ${name} equals the pre-streaming one, at any memory budget`, async () => {
+  test(`streamed calibration of ${name} equals the pre-streaming one, at any memory budget, on any number of threads`, async () => {
     // 50 images in batches of 20: OMSE and PTF measure the last batch of 10.
     const { model, points, images, expected } = await referenceTable(dir, join(ASSETS, 'cifar10/calib'), 50, OPTIONS);
     const tables = [];
-    for (const memoryBudget of [2 ** 30, 1]) {
+    // The sample statistics in this thread, then on three worker threads.
+    for (const [memoryBudget, sampleThreads] of [[2 ** 30, 1], [1, 3]]) {
       let chunks;
-      const table = await calibrate(defaultRunner, model.graph, model.inputName, points, images, { ...OPTIONS, memoryBudget });
+      const table = await calibrate(defaultRunner, model.graph, model.inputName, points, images, { ...OPTIONS, memoryBudget, sampleThreads, ptfRefit: true });
       chunks = table.chunks!;
       if (memoryBudget === 1) assert.deepEqual([chunks.chunk, chunks.sampleChunk], [1, 1], 'an image at a time');
       for (const [id, want] of Object.entries(expected)) {
@@ -123,6 +124,8 @@ for (const [name, dir] of [['vit-cifar10 (assets)', DEFAULT_MODEL], ['resnet-cif
     }
     assert.deepEqual(tables[1].params, tables[0].params);
     assert.deepEqual(tables[1].ranges, tables[0].ranges);
+    if (name.startsWith('vit')) assert.ok(Object.keys(tables[0].refittedPtf ?? {}).length, 'the refit ran');
+    assert.deepEqual(tables[1].refittedPtf, tables[0].refittedPtf);
   });
 }
 

@@ -146,6 +146,8 @@ test('--search-budget: no pass starts that the last pass\'s cost would take over
   assert.deepEqual(search.macs.passes, free.macs.passes.slice(0, 2), 'the same passes, the same cost');
   assert.deepEqual(search.holdout, free.holdout.slice(0, 3));
   assert.match(stderr, /stopped after pass 2: another pass .* would take the .* spent over --search-budget/);
+  // The progress counts the passes the budget allows, and the time left by the work left: none after the last unit.
+  assert.match(stderr, /search: pass 2\/2 unit 6\/6 .*, ~0s left/);
   // Even a budget below the first pass runs one.
   assert.equal(run('tiny', '1G').search.passesRun, 1);
   assert.equal(evolq(args(join(dir, 'bad'), '--search-budget', '12 apples')).code, 1);
