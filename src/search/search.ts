@@ -169,11 +169,11 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
   progress.start('search', unitSearches);
   if (state.trajectory.length) progress.update(state.trajectory.length);
 
-  /** The MACs of units `to`..0 of a pass (every candidate run whole) and the holdout forward after them. */
-  const restOfPass = (to: number) =>
-    cost.suffixPerImage.slice(0, to + 1).reduce((n, m) => n + m, 0) * calibrationImages * settings.cycles + cost.perImage * holdoutImages;
+  /** The MACs of the candidates of units `to`..0 of a pass, every candidate run whole. */
+  const candidatesFrom = (to: number) => cost.suffixPerImage.slice(0, to + 1).reduce((n, m) => n + m, 0) * calibrationImages * settings.cycles;
+  const holdoutForward = cost.perImage * holdoutImages;
   /** A pass's cost: the last one's, or before any has ended, what one costs with every candidate run whole. */
-  const passCost = () => state!.macs.passes[state!.macs.passes.length - 1] ?? cost.perImage * calibrationImages + restOfPass(units.length - 1);
+  const passCost = () => state!.macs.passes[state!.macs.passes.length - 1] ?? cost.perImage * calibrationImages + candidatesFrom(units.length - 1) + holdoutForward;
   /** Passes the budget lets run, judged by the last pass's cost (the first pass always runs). */
   const plannedPasses = () => {
     if (!settings.budget) return settings.passes;
@@ -186,12 +186,12 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
    * Seconds left: the MACs left at the seconds per MAC so far. The rest of this pass counts its candidates at the
    * share racing has run of them so far; later passes at the last pass's cost.
    */
-  const secondsLeft = () => {
+  const secondsLeft = (planned: number) => {
     const s = state!;
     const inPass = s.nextUnit < units.length - 1;
     const raced = fitness.forwards.suffix ? fitness.forwards.suffixEquivalent / fitness.forwards.suffix : 1;
-    const rest = inPass ? (restOfPass(s.nextUnit) - cost.perImage * holdoutImages) * raced + cost.perImage * holdoutImages : 0;
-    const later = Math.max(0, plannedPasses() - (s.pass - 1) - (inPass ? 1 : 0)) * passCost();
+    const rest = inPass ? candidatesFrom(s.nextUnit) * raced + holdoutForward : 0;
+    const later = Math.max(0, planned - (s.pass - 1) - (inPass ? 1 : 0)) * passCost();
     return (s.seconds / s.macs.spent) * (rest + later);
   };
   let stoppedBy: SearchReport['stoppedBy'] = null;
@@ -256,10 +256,11 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
       }
       save();
       const done = state.trajectory.length;
-      const left = secondsLeft();
-      progress.update(done, { total: plannedPasses() * units.length, secondsLeft: left });
       // Of the passes the budget allows (a pass's cost is known once one has run; before, at most what one can cost).
-      progress.log(`search: pass ${record.pass}/${plannedPasses()} unit ${units.length - u}/${units.length} ${record.name}: `
+      const planned = plannedPasses();
+      const left = secondsLeft(planned);
+      progress.update(done, { total: planned * units.length, secondsLeft: left });
+      progress.log(`search: pass ${record.pass}/${planned} unit ${units.length - u}/${units.length} ${record.name}: `
         + `loss ${record.before.toFixed(5)} -> ${record.after.toFixed(5)}, ${state.evaluations} evaluations`
         + `${settings.race > 0 ? ` (${state.trajectory.reduce((n, r) => n + r.stopped, 0)} stopped early by racing)` : ''}, `
         + `${state.seconds.toFixed(0)}s elapsed, ~${left.toFixed(0)}s left`
