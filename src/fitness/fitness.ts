@@ -33,6 +33,9 @@ export interface FitnessSetup {
   spillFolder?: string;
 }
 
+/** Told the number of images each batch of a forward ran, as it ends (for progress on long forwards). */
+export type ImagesRan = (images: number) => void;
+
 /** A fitness and each image's term of it (the fitness is the mean over batches of their rows' mean). */
 export interface Scored {
   fitness: number;
@@ -93,19 +96,22 @@ export class Fitness {
     this.cached = [...new Set(this.boundaries.flat())].filter((t) => t !== setup.inputName);
   }
 
-  /** Full-precision logits of `images`, batch by batch. */
-  async score(images: ImageBatch): Promise<ScoredImages> {
+  /** Full-precision logits of `images`, batch by batch; `ran` hears of each batch's images as they are done. */
+  async score(images: ImageBatch, ran?: ImagesRan): Promise<ScoredImages> {
     const ranges = [...batchRanges(images.dims[0], this.setup.batchSize)];
-    return { images, ranges, reference: await this.run(this.setup.graph.toBytes(), images, ranges) };
+    return { images, ranges, reference: await this.run(this.setup.graph.toBytes(), images, ranges, ran) };
   }
 
   /** A model's logits over `images`, one batch per range. */
-  private async run(model: Uint8Array, images: ImageBatch, ranges: readonly [number, number][]): Promise<FloatTensor[]> {
+  private async run(model: Uint8Array, images: ImageBatch, ranges: readonly [number, number][], ran?: ImagesRan): Promise<FloatTensor[]> {
     const { runner, inputName, outputName } = this.setup;
     const session = await runner.createSession(model);
     const outputs: FloatTensor[] = [];
     try {
-      for (const r of ranges) outputs.push((await session.run({ [inputName]: pixels(images, r) }, [outputName]))[outputName]);
+      for (const r of ranges) {
+        outputs.push((await session.run({ [inputName]: pixels(images, r) }, [outputName]))[outputName]);
+        ran?.(r[1] - r[0]);
+      }
     } finally {
       await session.release();
     }
@@ -117,7 +123,7 @@ export class Fitness {
   }
 
   /** The whole quantized model's fitness and per-image terms; with `keepUnitInputs`, also every unit's input per batch. */
-  async full(params: Readonly<Record<string, QuantParams>>, scored: ScoredImages, keepUnitInputs = false): Promise<Scored & { unitInputs: UnitInputs }> {
+  async full(params: Readonly<Record<string, QuantParams>>, scored: ScoredImages, keepUnitInputs = false, ran?: ImagesRan): Promise<Scored & { unitInputs: UnitInputs }> {
     const { runner, simulate, inputName, outputName } = this.setup;
     const probe = simulate(params).graph;
     const fetched = keepUnitInputs ? this.cached : [];
@@ -132,6 +138,7 @@ export class Fitness {
         const x = pixels(scored.images, r);
         const out = await session.run({ [inputName]: x }, [outputName, ...fetched]);
         total += this.batchLoss(out[outputName], scored.reference[b], rows, r[0]);
+        ran?.(r[1] - r[0]);
         if (!keepUnitInputs) continue;
         // onnxruntime keeps a batch's fetched tensors in its arena until the session ends: the budget holds them too.
         const fetchedBytes = fetched.reduce((n, t) => n + out[t].data.byteLength, 0);
@@ -146,8 +153,8 @@ export class Fitness {
   }
 
   /** The whole quantized model's logits, batch by batch (the holdout's selection measures are computed from them). */
-  logits(params: Readonly<Record<string, QuantParams>>, scored: ScoredImages): Promise<FloatTensor[]> {
-    return this.run(this.setup.simulate(params).graph.toBytes(), scored.images, scored.ranges);
+  logits(params: Readonly<Record<string, QuantParams>>, scored: ScoredImages, ran?: ImagesRan): Promise<FloatTensor[]> {
+    return this.run(this.setup.simulate(params).graph.toBytes(), scored.images, scored.ranges, ran);
   }
 
   /** The fitness loss of logits from `logits` against the reference. */

@@ -7,7 +7,7 @@ import type { Loss, Mutation, QuantizeOptions, SearchStart } from '../config.js'
 import { START_NAMES, startParams, type StartName } from './start.js';
 import { lossFunction } from '../fitness/losses.js';
 import { evolveUnit } from './evolution.js';
-import { Fitness, RACE_MIN_IMAGES, withScales, type FitnessSetup } from '../fitness/fitness.js';
+import { Fitness, RACE_MIN_IMAGES, withScales, type FitnessSetup, type ImagesRan } from '../fitness/fitness.js';
 import { writeCheckpoint } from './checkpoint.js';
 import { forwardCost } from '../fitness/cost.js';
 import { sliceBatch } from '../data/imagefolder.js';
@@ -110,18 +110,26 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
   if (!setup.holdout.dims[0]) throw new ConfigError('the Evol-Q search keeps the pass that is best on the holdout images; give --holdout 1 or more', '--holdout');
   const searchable = units.map((u) => u.points.filter((id) => baseParams[id]?.kind === 'uniform'));
   const fitness = new Fitness(setup, baseParams, lossFunction(settings.loss, settings.temperature));
-  const calibration = await fitness.score(setup.calibration);
-  const holdout = await fitness.score(setup.holdout);
-  const one = sliceBatch(setup.calibration, 0, 1);
-  const cost = await forwardCost(setup.runner, setup.graph, setup.inputName, { data: one.data, dims: one.dims }, units.map((u) => u.input));
   const calibrationImages = setup.calibration.dims[0];
   const holdoutImages = setup.holdout.dims[0];
+  let state = hooks.checkpoint?.resumeFrom;
+  const startCandidates = START_NAMES.filter((name) => name !== 'fitted' || setup.refittedPtf);
+  // Before the first unit: the float logits of both sets; on a fresh run also each start's calibration forward
+  // (with `auto`) and the baseline's holdout forward. On ViT-B/16 at 224 px they take a quarter of an hour.
+  const startForwards = state || settings.start !== 'auto' ? 0 : startCandidates.length;
+  progress.start('search setup', calibrationImages + holdoutImages + (state ? 0 : startForwards * calibrationImages + holdoutImages));
+  let setupImages = 0;
+  const setupRan = (images: number) => progress.update((setupImages += images));
+  const calibration = await fitness.score(setup.calibration, setupRan);
+  const holdout = await fitness.score(setup.holdout, setupRan);
+  const one = sliceBatch(setup.calibration, 0, 1);
+  const cost = await forwardCost(setup.runner, setup.graph, setup.inputName, { data: one.data, dims: one.dims }, units.map((u) => u.input));
   /** MACs spent before the state exists: the float references, the start candidates, the baseline's holdout. */
   let spentBeforeState = cost.perImage * (calibrationImages + holdoutImages);
   const selection = settings.selection;
   /** The holdout score of `params`, compared with the baseline's per-image measure when there is one. */
-  const score = async (params: Readonly<Record<string, QuantParams>>, pass: number, baselinePerImage: number[] | null): Promise<{ score: HoldoutScore; perImage?: Float64Array }> => {
-    const logits = await fitness.logits(params, holdout);
+  const score = async (params: Readonly<Record<string, QuantParams>>, pass: number, baselinePerImage: number[] | null, ran?: ImagesRan): Promise<{ score: HoldoutScore; perImage?: Float64Array }> => {
+    const logits = await fitness.logits(params, holdout, ran);
     fitness.forwards.holdout++;
     const values = holdoutValues(selection, logits, holdout.reference, setup.holdout.labels);
     const loss = fitness.lossOf(logits, holdout);
@@ -131,7 +139,6 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
     return { score: { pass, measure, loss, top1: values.top1, agreement: values.agreement, ...(versusBaseline ? { versusBaseline } : {}) }, perImage };
   };
 
-  let state = hooks.checkpoint?.resumeFrom;
   const resumedFrom = state ? { pass: state.pass, nextUnit: state.nextUnit } : undefined;
   let start: Record<string, QuantParams>;
   if (state) {
@@ -139,16 +146,15 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
     start = startParams(setup.graph, setup.points, baseParams, state.start.chosen, setup.refittedPtf);
     progress.log(`resuming at pass ${state.pass}, unit ${units.length - state.nextUnit} of ${units.length}`);
   } else {
-    const candidates = START_NAMES.filter((name) => name !== 'fitted' || setup.refittedPtf);
-    const chosen = await chooseStart(settings.start, candidates, (name) => startParams(setup.graph, setup.points, baseParams, name, setup.refittedPtf), async (params) => {
+    const chosen = await chooseStart(settings.start, startCandidates, (name) => startParams(setup.graph, setup.points, baseParams, name, setup.refittedPtf), async (params) => {
       fitness.forwards.fullCalibration++;
       spentBeforeState += cost.perImage * calibrationImages;
-      return (await fitness.full(params, calibration)).fitness;
+      return (await fitness.full(params, calibration, false, setupRan)).fitness;
     });
     if (chosen.fitness) progress.log(`search: starts from ${chosen.name} (calibration ${settings.loss}: ${Object.entries(chosen.fitness).map(([n, f]) => `${n} ${f.toPrecision(5)}`).join(', ')})`);
     start = chosen.params;
     const initialScales = Object.fromEntries(searchable.flat().map((id) => [id, Array.from((start[id] as { scale: Float32Array }).scale)]));
-    const baseline = await score(baseParams, 0, null);
+    const baseline = await score(baseParams, 0, null, setupRan);
     spentBeforeState += cost.perImage * holdoutImages;
     state = {
       pass: 1, nextUnit: units.length - 1, scales: initialScales, fitness: NaN, rows: [], rng: hooks.rng.state(),
@@ -165,6 +171,7 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
     state!.seconds = secondsBefore + (performance.now() - started) / 1000;
     if (hooks.checkpoint) writeCheckpoint(hooks.checkpoint.file, hooks.checkpoint.fingerprint, state!);
   };
+  progress.end();
   const unitSearches = settings.passes * units.length;
   progress.start('search', unitSearches);
   if (state.trajectory.length) progress.update(state.trajectory.length);

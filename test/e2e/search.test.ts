@@ -148,6 +148,9 @@ test('--search-budget: no pass starts that the last pass\'s cost would take over
   assert.match(stderr, /stopped after pass 2: another pass .* would take the .* spent over --search-budget/);
   // The progress counts the passes the budget allows, and the time left by the work left: none after the last unit.
   assert.match(stderr, /search: pass 2\/2 unit 6\/6 .*, ~0s left/);
+  // Before the first unit: the float logits of 200 + 100 images, the two starts `auto` tries at A8 on the 200, and
+  // the baseline on the 100 holdout images.
+  assert.match(stderr, /search setup: 800\/800 \(100%\)/);
   // Even a budget below the first pass runs one.
   assert.equal(run('tiny', '1G').search.passesRun, 1);
   assert.equal(evolq(args(join(dir, 'bad'), '--search-budget', '12 apples')).code, 1);
