@@ -5,7 +5,7 @@
 // With `integerKernels`, MatMuls are then written as the onnxruntime kernels that run them on integers
 // (integer-kernels.ts); blocked weights become MatMulNBits (nbits.ts), and with `widenUint4: 'nibbles'` the
 // 4-bit weights of those MatMuls are stored as the nibbles of uint8 bytes (nibbles.ts).
-import { Graph, makeAttribute, type Node } from '../onnx/graph.js';
+import { attribute, Graph, intAttribute, makeAttribute, type Node } from '../onnx/graph.js';
 import { upgradeOpset } from '../onnx/opset.js';
 import { DataType, floatTensor, int64Tensor, onnx, tensorDims, tensorToFloat32, type TensorProto } from '../onnx/proto.js';
 import { biasCorrectionAxes, materialize, paramDims, subtractFromOutput, zeroPointPerScale } from '../quant/materialize.js';
@@ -220,14 +220,18 @@ function foldBiasCorrection(graph: Graph, node: Node, weight: Float32Array, dequ
 
 /**
  * The weight correction's offset o (per output channel) on top of the rescaled dequantized weight. A MatMul
- * x·W with W on the right computes x·(Ŵ + o) = x·Ŵ + (Σₖ xₖ)·o, which keeps its integer kernel: 'integer'.
+ * x·W with W on the right computes x·(Ŵ + o) = x·Ŵ + (Σₖ xₖ)·o, which keeps its integer kernel: 'integer'; so
+ * does a Gemm x·W or x·Wᵀ (alpha 1: beta scales only its bias).
  * Other layers read Ŵ + o, a float Add on the dequantized weight: 'float'.
  */
 function correctionOffset(graph: Graph, node: Node, point: QuantPoint, dequantized: string, offset: Float32Array, consumers: Node[]): 'integer' | 'float' {
   const dims = point.dims!;
   const axis = point.channelAxis!;
   const name = `${point.id}::correction`;
-  if (node.opType === 'MatMul' && node.inputs[1] === dequantized && axis === dims.length - 1 && consumers.length === 1) {
+  // The axis of W's output channels: MatMul's last; a plain Gemm's (A not transposed, alpha 1) 0 or 1 by transB.
+  const plainGemm = node.opType === 'Gemm' && !intAttribute(node, 'transA', 0) && (attribute(node, 'alpha')?.f ?? 1) === 1;
+  const outputAxis = node.opType === 'MatMul' ? dims.length - 1 : plainGemm ? 1 - intAttribute(node, 'transB', 0) : -1;
+  if (node.inputs[1] === dequantized && axis === outputAxis && consumers.length === 1) {
     const rowSums = `${name}::row_sums`;
     graph.addInitializer(int64Tensor(`${name}::axes`, [1], [-1]));
     graph.addNode({ name: rowSums, opType: 'ReduceSum', domain: '', inputs: [node.inputs[0], `${name}::axes`], outputs: [rowSums], attributes: [makeAttribute('keepdims', 1)] });

@@ -7,7 +7,7 @@
 // ('cast': opset 21, which the onnxruntime-web build transformers.js 4.3 bundles has no kernel for), or the
 // bitwise split of nibbles stored in uint8 bytes ('nibbles', nibbles.ts), which every build has.
 import type { Graph, Node } from '../onnx/graph.js';
-import { attribute, makeAttribute } from '../onnx/graph.js';
+import { attribute, intAttribute, makeAttribute } from '../onnx/graph.js';
 import { DataType, onnx, tensorDims, toNumber, type TensorProto } from '../onnx/proto.js';
 import { packNibbles, unpackNibbles } from './nibbles.js';
 
@@ -33,8 +33,11 @@ function activationDequantize(graph: Graph, tensor: string): Node | undefined {
   return dq;
 }
 
-/** A DequantizeLinear of a constant [K, N] int8 or uint4 weight, per column (axis 1) or per tensor. */
-function weightDequantize(graph: Graph, tensor: string): { dq: Node; levels: TensorProto; zero: TensorProto } | undefined {
+/**
+ * A DequantizeLinear of a constant 2-D int8 or uint4 weight, per tensor or per channel on `channelAxis`
+ * (MatMul's [K, N] weight: per column).
+ */
+function weightDequantize(graph: Graph, tensor: string, channelAxis = 1): { dq: Node; levels: TensorProto; zero: TensorProto } | undefined {
   const dq = graph.producer(tensor);
   if (dq?.opType !== 'DequantizeLinear') return undefined;
   const levels = graph.initializers.get(dq.inputs[0]);
@@ -43,8 +46,15 @@ function weightDequantize(graph: Graph, tensor: string): { dq: Node; levels: Ten
   if (levels.dataType !== DataType.INT8 && levels.dataType !== DataType.UINT4) return undefined;
   const axis = attribute(dq, 'axis');
   const perTensor = tensorDims(zero).length === 0;
-  if (!perTensor && !(axis && (toNumber(axis.i ?? 0) === 1 || toNumber(axis.i ?? 0) === -1))) return undefined;
+  const axisValue = axis ? toNumber(axis.i ?? 0) : 1;
+  if (!perTensor && (axisValue + 2) % 2 !== channelAxis) return undefined;
   return { dq, levels, zero };
+}
+
+/** A float attribute's value (alpha, beta), or `fallback` when absent. */
+function floatAttribute(node: Node, name: string, fallback: number): number {
+  const a = attribute(node, name);
+  return a?.f !== undefined && a.f !== null ? a.f : fallback;
 }
 
 /** uint4 values (packed two per byte, low nibble first) as int8 bytes. */
@@ -52,11 +62,20 @@ function unpackUint4(packed: Uint8Array, count: number): Uint8Array {
   return Uint8Array.from({ length: count }, (_, i) => (i & 1 ? packed[i >> 1] >> 4 : packed[i >> 1] & 15));
 }
 
+/** 0..15 values packed two per byte, the first in the low nibble (ONNX's uint4 layout). */
+function packUint4(values: Uint8Array): Uint8Array {
+  const packed = new Uint8Array(Math.ceil(values.length / 2));
+  for (let i = 0; i < values.length; i++) packed[i >> 1] |= i & 1 ? values[i] << 4 : values[i];
+  return packed;
+}
+
 /** How 4-bit weights reach an integer MatMul: a Cast of the uint4 tensor, or the split of uint8 nibbles. */
 export type Uint4Widening = 'cast' | 'nibbles';
 
 export interface IntegerMatMuls {
   matMuls: number;
+  /** How many of them were Gemms (torchvision's attention projections, classifier heads). */
+  gemms: number;
   /** The uint4 weight tensors now stored as nibbles of uint8 (by name), and the bytes each now takes. */
   nibbles: Map<string, number>;
 }
@@ -67,6 +86,7 @@ export interface IntegerMatMuls {
  * Without `widenUint4`, MatMuls of uint4 weights stay DequantizeLinear + MatMul.
  */
 export function integerMatMuls(graph: Graph, options: { widenUint4?: Uint4Widening }): IntegerMatMuls {
+  const gemms = gemmsAsMatMuls(graph, options);
   let count = 0;
   const nibbles = new Map<string, number>();
   const unpacked = new Map<string, string>();
@@ -105,7 +125,57 @@ export function integerMatMuls(graph: Graph, options: { widenUint4?: Uint4Wideni
     graph.invalidate();
     useMicrosoftDomain(graph);
   }
-  return { matMuls: count, nibbles };
+  return { matMuls: count, gemms, nibbles };
+}
+
+/** `rows × columns` values transposed to `columns × rows`. */
+function transposed(values: Uint8Array, rows: number, columns: number): Uint8Array {
+  const out = new Uint8Array(values.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < columns; c++) out[c * rows + r] = values[r * columns + c];
+  return out;
+}
+
+/**
+ * A Gemm of a quantized activation by a quantized constant weight becomes MatMul + Add of its bias, which the
+ * MatMul pass then writes as an integer kernel with that bias: only plain Gemms (no transA, alpha and beta 1).
+ * A transposed weight ([N, K], per row) is stored transposed ([K, N], per column), as MatMul reads it.
+ */
+function gemmsAsMatMuls(graph: Graph, options: { widenUint4?: Uint4Widening }): number {
+  let count = 0;
+  const transposedWeights = new Map<string, string>();
+  for (const node of [...graph.nodes]) {
+    if (node.opType !== 'Gemm' || !isDefaultDomain(node)) continue;
+    if (intAttribute(node, 'transA', 0) || floatAttribute(node, 'alpha', 1) !== 1 || floatAttribute(node, 'beta', 1) !== 1) continue;
+    const a = activationDequantize(graph, node.inputs[0]);
+    const w = weightDequantize(graph, node.inputs[1], intAttribute(node, 'transB', 0) ? 0 : 1);
+    if (!a || !w || (w.levels.dataType === DataType.UINT4 && !options.widenUint4)) continue;
+    let weight = node.inputs[1];
+    if (intAttribute(node, 'transB', 0)) {
+      const key = w.dq.outputs[0];
+      if (!transposedWeights.has(key)) {
+        const [rows, columns] = tensorDims(w.levels);
+        const int4 = w.levels.dataType === DataType.UINT4;
+        const values = transposed(int4 ? unpackUint4(w.levels.rawData!, rows * columns) : w.levels.rawData!, rows, columns);
+        const levels = graph.uniqueName(`${w.dq.inputs[0]}::transposed`);
+        graph.addInitializer(onnx.TensorProto.create({ name: levels, dims: [columns, rows], dataType: w.levels.dataType, rawData: int4 ? packUint4(values) : values }));
+        const output = graph.uniqueName(`${key}::transposed`);
+        const perTensor = tensorDims(w.zero).length === 0;
+        graph.addNode({ name: output, opType: 'DequantizeLinear', domain: '', inputs: [levels, w.dq.inputs[1], w.dq.inputs[2]], outputs: [output], attributes: perTensor ? [] : [makeAttribute('axis', 1)] });
+        transposedWeights.set(key, output);
+      }
+      weight = transposedWeights.get(key)!;
+    }
+    const bias = node.inputs[2];
+    const product = bias ? graph.uniqueName(`${node.outputs[0]}::product`) : node.outputs[0];
+    if (bias) graph.addNode({ name: graph.uniqueName(`${node.name}::bias`), opType: 'Add', domain: '', inputs: [product, bias], outputs: [node.outputs[0]], attributes: [] });
+    node.opType = 'MatMul';
+    node.inputs = [node.inputs[0], weight];
+    node.outputs = [product];
+    node.attributes = [];
+    graph.invalidate();
+    count++;
+  }
+  return count;
 }
 
 /**

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Graph } from '../../src/onnx/graph.js';
 import { DataType } from '../../src/onnx/proto.js';
-import { findQuantPoints } from '../../src/quant/points.js';
+import { findQuantPoints, type QuantPoint } from '../../src/quant/points.js';
 import { materialize } from '../../src/quant/materialize.js';
 import { calibrate, type CalibrationTable } from '../../src/calibrate/calibrate.js';
 import { deployableGraph } from '../../src/export/deployable.js';
@@ -11,10 +11,11 @@ import { chosenKernels } from '../../src/export/kernels.js';
 import { defaultRunner, type FloatTensor } from '../../src/runtime/runner.js';
 import { loadModel, type LoadedModel } from '../../src/model.js';
 import { listImageFolder, limitPerClass, decodeImages, type ImageBatch } from '../../src/data/imagefolder.js';
-import { DEFAULT_MODEL, ASSETS } from '../helpers.js';
+import { DEFAULT_MODEL, ASSETS, buildModel, randomTensor, maxAbsDiff } from '../helpers.js';
+import { Rng } from '../../src/rng.js';
 
-async function run(model: Uint8Array, feeds: Record<string, FloatTensor>): Promise<Record<string, FloatTensor>> {
-  const session = await defaultRunner.createSession(model);
+async function run(model: Uint8Array, feeds: Record<string, FloatTensor>, optimization: 'disabled' | 'all' = 'all'): Promise<Record<string, FloatTensor>> {
+  const session = await defaultRunner.createSession(model, { optimization });
   try {
     return await session.run(feeds);
   } finally {
@@ -36,6 +37,10 @@ async function calibrated(model: LoadedModel, images: ImageBatch, wBits: number,
   });
 }
 
+/** The weights of MatMuls and Gemms (the classifier head, transB = 1): each becomes one integer kernel. */
+const weightLayers = (model: LoadedModel, points: QuantPoint[]) =>
+  points.filter((p) => p.kind === 'weight' && ['MatMul', 'Gemm'].includes(model.graph.nodes.find((n) => n.name === p.node)?.opType ?? '')).length;
+
 /** Agreement of the arg-max over rows of 10 logits, and the largest logit difference against the largest logit. */
 function compare(actual: Float32Array, expected: Float32Array) {
   const rows = expected.length / 10;
@@ -51,10 +56,11 @@ test('W8A8 ViT: every weight MatMul is one uint8 × int8 MatMulIntegerToFloat wi
   const { model, images } = await vit();
   const points = findQuantPoints(model.graph);
   const table = await calibrated(model, images, 8);
-  const weightMatMuls = points.filter((p) => p.kind === 'weight' && model.graph.nodes.find((n) => n.name === p.node)?.opType === 'MatMul').length;
+  const integerLayers = weightLayers(model, points);
   const g = deployableGraph(model.graph, points, table.params).graph;
-  assert.equal(count(g, 'MatMulIntegerToFloat'), weightMatMuls);
+  assert.equal(count(g, 'MatMulIntegerToFloat'), integerLayers);
   assert.equal(count(g, 'MatMul'), 12, 'the two activation × activation MatMuls of each of the 6 attentions stay QDQ');
+  assert.equal(count(g, 'Gemm'), 0, 'the Gemm head (transB = 1) runs as MatMulIntegerToFloat on its transposed weight');
   for (const node of g.nodes.filter((n) => n.opType === 'MatMulIntegerToFloat')) {
     assert.equal(node.domain, 'com.microsoft');
     assert.equal(g.initializers.get(node.inputs[1])?.dataType, DataType.INT8, `${node.name}: int8 weight`);
@@ -79,7 +85,7 @@ test('W8A8 ViT: every weight MatMul is one uint8 × int8 MatMulIntegerToFloat wi
     assert.ok(relative < 0.02, `${name}: logits differ by ${relative} of the largest`);
   }
   const kernels = await chosenKernels(defaultRunner, g.toBytes());
-  assert.equal(kernels['com.microsoft:MatMulIntegerToFloat'], weightMatMuls + 6, `onnxruntime keeps them, and fuses Q·Kᵀ: ${JSON.stringify(kernels)}`);
+  assert.equal(kernels['com.microsoft:MatMulIntegerToFloat'], integerLayers + 6, `onnxruntime keeps them, and fuses Q·Kᵀ: ${JSON.stringify(kernels)}`);
   assert.equal(kernels.MatMul, undefined, 'no float MatMul is left');
 });
 
@@ -89,12 +95,12 @@ test('W4A8 widened: uint4 weights in the file, widened to int8 once at load, so 
   const table = await calibrated(model, images, 4);
   assert.equal(count(deployableGraph(model.graph, points, table.params).graph, 'Cast'), count(model.graph, 'Cast'), 'per-channel W4 leaves uint4 weights to DequantizeLinear (no Cast-21 in every onnxruntime-web build)');
   const g = deployableGraph(model.graph, points, table.params, {}, { widenUint4: 'cast' }).graph;
-  const weightMatMuls = points.filter((p) => p.kind === 'weight' && model.graph.nodes.find((n) => n.name === p.node)?.opType === 'MatMul').length;
+  const integerLayers = weightLayers(model, points);
   const widened = g.nodes.filter((n) => n.opType === 'Cast' && g.initializers.get(n.inputs[0])?.dataType === DataType.UINT4);
-  assert.equal(widened.length, weightMatMuls);
+  assert.equal(widened.length, integerLayers);
   const kernels = await chosenKernels(defaultRunner, g.toBytes());
   assert.equal(kernels.Cast, undefined, `the casts of constants are folded at load: ${JSON.stringify(kernels)}`);
-  assert.equal(kernels['com.microsoft:MatMulIntegerToFloat'], weightMatMuls + 6, JSON.stringify(kernels));
+  assert.equal(kernels['com.microsoft:MatMulIntegerToFloat'], integerLayers + 6, JSON.stringify(kernels));
   assert.equal(kernels.MatMul, undefined, `no weight is dequantized to a float MatMul: ${JSON.stringify(kernels)}`);
   const sim = materialize(model.graph, points, table.params, { bake: true }).graph.toBytes();
   const x = { [model.inputName]: { data: images.data, dims: images.dims } };
@@ -106,11 +112,11 @@ test('W4A8 nibbles: 4-bit weights stored two to a uint8 byte, split into int8 at
   const { model, images } = await vit();
   const points = findQuantPoints(model.graph);
   const table = await calibrated(model, images, 4);
-  const weightMatMuls = points.filter((p) => p.kind === 'weight' && model.graph.nodes.find((n) => n.name === p.node)?.opType === 'MatMul').length;
+  const integerLayers = weightLayers(model, points);
   const deployed = deployableGraph(model.graph, points, table.params, {}, { widenUint4: 'nibbles' });
   const g = deployed.graph;
-  assert.equal(deployed.weights['uint4-nibbles'].tensors, weightMatMuls);
-  assert.equal(deployed.weights.uint4.tensors, 2, 'the patch Conv and the Gemm head keep uint4 + DequantizeLinear');
+  assert.equal(deployed.weights['uint4-nibbles'].tensors, integerLayers);
+  assert.equal(deployed.weights.uint4.tensors, 1, 'the patch Conv keeps uint4 + DequantizeLinear');
   assert.ok(!g.nodes.some((n) => n.opType === 'Cast' && g.initializers.get(n.inputs[0])?.dataType === DataType.UINT4), 'no Cast of uint4 (the onnxruntime-web build transformers.js bundles has none)');
   for (const node of g.nodes.filter((n) => n.opType === 'MatMulIntegerToFloat')) assert.equal(node.inputs.length, 7, `${node.name}: the bias Add is inside the kernel`);
   const widened = deployableGraph(model.graph, points, table.params, {}, { widenUint4: 'cast' });
@@ -156,4 +162,42 @@ test('blocked weights: calibrated per block of 32 rows, simulated so, exported a
   const float = (await run(model.graph.toBytes(), x))[model.outputName].data;
   const error = (t: Float32Array) => t.reduce((sum, v, i) => sum + (v - float[i]) ** 2, 0);
   assert.ok(error(expected) < error((await run(perChannel, x))[model.outputName].data), 'blocked W4 is closer to float than per-channel W4');
+});
+
+test('Gemms (transB 1 and 0, with and without the weight correction, 8 and 4-bit) run as MatMulIntegerToFloat with their bias and match the simulation', async () => {
+  const rng = new Rng(17);
+  const graph = new Graph(buildModel({
+    inputs: [{ name: 'x', shape: ['N', 1, 1, 5] }], outputs: ['z'],
+    inits: [
+      { name: 'W1', dims: [8, 5], values: randomTensor(rng, 40, 0.8) },
+      { name: 'B1', dims: [8], values: randomTensor(rng, 8, 0.2) },
+      { name: 'W2', dims: [8, 3], values: randomTensor(rng, 24, 0.8) },
+      { name: 'B2', dims: [3], values: randomTensor(rng, 3, 0.2) },
+    ],
+    nodes: [
+      { op: 'Flatten', inputs: ['x'], outputs: ['f'] },
+      { op: 'Gemm', inputs: ['f', 'W1', 'B1'], outputs: ['h'], attrs: { transB: 1 } },
+      { op: 'Relu', inputs: ['h'], outputs: ['y'] },
+      { op: 'Gemm', inputs: ['y', 'W2', 'B2'], outputs: ['z'], floatAttrs: { alpha: 1, beta: 1 } },
+    ],
+  }));
+  const n = 16;
+  const images = { data: randomTensor(rng, n * 5, 1, 0.5), dims: [n, 1, 1, 5] as [number, number, number, number], labels: new Int32Array(n) };
+  const points = findQuantPoints(graph);
+  const x = { x: { data: images.data, dims: images.dims } };
+  for (const [wBits, weightCorrection, widenUint4] of [[8, false, undefined], [8, true, undefined], [4, false, 'nibbles'], [4, true, 'cast']] as const) {
+    const name = `W${wBits}${weightCorrection ? ' corrected' : ''}`;
+    const table = await calibrate(defaultRunner, graph, 'x', points, images, { wBits, aBits: 8, observer: 'minmax', ptf: false, lis: false, biasCorrection: false, weightCorrection, batchSize: 16 });
+    const g = deployableGraph(graph, points, table.params, {}, { widenUint4 }).graph;
+    assert.equal(count(g, 'Gemm'), 0, name);
+    const kernels = g.nodes.filter((node) => node.opType === 'MatMulIntegerToFloat');
+    assert.deepEqual(kernels.map((node) => node.inputs.length), [7, 7], `${name}: both took their bias`);
+    const stored = g.toModel().graph!.initializer!.filter((t) => t.dims!.length === 2).map((t) => t.dims!.map(Number));
+    assert.deepEqual(stored.sort(), widenUint4 === 'nibbles' ? [[3, 8], [4, 3]] : [[5, 8], [8, 3]], `${name}: W1 stored once, transposed to [K, N]`);
+    assert.equal((await chosenKernels(defaultRunner, g.toBytes()))['com.microsoft:MatMulIntegerToFloat'], 2, name);
+    // Unoptimized: onnxruntime's own fusion of the simulation's Q/DQ can move a 4-bit output by a level.
+    const expected = (await run(materialize(graph, points, table.params, { bake: true }).graph.toBytes(), x, 'disabled')).z.data;
+    const actual = (await run(g.toBytes(), x)).z.data;
+    assert.ok(maxAbsDiff(actual, expected) <= 1e-4 * Math.max(...expected.map(Math.abs)), `${name}: max diff ${maxAbsDiff(actual, expected)} from the simulation`);
+  }
 });
