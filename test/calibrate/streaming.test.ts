@@ -50,6 +50,23 @@ test('OMSE as a streaming statistic: each candidate error equals the direct sum,
   }
 });
 
+test('OMSE streaming: values outside the range it was made for, and a range of one value, still sum exactly', () => {
+  const x = activations(new Rng(13), 5000);
+  for (const [min, max] of [[-1, 1.5], [0.5, 0.5], [0, 0]]) {
+    const values = min === max ? new Float32Array(300).fill(min) : x;
+    for (const bits of [8, 4]) {
+      const accumulator = new OmseAccumulator(min, max, bits);
+      accumulator.add(values);
+      const range = uintRange(bits);
+      for (let i = 0; i < OmseAccumulator.CANDIDATES; i += 11) {
+        const { scale, zeroPoint } = scaleAndZeroPoint(min * (1 - 0.01 * i), max * (1 - 0.01 * i), range);
+        const direct = squaredError(values, scale, zeroPoint, range);
+        assert.ok(Math.abs(accumulator.candidateError(i) - direct) <= 1e-9 * direct + 1e-12, `[${min}, ${max}], ${bits} bits, candidate ${i}: ${accumulator.candidateError(i)} vs ${direct}`);
+      }
+    }
+  }
+});
+
 test('PTF as a streaming statistic picks the same α per channel, in chunks or at once', () => {
   const channels = 48;
   const rng = new Rng(12);
