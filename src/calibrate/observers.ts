@@ -70,9 +70,9 @@ const CELLS_PER_BOUND = 16;
 /**
  * OMSE as a streaming statistic: the squared error of each of the 90 candidate quantizers over every value
  * added, without keeping the values. A candidate's levels are monotone in x, so each level is an interval of
- * float32 keys; the boundaries of all candidates cut the line into intervals, and per interval the count, Σx
- * and Σx² (float64, in the order values arrive) give every candidate's error exactly up to rounding:
- * Σ over levels k of Σx² − 2·x̂_k·Σx + m·x̂_k². Values may come in chunks of any size.
+ * float32 keys; the boundaries of all candidates cut the line into intervals, and per interval the count and Σx
+ * (float64, in the order values arrive), with Σx² over all values, give every candidate's error exactly up to
+ * rounding: Σx² + Σ over levels k of m_k·x̂_k² − 2·x̂_k·Σ_k x. Values may come in chunks of any size.
  */
 export class OmseAccumulator implements SampleStatistic {
   static readonly CANDIDATES = 90;
@@ -90,8 +90,9 @@ export class OmseAccumulator implements SampleStatistic {
   private readonly gridMin: number;
   private readonly cellsPerUnit: number;
   private readonly lastCell: number;
-  /** Per interval j: count, Σx, Σx² at 3j, 3j + 1, 3j + 2. */
+  /** Per interval j: count and Σx at 2j and 2j + 1 (two doubles, not three: the values' Σx² is one number). */
   private readonly sums: Float64Array;
+  private squares = 0;
 
   constructor(min: number, max: number, private readonly bits: number) {
     this.range = uintRange(bits);
@@ -127,7 +128,7 @@ export class OmseAccumulator implements SampleStatistic {
       return a;
     };
     this.candidates.forEach((c, i) => (c.cuts = all.subarray(i * levels, (i + 1) * levels).map(indexOf)));
-    this.sums = new Float64Array(3 * (this.bounds.length + 1));
+    this.sums = new Float64Array(2 * (this.bounds.length + 1));
     const cells = Math.max(16, CELLS_PER_BOUND * this.bounds.length);
     this.gridMin = min;
     this.cellsPerUnit = max > min ? cells / (max - min) : 1;
@@ -148,6 +149,7 @@ export class OmseAccumulator implements SampleStatistic {
   add(values: Float32Array): void {
     const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
     const { bounds, sums, below, gridMin, cellsPerUnit, lastCell } = this;
+    let squares = this.squares;
     for (let i = 0; i < values.length; i++) {
       const x = values[i];
       if (x !== x) continue;
@@ -163,31 +165,30 @@ export class OmseAccumulator implements SampleStatistic {
         if (bounds[mid] <= key) a = mid + 1;
         else c = mid;
       }
-      const j = 3 * a;
+      const j = 2 * a;
       sums[j]++;
       sums[j + 1] += x;
-      sums[j + 2] += x * x;
+      squares += x * x;
     }
+    this.squares = squares;
   }
 
   /** The squared error of candidate i over the values added. */
   candidateError(i: number): number {
     const { scale, lo, hi, cuts } = this.candidates[i];
-    let total = 0;
+    let total = this.squares;
     let j = 0;
     for (let k = lo; k <= hi; k++) {
       const end = k < hi ? cuts[k - lo] : this.bounds.length; // last interval of level k
       let m = 0;
       let s1 = 0;
-      let s2 = 0;
       for (; j <= end; j++) {
-        m += this.sums[3 * j];
-        s1 += this.sums[3 * j + 1];
-        s2 += this.sums[3 * j + 2];
+        m += this.sums[2 * j];
+        s1 += this.sums[2 * j + 1];
       }
       if (!m) continue;
       const c = Math.fround(k * scale);
-      total += s2 - 2 * c * s1 + m * c * c;
+      total += m * c * c - 2 * c * s1;
     }
     return Math.max(0, total);
   }
