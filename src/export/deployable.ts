@@ -5,14 +5,14 @@
 // With `integerKernels`, MatMuls are then written as the onnxruntime kernels that run them on integers
 // (integer-kernels.ts); blocked weights become MatMulNBits (nbits.ts), and with `widenUint4: 'nibbles'` the
 // 4-bit weights of those MatMuls are stored as the nibbles of uint8 bytes (nibbles.ts).
-import { attribute, Graph, intAttribute, makeAttribute, type Node } from '../onnx/graph.js';
+import { floatAttribute, Graph, intAttribute, makeAttribute, type Node } from '../onnx/graph.js';
 import { upgradeOpset } from '../onnx/opset.js';
 import { DataType, floatTensor, int64Tensor, onnx, tensorDims, tensorToFloat32, type TensorProto } from '../onnx/proto.js';
 import { biasCorrectionAxes, materialize, paramDims, subtractFromOutput, zeroPointPerScale } from '../quant/materialize.js';
 import { quantizeLevel, uintRange, weightCorrection, type QuantParams, type UniformParams } from '../quant/scheme.js';
 import type { QuantPoint } from '../quant/points.js';
 import { GraphError } from '../errors.js';
-import { integerMatMuls, fuseBiasAdds, signedRightOperands, type Uint4Widening } from './integer-kernels.js';
+import { integerMatMuls, fuseBiasAdds, packUint4, signedRightOperands, type Uint4Widening } from './integer-kernels.js';
 import { matMulNBits } from './nbits.js';
 
 export interface FloatSubgraph {
@@ -164,12 +164,9 @@ export function quantizeWeight(values: Float32Array, dims: readonly number[], ax
  */
 export function integerTensor(name: string, dims: readonly number[], values: Uint8Array, storage: 'int8' | 'uint4'): TensorProto {
   if (storage === 'int8') return onnx.TensorProto.create({ name, dims: [...dims], dataType: DataType.INT8, rawData: values.map((v) => (v - 128) & 0xff) });
-  const packed = new Uint8Array(Math.ceil(values.length / 2));
-  for (let i = 0; i < values.length; i++) {
-    if (values[i] > 15) throw new GraphError(`uint4 tensor '${name}': level ${values[i]} does not fit 4 bits`);
-    packed[i >> 1] |= i & 1 ? values[i] << 4 : values[i];
-  }
-  return onnx.TensorProto.create({ name, dims: [...dims], dataType: DataType.UINT4, rawData: packed });
+  const over = values.findIndex((v) => v > 15);
+  if (over >= 0) throw new GraphError(`uint4 tensor '${name}': level ${values[over]} does not fit 4 bits`);
+  return onnx.TensorProto.create({ name, dims: [...dims], dataType: DataType.UINT4, rawData: packUint4(values) });
 }
 
 /**
@@ -229,7 +226,7 @@ function correctionOffset(graph: Graph, node: Node, point: QuantPoint, dequantiz
   const axis = point.channelAxis!;
   const name = `${point.id}::correction`;
   // The axis of W's output channels: MatMul's last; a plain Gemm's (A not transposed, alpha 1) 0 or 1 by transB.
-  const plainGemm = node.opType === 'Gemm' && !intAttribute(node, 'transA', 0) && (attribute(node, 'alpha')?.f ?? 1) === 1;
+  const plainGemm = node.opType === 'Gemm' && !intAttribute(node, 'transA', 0) && floatAttribute(node, 'alpha', 1) === 1;
   const outputAxis = node.opType === 'MatMul' ? dims.length - 1 : plainGemm ? 1 - intAttribute(node, 'transB', 0) : -1;
   if (node.inputs[1] === dequantized && axis === outputAxis && consumers.length === 1) {
     const rowSums = `${name}::row_sums`;

@@ -7,7 +7,7 @@
 // ('cast': opset 21, which the onnxruntime-web build transformers.js 4.3 bundles has no kernel for), or the
 // bitwise split of nibbles stored in uint8 bytes ('nibbles', nibbles.ts), which every build has.
 import type { Graph, Node } from '../onnx/graph.js';
-import { attribute, intAttribute, makeAttribute } from '../onnx/graph.js';
+import { attribute, floatAttribute, intAttribute, makeAttribute } from '../onnx/graph.js';
 import { DataType, onnx, tensorDims, toNumber, type TensorProto } from '../onnx/proto.js';
 import { packNibbles, unpackNibbles } from './nibbles.js';
 
@@ -51,19 +51,13 @@ function weightDequantize(graph: Graph, tensor: string, channelAxis = 1): { dq: 
   return { dq, levels, zero };
 }
 
-/** A float attribute's value (alpha, beta), or `fallback` when absent. */
-function floatAttribute(node: Node, name: string, fallback: number): number {
-  const a = attribute(node, name);
-  return a?.f !== undefined && a.f !== null ? a.f : fallback;
-}
-
 /** uint4 values (packed two per byte, low nibble first) as int8 bytes. */
 function unpackUint4(packed: Uint8Array, count: number): Uint8Array {
   return Uint8Array.from({ length: count }, (_, i) => (i & 1 ? packed[i >> 1] >> 4 : packed[i >> 1] & 15));
 }
 
 /** 0..15 values packed two per byte, the first in the low nibble (ONNX's uint4 layout). */
-function packUint4(values: Uint8Array): Uint8Array {
+export function packUint4(values: Uint8Array): Uint8Array {
   const packed = new Uint8Array(Math.ceil(values.length / 2));
   for (let i = 0; i < values.length; i++) packed[i >> 1] |= i & 1 ? values[i] << 4 : values[i];
   return packed;
@@ -74,8 +68,6 @@ export type Uint4Widening = 'cast' | 'nibbles';
 
 export interface IntegerMatMuls {
   matMuls: number;
-  /** How many of them were Gemms (torchvision's attention projections, classifier heads). */
-  gemms: number;
   /** The uint4 weight tensors now stored as nibbles of uint8 (by name), and the bytes each now takes. */
   nibbles: Map<string, number>;
 }
@@ -86,7 +78,7 @@ export interface IntegerMatMuls {
  * Without `widenUint4`, MatMuls of uint4 weights stay DequantizeLinear + MatMul.
  */
 export function integerMatMuls(graph: Graph, options: { widenUint4?: Uint4Widening }): IntegerMatMuls {
-  const gemms = gemmsAsMatMuls(graph, options);
+  gemmsAsMatMuls(graph, options);
   let count = 0;
   const nibbles = new Map<string, number>();
   const unpacked = new Map<string, string>();
@@ -125,7 +117,7 @@ export function integerMatMuls(graph: Graph, options: { widenUint4?: Uint4Wideni
     graph.invalidate();
     useMicrosoftDomain(graph);
   }
-  return { matMuls: count, gemms, nibbles };
+  return { matMuls: count, nibbles };
 }
 
 /** `rows × columns` values transposed to `columns × rows`. */
@@ -140,17 +132,17 @@ function transposed(values: Uint8Array, rows: number, columns: number): Uint8Arr
  * MatMul pass then writes as an integer kernel with that bias: only plain Gemms (no transA, alpha and beta 1).
  * A transposed weight ([N, K], per row) is stored transposed ([K, N], per column), as MatMul reads it.
  */
-function gemmsAsMatMuls(graph: Graph, options: { widenUint4?: Uint4Widening }): number {
-  let count = 0;
+function gemmsAsMatMuls(graph: Graph, options: { widenUint4?: Uint4Widening }): void {
   const transposedWeights = new Map<string, string>();
   for (const node of [...graph.nodes]) {
     if (node.opType !== 'Gemm' || !isDefaultDomain(node)) continue;
     if (intAttribute(node, 'transA', 0) || floatAttribute(node, 'alpha', 1) !== 1 || floatAttribute(node, 'beta', 1) !== 1) continue;
     const a = activationDequantize(graph, node.inputs[0]);
-    const w = weightDequantize(graph, node.inputs[1], intAttribute(node, 'transB', 0) ? 0 : 1);
+    const transB = intAttribute(node, 'transB', 0) !== 0;
+    const w = weightDequantize(graph, node.inputs[1], transB ? 0 : 1);
     if (!a || !w || (w.levels.dataType === DataType.UINT4 && !options.widenUint4)) continue;
     let weight = node.inputs[1];
-    if (intAttribute(node, 'transB', 0)) {
+    if (transB) {
       const key = w.dq.outputs[0];
       if (!transposedWeights.has(key)) {
         const [rows, columns] = tensorDims(w.levels);
@@ -173,9 +165,7 @@ function gemmsAsMatMuls(graph: Graph, options: { widenUint4?: Uint4Widening }): 
     node.outputs = [product];
     node.attributes = [];
     graph.invalidate();
-    count++;
   }
-  return count;
 }
 
 /**

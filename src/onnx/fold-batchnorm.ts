@@ -2,7 +2,7 @@
 // weight), so the weight that gets quantized is the one a deployed model multiplies by. BN(y) = k·y + t per
 // channel, k = γ/√(σ²+ε), t = β − μ·k. After a layer: W' = W·k per output channel, b' = k·b + t. Before one
 // (LeViT's BN_Linear head): W' = k·W per input channel, b' = b + t·W.
-import { attribute, intAttribute, type Graph, type Node } from './graph.js';
+import { attribute, floatAttribute, intAttribute, type Graph, type Node } from './graph.js';
 import { floatTensor, tensorDims, valueInfoShape } from './proto.js';
 
 export interface BatchNormFolding {
@@ -87,7 +87,7 @@ function affineOf(graph: Graph, bn: Node): { k: Float64Array; t: Float64Array } 
   if (!gamma || !beta || !mean || !variance) return 'its parameters are not constants';
   const c = gamma.values.length;
   if ([beta, mean, variance].some((v) => v.values.length !== c)) return 'its parameters differ in length';
-  const epsilon = attribute(bn, 'epsilon')?.f ?? 1e-5;
+  const epsilon = floatAttribute(bn, 'epsilon', 1e-5);
   const k = Float64Array.from(gamma.values, (g, i) => g / Math.sqrt(variance.values[i] + epsilon));
   const t = Float64Array.from(beta.values, (b, i) => b - mean.values[i] * k[i]);
   return { k, t };
@@ -141,7 +141,7 @@ function addBias(graph: Graph, linear: Linear, bias: Float64Array, biasAdd: Node
   const { node } = linear;
   const c = bias.length;
   if (node.opType === 'Conv' || node.opType === 'Gemm') {
-    const beta = node.opType === 'Gemm' ? (attribute(node, 'beta')?.f ?? 1) : 1;
+    const beta = node.opType === 'Gemm' ? floatAttribute(node, 'beta', 1) : 1;
     const old = node.inputs[2] ? graph.constantValue(node.inputs[2])!.values : new Float32Array(c);
     setConstant(graph, node, 2, [c], Float32Array.from(bias, (b, o) => old[o] + b / beta));
     return;
@@ -219,7 +219,7 @@ function foldBefore(graph: Graph, bn: Node, k: Float64Array, t: Float64Array, ra
   if (linear.inChannels !== k.length || rankOf(graph, bn.inputs[0], ranks) !== 2) return `its channels are not the inputs of '${linear.node.name}'`;
   const folded = Float32Array.from(linear.weight.values);
   const bias = new Float64Array(linear.outChannels);
-  const alpha = linear.node.opType === 'Gemm' ? (attribute(linear.node, 'alpha')?.f ?? 1) : 1;
+  const alpha = linear.node.opType === 'Gemm' ? floatAttribute(linear.node, 'alpha', 1) : 1;
   for (let o = 0; o < linear.outChannels; o++) {
     for (let i = 0; i < linear.inChannels; i++) {
       bias[o] += alpha * t[i] * linear.weight.values[linear.at(o, i)];

@@ -245,6 +245,12 @@ export function intAttribute(node: Node, name: string, fallback: number): number
   return a && a.i !== undefined && a.i !== null ? toNumber(a.i) : fallback;
 }
 
+/** A float attribute's value (alpha, beta, epsilon), or `fallback` when absent. */
+export function floatAttribute(node: Node, name: string, fallback: number): number {
+  const a = attribute(node, name);
+  return a?.f !== undefined && a.f !== null ? a.f : fallback;
+}
+
 export function intsAttribute(node: Node, name: string): number[] | undefined {
   const a = attribute(node, name);
   return a?.ints?.length ? a.ints.map((v) => toNumber(v)) : undefined;
