@@ -23,6 +23,14 @@ export function parseMemoryBudget(value: unknown, option = '--memory-budget'): n
   return bytes;
 }
 
+/**
+ * Images a chunk may hold: as many as `budget` bytes hold at twice `bytesPerImage` (onnxruntime's copy and
+ * JavaScript's), at least one and at most `limit`; `limit` where the size per image is not known (0).
+ */
+export function imagesWithin(budget: number, bytesPerImage: number, limit: number): number {
+  return bytesPerImage > 0 ? Math.max(1, Math.min(limit, Math.floor(budget / (2 * bytesPerImage)))) : limit;
+}
+
 /** A byte count for people: 1.5 GiB, 300 MiB. */
 export function formatBytes(bytes: number): string {
   return bytes >= GIB ? `${(bytes / GIB).toFixed(1)} GiB` : `${(bytes / 1024 ** 2).toFixed(0)} MiB`;

@@ -10,7 +10,7 @@ import { PercentileTracker, type SampleSpec } from './observers.js';
 import { SampleStatistics } from './sample-statistics.js';
 import type { UniformParams } from '../quant/scheme.js';
 import { silentProgress, type Progress } from '../progress.js';
-import { DEFAULT_MEMORY_BUDGET } from '../memory.js';
+import { DEFAULT_MEMORY_BUDGET, imagesWithin } from '../memory.js';
 
 export interface TensorStats {
   min: number;
@@ -90,7 +90,7 @@ async function forChunks(
   start: number, end: number, limit: number, budget: number, run: (start: number, end: number, measure: boolean) => Promise<Record<string, FloatTensor>>,
   use: (values: Record<string, FloatTensor>, end: number) => void | Promise<void>, firstChunk = 1, known?: number,
 ): Promise<{ chunk: number; bytesPerImage: number }> {
-  const fit = (bytes: number) => (bytes ? Math.max(1, Math.min(limit, Math.floor(budget / (2 * bytes)))) : limit);
+  const fit = (bytes: number) => imagesWithin(budget, bytes, limit);
   let chunk = known === undefined ? Math.min(firstChunk, limit) : fit(known);
   let sized = known !== undefined;
   let bytesPerImage = known ?? 0;

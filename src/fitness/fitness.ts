@@ -28,6 +28,12 @@ export interface FitnessSetup {
   inputName: string;
   outputName: string;
   batchSize: number;
+  /**
+   * Images per onnxruntime run (default `batchSize`): a batch runs in pieces of this many and its logits are joined
+   * before the loss, so onnxruntime's working memory follows the memory budget while batches, losses and racing stay
+   * as they are.
+   */
+  forwardImages?: number;
   /** Bytes of cached unit inputs to hold in memory (default: all), and the folder the rest spills to. */
   unitInputBudget?: number;
   spillFolder?: string;
@@ -59,6 +65,8 @@ export const RACE_MIN_IMAGES = 100;
 export interface ScoredImages {
   images: ImageBatch;
   ranges: [number, number][];
+  /** Per batch, the image ranges of its onnxruntime runs; cached unit inputs are kept per piece, in this order. */
+  pieces: [number, number][][];
   reference: FloatTensor[];
 }
 
@@ -77,6 +85,18 @@ const finite = (x: number) => (Number.isFinite(x) ? x : Infinity);
 function pixels(images: ImageBatch, [start, end]: [number, number]): FloatTensor {
   const b = sliceBatch(images, start, end);
   return { data: b.data, dims: b.dims };
+}
+
+/** Tensors of consecutive images joined along the first axis (one is returned as it is). */
+export function joinImages(tensors: readonly FloatTensor[]): FloatTensor {
+  if (tensors.length === 1) return tensors[0];
+  const data = new Float32Array(tensors.reduce((n, t) => n + t.data.length, 0));
+  let offset = 0;
+  for (const t of tensors) {
+    data.set(t.data, offset);
+    offset += t.data.length;
+  }
+  return { data, dims: [tensors.reduce((n, t) => n + t.dims[0], 0), ...tensors[0].dims.slice(1)] };
 }
 
 export class Fitness {
@@ -98,19 +118,26 @@ export class Fitness {
 
   /** Full-precision logits of `images`, batch by batch; `ran` hears of each batch's images as they are done. */
   async score(images: ImageBatch, ran?: ImagesRan): Promise<ScoredImages> {
-    const ranges = [...batchRanges(images.dims[0], this.setup.batchSize)];
-    return { images, ranges, reference: await this.run(this.setup.graph.toBytes(), images, ranges, ran) };
+    const { batchSize, forwardImages = batchSize } = this.setup;
+    const ranges = [...batchRanges(images.dims[0], batchSize)];
+    const pieces = ranges.map(([start, end]) => [...batchRanges(end - start, forwardImages)].map(([a, b]): [number, number] => [start + a, start + b]));
+    const scored = { images, ranges, pieces, reference: [] };
+    return { ...scored, reference: await this.run(this.setup.graph.toBytes(), scored, ran) };
   }
 
-  /** A model's logits over `images`, one batch per range. */
-  private async run(model: Uint8Array, images: ImageBatch, ranges: readonly [number, number][], ran?: ImagesRan): Promise<FloatTensor[]> {
+  /** A model's logits over the images, one tensor per batch. */
+  private async run(model: Uint8Array, { images, pieces }: Pick<ScoredImages, 'images' | 'pieces'>, ran?: ImagesRan): Promise<FloatTensor[]> {
     const { runner, inputName, outputName } = this.setup;
     const session = await runner.createSession(model);
     const outputs: FloatTensor[] = [];
     try {
-      for (const r of ranges) {
-        outputs.push((await session.run({ [inputName]: pixels(images, r) }, [outputName]))[outputName]);
-        ran?.(r[1] - r[0]);
+      for (const batch of pieces) {
+        const logits: FloatTensor[] = [];
+        for (const r of batch) {
+          logits.push((await session.run({ [inputName]: pixels(images, r) }, [outputName]))[outputName]);
+          ran?.(r[1] - r[0]);
+        }
+        outputs.push(joinImages(logits));
       }
     } finally {
       await session.release();
@@ -133,18 +160,23 @@ export class Fitness {
     let unitInputs: UnitInputs | undefined;
     let total = 0;
     const rows = new Float64Array(scored.images.dims[0]);
+    let piece = 0;
     try {
-      for (const [b, r] of scored.ranges.entries()) {
-        const x = pixels(scored.images, r);
-        const out = await session.run({ [inputName]: x }, [outputName, ...fetched]);
-        total += this.batchLoss(out[outputName], scored.reference[b], rows, r[0]);
-        ran?.(r[1] - r[0]);
-        if (!keepUnitInputs) continue;
-        // onnxruntime keeps a batch's fetched tensors in its arena until the session ends: the budget holds them too.
-        const fetchedBytes = fetched.reduce((n, t) => n + out[t].data.byteLength, 0);
-        unitInputs ??= this.unitInputs = new UnitInputs(Math.max(0, (this.setup.unitInputBudget ?? Infinity) - fetchedBytes), this.setup.spillFolder);
-        // The pixels are a view of images held anyway: kept, not counted against the budget.
-        unitInputs.put(b, Object.fromEntries(fetched.map((t) => [t, out[t]])), { [inputName]: x });
+      for (const [b, batch] of scored.pieces.entries()) {
+        const logits: FloatTensor[] = [];
+        for (const r of batch) {
+          const x = pixels(scored.images, r);
+          const out = await session.run({ [inputName]: x }, [outputName, ...fetched]);
+          logits.push(out[outputName]);
+          ran?.(r[1] - r[0]);
+          if (!keepUnitInputs) continue;
+          // onnxruntime keeps a run's fetched tensors in its arena until the session ends: the budget holds them too.
+          const fetchedBytes = fetched.reduce((n, t) => n + out[t].data.byteLength, 0);
+          unitInputs ??= this.unitInputs = new UnitInputs(Math.max(0, (this.setup.unitInputBudget ?? Infinity) - fetchedBytes), this.setup.spillFolder);
+          // The pixels are a view of images held anyway: kept, not counted against the budget.
+          unitInputs.put(piece++, Object.fromEntries(fetched.map((t) => [t, out[t]])), { [inputName]: x });
+        }
+        total += this.batchLoss(joinImages(logits), scored.reference[b], rows, scored.ranges[b][0]);
       }
     } finally {
       await session.release();
@@ -154,7 +186,7 @@ export class Fitness {
 
   /** The whole quantized model's logits, batch by batch (the holdout's selection measures are computed from them). */
   logits(params: Readonly<Record<string, QuantParams>>, scored: ScoredImages, ran?: ImagesRan): Promise<FloatTensor[]> {
-    return this.run(this.setup.simulate(params).graph.toBytes(), scored.images, scored.ranges, ran);
+    return this.run(this.setup.simulate(params).graph.toBytes(), scored, ran);
   }
 
   /** The fitness loss of logits from `logits` against the reference. */
@@ -221,9 +253,11 @@ export class Fitness {
     const run = async (scales: readonly Float32Array[], next?: (batch: number, logits: FloatTensor) => boolean) => {
       const candidate = withScales(params, Object.fromEntries(ids.map((id, i) => [id, scales[i]])));
       const feeds = simulationFeeds(simulation, points, candidate);
-      for (const [b] of scored.ranges.entries()) {
-        const logits = (await session.run({ ...feeds, ...inputs[b] }, [outputName]))[outputName];
-        if (next && !next(b, logits)) return true;
+      let piece = 0;
+      for (const [b, batch] of scored.pieces.entries()) {
+        const logits: FloatTensor[] = [];
+        for (let i = 0; i < batch.length; i++) logits.push((await session.run({ ...feeds, ...inputs[piece++] }, [outputName]))[outputName]);
+        if (next && !next(b, joinImages(logits))) return true;
       }
       return false;
     };

@@ -1,6 +1,7 @@
-// The search's cached unit inputs: per batch of the calibration set, the tensors each unit's suffix reads. They
-// stay in memory up to a budget; beyond it each tensor goes to a file of its own (float32, as it came) and is
-// read back when a unit's search starts, so a spilled search runs on the same bytes as one held in memory.
+// The search's cached unit inputs: per piece of the calibration set (the images of one onnxruntime run), the
+// tensors each unit's suffix reads. They stay in memory up to a budget; beyond it each tensor goes to a file of
+// its own (float32, as it came) and is read back when a unit's search starts, so a spilled search runs on the
+// same bytes as one held in memory.
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FloatTensor } from '../runtime/runner.js';
@@ -12,7 +13,7 @@ export interface SpillReport {
   /** Bytes held in memory and written to disk at the largest pass (every pass caches the same tensors). */
   inMemoryBytes: number;
   spilledBytes: number;
-  /** Spilled (batch, tensor) pairs of that pass, and the folder they were written to (removed after the search). */
+  /** Spilled (piece, tensor) pairs of that pass, and the folder they were written to (removed after the search). */
   spilledTensors: number;
   folder: string | null;
 }
@@ -33,7 +34,7 @@ export class UnitInputs {
   constructor(private readonly budget = Infinity, private readonly folder?: string) {}
 
   /**
-   * Stores batch `b`'s tensors (in batch order); a tensor that would pass the budget goes to disk. `shared`
+   * Stores piece `b`'s tensors (in order); a tensor that would pass the budget goes to disk. `shared`
    * tensors (views of data held elsewhere) are kept as they are and not counted.
    */
   put(b: number, tensors: Readonly<Record<string, FloatTensor>>, shared: Readonly<Record<string, FloatTensor>> = {}): void {
@@ -56,7 +57,7 @@ export class UnitInputs {
     this.spilled[b] = spilled;
   }
 
-  /** Per batch, the named tensors, read back from disk where they were spilled. */
+  /** Per piece, the named tensors, read back from disk where they were spilled. */
   read(names: readonly string[]): Record<string, FloatTensor>[] {
     return this.held.map((held, b) => {
       const out: Record<string, FloatTensor> = {};

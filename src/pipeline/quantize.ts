@@ -25,6 +25,7 @@ import { missingRoles, type QuantPoint } from '../quant/points.js';
 import { ConfigError, DataError } from '../errors.js';
 import { silentProgress, type Progress } from '../progress.js';
 import type { Accuracy } from '../evaluate/metrics.js';
+import { imagesWithin } from '../memory.js';
 
 export interface QuantizeRequest {
   model: string;
@@ -103,14 +104,19 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
 
     const holdoutImages = await decodeImagesWithProgress(splits.holdout, model.preprocessing, progress, 'decoding holdout', skipped);
     let searched: { params: Record<string, QuantParams>; report: SearchReport } | undefined;
+    // What the budget leaves beside the decoded images: the unit inputs held in memory, and the search's forwards,
+    // run in pieces sized as calibration sized its own from the bytes per image of every quantized tensor.
+    const searchBudget = Math.max(0, options.memoryBudget - calibImages.data.byteLength - holdoutImages.data.byteLength);
+    const forwardImages = options.method === 'evolq'
+      ? imagesWithin(Math.max(searchBudget, options.memoryBudget / 4), table.chunks?.bytesPerImage.ranges ?? 0, options.batchSize) : undefined;
     if (options.method === 'evolq') {
       searched = await evolqSearch({
         runner, graph: model.graph,
         simulate: (params, feed) => materialize(model.graph, points, params, { bake: true, feed, inputMeans: table.inputMeans }),
         points, units, inputName: model.inputName, outputName: model.outputName,
-        calibration: calibImages, holdout: holdoutImages, batchSize: options.batchSize, refittedPtf: table.refittedPtf,
-        // What the budget leaves beside the decoded images; the rest goes to OUT's staging folder until the search ends.
-        unitInputBudget: Math.max(0, options.memoryBudget - calibImages.data.byteLength - holdoutImages.data.byteLength),
+        calibration: calibImages, holdout: holdoutImages, batchSize: options.batchSize, forwardImages, refittedPtf: table.refittedPtf,
+        // Unit inputs beyond the budget go to OUT's staging folder until the search ends.
+        unitInputBudget: searchBudget,
         spillFolder: out.path(UNIT_INPUTS_FOLDER),
       }, table.params, searchSettings(options), {
         rng, progress,
@@ -181,7 +187,7 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
       batchNorm: { folded: model.batchNormFolding.folded.length, kept: model.batchNormFolding.kept },
       memory: {
         budget: options.memoryBudget, images: { calibration: calibrationBytes, holdout: holdoutImages.data.byteLength },
-        calibration: table.chunks ?? null, unitInputs: searched?.report.unitInputs ?? null,
+        calibration: table.chunks ?? null, searchForwardImages: forwardImages ?? null, unitInputs: searched?.report.unitInputs ?? null,
       },
       skippedImages,
       files: ['model.onnx', transformersJs.file, 'simulation.onnx', 'quant.json', 'config.json', 'preprocessor_config.json', 'report.json', 'report.html'],

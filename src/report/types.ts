@@ -36,11 +36,12 @@ export interface QuantizeReport {
   batchNorm: { folded: number; kept: { node: string; reason: string }[] };
   /**
    * The memory budget (--memory-budget, bytes), the decoded images' bytes, how calibration chunked its runs,
-   * and what the search's cached unit inputs held in memory and spilled to disk.
+   * the images per onnxruntime run of the search's forwards (null without a search), and what the search's
+   * cached unit inputs held in memory and spilled to disk.
    */
   memory: {
     budget: number; images: { calibration: number; holdout: number };
-    calibration: CollectReport | null; unitInputs: SpillReport | null;
+    calibration: CollectReport | null; searchForwardImages: number | null; unitInputs: SpillReport | null;
   };
   /** Images left out with --skip-bad-images because they did not decode. */
   skippedImages: SkippedImage[];

@@ -1,5 +1,6 @@
-// --memory-budget: a budget too small for the search's cached unit inputs spills them to disk; the search
-// reads the same bytes back, so its result is the same bit for bit, and report.json says what spilled.
+// --memory-budget: a budget too small for the search's cached unit inputs spills them to disk, and its forwards
+// run an image at a time; the search reads the same bytes back and joins each batch's logits before the loss, so
+// its result is the same, and report.json says what spilled.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -15,7 +16,7 @@ function quantize(out: string, ...extra: string[]) {
   return { report: JSON.parse(result.stdout), quant: readFileSync(join(out, 'quant.json'), 'utf8') };
 }
 
-test('a memory budget smaller than the unit inputs spills them, with the same search result and report.json saying so', () => {
+test('a memory budget smaller than the unit inputs spills them and runs the forwards in pieces, with the same search result and report.json saying so', () => {
   const dir = tempDir();
   const held = quantize(join(dir, 'held'));
   const spilled = quantize(join(dir, 'spilled'), '--memory-budget', '1M');
@@ -25,11 +26,20 @@ test('a memory budget smaller than the unit inputs spills them, with the same se
   assert.equal(spilled.report.memory.budget, 1024 ** 2);
   assert.equal(spill.inMemoryBytes, 0, 'the decoded images alone pass 1 MiB: nothing is held');
   assert.equal(spill.spilledBytes, held.report.memory.unitInputs.inMemoryBytes);
-  assert.equal(spill.spilledTensors, 4 * held.report.units.length, 'every unit input of the 4 batches of 25');
+  assert.equal(held.report.memory.searchForwardImages, 25, 'a 32 px batch of 25 fits the default budget whole');
+  assert.equal(spilled.report.memory.searchForwardImages, 1, 'an image a run within 1 MiB');
+  assert.equal(spill.spilledTensors, 100 * held.report.units.length, 'every unit input of the 100 runs of one image');
   assert.ok(!existsSync(spill.folder), 'the spill folder is gone after the search');
   assert.ok(spilled.report.memory.calibration.sampleChunk < held.report.memory.calibration.sampleChunk);
+  // onnxruntime sums a run of one image and one of 25 in other orders: the logits differ in their last bits, the
+  // offset infoNCE (a difference of near-equal terms) by up to 2.5e-6 here, and the same candidates are accepted.
   assert.equal(spilled.quant, held.quant);
-  assert.deepEqual(spilled.report.search.trajectory.map((r: { after: number }) => r.after), held.report.search.trajectory.map((r: { after: number }) => r.after));
-  assert.deepEqual(spilled.report.search.holdoutLoss, held.report.search.holdoutLoss);
+  const close = (a: number[], b: number[]) => a.length === b.length && a.every((x, i) => Math.abs(x - b[i]) <= 1e-5);
+  const after = (r: { search: { trajectory: { after: number }[] } }) => r.search.trajectory.map((t) => t.after);
+  assert.ok(close(after(spilled.report), after(held.report)), `${after(spilled.report)} vs ${after(held.report)}`);
+  const holdout = (r: { search: { holdout: { measure: number; loss: number; top1: number }[] } }) => r.search.holdout;
+  assert.ok(close(holdout(spilled.report).map((h) => h.measure), holdout(held.report).map((h) => h.measure)));
+  assert.ok(close(holdout(spilled.report).map((h) => h.loss), holdout(held.report).map((h) => h.loss)));
+  assert.deepEqual(holdout(spilled.report).map((h) => h.top1), holdout(held.report).map((h) => h.top1));
   assert.deepEqual(spilled.report.evolq, held.report.evolq);
 });

@@ -13,7 +13,7 @@ import { lossFunction } from '../../src/fitness/losses.js';
 import { mutate } from '../../src/search/evolution.js';
 import { Rng } from '../../src/rng.js';
 import type { UniformParams } from '../../src/quant/scheme.js';
-import { DEFAULT_MODEL, ASSETS } from '../helpers.js';
+import { DEFAULT_MODEL, ASSETS, tempDir } from '../helpers.js';
 
 async function setup(wBits: number) {
   const model = loadModel(DEFAULT_MODEL);
@@ -83,4 +83,49 @@ test('per-image terms average to the fitness; racing stops a clearly worse candi
   assert.ok(tie && Math.abs(tie.fitness - start.fitness) <= 1e-5 * start.fitness);
   assert.equal(tie.rows.length, start.rows.length);
   await evaluator.release();
+});
+
+test('forwards run in pieces of forwardImages give the same references, fitness, per-image terms and logits as whole batches', async () => {
+  const { units, table, images, fitnessSetup } = await setup(4);
+  const loss = lossFunction('infonce', 3);
+  const whole = new Fitness({ ...fitnessSetup, batchSize: 25 }, table.params, loss);
+  const pieced = new Fitness({ ...fitnessSetup, batchSize: 25, forwardImages: 7 }, table.params, loss);
+  const [a, b] = [await whole.score(images), await pieced.score(images)];
+  assert.deepEqual(b.ranges, a.ranges);
+  assert.deepEqual(b.pieces[0], [[0, 7], [7, 14], [14, 21], [21, 25]]);
+  for (const [i, pieces] of b.pieces.entries()) {
+    assert.deepEqual(pieces.map(([s]) => s), [b.ranges[i][0], ...pieces.slice(0, -1).map(([, e]) => e)], `batch ${i}: pieces follow one another`);
+    assert.equal(pieces[pieces.length - 1][1], b.ranges[i][1], `batch ${i}: pieces end with the batch`);
+    assert.ok(pieces.every(([s, e]) => e - s <= 7));
+  }
+  assert.deepEqual(a.pieces, a.ranges.map((r) => [r]), 'without forwardImages a batch is one piece');
+  assert.deepEqual(b.reference.map((t) => t.dims), a.reference.map((t) => t.dims));
+  const close = (x: ArrayLike<number>, y: ArrayLike<number>, what: string) => {
+    assert.equal(x.length, y.length, what);
+    for (let i = 0; i < x.length; i++) assert.ok(Math.abs(x[i] - y[i]) <= 1e-5 * Math.max(1, Math.abs(y[i])), `${what}[${i}]: ${x[i]} vs ${y[i]}`);
+  };
+  for (const [i, t] of b.reference.entries()) close(t.data, a.reference[i].data, `reference ${i}`);
+  const [fa, fb] = [await whole.full(table.params, a, true), await pieced.full(table.params, b, true)];
+  close(fb.rows, fa.rows, 'per-image terms');
+  close([fb.fitness], [fa.fitness], 'fitness');
+  const u = units.length - 1;
+  const ids = units[u].points;
+  const candidate = mutate(ids.map((id) => (table.params[id] as UniformParams).scale), new Rng(3), 2e-3, 'absolute');
+  const [ea, eb] = [await whole.unit(u, ids, table.params, a, fa.unitInputs), await pieced.unit(u, ids, table.params, b, fb.unitInputs)];
+  const [sa, sb] = [(await ea.evaluate(candidate))!, (await eb.evaluate(candidate))!];
+  await ea.release();
+  await eb.release();
+  close(sb.rows, sa.rows, 'candidate per-image terms');
+  // Spilled pieces come back from disk as the same bytes: the same terms bit for bit.
+  const spilling = new Fitness({ ...fitnessSetup, batchSize: 25, forwardImages: 7, unitInputBudget: 0, spillFolder: join(tempDir(), 'spill') }, table.params, loss);
+  const fs = await spilling.full(table.params, b, true);
+  const spilled = fs.unitInputs.report.spilledTensors;
+  assert.ok(spilled > 0 && spilled % b.pieces.flat().length === 0, `${spilled} tensors spilled, the same number each of ${b.pieces.flat().length} pieces`);
+  const es = await spilling.unit(u, ids, table.params, b, fs.unitInputs);
+  assert.deepEqual((await es.evaluate(candidate))!.rows, sb.rows);
+  await es.release();
+  spilling.releaseUnitInputs();
+  const [la, lb] = [await whole.logits(table.params, a), await pieced.logits(table.params, b)];
+  assert.deepEqual(lb.map((t) => t.dims), la.map((t) => t.dims));
+  for (const [i, t] of lb.entries()) close(t.data, la[i].data, `logits ${i}`);
 });
