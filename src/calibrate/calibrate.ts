@@ -5,7 +5,7 @@ import type { ImageBatch } from '../data/imagefolder.js';
 import type { QuantPoint } from '../quant/points.js';
 import { channelStats, type QuantParams } from '../quant/scheme.js';
 import { collectStats, type CollectReport, type StatsRequest } from './collect.js';
-import { OBSERVER_REGISTRY, blockedWeightParams, minmaxParams, sampleStatistic, weightParams, type Observer, type SampleSpec } from './observers.js';
+import { OBSERVER_REGISTRY, PTF_FIT_STEPS, blockedWeightParams, minmaxParams, sampleStatistic, weightParams, type Observer, type SampleSpec } from './observers.js';
 import { blockable } from '../quant/blocks.js';
 import { silentProgress, type Progress } from '../progress.js';
 import { DataError, GraphError } from '../errors.js';
@@ -107,7 +107,8 @@ export async function calibrate(
     } else {
       const bits = options.aBits;
       const sample: SampleSpec[] | undefined = point.kind === 'layernorm' && options.ptf
-        ? [{ kind: 'ptf', bits }, ...(options.ptfRefit ? [{ kind: 'ptf-fit', bits } as const] : [])]
+        // FQ-ViT's integer LayerNorm shifts by the factors: with it the refit keeps powers of two.
+        ? [{ kind: 'ptf', bits }, ...(options.ptfRefit ? [{ kind: 'ptf-fit', bits, steps: options.integerLayerNorm ? 1 : PTF_FIT_STEPS } as const] : [])]
         : needs.sample && observerSample ? [{ kind: observerSample, bits }] : undefined;
       request(point.tensor, { sample, percentile: needs.percentile || undefined });
     }

@@ -290,13 +290,16 @@ export class PtfAccumulator implements SampleStatistic {
 
 /**
  * PTF refitted to what the LayerNorm reads (an Evol-Q start, `--start fitted`): the shared base scale comes from
- * the min-max range shrunk by each of `RATIOS` in turn, and per channel the α ∈ {0..3} with the least error as
- * the LayerNorm sees it, (x − x̂)² / σ²_row (a row is one token; the LayerNorm divides it by its own standard
- * deviation); the ratio whose channels' least errors sum lowest wins. FQ-ViT's PTF keeps the whole range and
- * weighs every row alike, which at 4 bits spends the 16 levels on the range's rare extremes.
+ * the min-max range shrunk by each of `RATIOS` in turn, and per channel the factor 2^α, α ∈ {0, 1/steps, …, 3},
+ * with the least error as the LayerNorm sees it, (x − x̂)² / σ²_row (a row is one token; the LayerNorm divides it
+ * by its own standard deviation); the ratio whose channels' least errors sum lowest wins. FQ-ViT's PTF keeps the
+ * whole range and weighs every row alike, which at 4 bits spends the 16 levels on the range's rare extremes.
+ * `steps` 1 keeps FQ-ViT's powers of two (its integer LayerNorm needs them); more steps per octave fit each
+ * channel closer (PTF_FIT_STEPS).
  */
 export class PtfFit implements SampleStatistic {
   static readonly RATIOS = [1, 0.85, 0.7, 0.6, 0.5, 0.42, 0.35, 0.3, 0.25];
+  private readonly factors: number[];
   private readonly lo: number[] = [];
   private readonly hi: number[] = [];
   private readonly bases: number[] = [];
@@ -305,7 +308,9 @@ export class PtfFit implements SampleStatistic {
   private errors?: Float64Array;
   private channels = 0;
 
-  constructor(min: number, max: number, private readonly bits: number) {
+  constructor(min: number, max: number, private readonly bits: number, steps = 1) {
+    if (!Number.isInteger(steps) || steps < 1) throw new Error(`PtfFit: steps must be a positive integer, got ${steps}`);
+    this.factors = Array.from({ length: 3 * steps + 1 }, (_, a) => 2 ** (a / steps));
     const range = uintRange(bits);
     for (const ratio of PtfFit.RATIOS) {
       const widest = scaleAndZeroPoint(min * ratio, max * ratio, range);
@@ -317,7 +322,7 @@ export class PtfFit implements SampleStatistic {
   }
 
   add(values: Float32Array, channels: number): void {
-    const factors = PtfAccumulator.FACTORS;
+    const factors = this.factors.length;
     if (!this.errors) {
       this.channels = channels;
       this.errors = new Float64Array(PtfFit.RATIOS.length * factors * channels);
@@ -335,8 +340,8 @@ export class PtfFit implements SampleStatistic {
         const lo = this.lo[r];
         const hi = this.hi[r];
         for (let a = 0; a < factors; a++) {
-          const scale = Math.fround(base * 2 ** a);
-          const shrink = 2 ** -a;
+          const scale = Math.fround(base * this.factors[a]);
+          const shrink = 1 / this.factors[a];
           const offset = (r * factors + a) * channels;
           for (let c = 0; c < channels; c++) {
             const x = values[row + c];
@@ -348,8 +353,8 @@ export class PtfFit implements SampleStatistic {
     }
   }
 
-  params(): UniformParams & { alpha: number[] } {
-    const factors = PtfAccumulator.FACTORS;
+  params(): UniformParams {
+    const factors = this.factors.length;
     const channels = this.channels;
     let best = { total: Infinity, r: 0, alpha: [] as number[] };
     for (let r = 0; r < this.bases.length; r++) {
@@ -366,7 +371,7 @@ export class PtfFit implements SampleStatistic {
       }
       if (total < best.total) best = { total, r, alpha };
     }
-    return { ...uniform(this.bits, [this.bases[best.r]], [this.zeroPoints[best.r]], -1), channelFactor: Float32Array.from(best.alpha, (a) => 2 ** a), alpha: best.alpha };
+    return { ...uniform(this.bits, [this.bases[best.r]], [this.zeroPoints[best.r]], -1), channelFactor: Float32Array.from(best.alpha, (a) => this.factors[a]) };
   }
 }
 
@@ -377,15 +382,24 @@ export class PtfFit implements SampleStatistic {
 export interface SampleSpec {
   kind: 'omse' | 'ptf' | 'ptf-fit';
   bits: number;
+  /** 'ptf-fit': factors per octave (PtfFit). */
+  steps?: number;
 }
 
-const SAMPLE_STATISTICS: Record<SampleSpec['kind'], new (min: number, max: number, bits: number) => SampleStatistic> = {
+const SAMPLE_STATISTICS: Record<SampleSpec['kind'], new (min: number, max: number, bits: number, steps?: number) => SampleStatistic> = {
   omse: OmseAccumulator, ptf: PtfAccumulator, 'ptf-fit': PtfFit,
 };
 
+/**
+ * PtfFit's factors per octave for `--start fitted`: 2 (α in halves) lowered vit-cifar10 W4A4's KL to float by 11%
+ * against powers of two (0.0497 → 0.0442 for the fitted start, seed 0, on 2,000 training images outside the
+ * draw); 4 gave no more (0.0447).
+ */
+export const PTF_FIT_STEPS = 2;
+
 /** The statistic `spec` names, over the range [min, max] observed on every image. */
 export function sampleStatistic(spec: SampleSpec, min: number, max: number): SampleStatistic {
-  return new SAMPLE_STATISTICS[spec.kind](min, max, spec.bits);
+  return new SAMPLE_STATISTICS[spec.kind](min, max, spec.bits, spec.steps);
 }
 
 /** Per-output-channel min-max parameters of a weight tensor. */

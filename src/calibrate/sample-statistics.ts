@@ -43,8 +43,12 @@ export class SampleSet {
   }
 }
 
-/** Work per value of each statistic, relative to OMSE (measured per value on one thread: PTF 1.6×, its refit ~9 PTFs). */
+/**
+ * Work per value of each statistic, relative to OMSE (measured per value on one thread: PTF 1.6×, its refit ~9
+ * PTFs at one factor per octave; the refit's work grows with its factors).
+ */
 const COST: Record<SampleSpec['kind'], number> = { omse: 1, ptf: 1.6, 'ptf-fit': 15 };
+const cost = (s: SampleSpec) => COST[s.kind] * (s.kind === 'ptf-fit' ? (3 * (s.steps ?? 1) + 1) / 4 : 1);
 
 /** A worker thread holding a SampleSet; replies come in the order the messages went. */
 class SampleThread {
@@ -96,7 +100,7 @@ export class SampleStatistics {
     const load = new Array<number>(count).fill(0);
     const shares: SampleTensor[][] = Array.from({ length: count }, () => []);
     const owner = new Map<string, number>();
-    const work = (t: SampleTensor) => values[t.tensor].data.length * t.specs.reduce((n, s) => n + COST[s.kind], 0);
+    const work = (t: SampleTensor) => values[t.tensor].data.length * t.specs.reduce((n, s) => n + cost(s), 0);
     for (const t of [...this.tensors].sort((a, b) => work(b) - work(a))) {
       const least = load.indexOf(Math.min(...load));
       load[least] += work(t);

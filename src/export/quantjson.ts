@@ -22,7 +22,8 @@ export function quantJson(points: readonly QuantPoint[], units: readonly SearchU
         if (p.channelFactor) {
           entry.ptf_base_scale = p.scale[0];
           // From the params written, not the calibration table: `--start fitted` refits them.
-          entry.ptf_alpha = Array.from(p.channelFactor, (f) => Math.round(Math.log2(f)));
+          // log2 of each channel's factor: FQ-ViT's integers, or halves where the fitted start refit them finer.
+          entry.ptf_alpha = Array.from(p.channelFactor, (f) => Math.round(Math.log2(f) * 1000) / 1000);
         }
         if (p.integerLayerNorm) entry.integer_layernorm_output = point.output;
         if (p.correction) entry.weight_correction = { mean: Array.from(p.correction.mean), std: Array.from(p.correction.std) };

@@ -143,6 +143,12 @@ for (const [name, dir] of [['vit-cifar10 (assets)', DEFAULT_MODEL], ['resnet-cif
     assert.deepEqual(tables[1].ranges, tables[0].ranges);
     if (name.startsWith('vit')) assert.ok(Object.keys(tables[0].refittedPtf ?? {}).length, 'the refit ran');
     assert.deepEqual(tables[1].refittedPtf, tables[0].refittedPtf);
+    if (!name.startsWith('vit')) return;
+    // FQ-ViT's integer LayerNorm shifts by the PTF factors: with it the refit keeps powers of two.
+    const integer = await calibrate(defaultRunner, model.graph, model.inputName, points, images, { ...OPTIONS, ptfRefit: true, integerLayerNorm: true });
+    for (const [id, p] of Object.entries(integer.refittedPtf!)) {
+      assert.ok(p.kind === 'uniform' && p.channelFactor!.every((f) => Number.isInteger(Math.log2(f))), `${id}: ${p.kind === 'uniform' && p.channelFactor}`);
+    }
   });
 }
 

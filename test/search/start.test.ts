@@ -96,4 +96,17 @@ test('PtfFit: clips the range where rare extremes waste the 4-bit levels, with l
     return total;
   };
   assert.ok(error(fitted) < 0.8 * error(plain), `refit error ${error(fitted)} against FQ-ViT's ${error(plain)}`);
+  assert.ok(fitted.channelFactor!.every((f) => [1, 2, 4, 8].includes(f)), 'one step per octave: powers of two');
+  // Half octaves: the powers of two are among the factors, so the error cannot grow; channels whose spreads go
+  // up by √2 from one to the next take factors between them.
+  for (let i = 0; i < values.length; i++) values[i] *= Math.SQRT2 ** ((i % channels) % 6);
+  const range = [Math.min(...values), Math.max(...values)];
+  const [coarse, fine] = [new PtfFit(range[0], range[1], 4), new PtfFit(range[0], range[1], 4, 2)];
+  coarse.add(values, channels);
+  fine.add(values, channels);
+  const halves = fine.params();
+  assert.ok(halves.channelFactor!.every((f) => Number.isInteger(Math.round(Math.log2(f) * 2e6) / 1e6) && f >= 1 && f <= 8), `${halves.channelFactor}`);
+  assert.ok(halves.channelFactor!.some((f) => !Number.isInteger(Math.round(Math.log2(f) * 1e6) / 1e6)), `${halves.channelFactor}: some half octaves`);
+  assert.ok(error(halves) < error(coarse.params()), `half-octave error ${error(halves)} against ${error(coarse.params())}`);
+  assert.throws(() => new PtfFit(min, max, 4, 0), /steps must be a positive integer/);
 });
