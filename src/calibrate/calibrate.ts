@@ -1,5 +1,5 @@
 // Calibration: statistics in, a plain table of quantizer parameters out; the quantizer only reads this table.
-import type { Graph } from '../onnx/graph.js';
+import { intAttribute, type Graph } from '../onnx/graph.js';
 import type { Runner } from '../runtime/runner.js';
 import type { ImageBatch } from '../data/imagefolder.js';
 import type { QuantPoint } from '../quant/points.js';
@@ -55,6 +55,7 @@ function weightInput(graph: Graph, point: QuantPoint): { tensor: string; axis: n
   if (!tensor) return undefined;
   if (node.opType === 'Conv') return { tensor, axis: 1 };
   if (point.channelAxis !== point.dims!.length - 1 && node.opType === 'MatMul') return undefined; // constant left operand
+  if (node.opType === 'Gemm' && intAttribute(node, 'transA', 0)) return { tensor, axis: 0 }; // Aᵀ: A's channels on its first axis
   return { tensor, axis: -1 };
 }
 

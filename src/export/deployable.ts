@@ -8,7 +8,7 @@
 import { floatAttribute, Graph, intAttribute, makeAttribute, type Node } from '../onnx/graph.js';
 import { upgradeOpset } from '../onnx/opset.js';
 import { DataType, floatTensor, int64Tensor, onnx, tensorDims, tensorToFloat32, type TensorProto } from '../onnx/proto.js';
-import { biasCorrectionAxes, materialize, paramDims, subtractFromOutput, zeroPointPerScale } from '../quant/materialize.js';
+import { biasCorrectionAxes, gemmAlpha, materialize, paramDims, subtractFromOutput, zeroPointPerScale } from '../quant/materialize.js';
 import { quantizeLevel, uintRange, weightCorrection, type QuantParams, type UniformParams } from '../quant/scheme.js';
 import type { QuantPoint } from '../quant/points.js';
 import { GraphError } from '../errors.js';
@@ -177,20 +177,23 @@ function foldBiasCorrection(graph: Graph, node: Node, weight: Float32Array, dequ
   const { inputAxis, shiftShape } = biasCorrectionAxes(node, dims, axis, means);
   const strides = dims.map((_, i) => dims.slice(i + 1).reduce((a, b) => a * b, 1));
   const shift = new Float64Array(dims[axis]);
+  const alpha = gemmAlpha(node);
   for (let i = 0; i < weight.length; i++) {
     const c = Math.floor(i / strides[axis]) % dims[axis];
     const k = Math.floor(i / strides[inputAxis]) % dims[inputAxis];
-    shift[c] += (dequantized[i] - weight[i]) * means[k];
+    shift[c] += alpha * (dequantized[i] - weight[i]) * means[k];
   }
-  /** A new initializer holding `bias − shift` (a zero bias when there is none), named after `owner`. */
+  // A Gemm adds its bias times beta: the bias moves by shift / beta (and a Gemm with beta 0 takes the Sub below).
+  const beta = node.opType === 'Gemm' ? floatAttribute(node, 'beta', 1) : 1;
+  /** A new initializer holding `bias − shift / beta` (a zero bias when there is none), named after `owner`. */
   const corrected = (owner: string, source: TensorProto | undefined): string => {
     const name = graph.uniqueName(`${owner}/bias_corrected`);
     const old = source ? tensorToFloat32(source) : new Float32Array(shift.length);
-    graph.addInitializer(floatTensor(name, source ? tensorDims(source) : [shift.length], old.map((b, c) => b - shift[c])));
+    graph.addInitializer(floatTensor(name, source ? tensorDims(source) : [shift.length], old.map((b, c) => b - shift[c] / beta)));
     graph.invalidate();
     return name;
   };
-  if (node.opType === 'Conv' || node.opType === 'Gemm') {
+  if (node.opType === 'Conv' || (node.opType === 'Gemm' && beta !== 0)) {
     const bias = node.inputs[2];
     const source = bias ? graph.constantSource(bias) : undefined;
     if (!bias || (source && tensorDims(source).reduce((a, b) => a * b, 1) === shift.length)) {

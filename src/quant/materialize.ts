@@ -1,6 +1,6 @@
 // "Materialize": one engine inserts a fake-quant subgraph after every marked tensor. Scales and zero points
 // are graph inputs, so a new candidate is a new feed, not a new session (or initializers, with `bake`).
-import { Graph, makeAttribute, type Node } from '../onnx/graph.js';
+import { Graph, floatAttribute, makeAttribute, type Node } from '../onnx/graph.js';
 import { floatTensor, int64Tensor, floatValueInfo, onnx, DataType, type TensorProto } from '../onnx/proto.js';
 import { GraphError } from '../errors.js';
 import { uintRange, type QuantParams, type UniformParams } from './scheme.js';
@@ -147,8 +147,16 @@ function biasCorrection(b: Builder, graph: Graph, point: QuantPoint, quantizedWe
   const meanDims = dims.map((d, i) => (i === inputAxis ? d : 1));
   const weighted = b.node('Mul', [delta, b.floats('input_mean', meanDims, means)]);
   const others = dims.map((_, i) => i).filter((i) => i !== axis);
-  const shift = b.node('ReduceSum', [weighted, b.ints('axes', others)], [makeAttribute('keepdims', 0)]);
+  const summed = b.node('ReduceSum', [weighted, b.ints('axes', others)], [makeAttribute('keepdims', 0)]);
+  // A Gemm multiplies its product by alpha, and so its error.
+  const alpha = gemmAlpha(node);
+  const shift = alpha === 1 ? summed : b.node('Mul', [summed, b.scalar(alpha)]);
   subtractFromOutput(graph, node, b.node('Reshape', [shift, b.ints('shift_shape', shiftShape)]));
+}
+
+/** The factor a layer multiplies its input-weight product by: a Gemm's alpha, else 1. */
+export function gemmAlpha(node: Node): number {
+  return node.opType === 'Gemm' ? floatAttribute(node, 'alpha', 1) : 1;
 }
 
 /**

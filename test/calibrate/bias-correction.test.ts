@@ -6,7 +6,8 @@ import { materialize, simulationFeeds } from '../../src/quant/materialize.js';
 import { calibrate } from '../../src/calibrate/calibrate.js';
 import { defaultRunner } from '../../src/runtime/runner.js';
 import { Rng } from '../../src/rng.js';
-import { buildModel, randomTensor } from '../helpers.js';
+import { buildModel, randomTensor, maxAbsDiff } from '../helpers.js';
+import { deployableGraph } from '../../src/export/deployable.js';
 
 /** x [N,2,4,4] → Conv 1×1 (3 out) + bias → MatMul with W [4,5] on the last axis → y [N,3,4,5]. */
 function convThenMatMul(rng: Rng) {
@@ -65,4 +66,53 @@ test('bias correction makes the mean output of weight-quantized layers equal the
     assert.ok(plain > 1e-2, `${c.id}: 3-bit weights shift the mean (${plain})`);
     assert.ok(corrected < 1e-4, `${c.id}: corrected mean gap ${corrected}`);
   }
+});
+
+test('bias correction of Gemms with alpha and beta or a transposed input: the simulation and the export both shift by alpha·(Ŵ − W)·E[x]', async () => {
+  const rng = new Rng(12);
+  const n = 64;
+  // y = 0.5·x·Wᵀ + 2·C, z = 1.5·x·Vᵀ with no C (beta then says nothing), g = x·U read through a transpose.
+  const graph = new Graph(buildModel({
+    inputs: [{ name: 'x', shape: ['N', 4, 1, 1] }],
+    outputs: ['y', 'z', 'g'],
+    inits: [
+      { name: 'U', dims: [4, 5], values: randomTensor(rng, 20, 0.8) },
+      { name: 'W', dims: [5, 4], values: randomTensor(rng, 20, 0.8) },
+      { name: 'C', dims: [5], values: randomTensor(rng, 5, 0.1) },
+      { name: 'V', dims: [5, 4], values: randomTensor(rng, 20, 0.8) },
+    ],
+    nodes: [
+      { op: 'Flatten', inputs: ['x'], outputs: ['f'] },
+      { op: 'Gemm', inputs: ['f', 'W', 'C'], outputs: ['y'], attrs: { transB: 1 }, floatAttrs: { alpha: 0.5, beta: 2 } },
+      { op: 'Gemm', inputs: ['f', 'V'], outputs: ['z'], attrs: { transB: 1 }, floatAttrs: { alpha: 1.5 } },
+      // g = (fᵀ)ᵀ·U: a Gemm that reads its input transposed, so the input's channels are on its first axis.
+      { op: 'Transpose', inputs: ['f'], outputs: ['ft'], attrs: { perm: [1, 0] } },
+      { op: 'Gemm', inputs: ['ft', 'U'], outputs: ['g'], attrs: { transA: 1 } },
+    ],
+  }));
+  const images = { data: randomTensor(rng, n * 4, 1, 2), dims: [n, 4, 1, 1] as [number, number, number, number], labels: new Int32Array(n) };
+  const x = { data: images.data, dims: images.dims };
+  const points = findQuantPoints(graph);
+  const table = await calibrate(defaultRunner, graph, 'x', points, images, {
+    wBits: 3, aBits: 8, observer: 'minmax', ptf: false, lis: false, biasCorrection: true, batchSize: 16,
+  });
+  const weights = points.filter((p) => p.kind === 'weight').map((p) => p.id);
+  assert.equal(Object.keys(table.inputMeans!).length, 3);
+  const outputs = async (model: Graph) => {
+    const session = await defaultRunner.createSession(model.toBytes(), { optimization: 'disabled' });
+    const out = await session.run({ x });
+    await session.release();
+    return out;
+  };
+  const float = await outputs(graph);
+  const weightsOnly = materialize(graph, points, table.params, { bake: true, enabled: new Set(weights), inputMeans: table.inputMeans }).graph;
+  const simulated = await outputs(weightsOnly);
+  for (const t of ['y', 'z', 'g']) {
+    const gap = Math.max(...channelMeans(simulated[t].data, 5).map((v, i) => Math.abs(v - channelMeans(float[t].data, 5)[i])));
+    assert.ok(gap < 1e-4, `${t}: corrected mean gap ${gap}`);
+  }
+  const sim = materialize(graph, points, table.params, { bake: true, inputMeans: table.inputMeans }).graph;
+  const deployed = deployableGraph(graph, points, table.params, table.inputMeans).graph;
+  const [expected, actual] = [await outputs(sim), await outputs(deployed)];
+  for (const t of ['y', 'z', 'g']) assert.ok(maxAbsDiff(actual[t].data, expected[t].data) < 1e-5, `${t}: export ${maxAbsDiff(actual[t].data, expected[t].data)} from the simulation`);
 });
