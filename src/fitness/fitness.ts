@@ -248,15 +248,16 @@ export class Fitness {
     const simulation = simulate(params, new Set(ids));
     const boundary = this.boundaries[u];
     const session: Session = await runner.createSession(suffixGraph(simulation.graph, boundary, [outputName]).toBytes());
-    // Read once per unit: spilled tensors come back from disk for this unit's whole search.
-    const inputs = unitInputs.read(boundary);
+    // Spilled tensors come back from disk a piece at a time, at every evaluation: a unit's whole input set
+    // (Swin-T's first stage: 1.2 GB a tensor for 1,000 images) is never in memory at once.
+    if (unitInputs.pieces !== scored.pieces.flat().length) throw new Error(`unit inputs: ${unitInputs.pieces} pieces cached for ${scored.pieces.flat().length} runs`);
     const run = async (scales: readonly Float32Array[], next?: (batch: number, logits: FloatTensor) => boolean) => {
       const candidate = withScales(params, Object.fromEntries(ids.map((id, i) => [id, scales[i]])));
       const feeds = simulationFeeds(simulation, points, candidate);
       let piece = 0;
       for (const [b, batch] of scored.pieces.entries()) {
         const logits: FloatTensor[] = [];
-        for (let i = 0; i < batch.length; i++) logits.push((await session.run({ ...feeds, ...inputs[piece++] }, [outputName]))[outputName]);
+        for (let i = 0; i < batch.length; i++) logits.push((await session.run({ ...feeds, ...unitInputs.piece(piece++, boundary) }, [outputName]))[outputName]);
         if (next && !next(b, joinImages(logits))) return true;
       }
       return false;

@@ -1,7 +1,8 @@
 // The search's cached unit inputs: per piece of the calibration set (the images of one onnxruntime run), the
 // tensors each unit's suffix reads. They stay in memory up to a budget; beyond it each tensor goes to a file of
-// its own (float32, as it came) and is read back when a unit's search starts, so a spilled search runs on the
-// same bytes as one held in memory.
+// its own (float32, as it came) and is read back, a piece at a time, whenever an evaluation needs it (from the
+// page cache, while it lasts), so a spilled search runs on the same bytes as one held in memory and holds no
+// more of them than one piece.
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FloatTensor } from '../runtime/runner.js';
@@ -57,23 +58,26 @@ export class UnitInputs {
     this.spilled[b] = spilled;
   }
 
-  /** Per piece, the named tensors, read back from disk where they were spilled. */
-  read(names: readonly string[]): Record<string, FloatTensor>[] {
-    return this.held.map((held, b) => {
-      const out: Record<string, FloatTensor> = {};
-      for (const name of names) {
-        const spilled = this.spilled[b][name];
-        if (!spilled) {
-          out[name] = held[name];
-          continue;
-        }
-        const bytes = readFileSync(spilled.file);
-        const data = new Float32Array(bytes.byteLength / 4);
-        new Uint8Array(data.buffer).set(bytes);
-        out[name] = { data, dims: spilled.dims };
+  /** The pieces stored. */
+  get pieces(): number {
+    return this.held.length;
+  }
+
+  /** Piece `b`'s named tensors, read back from disk where they were spilled. */
+  piece(b: number, names: readonly string[]): Record<string, FloatTensor> {
+    const out: Record<string, FloatTensor> = {};
+    for (const name of names) {
+      const spilled = this.spilled[b][name];
+      if (!spilled) {
+        out[name] = this.held[b][name];
+        continue;
       }
-      return out;
-    });
+      const bytes = readFileSync(spilled.file);
+      const data = new Float32Array(bytes.byteLength / 4);
+      new Uint8Array(data.buffer).set(bytes);
+      out[name] = { data, dims: spilled.dims };
+    }
+    return out;
   }
 
   get report(): SpillReport {
