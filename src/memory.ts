@@ -23,6 +23,11 @@ export function parseMemoryBudget(value: unknown, option = '--memory-budget'): n
   return bytes;
 }
 
+/** What `budget` leaves for tensors beside `heldBytes` of decoded images, never under a quarter of it. */
+export function budgetBeside(budget: number, heldBytes: number): number {
+  return Math.max(budget - heldBytes, budget / 4);
+}
+
 /**
  * Images a chunk may hold: as many as `budget` bytes hold at twice `bytesPerImage` (onnxruntime's copy and
  * JavaScript's), at least one and at most `limit`; `limit` where the size per image is not known (0).

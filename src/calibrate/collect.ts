@@ -10,7 +10,7 @@ import { PercentileTracker, type SampleSpec } from './observers.js';
 import { SampleStatistics } from './sample-statistics.js';
 import type { UniformParams } from '../quant/scheme.js';
 import { silentProgress, type Progress } from '../progress.js';
-import { DEFAULT_MEMORY_BUDGET, imagesWithin } from '../memory.js';
+import { DEFAULT_MEMORY_BUDGET, budgetBeside, imagesWithin } from '../memory.js';
 
 export interface TensorStats {
   min: number;
@@ -126,7 +126,7 @@ export async function collectStats(
   const n = images.dims[0];
   const batches = [...batchRanges(n, batchSize)];
   const [sampleStart, sampleEnd] = batches[batches.length - 1] ?? [0, 0];
-  const outputBudget = Math.max(memoryBudget - images.data.byteLength, memoryBudget / 4);
+  const outputBudget = budgetBeside(memoryBudget, images.data.byteLength);
   // The percentile observer takes quantiles of a whole batch: its tensors come a batch at a time.
   const percentile = requests.some((r) => r.percentile);
   const chunks: CollectReport = { chunk: 0, sampleChunk: 0, bytesPerImage: { ranges: 0, sample: 0 } };

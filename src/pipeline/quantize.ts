@@ -25,7 +25,7 @@ import { missingRoles, type QuantPoint } from '../quant/points.js';
 import { ConfigError, DataError } from '../errors.js';
 import { silentProgress, type Progress } from '../progress.js';
 import type { Accuracy } from '../evaluate/metrics.js';
-import { formatBytes, imagesWithin } from '../memory.js';
+import { budgetBeside, formatBytes, imagesWithin } from '../memory.js';
 
 export interface QuantizeRequest {
   model: string;
@@ -108,7 +108,7 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
     // run in pieces sized as calibration sized its own from the bytes per image of every quantized tensor.
     const searchBudget = Math.max(0, options.memoryBudget - calibImages.data.byteLength - holdoutImages.data.byteLength);
     const forwardImages = options.method === 'evolq'
-      ? imagesWithin(Math.max(searchBudget, options.memoryBudget / 4), table.chunks?.bytesPerImage.ranges ?? 0, options.batchSize) : undefined;
+      ? imagesWithin(budgetBeside(options.memoryBudget, calibImages.data.byteLength + holdoutImages.data.byteLength), table.chunks?.bytesPerImage.ranges ?? 0, options.batchSize) : undefined;
     if (forwardImages !== undefined && forwardImages < options.batchSize) {
       progress.log(`search: ${forwardImages} images per onnxruntime run, joined into batches of ${options.batchSize} (--memory-budget ${formatBytes(options.memoryBudget)})`);
     }
