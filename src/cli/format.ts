@@ -4,6 +4,7 @@ import type { LandscapeFile } from '../pipeline/landscape.js';
 import { LANDSCAPE_MEASURES } from '../landscape/landscape.js';
 import type { InspectReport } from '../pipeline/inspect.js';
 import type { QuantizeReport } from '../pipeline/quantize.js';
+import type { ScoredAccuracy } from '../report/types.js';
 import type { Accuracy } from '../evaluate/metrics.js';
 
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
@@ -32,18 +33,19 @@ export function formatEval(accuracy: Accuracy): string {
 
 export function formatQuantize(report: QuantizeReport, out: string): string {
   const s = report.settings;
-  const rows: [string, { top1: number; top5: number }][] = [['float', report.fp], [`W${s.wBits}A${s.aBits} baseline`, report.baseline]];
+  const rows: [string, ScoredAccuracy][] = [['float', report.fp], [`W${s.wBits}A${s.aBits} baseline`, report.baseline]];
   if (report.evolq) rows.push([`W${s.wBits}A${s.aBits} Evol-Q`, report.evolq]);
   rows.push(['model.onnx', report.exported]);
   const e = report.exported;
   const storage = Object.entries(e.weights).filter(([, w]) => w.tensors > 0).map(([t, w]) => `${w.tensors} ${t} weights`).join(', ');
   const floats = e.floatSubgraphs.length ? `; float subgraphs: ${e.floatSubgraphs.length} (${[...new Set(e.floatSubgraphs.map((f) => f.kind))].join(', ')})` : '';
-  const search = report.search ? [`search: ${report.search.evaluations} evaluations${report.search.stopped ? ` (${report.search.stopped} stopped early by racing, ${report.search.forwards.suffixEquivalent.toFixed(1)} run in whole)` : ''} in ${report.search.seconds.toFixed(1)}s; kept pass ${report.search.keptPass}: ${report.search.why}`] : [];
+  const search = report.search ? [`search: ${report.search.evaluations} evaluations${report.search.stopped ? ` (${report.search.stopped} stopped early by racing, ${report.search.forwards.suffixEquivalent.toFixed(1)} run in whole)` : ''} in ${report.search.seconds.toFixed(1)}s; kept ${report.search.keptStart ? `the unsearched ${report.search.start.chosen} start` : report.search.keptPass === 0 ? 'the baseline' : `pass ${report.search.keptPass}`}: ${report.search.why}`] : [];
   return [
     `${s.model}: W${s.wBits}A${s.aBits} ${s.method}, observer ${s.observer}${s.ptf ? ', PTF' : ''}${s.lis ? ', log2 softmax' : ''}${s.biasCorrection ? ', bias correction' : ''}`,
     `evaluated on ${report.evaluatedOn.n} images of ${report.evaluatedOn.images}`,
-    `${''.padEnd(18)}${'top-1'.padStart(8)}${'top-5'.padStart(9)}`,
-    ...rows.map(([name, a]) => `${name.padEnd(18)}${pct(a.top1).padStart(8)}${pct(a.top5).padStart(9)}`),
+    `${''.padEnd(18)}${'top-1'.padStart(8)}${'top-5'.padStart(9)}${'KL to float'.padStart(13)}${'agrees'.padStart(9)}`,
+    ...rows.map(([name, a]) => `${name.padEnd(18)}${pct(a.top1).padStart(8)}${pct(a.top5).padStart(9)}`
+      + (a.toFloat ? `${a.toFloat.kl.toPrecision(4).padStart(13)}${pct(a.toFloat.agreement).padStart(9)}` : '')),
     ...search,
     `model.onnx: ${(e.bytes / 1e6).toFixed(2)} MB, ${(100 * e.sizeRatio).toFixed(1)}% of float, opset ${e.opset}, ${storage}${floats}`,
     `onnxruntime-node runs its layers as: ${layerKernels(e.kernels)}`,

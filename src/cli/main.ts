@@ -9,7 +9,7 @@ import { evaluateModel } from '../pipeline/evaluate-model.js';
 import { quantize } from '../pipeline/quantize.js';
 import { serveDemo } from '../web/serve.js';
 import { landscape } from '../pipeline/landscape.js';
-import { oneOf, integer, positiveNumber, resolveOptions, SEARCH_SPACES, METHODS, MUTATIONS, SEARCH_STARTS, PRESET_NAMES, DEFAULTS } from '../config.js';
+import { oneOf, integer, positiveNumber, resolveOptions, SEARCH_SPACES, METHODS, MUTATIONS, SEARCH_STARTS, PRESET_NAMES, DEFAULTS, LOW_ACTIVATION_SEARCH_SPACE } from '../config.js';
 import { OBSERVERS } from '../calibrate/observers.js';
 import { LOSSES } from '../fitness/losses.js';
 import { SELECTIONS } from '../search/selection.js';
@@ -30,8 +30,8 @@ usage:
       [--observer ${OBSERVERS.join('|')}] [--no-ptf] [--lis] [--bias-correction] [--batch-size 100]
       [--extra-points] [--shared-qkv] [--int-layernorm] [--weight-correction]
       [--passes 10] [--patience 0] [--race 2] [--search-budget 100T] [--cycles 3] [--population 15] [--loss ${LOSSES.join('|')}] [--temperature 3]
-      [--search-space ${SEARCH_SPACES.join('|')}] [--mutation ${MUTATIONS.join('|')}] [--select ${SELECTIONS.join('|')}]
-      [--start ${SEARCH_STARTS.join('|')}] [--resume]
+      [--search-space ${SEARCH_SPACES.join('|')} (default ${DEFAULTS.searchSpace}; ${LOW_ACTIVATION_SEARCH_SPACE} at --a-bits 4)]
+      [--mutation ${MUTATIONS.join('|')}] [--select ${SELECTIONS.join('|')}] [--start ${SEARCH_STARTS.join('|')}] [--resume]
       [--skip-bad-images] [--export-format ${EXPORT_FORMAT_NAMES.join('|')}] [--memory-budget SIZE] [--model-file NAME] [--size HxW --mean a,b,c --std a,b,c]
       [--device cpu] [--threads N] [--json] [--quiet]
   evolq landscape MODEL --calib DIR --out DIR [--unit N] [--points 41] [--radius 0.1] [--grid 21]
@@ -52,6 +52,9 @@ patch embedding, class-token concat, position embedding, logits) --shared-qkv (o
 (FQ-ViT's integer LayerNorm) --weight-correction (per output channel, the dequantized weight gets the float weight's
 mean and std in every forward), and its search (--loss infonce --mutation absolute --select loss); --preset default
 is evolq's own. Explicit options override the preset.
+--start auto takes the start (baseline, corrected, or at 4-bit activations fitted) with the lowest calibration
+fitness; the kept result is the baseline, that start unsearched, or a pass, whichever has the lowest holdout
+measure among those that beat the baseline's above the holdout's noise (--select loss: the lowest holdout loss).
 --race Z races each search candidate against the population member it would replace on the calibration images,
 batch by batch, and stops it once its mean per-image loss is above that member's by Z standard errors (after 100
 images at least; 0 evaluates every candidate on every image); report.json's search.forwards.suffixEquivalent

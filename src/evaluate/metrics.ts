@@ -4,6 +4,8 @@ export interface Accuracy {
   top1: number;
   top5: number;
   n: number;
+  /** Against the float model on the same images: mean KL(softmax(float) ‖ softmax(this)) and top-1 agreement. */
+  toReference?: { kl: number; agreement: number };
 }
 
 /** Counts of rows whose label is within the top 1 and top 5 logits (ties go to the lower class index). */
@@ -23,4 +25,11 @@ export function topkHits(logits: Float32Array, classes: number, labels: Int32Arr
     if (rank < 5) top5++;
   }
   return { top1, top5 };
+}
+
+/** The index of the largest of x[offset .. offset + n) (the first on a tie). */
+export function argmax(x: ArrayLike<number>, offset: number, n: number): number {
+  let best = 0;
+  for (let i = 1; i < n; i++) if (x[offset + i] > x[offset + best]) best = i;
+  return best;
 }

@@ -42,7 +42,7 @@ export interface QuantizeRequest {
 }
 
 
-const topk = (a: Accuracy) => ({ top1: a.top1, top5: a.top5 });
+const topk = (a: Accuracy) => ({ top1: a.top1, top5: a.top5, ...(a.toReference ? { toFloat: a.toReference } : {}) });
 
 /** What a checkpoint must agree on to be resumed: the model, the drawn images and every setting that shapes the search. */
 function fingerprint(modelFile: string, calibration: readonly ImageItem[], holdout: readonly ImageItem[], options: QuantizeOptions): string {
@@ -222,7 +222,8 @@ function scaleMovement(points: readonly QuantPoint[], before: Readonly<Record<st
 const UNIT_INPUTS_FOLDER = 'unit-inputs.spill';
 
 /**
- * Float, baseline and (when searched) Evol-Q accuracy in one pass over the images. The quantized models run
+ * Float, baseline and (when searched) Evol-Q accuracy in one pass over the images, each quantized model also
+ * measured against the float one (KL and top-1 agreement). The quantized models run
  * with their scales baked in, as simulation.onnx holds them.
  */
 async function evaluateModels(
@@ -234,7 +235,7 @@ async function evaluateModels(
     sessions.push(await runner.createSession(model.file));
     for (const bytes of quantizedModels) sessions.push(await runner.createSession(bytes));
     const targets: EvaluationTarget[] = sessions.map((session) => ({ session, inputName: model.inputName, outputName: model.outputName }));
-    return await evaluateAccuracy(targets, source, options.batchSize, progress);
+    return await evaluateAccuracy(targets, source, options.batchSize, progress, 0);
   } finally {
     for (const s of sessions) await s.release();
   }

@@ -1,11 +1,12 @@
 // OUT/report.html: one self-contained page (inline CSS and SVG, no scripts, no network) with the settings,
 // the accuracy table, the search trajectory, how far each layer's scales moved, and the landscape when present.
-import type { QuantizeReport, LandscapeFile } from './types.js';
+import type { QuantizeReport, LandscapeFile, ScoredAccuracy } from './types.js';
 import { LANDSCAPE_MEASURES } from '../landscape/landscape.js';
 import { MEASURE_LABEL, type Figure } from './landscape.js';
 import { layerKernels } from '../export/kernels.js';
 import { barChart, lineChart, renderSvg } from './plots.js';
 import type { StartName } from '../search/start.js';
+import type { HoldoutScore } from '../search/selection.js';
 
 const START_WORDS: Record<StartName, string> = {
   baseline: 'the baseline',
@@ -57,14 +58,15 @@ async function quantizeSections(r: QuantizeReport): Promise<string[]> {
     ['evaluated on', `${r.evaluatedOn.n} images of ${r.evaluatedOn.images}`],
     ['time', `${r.timing.total.toFixed(1)} s`],
   ];
-  const accuracy: [string, { top1: number; top5: number }][] = [['float', r.fp], [`W${s.wBits}A${s.aBits} baseline (simulated)`, r.baseline]];
+  const accuracy: [string, ScoredAccuracy][] = [['float', r.fp], [`W${s.wBits}A${s.aBits} baseline (simulated)`, r.baseline]];
   if (r.evolq) accuracy.push([`W${s.wBits}A${s.aBits} Evol-Q (simulated)`, r.evolq]);
   accuracy.push(['model.onnx (exported)', r.exported]);
   const e = r.exported;
   const floatKinds = [...new Set(e.floatSubgraphs.map((f) => f.kind))].join(', ') || 'none';
   const sections = [
     `<h2>Settings</h2>${table(['setting', 'value'], settings.map(([k, v]) => [k, String(v)]))}`,
-    `<h2>Accuracy</h2>${table(['model', 'top-1', 'top-5'], accuracy.map(([k, a]) => [k, pct(a.top1), pct(a.top5)]), [false, true, true])}
+    `<h2>Accuracy</h2>${table(['model', 'top-1', 'top-5', 'KL of float from it', 'agrees with float top-1'],
+      accuracy.map(([k, a]) => [k, pct(a.top1), pct(a.top5), a.toFloat ? a.toFloat.kl.toPrecision(4) : '', a.toFloat ? pct(a.toFloat.agreement) : '']), [false, true, true, true, true])}
      <p class="note">model.onnx: ${(e.bytes / 1e6).toFixed(2)} MB, ${(100 * e.sizeRatio).toFixed(1)}% of the float model; opset ${e.opset};
      ${Object.entries(e.weights).filter(([, w]) => w.tensors > 0).map(([t, w]) => `${w.tensors} ${t}`).join(' and ')} weight tensors; ${e.floatSubgraphs.length} float subgraphs
      (${escape(floatKinds)}). onnxruntime-node (CPU) runs its layers as: ${escape(layerKernels(e.kernels))}.</p>`,
@@ -79,13 +81,16 @@ async function quantizeSections(r: QuantizeReport): Promise<string[]> {
   const gains = new Map<string, number>();
   for (const t of search.trajectory) gains.set(t.name, (gains.get(t.name) ?? 0) + (t.before - t.after));
   const order = [...new Set(search.trajectory.map((t) => t.name))].reverse();
-  const passRows = search.holdout.map((h) => {
+  const row = (name: string | number, h: HoldoutScore, kept: boolean) => {
     const v = h.versusBaseline;
-    return [h.pass === 0 ? 'baseline' : h.pass, h.measure.toPrecision(5), v ? `${v.difference.toPrecision(3)} ± ${v.standardError.toPrecision(2)}` : '', v ? `${(100 * v.notBetter).toFixed(1)}%` : '',
-      pct(h.top1), pct(h.agreement), h.pass === search.keptPass ? 'kept' : ''];
-  });
+    return [name, h.measure.toPrecision(5), v ? `${v.difference.toPrecision(3)} ± ${v.standardError.toPrecision(2)}` : '', v ? `${(100 * v.notBetter).toFixed(1)}%` : '',
+      pct(h.top1), pct(h.agreement), kept ? 'kept' : ''];
+  };
+  const startHoldout = search.start.holdout;
+  const passRows = search.holdout.map((h) => row(h.pass === 0 ? 'baseline' : h.pass, h, h.pass === search.keptPass && !search.keptStart));
+  if (startHoldout) passRows.splice(1, 0, row(`start (${search.start.chosen}, unsearched)`, startHoldout, search.keptStart));
   const plots = [
-    `<p><strong>Kept: ${search.keptPass === 0 ? 'the baseline' : `pass ${search.keptPass}`}.</strong> ${escape(search.why)}.
+    `<p><strong>Kept: ${search.keptStart ? `the unsearched ${escape(search.start.chosen)} start` : search.keptPass === 0 ? 'the baseline' : `pass ${search.keptPass}`}.</strong> ${escape(search.why)}.
      Passes started from ${START_WORDS[search.start.chosen]}${search.start.fitness
        ? ` (chosen by <code>--start auto</code>, calibration ${escape(s.loss)}: ${Object.entries(search.start.fitness).map(([n, f]) => `${escape(n)} ${f.toPrecision(5)}`).join(', ')})` : ''}.</p>`,
     table(['pass', measureTitle, 'against the baseline (mean ± se)', 'bootstrap: not better', 'holdout top-1', 'agrees with float'], passRows, [false, true, true, true, true, true, false]),

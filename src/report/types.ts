@@ -9,17 +9,25 @@ import type { Landscape, LandscapeSettings } from '../landscape/landscape.js';
 import type { CollectReport } from '../calibrate/collect.js';
 import type { SpillReport } from '../fitness/unit-inputs.js';
 
+/** Accuracy on the evaluated images; a quantized model's also against the float model's on the same images. */
+export interface ScoredAccuracy {
+  top1: number;
+  top5: number;
+  /** Mean KL(softmax(float) ‖ softmax(quantized)) per image, and the share of images with the float model's top-1. */
+  toFloat?: { kl: number; agreement: number };
+}
+
 export interface QuantizeReport {
   settings: QuantizeOptions & { model: string; calib: string; eval: string | null };
   evaluatedOn: { images: string; n: number; split: 'eval' | 'holdout' };
   points: Record<string, number>;
   units: { name: string; kind: string; points: string[] }[];
-  fp: { top1: number; top5: number };
-  baseline: { top1: number; top5: number };
-  evolq?: { top1: number; top5: number };
+  fp: ScoredAccuracy;
+  baseline: ScoredAccuracy;
+  evolq?: ScoredAccuracy;
   /** OUT/model.onnx: its accuracy, size against the float model, and what it stores how. */
-  exported: {
-    top1: number; top5: number; bytes: number; floatBytes: number; sizeRatio: number; opset: number;
+  exported: ScoredAccuracy & {
+    bytes: number; floatBytes: number; sizeRatio: number; opset: number;
     weights: Record<WeightStorage, { tensors: number; bytes: number }>; floatSubgraphs: FloatSubgraph[];
     /** The operators onnxruntime-node (CPU) runs it with after its optimizations. */
     kernels: Record<string, number>;

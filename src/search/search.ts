@@ -43,7 +43,7 @@ export interface SearchSettings {
   race: number;
   /** Multiply-accumulates the search may spend: no pass starts that the last pass's cost would take over it (0: no limit). */
   budget: number;
-  /** The scales pass 1 starts from, or `auto` for the one with the lower calibration fitness (the baseline stays pass 0 of the selection). */
+  /** The scales pass 1 starts from, or `auto` for the one with the lower calibration fitness (the baseline stays pass 0 of the selection, the start is a candidate of its own). */
   start: SearchStart;
 }
 
@@ -63,7 +63,9 @@ export interface SearchReport {
   stoppedBy: 'patience' | 'budget' | null;
   /** The search's work in multiply-accumulates: the model's per image, spent in all, the budget, each pass's cost. */
   macs: { perImage: number; spent: number; budget: number; passes: number[] };
+  /** The pass kept: 0 for the baseline or, with `keptStart`, the start before any pass. */
   keptPass: number;
+  keptStart: boolean;
   /** One sentence: why the kept result was kept. */
   why: string;
   selection: Selection;
@@ -79,7 +81,7 @@ export interface SearchReport {
   resumedFrom?: { pass: number; nextUnit: number };
   /** The cached unit inputs of a pass: bytes held in memory and spilled to disk (deleted after the search). */
   unitInputs?: SpillReport;
-  /** The start the passes ran from; with `--start auto`, each candidate's fitness on the calibration images. */
+  /** The start the passes ran from; with `--start auto`, each candidate's fitness on the calibration images; its holdout score. */
   start: SearchState['start'];
 }
 
@@ -117,7 +119,10 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
   // Before the first unit: the float logits of both sets; on a fresh run also each start's calibration forward
   // (with `auto`) and the baseline's holdout forward: on ViT-B/16 at 224 px, 12 minutes before the first unit.
   const startForwards = state || settings.start !== 'auto' ? 0 : startCandidates.length;
-  progress.start('search setup', calibrationImages + holdoutImages + (state ? 0 : startForwards * calibrationImages + holdoutImages));
+  // A start other than the baseline is also scored on the holdout (counted here unless it is surely the baseline).
+  const startHoldout = settings.start === 'baseline' ? 0 : holdoutImages;
+  const setupTotal = calibrationImages + holdoutImages + (state ? 0 : startForwards * calibrationImages + holdoutImages + startHoldout);
+  progress.start('search setup', setupTotal);
   let setupImages = 0;
   const setupRan = (images: number) => progress.update((setupImages += images));
   const calibration = await fitness.score(setup.calibration, setupRan);
@@ -151,17 +156,24 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
       spentBeforeState += cost.perImage * calibrationImages;
       return (await fitness.full(params, calibration, false, setupRan)).fitness;
     });
+    if (chosen.name === 'baseline' && startHoldout) progress.update(setupImages, { total: setupTotal - startHoldout });
     if (chosen.fitness) progress.log(`search: starts from ${chosen.name} (calibration ${settings.loss}: ${Object.entries(chosen.fitness).map(([n, f]) => `${n} ${f.toPrecision(5)}`).join(', ')})`);
     start = chosen.params;
     const initialScales = Object.fromEntries(searchable.flat().map((id) => [id, Array.from((start[id] as { scale: Float32Array }).scale)]));
     const baseline = await score(baseParams, 0, null, setupRan);
     spentBeforeState += cost.perImage * holdoutImages;
+    // A start that is not the baseline is a candidate of its own: the passes may end worse on the holdout than it.
+    const startScore = chosen.name === 'baseline' ? undefined : (await score(start, 0, baseline.perImage ? Array.from(baseline.perImage) : null, setupRan)).score;
+    if (startScore) spentBeforeState += cost.perImage * holdoutImages;
     state = {
       pass: 1, nextUnit: units.length - 1, scales: initialScales, fitness: NaN, rows: [], rng: hooks.rng.state(),
       holdout: [baseline.score], baselinePerImage: baseline.perImage ? Array.from(baseline.perImage) : null,
       // A copy: state.scales changes as units are searched, the baseline's kept scales must not.
-      best: { pass: 0, scales: structuredClone(initialScales) }, trajectory: [], evaluations: 0, seconds: 0,
-      start: { chosen: chosen.name, ...(chosen.fitness ? { fitness: chosen.fitness } : {}) },
+      best: startScore && betterThan(selection, startScore, baseline.score)
+        ? { pass: 0, start: true, scales: structuredClone(initialScales) }
+        : { pass: 0, scales: structuredClone(initialScales) },
+      trajectory: [], evaluations: 0, seconds: 0,
+      start: { chosen: chosen.name, ...(chosen.fitness ? { fitness: chosen.fitness } : {}), ...(startScore ? { holdout: startScore } : {}) },
       macs: { spent: spentBeforeState, passStart: spentBeforeState, passes: [] },
     };
   }
@@ -257,7 +269,8 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
         state.macs.spent += cost.perImage * holdoutImages;
         state.macs.passes.push(state.macs.spent - state.macs.passStart);
         state.holdout.push(passScore);
-        if (betterThan(selection, passScore, state.holdout[state.best.pass])) state.best = { pass: state.pass, scales: structuredClone(state.scales) };
+        const bestScore = state.best.start ? state.start.holdout! : state.holdout[state.best.pass];
+        if (betterThan(selection, passScore, bestScore)) state.best = { pass: state.pass, scales: structuredClone(state.scales) };
         state.pass++;
         state.nextUnit = units.length - 1;
       }
@@ -290,7 +303,8 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
     stoppedBy,
     macs: { perImage: cost.perImage, spent: state.macs.spent, budget: settings.budget, passes: state.macs.passes },
     keptPass: kept.pass,
-    why: whyKept(selection, state.holdout, kept.pass, setup.holdout.dims[0]),
+    keptStart: !!kept.start,
+    why: whyKept(selection, state.holdout, kept.pass, setup.holdout.dims[0], state.start.holdout && { name: state.start.chosen, score: state.start.holdout, kept: !!kept.start }),
     selection,
     holdout: state.holdout,
     trajectory: state.trajectory,
@@ -302,8 +316,8 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
     unitInputs,
     start: state.start,
   };
-  // Pass 0 is the baseline itself, whatever the start.
-  return { params: kept.pass === 0 ? { ...baseParams } : withScales(start, kept.scales), report };
+  // Pass 0 is the baseline itself, whatever the start, unless the unsearched start was kept.
+  return { params: kept.pass === 0 && !kept.start ? { ...baseParams } : withScales(start, kept.scales), report };
 }
 
 const tera = (macs: number) => `${(macs / 1e12).toFixed(1)}T`;

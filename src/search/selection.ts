@@ -4,16 +4,10 @@
 import type { FloatTensor } from '../runtime/runner.js';
 import { Rng } from '../rng.js';
 import { logSoftmaxRow } from '../fitness/losses.js';
-import { topkHits } from '../evaluate/metrics.js';
+import { argmax, topkHits } from '../evaluate/metrics.js';
 
 /** Per image of a batch of logits [B, …, C] against the float ones: the measure's value for each image. */
 type PerImage = (q: Float32Array, k: Float32Array, batch: number, classes: number, out: Float64Array, offset: number) => void;
-
-function argmax(x: ArrayLike<number>, offset: number, n: number): number {
-  let best = 0;
-  for (let i = 1; i < n; i++) if (x[offset + i] > x[offset + best]) best = i;
-  return best;
-}
 
 /** KL(softmax(k) ‖ softmax(q)) per image: 0 exactly when the quantized softmax equals the float one. */
 const klPerImage: PerImage = (q, k, batch, classes, out, offset) => {
@@ -117,20 +111,29 @@ export function betterThan(selection: Selection, score: HoldoutScore, best: Hold
   return !!v && v.difference < 0 && v.notBetter <= NOT_BETTER_LIMIT && score.measure < best.measure;
 }
 
-/** One sentence: why the kept result was kept. */
-export function whyKept(selection: Selection, scores: readonly HoldoutScore[], kept: number, holdoutImages: number): string {
+/** One sentence: why the kept result was kept. `start`: the unsearched start's holdout score, where it is not the baseline. */
+export function whyKept(selection: Selection, scores: readonly HoldoutScore[], kept: number, holdoutImages: number, start?: { name: string; score: HoldoutScore; kept: boolean }): string {
   const base = scores[0];
   const name = selection === 'loss' ? 'holdout loss' : `holdout ${selection}`;
   const f = (x: number) => x.toPrecision(5);
+  const above = (s: HoldoutScore) => {
+    const v = s.versusBaseline!;
+    return `against the baseline's ${f(base.measure)}, lower by ${(-v.difference / v.standardError).toFixed(1)} standard errors of the difference on ${holdoutImages} holdout images`;
+  };
+  if (start?.kept) {
+    const s = start.score;
+    if (selection === 'loss') return `the unsearched ${start.name} start had the lowest ${name} (${f(s.measure)}; baseline ${f(base.measure)}) on ${holdoutImages} holdout images, lower than every pass's`;
+    return `the unsearched ${start.name} start had the lowest ${name} (${f(s.measure)} ${above(s)}); no pass went below it`;
+  }
   if (kept === 0) {
     if (selection === 'loss') return `no pass lowered the ${name} below the baseline's ${f(base.measure)}, so the baseline scales are kept`;
-    const lower = scores.filter((s) => s.pass > 0 && s.measure < base.measure);
+    const lower = [...scores.filter((s) => s.pass > 0), ...(start ? [start.score] : [])].filter((s) => s.measure < base.measure);
+    const none = start ? `neither the ${start.name} start nor any pass` : 'no pass';
     return lower.length
-      ? `no pass beat the baseline's ${name} (${f(base.measure)}) above the noise of ${holdoutImages} holdout images (the best, pass ${lower.reduce((a, b) => (b.measure < a.measure ? b : a)).pass}, was not better in ${(100 * Math.min(...lower.map((s) => s.versusBaseline!.notBetter))).toFixed(0)}% of bootstrap resamples; ${(100 * NOT_BETTER_LIMIT).toFixed(0)}% allowed), so the baseline scales are kept`
-      : `no pass lowered the ${name} below the baseline's ${f(base.measure)}, so the baseline scales are kept`;
+      ? `${none} beat the baseline's ${name} (${f(base.measure)}) above the noise of ${holdoutImages} holdout images (the lowest was not better in ${(100 * Math.min(...lower.map((s) => s.versusBaseline!.notBetter))).toFixed(0)}% of bootstrap resamples; ${(100 * NOT_BETTER_LIMIT).toFixed(0)}% allowed), so the baseline scales are kept`
+      : `${none} lowered the ${name} below the baseline's ${f(base.measure)}, so the baseline scales are kept`;
   }
   const s = scores.find((x) => x.pass === kept)!;
   if (selection === 'loss') return `pass ${kept} had the lowest ${name} (${f(s.measure)}; baseline ${f(base.measure)}) on ${holdoutImages} holdout images`;
-  const v = s.versusBaseline!;
-  return `pass ${kept} had the lowest ${name} (${f(s.measure)} against the baseline's ${f(base.measure)}, lower by ${(-v.difference / v.standardError).toFixed(1)} standard errors of the difference on ${holdoutImages} holdout images)`;
+  return `pass ${kept} had the lowest ${name} (${f(s.measure)} ${above(s)})`;
 }

@@ -30,13 +30,16 @@ export interface SearchState {
   holdout: HoldoutScore[];
   /** The baseline's selection measure per holdout image, which every pass is compared with. */
   baselinePerImage: number[] | null;
-  /** The pass kept so far (0: the baseline) and its scales. */
-  best: { pass: number; scales: Record<string, number[]> };
+  /** The pass kept so far (0: the baseline, or with `start` the unsearched start) and its scales. */
+  best: { pass: number; start?: true; scales: Record<string, number[]> };
   trajectory: UnitRecord[];
   evaluations: number;
   seconds: number;
   /** Multiply-accumulates spent so far, when the pass in progress started, and each finished pass's cost. */
   macs: { spent: number; passStart: number; passes: number[] };
-  /** The start the search runs from (with `--start auto`, the one chosen), and each candidate start's calibration fitness. */
-  start: { chosen: StartName; fitness?: Partial<Record<StartName, number>> };
+  /**
+   * The start the search runs from (with `--start auto`, the one chosen), each candidate start's calibration
+   * fitness, and where it is not the baseline, its holdout score: the unsearched start can be kept too.
+   */
+  start: { chosen: StartName; fitness?: Partial<Record<StartName, number>>; holdout?: HoldoutScore };
 }

@@ -35,16 +35,22 @@ test('--method evolq searches every unit from last to first, each pass, and repo
   assert.deepEqual(search.holdout.map((h: { pass: number }) => h.pass), [0, 1, 2]);
   assert.equal(search.holdout[0].versusBaseline, undefined);
   for (const h of search.holdout.slice(1)) assert.ok(h.versusBaseline.standardError > 0 && h.versusBaseline.notBetter >= 0 && h.versusBaseline.notBetter <= 1);
-  // The kept pass beats the baseline above the noise, and no other pass that does is lower; else the baseline is kept.
-  const qualified = search.holdout.filter((h: { pass: number; measure: number; versusBaseline?: { difference: number; notBetter: number } }) =>
-    h.pass > 0 && h.versusBaseline!.difference < 0 && h.versusBaseline!.notBetter <= 0.05);
-  if (search.keptPass === 0) assert.equal(qualified.length, 0);
-  else assert.equal(search.holdout[search.keptPass].measure, Math.min(...qualified.map((h: { measure: number }) => h.measure)));
+  // The kept result (a pass, or the unsearched start where it is not the baseline) beats the baseline above the
+  // noise, and no other that does is lower; else the baseline is kept.
+  type Scored = { pass: number; measure: number; versusBaseline?: { difference: number; notBetter: number } };
+  const beats = (h: Scored) => h.versusBaseline!.difference < 0 && h.versusBaseline!.notBetter <= 0.05;
+  const startScore: Scored | undefined = search.start.holdout;
+  assert.equal(startScore === undefined, search.start.chosen === 'baseline', 'a start other than the baseline is scored on the holdout');
+  const qualified = [...search.holdout.filter((h: Scored) => h.pass > 0), ...(startScore ? [startScore] : [])].filter(beats);
+  const lowest = Math.min(...qualified.map((h) => h.measure));
+  if (search.keptStart) assert.equal(startScore!.measure, lowest);
+  else if (search.keptPass === 0) assert.equal(qualified.length, 0);
+  else assert.equal(search.holdout[search.keptPass].measure, lowest);
   assert.match(search.why, /holdout/);
   // One full forward per pass, and two before the first for --start auto's choice (the default).
   // Racing (--race 2, the default) may stop candidates after the first of the two calibration batches.
   assert.equal(search.forwards.suffixEquivalent, 24 - search.stopped / 2);
-  assert.deepEqual({ ...search.forwards, suffixEquivalent: 24 }, { suffix: 24, suffixEquivalent: 24, fullCalibration: 2 + 2, holdout: 3 });
+  assert.deepEqual({ ...search.forwards, suffixEquivalent: 24 }, { suffix: 24, suffixEquivalent: 24, fullCalibration: 2 + 2, holdout: 3 + (startScore ? 1 : 0) });
   assert.deepEqual(Object.keys(search.start.fitness).sort(), ['baseline', 'corrected']);
   const lower = search.start.fitness.corrected < search.start.fitness.baseline ? 'corrected' : 'baseline';
   assert.equal(search.start.chosen, lower, 'auto starts from the start with the lower calibration fitness');
@@ -63,7 +69,7 @@ test('at 4-bit activations --start auto also tries the refitted PTF (fitted); th
   assert.equal(search.start.chosen, lowest);
   // The first unit starts from the chosen start's own calibration fitness: the passes run from it.
   assert.equal(search.trajectory[0].before, fitness[lowest]);
-  assert.deepEqual({ ...search.forwards, suffixEquivalent: 12 }, { suffix: 12, suffixEquivalent: 12, fullCalibration: 3 + 1, holdout: 2 });
+  assert.deepEqual({ ...search.forwards, suffixEquivalent: 12 }, { suffix: 12, suffixEquivalent: 12, fullCalibration: 3 + 1, holdout: 2 + (search.start.chosen === 'baseline' ? 0 : 1) });
   const refused = evolq(args(join(dir, 'refused'), '--a-bits', '4', '--start', 'fitted', '--no-ptf'));
   assert.equal(refused.code, 1);
   assert.match(refused.stderr, /--start fitted refits the PTF .* --no-ptf/);
@@ -149,8 +155,9 @@ test('--search-budget: no pass starts that the last pass\'s cost would take over
   // The progress counts the passes the budget allows, and the time left by the work left: none after the last unit.
   assert.match(stderr, /search: pass 2\/2 unit 6\/6 .*, ~0s left/);
   // Before the first unit: the float logits of 200 + 100 images, the two starts `auto` tries at A8 on the 200, and
-  // the baseline on the 100 holdout images.
-  assert.match(stderr, /search setup: 800\/800 \(100%\)/);
+  // the baseline on the 100 holdout images (and the start, unless it is the baseline).
+  const setup = 800 + (search.start.chosen === 'baseline' ? 0 : 100);
+  assert.match(stderr, new RegExp(`search setup: ${setup}/${setup} \\(100%\\)`));
   // Even a budget below the first pass runs one.
   assert.equal(run('tiny', '1G').search.passesRun, 1);
   assert.equal(evolq(args(join(dir, 'bad'), '--search-budget', '12 apples')).code, 1);
@@ -227,7 +234,8 @@ test('ablation options: --loss mse, --search-space block, --mutation relative', 
   const search = JSON.parse(paperRule.stdout).search;
   assert.equal(search.selection, 'loss');
   const losses = search.holdout.map((h: { loss: number }) => h.loss);
-  assert.equal(search.holdout[search.keptPass].loss, Math.min(...losses));
+  const keptLoss = search.keptStart ? search.start.holdout.loss : search.holdout[search.keptPass].loss;
+  assert.equal(keptLoss, Math.min(...losses, search.start.holdout?.loss ?? Infinity));
   const firstStall = losses.findIndex((l: number, i: number) => i > 0 && l >= Math.min(...losses.slice(0, i)));
   assert.equal(search.passesRun, firstStall === -1 ? 4 : firstStall);
   assert.equal(search.stoppedEarly, search.passesRun < 4);

@@ -177,3 +177,11 @@ test('--preset paper sets the four recipe options and the authors\' search over 
   assert.equal(resolveOptions({ intLayerNorm: true }).extraPoints, false, 'each option stands alone');
   assert.throws(() => resolveOptions({ preset: 'fq-vit' }), /Unsupported --preset: "fq-vit". Should be one of: default, paper\./);
 });
+
+test('the default search space is attention at 8-bit activations and block+activations at 4; a given one or the paper preset\'s stays', () => {
+  assert.equal(resolveOptions({}).searchSpace, 'attention');
+  assert.equal(resolveOptions({ aBits: 4 }).searchSpace, 'block+activations');
+  assert.equal(resolveOptions({ aBits: '4' }).searchSpace, 'block+activations', 'as the CLI gives it');
+  assert.equal(resolveOptions({ aBits: 4, searchSpace: 'attention' }).searchSpace, 'attention');
+  assert.equal(resolveOptions({ aBits: 4, preset: 'paper' }).searchSpace, 'attention');
+});

@@ -51,6 +51,10 @@ test('a pass is kept only when it beats the baseline above the noise and every p
   assert.equal(betterThan('loss', noisy, base), true, 'the Evol-Q code\'s rule takes any lower loss');
   assert.match(whyKept('kl', [base, noisy], 0, 200), /no pass beat the baseline's holdout kl \(1\.0000\) above the noise of 200 holdout images.*not better in 20% of bootstrap resamples/);
   assert.match(whyKept('kl', [base, noisy, clear], 2, 200), /^pass 2 had the lowest holdout kl \(0\.95000 against the baseline's 1\.0000, lower by 5\.0 standard errors of the difference on 200 holdout images\)$/);
+  // The unsearched start is a candidate too: kept when no pass goes below it, named when nothing beats the baseline.
+  const start = { ...clear, pass: 0 };
+  assert.match(whyKept('kl', [base, noisy], 0, 200, { name: 'fitted', score: start, kept: true }), /^the unsearched fitted start had the lowest holdout kl \(0\.95000 against the baseline's 1\.0000, lower by 5\.0 standard errors .*\); no pass went below it$/);
+  assert.match(whyKept('kl', [base, noisy], 0, 200, { name: 'fitted', score: { ...noisy, pass: 0 }, kept: false }), /^neither the fitted start nor any pass beat the baseline's holdout kl/);
 });
 
 test('--patience stops the search once that many passes in a row found no lower holdout measure', async () => {
