@@ -8,7 +8,8 @@
 #   SEEDS     (default: 0 1 2)
 #   EXTRA     more quantize flags for every run, and TAG a name for them in the result files
 # e.g. MODELS=levit SETTINGS="8:8 4:8" PRESETS=default for the LeViT-style fixture.
-# Writes bench/results/accuracy/<model>-w<W>a<A>-<preset><TAG>-seed<k>.json; bench/accuracy-summary.js makes the table.
+# Writes bench/results/accuracy/<model>-w<W>a<A>-<preset><TAG>-seed<k>.json; bench/accuracy-summary.js makes the table,
+# bench/holdout-noise.js the holdout each run would need (bench/results/holdout-noise.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED=${SHARED:-../shared}
@@ -50,3 +51,4 @@ for setting in $SETTINGS; do
   done
 done
 node bench/accuracy-summary.js
+node bench/holdout-noise.js > bench/results/holdout-noise.md
