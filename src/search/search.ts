@@ -117,7 +117,8 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
   let state = hooks.checkpoint?.resumeFrom;
   const startCandidates = START_NAMES.filter((name) => name !== 'fitted' || setup.refittedPtf);
   // Before the first unit: the float logits of both sets; on a fresh run also each start's calibration forward
-  // (with `auto`) and the baseline's holdout forward: on ViT-B/16 at 224 px, 12 minutes before the first unit.
+  // (with `auto`), the baseline's holdout forward and the start's (unless it is the baseline): on ViT-B/16 at 224 px,
+  // 12 minutes before the first unit (measured before the start's holdout forward, 200 more images).
   const startForwards = state || settings.start !== 'auto' ? 0 : startCandidates.length;
   // A start other than the baseline is also scored on the holdout (counted here unless it is surely the baseline).
   const startHoldout = settings.start === 'baseline' ? 0 : holdoutImages;
