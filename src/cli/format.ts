@@ -5,6 +5,7 @@ import { LANDSCAPE_MEASURES } from '../landscape/landscape.js';
 import type { InspectReport } from '../pipeline/inspect.js';
 import type { QuantizeReport } from '../pipeline/quantize.js';
 import type { ScoredAccuracy } from '../report/types.js';
+import { keptName } from '../search/selection.js';
 import type { Accuracy } from '../evaluate/metrics.js';
 
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
@@ -39,7 +40,7 @@ export function formatQuantize(report: QuantizeReport, out: string): string {
   const e = report.exported;
   const storage = Object.entries(e.weights).filter(([, w]) => w.tensors > 0).map(([t, w]) => `${w.tensors} ${t} weights`).join(', ');
   const floats = e.floatSubgraphs.length ? `; float subgraphs: ${e.floatSubgraphs.length} (${[...new Set(e.floatSubgraphs.map((f) => f.kind))].join(', ')})` : '';
-  const search = report.search ? [`search: ${report.search.evaluations} evaluations${report.search.stopped ? ` (${report.search.stopped} stopped early by racing, ${report.search.forwards.suffixEquivalent.toFixed(1)} run in whole)` : ''} in ${report.search.seconds.toFixed(1)}s; kept ${report.search.keptStart ? `the unsearched ${report.search.start.chosen} start` : report.search.keptPass === 0 ? 'the baseline' : `pass ${report.search.keptPass}`}: ${report.search.why}`] : [];
+  const search = report.search ? [`search: ${report.search.evaluations} evaluations${report.search.stopped ? ` (${report.search.stopped} stopped early by racing, ${report.search.forwards.suffixEquivalent.toFixed(1)} run in whole)` : ''} in ${report.search.seconds.toFixed(1)}s; kept ${keptName(report.search)}: ${report.search.why}`] : [];
   return [
     `${s.model}: W${s.wBits}A${s.aBits} ${s.method}, observer ${s.observer}${s.ptf ? ', PTF' : ''}${s.lis ? ', log2 softmax' : ''}${s.biasCorrection ? ', bias correction' : ''}`,
     `evaluated on ${report.evaluatedOn.n} images of ${report.evaluatedOn.images}`,

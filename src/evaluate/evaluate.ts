@@ -2,7 +2,7 @@
 import type { Session, FloatTensor } from '../runtime/runner.js';
 import type { ImageSource } from '../data/source.js';
 import { batchRanges, sliceBatch, type ImageBatch } from '../data/imagefolder.js';
-import { argmax, topkHits, type Accuracy } from './metrics.js';
+import { sameTop1, topkHits, type Accuracy } from './metrics.js';
 import { kl } from '../fitness/losses.js';
 import { silentProgress, type Progress } from '../progress.js';
 import { EvolqError, DataError } from '../errors.js';
@@ -59,7 +59,7 @@ export async function evaluateAccuracy(
           } else if (reference !== undefined) {
             const k = referenceLogits[r];
             hits[t].kl += kl(logits.data, k, part.dims[0], classes) * part.dims[0];
-            for (let row = 0; row < part.dims[0]; row++) if (argmax(logits.data, row * classes, classes) === argmax(k, row * classes, classes)) hits[t].agree++;
+            hits[t].agree += sameTop1(logits.data, k, part.dims[0], classes);
           }
         }
       }

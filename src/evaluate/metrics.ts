@@ -27,6 +27,13 @@ export function topkHits(logits: Float32Array, classes: number, labels: Int32Arr
   return { top1, top5 };
 }
 
+/** Rows of two [rows, classes] logit arrays whose top-1 class is the same. */
+export function sameTop1(q: ArrayLike<number>, k: ArrayLike<number>, rows: number, classes: number): number {
+  let same = 0;
+  for (let r = 0; r < rows; r++) if (argmax(q, r * classes, classes) === argmax(k, r * classes, classes)) same++;
+  return same;
+}
+
 /** The index of the largest of x[offset .. offset + n) (the first on a tie). */
 export function argmax(x: ArrayLike<number>, offset: number, n: number): number {
   let best = 0;

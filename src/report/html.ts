@@ -6,7 +6,7 @@ import { MEASURE_LABEL, type Figure } from './landscape.js';
 import { layerKernels } from '../export/kernels.js';
 import { barChart, lineChart, renderSvg } from './plots.js';
 import type { StartName } from '../search/start.js';
-import type { HoldoutScore } from '../search/selection.js';
+import { keptName, type HoldoutScore } from '../search/selection.js';
 
 const START_WORDS: Record<StartName, string> = {
   baseline: 'the baseline',
@@ -90,7 +90,7 @@ async function quantizeSections(r: QuantizeReport): Promise<string[]> {
   const passRows = search.holdout.map((h) => row(h.pass === 0 ? 'baseline' : h.pass, h, h.pass === search.keptPass && !search.keptStart));
   if (startHoldout) passRows.splice(1, 0, row(`start (${search.start.chosen}, unsearched)`, startHoldout, search.keptStart));
   const plots = [
-    `<p><strong>Kept: ${search.keptStart ? `the unsearched ${escape(search.start.chosen)} start` : search.keptPass === 0 ? 'the baseline' : `pass ${search.keptPass}`}.</strong> ${escape(search.why)}.
+    `<p><strong>Kept: ${escape(keptName(search))}.</strong> ${escape(search.why)}.
      Passes started from ${START_WORDS[search.start.chosen]}${search.start.fitness
        ? ` (chosen by <code>--start auto</code>, calibration ${escape(s.loss)}: ${Object.entries(search.start.fitness).map(([n, f]) => `${escape(n)} ${f.toPrecision(5)}`).join(', ')})` : ''}.</p>`,
     table(['pass', measureTitle, 'against the baseline (mean ± se)', 'bootstrap: not better', 'holdout top-1', 'agrees with float'], passRows, [false, true, true, true, true, true, false]),

@@ -162,13 +162,14 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
     start = chosen.params;
     const initialScales = Object.fromEntries(searchable.flat().map((id) => [id, Array.from((start[id] as { scale: Float32Array }).scale)]));
     const baseline = await score(baseParams, 0, null, setupRan);
+    const baselinePerImage = baseline.perImage ? Array.from(baseline.perImage) : null;
     spentBeforeState += cost.perImage * holdoutImages;
     // A start that is not the baseline is a candidate of its own: the passes may end worse on the holdout than it.
-    const startScore = chosen.name === 'baseline' ? undefined : (await score(start, 0, baseline.perImage ? Array.from(baseline.perImage) : null, setupRan)).score;
+    const startScore = chosen.name === 'baseline' ? undefined : (await score(start, 0, baselinePerImage, setupRan)).score;
     if (startScore) spentBeforeState += cost.perImage * holdoutImages;
     state = {
       pass: 1, nextUnit: units.length - 1, scales: initialScales, fitness: NaN, rows: [], rng: hooks.rng.state(),
-      holdout: [baseline.score], baselinePerImage: baseline.perImage ? Array.from(baseline.perImage) : null,
+      holdout: [baseline.score], baselinePerImage,
       // A copy: state.scales changes as units are searched, the baseline's kept scales must not.
       best: startScore && betterThan(selection, startScore, baseline.score)
         ? { pass: 0, start: true, scales: structuredClone(initialScales) }

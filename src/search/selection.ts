@@ -4,7 +4,7 @@
 import type { FloatTensor } from '../runtime/runner.js';
 import { Rng } from '../rng.js';
 import { logSoftmaxRow } from '../fitness/losses.js';
-import { argmax, topkHits } from '../evaluate/metrics.js';
+import { argmax, sameTop1, topkHits } from '../evaluate/metrics.js';
 
 /** Per image of a batch of logits [B, …, C] against the float ones: the measure's value for each image. */
 type PerImage = (q: Float32Array, k: Float32Array, batch: number, classes: number, out: Float64Array, offset: number) => void;
@@ -70,7 +70,7 @@ export function holdoutValues(selection: Selection, quantized: readonly FloatTen
     const classes = q.dims[q.dims.length - 1];
     perImageOf?.(q.data, k.data, batch, classes, perImage!, offset);
     correct += topkHits(q.data, classes, labels.subarray(offset, offset + batch)).top1;
-    for (let r = 0; r < batch; r++) if (argmax(q.data, r * classes, classes) === argmax(k.data, r * classes, classes)) agree++;
+    agree += sameTop1(q.data, k.data, batch, classes);
     offset += batch;
   });
   return { perImage, top1: correct / n, agreement: agree / n };
@@ -109,6 +109,12 @@ export function betterThan(selection: Selection, score: HoldoutScore, best: Hold
   if (selection === 'loss') return score.measure < best.measure;
   const v = score.versusBaseline;
   return !!v && v.difference < 0 && v.notBetter <= NOT_BETTER_LIMIT && score.measure < best.measure;
+}
+
+/** What was kept, in words: the baseline, the unsearched start (named), or pass N. */
+export function keptName(search: { keptPass: number; keptStart: boolean; start: { chosen: string } }): string {
+  if (search.keptStart) return `the unsearched ${search.start.chosen} start`;
+  return search.keptPass === 0 ? 'the baseline' : `pass ${search.keptPass}`;
 }
 
 /** One sentence: why the kept result was kept. `start`: the unsearched start's holdout score, where it is not the baseline. */
