@@ -27,7 +27,10 @@ export interface CalibrationOptions {
   weightCorrection?: boolean;
   /** FQ-ViT's integer LayerNorm where the LayerNorm's output point is known (QuantPoint.output). */
   integerLayerNorm?: boolean;
-  /** With PTF, also refit each LayerNorm input's PTF to what the LayerNorm reads (PtfFit), for `--start fitted`. */
+  /**
+   * For `--start fitted`: also refit each LayerNorm input's PTF to what the LayerNorm reads, and give each
+   * activation only MatMuls read a PTF fitted to its squared error (PtfFit).
+   */
   ptfRefit?: boolean;
   /** Worker threads for the sample batch's statistics (default: one per core); the table is the same for any. */
   sampleThreads?: number;
@@ -37,7 +40,7 @@ export interface CalibrationTable {
   params: Record<string, QuantParams>;
   /** The observed float range of each activation-like point. */
   ranges: Record<string, { min: number; max: number }>;
-  /** With `ptfRefit`: per LayerNorm-input point, PTF refitted to what the LayerNorm reads (PtfFit). */
+  /** With `ptfRefit`: per LayerNorm-input point and MatMul-input point, the refitted PTF (PtfFit). */
   refittedPtf?: Record<string, QuantParams>;
   /** Bias correction: per weight point, the mean of its layer's input per input channel. */
   inputMeans?: Record<string, Float32Array>;
@@ -57,6 +60,16 @@ function weightInput(graph: Graph, point: QuantPoint): { tensor: string; axis: n
   if (point.channelAxis !== point.dims!.length - 1 && node.opType === 'MatMul') return undefined; // constant left operand
   if (node.opType === 'Gemm' && intAttribute(node, 'transA', 0)) return { tensor, axis: 0 }; // Aᵀ: A's channels on its first axis
   return { tensor, axis: -1 };
+}
+
+/**
+ * Whether `ptfRefit` also fits a PTF to activation `point`: one that only MatMuls read, where a factor per channel
+ * of the last axis is a per-channel scale of a MatMul operand (not with the integer LayerNorm, which rounds to
+ * one output scale).
+ */
+function refitsActivation(graph: Graph, point: QuantPoint, options: CalibrationOptions): boolean {
+  if (!options.ptfRefit || options.integerLayerNorm || point.kind !== 'activation' || !point.consumers.length) return false;
+  return point.consumers.every((name) => graph.nodes.find((n) => n.name === name)?.opType === 'MatMul');
 }
 
 export async function calibrate(
@@ -107,11 +120,13 @@ export async function calibrate(
       }
     } else {
       const bits = options.aBits;
-      const sample: SampleSpec[] | undefined = point.kind === 'layernorm' && options.ptf
+      const observed: SampleSpec[] = needs.sample && observerSample ? [{ kind: observerSample, bits }] : [];
+      const sample: SampleSpec[] = point.kind === 'layernorm' && options.ptf
         // FQ-ViT's integer LayerNorm shifts by the factors: with it the refit keeps powers of two.
         ? [{ kind: 'ptf', bits }, ...(options.ptfRefit ? [{ kind: 'ptf-fit', bits, steps: options.integerLayerNorm ? 1 : PTF_FIT_STEPS } as const] : [])]
-        : needs.sample && observerSample ? [{ kind: observerSample, bits }] : undefined;
-      request(point.tensor, { sample, percentile: needs.percentile || undefined });
+        // Last, after the observer's own: the refit is read from the end of the tensor's statistics.
+        : [...observed, ...(refitsActivation(graph, point, options) ? [{ kind: 'ptf-fit', bits, steps: PTF_FIT_STEPS, rows: 'plain' } as const] : [])];
+      request(point.tensor, { sample: sample.length ? sample : undefined, percentile: needs.percentile || undefined });
     }
   }
 
@@ -136,6 +151,7 @@ export async function calibrate(
       if (refit) (refittedPtf ??= {})[point.id] = refit;
     } else {
       params[point.id] = observer.params(s, options.aBits);
+      if (refitsActivation(graph, point, options)) (refittedPtf ??= {})[point.id] = s.sample![s.sample!.length - 1];
     }
   }
 

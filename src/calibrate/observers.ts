@@ -295,7 +295,9 @@ export class PtfAccumulator implements SampleStatistic {
  * by its own standard deviation); the ratio whose channels' least errors sum lowest wins. FQ-ViT's PTF keeps the
  * whole range and weighs every row alike, which at 4 bits spends the 16 levels on the range's rare extremes.
  * `steps` 1 keeps FQ-ViT's powers of two (its integer LayerNorm needs them); more steps per octave fit each
- * channel closer (PTF_FIT_STEPS).
+ * channel closer (PTF_FIT_STEPS). With `rows` 'plain' every row weighs alike: the error as a MatMul reads its
+ * input (a LayerNorm's output, Q, the attention output), where one per-tensor scale spends the levels on the few
+ * channels that are many times larger than the rest.
  */
 export class PtfFit implements SampleStatistic {
   static readonly RATIOS = [1, 0.85, 0.7, 0.6, 0.5, 0.42, 0.35, 0.3, 0.25];
@@ -308,7 +310,7 @@ export class PtfFit implements SampleStatistic {
   private errors?: Float64Array;
   private channels = 0;
 
-  constructor(min: number, max: number, private readonly bits: number, steps = 1) {
+  constructor(min: number, max: number, private readonly bits: number, steps = 1, private readonly rows: PtfRows = 'layernorm') {
     if (!Number.isInteger(steps) || steps < 1) throw new Error(`PtfFit: steps must be a positive integer, got ${steps}`);
     this.factors = Array.from({ length: 3 * steps + 1 }, (_, a) => 2 ** (a / steps));
     const range = uintRange(bits);
@@ -329,12 +331,7 @@ export class PtfFit implements SampleStatistic {
     } else if (channels !== this.channels) throw new Error(`PTF: ${channels} channels after ${this.channels}`);
     const errors = this.errors;
     for (let row = 0; row < values.length; row += channels) {
-      let mean = 0;
-      for (let c = 0; c < channels; c++) mean += values[row + c];
-      mean /= channels;
-      let variance = 0;
-      for (let c = 0; c < channels; c++) variance += (values[row + c] - mean) ** 2;
-      const weight = 1 / (variance / channels + 1e-6);
+      const weight = this.rows === 'plain' ? 1 : 1 / (rowVariance(values, row, channels) + 1e-6);
       for (let r = 0; r < this.bases.length; r++) {
         const base = this.bases[r];
         const lo = this.lo[r];
@@ -375,6 +372,16 @@ export class PtfFit implements SampleStatistic {
   }
 }
 
+/** The variance of the `channels` values from `row`. */
+function rowVariance(values: Float32Array, row: number, channels: number): number {
+  let mean = 0;
+  for (let c = 0; c < channels; c++) mean += values[row + c];
+  mean /= channels;
+  let variance = 0;
+  for (let c = 0; c < channels; c++) variance += (values[row + c] - mean) ** 2;
+  return variance / channels;
+}
+
 /**
  * A statistic of the sample batch by name, so it can be made where the sample is (a worker thread): OMSE,
  * FQ-ViT's PTF, or PTF refitted to what the LayerNorm reads.
@@ -384,9 +391,14 @@ export interface SampleSpec {
   bits: number;
   /** 'ptf-fit': factors per octave (PtfFit). */
   steps?: number;
+  /** 'ptf-fit': how its rows weigh (PtfFit). */
+  rows?: PtfRows;
 }
 
-const SAMPLE_STATISTICS: Record<SampleSpec['kind'], new (min: number, max: number, bits: number, steps?: number) => SampleStatistic> = {
+/** How PtfFit weighs a row's error: divided by the row's variance, as a LayerNorm reads it, or each alike. */
+export type PtfRows = 'layernorm' | 'plain';
+
+const SAMPLE_STATISTICS: Record<SampleSpec['kind'], new (min: number, max: number, bits: number, steps?: number, rows?: PtfRows) => SampleStatistic> = {
   omse: OmseAccumulator, ptf: PtfAccumulator, 'ptf-fit': PtfFit,
 };
 
@@ -399,7 +411,7 @@ export const PTF_FIT_STEPS = 2;
 
 /** The statistic `spec` names, over the range [min, max] observed on every image. */
 export function sampleStatistic(spec: SampleSpec, min: number, max: number): SampleStatistic {
-  return new SAMPLE_STATISTICS[spec.kind](min, max, spec.bits, spec.steps);
+  return new SAMPLE_STATISTICS[spec.kind](min, max, spec.bits, spec.steps, spec.rows);
 }
 
 /** Per-output-channel min-max parameters of a weight tensor. */

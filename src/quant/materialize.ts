@@ -83,8 +83,10 @@ class Builder {
 /**
  * x̂ = (clamp(round(x / s) + z, 0, 2^b − 1) − z) · s as QuantizeLinear (uint8; onnxruntime's kernel divides and
  * rounds half to even), a Clip below 8 bits, and DequantizeLinear: the ops the deployed model runs.
+ * With PTF (`params.channelFactor`) and `ptf` 'weights', the factors are left for the weights of the MatMuls that
+ * read the tensor (ptfOnWeights).
  */
-function uniformSubgraph(b: Builder, x: string, scale: string, zero: string, params: UniformParams, axis: number): string {
+function uniformSubgraph(b: Builder, x: string, scale: string, zero: string, params: UniformParams, axis: number, ptf: 'mul' | 'weights' = 'mul'): string {
   const perAxis = params.scale.length > 1 ? [makeAttribute('axis', axis)] : [];
   const factor = params.channelFactor;
   // PTF: x / (s·2^α) = (x·2^−α) / s exactly, so a per-tensor Q/DQ between two power-of-two multiplies
@@ -95,7 +97,39 @@ function uniformSubgraph(b: Builder, x: string, scale: string, zero: string, par
   const { qmax } = uintRange(params.bits);
   if (qmax < 255) q = b.node('Clip', [q, b.uint8(0), b.uint8(qmax)], [], 'clip');
   const dequantized = b.node('DequantizeLinear', [q, scale, zero], perAxis, 'dq');
-  return factor ? b.node('Mul', [dequantized, factors], [], 'ptf_out') : dequantized;
+  return factor && ptf === 'mul' ? b.node('Mul', [dequantized, factors], [], 'ptf_out') : dequantized;
+}
+
+/** The name part of the Mul that carries an activation's PTF factors onto a MatMul's weight rows (weightReaders). */
+const PTF_WEIGHT = 'ptf_weight';
+
+/**
+ * Whether an activation's PTF factors go onto the weights of the MatMuls that read it, diag(f)·Ŵ, instead of
+ * onto the activation: each reads it as its left operand against a constant. The MatMul then reads a
+ * per-tensor DequantizeLinear, as without PTF; a dequantized activation times factors would make onnxruntime
+ * run a float MatMul of 4-bit weights as MatMulNBits, which requantizes its float input to int8 (0.35 points of
+ * top-1 lost on vit-outlier-k8 W4A4), and a per-axis DequantizeLinear makes it fuse the attention's MatMul into
+ * a MatMulIntegerToFloat that has no per-channel zero point.
+ */
+function ptfOnWeights(sim: Graph, tensor: string, consumers: readonly Node[]): boolean {
+  return consumers.length > 0 && consumers.every((n) => n.opType === 'MatMul' && n.inputs[0] === tensor && n.inputs[1] !== tensor && sim.isConstant(n.inputs[1]));
+}
+
+/** Multiplies the weight operand of each MatMul by the factors, one per row (the left operand's channels). */
+function factorsOnWeights(sim: Graph, point: QuantPoint, consumers: readonly Node[], factors: Float32Array): void {
+  const b = new Builder(sim, point.id);
+  const rows = b.floats('ptf_rows', [factors.length, 1], factors);
+  for (const node of consumers) node.inputs[1] = b.node('Mul', [node.inputs[1], rows], [], PTF_WEIGHT);
+  sim.invalidate();
+}
+
+/**
+ * The nodes that read weight `point`'s tensor: its consumers, and the Muls materialize put in front of them to
+ * carry an activation's PTF factors (PTF_WEIGHT).
+ */
+export function weightReaders(graph: Graph, point: QuantPoint): Node[] {
+  return graph.consumers(point.tensor).filter((n) => point.consumers.includes(n.name)
+    || (n.opType === 'Mul' && n.name.includes(`/${PTF_WEIGHT}`) && graph.consumers(n.outputs[0]).every((c) => point.consumers.includes(c.name))));
 }
 
 /**
@@ -187,6 +221,7 @@ export function materialize(graph: Graph, points: readonly QuantPoint[], params:
   const feeds: Simulation['feeds'] = {};
   const quantizedNames: Simulation['quantized'] = {};
   const nodesByName = new Map(sim.nodes.map((n) => [n.name, n]));
+  const factorsLater: { point: QuantPoint; consumers: Node[]; factors: Float32Array }[] = [];
   for (const point of points) {
     const p = params[point.id];
     if (!p || (options.enabled && !options.enabled.has(point.id))) continue;
@@ -226,7 +261,9 @@ export function materialize(graph: Graph, points: readonly QuantPoint[], params:
         feeds[point.id] = names;
         zero = castZeroPoint(b, names.zeroPoint, p);
       }
-      quantized = uniformSubgraph(b, source, names.scale, zero, p, point.kind === 'weight' ? point.channelAxis! : -1);
+      const onWeights = !!p.channelFactor && point.kind === 'activation' && ptfOnWeights(sim, point.tensor, consumers);
+      quantized = uniformSubgraph(b, source, names.scale, zero, p, point.kind === 'weight' ? point.channelAxis! : -1, onWeights ? 'weights' : 'mul');
+      if (onWeights) factorsLater.push({ point, consumers, factors: p.channelFactor! });
       if (p.correction && point.kind === 'weight') quantized = weightCorrectionSubgraph(new SubgraphBuilder(sim, `${point.id}/correction`), quantized, point.dims!, point.channelAxis!, p.correction);
     }
     if (output) quantized = b.node('Identity', [quantized], [], 'output', output);
@@ -235,6 +272,8 @@ export function materialize(graph: Graph, points: readonly QuantPoint[], params:
     const means = options.inputMeans?.[point.id];
     if (means && point.kind === 'weight') biasCorrection(b, sim, point, quantized, means);
   }
+  // After every point: the weights the factors multiply are then the quantized ones.
+  for (const { point, consumers, factors } of factorsLater) factorsOnWeights(sim, point, consumers, factors);
   integerLayerNorms(sim, points, params, quantizedNames);
   return { graph: sim, feeds, quantized: quantizedNames };
 }

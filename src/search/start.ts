@@ -22,9 +22,9 @@ export function autoTriesFitted(aBits: number, ptf: boolean): boolean {
  * The params the search starts from: the baseline's (`baseline`), or with the Evol-Q code's data-free weight
  * correction on every per-channel weight (`corrected`: in every forward, after every mutation, each output
  * channel of the dequantized weight gets the float weight's mean and standard deviation; see
- * `--weight-correction`), or that and the PTF of every LayerNorm input refitted to what the LayerNorm reads
- * (`fitted`, from calibration's `refittedPtf`). Blocked weights, which the export cannot correct, and the other
- * activation quantizers stay as calibrated.
+ * `--weight-correction`), or that and the PTF of every LayerNorm input refitted to what the LayerNorm reads, and
+ * every activation that only MatMuls read given a PTF of its own (`fitted`, from calibration's `refittedPtf`).
+ * Blocked weights, which the export cannot correct, and the other activation quantizers stay as calibrated.
  */
 export function startParams(
   graph: Graph, points: readonly QuantPoint[], baseParams: Readonly<Record<string, QuantParams>>, start: StartName,

@@ -158,6 +158,37 @@ test('exported ViT and ResNet match their simulations on real images and are at 
   }
 });
 
+test('a PTF on what a MatMul reads (--start fitted at 4 bits) multiplies the weight rows: export and simulation agree with onnxruntime optimizing, no MatMulNBits', async () => {
+  const model = loadModel(DEFAULT_MODEL);
+  const folder = listImageFolder(join(ASSETS, 'cifar10/calib'), model.labels);
+  const images = await decodeImages(limitPerClass(folder, 50), model.preprocessing);
+  const points = findQuantPoints(model.graph);
+  const table = await calibrate(defaultRunner, model.graph, model.inputName, points, images, {
+    wBits: 4, aBits: 4, observer: 'omse', ptf: true, lis: false, biasCorrection: false, batchSize: 100, ptfRefit: true,
+  });
+  const refitted = Object.keys(table.refittedPtf!).filter((id) => points.find((p) => p.id === id)!.kind === 'activation');
+  const byId = new Map(points.map((p) => [p.id, p]));
+  const consumers = (id: string) => byId.get(id)!.consumers.map((name) => model.graph.nodes.find((n) => n.name === name)!);
+  assert.ok(refitted.length > 0 && refitted.every((id) => consumers(id).every((n) => n.opType === 'MatMul')), `refitted activations ${refitted}`);
+  assert.ok(points.some((p) => p.kind === 'activation' && !refitted.includes(p.id)), 'what a Gemm or Conv reads is not refitted');
+  const params = { ...table.params };
+  for (const id of refitted) params[id] = table.refittedPtf![id];
+  const sim = materialize(model.graph, points, params, { bake: true }).graph;
+  // qkv, proj, fc1 and fc2 of every block read a refitted activation against a constant weight.
+  const onWeights = sim.nodes.filter((n) => n.opType === 'Mul' && n.name.includes('/ptf_weight'));
+  assert.equal(onWeights.length, 4 * model.graph.nodes.filter((n) => n.opType === 'Softmax').length);
+  const deployed = deployableGraph(model.graph, points, params);
+  assert.ok(deployed.floatSubgraphs.filter((f) => f.kind === 'ptf').length >= refitted.length);
+  const bytes = deployed.graph.toBytes();
+  const kernels = await chosenKernels(defaultRunner, bytes);
+  assert.ok(!Object.keys(kernels).some((k) => k.includes('MatMulNBits')), `a float MatMul of 4-bit weights would become MatMulNBits, which requantizes its input: ${JSON.stringify(kernels)}`);
+  const x = { data: images.data, dims: images.dims };
+  const expected = (await run(sim, { [model.inputName]: x }))[model.outputName].data;
+  const actual = (await run(bytes, { [model.inputName]: x }))[model.outputName].data;
+  const range = Math.max(...expected.map(Math.abs));
+  assert.ok(maxAbsDiff(actual, expected) <= 1e-4 * range, `max diff ${maxAbsDiff(actual, expected)} of range ${range}`);
+});
+
 test('a per-tensor weight point keeps a scalar scale and zero point', () => {
   const graph = new Graph(buildModel({ inputs: [{ name: 'x', shape: [1, 4] }], outputs: ['y'], inits: [{ name: 'W', dims: [4, 3], values: randomTensor(new Rng(2), 12) }], nodes: [{ op: 'MatMul', inputs: ['x', 'W'], outputs: ['y'] }] }));
   const points = findQuantPoints(graph);

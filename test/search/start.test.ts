@@ -110,3 +110,21 @@ test('PtfFit: clips the range where rare extremes waste the 4-bit levels, with l
   assert.ok(error(halves) < error(coarse.params()), `half-octave error ${error(halves)} against ${error(coarse.params())}`);
   assert.throws(() => new PtfFit(min, max, 4, 0), /steps must be a positive integer/);
 });
+
+test('PtfFit with plain rows: the few channels many times larger than the rest get their own factor, with less squared error than one scale', () => {
+  const r = new Rng(3);
+  const channels = 12;
+  const rows = 300;
+  const values = Float32Array.from({ length: rows * channels }, (_, i) => (r.symmetric(1) + r.symmetric(1)) * ([2, 7].includes(i % channels) ? 8 : 1));
+  const [min, max] = [Math.min(...values), Math.max(...values)];
+  const fit = new PtfFit(min, max, 4, 2, 'plain');
+  fit.add(values, channels);
+  const p = fit.params();
+  assert.deepEqual(Array.from(p.channelFactor!, (f, c) => [2, 7].includes(c) ? f >= 4 : f <= 2), new Array(channels).fill(true), `factors ${p.channelFactor}`);
+  const error = (scale: (c: number) => number, zero: number) => values.reduce((total, v, i) => {
+    const s = scale(i % channels);
+    return total + ((Math.min(15, Math.max(0, Math.round(v / s) + zero)) - zero) * s - v) ** 2;
+  }, 0);
+  const single = minmaxParams(min, max, 4);
+  assert.ok(error((c) => p.scale[0] * p.channelFactor![c], p.zeroPoint[0]) < 0.3 * error(() => single.scale[0], single.zeroPoint[0]));
+});
