@@ -128,3 +128,24 @@ test('PtfFit with plain rows: the few channels many times larger than the rest g
   const single = minmaxParams(min, max, 4);
   assert.ok(error((c) => p.scale[0] * p.channelFactor![c], p.zeroPoint[0]) < 0.3 * error(() => single.scale[0], single.zeroPoint[0]));
 });
+
+test('PtfFit fits on its first MAX_ROWS rows, however the chunks split them: what comes after does not move it', () => {
+  const r = new Rng(4);
+  const channels = 3;
+  const rows = PtfFit.MAX_ROWS;
+  const first = Float32Array.from({ length: rows * channels }, () => r.symmetric(1));
+  const later = Float32Array.from({ length: 500 * channels }, () => 9 * r.symmetric(1));
+  const whole = new PtfFit(-9, 9, 4, 2, 'plain');
+  whole.add(first, channels);
+  const chunked = new PtfFit(-9, 9, 4, 2, 'plain');
+  chunked.add(first.subarray(0, 1000 * channels), channels);
+  const tail = new Float32Array((rows - 1000 + 500) * channels);
+  tail.set(first.subarray(1000 * channels));
+  tail.set(later, (rows - 1000) * channels);
+  chunked.add(tail, channels);
+  chunked.add(later, channels);
+  assert.deepEqual(chunked.params(), whole.params());
+  const moved = new PtfFit(-9, 9, 4, 2, 'plain');
+  moved.add(later, channels);
+  assert.notDeepEqual(moved.params(), whole.params(), 'the later rows alone fit differently');
+});
