@@ -63,13 +63,15 @@ function weightInput(graph: Graph, point: QuantPoint): { tensor: string; axis: n
 }
 
 /**
- * Whether `ptfRefit` also fits a PTF to activation `point`: one that only MatMuls read, where a factor per channel
- * of the last axis is a per-channel scale of a MatMul operand (not with the integer LayerNorm, which rounds to
- * one output scale).
+ * The activation points `ptfRefit` also fits a PTF to: those only MatMuls read, where a factor per channel of the
+ * last axis is a per-channel scale of a MatMul operand (none with the integer LayerNorm, which rounds to one
+ * output scale).
  */
-function refitsActivation(graph: Graph, point: QuantPoint, options: CalibrationOptions): boolean {
-  if (!options.ptfRefit || options.integerLayerNorm || point.kind !== 'activation' || !point.consumers.length) return false;
-  return point.consumers.every((name) => graph.nodes.find((n) => n.name === name)?.opType === 'MatMul');
+function refittedActivations(graph: Graph, points: readonly QuantPoint[], options: CalibrationOptions): Set<string> {
+  if (!options.ptfRefit || options.integerLayerNorm) return new Set();
+  const opTypes = new Map(graph.nodes.map((n) => [n.name, n.opType]));
+  const readByMatMuls = (p: QuantPoint) => p.consumers.length > 0 && p.consumers.every((name) => opTypes.get(name) === 'MatMul');
+  return new Set(points.filter((p) => p.kind === 'activation' && readByMatMuls(p)).map((p) => p.id));
 }
 
 export async function calibrate(
@@ -84,6 +86,7 @@ export async function calibrate(
   const observer = OBSERVER_REGISTRY[options.observer];
   const needs: { sample?: boolean; percentile?: boolean } = observer.needs;
   const observerSample: SampleSpec['kind'] | undefined = 'sample' in observer ? observer.sample : undefined;
+  const refitted = refittedActivations(graph, points, options);
 
   for (const point of points) {
     if (point.kind === 'weight') {
@@ -125,7 +128,7 @@ export async function calibrate(
         // FQ-ViT's integer LayerNorm shifts by the factors: with it the refit keeps powers of two.
         ? [{ kind: 'ptf', bits }, ...(options.ptfRefit ? [{ kind: 'ptf-fit', bits, steps: options.integerLayerNorm ? 1 : PTF_FIT_STEPS } as const] : [])]
         // Last, after the observer's own: the refit is read from the end of the tensor's statistics.
-        : [...observed, ...(refitsActivation(graph, point, options) ? [{ kind: 'ptf-fit', bits, steps: PTF_FIT_STEPS, rows: 'plain' } as const] : [])];
+        : [...observed, ...(refitted.has(point.id) ? [{ kind: 'ptf-fit', bits, steps: PTF_FIT_STEPS, rows: 'plain' } as const] : [])];
       request(point.tensor, { sample: sample.length ? sample : undefined, percentile: needs.percentile || undefined });
     }
   }
@@ -151,7 +154,7 @@ export async function calibrate(
       if (refit) (refittedPtf ??= {})[point.id] = refit;
     } else {
       params[point.id] = observer.params(s, options.aBits);
-      if (refitsActivation(graph, point, options)) (refittedPtf ??= {})[point.id] = s.sample![s.sample!.length - 1];
+      if (refitted.has(point.id)) (refittedPtf ??= {})[point.id] = s.sample![s.sample!.length - 1];
     }
   }
 

@@ -304,7 +304,7 @@ export class PtfFit implements SampleStatistic {
   /**
    * Rows (tokens) fitted on: the first this many it is given. Each costs RATIOS × factors quantizations a value;
    * the sample batch of vit-cifar10 (100 images of 65 tokens) fits whole, ViT-S/16 at 224 px (197 tokens) fits on
-   * its first 42 images instead of 100 (with every MatMul input refitted, 10 images cost 4.8× the rest of calibration).
+   * its first 42 images instead of 100 (with every MatMul input refitted, calibrating 10 images took 4.8× as long).
    */
   static readonly MAX_ROWS = 8192;
   private rowsSeen = 0;
@@ -338,7 +338,7 @@ export class PtfFit implements SampleStatistic {
     } else if (channels !== this.channels) throw new Error(`PTF: ${channels} channels after ${this.channels}`);
     const errors = this.errors;
     const end = Math.min(values.length, (PtfFit.MAX_ROWS - this.rowsSeen) * channels);
-    this.rowsSeen += Math.max(0, end) / channels;
+    this.rowsSeen += end / channels;
     for (let row = 0; row < end; row += channels) {
       const weight = this.rows === 'plain' ? 1 : 1 / (rowVariance(values, row, channels) + 1e-6);
       for (let r = 0; r < this.bases.length; r++) {

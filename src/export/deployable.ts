@@ -8,7 +8,7 @@
 import { floatAttribute, Graph, intAttribute, makeAttribute, type Node } from '../onnx/graph.js';
 import { upgradeOpset } from '../onnx/opset.js';
 import { DataType, floatTensor, int64Tensor, onnx, tensorDims, tensorToFloat32, type TensorProto } from '../onnx/proto.js';
-import { biasCorrectionAxes, gemmAlpha, materialize, paramDims, subtractFromOutput, weightReaders, zeroPointPerScale } from '../quant/materialize.js';
+import { biasCorrectionAxes, gemmAlpha, materialize, paramDims, subtractFromOutput, zeroPointPerScale } from '../quant/materialize.js';
 import { quantizeLevel, uintRange, weightCorrection, type QuantParams, type UniformParams } from '../quant/scheme.js';
 import type { QuantPoint } from '../quant/points.js';
 import { GraphError } from '../errors.js';
@@ -61,7 +61,7 @@ export function deployableGraph(
 ): Deployable {
   const integerKernels = options.integerKernels ?? true;
   const activationIds = new Set(points.filter((p) => p.kind !== 'weight' && params[p.id]).map((p) => p.id));
-  const graph = materialize(source, points, params, { bake: true, enabled: activationIds }).graph;
+  const { graph, weightReaders } = materialize(source, points, params, { bake: true, enabled: activationIds });
   const weightPoints = points.filter((p) => p.kind === 'weight' && params[p.id]);
   const uniform = (p: QuantPoint): UniformParams => {
     const q = params[p.id];
@@ -106,7 +106,8 @@ export function deployableGraph(
     weights[storage].bytes += levelTensor.rawData!.length;
     const attributes = p.scale.length > 1 ? [makeAttribute('axis', axis)] : [];
     graph.addNode({ name: `${base}::dq`, opType: 'DequantizeLinear', domain: '', inputs: [base, `${base}::scale`, `${base}::zero_point`], outputs: [`${base}::dq`], attributes });
-    const consumers = weightReaders(graph, point);
+    // A MatMul that reads a refitted activation reads its weight through the Mul that carries the factors.
+    const consumers = point.consumers.map((name) => weightReaders[name] ?? nodes.get(name)!);
     graph.rewire(point.tensor, `${base}::dq`, consumers);
     if (correction && correctionOffset(graph, node, point, `${base}::dq`, correction.offset, consumers) === 'float') {
       floatSubgraphs.push({ point: point.id, tensor: point.tensor, kind: 'weight-correction' });

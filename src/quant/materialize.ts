@@ -28,6 +28,8 @@ export interface Simulation {
   feeds: Record<string, { scale: string; zeroPoint: string }>;
   /** The fake-quantized tensor that replaced each point's tensor. */
   quantized: Record<string, string>;
+  /** Per MatMul that reads a refitted activation: the Mul that now reads its weight (factorsOnWeights). */
+  weightReaders: Record<string, Node>;
 }
 
 /** Names of a point's parameter tensors. */
@@ -100,9 +102,6 @@ function uniformSubgraph(b: Builder, x: string, scale: string, zero: string, par
   return factor && ptf === 'mul' ? b.node('Mul', [dequantized, factors], [], 'ptf_out') : dequantized;
 }
 
-/** The name part of the Mul that carries an activation's PTF factors onto a MatMul's weight rows (weightReaders). */
-const PTF_WEIGHT = 'ptf_weight';
-
 /**
  * Whether an activation's PTF factors go onto the weights of the MatMuls that read it, diag(f)·Ŵ, instead of
  * onto the activation: each reads it as its left operand against a constant. The MatMul then reads a
@@ -112,24 +111,22 @@ const PTF_WEIGHT = 'ptf_weight';
  * a MatMulIntegerToFloat that has no per-channel zero point.
  */
 function ptfOnWeights(sim: Graph, tensor: string, consumers: readonly Node[]): boolean {
-  return consumers.length > 0 && consumers.every((n) => n.opType === 'MatMul' && n.inputs[0] === tensor && n.inputs[1] !== tensor && sim.isConstant(n.inputs[1]));
-}
-
-/** Multiplies the weight operand of each MatMul by the factors, one per row (the left operand's channels). */
-function factorsOnWeights(sim: Graph, point: QuantPoint, consumers: readonly Node[], factors: Float32Array): void {
-  const b = new Builder(sim, point.id);
-  const rows = b.floats('ptf_rows', [factors.length, 1], factors);
-  for (const node of consumers) node.inputs[1] = b.node('Mul', [node.inputs[1], rows], [], PTF_WEIGHT);
-  sim.invalidate();
+  return consumers.length > 0 && consumers.every((n) => n.opType === 'MatMul' && n.inputs[0] === tensor && sim.isConstant(n.inputs[1]));
 }
 
 /**
- * The nodes that read weight `point`'s tensor: its consumers, and the Muls materialize put in front of them to
- * carry an activation's PTF factors (PTF_WEIGHT).
+ * Multiplies the weight operand of each MatMul by the factors, one per row (the left operand's channels); each
+ * MatMul's Mul goes into `readers`, as what reads its weight now.
  */
-export function weightReaders(graph: Graph, point: QuantPoint): Node[] {
-  return graph.consumers(point.tensor).filter((n) => point.consumers.includes(n.name)
-    || (n.opType === 'Mul' && n.name.includes(`/${PTF_WEIGHT}`) && graph.consumers(n.outputs[0]).every((c) => point.consumers.includes(c.name))));
+function factorsOnWeights(sim: Graph, point: QuantPoint, consumers: readonly Node[], factors: Float32Array, readers: Record<string, Node>): void {
+  const b = new Builder(sim, point.id);
+  const rows = b.floats('ptf_rows', [factors.length, 1], factors);
+  for (const node of consumers) {
+    const mul = b.node('Mul', [node.inputs[1], rows], [], 'ptf_weight');
+    node.inputs[1] = mul;
+    readers[node.name] = sim.producer(mul)!;
+  }
+  sim.invalidate();
 }
 
 /**
@@ -273,9 +270,10 @@ export function materialize(graph: Graph, points: readonly QuantPoint[], params:
     if (means && point.kind === 'weight') biasCorrection(b, sim, point, quantized, means);
   }
   // After every point: the weights the factors multiply are then the quantized ones.
-  for (const { point, consumers, factors } of factorsLater) factorsOnWeights(sim, point, consumers, factors);
+  const weightReaders: Simulation['weightReaders'] = {};
+  for (const { point, consumers, factors } of factorsLater) factorsOnWeights(sim, point, consumers, factors, weightReaders);
   integerLayerNorms(sim, points, params, quantizedNames);
-  return { graph: sim, feeds, quantized: quantizedNames };
+  return { graph: sim, feeds, quantized: quantizedNames, weightReaders };
 }
 
 /** Renames the tensor its producer writes (the caller writes the old name again), returning the new name. */
