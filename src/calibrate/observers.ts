@@ -302,9 +302,9 @@ export class PtfAccumulator implements SampleStatistic {
 export class PtfFit implements SampleStatistic {
   static readonly RATIOS = [1, 0.85, 0.7, 0.6, 0.5, 0.42, 0.35, 0.3, 0.25];
   /**
-   * Rows (tokens) fitted on: the first this many it is given. Each costs RATIOS × factors quantizations a value;
-   * the sample batch of vit-cifar10 (100 images of 65 tokens) fits whole, ViT-S/16 at 224 px (197 tokens) fits on
-   * its first 42 images instead of 100 (with every MatMul input refitted, calibrating 10 images took 4.8× as long).
+   * Rows fitted on: the first this many it is given (a row is a token, or a token of one head for Q, K and V).
+   * Each costs RATIOS × factors quantizations a value; a LayerNorm output of vit-cifar10's sample batch (100 images
+   * of 65 tokens) fits whole, of ViT-S/16 at 224 px (197 tokens) on its first 42 images instead of 100 (with every MatMul input refitted, calibrating 10 images took 4.8× as long).
    */
   static readonly MAX_ROWS = 8192;
   private rowsSeen = 0;
