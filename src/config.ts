@@ -16,7 +16,7 @@ export type Mutation = 'absolute' | 'relative' | 'joint';
 /**
  * Where the search starts: the baseline, the baseline with the data-free weight correction (`corrected`), that
  * and each LayerNorm input's PTF refitted to what the LayerNorm reads and a PTF on each activation only MatMuls
- * read (`fitted`), or (`auto`) whichever has the lower fitness on the calibration images (`fitted` among them
+ * read and below 8 bits the softmax on the log√2 quantizer (`fitted`), or (`auto`) whichever has the lower fitness on the calibration images (`fitted` among them
  * with activations below 8 bits).
  */
 export type SearchStart = 'baseline' | 'corrected' | 'fitted' | 'auto';

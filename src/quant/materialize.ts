@@ -159,12 +159,12 @@ function uint8ZeroPoints(name: string, params: UniformParams): TensorProto {
 }
 
 /** q = clamp(round(−log2 x), 0, 2^b − 1), x̂ = 2^−q, 0 where round(−log2 x) ≥ 2^b. */
-function log2Subgraph(b: Builder, x: string, bits: number): string {
+function log2Subgraph(b: Builder, x: string, bits: number, steps = 1): string {
   const levels = 2 ** bits;
-  const exponent = b.node('Round', [b.node('Mul', [b.node('Log', [x]), b.scalar(-1 / Math.LN2)])]);
+  const exponent = b.node('Round', [b.node('Mul', [b.node('Log', [x]), b.scalar(-steps / Math.LN2)])]);
   const inRange = b.node('Less', [exponent, b.scalar(levels)]);
   const clipped = b.node('Clip', [exponent, b.scalar(0), b.scalar(levels - 1)]);
-  const value = b.node('Pow', [b.scalar(2), b.node('Neg', [clipped])]);
+  const value = b.node('Pow', [b.scalar(2), b.node('Neg', [steps === 1 ? clipped : b.node('Div', [clipped, b.scalar(steps)])])]);
   return b.node('Where', [inRange, value, b.scalar(0)]);
 }
 
@@ -233,7 +233,7 @@ export function materialize(graph: Graph, points: readonly QuantPoint[], params:
     const source = output ? renameProducerOutput(sim, output) : point.tensor;
     let quantized: string;
     if (p.kind === 'log2') {
-      quantized = log2Subgraph(b, source, p.bits);
+      quantized = log2Subgraph(b, source, p.bits, p.steps);
     } else if (p.block) {
       const dims = paramDims(p);
       const names = { scale: scaleName(point.id), zeroPoint: zeroPointName(point.id) };

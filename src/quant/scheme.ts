@@ -57,6 +57,8 @@ export function effectiveScales(params: UniformParams): Float32Array {
 export interface Log2Params {
   kind: 'log2';
   bits: number;
+  /** Levels per octave: 1 for FQ-ViT's log2 (x̂ = 2^−q), 2 for the log√2 quantizer (x̂ = 2^−q/2). Default 1. */
+  steps?: number;
 }
 
 export type QuantParams = UniformParams | Log2Params;
@@ -96,18 +98,21 @@ export function quantizeLevel(x: number, scale: number, zeroPoint: number, range
   return Math.min(range.qmax, Math.max(range.qmin, roundHalfEven(Math.fround(x / scale)) + zeroPoint));
 }
 
-/** The graph's −log2 x as float32: Log then a multiply by −1/ln 2. */
-export function negLog2(x: number): number {
-  return Math.fround(Math.fround(Math.log(x)) * Math.fround(-1 / Math.LN2));
+/** The graph's −steps·log2 x as float32: Log then a multiply by −steps/ln 2. */
+export function negLog2(x: number, steps = 1): number {
+  return Math.fround(Math.fround(Math.log(x)) * Math.fround(-steps / Math.LN2));
 }
 
-/** Log2 quantizer: q = clamp(round(−log2 x), 0, 2^b − 1), x̂ = 2^−q, and 0 where round(−log2 x) ≥ 2^b. */
-export function fakeQuantLog2(x: Float32Array, bits: number): Float32Array {
+/**
+ * Log2 quantizer with `steps` levels per octave: q = clamp(round(−steps·log2 x), 0, 2^b − 1), x̂ = 2^(−q/steps), and
+ * 0 where round(−steps·log2 x) ≥ 2^b. steps 1 is FQ-ViT's log2, 2 the log√2 quantizer.
+ */
+export function fakeQuantLog2(x: Float32Array, bits: number, steps = 1): Float32Array {
   const levels = 2 ** bits;
   return x.map((v) => {
-    const r = roundHalfEven(negLog2(v));
+    const r = roundHalfEven(negLog2(v, steps));
     if (!(r < levels)) return 0;
-    return 2 ** -Math.min(levels - 1, Math.max(0, r));
+    return 2 ** (-Math.min(levels - 1, Math.max(0, r)) / steps);
   });
 }
 

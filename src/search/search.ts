@@ -110,7 +110,8 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
   // With no unit a pass would never end; the holdout chooses the kept pass, so it cannot be empty either.
   if (!units.length) throw new ConfigError('the Evol-Q search needs at least one search unit; this model has none (use --method baseline)', '--method');
   if (!setup.holdout.dims[0]) throw new ConfigError('the Evol-Q search keeps the pass that is best on the holdout images; give --holdout 1 or more', '--holdout');
-  const searchable = units.map((u) => u.points.filter((id) => baseParams[id]?.kind === 'uniform'));
+  /** Each unit's points with scales to search: uniform in the start (`fitted` puts a low-bit softmax on log√2). */
+  const searchableIn = (params: Readonly<Record<string, QuantParams>>) => units.map((u) => u.points.filter((id) => params[id]?.kind === 'uniform'));
   const fitness = new Fitness(setup, baseParams, lossFunction(settings.loss, settings.temperature));
   const calibrationImages = setup.calibration.dims[0];
   const holdoutImages = setup.holdout.dims[0];
@@ -160,7 +161,7 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
     if (chosen.name === 'baseline' && startHoldout) progress.update(setupImages, { total: setupTotal - startHoldout });
     if (chosen.fitness) progress.log(`search: starts from ${chosen.name} (calibration ${settings.loss}: ${Object.entries(chosen.fitness).map(([n, f]) => `${n} ${f.toPrecision(5)}`).join(', ')})`);
     start = chosen.params;
-    const initialScales = Object.fromEntries(searchable.flat().map((id) => [id, Array.from((start[id] as { scale: Float32Array }).scale)]));
+    const initialScales = Object.fromEntries(searchableIn(start).flat().map((id) => [id, Array.from((start[id] as { scale: Float32Array }).scale)]));
     const baseline = await score(baseParams, 0, null, setupRan);
     const baselinePerImage = baseline.perImage ? Array.from(baseline.perImage) : null;
     spentBeforeState += cost.perImage * holdoutImages;
@@ -179,6 +180,7 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
       macs: { spent: spentBeforeState, passStart: spentBeforeState, passes: [] },
     };
   }
+  const searchable = searchableIn(start);
   const secondsBefore = state.seconds;
   const save = () => {
     state!.rng = hooks.rng.state();

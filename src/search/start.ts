@@ -10,6 +10,14 @@ export type StartName = Exclude<SearchStart, 'auto'>;
 export const START_NAMES = SEARCH_STARTS.filter((s): s is StartName => s !== 'auto');
 
 /**
+ * `fitted` below 8 bits: the softmax on a log quantizer with two levels per octave (x̂ = 2^−q/2, RepQ-ViT's log√2),
+ * whose 16 levels at 4 bits reach 2^−7.5 where a uniform scale rounds most attention weights to 0. vit-cifar10
+ * W4A4 from the fitted start, calibration KL with only the softmax at 4 bits (bench/activation-ablation.ts):
+ * uniform 0.0146, log2 0.0076, log√2 0.0042; every activation at 4 bits 0.0464, 0.0431, 0.0379.
+ */
+export const LOG_SOFTMAX_STEPS = 2;
+
+/**
  * Whether `--start auto` also tries `fitted`: with activations below 8 bits, where the LayerNorm inputs' error
  * dominates (vit-cifar10 W4A4: with only them at 4 bits the calibration KL is 0.029, with every activation at
  * 4 bits 0.056); at 8 bits the FQ-ViT PTF stays, and with it the choice measured there.
@@ -23,7 +31,8 @@ export function autoTriesFitted(aBits: number, ptf: boolean): boolean {
  * correction on every per-channel weight (`corrected`: in every forward, after every mutation, each output
  * channel of the dequantized weight gets the float weight's mean and standard deviation; see
  * `--weight-correction`), or that and the PTF of every LayerNorm input refitted to what the LayerNorm reads, and
- * every activation that only MatMuls read given a PTF of its own (`fitted`, from calibration's `refittedPtf`).
+ * every activation that only MatMuls read given a PTF of its own (`fitted`, from calibration's `refittedPtf`), and
+ * below 8 bits every uniform softmax quantizer replaced by the log√2 one (LOG_SOFTMAX_STEPS).
  * Blocked weights, which the export cannot correct, and the other activation quantizers stay as calibrated.
  */
 export function startParams(
@@ -38,6 +47,10 @@ export function startParams(
       const p = baseParams[id];
       if (p?.kind !== 'uniform' || refit.kind !== 'uniform') continue;
       params[id] = { ...p, scale: refit.scale, zeroPoint: refit.zeroPoint, channelFactor: refit.channelFactor };
+    }
+    for (const point of points) {
+      const p = baseParams[point.id];
+      if (point.kind === 'softmax' && p?.kind === 'uniform' && p.bits < 8) params[point.id] = { kind: 'log2', bits: p.bits, steps: LOG_SOFTMAX_STEPS };
     }
   }
   for (const point of points) {

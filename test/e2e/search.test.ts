@@ -58,7 +58,7 @@ test('--method evolq searches every unit from last to first, each pass, and repo
   assert.ok(!existsSync(join(dirname(out), `.${basename(out)}.partial`)), 'no checkpoint left after success');
 });
 
-test('at 4-bit activations --start auto also tries the refitted PTF (fitted); the passes start from the lowest', () => {
+test('at 4-bit activations --start auto also tries the refitted PTF (fitted); the passes start from the lowest; fitted searches around a log√2 softmax', () => {
   const dir = tempDir();
   const result = evolq(args(join(dir, 'a4'), '--a-bits', '4', '--passes', '1', '--json', '--quiet'));
   assert.equal(result.code, 0, result.stderr);
@@ -70,6 +70,14 @@ test('at 4-bit activations --start auto also tries the refitted PTF (fitted); th
   // The first unit starts from the chosen start's own calibration fitness: the passes run from it.
   assert.equal(search.trajectory[0].before, fitness[lowest]);
   assert.deepEqual({ ...search.forwards, suffixEquivalent: 12 }, { suffix: 12, suffixEquivalent: 12, fullCalibration: 3 + 1, holdout: 2 + (search.start.chosen === 'baseline' ? 0 : 1) });
+  // From `fitted` the softmax is on log√2 and not searched; what OUT holds has it unless the baseline was kept.
+  const fittedOut = join(dir, 'fitted');
+  const fitted = evolq(args(fittedOut, '--a-bits', '4', '--start', 'fitted', '--passes', '1', '--json', '--quiet'));
+  assert.equal(fitted.code, 0, fitted.stderr);
+  const kept = JSON.parse(fitted.stdout).search;
+  const softmaxes = JSON.parse(quantOf(fittedOut)).points.filter((p: { kind: string }) => p.kind === 'softmax');
+  const fromStart = kept.keptPass > 0 || kept.keptStart;
+  assert.ok(softmaxes.length > 0 && softmaxes.every((p: { quantizer: string; levels_per_octave?: number }) => (fromStart ? p.quantizer === 'log2' && p.levels_per_octave === 2 : p.quantizer === 'uniform')));
   const refused = evolq(args(join(dir, 'refused'), '--a-bits', '4', '--start', 'fitted', '--no-ptf'));
   assert.equal(refused.code, 1);
   assert.match(refused.stderr, /--start fitted refits the PTF .* --no-ptf/);

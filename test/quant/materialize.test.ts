@@ -93,24 +93,29 @@ test('round half to even: ties go to the even integer in the graph and the refer
   assert.deepEqual(Array.from(byId.n0.subarray(22, 27), (v) => v + 0), [-2, 0, 0, 2, 2]);
 });
 
-test('log2 softmax quantization equals the reference, 0 below 2^-(2^b - 0.5)', async () => {
-  const graph = tinyModel(new Float32Array(48).fill(0.25));
-  const x = randomTensor(new Rng(9), 48, 12);
-  const { byId } = await runQuantized(graph, { s0: { kind: 'log2', bits: 4 } }, x);
-  const probabilities = softmaxRows(x, 8);
-  const expected = fakeQuantLog2(probabilities, 4);
-  let mismatches = 0;
-  for (let i = 0; i < expected.length; i++) {
-    if (byId.s0[i] === expected[i]) continue;
-    // onnxruntime's Log may differ from V8's in the last bit; only exact ties can then round differently.
-    const e = negLog2(probabilities[i]);
-    assert.ok(Math.abs(e - Math.round(e)) > 0.49999, `element ${i}: ${byId.s0[i]} vs ${expected[i]}`);
-    mismatches++;
-  }
-  assert.ok(mismatches <= 1);
-  assert.ok(byId.s0.some((v) => v === 0), 'tiny probabilities quantize to 0');
-  assert.ok(byId.s0.every((v) => v === 0 || Number.isInteger(Math.log2(v))), 'values are powers of two');
-});
+for (const steps of [1, 2]) {
+  const name = steps === 1 ? 'log2' : 'log√2';
+  test(`${name} softmax quantization equals the reference, 0 below 2^-((2^b - 0.5) / ${steps})`, async () => {
+    const graph = tinyModel(new Float32Array(48).fill(0.25));
+    const x = randomTensor(new Rng(9), 48, 12);
+    const { byId } = await runQuantized(graph, { s0: { kind: 'log2', bits: 4, steps } }, x);
+    const probabilities = softmaxRows(x, 8);
+    const expected = fakeQuantLog2(probabilities, 4, steps);
+    let mismatches = 0;
+    for (let i = 0; i < expected.length; i++) {
+      if (byId.s0[i] === expected[i]) continue;
+      // onnxruntime's Log may differ from V8's in the last bit; only exact ties can then round differently.
+      const e = negLog2(probabilities[i], steps);
+      assert.ok(Math.abs(e - Math.round(e)) > 0.49999, `element ${i}: ${byId.s0[i]} vs ${expected[i]}`);
+      mismatches++;
+    }
+    assert.ok(mismatches <= 1);
+    assert.ok(byId.s0.some((v) => v === 0), 'tiny probabilities quantize to 0');
+    const exponent = (v: number) => steps * Math.log2(v);
+    assert.ok(byId.s0.every((v) => v === 0 || Math.abs(exponent(v) - Math.round(exponent(v))) < 1e-5), `values are powers of 2^(1/${steps})`);
+    if (steps === 2) assert.ok(byId.s0.some((v) => v > 0 && Math.round(exponent(v)) % 2 !== 0), 'odd exponents are used');
+  });
+}
 
 function softmaxRows(x: Float32Array, width: number): Float32Array {
   const out = new Float32Array(x.length);

@@ -58,6 +58,17 @@ test('--start fitted: corrected weights, and each LayerNorm input takes its refi
   assert.throws(() => startParams(graph, points, withLn, 'fitted'), /did not refit PTF/);
 });
 
+test('--start fitted below 8 bits puts each uniform softmax on the log√2 quantizer; at 8 bits and with --lis it stays', () => {
+  const softmax: QuantPoint = { id: 's', kind: 'softmax', tensor: 'p', node: 'softmax', consumers: ['mm3'] };
+  const withSoftmax = [...points, softmax];
+  const at = (bits: number) => startParams(graph, withSoftmax, { ...base, s: minmaxParams(0, 1, bits) }, 'fitted', {}).s;
+  assert.deepEqual(at(4), { kind: 'log2', bits: 4, steps: 2 });
+  assert.deepEqual(at(8), minmaxParams(0, 1, 8));
+  const lis: QuantParams = { kind: 'log2', bits: 4 };
+  assert.equal(startParams(graph, withSoftmax, { ...base, s: lis }, 'fitted', {}).s, lis, 'FQ-ViT\'s log2 (--lis) is kept');
+  assert.equal(startParams(graph, withSoftmax, { ...base, s: minmaxParams(0, 1, 4) }, 'corrected').s.kind, 'uniform', 'only fitted changes it');
+});
+
 test('PtfFit: clips the range where rare extremes waste the 4-bit levels, with less error as the LayerNorm reads it than FQ-ViT\'s PTF', () => {
   const r = new Rng(11);
   const channels = 16;
