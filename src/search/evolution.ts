@@ -27,19 +27,21 @@ export interface EvolutionOptions {
   tournament: number;
   /** Mutation half-width: absolute, or a fraction of each scale for `relative` and `joint`. */
   radius: number;
-  mode: 'absolute' | 'relative' | 'joint';
+  mode: 'absolute' | 'relative' | 'joint' | 'point';
 }
 
 /**
  * s' = |s + U(−r, r)| for every scale (`absolute`), s' = s·(1 + U(−r, r)) (`relative`), or with `joint` one common
  * factor per quant point times each scale's own: s' = s·(1 + U(−r, r))·(1 + U(−r, r)), so a candidate can move a
- * layer's clipping as a whole, which independent per-channel noise averages away. Kept above the smallest scale.
+ * layer's clipping as a whole, which independent per-channel noise averages away, or with `point` only the common
+ * factor, s' = s·(1 + U(−r, r)) for every scale of the point alike. Kept above the smallest scale.
  */
 export function mutate(scales: Scales, rng: Rng, radius: number, mode: EvolutionOptions['mode']): Scales {
   return scales.map((vector) => {
-    const common = mode === 'joint' ? 1 + rng.symmetric(radius) : 1;
+    const common = mode === 'joint' || mode === 'point' ? 1 + rng.symmetric(radius) : 1;
     return vector.map((s) => {
-      const moved = mode === 'absolute' ? s + rng.symmetric(radius) : s * common * (1 + rng.symmetric(radius));
+      const own = mode === 'point' ? 1 : 1 + rng.symmetric(radius);
+      const moved = mode === 'absolute' ? s + rng.symmetric(radius) : s * common * own;
       return Math.max(SCALE_EPS, Math.fround(Math.abs(moved)));
     });
   });

@@ -185,3 +185,10 @@ test('the default search space is attention at 8-bit activations and block+activ
   assert.equal(resolveOptions({ aBits: 4, searchSpace: 'attention' }).searchSpace, 'attention');
   assert.equal(resolveOptions({ aBits: 4, preset: 'paper' }).searchSpace, 'attention');
 });
+
+test('the default mutation is joint at 8-bit activations and point at 4; a given one or the paper preset\'s stays', () => {
+  assert.equal(resolveOptions({}).mutation, 'joint');
+  assert.equal(resolveOptions({ aBits: '4' }).mutation, 'point');
+  assert.equal(resolveOptions({ aBits: 4, mutation: 'joint' }).mutation, 'joint');
+  assert.equal(resolveOptions({ aBits: 4, preset: 'paper' }).mutation, 'absolute');
+});

@@ -41,6 +41,21 @@ test('joint mutation moves a point\'s scales together by a common factor, then e
   assert.ok(Math.max(...independent) - Math.min(...independent) < 0.01);
 });
 
+test('point mutation moves every scale of a point by one factor, each point by its own', () => {
+  const rng = new Rng(4);
+  const scales = [Float32Array.from({ length: 64 }, (_, i) => 0.01 * (i + 1)), Float32Array.of(3)];
+  const factors = new Set<number>();
+  for (let i = 0; i < 20; i++) {
+    const [channels, single] = mutate(scales, rng, 0.05, 'point');
+    const factor = channels[0] / scales[0][0];
+    assert.ok(Math.abs(factor - 1) <= 0.05 + 1e-6 && Math.abs(factor - 1) > 0);
+    channels.forEach((v, c) => assert.ok(Math.abs(v / scales[0][c] - factor) < 1e-5, `channel ${c}`));
+    assert.ok(Math.abs(single[0] / 3 - 1) <= 0.05 + 1e-6);
+    factors.add(Number((single[0] / 3 - factor).toFixed(6)));
+  }
+  assert.ok(factors.size > 1, 'the points draw their factors apart');
+});
+
 test('one evaluation per cycle; the start is kept when no mutation beats it', async () => {
   let calls = 0;
   const { best, evaluations } = await evolveUnit({ scales: [Float32Array.of(0.5)], fitness: 1 }, scoredBy(() => (calls++, 2)), new Rng(2), options);
