@@ -15,9 +15,9 @@ export type Preset = 'default' | 'paper';
 export type Mutation = 'absolute' | 'relative' | 'joint' | 'point';
 /**
  * Where the search starts: the baseline, the baseline with the data-free weight correction (`corrected`), that
- * and each LayerNorm input's PTF refitted to what the LayerNorm reads and a PTF on each activation only MatMuls
- * read and below 8 bits the softmax on the log√2 quantizer (`fitted`), or (`auto`) whichever has the lower fitness on the calibration images (`fitted` among them
- * with activations below 8 bits).
+ * and each LayerNorm input's PTF refitted to what the LayerNorm reads, a PTF on each activation only MatMuls
+ * read and below 8 bits the softmax on the log√2 quantizer (`fitted`), or (`auto`) whichever has the lower
+ * fitness on the calibration images (`fitted` among them with activations below 8 bits).
  */
 export type SearchStart = 'baseline' | 'corrected' | 'fitted' | 'auto';
 

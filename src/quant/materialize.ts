@@ -158,7 +158,7 @@ function uint8ZeroPoints(name: string, params: UniformParams): TensorProto {
   return onnx.TensorProto.create({ name, dims: paramDims(params).scale, dataType: DataType.UINT8, rawData: zeroPointPerScale(params) });
 }
 
-/** q = clamp(round(−log2 x), 0, 2^b − 1), x̂ = 2^−q, 0 where round(−log2 x) ≥ 2^b. */
+/** q = clamp(round(−steps·log2 x), 0, 2^b − 1), x̂ = 2^(−q/steps), 0 where round(−steps·log2 x) ≥ 2^b (scheme.ts fakeQuantLog2). */
 function log2Subgraph(b: Builder, x: string, bits: number, steps = 1): string {
   const levels = 2 ** bits;
   const exponent = b.node('Round', [b.node('Mul', [b.node('Log', [x]), b.scalar(-steps / Math.LN2)])]);

@@ -25,7 +25,7 @@ export interface EvolutionOptions {
   cycles: number;
   /** Members drawn (with replacement) for each tournament. */
   tournament: number;
-  /** Mutation half-width: absolute, or a fraction of each scale for `relative` and `joint`. */
+  /** Mutation half-width: absolute, or a fraction of each scale for `relative`, `joint` and `point`. */
   radius: number;
   mode: 'absolute' | 'relative' | 'joint' | 'point';
 }

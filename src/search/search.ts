@@ -33,7 +33,7 @@ export interface SearchSettings {
   loss: Loss;
   temperature: number;
   mutation: Mutation;
-  /** Mutation half-width (absolute, or relative with mutation 'relative' or 'joint'). */
+  /** Mutation half-width (absolute, or relative with mutation 'relative', 'joint' or 'point'). */
   radius: number;
   /** How the kept result is chosen on the holdout images. */
   selection: Selection;
@@ -90,7 +90,7 @@ export function defaultRadius(wBits: number): number {
   return wBits >= 8 ? 1e-4 : 1e-3;
 }
 
-/** `--mutation relative` and `joint`: ±5% of each scale, about what the absolute defaults are for ViT weight scales. */
+/** `--mutation relative`, `joint` and `point`: ±5% of each scale, about what the absolute defaults are for ViT weight scales. */
 export const RELATIVE_RADIUS = 0.05;
 
 /** The search settings the quantize options ask for (quantize and bench both run the search with them). */
