@@ -1,8 +1,9 @@
 // `node dist/bench/activation-ablation.js MODEL --calib DIR [--w-bits 4] [--a-bits 4] [--calib-size 1000] [--seed 0]
 // [--start baseline|corrected|fitted]`: where the loss of low-bit activations comes from. Calibrates the baseline
-// twice (activations at --a-bits and at 8), takes the search's start from each (src/search/start.ts), then prints the calibration-set KL of the float from the quantized softmax with every activation at
-// --a-bits, with every one at 8, and per role of activation point: that role alone back at 8 bits, and that role
-// alone at --a-bits (the rest at 8). Roles are read from the point kinds and the timm-style tensor names.
+// twice (activations at --a-bits and at 8), takes the search's start from each (src/search/start.ts), then
+// prints the calibration-set KL of the float from the quantized softmax with every activation at --a-bits, with
+// every one at 8, and per role of activation point: that role alone back at 8 bits, and that role alone at
+// --a-bits (the rest at 8). Roles are read from the point kinds and the timm-style tensor names.
 import { parseArgs } from 'node:util';
 import { prepare, calibrateBaseline } from '../src/pipeline/prepare.js';
 import { decodeImages } from '../src/data/imagefolder.js';

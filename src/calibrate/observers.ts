@@ -304,7 +304,8 @@ export class PtfFit implements SampleStatistic {
   /**
    * Rows fitted on: the first this many it is given (a row is a token, or a token of one head for Q, K and V).
    * Each costs RATIOS × factors quantizations a value; a LayerNorm output of vit-cifar10's sample batch (100 images
-   * of 65 tokens) fits whole, of ViT-S/16 at 224 px (197 tokens) on its first 42 images instead of 100 (with every MatMul input refitted, calibrating 10 images took 4.8× as long).
+   * of 65 tokens) fits whole, of ViT-S/16 at 224 px (197 tokens) on its first 42 images instead of 100 (with
+   * every MatMul input refitted, calibrating 10 images took 4.8× as long).
    */
   static readonly MAX_ROWS = 8192;
   private rowsSeen = 0;

@@ -4,6 +4,7 @@
 import type { Rng } from '../rng.js';
 import { SCALE_EPS } from '../quant/scheme.js';
 import type { Scored } from '../fitness/fitness.js';
+import type { Mutation } from '../config.js';
 
 export type Scales = Float32Array[];
 
@@ -27,7 +28,7 @@ export interface EvolutionOptions {
   tournament: number;
   /** Mutation half-width: absolute, or a fraction of each scale for `relative`, `joint` and `point`. */
   radius: number;
-  mode: 'absolute' | 'relative' | 'joint' | 'point';
+  mode: Mutation;
 }
 
 /**
