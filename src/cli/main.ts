@@ -1,5 +1,5 @@
 // The evolq command line: a thin shell over the library API.
-import { EvolqError, fromSystemError } from '../errors.js';
+import { ConfigError, EvolqError, fromSystemError } from '../errors.js';
 import { abortOpenOutputs } from '../export/outdir.js';
 import { CHECKPOINT_FILE } from '../search/checkpoint.js';
 import { parse, required, sizeFlag, listFlag, type Flags, type Parsed } from './args.js';
@@ -31,7 +31,7 @@ usage:
       [--extra-points] [--shared-qkv] [--int-layernorm] [--weight-correction]
       [--passes 10] [--patience 0] [--race 2] [--search-budget 100T] [--cycles 3] [--population 15] [--loss ${LOSSES.join('|')}] [--temperature 3]
       [--search-space ${SEARCH_SPACES.join('|')} (default ${DEFAULTS.searchSpace}; ${LOW_ACTIVATION_SEARCH_SPACE} at --a-bits 4)]
-      [--mutation ${MUTATIONS.join('|')}] [--select ${SELECTIONS.join('|')}] [--start ${SEARCH_STARTS.join('|')}] [--resume]
+      [--mutation ${MUTATIONS.join('|')}] [--select ${SELECTIONS.join('|')}] [--start ${SEARCH_STARTS.join('|')}] [--[no-]output-correction] [--resume]
       [--skip-bad-images] [--export-format ${EXPORT_FORMAT_NAMES.join('|')}] [--memory-budget SIZE] [--model-file NAME] [--size HxW --mean a,b,c --std a,b,c]
       [--device cpu] [--threads N] [--json] [--quiet]
   evolq landscape MODEL --calib DIR --out DIR [--unit N] [--points 41] [--radius 0.1] [--grid 21]
@@ -55,6 +55,9 @@ is evolq's own. Explicit options override the preset.
 --start auto takes the start (baseline, corrected, or at 4-bit activations fitted) with the lowest calibration
 fitness; the kept result is the baseline, that start unsearched, or a pass, whichever has the lowest holdout
 measure among those that beat the baseline's above the holdout's noise (--select loss: the lowest holdout loss).
+--output-correction (default at --a-bits 4) moves each layer's mean output per channel on the search's start onto the
+float model's, layer by layer on the first 256 calibration images, into the layer's bias; kept only if it lowers
+the calibration fitness (report.json: search.start.outputCorrection).
 --race Z races each search candidate against the population member it would replace on the calibration images,
 batch by batch, and stops it once its mean per-image loss is above that member's by Z standard errors (after 100
 images at least; 0 evaluates every candidate on every image); report.json's search.forwards.suffixEquivalent
@@ -125,12 +128,14 @@ async function quantizeCommand(args: string[]): Promise<string> {
     ...['calib', 'out', 'eval', 'method', 'w-bits', 'a-bits', 'calib-size', 'holdout', 'eval-limit', 'seed', 'passes', 'cycles',
       'population', 'patience', 'race', 'search-budget', 'loss', 'temperature', 'observer', 'search-space', 'mutation', 'select', 'start', 'batch-size', 'export-format', 'memory-budget', 'preset', ...MODEL_FLAGS, ...RUNTIME_FLAGS].reduce((f, n) => ({ ...f, ...text(n) }), {}),
     'no-ptf': { type: 'boolean' }, lis: { type: 'boolean' }, 'bias-correction': { type: 'boolean' }, resume: { type: 'boolean' },
+    'output-correction': { type: 'boolean' }, 'no-output-correction': { type: 'boolean' },
     'skip-bad-images': { type: 'boolean' },
     ...Object.fromEntries(RECIPE_FLAGS.map((f) => [f, { type: 'boolean' as const }])),
   };
   const { positionals, values } = parse(args, flags, ['MODEL']);
   if (values.help) return USAGE;
   const out = required(values, 'out');
+  if (values['output-correction'] && values['no-output-correction']) throw new ConfigError('give --output-correction or --no-output-correction, not both', '--output-correction');
   const report = await quantize({
     model: positionals[0],
     calib: required(values, 'calib'),
@@ -146,6 +151,7 @@ async function quantizeCommand(args: string[]): Promise<string> {
       ptf: values['no-ptf'] ? false : undefined, lis: values.lis ? true : undefined, biasCorrection: values['bias-correction'] ? true : undefined,
       resume: Boolean(values.resume), skipBadImages: Boolean(values['skip-bad-images']), exportFormat: values['export-format'] as never,
       memoryBudget: values['memory-budget'] as never, preset: values.preset as never, ...recipeFlags(values),
+      outputCorrection: values['output-correction'] ? true : values['no-output-correction'] ? false : undefined,
     },
     modelOptions: modelFlags(values),
     runtime: runtimeFlags(values),

@@ -8,7 +8,7 @@
 import { floatAttribute, Graph, intAttribute, makeAttribute, type Node } from '../onnx/graph.js';
 import { upgradeOpset } from '../onnx/opset.js';
 import { DataType, floatTensor, int64Tensor, onnx, tensorDims, tensorToFloat32, type TensorProto } from '../onnx/proto.js';
-import { biasCorrectionAxes, gemmAlpha, materialize, paramDims, subtractFromOutput, zeroPointPerScale } from '../quant/materialize.js';
+import { biasCorrectionAxes, gemmAlpha, materialize, outputChannelShape, paramDims, subtractFromOutput, zeroPointPerScale } from '../quant/materialize.js';
 import { quantizeLevel, uintRange, weightCorrection, type QuantParams, type UniformParams } from '../quant/scheme.js';
 import type { QuantPoint } from '../quant/points.js';
 import { GraphError } from '../errors.js';
@@ -85,7 +85,7 @@ export function deployableGraph(
     if (p.block) {
       if (!integerKernels || p.bits > 4) throw new GraphError(`weight point ${point.id}: blocked ${p.bits}-bit weights are written only as 4-bit MatMulNBits (--export-format blocked, --w-bits 4 or 3)`, point.node);
       if (p.correction) throw new GraphError(`weight point ${point.id}: the weight correction is not written for blocked weights (MatMulNBits)`, point.node);
-      if (means) foldBiasCorrection(graph, node, constant.values, dequantized, constant.dims, axis, means);
+      foldBiasCorrection(graph, node, constant.values, dequantized, constant.dims, axis, means, p.outputCorrection);
       weights['uint4-blocked'].tensors++;
       weights['uint4-blocked'].bytes += matMulNBits(graph, node, levels, constant.dims, p);
       continue;
@@ -112,7 +112,7 @@ export function deployableGraph(
     if (correction && correctionOffset(graph, node, point, `${base}::dq`, correction.offset, consumers) === 'float') {
       floatSubgraphs.push({ point: point.id, tensor: point.tensor, kind: 'weight-correction' });
     }
-    if (means) foldBiasCorrection(graph, node, constant.values, dequantized, constant.dims, axis, means);
+    foldBiasCorrection(graph, node, constant.values, dequantized, constant.dims, axis, means, p.outputCorrection);
   }
   if (integerKernels) {
     const { nibbles } = integerMatMuls(graph, { widenUint4: options.widenUint4 });
@@ -171,18 +171,30 @@ export function integerTensor(name: string, dims: readonly number[], values: Uin
 }
 
 /**
- * Nagel et al.'s correction b' = b − (Ŵ − W)·E[x], computed here once instead of in the graph: into the bias
- * of a Conv or Gemm, or of the Add that follows a MatMul, else a Sub of a constant after the layer.
+ * Nagel et al.'s correction b' = b − (Ŵ − W)·E[x] (with `means`) and `--output-correction`'s b' = b + o (with
+ * `correction`), computed here once instead of in the graph: into the bias of a Conv or Gemm, or of the Add that
+ * follows a MatMul, else a Sub of a constant after the layer.
  */
-function foldBiasCorrection(graph: Graph, node: Node, weight: Float32Array, dequantized: Float32Array, dims: readonly number[], axis: number, means: Float32Array): void {
-  const { inputAxis, shiftShape } = biasCorrectionAxes(node, dims, axis, means);
-  const strides = dims.map((_, i) => dims.slice(i + 1).reduce((a, b) => a * b, 1));
+function foldBiasCorrection(
+  graph: Graph, node: Node, weight: Float32Array, dequantized: Float32Array, dims: readonly number[], axis: number,
+  means: Float32Array | undefined, correction: Float32Array | undefined,
+): void {
+  if (!means && !correction) return;
+  const shiftShape = outputChannelShape(node, dims, axis);
   const shift = new Float64Array(dims[axis]);
-  const alpha = gemmAlpha(node);
-  for (let i = 0; i < weight.length; i++) {
-    const c = Math.floor(i / strides[axis]) % dims[axis];
-    const k = Math.floor(i / strides[inputAxis]) % dims[inputAxis];
-    shift[c] += alpha * (dequantized[i] - weight[i]) * means[k];
+  if (means) {
+    const { inputAxis } = biasCorrectionAxes(node, dims, axis, means);
+    const strides = dims.map((_, i) => dims.slice(i + 1).reduce((a, b) => a * b, 1));
+    const alpha = gemmAlpha(node);
+    for (let i = 0; i < weight.length; i++) {
+      const c = Math.floor(i / strides[axis]) % dims[axis];
+      const k = Math.floor(i / strides[inputAxis]) % dims[inputAxis];
+      shift[c] += alpha * (dequantized[i] - weight[i]) * means[k];
+    }
+  }
+  if (correction) {
+    if (correction.length !== shift.length) throw new GraphError(`output correction: ${correction.length} values for the ${shift.length} output channels of '${node.name}'`, node.name);
+    for (let c = 0; c < shift.length; c++) shift[c] -= correction[c];
   }
   // A Gemm adds its bias times beta: the bias moves by shift / beta (and a Gemm with beta 0 takes the Sub below).
   const beta = node.opType === 'Gemm' ? floatAttribute(node, 'beta', 1) : 1;

@@ -162,6 +162,8 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
       // Also where the kept search result ran from the corrected start (--start corrected or auto).
       weight_correction: Object.values(finalParams).some((p) => p.kind === 'uniform' && p.correction !== undefined),
       ...(options.method === 'evolq' ? { search_space: options.searchSpace, passes: options.passes, loss: options.loss, select: options.select, mutation: options.mutation, start: options.start } : {}),
+      // Where the kept result carries it: the start's correction was kept, and so was a pass or the start.
+      output_correction: Object.values(finalParams).some((p) => p.kind === 'uniform' && p.outputCorrection !== undefined),
     }));
     const preprocessor = outputPreprocessorConfig(model.preprocessorConfig, model.config.model_type);
     out.writeJson('preprocessor_config.json', preprocessor.config);

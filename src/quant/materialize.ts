@@ -198,8 +198,20 @@ export function gemmAlpha(node: Node): number {
 export function biasCorrectionAxes(node: Node, dims: readonly number[], axis: number, means: Float32Array): { inputAxis: number; shiftShape: number[] } {
   const inputAxis = node.opType === 'Conv' ? 1 : axis === dims.length - 1 ? dims.length - 2 : dims.length - 1;
   if (means.length !== dims[inputAxis]) throw new GraphError(`bias correction: ${means.length} input means for weight of '${node.name}' with ${dims[inputAxis]} input channels`, node.name);
-  const shiftShape = node.opType === 'Conv' ? [dims[axis], ...new Array(dims.length - 2).fill(1)] : [dims[axis]];
-  return { inputAxis, shiftShape };
+  return { inputAxis, shiftShape: outputChannelShape(node, dims, axis) };
+}
+
+/** The shape that makes one value per output channel of the layer with weight `dims` (channels on `axis`) broadcast over its output. */
+export function outputChannelShape(node: Node, dims: readonly number[], axis: number): number[] {
+  return node.opType === 'Conv' ? [dims[axis], ...new Array(dims.length - 2).fill(1)] : [dims[axis]];
+}
+
+/** `--output-correction` in the graph: a constant added to each output channel of the layer. */
+function outputCorrection(b: Builder, graph: Graph, point: QuantPoint, correction: Float32Array): void {
+  const node = graph.nodes.find((n) => n.name === point.node)!;
+  const shape = outputChannelShape(node, point.dims!, point.channelAxis!);
+  if (correction.length !== shape[0]) throw new GraphError(`output correction: ${correction.length} values for the ${shape[0]} output channels of '${node.name}'`, node.name);
+  subtractFromOutput(graph, node, b.floats('output_correction', shape, correction.map((c) => -c)));
 }
 
 /** Subtracts `shift` from the layer's output: the layer writes a raw tensor and the Sub takes over its output name, graph output or not. */
@@ -208,7 +220,10 @@ export function subtractFromOutput(graph: Graph, node: Node, shift: string): voi
   const raw = graph.uniqueName(`${output}/uncorrected`);
   node.outputs[0] = raw;
   graph.invalidate();
-  graph.addNode({ name: graph.uniqueName(`${node.name}/bias_corrected`), opType: 'Sub', domain: '', inputs: [raw, shift], outputs: [output], attributes: [] });
+  // A layer can get more than one (the weight correction's offset, then the output correction): node names must differ too.
+  let name = `${node.name}/bias_corrected`;
+  for (let k = 1; graph.nodes.some((n) => n.name === name); k++) name = `${node.name}/bias_corrected_${k}`;
+  graph.addNode({ name, opType: 'Sub', domain: '', inputs: [raw, shift], outputs: [output], attributes: [] });
 }
 
 /** The simulation graph: a copy of `graph` with fake quantization at every enabled point. */
@@ -268,6 +283,7 @@ export function materialize(graph: Graph, points: readonly QuantPoint[], params:
     quantizedNames[point.id] = quantized;
     const means = options.inputMeans?.[point.id];
     if (means && point.kind === 'weight') biasCorrection(b, sim, point, quantized, means);
+    if (p.kind === 'uniform' && p.outputCorrection && point.kind === 'weight') outputCorrection(b, sim, point, p.outputCorrection);
   }
   // After every point: the weights the factors multiply are then the quantized ones.
   const weightReaders: Simulation['weightReaders'] = {};

@@ -39,6 +39,11 @@ export interface UniformParams {
   correction?: ChannelStats;
   /** LayerNorm inputs with `--int-layernorm`: the LayerNorm runs FQ-ViT's integer form on this quantized input. */
   integerLayerNorm?: boolean;
+  /**
+   * Weights with `--output-correction`: added to each output channel of the layer (its bias moves by it), the
+   * float model's mean output minus the quantized one's on calibration images (src/search/output-correction.ts).
+   */
+  outputCorrection?: Float32Array;
 }
 
 /** Per-channel mean and (unbiased, as torch.std) standard deviation. */

@@ -92,7 +92,7 @@ async function quantizeSections(r: QuantizeReport): Promise<string[]> {
   const plots = [
     `<p><strong>Kept: ${escape(keptName(search))}.</strong> ${escape(search.why)}.
      Passes started from ${START_WORDS[search.start.chosen]}${search.start.fitness
-       ? ` (chosen by <code>--start auto</code>, calibration ${escape(s.loss)}: ${Object.entries(search.start.fitness).map(([n, f]) => `${escape(n)} ${f.toPrecision(5)}`).join(', ')})` : ''}.</p>`,
+       ? ` (chosen by <code>--start auto</code>, calibration ${escape(s.loss)}: ${Object.entries(search.start.fitness).map(([n, f]) => `${escape(n)} ${f.toPrecision(5)}`).join(', ')})` : ''}.${outputCorrectionSentence(search.start.outputCorrection, s.loss)}</p>`,
     table(['pass', measureTitle, 'against the baseline (mean ± se)', 'bootstrap: not better', 'holdout top-1', 'agrees with float'], passRows, [false, true, true, true, true, true, false]),
     await figure(lineChart(perPass, { field: 'pass', title: 'pass (0 = baseline)' }, { field: 'measure', title: measureTitle }, undefined, { title: 'Selection measure per pass' }),
       `The measure the kept result is chosen by, on ${r.settings.holdout} holdout images (lower is better).`),
@@ -132,4 +132,10 @@ ${sections.join('\n')}
 <p class="note">Written by evolq on ${escape(new Date().toISOString())}. Plots rendered with Vega-Lite.</p>
 </body></html>
 `;
+}
+
+/** One sentence on `--output-correction`, when the search ran it. */
+function outputCorrectionSentence(c: { layers: number; images: number; before: number; after: number; kept: boolean } | undefined, loss: string): string {
+  if (!c) return '';
+  return ` The output correction of ${c.layers} layers (their mean outputs moved onto the float model's on ${c.images} calibration images) took the start's calibration ${escape(loss)} from ${c.before.toPrecision(5)} to ${c.after.toPrecision(5)}: ${c.kept ? 'kept' : 'dropped, since it did not lower it'}.`;
 }

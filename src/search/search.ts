@@ -17,6 +17,7 @@ import type { SpillReport } from '../fitness/unit-inputs.js';
 import { Rng } from '../rng.js';
 import { silentProgress, type Progress } from '../progress.js';
 import { betterThan, holdoutValues, pairedBootstrap, whyKept, type HoldoutScore, type Selection } from './selection.js';
+import { correctedLayers, outputCorrections, withOutputCorrections, OUTPUT_CORRECTION_IMAGES } from './output-correction.js';
 
 export interface SearchSetup extends FitnessSetup {
   calibration: ImageBatch;
@@ -45,6 +46,8 @@ export interface SearchSettings {
   budget: number;
   /** The scales pass 1 starts from, or `auto` for the one with the lower calibration fitness (the baseline stays pass 0 of the selection, the start is a candidate of its own). */
   start: SearchStart;
+  /** Correct each layer's mean output on the start (src/search/output-correction.ts), kept if it lowers the calibration fitness. */
+  outputCorrection: boolean;
 }
 
 export interface SearchHooks {
@@ -100,6 +103,7 @@ export function searchSettings(options: QuantizeOptions): SearchSettings {
     loss: options.loss, temperature: options.temperature, mutation: options.mutation,
     radius: options.mutation === 'absolute' ? defaultRadius(options.wBits) : RELATIVE_RADIUS, selection: options.select,
     patience: options.patience, race: options.race, budget: options.searchBudget, start: options.start,
+    outputCorrection: options.outputCorrection,
   };
 }
 
@@ -122,8 +126,12 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
   // 12 minutes before the first unit (measured before the start's holdout forward, 200 more images).
   const startForwards = state || settings.start !== 'auto' ? 0 : startCandidates.length;
   // A start other than the baseline is also scored on the holdout (counted here unless it is surely the baseline).
-  const startHoldout = settings.start === 'baseline' ? 0 : holdoutImages;
-  const setupTotal = calibrationImages + holdoutImages + (state ? 0 : startForwards * calibrationImages + holdoutImages + startHoldout);
+  const startHoldout = settings.start === 'baseline' && !settings.outputCorrection ? 0 : holdoutImages;
+  // The output correction: the float means, a forward per layer, the corrected start's fitness (and the start's, unless `auto` scored it).
+  const correctionImages = Math.min(OUTPUT_CORRECTION_IMAGES, calibrationImages);
+  const correctionTotal = state || !settings.outputCorrection ? 0
+    : (correctedLayers(setup.graph, setup.points, baseParams).length + 1) * correctionImages + calibrationImages * (settings.start === 'auto' ? 1 : 2);
+  const setupTotal = calibrationImages + holdoutImages + (state ? 0 : startForwards * calibrationImages + holdoutImages + startHoldout + correctionTotal);
   progress.start('search setup', setupTotal);
   let setupImages = 0;
   const setupRan = (images: number) => progress.update((setupImages += images));
@@ -151,6 +159,7 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
   if (state) {
     hooks.rng.restore(state.rng);
     start = startParams(setup.graph, setup.points, baseParams, state.start.chosen, setup.refittedPtf);
+    if (state.outputCorrections) start = withOutputCorrections(start, state.outputCorrections);
     progress.log(`resuming at pass ${state.pass}, unit ${units.length - state.nextUnit} of ${units.length}`);
   } else {
     const chosen = await chooseStart(settings.start, startCandidates, (name) => startParams(setup.graph, setup.points, baseParams, name, setup.refittedPtf), async (params) => {
@@ -161,12 +170,33 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
     if (chosen.name === 'baseline' && startHoldout) progress.update(setupImages, { total: setupTotal - startHoldout });
     if (chosen.fitness) progress.log(`search: starts from ${chosen.name} (calibration ${settings.loss}: ${Object.entries(chosen.fitness).map(([n, f]) => `${n} ${f.toPrecision(5)}`).join(', ')})`);
     start = chosen.params;
+    let correction: { summary: NonNullable<SearchState['start']['outputCorrection']>; values?: Record<string, number[]> } | undefined;
+    if (settings.outputCorrection) {
+      const fullFitness = async (params: Record<string, QuantParams>) => {
+        fitness.forwards.fullCalibration++;
+        spentBeforeState += cost.perImage * calibrationImages;
+        return (await fitness.full(params, calibration, false, setupRan)).fitness;
+      };
+      const before = chosen.fitness?.[chosen.name] ?? await fullFitness(start);
+      const corrections = await outputCorrections(setup, start, setup.calibration, correctionImages, setupRan);
+      // Each layer runs the model up to it: counted as whole forwards.
+      spentBeforeState += cost.perImage * correctionImages * (Object.keys(corrections).length + 1);
+      const corrected = withOutputCorrections(start, corrections);
+      const after = await fullFitness(corrected);
+      const kept = after < before;
+      progress.log(`search: output correction of ${Object.keys(corrections).length} layers on ${correctionImages} images: calibration ${settings.loss} ${before.toPrecision(5)} -> ${after.toPrecision(5)}, ${kept ? 'kept' : 'dropped'}`);
+      correction = {
+        summary: { layers: Object.keys(corrections).length, images: correctionImages, before, after, kept },
+        ...(kept ? { values: Object.fromEntries(Object.entries(corrections).map(([id, v]) => [id, Array.from(v)])) } : {}),
+      };
+      if (kept) start = corrected;
+    }
     const initialScales = Object.fromEntries(searchableIn(start).flat().map((id) => [id, Array.from((start[id] as { scale: Float32Array }).scale)]));
     const baseline = await score(baseParams, 0, null, setupRan);
     const baselinePerImage = baseline.perImage ? Array.from(baseline.perImage) : null;
     spentBeforeState += cost.perImage * holdoutImages;
     // A start that is not the baseline is a candidate of its own: the passes may end worse on the holdout than it.
-    const startScore = chosen.name === 'baseline' ? undefined : (await score(start, 0, baselinePerImage, setupRan)).score;
+    const startScore = chosen.name === 'baseline' && !correction?.values ? undefined : (await score(start, 0, baselinePerImage, setupRan)).score;
     if (startScore) spentBeforeState += cost.perImage * holdoutImages;
     state = {
       pass: 1, nextUnit: units.length - 1, scales: initialScales, fitness: NaN, rows: [], rng: hooks.rng.state(),
@@ -176,7 +206,11 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
         ? { pass: 0, start: true, scales: structuredClone(initialScales) }
         : { pass: 0, scales: structuredClone(initialScales) },
       trajectory: [], evaluations: 0, seconds: 0,
-      start: { chosen: chosen.name, ...(chosen.fitness ? { fitness: chosen.fitness } : {}), ...(startScore ? { holdout: startScore } : {}) },
+      start: {
+        chosen: chosen.name, ...(chosen.fitness ? { fitness: chosen.fitness } : {}), ...(startScore ? { holdout: startScore } : {}),
+        ...(correction ? { outputCorrection: correction.summary } : {}),
+      },
+      ...(correction?.values ? { outputCorrections: correction.values } : {}),
       macs: { spent: spentBeforeState, passStart: spentBeforeState, passes: [] },
     };
   }

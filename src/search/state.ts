@@ -41,5 +41,11 @@ export interface SearchState {
    * The start the search runs from (with `--start auto`, the one chosen), each candidate start's calibration
    * fitness, and where it is not the baseline, its holdout score: the unsearched start can be kept too.
    */
-  start: { chosen: StartName; fitness?: Partial<Record<StartName, number>>; holdout?: HoldoutScore };
+  start: {
+    chosen: StartName; fitness?: Partial<Record<StartName, number>>; holdout?: HoldoutScore;
+    /** `--output-correction`: layers corrected, images their means came from, the calibration fitness before and after, whether it was kept. */
+    outputCorrection?: { layers: number; images: number; before: number; after: number; kept: boolean };
+  };
+  /** The kept output correction per weight point (a resumed run starts from it). */
+  outputCorrections?: Record<string, number[]>;
 }

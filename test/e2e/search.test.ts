@@ -67,9 +67,16 @@ test('at 4-bit activations --start auto also tries the refitted PTF (fitted); th
   assert.deepEqual(Object.keys(fitness).sort(), ['baseline', 'corrected', 'fitted']);
   const lowest = Object.entries(fitness).reduce((a, b) => (b[1] < a[1] ? b : a))[0];
   assert.equal(search.start.chosen, lowest);
-  // The first unit starts from the chosen start's own calibration fitness: the passes run from it.
-  assert.equal(search.trajectory[0].before, fitness[lowest]);
-  assert.deepEqual({ ...search.forwards, suffixEquivalent: 12 }, { suffix: 12, suffixEquivalent: 12, fullCalibration: 3 + 1, holdout: 2 + (search.start.chosen === 'baseline' ? 0 : 1) });
+  // Below 8-bit activations the start gets the output correction, kept only where it lowers the calibration fitness.
+  const correction = search.start.outputCorrection;
+  assert.equal(correction.before, fitness[lowest]);
+  assert.ok(correction.layers > 0 && correction.images > 0, JSON.stringify(correction));
+  assert.equal(correction.kept, correction.after < correction.before);
+  assert.match(readFileSync(join(dir, 'a4', 'report.html'), 'utf8'), /The output correction of \d+ layers .* (kept|dropped)/);
+  // The first unit starts from the start's own calibration fitness, corrected or not: the passes run from it.
+  assert.equal(search.trajectory[0].before, correction.kept ? correction.after : fitness[lowest]);
+  // The three starts, the corrected start, the first pass; the baseline, the start and the pass on the holdout.
+  assert.deepEqual({ ...search.forwards, suffixEquivalent: 12 }, { suffix: 12, suffixEquivalent: 12, fullCalibration: 3 + 1 + 1, holdout: 2 + (search.start.chosen === 'baseline' && !correction.kept ? 0 : 1) });
   // From `fitted` the softmax is on log√2 and not searched; what OUT holds has it unless the baseline was kept.
   const fittedOut = join(dir, 'fitted');
   const fitted = evolq(args(fittedOut, '--a-bits', '4', '--start', 'fitted', '--passes', '1', '--json', '--quiet'));
@@ -171,14 +178,16 @@ test('--search-budget: no pass starts that the last pass\'s cost would take over
   assert.equal(evolq(args(join(dir, 'bad'), '--search-budget', '12 apples')).code, 1);
 });
 
-test('--resume after SIGKILL ends with the same scales as an uninterrupted run (racing too)', async () => {
+test('--resume after SIGKILL ends with the same scales as an uninterrupted run (racing and the output correction too)', async () => {
   const dir = tempDir();
   const reference = join(dir, 'reference');
-  assert.equal(evolq(args(reference, '--passes', '3', '--race', '1', '--quiet')).code, 0);
+  assert.equal(evolq(args(reference, '--passes', '3', '--race', '1', '--output-correction', '--quiet')).code, 0);
+  // The resumed run must start from the correction the killed one kept, not measure it again.
+  assert.equal(JSON.parse(readFileSync(join(reference, 'report.json'), 'utf8')).search.start.outputCorrection.kept, true);
 
   const out = join(dir, 'killed');
   const checkpoint = join(dir, '.killed.partial', 'checkpoint.json');
-  const child = spawn(process.execPath, [BIN, ...args(out, '--passes', '3', '--race', '1', '--quiet')], { cwd: ROOT, stdio: 'ignore' });
+  const child = spawn(process.execPath, [BIN, ...args(out, '--passes', '3', '--race', '1', '--output-correction', '--quiet')], { cwd: ROOT, stdio: 'ignore' });
   const exited = new Promise((resolve) => child.on('exit', resolve));
   // Kill in the middle of the second pass.
   for (let waited = 0; ; waited += 50) {
@@ -196,7 +205,7 @@ test('--resume after SIGKILL ends with the same scales as an uninterrupted run (
   const done = JSON.parse(readFileSync(checkpoint, 'utf8')).state.trajectory.length;
   assert.ok(done < 18, 'killed before the end');
 
-  const resumed = evolq(args(out, '--passes', '3', '--race', '1', '--resume', '--json'));
+  const resumed = evolq(args(out, '--passes', '3', '--race', '1', '--output-correction', '--resume', '--json'));
   assert.equal(resumed.code, 0, resumed.stderr);
   assert.match(resumed.stderr, /resuming at pass 2/);
   const report = JSON.parse(resumed.stdout);
@@ -211,7 +220,7 @@ test('--resume after SIGKILL ends with the same scales as an uninterrupted run (
 test('a checkpoint of other settings is not resumed', async () => {
   const dir = tempDir();
   const out = join(dir, 'o');
-  const child = spawn(process.execPath, [BIN, ...args(out, '--passes', '3', '--race', '1', '--quiet')], { cwd: ROOT, stdio: 'ignore' });
+  const child = spawn(process.execPath, [BIN, ...args(out, '--passes', '3', '--race', '1', '--output-correction', '--quiet')], { cwd: ROOT, stdio: 'ignore' });
   const exited = new Promise((resolve) => child.on('exit', resolve));
   const checkpoint = join(dir, '.o.partial', 'checkpoint.json');
   for (let waited = 0; !existsSync(checkpoint); waited += 50) {
