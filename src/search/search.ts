@@ -167,7 +167,6 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
       spentBeforeState += cost.perImage * calibrationImages;
       return (await fitness.full(params, calibration, false, setupRan)).fitness;
     });
-    if (chosen.name === 'baseline' && startHoldout) progress.update(setupImages, { total: setupTotal - startHoldout });
     if (chosen.fitness) progress.log(`search: starts from ${chosen.name} (calibration ${settings.loss}: ${Object.entries(chosen.fitness).map(([n, f]) => `${n} ${f.toPrecision(5)}`).join(', ')})`);
     start = chosen.params;
     let correction: { summary: NonNullable<SearchState['start']['outputCorrection']>; values?: Record<string, number[]> } | undefined;
@@ -191,6 +190,8 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
       };
       if (kept) start = corrected;
     }
+    // The baseline start, uncorrected, is the baseline itself: not scored on the holdout a second time.
+    if (chosen.name === 'baseline' && !correction?.values && startHoldout) progress.update(setupImages, { total: setupTotal - startHoldout });
     const initialScales = Object.fromEntries(searchableIn(start).flat().map((id) => [id, Array.from((start[id] as { scale: Float32Array }).scale)]));
     const baseline = await score(baseParams, 0, null, setupRan);
     const baselinePerImage = baseline.perImage ? Array.from(baseline.perImage) : null;
