@@ -8,7 +8,7 @@
 import { floatAttribute, Graph, intAttribute, makeAttribute, type Node } from '../onnx/graph.js';
 import { upgradeOpset } from '../onnx/opset.js';
 import { DataType, floatTensor, int64Tensor, onnx, tensorDims, tensorToFloat32, type TensorProto } from '../onnx/proto.js';
-import { biasCorrectionAxes, gemmAlpha, materialize, outputChannelShape, paramDims, subtractFromOutput, zeroPointPerScale } from '../quant/materialize.js';
+import { biasCorrectionAxes, checkOutputCorrection, gemmAlpha, materialize, outputChannelShape, paramDims, subtractFromOutput, zeroPointPerScale } from '../quant/materialize.js';
 import { quantizeLevel, uintRange, weightCorrection, type QuantParams, type UniformParams } from '../quant/scheme.js';
 import type { QuantPoint } from '../quant/points.js';
 import { GraphError } from '../errors.js';
@@ -193,7 +193,7 @@ function foldBiasCorrection(
     }
   }
   if (correction) {
-    if (correction.length !== shift.length) throw new GraphError(`output correction: ${correction.length} values for the ${shift.length} output channels of '${node.name}'`, node.name);
+    checkOutputCorrection(node, correction, shift.length);
     for (let c = 0; c < shift.length; c++) shift[c] -= correction[c];
   }
   // A Gemm adds its bias times beta: the bias moves by shift / beta (and a Gemm with beta 0 takes the Sub below).

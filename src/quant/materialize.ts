@@ -206,11 +206,16 @@ export function outputChannelShape(node: Node, dims: readonly number[], axis: nu
   return node.opType === 'Conv' ? [dims[axis], ...new Array(dims.length - 2).fill(1)] : [dims[axis]];
 }
 
+/** Refuses an output correction whose length is not the layer's output channel count (simulation and export alike). */
+export function checkOutputCorrection(node: Node, correction: Float32Array, channels: number): void {
+  if (correction.length !== channels) throw new GraphError(`output correction: ${correction.length} values for the ${channels} output channels of '${node.name}'`, node.name);
+}
+
 /** `--output-correction` in the graph: a constant added to each output channel of the layer. */
 function outputCorrection(b: Builder, graph: Graph, point: QuantPoint, correction: Float32Array): void {
   const node = graph.nodes.find((n) => n.name === point.node)!;
   const shape = outputChannelShape(node, point.dims!, point.channelAxis!);
-  if (correction.length !== shape[0]) throw new GraphError(`output correction: ${correction.length} values for the ${shape[0]} output channels of '${node.name}'`, node.name);
+  checkOutputCorrection(node, correction, shape[0]);
   subtractFromOutput(graph, node, b.floats('output_correction', shape, correction.map((c) => -c)));
 }
 

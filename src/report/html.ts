@@ -6,6 +6,7 @@ import { MEASURE_LABEL, type Figure } from './landscape.js';
 import { layerKernels } from '../export/kernels.js';
 import { barChart, lineChart, renderSvg } from './plots.js';
 import type { StartName } from '../search/start.js';
+import type { SearchState } from '../search/state.js';
 import { keptName, type HoldoutScore } from '../search/selection.js';
 
 const START_WORDS: Record<StartName, string> = {
@@ -135,7 +136,7 @@ ${sections.join('\n')}
 }
 
 /** One sentence on `--output-correction`, when the search ran it. */
-function outputCorrectionSentence(c: { layers: number; images: number; before: number; after: number; kept: boolean } | undefined, loss: string): string {
+function outputCorrectionSentence(c: SearchState['start']['outputCorrection'], loss: string): string {
   if (!c) return '';
   return ` The output correction of ${c.layers} layers (their mean outputs moved onto the float model's on ${c.images} calibration images) took the start's calibration ${escape(loss)} from ${c.before.toPrecision(5)} to ${c.after.toPrecision(5)}: ${c.kept ? 'kept' : 'dropped, since it did not lower it'}.`;
 }

@@ -162,20 +162,17 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
     if (state.outputCorrections) start = withOutputCorrections(start, state.outputCorrections);
     progress.log(`resuming at pass ${state.pass}, unit ${units.length - state.nextUnit} of ${units.length}`);
   } else {
-    const chosen = await chooseStart(settings.start, startCandidates, (name) => startParams(setup.graph, setup.points, baseParams, name, setup.refittedPtf), async (params) => {
+    /** A start's fitness on the calibration images: one quantized forward, counted. */
+    const fullFitness = async (params: Record<string, QuantParams>) => {
       fitness.forwards.fullCalibration++;
       spentBeforeState += cost.perImage * calibrationImages;
       return (await fitness.full(params, calibration, false, setupRan)).fitness;
-    });
+    };
+    const chosen = await chooseStart(settings.start, startCandidates, (name) => startParams(setup.graph, setup.points, baseParams, name, setup.refittedPtf), fullFitness);
     if (chosen.fitness) progress.log(`search: starts from ${chosen.name} (calibration ${settings.loss}: ${Object.entries(chosen.fitness).map(([n, f]) => `${n} ${f.toPrecision(5)}`).join(', ')})`);
     start = chosen.params;
     let correction: { summary: NonNullable<SearchState['start']['outputCorrection']>; values?: Record<string, number[]> } | undefined;
     if (settings.outputCorrection) {
-      const fullFitness = async (params: Record<string, QuantParams>) => {
-        fitness.forwards.fullCalibration++;
-        spentBeforeState += cost.perImage * calibrationImages;
-        return (await fitness.full(params, calibration, false, setupRan)).fitness;
-      };
       const before = chosen.fitness?.[chosen.name] ?? await fullFitness(start);
       const corrections = await outputCorrections(setup, start, setup.calibration, correctionImages, setupRan);
       // Each layer runs the model up to it: counted as whole forwards.
