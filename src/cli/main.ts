@@ -55,9 +55,10 @@ is evolq's own. Explicit options override the preset.
 --start auto takes the start (baseline, corrected, or at 4-bit activations fitted) with the lowest calibration
 fitness; the kept result is the baseline, that start unsearched, or a pass, whichever has the lowest holdout
 measure among those that beat the baseline's above the holdout's noise (--select loss: the lowest holdout loss).
---output-correction (default at --a-bits 4) moves each layer's mean output per channel on the search's start onto the
-float model's, layer by layer on the first 256 calibration images, into the layer's bias; kept only if it lowers
-the calibration fitness (report.json: search.start.outputCorrection).
+--output-correction (default at --a-bits 4) moves each layer's mean output on the search's start onto the float
+model's, per channel, or per token and channel where a MatMul writes [batch, tokens, channels], layer by layer on
+the first 256 calibration images, into the layer's bias; kept only if it lowers the calibration fitness
+(report.json: search.start.outputCorrection).
 --race Z races each search candidate against the population member it would replace on the calibration images,
 batch by batch, and stops it once its mean per-image loss is above that member's by Z standard errors (after 100
 images at least; 0 evaluates every candidate on every image); report.json's search.forwards.suffixEquivalent

@@ -8,7 +8,7 @@
 import { floatAttribute, Graph, intAttribute, makeAttribute, type Node } from '../onnx/graph.js';
 import { upgradeOpset } from '../onnx/opset.js';
 import { DataType, floatTensor, int64Tensor, onnx, tensorDims, tensorToFloat32, type TensorProto } from '../onnx/proto.js';
-import { biasCorrectionAxes, checkOutputCorrection, gemmAlpha, materialize, outputChannelShape, paramDims, subtractFromOutput, zeroPointPerScale } from '../quant/materialize.js';
+import { biasCorrectionAxes, gemmAlpha, materialize, outputChannelShape, outputCorrectionShape, paramDims, subtractFromOutput, zeroPointPerScale } from '../quant/materialize.js';
 import { quantizeLevel, uintRange, weightCorrection, type QuantParams, type UniformParams } from '../quant/scheme.js';
 import type { QuantPoint } from '../quant/points.js';
 import { GraphError } from '../errors.js';
@@ -180,8 +180,8 @@ function foldBiasCorrection(
   means: Float32Array | undefined, correction: Float32Array | undefined,
 ): void {
   if (!means && !correction) return;
-  const shiftShape = outputChannelShape(node, dims, axis);
-  const shift = new Float64Array(dims[axis]);
+  const channels = dims[axis];
+  const perChannel = new Float64Array(channels);
   if (means) {
     const { inputAxis } = biasCorrectionAxes(node, dims, axis, means);
     const strides = dims.map((_, i) => dims.slice(i + 1).reduce((a, b) => a * b, 1));
@@ -189,29 +189,29 @@ function foldBiasCorrection(
     for (let i = 0; i < weight.length; i++) {
       const c = Math.floor(i / strides[axis]) % dims[axis];
       const k = Math.floor(i / strides[inputAxis]) % dims[inputAxis];
-      shift[c] += alpha * (dequantized[i] - weight[i]) * means[k];
+      perChannel[c] += alpha * (dequantized[i] - weight[i]) * means[k];
     }
   }
-  if (correction) {
-    checkOutputCorrection(node, correction, shift.length);
-    for (let c = 0; c < shift.length; c++) shift[c] -= correction[c];
-  }
+  // Per channel, or with an output correction per token and channel ([tokens, channels], channels last).
+  const shiftShape = correction ? outputCorrectionShape(node, dims, axis, correction) : outputChannelShape(node, dims, axis);
+  const shift = new Float64Array(correction?.length ?? channels);
+  for (let i = 0; i < shift.length; i++) shift[i] = perChannel[i % channels] - (correction?.[i] ?? 0);
   // A Gemm adds its bias times beta: the bias moves by shift / beta (and a Gemm with beta 0 takes the Sub below).
   const beta = node.opType === 'Gemm' ? floatAttribute(node, 'beta', 1) : 1;
-  /** A new initializer holding `bias − shift / beta` (a zero bias when there is none), named after `owner`. */
-  const corrected = (owner: string, source: TensorProto | undefined): string => {
+  /** A new initializer holding `bias − shift / beta` (a zero bias when there is none) in the shift's shape, named after `owner`. */
+  const corrected = (owner: string, source: TensorProto | undefined, shape: readonly number[]): string => {
     const name = graph.uniqueName(`${owner}/bias_corrected`);
-    const old = source ? tensorToFloat32(source) : new Float32Array(shift.length);
-    graph.addInitializer(floatTensor(name, source ? tensorDims(source) : [shift.length], old.map((b, c) => b - shift[c] / beta)));
+    const old = source ? tensorToFloat32(source) : new Float32Array(channels);
+    graph.addInitializer(floatTensor(name, shape, Float32Array.from(shift, (d, i) => old[i % old.length] - d / beta)));
     graph.invalidate();
     return name;
   };
-  if (node.opType === 'Conv' || (node.opType === 'Gemm' && beta !== 0)) {
+  if (shift.length === channels && (node.opType === 'Conv' || (node.opType === 'Gemm' && beta !== 0))) {
     const bias = node.inputs[2];
     const source = bias ? graph.constantSource(bias) : undefined;
-    if (!bias || (source && tensorDims(source).reduce((a, b) => a * b, 1) === shift.length)) {
+    if (!bias || (source && tensorDims(source).reduce((a, b) => a * b, 1) === channels)) {
       while (node.inputs.length < 3) node.inputs.push('');
-      node.inputs[2] = corrected(node.name, source);
+      node.inputs[2] = corrected(node.name, source, source ? tensorDims(source) : [channels]);
       return;
     }
   }
@@ -220,8 +220,8 @@ function foldBiasCorrection(
   if (node.opType === 'MatMul' && add?.opType === 'Add' && graph.consumers(output).length === 1 && !graph.isGraphOutput(output)) {
     const biasInput = add.inputs.findIndex((t) => t !== output);
     const source = graph.constantSource(add.inputs[biasInput]);
-    if (source && tensorDims(source).length === 1 && tensorDims(source)[0] === shift.length) {
-      add.inputs[biasInput] = corrected(add.name, source);
+    if (source && tensorDims(source).length === 1 && tensorDims(source)[0] === channels) {
+      add.inputs[biasInput] = corrected(add.name, source, shiftShape);
       return;
     }
   }

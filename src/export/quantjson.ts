@@ -27,7 +27,12 @@ export function quantJson(points: readonly QuantPoint[], units: readonly SearchU
         }
         if (p.integerLayerNorm) entry.integer_layernorm_output = point.output;
         if (p.correction) entry.weight_correction = { mean: Array.from(p.correction.mean), std: Array.from(p.correction.std) };
-        if (p.outputCorrection) entry.output_correction = Array.from(p.outputCorrection);
+        if (p.outputCorrection) {
+          entry.output_correction = Array.from(p.outputCorrection);
+          // One value per output channel, or per token and channel: [tokens, channels].
+          const channels = point.dims![point.channelAxis!];
+          entry.output_correction_shape = p.outputCorrection.length === channels ? [channels] : [p.outputCorrection.length / channels, channels];
+        }
       }
       if (p.kind === 'log2') entry.levels_per_octave = p.steps ?? 1;
       if (point.dims) entry.dims = point.dims;

@@ -206,16 +206,21 @@ export function outputChannelShape(node: Node, dims: readonly number[], axis: nu
   return node.opType === 'Conv' ? [dims[axis], ...new Array(dims.length - 2).fill(1)] : [dims[axis]];
 }
 
-/** Refuses an output correction whose length is not the layer's output channel count (simulation and export alike). */
-export function checkOutputCorrection(node: Node, correction: Float32Array, channels: number): void {
-  if (correction.length !== channels) throw new GraphError(`output correction: ${correction.length} values for the ${channels} output channels of '${node.name}'`, node.name);
+/**
+ * The shape an output correction broadcasts over the layer's output with: one value per output channel, or for a
+ * MatMul one per token and channel, [tokens, channels] (simulation and export alike); refuses any other length.
+ */
+export function outputCorrectionShape(node: Node, dims: readonly number[], axis: number, correction: Float32Array): number[] {
+  const channels = dims[axis];
+  if (correction.length === channels) return outputChannelShape(node, dims, axis);
+  if (node.opType === 'MatMul' && correction.length % channels === 0) return [correction.length / channels, channels];
+  throw new GraphError(`output correction: ${correction.length} values for the ${channels} output channels of '${node.name}'`, node.name);
 }
 
-/** `--output-correction` in the graph: a constant added to each output channel of the layer. */
+/** `--output-correction` in the graph: a constant added to the layer's output, per channel or per token and channel. */
 function outputCorrection(b: Builder, graph: Graph, point: QuantPoint, correction: Float32Array): void {
   const node = graph.nodes.find((n) => n.name === point.node)!;
-  const shape = outputChannelShape(node, point.dims!, point.channelAxis!);
-  checkOutputCorrection(node, correction, shape[0]);
+  const shape = outputCorrectionShape(node, point.dims!, point.channelAxis!, correction);
   subtractFromOutput(graph, node, b.floats('output_correction', shape, correction.map((c) => -c)));
 }
 

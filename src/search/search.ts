@@ -180,9 +180,11 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
       const corrected = withOutputCorrections(start, corrections);
       const after = await fullFitness(corrected);
       const kept = after < before;
-      progress.log(`search: output correction of ${Object.keys(corrections).length} layers on ${correctionImages} images: calibration ${settings.loss} ${before.toPrecision(5)} -> ${after.toPrecision(5)}, ${kept ? 'kept' : 'dropped'}`);
+      const channels = new Map(setup.points.map((p) => [p.id, p.dims?.[p.channelAxis ?? 0]]));
+      const perToken = Object.entries(corrections).filter(([id, values]) => values.length !== channels.get(id)).length;
+      progress.log(`search: output correction of ${Object.keys(corrections).length} layers (${perToken} per token and channel) on ${correctionImages} images: calibration ${settings.loss} ${before.toPrecision(5)} -> ${after.toPrecision(5)}, ${kept ? 'kept' : 'dropped'}`);
       correction = {
-        summary: { layers: Object.keys(corrections).length, images: correctionImages, before, after, kept },
+        summary: { layers: Object.keys(corrections).length, perToken, images: correctionImages, before, after, kept },
         ...(kept ? { values: Object.fromEntries(Object.entries(corrections).map(([id, v]) => [id, Array.from(v)])) } : {}),
       };
       if (kept) start = corrected;

@@ -94,6 +94,70 @@ test('output correction: the export folds it into the biases and computes what t
   assert.ok(maxAbsDiff(uncorrected.y.data, expected.y.data) > 1e-3, 'the correction changes the output');
 });
 
+/**
+ * x [N,4,6,1] → ReduceMean on the last axis (images are 4-D) → [N,4,6] → MatMul with W [6,5], + bias → y [N,4,5]:
+ * tokens on axis 1. With `sequenceFirst` a Transpose puts the batch on axis 1 first, so the MatMul writes [4,N,5].
+ */
+function tokenMatMul(rng: Rng, sequenceFirst: boolean) {
+  return new Graph(buildModel({
+    inputs: [{ name: 'x', shape: ['N', 4, 6, 1] }],
+    outputs: ['y'],
+    inits: [
+      { name: 'W', dims: [6, 5], values: randomTensor(rng, 30, 0.8) },
+      { name: 'B', dims: [5], values: randomTensor(rng, 5, 0.1) },
+    ],
+    nodes: [
+      { op: 'ReduceMean', inputs: ['x'], outputs: ['r'], attrs: { axes: [3], keepdims: 0 } },
+      ...(sequenceFirst ? [{ op: 'Transpose', inputs: ['r'], outputs: ['t'], attrs: { perm: [1, 0, 2] } }] : []),
+      { op: 'MatMul', inputs: [sequenceFirst ? 't' : 'r', 'W'], outputs: ['m'] },
+      { op: 'Add', inputs: ['m', 'B'], outputs: ['y'] },
+    ],
+  }));
+}
+
+test('output correction: a MatMul writing [batch, tokens, channels] is corrected per token and channel, and the export folds that into its bias', async () => {
+  const rng = new Rng(22);
+  const n = 40;
+  const images = { data: randomTensor(rng, n * 24, 1, 0.5), dims: [n, 4, 6, 1] as [number, number, number, number], labels: new Int32Array(n) };
+  for (const sequenceFirst of [false, true]) {
+    const graph = tokenMatMul(rng, sequenceFirst);
+    const points = findQuantPoints(graph);
+    const table = await calibrate(defaultRunner, graph, 'x', points, images, { wBits: 3, aBits: 4, observer: 'minmax', ptf: false, lis: false, biasCorrection: false, batchSize: 16 });
+    const simulate = (params: typeof table.params) => materialize(graph, points, params, { bake: true });
+    const run = async (model: Graph) => {
+      const probe = model.clone();
+      if (!probe.isGraphOutput('m')) probe.outputs.push(floatValueInfo('m'));
+      const session = await defaultRunner.createSession(probe.toBytes(), { optimization: 'disabled' });
+      const out = await session.run({ x: { data: images.data, dims: [n, 4, 6, 1] } });
+      await session.release();
+      return out;
+    };
+    const corrections = await outputCorrections({ runner: defaultRunner, graph, points, inputName: 'x', batchSize: 16, simulate, sessionOptions: { optimization: 'disabled' } }, table.params, images, n);
+    const [correction] = Object.values(corrections);
+    if (sequenceFirst) {
+      // Axis 1 is the batch there: one value per channel, as for any other layer.
+      assert.equal(correction.length, 5);
+      continue;
+    }
+    assert.equal(correction.length, 4 * 5, 'one value per token and channel');
+    const params = withOutputCorrections(table.params, corrections);
+    /** The mean of m over the images, per token and channel. */
+    const tokenMeans = (m: { data: Float32Array }) => Array.from({ length: 20 }, (_, i) => m.data.filter((_, j) => j % 20 === i).reduce((a, b) => a + b, 0) / n);
+    const float = tokenMeans((await run(graph)).m);
+    const gap = (m: { data: Float32Array }) => Math.max(...tokenMeans(m).map((v, i) => Math.abs(v - float[i])));
+    const [plain, corrected] = [gap((await run(simulate(table.params).graph)).m), gap((await run(simulate(params).graph)).m)];
+    assert.ok(plain > 1e-2 && corrected < 1e-4, `per token and channel mean gap ${plain} uncorrected, ${corrected} corrected`);
+    const spread = Math.max(...[0, 1, 2, 3, 4].map((c) => { const t = [0, 1, 2, 3].map((k) => correction[k * 5 + c]); return Math.max(...t) - Math.min(...t); }));
+    assert.ok(spread > 1e-3, `the tokens' corrections differ (up to ${spread} within a channel): one per channel would leave some apart`);
+    const deployed = deployableGraph(graph, points, params, {}, { integerKernels: false });
+    const add = deployed.graph.nodes.find((node) => node.opType === 'Add')!;
+    assert.deepEqual(deployed.graph.constantValue(add.inputs[1])?.dims, [4, 5], 'the bias becomes [tokens, channels]');
+    assert.equal(deployed.graph.nodes.filter((node) => node.opType === 'Sub').length, 0, 'no Sub after the layer');
+    const [expected, actual] = [await run(simulate(params).graph), await run(deployed.graph)];
+    assert.ok(maxAbsDiff(actual.y.data, expected.y.data) < 1e-4, `export ${maxAbsDiff(actual.y.data, expected.y.data)} from the simulation`);
+  }
+});
+
 test('output correction is on by default below 8-bit activations only, off in the paper preset, and the options override both', () => {
   assert.equal(resolveOptions({ aBits: 4 }).outputCorrection, true);
   assert.equal(resolveOptions({ aBits: 8 }).outputCorrection, false);
