@@ -56,7 +56,7 @@ is evolq's own. Explicit options override the preset.
 fitness; the kept result is the baseline, that start unsearched, or a pass, whichever has the lowest holdout
 measure among those that beat the baseline's above the holdout's noise (--select loss: the lowest holdout loss).
 --output-correction (default at --a-bits 4) moves each layer's mean output on the search's start onto the float
-model's, per channel, or per token and channel where a MatMul writes [batch, tokens, channels], layer by layer on
+model's, per channel (where a MatMul writes [batch, tokens, channels], its first token apart), layer by layer on
 the first 256 calibration images, into the layer's bias; kept only if it lowers the calibration fitness
 (report.json: search.start.outputCorrection).
 --race Z races each search candidate against the population member it would replace on the calibration images,

@@ -8,7 +8,7 @@
 import { floatAttribute, Graph, intAttribute, makeAttribute, type Node } from '../onnx/graph.js';
 import { upgradeOpset } from '../onnx/opset.js';
 import { DataType, floatTensor, int64Tensor, onnx, tensorDims, tensorToFloat32, type TensorProto } from '../onnx/proto.js';
-import { biasCorrectionAxes, gemmAlpha, materialize, outputChannelShape, outputCorrectionShape, paramDims, subtractFromOutput, zeroPointPerScale } from '../quant/materialize.js';
+import { biasCorrectionAxes, gemmAlpha, materialize, outputChannelShape, outputCorrectionForm, subtractFromFirstToken, paramDims, subtractFromOutput, zeroPointPerScale } from '../quant/materialize.js';
 import { quantizeLevel, uintRange, weightCorrection, type QuantParams, type UniformParams } from '../quant/scheme.js';
 import type { QuantPoint } from '../quant/points.js';
 import { GraphError } from '../errors.js';
@@ -173,15 +173,19 @@ export function integerTensor(name: string, dims: readonly number[], values: Uin
 /**
  * Nagel et al.'s correction b' = b − (Ŵ − W)·E[x] (with `means`) and `--output-correction`'s b' = b + o (with
  * `correction`), computed here once instead of in the graph: into the bias of a Conv or Gemm, or of the Add that
- * follows a MatMul, else a Sub of a constant after the layer.
+ * follows a MatMul, else a Sub of a constant after the layer. An output correction with a row for the first token
+ * and one for the others folds the others' row so, and puts the first token's difference after (subtractFromFirstToken).
  */
 function foldBiasCorrection(
   graph: Graph, node: Node, weight: Float32Array, dequantized: Float32Array, dims: readonly number[], axis: number,
   means: Float32Array | undefined, correction: Float32Array | undefined,
 ): void {
   if (!means && !correction) return;
-  const channels = dims[axis];
-  const perChannel = new Float64Array(channels);
+  const form = correction ? outputCorrectionForm(node, dims, axis, correction) : 'channel';
+  // The first token's correction beyond the other tokens' ([channels]).
+  const firstToken = form === 'first-token' ? Float32Array.from({ length: dims[axis] }, (_, c) => correction![c] - correction![dims[axis] + c]) : undefined;
+  const shiftShape = outputChannelShape(node, dims, axis);
+  const shift = new Float64Array(dims[axis]);
   if (means) {
     const { inputAxis } = biasCorrectionAxes(node, dims, axis, means);
     const strides = dims.map((_, i) => dims.slice(i + 1).reduce((a, b) => a * b, 1));
@@ -189,29 +193,34 @@ function foldBiasCorrection(
     for (let i = 0; i < weight.length; i++) {
       const c = Math.floor(i / strides[axis]) % dims[axis];
       const k = Math.floor(i / strides[inputAxis]) % dims[inputAxis];
-      perChannel[c] += alpha * (dequantized[i] - weight[i]) * means[k];
+      shift[c] += alpha * (dequantized[i] - weight[i]) * means[k];
     }
   }
-  // Per channel, or with an output correction per token and channel ([tokens, channels], channels last).
-  const shiftShape = correction ? outputCorrectionShape(node, dims, axis, correction) : outputChannelShape(node, dims, axis);
-  const shift = new Float64Array(correction?.length ?? channels);
-  for (let i = 0; i < shift.length; i++) shift[i] = perChannel[i % channels] - (correction?.[i] ?? 0);
+  // Per channel, or the other tokens' row (the first token's difference goes after the fold).
+  if (correction) for (let c = 0; c < shift.length; c++) shift[c] -= correction[(firstToken ? shift.length : 0) + c];
+  /** The first token's difference, subtracted after the tensor the bias went into. */
+  const thenFirstToken = (tensor: string) => {
+    if (!firstToken) return;
+    const constant = graph.uniqueName(`${node.name}/first_token_correction`);
+    graph.addInitializer(floatTensor(constant, [firstToken.length], firstToken.map((d) => -d)));
+    subtractFromFirstToken(graph, tensor, constant);
+  };
   // A Gemm adds its bias times beta: the bias moves by shift / beta (and a Gemm with beta 0 takes the Sub below).
   const beta = node.opType === 'Gemm' ? floatAttribute(node, 'beta', 1) : 1;
-  /** A new initializer holding `bias − shift / beta` (a zero bias when there is none) in the shift's shape, named after `owner`. */
-  const corrected = (owner: string, source: TensorProto | undefined, shape: readonly number[]): string => {
+  /** A new initializer holding `bias − shift / beta` (a zero bias when there is none), named after `owner`. */
+  const corrected = (owner: string, source: TensorProto | undefined): string => {
     const name = graph.uniqueName(`${owner}/bias_corrected`);
-    const old = source ? tensorToFloat32(source) : new Float32Array(channels);
-    graph.addInitializer(floatTensor(name, shape, Float32Array.from(shift, (d, i) => old[i % old.length] - d / beta)));
+    const old = source ? tensorToFloat32(source) : new Float32Array(shift.length);
+    graph.addInitializer(floatTensor(name, source ? tensorDims(source) : [shift.length], old.map((b, c) => b - shift[c] / beta)));
     graph.invalidate();
     return name;
   };
-  if (shift.length === channels && (node.opType === 'Conv' || (node.opType === 'Gemm' && beta !== 0))) {
+  if (node.opType === 'Conv' || (node.opType === 'Gemm' && beta !== 0)) {
     const bias = node.inputs[2];
     const source = bias ? graph.constantSource(bias) : undefined;
-    if (!bias || (source && tensorDims(source).reduce((a, b) => a * b, 1) === channels)) {
+    if (!bias || (source && tensorDims(source).reduce((a, b) => a * b, 1) === shift.length)) {
       while (node.inputs.length < 3) node.inputs.push('');
-      node.inputs[2] = corrected(node.name, source, source ? tensorDims(source) : [channels]);
+      node.inputs[2] = corrected(node.name, source);
       return;
     }
   }
@@ -220,8 +229,9 @@ function foldBiasCorrection(
   if (node.opType === 'MatMul' && add?.opType === 'Add' && graph.consumers(output).length === 1 && !graph.isGraphOutput(output)) {
     const biasInput = add.inputs.findIndex((t) => t !== output);
     const source = graph.constantSource(add.inputs[biasInput]);
-    if (source && tensorDims(source).length === 1 && tensorDims(source)[0] === channels) {
-      add.inputs[biasInput] = corrected(add.name, source, shiftShape);
+    if (source && tensorDims(source).length === 1 && tensorDims(source)[0] === shift.length) {
+      add.inputs[biasInput] = corrected(add.name, source);
+      thenFirstToken(add.outputs[0]);
       return;
     }
   }
@@ -229,6 +239,7 @@ function foldBiasCorrection(
   const constant = graph.uniqueName(`${node.name}/bias_correction`);
   graph.addInitializer(floatTensor(constant, shiftShape, Float32Array.from(shift)));
   subtractFromOutput(graph, node, constant);
+  thenFirstToken(output);
 }
 
 /**

@@ -29,7 +29,7 @@ export function quantJson(points: readonly QuantPoint[], units: readonly SearchU
         if (p.correction) entry.weight_correction = { mean: Array.from(p.correction.mean), std: Array.from(p.correction.std) };
         if (p.outputCorrection) {
           entry.output_correction = Array.from(p.outputCorrection);
-          // One value per output channel, or per token and channel: [tokens, channels].
+          // One value per output channel, or [2, channels]: the first token's row, then the other tokens'.
           const channels = point.dims![point.channelAxis!];
           entry.output_correction_shape = p.outputCorrection.length === channels ? [channels] : [p.outputCorrection.length / channels, channels];
         }

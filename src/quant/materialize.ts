@@ -207,21 +207,57 @@ export function outputChannelShape(node: Node, dims: readonly number[], axis: nu
 }
 
 /**
- * The shape an output correction broadcasts over the layer's output with: one value per output channel, or for a
- * MatMul one per token and channel, [tokens, channels] (simulation and export alike); refuses any other length.
+ * How an output correction applies to the layer's output: one value per output channel ('channel'), or for a
+ * MatMul writing [batch, tokens, channels] a row of channels for the first token and one for the others
+ * ('first-token': 2 × channels values; src/search/output-correction.ts). Simulation and export alike; refuses any
+ * other length.
  */
-export function outputCorrectionShape(node: Node, dims: readonly number[], axis: number, correction: Float32Array): number[] {
+export function outputCorrectionForm(node: Node, dims: readonly number[], axis: number, correction: Float32Array): 'channel' | 'first-token' {
   const channels = dims[axis];
-  if (correction.length === channels) return outputChannelShape(node, dims, axis);
-  if (node.opType === 'MatMul' && correction.length % channels === 0) return [correction.length / channels, channels];
+  if (correction.length === channels) return 'channel';
+  if (node.opType === 'MatMul' && correction.length === 2 * channels) return 'first-token';
   throw new GraphError(`output correction: ${correction.length} values for the ${channels} output channels of '${node.name}'`, node.name);
 }
 
-/** `--output-correction` in the graph: a constant added to the layer's output, per channel or per token and channel. */
+/** `--output-correction` in the graph: a constant added to each output channel of the layer, or the first token's and the others'. */
 function outputCorrection(b: Builder, graph: Graph, point: QuantPoint, correction: Float32Array): void {
   const node = graph.nodes.find((n) => n.name === point.node)!;
-  const shape = outputCorrectionShape(node, point.dims!, point.channelAxis!, correction);
-  subtractFromOutput(graph, node, b.floats('output_correction', shape, correction.map((c) => -c)));
+  const [dims, axis] = [point.dims!, point.channelAxis!];
+  const channels = dims[axis];
+  if (outputCorrectionForm(node, dims, axis, correction) === 'channel') {
+    subtractFromOutput(graph, node, b.floats('output_correction', outputChannelShape(node, dims, axis), correction.map((c) => -c)));
+    return;
+  }
+  const [first, others] = [correction.subarray(0, channels), correction.subarray(channels)];
+  const output = node.outputs[0];
+  subtractFromOutput(graph, node, b.floats('output_correction', [channels], others.map((c) => -c)));
+  subtractFromFirstToken(graph, output, b.floats('output_correction_first_token', [channels], first.map((c, i) => others[i] - c)));
+}
+
+/**
+ * Subtracts `shift` ([channels]) from the first token of `tensor` ([batch, tokens, channels]) only: the tensor's
+ * producer writes a raw tensor, its first token and the rest are sliced apart, the first takes a Sub, and a Concat
+ * puts them back together under the tensor's name.
+ */
+export function subtractFromFirstToken(graph: Graph, tensor: string, shift: string): void {
+  const producer = graph.producer(tensor);
+  if (!producer) throw new GraphError(`output correction: '${tensor}' has no producer to correct the first token of`);
+  const raw = graph.uniqueName(`${tensor}/before_first_token`);
+  producer.outputs[0] = raw;
+  graph.invalidate();
+  const int64 = (name: string, value: number) => {
+    const key = graph.uniqueName(`${tensor}/first_token_${name}`);
+    graph.addInitializer(int64Tensor(key, [1], [value]));
+    return key;
+  };
+  const [zero, one, end, tokens] = [int64('start', 0), int64('split', 1), int64('end', 2 ** 31 - 1), int64('axis', 1)];
+  const add = (opType: string, name: string, inputs: string[], output = graph.uniqueName(`${tensor}/first_token_${name}`), attributes: Node['attributes'] = []) => {
+    graph.addNode({ name: graph.uniqueName(`${output}/node`), opType, domain: '', inputs, outputs: [output], attributes });
+    return output;
+  };
+  const first = add('Sub', 'corrected', [add('Slice', 'first', [raw, zero, one, tokens]), shift]);
+  const rest = add('Slice', 'rest', [raw, one, end, tokens]);
+  add('Concat', 'concat', [first, rest], tensor, [makeAttribute('axis', 1)]);
 }
 
 /** Subtracts `shift` from the layer's output: the layer writes a raw tensor and the Sub takes over its output name, graph output or not. */

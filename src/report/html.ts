@@ -138,6 +138,6 @@ ${sections.join('\n')}
 /** One sentence on `--output-correction`, when the search ran it. */
 function outputCorrectionSentence(c: SearchState['start']['outputCorrection'], loss: string): string {
   if (!c) return '';
-  const perToken = c.perToken ? `, ${c.perToken} of them per token and channel` : '';
-  return ` The output correction of ${c.layers} layers (their mean outputs moved onto the float model's on ${c.images} calibration images${perToken}) took the start's calibration ${escape(loss)} from ${c.before.toPrecision(5)} to ${c.after.toPrecision(5)}: ${c.kept ? 'kept' : 'dropped, since it did not lower it'}.`;
+  const firstToken = c.firstToken ? `, ${c.firstToken} of them with the first token apart` : '';
+  return ` The output correction of ${c.layers} layers (their mean outputs moved onto the float model's on ${c.images} calibration images${firstToken}) took the start's calibration ${escape(loss)} from ${c.before.toPrecision(5)} to ${c.after.toPrecision(5)}: ${c.kept ? 'kept' : 'dropped, since it did not lower it'}.`;
 }

@@ -181,10 +181,10 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
       const after = await fullFitness(corrected);
       const kept = after < before;
       const channels = new Map(setup.points.map((p) => [p.id, p.dims?.[p.channelAxis ?? 0]]));
-      const perToken = Object.entries(corrections).filter(([id, values]) => values.length !== channels.get(id)).length;
-      progress.log(`search: output correction of ${Object.keys(corrections).length} layers (${perToken} per token and channel) on ${correctionImages} images: calibration ${settings.loss} ${before.toPrecision(5)} -> ${after.toPrecision(5)}, ${kept ? 'kept' : 'dropped'}`);
+      const firstToken = Object.entries(corrections).filter(([id, values]) => values.length !== channels.get(id)).length;
+      progress.log(`search: output correction of ${Object.keys(corrections).length} layers (${firstToken} with the first token apart) on ${correctionImages} images: calibration ${settings.loss} ${before.toPrecision(5)} -> ${after.toPrecision(5)}, ${kept ? 'kept' : 'dropped'}`);
       correction = {
-        summary: { layers: Object.keys(corrections).length, perToken, images: correctionImages, before, after, kept },
+        summary: { layers: Object.keys(corrections).length, firstToken, images: correctionImages, before, after, kept },
         ...(kept ? { values: Object.fromEntries(Object.entries(corrections).map(([id, v]) => [id, Array.from(v)])) } : {}),
       };
       if (kept) start = corrected;

@@ -44,10 +44,10 @@ export interface SearchState {
   start: {
     chosen: StartName; fitness?: Partial<Record<StartName, number>>; holdout?: HoldoutScore;
     /**
-     * `--output-correction`: layers corrected (`perToken` of them per token and channel), images their means came
+     * `--output-correction`: layers corrected (`firstToken` of them with the first token apart), images their means came
      * from, the calibration fitness before and after, whether it was kept.
      */
-    outputCorrection?: { layers: number; perToken: number; images: number; before: number; after: number; kept: boolean };
+    outputCorrection?: { layers: number; firstToken: number; images: number; before: number; after: number; kept: boolean };
   };
   /** The kept output correction per weight point (a resumed run starts from it). */
   outputCorrections?: Record<string, number[]>;

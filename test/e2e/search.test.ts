@@ -71,10 +71,10 @@ test('at 4-bit activations --start auto also tries the refitted PTF (fitted); th
   const correction = search.start.outputCorrection;
   assert.equal(correction.before, fitness[lowest]);
   assert.ok(correction.layers > 0 && correction.images > 0, JSON.stringify(correction));
-  // The ViT's MatMuls write [batch, tokens, channels]: corrected per token and channel; the patch embedding and the head per channel.
-  assert.ok(correction.perToken > 0 && correction.perToken < correction.layers, JSON.stringify(correction));
+  // The ViT's MatMuls write [batch, tokens, channels]: their first token (the class token) is corrected apart; the patch embedding and the head per channel.
+  assert.ok(correction.firstToken > 0 && correction.firstToken < correction.layers, JSON.stringify(correction));
   assert.equal(correction.kept, correction.after < correction.before);
-  assert.match(readFileSync(join(dir, 'a4', 'report.html'), 'utf8'), /The output correction of \d+ layers .*, \d+ of them per token and channel\) .* (kept|dropped)/);
+  assert.match(readFileSync(join(dir, 'a4', 'report.html'), 'utf8'), /The output correction of \d+ layers .*, \d+ of them with the first token apart\) .* (kept|dropped)/);
   // The first unit starts from the start's own calibration fitness, corrected or not: the passes run from it.
   assert.equal(search.trajectory[0].before, correction.kept ? correction.after : fitness[lowest]);
   // The three starts, the corrected start, the first pass; the baseline, the start and the pass on the holdout.
