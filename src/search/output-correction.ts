@@ -34,6 +34,16 @@ export interface OutputCorrectionSetup {
 
 const LAYER_OPS = new Set(['MatMul', 'Gemm', 'Conv']);
 
+/**
+ * The options of the sessions that fetch layer outputs: the search's, with onnxruntime's optimizations at most
+ * 'extended'. At 'all' its NCHWc layout crashed the process (SIGSEGV, onnxruntime-node 1.x) fetching the output
+ * of a Conv that feeds a residual Add in a 4-bit simulation (resnet-cifar10-small, test/e2e/search.test.ts);
+ * 'extended' keeps the constant folding that rounds weights as the search's sessions do.
+ */
+function probeOptions(options: SessionOptions | undefined): SessionOptions {
+  return { ...options, optimization: options?.optimization && options.optimization !== 'all' ? options.optimization : 'extended' };
+}
+
 /** The weight points whose layer gets a correction, in graph order: uniform, one scale per output channel or one in all. */
 export function correctedLayers(graph: Graph, points: readonly QuantPoint[], params: Readonly<Record<string, QuantParams>>): QuantPoint[] {
   const order = new Map(graph.topoOrder().map((n, i) => [n.name, { i, op: n.opType }]));
@@ -68,7 +78,7 @@ async function tokensPerLayer(setup: OutputCorrectionSetup, layers: readonly Qua
   if (!candidates.length || calibration.dims[0] < 2) return layers.map(() => 0);
   const probe = setup.graph.clone();
   probe.outputs = candidates.map((p) => floatValueInfo(output(p)));
-  const session = await setup.runner.createSession(probe.toBytes(), setup.sessionOptions);
+  const session = await setup.runner.createSession(probe.toBytes(), probeOptions(setup.sessionOptions));
   const dimsAt = async (n: number) => {
     const batch = sliceBatch(calibration, 0, n);
     const out = await session.run({ [setup.inputName]: { data: batch.data, dims: batch.dims } }, candidates.map(output));
@@ -109,7 +119,7 @@ export async function outputCorrections(
   const sums = async (model: Graph, layersRead: readonly QuantPoint[]) => {
     const probe = model.clone();
     probe.outputs = layersRead.map((p) => floatValueInfo(output(p)));
-    const session = await setup.runner.createSession(probe.toBytes(), setup.sessionOptions);
+    const session = await setup.runner.createSession(probe.toBytes(), probeOptions(setup.sessionOptions));
     const totals = layersRead.map((p) => ({ sum: new Float64Array(size(p)), count: 0 }));
     try {
       for (const [start, end] of batchRanges(n, setup.batchSize)) {

@@ -4,7 +4,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, dirname, basename } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BIN, ROOT, ASSETS, DEFAULT_MODEL, tempDir } from '../helpers.js';
+import { BIN, ROOT, ASSETS, DEFAULT_MODEL, FIXTURES, tempDir } from '../helpers.js';
 
 const CALIB = join(ASSETS, 'cifar10/calib');
 const small = ['--calib-size', '200', '--holdout', '100', '--cycles', '2'];
@@ -91,6 +91,16 @@ test('at 4-bit activations --start auto also tries the refitted PTF (fitted); th
   assert.equal(refused.code, 1);
   assert.match(refused.stderr, /--start fitted refits the PTF .* --no-ptf/);
   assert.ok(!existsSync(join(dir, 'refused')));
+});
+
+test('at 4-bit activations a ResNet gets the output correction too: per channel, into the Conv biases', () => {
+  // The sessions fetching a Conv output that feeds a residual Add crashed onnxruntime (SIGSEGV) at its 'all' optimizations.
+  const out = join(tempDir(), 'resnet');
+  const result = evolq(['quantize', join(FIXTURES, 'resnet-cifar10-small'), '--calib', CALIB, '--out', out, '--method', 'evolq',
+    '--w-bits', '4', '--a-bits', '4', '--calib-size', '40', '--holdout', '20', '--passes', '1', '--cycles', '1', '--json', '--quiet']);
+  assert.equal(result.code, 0, result.stderr);
+  const correction = JSON.parse(result.stdout).search.start.outputCorrection;
+  assert.ok(correction.layers > 0 && correction.firstToken === 0, JSON.stringify(correction));
 });
 
 test('when no pass beats the baseline above the holdout noise, the baseline scales are what OUT holds', () => {
