@@ -5,7 +5,7 @@ import type { Graph, Node } from '../onnx/graph.js';
 import { intAttribute } from '../onnx/graph.js';
 import { floatValueInfo, tensorDims } from '../onnx/proto.js';
 import type { FloatTensor, Runner } from '../runtime/runner.js';
-import { downstream } from './suffix.js';
+import { downstream, upstream } from './suffix.js';
 
 const COUNTED = new Set(['MatMul', 'Gemm', 'Conv']);
 
@@ -14,6 +14,8 @@ export interface ForwardCost {
   perImage: number;
   /** MACs of one image through each unit's suffix (what a candidate of that unit runs). */
   suffixPerImage: number[];
+  /** MACs of one image through the nodes `tensors` are computed from (what a forward cut there runs). */
+  upTo(tensors: readonly string[]): number;
 }
 
 const elements = (dims: readonly number[]) => dims.reduce((n, d) => n * d, 1);
@@ -54,5 +56,9 @@ export async function forwardCost(runner: Runner, graph: Graph, inputName: strin
   };
   const macs = new Map(counted.map((n) => [n, nodeMacs(graph, n, shape)]));
   const sum = (nodes: Iterable<Node>) => [...nodes].reduce((s, n) => s + (macs.get(n) ?? 0), 0);
-  return { perImage: sum(counted), suffixPerImage: unitInputs.map((t) => sum(downstream(graph, t))) };
+  return {
+    perImage: sum(counted),
+    suffixPerImage: unitInputs.map((t) => sum(downstream(graph, t))),
+    upTo: (tensors) => sum(upstream(graph, tensors)),
+  };
 }

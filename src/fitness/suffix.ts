@@ -21,6 +21,19 @@ export function downstream(graph: Graph, start: string): Set<Node> {
   return inside;
 }
 
+/** Nodes that `tensors` are computed from, their producers included. */
+export function upstream(graph: Graph, tensors: readonly string[]): Set<Node> {
+  const inside = new Set<Node>();
+  const stack = [...tensors];
+  while (stack.length) {
+    const node = graph.producer(stack.pop()!);
+    if (!node || inside.has(node)) continue;
+    inside.add(node);
+    stack.push(...node.inputs.filter(Boolean));
+  }
+  return inside;
+}
+
 /**
  * The tensors a suffix starting at `start` must be fed: `start` and any other image-dependent tensor computed
  * before the cut that nodes after it read (a shape, a mask). What depends only on constants and parameter

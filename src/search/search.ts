@@ -17,7 +17,7 @@ import type { SpillReport } from '../fitness/unit-inputs.js';
 import { Rng } from '../rng.js';
 import { silentProgress, type Progress } from '../progress.js';
 import { betterThan, holdoutValues, pairedBootstrap, whyKept, type HoldoutScore, type Selection } from './selection.js';
-import { correctedLayers, outputCorrections, withOutputCorrections, OUTPUT_CORRECTION_IMAGES } from './output-correction.js';
+import { correctedLayers, correctionFetches, outputCorrections, withOutputCorrections, OUTPUT_CORRECTION_IMAGES } from './output-correction.js';
 
 export interface SearchSetup extends FitnessSetup {
   calibration: ImageBatch;
@@ -175,8 +175,7 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
     if (settings.outputCorrection) {
       const before = chosen.fitness?.[chosen.name] ?? await fullFitness(start);
       const corrections = await outputCorrections(setup, start, setup.calibration, correctionImages, setupRan);
-      // Each layer runs the model up to it: counted as whole forwards.
-      spentBeforeState += cost.perImage * correctionImages * (Object.keys(corrections).length + 1);
+      spentBeforeState += correctionImages * correctionFetches(setup.graph, setup.points, start).reduce((n, fetch) => n + cost.upTo(fetch), 0);
       const corrected = withOutputCorrections(start, corrections);
       const after = await fullFitness(corrected);
       const kept = after < before;

@@ -6,7 +6,8 @@ import { materialize } from '../../src/quant/materialize.js';
 import { calibrate } from '../../src/calibrate/calibrate.js';
 import { defaultRunner } from '../../src/runtime/runner.js';
 import { deployableGraph } from '../../src/export/deployable.js';
-import { correctedLayers, outputCorrections, withOutputCorrections } from '../../src/search/output-correction.js';
+import { correctedLayers, correctionFetches, outputCorrections, withOutputCorrections } from '../../src/search/output-correction.js';
+import { forwardCost } from '../../src/fitness/cost.js';
 import { resolveOptions } from '../../src/config.js';
 import { Rng } from '../../src/rng.js';
 import { buildModel, randomTensor, maxAbsDiff } from '../helpers.js';
@@ -167,4 +168,16 @@ test('output correction is on by default below 8-bit activations only, off in th
   assert.equal(resolveOptions({ aBits: 4, preset: 'paper' }).outputCorrection, false);
   assert.equal(resolveOptions({ aBits: 4, outputCorrection: false }).outputCorrection, false);
   assert.equal(resolveOptions({ aBits: 8, outputCorrection: true }).outputCorrection, true);
+});
+
+test('output correction: its forwards fetch all layers from the float model, then each layer alone, each counted in the MACs up to what it fetches', async () => {
+  const { graph, images, points, table } = await setup();
+  const fetches = correctionFetches(graph, points, table.params);
+  assert.deepEqual(fetches, [['h', 'm'], ['h'], ['m']]);
+  const cost = await forwardCost(defaultRunner, graph, 'x', { data: images.data.subarray(0, 32), dims: [1, 2, 4, 4] }, []);
+  // Conv: 3×4×4 outputs × 2 inputs each; MatMul: 3×4×5 outputs × 4.
+  assert.equal(cost.perImage, 96 + 240);
+  assert.deepEqual(fetches.map((f) => cost.upTo(f)), [336, 96, 336]);
+  assert.equal(cost.upTo(['r']), 96, 'the Relu after the Conv adds nothing counted');
+  assert.equal(cost.upTo(['x']), 0);
 });
