@@ -2,8 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import * as evolq from '../../src/index.js';
-import { writeFileSync } from 'node:fs';
-import { DEFAULT_MODEL, ASSETS, ROOT, tempDir } from '../helpers.js';
+import { DEFAULT_MODEL, ASSETS, ROOT } from '../helpers.js';
 
 test('the package entry point exports the pipeline the CLI wraps', async () => {
   const pkg = await import(join(ROOT, 'dist/src/index.js'));
@@ -15,18 +14,4 @@ test('the package entry point exports the pipeline the CLI wraps', async () => {
   assert.equal(report.units.length, 6);
   const accuracy = await evolq.evaluateModel(DEFAULT_MODEL, { data: join(ASSETS, 'cifar10/test'), limit: 100 });
   assert.equal(accuracy.n, 100);
-});
-
-test('the README\'s library example runs: stage by stage from a model folder to a quantized model.onnx', async () => {
-  const { prepare, decodeImages, calibrateBaseline, deployableGraph, resolveOptions, OrtRunner } = evolq;
-  const options = resolveOptions({ wBits: 4, calibSize: 200, holdout: 50 });
-  const prepared = prepare({ model: DEFAULT_MODEL, calib: join(ASSETS, 'cifar10/calib'), options, holdout: { count: options.holdout, flag: '--holdout' } });
-  const runner = new OrtRunner();
-  const images = await decodeImages(prepared.splits.calibration, prepared.model.preprocessing);
-  const table = await calibrateBaseline(runner, prepared, images, options);
-  const { graph } = deployableGraph(prepared.model.graph, prepared.points, table.params, table.inputMeans);
-  const file = join(tempDir(), 'vit-w4a8.onnx');
-  writeFileSync(file, graph.toBytes());
-  const accuracy = await evolq.evaluateModel(file, { data: join(ASSETS, 'cifar10/test'), limit: 200, mean: prepared.model.preprocessing.mean, std: prepared.model.preprocessing.std });
-  assert.ok(accuracy.top1 > 0.5, `W4A8 top-1 ${accuracy.top1}`);
 });
