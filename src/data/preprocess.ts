@@ -1,6 +1,6 @@
 // Preprocessing as Hugging Face's image processors define it in preprocessor_config.json, with their PIL results:
 // sharp only decodes; resizing is PIL's own resampling (ported below), crop and normalization follow
-// transformers' image_transforms.py. test/data/preprocess-reference.test.ts holds it to PIL + numpy fixtures.
+// transformers' image_transforms.py. test/unit/data/preprocess-reference.test.ts holds it to PIL + numpy fixtures.
 import sharp from 'sharp';
 import { ConfigError, DataError } from '../errors.js';
 
