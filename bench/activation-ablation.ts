@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { prepare, calibrateBaseline } from '../src/pipeline/prepare.js';
 import { decodeImages } from '../src/data/imagefolder.js';
 import { defaultRunner } from '../src/runtime/runner.js';
-import { resolveOptions } from '../src/config.js';
+import { resolveOptions } from '../src/options/resolve.js';
 import { Fitness } from '../src/fitness/fitness.js';
 import { lossFunction } from '../src/fitness/losses.js';
 import { materialize } from '../src/quant/materialize.js';
@@ -47,7 +47,7 @@ if (!START_NAMES.includes(start)) {
 const base = { wBits: Number(values['w-bits']) as 8 | 4 | 3, calibSize: Number(values['calib-size']), seed: Number(values.seed), method: 'evolq' as const, start };
 const low = resolveOptions({ ...base, aBits: Number(values['a-bits']) as 8 | 4 });
 const high = resolveOptions({ ...base, aBits: 8 });
-const prepared = prepare({ model: positionals[0], calib: values.calib, options: low, holdout: { count: 0, flag: '--holdout' } });
+const prepared = prepare({ model: positionals[0], calib: values.calib, options: low, holdout: { count: 0, option: 'holdout' } });
 const { model, points, units } = prepared;
 const images = await decodeImages(prepared.splits.calibration, model.preprocessing);
 const startOf = async (options: typeof low) => {

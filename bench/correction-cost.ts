@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { loadModel } from '../src/model.js';
 import { findQuantPoints } from '../src/quant/points.js';
 import { findUnits } from '../src/quant/units.js';
-import { resolveOptions } from '../src/config.js';
+import { resolveOptions } from '../src/options/resolve.js';
 import { forwardCost } from '../src/fitness/cost.js';
 import { defaultRunner } from '../src/runtime/runner.js';
 import { correctedLayers, correctionFetches, OUTPUT_CORRECTION_IMAGES } from '../src/search/output-correction.js';

@@ -8,7 +8,8 @@ import { prepare, calibrateBaseline, type Prepared } from '../src/pipeline/prepa
 import { materialize, simulationFeeds } from '../src/quant/materialize.js';
 import { decodeImages, sliceBatch } from '../src/data/imagefolder.js';
 import { defaultRunner, type Session, type FloatTensor } from '../src/runtime/runner.js';
-import { DEFAULTS, resolveOptions, type QuantizeOptions } from '../src/config.js';
+import { DEFAULTS, resolveOptions } from '../src/options/resolve.js';
+import type { QuantizeOptions } from '../src/options/table.js';
 import { Rng } from '../src/rng.js';
 import { Fitness } from '../src/fitness/fitness.js';
 import { lossFunction } from '../src/fitness/losses.js';
@@ -37,7 +38,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 async function main() {
   const options = resolveOptions({ calibSize: 1000, holdout: 200, seed: 0 });
-  const prepared = prepare({ model: MODEL, calib: CALIB, options, holdout: { count: options.holdout, flag: '--holdout' } });
+  const prepared = prepare({ model: MODEL, calib: CALIB, options, holdout: { count: options.holdout, option: 'holdout' } });
   const { model, points } = prepared;
   const { calibration } = prepared.splits;
 

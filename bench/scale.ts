@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { prepare } from '../src/pipeline/prepare.js';
 import { decodeImages, batchRanges, sliceBatch } from '../src/data/imagefolder.js';
 import { defaultRunner } from '../src/runtime/runner.js';
-import { resolveOptions } from '../src/config.js';
+import { resolveOptions } from '../src/options/resolve.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = join(ROOT, 'bin/evolq.js');
@@ -58,7 +58,7 @@ async function floatForward(model: string, calib: string, calibSize: number, hol
     return s;
   };
   const options = resolveOptions({ calibSize, holdout, batchSize });
-  const prepared = prepare({ model, calib, options, holdout: { count: holdout, flag: '--holdout' } });
+  const prepared = prepare({ model, calib, options, holdout: { count: holdout, option: 'holdout' } });
   const session = await defaultRunner.createSession(prepared.model.file);
   const load = lap();
   const images = await decodeImages(prepared.splits.calibration, prepared.model.preprocessing);

@@ -1,12 +1,20 @@
-// Argument parsing only: flags to typed values, with errors that name the flag.
+// Argument parsing only: a command's flags, built from the option table, to raw recipe options and parsed
+// request options, with errors that name the flag.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError } from '../errors.js';
+import { flagName, type Command } from '../options/spec.js';
+import { QUANTIZE_OPTIONS, type GivenOptions, type RequestOptions } from '../options/table.js';
+import { optionsOf } from '../options/usage.js';
 
-export type Flags = NonNullable<ParseArgsConfig['options']>;
+type Flags = NonNullable<ParseArgsConfig['options']>;
 
-export interface Parsed {
+export interface CommandLine {
   positionals: string[];
-  values: Record<string, string | boolean | undefined>;
+  help: boolean;
+  /** Recipe options as given (text or a switch's boolean); resolveOptions checks them. Left out: undefined. */
+  options: GivenOptions;
+  /** Request options, parsed, with the table's defaults. */
+  request: Partial<RequestOptions>;
 }
 
 /** `--flag -3` → `--flag=-3` for flags that take a value, so a negative number reaches validation as a value. */
@@ -20,43 +28,45 @@ function joinNegativeValues(args: readonly string[], flags: Flags): string[] {
   return joined;
 }
 
+function flagsOf(command: Command): Flags {
+  const flags: Flags = { help: { type: 'boolean', short: 'h' } };
+  for (const [name, spec] of optionsOf(command)) {
+    flags[flagName(name)] = { type: spec.type, ...(spec.short ? { short: spec.short } : {}) };
+    if (spec.type === 'boolean' && name in QUANTIZE_OPTIONS) flags[`no-${flagName(name)}`] = { type: 'boolean' };
+  }
+  return flags;
+}
+
 /** The CLI's error messages get the `evolq COMMAND:` prefix once, from main. */
-export function parse(args: string[], flags: Flags, positionals: string[]): Parsed {
+export function parseCommand(command: Command, args: string[], positionals: string[]): CommandLine {
+  const flags = flagsOf(command);
   let parsed;
   try {
-    parsed = parseArgs({ args: joinNegativeValues(args, flags), options: { ...flags, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: joinNegativeValues(args, flags), options: flags, allowPositionals: true, strict: true });
   } catch (err) {
     throw new ConfigError((err as Error).message.split('\n')[0].replace(/\. To specify.*$/, ''));
   }
-  const values = parsed.values as Parsed['values'];
-  if (values.help) return { positionals: parsed.positionals, values };
+  const values = parsed.values as Record<string, string | boolean | undefined>;
+  const line: CommandLine = { positionals: parsed.positionals, help: Boolean(values.help), options: {}, request: {} };
+  if (line.help) return line;
   if (parsed.positionals.length !== positionals.length) {
     const extra = parsed.positionals.slice(positionals.length);
-    throw new ConfigError(extra.length
-      ? `unexpected argument '${extra[0]}'`
-      : `missing ${positionals.slice(parsed.positionals.length).join(' ')}`);
+    throw new ConfigError(extra.length ? `unexpected argument '${extra[0]}'` : `missing ${positionals.slice(parsed.positionals.length).join(' ')}`);
   }
-  return { positionals: parsed.positionals, values };
-}
-
-export function required(values: Parsed['values'], flag: string): string {
-  const value = values[flag];
-  if (typeof value !== 'string' || value === '') throw new ConfigError(`--${flag} is required`, `--${flag}`);
-  return value;
-}
-
-/** "32" or "224x224" → [height, width]. */
-export function sizeFlag(value: string | boolean | undefined): [number, number] | undefined {
-  if (typeof value !== 'string') return undefined;
-  const parts = value.split('x').map((p) => (/^\d+$/.test(p) ? Number(p) : NaN));
-  if (parts.length > 2 || parts.some((p) => !Number.isInteger(p) || p <= 0)) throw new ConfigError(`--size must be N or HxW, got "${value}"`, '--size');
-  return [parts[0], parts[1] ?? parts[0]];
-}
-
-/** "0.5,0.5,0.5" → numbers. */
-export function listFlag(value: string | boolean | undefined, flag: string): number[] | undefined {
-  if (typeof value !== 'string') return undefined;
-  const list = value.split(',').map((v) => (/^\s*[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*$/i.test(v) ? Number(v) : NaN));
-  if (list.some((v) => !Number.isFinite(v))) throw new ConfigError(`${flag} must be comma-separated numbers, got "${value}"`, flag);
-  return list;
+  for (const [name, spec] of optionsOf(command)) {
+    const flag = flagName(name);
+    let value = values[flag];
+    if (values[`no-${flag}`]) {
+      if (value) throw new ConfigError(`give --${flag} or --no-${flag}, not both`, `--${flag}`);
+      value = false;
+    }
+    if (name in QUANTIZE_OPTIONS) {
+      // The table gives each option its type: a switch's value is a boolean, every other one text.
+      (line.options as Record<string, unknown>)[name] = value;
+      continue;
+    }
+    if (value === undefined && spec.requiredIn?.includes(command)) throw new ConfigError(`--${flag} is required`, `--${flag}`);
+    (line.request as Record<string, unknown>)[name] = value === undefined ? spec.default : spec.parse(value, `--${flag}`);
+  }
+  return line;
 }

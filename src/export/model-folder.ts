@@ -15,16 +15,14 @@ const IMAGE_PROCESSORS: Record<string, string> = {
 
 export interface QuantizationConfig {
   quant_method: 'evolq';
-  method: string;
-  weight_bits: number;
-  activation_bits: number;
+  w_bits: number;
   weight_storage: 'int8' | 'uint4';
   [setting: string]: unknown;
 }
 
 /** config.json of the output: the input's, plus `quantization_config` and transformers.js's default dtype. */
 export function outputConfig(input: Record<string, unknown>, quantization: QuantizationConfig): Record<string, unknown> {
-  const { dtype } = transformersJsFile(quantization.weight_bits);
+  const { dtype } = transformersJsFile(quantization.w_bits);
   const custom = typeof input['transformers.js_config'] === 'object' && input['transformers.js_config'] !== null ? input['transformers.js_config'] as Record<string, unknown> : {};
   return { ...input, quantization_config: quantization, 'transformers.js_config': { ...custom, dtype } };
 }

@@ -9,7 +9,8 @@ import { limitPerClass, decodeImagesWithProgress, type ImageBatch } from '../dat
 import { Fitness } from '../fitness/fitness.js';
 import { infonce } from '../fitness/losses.js';
 import { measureLandscape, LANDSCAPE_MEASURES, type Landscape, type LandscapeSettings } from '../landscape/landscape.js';
-import { resolveOptions, integer, positiveNumber, type QuantizeOptions } from '../config.js';
+import { resolveOptions, flagOf } from '../options/resolve.js';
+import { REQUEST_OPTIONS, type GivenOptions } from '../options/table.js';
 import { runnerFor, type Runner, type RuntimeOptions } from '../runtime/runner.js';
 import { OutputDir } from '../export/outdir.js';
 import { reportHtml } from '../report/html.js';
@@ -30,9 +31,8 @@ export interface LandscapeRequest {
   points?: number;
   radius?: number;
   grid?: number;
-  /** Evaluation images for top-1 (from --eval, or the holdout split of --calib). */
-  evalLimit?: number;
-  options?: Partial<QuantizeOptions>;
+  /** `evalLimit`: evaluation images for top-1 (from `eval`, or the holdout split of `calib`). */
+  options?: GivenOptions;
   /** The model file in a folder, and input size, mean and std for a bare .onnx without preprocessor_config.json. */
   modelOptions?: ModelOptions;
   runner?: Runner;
@@ -42,28 +42,18 @@ export interface LandscapeRequest {
 }
 
 
-/** The landscape of one attention unit, as the paper plots it (quantize's default search space is wider). */
-export const LANDSCAPE_DEFAULTS = { points: 41, radius: 0.1, grid: 21, calibSize: 500, evalLimit: 500, searchSpace: 'attention' as const };
-
+/** The landscape of one attention unit, as the paper plots it (the table's landscape defaults). */
 export async function landscape(request: LandscapeRequest): Promise<LandscapeFile> {
   const started = performance.now();
-  const options = resolveOptions({
-    ...request.options,
-    calibSize: request.options?.calibSize ?? LANDSCAPE_DEFAULTS.calibSize,
-    searchSpace: request.options?.searchSpace ?? LANDSCAPE_DEFAULTS.searchSpace,
-  });
-  const settings: LandscapeSettings = {
-    points: integer(request.points ?? LANDSCAPE_DEFAULTS.points, '--points', 1, 10_001),
-    radius: positiveNumber(request.radius ?? LANDSCAPE_DEFAULTS.radius, '--radius'),
-    grid: integer(request.grid ?? LANDSCAPE_DEFAULTS.grid, '--grid', 0, 1001),
-    temperature: options.temperature,
-  };
+  const options = resolveOptions(request.options ?? {}, 'landscape');
+  const setting = <K extends 'points' | 'radius' | 'grid'>(name: K) => REQUEST_OPTIONS[name].parse(request[name] ?? REQUEST_OPTIONS[name].default, flagOf(name));
+  const settings: LandscapeSettings = { points: setting('points'), radius: setting('radius'), grid: setting('grid'), temperature: options.temperature };
   if (settings.radius >= 1) throw new ConfigError(`--radius must be below 1 (a relative step; 1 would zero a scale), got ${settings.radius}`, '--radius');
-  const evalLimit = integer(request.evalLimit ?? LANDSCAPE_DEFAULTS.evalLimit, '--eval-limit', 1);
+  const evalLimit = options.evalLimit ?? 0;
   const runner = runnerFor(request.runner, request.runtime);
   const progress = request.progress ?? silentProgress;
 
-  const prepared = prepare({ ...request, options, holdout: { count: request.eval ? 0 : evalLimit, flag: '--eval-limit' } });
+  const prepared = prepare({ ...request, options, holdout: { count: request.eval ? 0 : evalLimit, option: 'evalLimit' } });
   const { model, points, units, evalFolder, rng, splits } = prepared;
   if (!units.length) throw new ConfigError(`${model.file}: no ${options.searchSpace} units found to perturb`);
   const index = request.unit ?? units.length - 1;

@@ -6,8 +6,9 @@ import { findUnits, type SearchUnit } from '../quant/units.js';
 import { calibrate, type CalibrationTable } from '../calibrate/calibrate.js';
 import { listImageFolder, drawSplits, type ImageBatch, type ImageFolder, type ImageItem } from '../data/imagefolder.js';
 import type { Runner } from '../runtime/runner.js';
-import type { QuantizeOptions } from '../config.js';
+import type { QuantizeOptions } from '../options/table.js';
 import { Rng } from '../rng.js';
+import { flagOf } from '../options/resolve.js';
 import { formatWeightBlock } from '../export/formats.js';
 import { autoTriesFitted } from '../search/start.js';
 import { silentProgress, type Progress } from '../progress.js';
@@ -17,9 +18,9 @@ export interface PrepareRequest {
   modelOptions?: ModelOptions;
   calib: string;
   eval?: string;
-  options: Pick<QuantizeOptions, 'searchSpace' | 'calibSize' | 'seed'> & Partial<Pick<QuantizeOptions, 'extraPoints' | 'sharedQkv' | 'intLayerNorm'>>;
+  options: Pick<QuantizeOptions, 'searchSpace' | 'calibSize' | 'seed'> & Partial<Pick<QuantizeOptions, 'extraPoints' | 'sharedQkv' | 'integerLayerNorm'>>;
   /** Images drawn beside the calibration set (the holdout), and the option that sized them, for errors. */
-  holdout: { count: number; flag: string };
+  holdout: { count: number; option: 'holdout' | 'evalLimit' };
 }
 
 export interface Prepared {
@@ -37,13 +38,13 @@ export interface Prepared {
 export function prepare(request: PrepareRequest): Prepared {
   const model = loadModel(request.model, request.modelOptions);
   requireFloatModel(model);
-  const { extraPoints, sharedQkv, intLayerNorm } = request.options;
-  const points = findQuantPoints(model.graph, { extraPoints, sharedQkv, layerNormOutputs: intLayerNorm });
+  const { extraPoints, sharedQkv, integerLayerNorm } = request.options;
+  const points = findQuantPoints(model.graph, { extraPoints, sharedQkv, integerLayerNorm });
   const units = findUnits(model.graph, points, request.options.searchSpace);
   const calibFolder = listImageFolder(request.calib, model.labels);
   const evalFolder = request.eval ? listImageFolder(request.eval, model.labels) : undefined;
   const rng = new Rng(request.options.seed);
-  const splits = drawSplits(calibFolder, request.options.calibSize, request.holdout.count, rng, request.holdout.flag);
+  const splits = drawSplits(calibFolder, request.options.calibSize, request.holdout.count, rng, flagOf(request.holdout.option));
   return { model, points, units, calibFolder, evalFolder, rng, splits };
 }
 
@@ -55,7 +56,7 @@ export function calibrateBaseline(
   return calibrate(runner, model.graph, model.inputName, points, images, {
     wBits: options.wBits, aBits: options.aBits, observer: options.observer, ptf: options.ptf, lis: options.lis,
     biasCorrection: options.biasCorrection, batchSize: options.batchSize, weightBlock: formatWeightBlock(options.exportFormat),
-    memoryBudget: options.memoryBudget, weightCorrection: options.weightCorrection, integerLayerNorm: options.intLayerNorm,
+    memoryBudget: options.memoryBudget, weightCorrection: options.weightCorrection, integerLayerNorm: options.integerLayerNorm,
     ptfRefit: options.method === 'evolq' && (options.start === 'fitted' || (options.start === 'auto' && autoTriesFitted(options.aBits, options.ptf))),
   }, progress);
 }

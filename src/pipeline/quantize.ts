@@ -10,7 +10,8 @@ import { CHECKPOINT_FILE, readCheckpoint } from '../search/checkpoint.js';
 import type { QuantParams } from '../quant/scheme.js';
 import { decodedSource, fileSource, type ImageSource } from '../data/source.js';
 import { evaluateAccuracy, type EvaluationTarget } from '../evaluate/evaluate.js';
-import { resolveOptions, type QuantizeOptions } from '../config.js';
+import { resolveOptions, optionsRecord } from '../options/resolve.js';
+import type { GivenOptions, QuantizeOptions } from '../options/table.js';
 import { runnerFor, type Runner, type RuntimeOptions, type Session } from '../runtime/runner.js';
 import { OutputDir } from '../export/outdir.js';
 import { quantJson } from '../export/quantjson.js';
@@ -32,7 +33,7 @@ export interface QuantizeRequest {
   calib: string;
   out: string;
   eval?: string;
-  options?: Partial<QuantizeOptions>;
+  options?: GivenOptions;
   /** The model file in a folder, and input size, mean and std for a bare .onnx without preprocessor_config.json. */
   modelOptions?: ModelOptions;
   runner?: Runner;
@@ -74,7 +75,7 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
     throw new ConfigError('--holdout 0 without --eval leaves no images to measure accuracy on; give --eval DIR or --holdout 1 or more', '--holdout');
   }
   if (!request.eval && options.evalLimit !== undefined) throw new ConfigError('--eval-limit limits the --eval images; give --eval DIR too', '--eval-limit');
-  const prepared = prepare({ ...request, options, holdout: { count: options.holdout, flag: '--holdout' } });
+  const prepared = prepare({ ...request, options, holdout: { count: options.holdout, option: 'holdout' } });
   const { model, points, units, evalFolder, rng, splits } = prepared;
   const missing = options.extraPoints ? missingRoles(points) : [];
   if (missing.length) progress.log(`--extra-points: ${model.file} has no ${missing.join(', ')} to quantize`);
@@ -154,15 +155,12 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
     out.write('simulation.onnx', quantizedModels[quantizedModels.length - 1]);
     out.writeJson('quant.json', quantJson(points, units, table, finalParams));
     out.writeJson('config.json', outputConfig(model.config, {
-      quant_method: 'evolq', method: options.method, weight_bits: options.wBits, activation_bits: options.aBits,
-      weight_storage: options.wBits === 8 ? 'int8' : 'uint4', export_format: options.exportFormat,
-      weight_granularity: formatWeightBlock(options.exportFormat) ? `block-${formatWeightBlock(options.exportFormat)}` : 'per-channel', observer: options.observer,
-      ptf: options.ptf, log2_softmax: options.lis, bias_correction: options.biasCorrection, seed: options.seed, preset: options.preset,
-      extra_points: options.extraPoints, shared_qkv: options.sharedQkv, integer_layernorm: options.intLayerNorm,
-      // Also where the kept search result ran from the corrected start (--start corrected or auto).
+      quant_method: 'evolq', ...optionsRecord(options), w_bits: options.wBits,
+      weight_storage: options.wBits === 8 ? 'int8' : 'uint4',
+      weight_granularity: formatWeightBlock(options.exportFormat) ? `block-${formatWeightBlock(options.exportFormat)}` : 'per-channel',
+      // What the written model carries, which can differ from the options: the kept search result may have run from
+      // the corrected start (--start corrected or auto), and the start's output correction is kept only where it helped.
       weight_correction: Object.values(finalParams).some((p) => p.kind === 'uniform' && p.correction !== undefined),
-      ...(options.method === 'evolq' ? { search_space: options.searchSpace, passes: options.passes, loss: options.loss, select: options.select, mutation: options.mutation, start: options.start } : {}),
-      // Where the kept result carries it: the start's correction was kept, and so was a pass or the start.
       output_correction: Object.values(finalParams).some((p) => p.kind === 'uniform' && p.outputCorrection !== undefined),
     }));
     const preprocessor = outputPreprocessorConfig(model.preprocessorConfig, model.config.model_type);

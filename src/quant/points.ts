@@ -22,7 +22,7 @@ export interface QuantPoint {
   dims?: number[];
   /** What an extra point (--extra-points, --shared-qkv, --int-layernorm) quantizes. */
   role?: PointRole;
-  /** LayerNorm inputs (with layerNormOutputs): the point that quantizes the LayerNorm's output next. */
+  /** LayerNorm inputs (with integerLayerNorm): the point that quantizes the LayerNorm's output next. */
   output?: string;
 }
 
@@ -33,7 +33,7 @@ export interface PointOptions {
   /** One quantizer for Q, K and V, on the tensor they are split from, instead of one on each. */
   sharedQkv?: boolean;
   /** Link every LayerNormalization to the quantizer of its output, adding one where none follows it. */
-  layerNormOutputs?: boolean;
+  integerLayerNorm?: boolean;
 }
 
 interface Mark {
@@ -130,7 +130,7 @@ export function findQuantPoints(graph: Graph, options: PointOptions = {}): Quant
     if (handler && (node.domain === '' || node.domain === 'ai.onnx')) marks.push(...handler(node, graph));
   }
   const softmaxOutputs = new Set(marks.filter((m) => m.kind === 'softmax').map((m) => m.tensor));
-  if (options.extraPoints || options.sharedQkv || options.layerNormOutputs) marks = withPaperMarks(graph, marks, softmaxOutputs, options);
+  if (options.extraPoints || options.sharedQkv || options.integerLayerNorm) marks = withPaperMarks(graph, marks, softmaxOutputs, options);
   // Tensors are quantized once: merge marks on the same tensor, the more specific kind winning.
   const byTensor = new Map<string, Mark>();
   const weights: Mark[] = [];
@@ -166,7 +166,7 @@ export function findQuantPoints(graph: Graph, options: PointOptions = {}): Quant
     }
     points.push(point);
   }
-  if (options.layerNormOutputs) linkLayerNormOutputs(graph, points);
+  if (options.integerLayerNorm) linkLayerNormOutputs(graph, points);
   return points;
 }
 
@@ -181,7 +181,7 @@ function withPaperMarks(graph: Graph, marks: Mark[], softmaxOutputs: ReadonlySet
     for (const m of sharedQkvMarks(graph, softmaxOutputs)) added.push({ kind: 'activation', tensor: m.tensor, node: m.node, consumers: m.consumers, role: m.role, writes: true });
   }
   const sources = new Set([...softmaxOutputs, ...added.filter((m) => m.role === 'qkv').map((m) => m.tensor)]);
-  if (options.layerNormOutputs) {
+  if (options.integerLayerNorm) {
     const marked = new Set([...marks, ...added].filter((m) => m.kind === 'activation').map((m) => m.tensor));
     for (const node of graph.topoOrder()) {
       if (node.opType !== 'LayerNormalization') continue;

@@ -3,7 +3,8 @@
 import type { Graph, Node } from '../onnx/graph.js';
 import type { QuantPoint } from './points.js';
 
-export type SearchSpace = 'attention' | 'block' | 'block+activations';
+export const SEARCH_SPACES = ['attention', 'block', 'block+activations'] as const;
+export type SearchSpace = (typeof SEARCH_SPACES)[number];
 
 export interface SearchUnit {
   name: string;

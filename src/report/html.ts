@@ -77,7 +77,7 @@ async function quantizeSections(r: QuantizeReport): Promise<string[]> {
     sections.push(`<h2>Search</h2><p class="note">No search: <code>--method ${escape(s.method)}</code> keeps the calibrated baseline scales.</p>`);
     return sections;
   }
-  const measureTitle = search.selection === 'loss' ? `holdout ${s.loss} loss` : `holdout ${search.selection}`;
+  const measureTitle = search.select === 'loss' ? `holdout ${s.loss} loss` : `holdout ${search.select}`;
   const perPass = search.holdout.map((h) => ({ pass: h.pass, measure: h.measure, top1: 100 * h.top1 }));
   const gains = new Map<string, number>();
   for (const t of search.trajectory) gains.set(t.name, (gains.get(t.name) ?? 0) + (t.before - t.after));

@@ -1,6 +1,6 @@
 // The report types: what quantize and landscape write (report.json, landscape.json) and report.html renders.
 // Here, not in the pipeline, so the pipeline imports the report and the report imports nothing of the pipeline.
-import type { QuantizeOptions } from '../config.js';
+import type { QuantizeOptions } from '../options/table.js';
 import type { SearchReport } from '../search/search.js';
 import type { FloatSubgraph, WeightStorage } from '../export/deployable.js';
 import type { RuntimeReport } from '../runtime/runner.js';

@@ -4,7 +4,9 @@
 import type { Rng } from '../rng.js';
 import { SCALE_EPS } from '../quant/scheme.js';
 import type { Scored } from '../fitness/fitness.js';
-import type { Mutation } from '../config.js';
+/** How a mutation moves a unit's scales (`--mutation`). */
+export const MUTATIONS = ['absolute', 'relative', 'joint', 'point'] as const;
+export type Mutation = (typeof MUTATIONS)[number];
 
 export type Scales = Float32Array[];
 
@@ -28,7 +30,7 @@ export interface EvolutionOptions {
   tournament: number;
   /** Mutation half-width: absolute, or a fraction of each scale for `relative`, `joint` and `point`. */
   radius: number;
-  mode: Mutation;
+  mutation: Mutation;
 }
 
 /**
@@ -37,12 +39,12 @@ export interface EvolutionOptions {
  * layer's clipping as a whole, which independent per-channel noise averages away, or with `point` only the common
  * factor, s' = s·(1 + U(−r, r)) for every scale of the point alike. Kept above the smallest scale.
  */
-export function mutate(scales: Scales, rng: Rng, radius: number, mode: EvolutionOptions['mode']): Scales {
+export function mutate(scales: Scales, rng: Rng, radius: number, mutation: Mutation): Scales {
   return scales.map((vector) => {
-    const common = mode === 'joint' || mode === 'point' ? 1 + rng.symmetric(radius) : 1;
+    const common = mutation === 'joint' || mutation === 'point' ? 1 + rng.symmetric(radius) : 1;
     return vector.map((s) => {
-      const own = mode === 'point' ? 1 : 1 + rng.symmetric(radius);
-      const moved = mode === 'absolute' ? s + rng.symmetric(radius) : s * common * own;
+      const own = mutation === 'point' ? 1 : 1 + rng.symmetric(radius);
+      const moved = mutation === 'absolute' ? s + rng.symmetric(radius) : s * common * own;
       return Math.max(SCALE_EPS, Math.fround(Math.abs(moved)));
     });
   });
@@ -71,7 +73,7 @@ export async function evolveUnit(start: Member, evaluate: Evaluate, rng: Rng, op
       const contender = population[rng.int(population.length)];
       if (contender.fitness < parent.fitness) parent = contender;
     }
-    const scales = mutate(parent.scales, rng, options.radius, options.mode);
+    const scales = mutate(parent.scales, rng, options.radius, options.mutation);
     const rival = population[worstOf(population)];
     const scored = await evaluate(scales, rival.rows ? { fitness: rival.fitness, rows: rival.rows } : undefined);
     evaluations++;

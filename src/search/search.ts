@@ -3,7 +3,10 @@
 // (src/search/selection.ts).
 import type { QuantParams } from '../quant/scheme.js';
 import type { ImageBatch } from '../data/imagefolder.js';
-import type { Loss, Mutation, QuantizeOptions, SearchStart } from '../config.js';
+import type { QuantizeOptions } from '../options/table.js';
+import type { Loss } from '../fitness/losses.js';
+import type { Mutation } from './evolution.js';
+import type { SearchStart } from './start.js';
 import { START_NAMES, startParams, type StartName } from './start.js';
 import { lossFunction } from '../fitness/losses.js';
 import { evolveUnit } from './evolution.js';
@@ -37,13 +40,13 @@ export interface SearchSettings {
   /** Mutation half-width (absolute, or relative with mutation 'relative', 'joint' or 'point'). */
   radius: number;
   /** How the kept result is chosen on the holdout images. */
-  selection: Selection;
+  select: Selection;
   /** Stop after this many passes in a row without a new lowest holdout measure (0: run every pass). */
   patience: number;
   /** Race each candidate against the member it would replace, stopping it once worse by this many standard errors (0: off). */
   race: number;
   /** Multiply-accumulates the search may spend: no pass starts that the last pass's cost would take over it (0: no limit). */
-  budget: number;
+  searchBudget: number;
   /** The scales pass 1 starts from, or `auto` for the one with the lower calibration fitness (the baseline stays pass 0 of the selection, the start is a candidate of its own). */
   start: SearchStart;
   /** Correct each layer's mean output on the start (src/search/output-correction.ts), kept if it lowers the calibration fitness. */
@@ -71,7 +74,7 @@ export interface SearchReport {
   keptStart: boolean;
   /** One sentence: why the kept result was kept. */
   why: string;
-  selection: Selection;
+  select: Selection;
   /** The baseline (pass 0) and every pass on the holdout images. */
   holdout: HoldoutScore[];
   trajectory: UnitRecord[];
@@ -101,8 +104,8 @@ export function searchSettings(options: QuantizeOptions): SearchSettings {
   return {
     passes: options.passes, cycles: options.cycles, population: options.population, tournament: 10,
     loss: options.loss, temperature: options.temperature, mutation: options.mutation,
-    radius: options.mutation === 'absolute' ? defaultRadius(options.wBits) : RELATIVE_RADIUS, selection: options.select,
-    patience: options.patience, race: options.race, budget: options.searchBudget, start: options.start,
+    radius: options.mutation === 'absolute' ? defaultRadius(options.wBits) : RELATIVE_RADIUS, select: options.select,
+    patience: options.patience, race: options.race, searchBudget: options.searchBudget, start: options.start,
     outputCorrection: options.outputCorrection,
   };
 }
@@ -141,7 +144,7 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
   const cost = await forwardCost(setup.runner, setup.graph, setup.inputName, { data: one.data, dims: one.dims }, units.map((u) => u.input));
   /** MACs spent before the state exists: the float references, the start candidates, the baseline's holdout. */
   let spentBeforeState = cost.perImage * (calibrationImages + holdoutImages);
-  const selection = settings.selection;
+  const selection = settings.select;
   /** The holdout score of `params`, compared with the baseline's per-image measure when there is one. */
   const score = async (params: Readonly<Record<string, QuantParams>>, pass: number, baselinePerImage: number[] | null, ran?: ImagesRan): Promise<{ score: HoldoutScore; perImage?: Float64Array }> => {
     const logits = await fitness.logits(params, holdout, ran);
@@ -232,11 +235,11 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
   const passCost = () => state!.macs.passes[state!.macs.passes.length - 1] ?? cost.perImage * calibrationImages + candidatesFrom(units.length - 1) + holdoutForward;
   /** Passes the budget lets run, judged by the last pass's cost (the first pass always runs). */
   const plannedPasses = () => {
-    if (!settings.budget) return settings.passes;
+    if (!settings.searchBudget) return settings.passes;
     const done = state!.macs.passes.length;
     // Before the first pass ends, from the MACs it can cost at most (the first always runs).
     const spent = done ? state!.macs.spent : state!.macs.passStart + passCost();
-    return Math.min(settings.passes, Math.max(done, 1) + Math.max(0, Math.floor((settings.budget - spent) / passCost())));
+    return Math.min(settings.passes, Math.max(done, 1) + Math.max(0, Math.floor((settings.searchBudget - spent) / passCost())));
   };
   /**
    * Seconds left: the MACs left at the seconds per MAC so far. The rest of this pass counts its candidates at the
@@ -283,7 +286,7 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
         const startMember = { scales: ids.map((id) => Float32Array.from(state!.scales[id])), fitness: state.fitness, rows: Float64Array.from(state.rows) };
         evolved = await evolveUnit(startMember, evaluator.evaluate, hooks.rng, {
           population: settings.population, cycles: settings.cycles, tournament: settings.tournament,
-          radius: settings.radius, mode: settings.mutation,
+          radius: settings.radius, mutation: settings.mutation,
         });
       } finally {
         await evaluator.release();
@@ -329,7 +332,7 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
   const stoppedEarly = stoppedBy !== null;
   if (stoppedBy === 'patience') progress.log(`search: stopped after pass ${state.pass - 1}: the holdout ${selection} has not improved for ${settings.patience} passes`);
   if (stoppedBy === 'budget') {
-    progress.log(`search: stopped after pass ${state.pass - 1}: another pass (${tera(state.macs.passes[state.macs.passes.length - 1])} MACs) would take the ${tera(state.macs.spent)} spent over --search-budget ${tera(settings.budget)}`);
+    progress.log(`search: stopped after pass ${state.pass - 1}: another pass (${tera(state.macs.passes[state.macs.passes.length - 1])} MACs) would take the ${tera(state.macs.spent)} spent over --search-budget ${tera(settings.searchBudget)}`);
   }
   const unitInputs = fitness.releaseUnitInputs();
   const kept = state.best;
@@ -338,11 +341,11 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
     passesRun: state.holdout.length - 1,
     stoppedEarly,
     stoppedBy,
-    macs: { perImage: cost.perImage, spent: state.macs.spent, budget: settings.budget, passes: state.macs.passes },
+    macs: { perImage: cost.perImage, spent: state.macs.spent, budget: settings.searchBudget, passes: state.macs.passes },
     keptPass: kept.pass,
     keptStart: !!kept.start,
     why: whyKept(selection, state.holdout, kept.pass, setup.holdout.dims[0], state.start.holdout && { name: state.start.chosen, score: state.start.holdout, kept: !!kept.start }),
-    selection,
+    select: selection,
     holdout: state.holdout,
     trajectory: state.trajectory,
     evaluations: state.evaluations,

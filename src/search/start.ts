@@ -3,7 +3,14 @@
 import type { Graph } from '../onnx/graph.js';
 import type { QuantPoint } from '../quant/points.js';
 import { channelStats, type QuantParams } from '../quant/scheme.js';
-import { SEARCH_STARTS, type SearchStart } from '../config.js';
+/**
+ * Where the search starts: the baseline, the baseline with the data-free weight correction (`corrected`), that
+ * and each LayerNorm input's PTF refitted to what the LayerNorm reads, a PTF on each activation only MatMuls
+ * read and below 8 bits the softmax on the log√2 quantizer (`fitted`), or (`auto`) whichever has the lower
+ * fitness on the calibration images (`fitted` among them with activations below 8 bits).
+ */
+export const SEARCH_STARTS = ['baseline', 'corrected', 'fitted', 'auto'] as const;
+export type SearchStart = (typeof SEARCH_STARTS)[number];
 
 export type StartName = Exclude<SearchStart, 'auto'>;
 /** The starts `--start auto` chooses among, in order (the first wins a tie). */

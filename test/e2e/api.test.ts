@@ -8,7 +8,7 @@ import { DEFAULT_MODEL, ASSETS, tempDir } from '../helpers.js';
 test('the README\'s library example runs: stage by stage from a model folder to a quantized model.onnx', async () => {
   const { prepare, decodeImages, calibrateBaseline, deployableGraph, resolveOptions, OrtRunner } = evolq;
   const options = resolveOptions({ wBits: 4, calibSize: 200, holdout: 50 });
-  const prepared = prepare({ model: DEFAULT_MODEL, calib: join(ASSETS, 'cifar10/calib'), options, holdout: { count: options.holdout, flag: '--holdout' } });
+  const prepared = prepare({ model: DEFAULT_MODEL, calib: join(ASSETS, 'cifar10/calib'), options, holdout: { count: options.holdout, option: 'holdout' } });
   const runner = new OrtRunner();
   const images = await decodeImages(prepared.splits.calibration, prepared.model.preprocessing);
   const table = await calibrateBaseline(runner, prepared, images, options);

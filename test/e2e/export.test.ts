@@ -109,7 +109,7 @@ test('--preset paper: model.onnx matches the simulation (integer LayerNorm and w
       // One pass over every unit with the authors' search; whether it is kept depends on 20 holdout images.
       assert.equal(report.search!.passesRun, 1, name);
       assert.ok(report.search!.trajectory.length > 0 && report.search!.evaluations > 0, `${name}: the search ran`);
-      assert.equal(report.search!.selection, 'loss', `${name}: the authors' selection`);
+      assert.equal(report.search!.select, 'loss', `${name}: the authors' selection`);
     }
   }
 });

@@ -51,7 +51,7 @@ test('the output folder is a transformers.js model: pipeline() loads it as it is
     const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
     assert.equal(config.model_type, 'vit', 'the input config is kept');
     assert.equal(config.quantization_config.quant_method, 'evolq');
-    assert.equal(config.quantization_config.weight_bits, wBits);
+    assert.equal(config.quantization_config.w_bits, wBits);
     assert.equal(config['transformers.js_config'].dtype, dtype);
     assert.equal(JSON.parse(readFileSync(join(out, 'preprocessor_config.json'), 'utf8')).image_processor_type, 'ViTImageProcessor');
 

@@ -20,7 +20,7 @@ test('evolq landscape writes csv, json, SVG plots and roughness; into a quantize
   assert.match(before, /Selection measure per pass/);
   assert.doesNotMatch(before, /Loss landscape/);
 
-  const result = await landscape({ model: DEFAULT_MODEL, calib: CALIB, out, points: 9, grid: 3, radius: 0.1, evalLimit: 100, options: { wBits: 4, calibSize: 200 } });
+  const result = await landscape({ model: DEFAULT_MODEL, calib: CALIB, out, points: 9, grid: 3, radius: 0.1, options: { wBits: 4, calibSize: 200, evalLimit: 100 } });
   assert.equal(result.unit.index, 5, 'the last unit by default');
   assert.equal(result.line.length, 9);
   assert.equal(result.grid!.values.length, 9);

@@ -31,7 +31,7 @@ test('--method evolq searches every unit from last to first, each pass, and repo
     assert.ok(r.after <= r.before, 'a unit never ends worse than it started');
     if (i > 0) assert.equal(r.before, search.trajectory[i - 1].after, "a unit starts from the previous unit's fitness");
   }
-  assert.equal(search.selection, 'kl');
+  assert.equal(search.select, 'kl');
   assert.deepEqual(search.holdout.map((h: { pass: number }) => h.pass), [0, 1, 2]);
   assert.equal(search.holdout[0].versusBaseline, undefined);
   for (const h of search.holdout.slice(1)) assert.ok(h.versusBaseline.standardError > 0 && h.versusBaseline.notBetter >= 0 && h.versusBaseline.notBetter <= 1);
@@ -261,7 +261,7 @@ test('ablation options: --loss mse, --search-space block, --mutation relative', 
   const paperRule = evolq(args(join(dir, 'd'), '--passes', '4', '--patience', '1', '--select', 'loss', '--cycles', '1', '--json', '--quiet'));
   assert.equal(paperRule.code, 0, paperRule.stderr);
   const search = JSON.parse(paperRule.stdout).search;
-  assert.equal(search.selection, 'loss');
+  assert.equal(search.select, 'loss');
   const losses = search.holdout.map((h: { loss: number }) => h.loss);
   const keptLoss = search.keptStart ? search.start.holdout.loss : search.holdout[search.keptPass].loss;
   assert.equal(keptLoss, Math.min(...losses, search.start.holdout?.loss ?? Infinity));

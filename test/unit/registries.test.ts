@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { LOSS_REGISTRY, LOSSES, lossFunction } from '../../src/fitness/losses.js';
 import { OBSERVER_REGISTRY, OBSERVERS } from '../../src/calibrate/observers.js';
 import { EXPORT_FORMAT_NAMES } from '../../src/export/formats.js';
-import { resolveOptions } from '../../src/config.js';
+import { resolveOptions } from '../../src/options/resolve.js';
 import { Rng } from '../../src/rng.js';
 import { BIN, ROOT, randomTensor } from '../helpers.js';
 

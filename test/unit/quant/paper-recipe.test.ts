@@ -11,11 +11,11 @@ import { channelStats, correctWeight, effectiveScales, fakeQuantUniform, channel
 import { weightParams } from '../../../src/calibrate/observers.js';
 import { loadModel } from '../../../src/model.js';
 import { defaultRunner } from '../../../src/runtime/runner.js';
-import { resolveOptions } from '../../../src/config.js';
+import { resolveOptions } from '../../../src/options/resolve.js';
 import { Rng } from '../../../src/rng.js';
 import { buildModel, randomTensor, DEFAULT_MODEL, FIXTURES } from '../../helpers.js';
 
-const PAPER_POINTS = { extraPoints: true, sharedQkv: true, layerNormOutputs: true };
+const PAPER_POINTS = { extraPoints: true, sharedQkv: true, integerLayerNorm: true };
 const roles = (points: readonly QuantPoint[]) => {
   const count: Record<string, number> = {};
   for (const p of points) if (p.role) count[p.role] = (count[p.role] ?? 0) + 1;
@@ -101,12 +101,12 @@ function layerNormModel(gamma: Float32Array, beta: Float32Array, w: Float32Array
   }));
 }
 
-test('--int-layernorm: the graph computes FQ-ViT\'s integer LayerNorm as the TypeScript reference does, on the next quantizer\'s grid', async () => {
+test('--integer-layer-norm: the graph computes FQ-ViT\'s integer LayerNorm as the TypeScript reference does, on the next quantizer\'s grid', async () => {
   const rng = new Rng(5);
   const gamma = randomTensor(rng, 8, 0.5, 1);
   const beta = randomTensor(rng, 8, 0.3);
   const graph = layerNormModel(gamma, beta, randomTensor(rng, 48, 0.5));
-  const points = findQuantPoints(graph, { layerNormOutputs: true });
+  const points = findQuantPoints(graph, { integerLayerNorm: true });
   const ln = points.find((p) => p.kind === 'layernorm')!;
   const next = points.find((p) => p.kind === 'activation')!;
   assert.equal(ln.output, next.id, 'the LayerNorm knows the quantizer of its output');
@@ -166,15 +166,15 @@ test('--weight-correction: each output channel of the dequantized weight gets th
 
 test('--preset paper sets the four recipe options and the authors\' search over the defaults; explicit options override it', () => {
   const defaults = resolveOptions({});
-  assert.deepEqual([defaults.preset, defaults.extraPoints, defaults.sharedQkv, defaults.intLayerNorm, defaults.weightCorrection], ['default', false, false, false, false]);
+  assert.deepEqual([defaults.preset, defaults.extraPoints, defaults.sharedQkv, defaults.integerLayerNorm, defaults.weightCorrection], ['default', false, false, false, false]);
   const paper = resolveOptions({ preset: 'paper' });
-  assert.deepEqual([paper.extraPoints, paper.sharedQkv, paper.intLayerNorm, paper.weightCorrection, paper.ptf, paper.observer, paper.biasCorrection], [true, true, true, true, true, 'omse', false]);
+  assert.deepEqual([paper.extraPoints, paper.sharedQkv, paper.integerLayerNorm, paper.weightCorrection, paper.ptf, paper.observer, paper.biasCorrection], [true, true, true, true, true, 'omse', false]);
   assert.deepEqual([paper.loss, paper.mutation, paper.select, paper.searchSpace, paper.start], ['infonce', 'absolute', 'loss', 'attention', 'baseline']);
   assert.deepEqual([defaults.loss, defaults.mutation, defaults.select, defaults.start], ['kl', 'joint', 'kl', 'auto']);
   assert.equal(resolveOptions({ preset: 'paper', weightCorrection: false }).weightCorrection, false);
   assert.equal(resolveOptions({ preset: 'paper', select: 'kl' }).select, 'kl');
   assert.throws(() => resolveOptions({ preset: 'paper', wBits: 4, exportFormat: 'blocked' }), /--weight-correction .* not written for --export-format blocked/);
-  assert.equal(resolveOptions({ intLayerNorm: true }).extraPoints, false, 'each option stands alone');
+  assert.equal(resolveOptions({ integerLayerNorm: true }).extraPoints, false, 'each option stands alone');
   assert.throws(() => resolveOptions({ preset: 'fq-vit' }), /Unsupported --preset: "fq-vit". Should be one of: default, paper\./);
 });
 

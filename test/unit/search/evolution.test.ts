@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { evolveUnit, mutate, type Evaluate, type Scales } from '../../../src/search/evolution.js';
 import { Rng } from '../../../src/rng.js';
 
-const options = { population: 15, cycles: 3, tournament: 10, radius: 1e-3, mode: 'absolute' as const };
+const options = { population: 15, cycles: 3, tournament: 10, radius: 1e-3, mutation: 'absolute' as const };
 
 /** An evaluation from a fitness of the scales alone, with one image whose term is the fitness. */
 const scoredBy = (f: (s: Scales) => number): Evaluate => async (s) => {

@@ -8,7 +8,7 @@ import { defaultRunner } from '../../../src/runtime/runner.js';
 import { deployableGraph } from '../../../src/export/deployable.js';
 import { correctedLayers, correctionFetches, outputCorrections, withOutputCorrections } from '../../../src/search/output-correction.js';
 import { forwardCost } from '../../../src/fitness/cost.js';
-import { resolveOptions } from '../../../src/config.js';
+import { resolveOptions } from '../../../src/options/resolve.js';
 import { Rng } from '../../../src/rng.js';
 import { buildModel, randomTensor, maxAbsDiff } from '../../helpers.js';
 import { floatValueInfo } from '../../../src/onnx/proto.js';

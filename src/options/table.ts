@@ -1,0 +1,134 @@
+// Every option of every command, once. QUANTIZE_OPTIONS are the recipe: the library takes them as
+// QuantizeOptions (resolve.ts); REQUEST_OPTIONS say where things are and how to run (folders, model file,
+// runtime, output), and each command's request takes them by the same names.
+import { OBSERVERS } from '../calibrate/observers.js';
+import { LOSSES } from '../fitness/losses.js';
+import { EXPORT_FORMAT_NAMES } from '../export/formats.js';
+import { SELECTIONS } from '../search/selection.js';
+import { SEARCH_STARTS } from '../search/start.js';
+import { MUTATIONS } from '../search/evolution.js';
+import { SEARCH_SPACES } from '../quant/units.js';
+import { DEFAULT_MEMORY_BUDGET } from '../memory.js';
+import * as values from './values.js';
+import {
+  PRESET_NAMES, choice, switchOption, integerOption, optionalInteger, valueOption, optionalValue, type OptionValue, type OptionSpec,
+} from './spec.js';
+
+export const METHODS = ['baseline', 'evolq'] as const;
+export type Method = (typeof METHODS)[number];
+
+/** 100 T multiply-accumulates (docs/results.md, "Why the defaults are what they are"). */
+export const DEFAULT_SEARCH_BUDGET = 100e12;
+
+const RECIPE: readonly ['inspect', 'quantize'] = ['inspect', 'quantize'];
+const RUN: readonly ['quantize', 'landscape'] = ['quantize', 'landscape'];
+
+export const QUANTIZE_OPTIONS = {
+  preset: choice(PRESET_NAMES, 'default', {
+    commands: RECIPE, record: 'always',
+    help: 'paper: the Evol-Q authors\' recipe: --extra-points --shared-qkv --integer-layer-norm --weight-correction, and their search (--loss infonce --mutation absolute --select loss --start baseline --race 0 --search-budget 0); default: evolq\'s own. Options given explicitly override the preset.',
+  }),
+  method: choice(METHODS, 'baseline', { commands: ['quantize'], record: 'always', help: 'baseline: the FQ-ViT calibration alone; evolq: then the Evol-Q search over the scales.' }),
+  wBits: choice([8, 4, 3], 8, { commands: RUN, record: 'always', help: 'Weight bits.' }),
+  aBits: choice([8, 4], 8, { commands: RUN, record: 'always', help: 'Activation bits.' }),
+  calibSize: integerOption(1, 1000, { commands: RUN, commandDefaults: { landscape: 500 }, help: 'Calibration images, drawn at random with --seed from --calib.' }),
+  holdout: integerOption(0, 200, {
+    commands: ['quantize'],
+    help: 'Images drawn beside the calibration images, disjoint from them: the search keeps the result that is best on them, and without --eval the accuracies are measured on them.',
+  }),
+  evalLimit: optionalInteger(1, {
+    commands: RUN, commandDefaults: { landscape: 500 },
+    help: 'Evaluate on a class-balanced subset of this many --eval images (the first ⌈N/classes⌉ of each class in file order); landscape: also the holdout images drawn when --eval is not given.',
+  }),
+  seed: integerOption(0, 0, { commands: RUN, record: 'always', help: 'Seeds the image draw and the search: the same seed gives the same result.' }, 2 ** 32 - 1),
+  passes: integerOption(1, 10, { commands: ['quantize'], record: 'search', help: 'Search passes over all units, last unit first.' }),
+  patience: integerOption(0, 0, { commands: ['quantize'], help: 'Stop the search after this many passes without a new lowest holdout measure (0: never).' }),
+  race: valueOption(values.nonNegativeNumber, 2, {
+    commands: ['quantize'], paper: 0, value: 'Z',
+    help: 'Race each search candidate against the population member it would replace, batch by batch, and stop it once its mean per-image loss is above that member\'s by Z standard errors (after 100 images at least; 0: every candidate sees every calibration image). report.json\'s search.forwards.suffixEquivalent counts what ran.',
+  }),
+  searchBudget: valueOption(values.macs, DEFAULT_SEARCH_BUDGET, {
+    commands: ['quantize'], paper: 0, value: 'MACS',
+    help: 'Multiply-accumulates the search may spend (e.g. 100T, 2e14; 0 or none: no limit): the model\'s MACs per image (MatMul, Gemm, Conv, counted once from the float model) times the images each forward and suffix runs. No pass starts that the last pass\'s cost would take over it (the first always runs), so a 224 px model gets fewer passes than a 32 px one, on every machine alike (report.json: search.macs).',
+  }),
+  cycles: integerOption(1, 3, { commands: ['quantize'], help: 'Mutation rounds per unit and pass.' }),
+  population: integerOption(2, 15, { commands: ['quantize'], help: 'Population size per unit.' }),
+  loss: choice(LOSSES, 'kl', { commands: ['quantize'], paper: 'infonce', record: 'search', help: 'The search\'s fitness between quantized and float logits on the calibration images.' }),
+  temperature: valueOption(values.positiveNumber, 3, { commands: RUN, value: 'T', help: 'infoNCE\'s temperature.' }),
+  observer: choice(OBSERVERS, 'omse', { commands: RUN, paper: 'omse', record: 'always', help: 'How each activation\'s range is chosen from the calibration images.' }),
+  ptf: switchOption(true, { commands: RUN, paper: true, record: 'always', help: 'Power-of-two factors (FQ-ViT) on LayerNorm inputs; --no-ptf quantizes them per tensor.' }),
+  lis: switchOption(false, { commands: ['quantize'], paper: false, record: 'always', help: 'The log2 quantizer on softmax outputs (4 bits).' }),
+  biasCorrection: switchOption(false, { commands: ['quantize'], paper: false, record: 'always', help: 'Fold the expected output shift of weight quantization into each bias (Nagel et al.).' }),
+  searchSpace: choice(SEARCH_SPACES, 'attention', {
+    commands: ['inspect', ...RUN], lowActivation: 'block+activations', paper: 'attention', commandDefaults: { landscape: 'attention' }, record: 'search',
+    help: 'What one search unit perturbs together: an attention\'s weights, a whole block\'s, or a block\'s weights and activations.',
+  }),
+  mutation: choice(MUTATIONS, 'joint', {
+    commands: ['quantize'], lowActivation: 'point', paper: 'absolute', record: 'search',
+    help: 'absolute: ±1e-4 (8-bit) or ±1e-3 added to each scale, as the Evol-Q code; relative: ±5% of each scale; joint: one factor per quant point times one per scale; point: one factor per quant point.',
+  }),
+  start: choice(SEARCH_STARTS, 'auto', {
+    commands: ['quantize'], paper: 'baseline', record: 'search',
+    help: 'Where the search starts: the baseline; corrected (the data-free weight correction); fitted (that, each LayerNorm input\'s PTF refitted, and at 4-bit activations the softmax on log√2); auto: whichever has the lowest calibration fitness. The kept result is the baseline, that start unsearched, or a pass, whichever has the lowest holdout measure among those that beat the baseline\'s above the holdout\'s noise.',
+  }),
+  select: choice(SELECTIONS, 'kl', { commands: ['quantize'], paper: 'loss', record: 'search', help: 'How the kept result is chosen on the holdout images (loss: the lowest holdout fitness loss, as the paper).' }),
+  outputCorrection: switchOption(false, {
+    commands: ['quantize'], lowActivation: true, paper: false, record: 'always',
+    help: 'Move each layer\'s mean output on the search\'s start onto the float model\'s, per channel (where a MatMul writes [batch, tokens, channels], its first token apart), layer by layer on the first 256 calibration images, into the layer\'s bias; kept only if it lowers the calibration fitness (report.json: search.start.outputCorrection).',
+  }),
+  resume: switchOption(false, { commands: ['quantize'], help: 'Resume an interrupted search from OUT\'s checkpoint.' }),
+  batchSize: integerOption(1, 100, { commands: ['eval', ...RUN], help: 'Images per onnxruntime run and per fitness batch.' }),
+  skipBadImages: switchOption(false, { commands: ['quantize'], help: 'Leave out images that do not decode (listed in report.json) instead of stopping at the first.' }),
+  exportFormat: choice(EXPORT_FORMAT_NAMES, 'per-channel', { commands: ['quantize'], record: 'always', help: 'How model.onnx stores its weights.' }),
+  memoryBudget: valueOption(values.bytes, DEFAULT_MEMORY_BUDGET, {
+    commands: ['quantize'], value: 'SIZE', shownDefault: '2G, at most a quarter of memory',
+    help: 'Bytes of tensors evolq may hold (e.g. 3G, 512M; default 2 GiB or a quarter of this machine\'s memory): calibration fetches intermediate tensors in chunks that fit it, and the search\'s cached unit inputs beyond it go to files in OUT\'s staging folder (report.json: memory).',
+  }),
+  extraPoints: switchOption(false, {
+    commands: RECIPE, paper: true, record: 'always',
+    help: 'Also quantize attention logits, residual branches, patch embedding, class-token concat, position embedding and logits.',
+  }),
+  sharedQkv: switchOption(false, { commands: RECIPE, paper: true, record: 'always', help: 'Q, K and V share one quantizer, on the tensor they are split from.' }),
+  integerLayerNorm: switchOption(false, { commands: RECIPE, paper: true, record: 'always', help: 'FQ-ViT\'s integer LayerNorm on the PTF-quantized input, rounded to the next quantizer\'s scale.' }),
+  weightCorrection: switchOption(false, {
+    commands: ['quantize'], paper: true, record: 'always',
+    help: 'Data-free: every forward rescales each output channel of the dequantized weight to the float weight\'s mean and std.',
+  }),
+} as const;
+
+export type QuantizeOptionName = keyof typeof QUANTIZE_OPTIONS;
+export type QuantizeOptions = { -readonly [K in QuantizeOptionName]: OptionValue<(typeof QUANTIZE_OPTIONS)[K]> };
+/** Options as a caller gives them: typed values, or text as the command line has it (resolveOptions parses both). */
+export type GivenOptions = { [K in QuantizeOptionName]?: QuantizeOptions[K] | string };
+
+const MODEL_COMMANDS: readonly ['eval', 'quantize', 'landscape'] = ['eval', 'quantize', 'landscape'];
+
+export const REQUEST_OPTIONS = {
+  calib: optionalValue(values.text, { commands: RUN, requiredIn: RUN, value: 'DIR', help: 'Calibration images: any folder tree of images (no labels needed).' }),
+  out: optionalValue(values.text, { commands: RUN, requiredIn: RUN, value: 'DIR', help: 'The output folder (a model folder itself); landscape adds its files to an evolq output folder.' }),
+  eval: optionalValue(values.text, { commands: RUN, value: 'DIR', help: 'Labelled images (root/<class>/<image>) to measure accuracy on; without it, the holdout images.' }),
+  data: optionalValue(values.text, { commands: ['eval'], requiredIn: ['eval'], value: 'DIR', help: 'Labelled images (root/<class>/<image>).' }),
+  limit: optionalInteger(1, { commands: ['eval'], help: 'A class-balanced subset of this many images.' }),
+  unit: optionalInteger(0, { commands: ['landscape'], help: 'The search unit whose landscape is measured (0 = first; default the last).' }),
+  points: integerOption(1, 41, { commands: ['landscape'], help: 'Points along each line.' }, 10_001),
+  radius: valueOption(values.positiveNumber, 0.1, { commands: ['landscape'], value: 'R', help: 'The relative step to each line\'s end (below 1).' }),
+  grid: integerOption(0, 21, { commands: ['landscape'], help: 'Points per side of the 2-D grid (0: none).' }, 1001),
+  modelFile: optionalValue(values.text, {
+    commands: ['inspect', ...MODEL_COMMANDS], value: 'NAME', help: 'In a model folder, the .onnx file to use instead of model.onnx (looked up in onnx/, then in the folder).',
+  }),
+  size: optionalValue(values.size, { commands: MODEL_COMMANDS, value: 'HxW', help: 'Input size of a bare .onnx with a dynamic input size and no preprocessor_config.json.' }),
+  mean: optionalValue(values.numberList, { commands: MODEL_COMMANDS, value: 'a,b,c', help: 'Normalization mean of a bare .onnx without preprocessor_config.json.' }),
+  std: optionalValue(values.numberList, { commands: MODEL_COMMANDS, value: 'a,b,c', help: 'Normalization std of a bare .onnx without preprocessor_config.json.' }),
+  device: optionalValue(values.text, { commands: MODEL_COMMANDS, value: 'NAME', help: 'An execution provider of the installed onnxruntime-node (`evolq --help` lists them).' }),
+  threads: optionalInteger(1, { commands: MODEL_COMMANDS, help: 'Threads for one operator (default: every core).' }, 1024),
+  images: optionalValue(values.text, { commands: ['serve'], value: 'DIR', help: 'Images to classify in the demo page.' }),
+  count: integerOption(1, 20, { commands: ['serve'], help: 'How many of them.' }),
+  port: integerOption(0, 8080, { commands: ['serve'], help: 'The port to serve on (0: any free one).' }, 65535),
+  json: switchOption(false, { commands: ['inspect', ...MODEL_COMMANDS], help: 'Print one JSON object on stdout; progress goes to stderr.' }),
+  quiet: switchOption(false, { commands: ['inspect', ...MODEL_COMMANDS], short: 'q', help: 'No progress on stderr.' }),
+} as const;
+
+export type RequestOptionName = keyof typeof REQUEST_OPTIONS;
+export type RequestOptions = { -readonly [K in RequestOptionName]: OptionValue<(typeof REQUEST_OPTIONS)[K]> };
+
+export const ALL_OPTIONS: Readonly<Record<string, OptionSpec<unknown>>> = { ...QUANTIZE_OPTIONS, ...REQUEST_OPTIONS };
