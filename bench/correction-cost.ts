@@ -23,36 +23,60 @@ async function measure(dir: string) {
   const points = findQuantPoints(model.graph);
   const units = findUnits(model.graph, points, options.searchSpace);
   // Every weight is uniform in the default preset, so every MatMul, Gemm and Conv weight's layer is corrected.
-  const params = Object.fromEntries(points.filter((p) => p.kind === 'weight').map((p) => [p.id, { kind: 'uniform' } as QuantParams]));
+  const params = Object.fromEntries(
+    points.filter((p) => p.kind === 'weight').map((p) => [p.id, { kind: 'uniform' } as QuantParams]),
+  );
   const { channels, height, width } = model.preprocessing;
   const image = { data: new Float32Array(channels * height * width), dims: [1, channels, height, width] };
-  const cost = await forwardCost(defaultRunner, model.graph, model.inputName, image, units.map((u) => u.input));
+  const cost = await forwardCost(
+    defaultRunner,
+    model.graph,
+    model.inputName,
+    image,
+    units.map((u) => u.input),
+  );
   const fetches = correctionFetches(model.graph, points, params);
   const images = OUTPUT_CORRECTION_IMAGES;
   const correction = images * fetches.reduce((n, f) => n + cost.upTo(f), 0);
   const wholeModel = images * fetches.length * cost.perImage;
   // One pass without racing (search.ts's passCost): the calibration forward, every unit's candidates on its suffix, the holdout forward.
-  const pass = (options.calibSize * (cost.perImage + options.cycles * cost.suffixPerImage.reduce((a, b) => a + b, 0)) + options.holdout * cost.perImage);
+  const pass =
+    options.calibSize * (cost.perImage + options.cycles * cost.suffixPerImage.reduce((a, b) => a + b, 0)) +
+    options.holdout * cost.perImage;
   const calibrationForward = options.calibSize * cost.perImage;
   return {
-    model: basename(dir), size: `${height}×${width}`, layers: correctedLayers(model.graph, points, params).length, units: units.length,
+    model: basename(dir),
+    size: `${height}×${width}`,
+    layers: correctedLayers(model.graph, points, params).length,
+    units: units.length,
     gmacsPerImage: cost.perImage / 1e9,
-    correctionForwards: correction / calibrationForward, wholeModelForwards: wholeModel / calibrationForward,
-    passForwards: pass / calibrationForward, correctionPerPass: correction / pass,
+    correctionForwards: correction / calibrationForward,
+    wholeModelForwards: wholeModel / calibrationForward,
+    passForwards: pass / calibrationForward,
+    correctionPerPass: correction / pass,
   };
 }
 
 async function main() {
   const dirs = process.argv.slice(2);
-  if (!dirs.length && existsSync(MODELS224)) dirs.push(...readdirSync(MODELS224).map((d) => join(MODELS224, d)).filter((d) => existsSync(join(d, 'model.onnx'))));
-  if (!dirs.length) throw new Error(`no models: pass model folders, or write ${MODELS224} with ../shared/zoo/export_random.py`);
+  if (!dirs.length && existsSync(MODELS224))
+    dirs.push(
+      ...readdirSync(MODELS224)
+        .map((d) => join(MODELS224, d))
+        .filter((d) => existsSync(join(d, 'model.onnx'))),
+    );
+  if (!dirs.length)
+    throw new Error(`no models: pass model folders, or write ${MODELS224} with ../shared/zoo/export_random.py`);
   const rows = [];
   for (const dir of dirs) rows.push(await measure(dir));
   const f = (x: number, d = 2) => x.toFixed(d);
   const table = [
     `| model | size | GMACs per image | corrected layers | units | correction (cut forwards) | correction (whole-model forwards) | one pass, no racing | correction / pass |`,
     '|---|---|---|---|---|---|---|---|---|',
-    ...rows.map((r) => `| ${r.model} | ${r.size} | ${f(r.gmacsPerImage, 3)} | ${r.layers} | ${r.units} | ${f(r.correctionForwards)} | ${f(r.wholeModelForwards)} | ${f(r.passForwards)} | ${f(r.correctionPerPass)} |`),
+    ...rows.map(
+      (r) =>
+        `| ${r.model} | ${r.size} | ${f(r.gmacsPerImage, 3)} | ${r.layers} | ${r.units} | ${f(r.correctionForwards)} | ${f(r.wholeModelForwards)} | ${f(r.passForwards)} | ${f(r.correctionPerPass)} |`,
+    ),
     '',
     `in forwards of the ${resolveOptions({}).calibSize} calibration images, MACs of MatMul, Gemm and Conv; the correction on ${OUTPUT_CORRECTION_IMAGES} images at the --a-bits 4 defaults`,
   ].join('\n');

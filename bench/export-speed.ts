@@ -28,7 +28,16 @@ const OUT = join(ROOT, 'bench/results');
 const MODELS224 = '/work/models224';
 const DEFAULT_NAMES = ['vit-s16', 'deit-s16', 'vit-b16', 'tvvit-b16', 'swin-t'];
 const CHROMIUM = '/usr/bin/chromium';
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 const VARIANTS: { name: string; wBits: 8 | 4; format: ExportFormat }[] = [
   { name: 'W8A8', wBits: 8, format: 'per-channel' },
   { name: 'W4A8 per-channel', wBits: 4, format: 'per-channel' },
@@ -44,8 +53,17 @@ const WEB_BUILDS = {
 } as const;
 type WebBuild = keyof typeof WEB_BUILDS;
 
-interface Candidate { name: string; file: string; bytes: number; kernels?: Record<string, number> }
-interface Timing { batch1Ms: number; batch16ImagesPerSecond: number; runs: { batch1: number; batch16: number } }
+interface Candidate {
+  name: string;
+  file: string;
+  bytes: number;
+  kernels?: Record<string, number>;
+}
+interface Timing {
+  batch1Ms: number;
+  batch16ImagesPerSecond: number;
+  runs: { batch1: number; batch16: number };
+}
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
@@ -60,10 +78,12 @@ function args() {
   const keep = take('--keep');
   const names = VARIANTS.map((v) => v.name.replace(/ /g, '-'));
   const wanted = take('--variants')?.split(',') ?? names;
-  for (const name of wanted) if (!names.includes(name)) throw new RangeError(`--variants: "${name}". Should be some of: ${names.join(', ')}.`);
+  for (const name of wanted)
+    if (!names.includes(name)) throw new RangeError(`--variants: "${name}". Should be some of: ${names.join(', ')}.`);
   const variants = VARIANTS.filter((_, i) => wanted.includes(names[i]));
   const webBuild = take('--web-build') ?? 'onnxruntime-web';
-  if (!(webBuild in WEB_BUILDS)) throw new RangeError(`--web-build: "${webBuild}". Should be one of: ${Object.keys(WEB_BUILDS).join(', ')}.`);
+  if (!(webBuild in WEB_BUILDS))
+    throw new RangeError(`--web-build: "${webBuild}". Should be one of: ${Object.keys(WEB_BUILDS).join(', ')}.`);
   const web = !argv.includes('--no-web');
   const dirs = argv.filter((a) => !a.startsWith('--'));
   const models = dirs.length ? dirs : DEFAULT_NAMES.map((n) => join(MODELS224, n)).filter((d) => existsSync(d));
@@ -73,13 +93,20 @@ function args() {
 /** A model folder, or the one folder inside it that holds model.onnx (/work/models224/vit-s16/vit-s16-random). */
 function modelFolder(dir: string): string {
   if (existsSync(join(dir, 'model.onnx'))) return dir;
-  const inner = readdirSync(dir).map((d) => join(dir, d)).filter((d) => statSync(d).isDirectory() && existsSync(join(d, 'model.onnx')));
+  const inner = readdirSync(dir)
+    .map((d) => join(dir, d))
+    .filter((d) => statSync(d).isDirectory() && existsSync(join(d, 'model.onnx')));
   if (inner.length !== 1) throw new Error(`${dir}: no model.onnx, and not exactly one subfolder with one`);
   return inner[0];
 }
 
 /** Batch-1 latency (5 runs a round) and batch-16 throughput (1 run a round), rounds interleaved across models. */
-async function nodeTimings(candidates: Candidate[], batch16: FloatTensor, inputName: string, rounds: number): Promise<Timing[]> {
+async function nodeTimings(
+  candidates: Candidate[],
+  batch16: FloatTensor,
+  inputName: string,
+  rounds: number,
+): Promise<Timing[]> {
   const sessions: Session[] = [];
   for (const c of candidates) sessions.push(await defaultRunner.createSession(c.file));
   const one = { data: batch16.data.subarray(0, batch16.data.length / 16), dims: [1, ...batch16.dims.slice(1)] };
@@ -101,7 +128,11 @@ async function nodeTimings(candidates: Candidate[], batch16: FloatTensor, inputN
     }
   }
   for (const s of sessions) await s.release();
-  return candidates.map((_, i) => ({ batch1Ms: median(b1[i]), batch16ImagesPerSecond: 16_000 / median(b16[i]), runs: { batch1: b1[i].length, batch16: b16[i].length } }));
+  return candidates.map((_, i) => ({
+    batch1Ms: median(b1[i]),
+    batch16ImagesPerSecond: 16_000 / median(b16[i]),
+    runs: { batch1: b1[i].length, batch16: b16[i].length },
+  }));
 }
 
 // The page: onnxruntime-web (wasm, every core: the server sends the cross-origin isolation headers threads need),
@@ -140,7 +171,13 @@ try {
 </script>`;
 
 /** Timings per candidate, or why the build could not load that one; or why the page failed. */
-async function webTimings(candidates: Candidate[], batch16: FloatTensor, inputName: string, rounds: number, build: WebBuild): Promise<(Timing | { error: string })[] | { error: string }> {
+async function webTimings(
+  candidates: Candidate[],
+  batch16: FloatTensor,
+  inputName: string,
+  rounds: number,
+  build: WebBuild,
+): Promise<(Timing | { error: string })[] | { error: string }> {
   const { from, bundle } = WEB_BUILDS[build];
   const requireFrom = createRequire(from ? createRequire(import.meta.url).resolve(from) : import.meta.url);
   const ortDir = dirname(requireFrom.resolve('onnxruntime-web'));
@@ -150,13 +187,15 @@ async function webTimings(candidates: Candidate[], batch16: FloatTensor, inputNa
   const server: Server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     const headers = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
-    const send = (type: string, body: string | Buffer) => res.writeHead(200, { ...headers, 'Content-Type': type }).end(body);
+    const send = (type: string, body: string | Buffer) =>
+      res.writeHead(200, { ...headers, 'Content-Type': type }).end(body);
     if (path === '/') return send('text/html', page(bundle));
     if (path === '/job.json') return send('application/json', JSON.stringify(job));
     if (path === '/input.bin') return send('application/octet-stream', input);
     if (files.has(path)) return send('application/octet-stream', readFileSync(files.get(path)!));
     const file = join(ortDir, basename(path));
-    if (path.startsWith('/ort/') && existsSync(file)) return send(file.endsWith('.wasm') ? 'application/wasm' : 'text/javascript', readFileSync(file));
+    if (path.startsWith('/ort/') && existsSync(file))
+      return send(file.endsWith('.wasm') ? 'application/wasm' : 'text/javascript', readFileSync(file));
     res.writeHead(404, headers).end();
   });
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
@@ -164,19 +203,42 @@ async function webTimings(candidates: Candidate[], batch16: FloatTensor, inputNa
   try {
     const tab = await browser.newPage();
     await tab.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
-    await tab.waitForFunction(() => (window as unknown as { result?: unknown }).result, null, { timeout: 3_600_000, polling: 1000 });
-    const result = await tab.evaluate(() => (window as unknown as { result: { b1: number[][]; b16: number[][]; errors: (string | null)[]; error?: string } }).result);
-    if (result.error) return { error: result.error };
-    return candidates.map((_, i) => result.errors[i] !== null ? { error: result.errors[i]! } : {
-      batch1Ms: median(result.b1[i]), batch16ImagesPerSecond: 16_000 / median(result.b16[i]), runs: { batch1: result.b1[i].length, batch16: result.b16[i].length },
+    await tab.waitForFunction(() => (window as unknown as { result?: unknown }).result, null, {
+      timeout: 3_600_000,
+      polling: 1000,
     });
+    const result = await tab.evaluate(
+      () =>
+        (
+          window as unknown as {
+            result: { b1: number[][]; b16: number[][]; errors: (string | null)[]; error?: string };
+          }
+        ).result,
+    );
+    if (result.error) return { error: result.error };
+    return candidates.map((_, i) =>
+      result.errors[i] !== null
+        ? { error: result.errors[i]! }
+        : {
+            batch1Ms: median(result.b1[i]),
+            batch16ImagesPerSecond: 16_000 / median(result.b16[i]),
+            runs: { batch1: result.b1[i].length, batch16: result.b16[i].length },
+          },
+    );
   } finally {
     await browser.close();
     server.close();
   }
 }
 
-async function benchModel(dir: string, calib: string, rounds: number, variants: typeof VARIANTS, web: WebBuild | undefined, keep?: string) {
+async function benchModel(
+  dir: string,
+  calib: string,
+  rounds: number,
+  variants: typeof VARIANTS,
+  web: WebBuild | undefined,
+  keep?: string,
+) {
   const folder = modelFolder(dir);
   const model = loadModel(folder);
   const work = keep ? join(keep, basename(dir)) : join(tmpdir(), `evolq-export-speed-${process.pid}`);
@@ -186,23 +248,45 @@ async function benchModel(dir: string, calib: string, rounds: number, variants: 
     for (const v of variants) {
       const out = join(work, v.name.replace(/ /g, '-'));
       const started = performance.now();
-      const report = keep && existsSync(join(out, 'report.json'))
-        ? JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as Awaited<ReturnType<typeof quantize>>
-        : await quantize({ model: folder, calib, out, options: { wBits: v.wBits, exportFormat: v.format, calibSize: 32, holdout: 8, batchSize: 8 } });
-      process.stderr.write(`${basename(dir)} ${v.name}: exported in ${((performance.now() - started) / 1000).toFixed(0)} s\n`);
-      candidates.push({ name: v.name, file: join(out, 'model.onnx'), bytes: report.exported.bytes, kernels: report.exported.kernels });
+      const report =
+        keep && existsSync(join(out, 'report.json'))
+          ? (JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as Awaited<ReturnType<typeof quantize>>)
+          : await quantize({
+              model: folder,
+              calib,
+              out,
+              options: { wBits: v.wBits, exportFormat: v.format, calibSize: 32, holdout: 8, batchSize: 8 },
+            });
+      process.stderr.write(
+        `${basename(dir)} ${v.name}: exported in ${((performance.now() - started) / 1000).toFixed(0)} s\n`,
+      );
+      candidates.push({
+        name: v.name,
+        file: join(out, 'model.onnx'),
+        bytes: report.exported.bytes,
+        kernels: report.exported.kernels,
+      });
     }
     const items = limitPerClass(listImageFolder(calib, model.labels), 20).slice(0, 16);
     const images = sliceBatch(await decodeImages(items, model.preprocessing), 0, 16);
     const batch16 = { data: images.data, dims: images.dims };
     const node = await nodeTimings(candidates, batch16, model.inputName, rounds);
-    const browser = web ? await webTimings(candidates, batch16, model.inputName, Math.max(2, Math.ceil(rounds / 2)), web) : undefined;
+    const browser = web
+      ? await webTimings(candidates, batch16, model.inputName, Math.max(2, Math.ceil(rounds / 2)), web)
+      : undefined;
     const floatWeb = browser && !('error' in browser) && !('error' in browser[0]) ? browser[0] : undefined;
     return {
-      model: basename(dir), file: model.file,
+      model: basename(dir),
+      file: model.file,
       variants: candidates.map((c, i) => ({
-        name: c.name, bytes: c.bytes, sizeRatio: c.bytes / candidates[0].bytes,
-        node: { ...node[i], batch1Speedup: node[0].batch1Ms / node[i].batch1Ms, batch16Speedup: node[i].batch16ImagesPerSecond / node[0].batch16ImagesPerSecond },
+        name: c.name,
+        bytes: c.bytes,
+        sizeRatio: c.bytes / candidates[0].bytes,
+        node: {
+          ...node[i],
+          batch1Speedup: node[0].batch1Ms / node[i].batch1Ms,
+          batch16Speedup: node[i].batch16ImagesPerSecond / node[0].batch16ImagesPerSecond,
+        },
         web: webResult(browser, i, floatWeb),
         ...(c.kernels ? { layerKernels: layerKernels(c.kernels) } : {}),
       })),
@@ -213,23 +297,37 @@ async function benchModel(dir: string, calib: string, rounds: number, variants: 
 }
 
 /** One candidate's web timing with its speed-ups over float, or the error that kept the build from running it. */
-function webResult(browser: (Timing | { error: string })[] | { error: string } | undefined, i: number, float: Timing | undefined) {
+function webResult(
+  browser: (Timing | { error: string })[] | { error: string } | undefined,
+  i: number,
+  float: Timing | undefined,
+) {
   if (!browser) return null;
   if ('error' in browser) return browser;
   const timing = browser[i];
   if ('error' in timing) return timing;
-  return { ...timing, ...(float ? { batch1Speedup: float.batch1Ms / timing.batch1Ms, batch16Speedup: timing.batch16ImagesPerSecond / float.batch16ImagesPerSecond } : {}) };
+  return {
+    ...timing,
+    ...(float
+      ? {
+          batch1Speedup: float.batch1Ms / timing.batch1Ms,
+          batch16Speedup: timing.batch16ImagesPerSecond / float.batch16ImagesPerSecond,
+        }
+      : {}),
+  };
 }
 
 type ModelResult = Awaited<ReturnType<typeof benchModel>>;
 
 function markdown(results: ModelResult[], webBuild: WebBuild): string {
   const x = (v: number | undefined) => (v === undefined ? '' : ` (${v.toFixed(2)}×)`);
-  const rows = results.flatMap((r) => r.variants.map((v) => {
-    const web = v.web && !('error' in v.web) ? v.web : undefined;
-    const noWeb = v.web && 'error' in v.web ? 'does not load' : 'n/a';
-    return `| ${r.model} | ${v.name} | ${(v.bytes / 1e6).toFixed(1)} MB (${(100 * v.sizeRatio).toFixed(0)}%) | ${v.node.batch1Ms.toFixed(1)} ms${x(v.node.batch1Speedup)} | ${v.node.batch16ImagesPerSecond.toFixed(1)} /s${x(v.node.batch16Speedup)} | ${web ? `${web.batch1Ms.toFixed(1)} ms${x(web.batch1Speedup)}` : noWeb} | ${web ? `${web.batch16ImagesPerSecond.toFixed(1)} /s${x(web.batch16Speedup)}` : noWeb} | ${v.layerKernels ?? 'float'} |`;
-  }));
+  const rows = results.flatMap((r) =>
+    r.variants.map((v) => {
+      const web = v.web && !('error' in v.web) ? v.web : undefined;
+      const noWeb = v.web && 'error' in v.web ? 'does not load' : 'n/a';
+      return `| ${r.model} | ${v.name} | ${(v.bytes / 1e6).toFixed(1)} MB (${(100 * v.sizeRatio).toFixed(0)}%) | ${v.node.batch1Ms.toFixed(1)} ms${x(v.node.batch1Speedup)} | ${v.node.batch16ImagesPerSecond.toFixed(1)} /s${x(v.node.batch16Speedup)} | ${web ? `${web.batch1Ms.toFixed(1)} ms${x(web.batch1Speedup)}` : noWeb} | ${web ? `${web.batch16ImagesPerSecond.toFixed(1)} /s${x(web.batch16Speedup)}` : noWeb} | ${v.layerKernels ?? 'float'} |`;
+    }),
+  );
   return [
     `| model | model.onnx | size (of float) | Node latency, batch 1 (speed-up) | Node throughput, batch 16 | web (${webBuild}) latency, batch 1 | web throughput, batch 16 | layer kernels (onnxruntime-node) |`,
     '|---|---|---|---|---|---|---|---|',
@@ -242,18 +340,35 @@ async function main() {
   const loadAtStart = readFileSync('/proc/loadavg', 'utf8').trim();
   if (!models.length) throw new Error(`no models: give model folders, or create them under ${MODELS224}`);
   const results: ModelResult[] = [];
-  for (const dir of models) results.push(await benchModel(dir, calib, rounds, variants, web ? webBuild : undefined, keep));
+  for (const dir of models)
+    results.push(await benchModel(dir, calib, rounds, variants, web ? webBuild : undefined, keep));
   const summary = {
     date: new Date().toISOString(),
-    machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version, loadAtStart, load: readFileSync('/proc/loadavg', 'utf8').trim() },
-    settings: { calib, calibSize: 32, rounds, webBuild: web ? webBuild : null, batch1RunsPerRound: 5, batch16RunsPerRound: 1, webRounds: Math.max(2, Math.ceil(rounds / 2)) },
+    machine: {
+      cpus: cpus().length,
+      cpu: cpus()[0]?.model ?? 'unknown',
+      node: process.version,
+      loadAtStart,
+      load: readFileSync('/proc/loadavg', 'utf8').trim(),
+    },
+    settings: {
+      calib,
+      calibSize: 32,
+      rounds,
+      webBuild: web ? webBuild : null,
+      batch1RunsPerRound: 5,
+      batch16RunsPerRound: 1,
+      webRounds: Math.max(2, Math.ceil(rounds / 2)),
+    },
     results,
   };
   mkdirSync(OUT, { recursive: true });
   const table = markdown(results, webBuild);
   writeFileSync(join(OUT, 'export-speed.json'), `${JSON.stringify(summary, null, 2)}\n`);
   writeFileSync(join(OUT, 'export-speed.md'), `${table}\n`);
-  process.stdout.write(`${table}\n\nwrote ${join(OUT, 'export-speed.json')} and export-speed.md (${summary.machine.cpus} cores, ${summary.machine.cpu}, load ${summary.machine.loadAtStart} at the start, ${summary.machine.load} at the end)\n`);
+  process.stdout.write(
+    `${table}\n\nwrote ${join(OUT, 'export-speed.json')} and export-speed.md (${summary.machine.cpus} cores, ${summary.machine.cpu}, load ${summary.machine.loadAtStart} at the start, ${summary.machine.load} at the end)\n`,
+  );
 }
 
 await main();

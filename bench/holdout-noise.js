@@ -7,8 +7,13 @@ import { join } from 'node:path';
 
 const dir = process.argv[2] ?? 'bench/results/accuracy';
 const Z = 1.645 + 0.842;
-const rows = ['| run | holdout | lowest pass | d (mean per-image difference) | se | d / se | holdout for 80% power |', '|---|---|---|---|---|---|---|'];
-for (const file of readdirSync(dir).filter((f) => f.endsWith('.json')).sort()) {
+const rows = [
+  '| run | holdout | lowest pass | d (mean per-image difference) | se | d / se | holdout for 80% power |',
+  '|---|---|---|---|---|---|---|',
+];
+for (const file of readdirSync(dir)
+  .filter((f) => f.endsWith('.json'))
+  .sort()) {
   const report = JSON.parse(readFileSync(join(dir, file), 'utf8'));
   const n = report.settings.holdout;
   const passes = (report.search?.holdout ?? []).filter((h) => h.versusBaseline);
@@ -16,6 +21,8 @@ for (const file of readdirSync(dir).filter((f) => f.endsWith('.json')).sort()) {
   const best = passes.reduce((a, b) => (b.versusBaseline.difference < a.versusBaseline.difference ? b : a));
   const { difference: d, standardError: se } = best.versusBaseline;
   const needed = d < 0 ? Math.ceil(n * ((Z * se) / -d) ** 2) : Infinity;
-  rows.push(`| ${file.replace(/\.json$/, '')} | ${n} | ${best.pass} | ${d.toExponential(2)} | ${se.toExponential(2)} | ${(d / se).toFixed(1)} | ${Number.isFinite(needed) ? needed : 'none lower'} |`);
+  rows.push(
+    `| ${file.replace(/\.json$/, '')} | ${n} | ${best.pass} | ${d.toExponential(2)} | ${se.toExponential(2)} | ${(d / se).toFixed(1)} | ${Number.isFinite(needed) ? needed : 'none lower'} |`,
+  );
 }
 process.stdout.write(`${rows.join('\n')}\n`);

@@ -38,7 +38,12 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 async function main() {
   const options = resolveOptions({ calibSize: 1000, holdout: 200, seed: 0 });
-  const prepared = prepare({ model: MODEL, calib: CALIB, options, holdout: { count: options.holdout, option: 'holdout' } });
+  const prepared = prepare({
+    model: MODEL,
+    calib: CALIB,
+    options,
+    holdout: { count: options.holdout, option: 'holdout' },
+  });
   const { model, points } = prepared;
   const { calibration } = prepared.splits;
 
@@ -86,7 +91,14 @@ async function main() {
       target: 'simulation cost <= 1.5x float',
       runs: floatTimes.length,
     },
-    calibration: { images: 1000, decodeSeconds, calibrationSeconds, observer: DEFAULTS.observer, ptf: DEFAULTS.ptf, peakRssMiB },
+    calibration: {
+      images: 1000,
+      decodeSeconds,
+      calibrationSeconds,
+      observer: DEFAULTS.observer,
+      ptf: DEFAULTS.ptf,
+      peakRssMiB,
+    },
     exported,
     search,
   };
@@ -101,16 +113,29 @@ async function main() {
       `${m.name}: latency batch 1 / throughput batch 100`,
       `${m.batch1Ms.toFixed(2)} ms / ${m.batch100ImagesPerSecond.toFixed(0)} images/s (${m.bytes} bytes, ${(100 * m.sizeRatio).toFixed(1)}% of float)`,
     ]),
-    ...exported.models.filter((m) => m.name !== 'float').map((m) => [`${m.name}: layer kernels onnxruntime chose`, m.layerKernels]),
-    ...search.units.map((u) => [`fitness evaluation, ${u.name}: suffix / full`, `${u.suffixSeconds.toFixed(3)} s / ${search.fullSeconds.toFixed(3)} s = ${u.ratio.toFixed(2)}`]),
-    ['Evol-Q search, W4A8, default settings (10 passes, 6 units, 3 cycles)', `${search.totalSeconds.toFixed(1)} s, ${search.evaluations} evaluations`],
-    ['calibration-set forwards per pass: evolq / reference code structure', `${search.forwardsPerPass.evolq.toFixed(1)} / ${search.forwardsPerPass.reference.toFixed(1)}`],
+    ...exported.models
+      .filter((m) => m.name !== 'float')
+      .map((m) => [`${m.name}: layer kernels onnxruntime chose`, m.layerKernels]),
+    ...search.units.map((u) => [
+      `fitness evaluation, ${u.name}: suffix / full`,
+      `${u.suffixSeconds.toFixed(3)} s / ${search.fullSeconds.toFixed(3)} s = ${u.ratio.toFixed(2)}`,
+    ]),
+    [
+      'Evol-Q search, W4A8, default settings (10 passes, 6 units, 3 cycles)',
+      `${search.totalSeconds.toFixed(1)} s, ${search.evaluations} evaluations`,
+    ],
+    [
+      'calibration-set forwards per pass: evolq / reference code structure',
+      `${search.forwardsPerPass.evolq.toFixed(1)} / ${search.forwardsPerPass.reference.toFixed(1)}`,
+    ],
   ];
   const markdown = [`| measure | value |`, `|---|---|`, ...rows.map(([k, v]) => `| ${k} | ${v} |`)].join('\n');
   mkdirSync(OUT, { recursive: true });
   writeFileSync(join(OUT, 'bench.json'), `${JSON.stringify(results, null, 2)}\n`);
   writeFileSync(join(OUT, 'bench.md'), `${markdown}\n`);
-  process.stdout.write(`${markdown}\n\nwrote ${join(OUT, 'bench.json')} and bench.md (${results.machine.cpus} cores, ${results.machine.cpu})\n`);
+  process.stdout.write(
+    `${markdown}\n\nwrote ${join(OUT, 'bench.json')} and bench.md (${results.machine.cpus} cores, ${results.machine.cpu})\n`,
+  );
 }
 
 /**
@@ -147,8 +172,12 @@ async function exportBench(prepared: Prepared, images: ImageBatch, w8: Calibrati
   for (const [i, c] of candidates.entries()) {
     const kernels = await chosenKernels(defaultRunner, c.bytes);
     models.push({
-      name: c.name, bytes: c.bytes.length, sizeRatio: c.bytes.length / floatBytes.length,
-      batch1Ms: 1000 * median(batch1[i]), batch100ImagesPerSecond: 100 / median(batch100[i]), runs: { batch1: batch1[i].length, batch100: batch100[i].length },
+      name: c.name,
+      bytes: c.bytes.length,
+      sizeRatio: c.bytes.length / floatBytes.length,
+      batch1Ms: 1000 * median(batch1[i]),
+      batch100ImagesPerSecond: 100 / median(batch100[i]),
+      runs: { batch1: batch1[i].length, batch100: batch100[i].length },
       kernels,
       layerKernels: layerKernels(kernels),
     });
@@ -161,8 +190,15 @@ async function searchBench(prepared: Prepared, images: ImageBatch, options: Quan
   const { model, points, units } = prepared;
   const table: CalibrationTable = await calibrateBaseline(defaultRunner, prepared, images, { ...options, wBits: 4 });
   const setup = {
-    runner: defaultRunner, graph: model.graph, points, units, inputName: model.inputName, outputName: model.outputName, batchSize: 100,
-    simulate: (params: CalibrationTable['params'], feed?: ReadonlySet<string>) => materialize(model.graph, points, params, { bake: true, feed }),
+    runner: defaultRunner,
+    graph: model.graph,
+    points,
+    units,
+    inputName: model.inputName,
+    outputName: model.outputName,
+    batchSize: 100,
+    simulate: (params: CalibrationTable['params'], feed?: ReadonlySet<string>) =>
+      materialize(model.graph, points, params, { bake: true, feed }),
   };
   const fitness = new Fitness(setup, table.params, lossFunction('infonce', 3));
   const scored = await fitness.score(images);
@@ -195,7 +231,12 @@ async function searchBench(prepared: Prepared, images: ImageBatch, options: Quan
     unitRows.push({ name: unit.name, suffixSeconds: median(times), ratio: median(times) / fullSeconds });
   }
   const holdoutImages = await decodeImages(prepared.splits.holdout, model.preprocessing);
-  const { report } = await evolqSearch({ ...setup, calibration: images, holdout: holdoutImages }, table.params, searchSettings({ ...DEFAULTS, wBits: 4 }), { rng: new Rng(0) });
+  const { report } = await evolqSearch(
+    { ...setup, calibration: images, holdout: holdoutImages },
+    table.params,
+    searchSettings({ ...DEFAULTS, wBits: 4 }),
+    { rng: new Rng(0) },
+  );
   // Per pass, in forwards over the calibration set: evolq runs each unit's suffix per candidate, one full forward
   // to cache unit inputs and a holdout forward; the reference code runs the whole model for the unit's start and
   // every candidate, then validates on the test split (10,000 images here: 10 calibration sets) after every unit.
@@ -204,7 +245,11 @@ async function searchBench(prepared: Prepared, images: ImageBatch, options: Quan
   const evolqPerPass = 1 + DEFAULTS.cycles * suffixShare + options.holdout / calibCount;
   const referencePerPass = units.length * (1 + DEFAULTS.cycles) + units.length * (10_000 / calibCount);
   return {
-    fullSeconds, units: unitRows, totalSeconds: report.seconds, evaluations: report.evaluations, forwards: report.forwards,
+    fullSeconds,
+    units: unitRows,
+    totalSeconds: report.seconds,
+    evaluations: report.evaluations,
+    forwards: report.forwards,
     forwardsPerPass: { evolq: evolqPerPass, reference: referencePerPass },
   };
 }

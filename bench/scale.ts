@@ -4,7 +4,16 @@
 // calibration, one search pass, the whole run, peak RSS, and calibration / float forward (the figure of issue 9).
 // Writes bench/results/scale.json and bench/results/scale.md. Default models: the folders under /work/models224.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir, cpus, totalmem } from 'node:os';
 import { join, resolve, dirname, basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,26 +39,40 @@ interface Timed {
 
 /** Runs node with `args` under /usr/bin/time -v: its wall time and peak RSS. */
 function timed(args: string[]): Timed {
-  const result = spawnSync('/usr/bin/time', ['-v', process.execPath, ...args], { cwd: ROOT, encoding: 'utf8', maxBuffer: 256 * 1024 ** 2 });
+  const result = spawnSync('/usr/bin/time', ['-v', process.execPath, ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    maxBuffer: 256 * 1024 ** 2,
+  });
   const field = (name: string) => result.stderr.match(new RegExp(`${name}: (.+)`))?.[1].trim();
   const wall = (field('Elapsed \\(wall clock\\) time \\(h:mm:ss or m:ss\\)') ?? '0').split(':').map(Number);
   return {
     wallSeconds: wall.reduce((s, v) => s * 60 + v, 0),
     peakRssMiB: Number(field('Maximum resident set size \\(kbytes\\)') ?? NaN) / 1024,
-    exitCode: result.status, stdout: result.stdout, stderr: result.stderr,
+    exitCode: result.status,
+    stdout: result.stdout,
+    stderr: result.stderr,
   };
 }
 
 /** The folder holding model.onnx: `dir` itself or its only subfolder that has one. */
 function modelFolder(dir: string): string {
   if (existsSync(join(dir, 'model.onnx'))) return dir;
-  const inner = readdirSync(dir).map((d) => join(dir, d)).filter((d) => statSync(d).isDirectory() && existsSync(join(d, 'model.onnx')));
+  const inner = readdirSync(dir)
+    .map((d) => join(dir, d))
+    .filter((d) => statSync(d).isDirectory() && existsSync(join(d, 'model.onnx')));
   if (inner.length !== 1) throw new Error(`${dir}: no model.onnx in it or in exactly one subfolder`);
   return inner[0];
 }
 
 /** Child mode: load, decode and the float forward over the calibration draw of quantize, batch by batch. */
-async function floatForward(model: string, calib: string, calibSize: number, holdout: number, batchSize: number): Promise<void> {
+async function floatForward(
+  model: string,
+  calib: string,
+  calibSize: number,
+  holdout: number,
+  batchSize: number,
+): Promise<void> {
   let clock = performance.now();
   const lap = () => {
     const now = performance.now();
@@ -79,30 +102,39 @@ interface Row {
   passes: number | null;
   calibImages: number;
   float: { load: number; decode: number; forward: number; peakRssMiB: number };
-  quantize: {
-    timing: Record<string, number>; wallSeconds: number; peakRssMiB: number;
-    searchSeconds: number | null; passSeconds: number | null;
-    memory: unknown;
-  } | { error: string };
+  quantize:
+    | {
+        timing: Record<string, number>;
+        wallSeconds: number;
+        peakRssMiB: number;
+        searchSeconds: number | null;
+        passSeconds: number | null;
+        memory: unknown;
+      }
+    | { error: string };
   calibrationOverFloat: number | null;
   /** The whole run when it ran with the default passes and search budget (no --passes given). */
   defaultRunSeconds: number | null;
 }
 
-const fmt = (x: number | null | undefined, digits = 1) => (x === null || x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(digits));
+const fmt = (x: number | null | undefined, digits = 1) =>
+  x === null || x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(digits);
 
 function markdown(rows: Row[], header: string): string {
   const lines = [
-    header, '',
+    header,
+    '',
     '| model | method | calib images | load (s) | decode (s) | calibration (s) | float forward (s) | calibration / float | one pass (s) | whole run (s) | default run (s) | peak RSS (GiB) | float peak RSS (GiB) |',
     '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of rows) {
     const q = 'error' in r.quantize ? undefined : r.quantize;
-    lines.push(`| ${r.model} | ${r.method}${r.passes ? ` (${r.passes} pass${r.passes > 1 ? 'es' : ''})` : ''} | ${r.calibImages} | ${fmt(q?.timing.load)} | ${fmt(q?.timing.decode)} | `
-      + `${fmt(q?.timing.calibration)} | ${fmt(r.float.forward)} | ${fmt(r.calibrationOverFloat, 2)} | ${fmt(q?.passSeconds)} | ${fmt(q?.wallSeconds)} | `
-      + `${fmt(r.defaultRunSeconds, 0)} | ${fmt(q ? q.peakRssMiB / 1024 : null, 2)} | ${fmt(r.float.peakRssMiB / 1024, 2)} |`
-      + ('error' in r.quantize ? ` error: ${r.quantize.error}` : ''));
+    lines.push(
+      `| ${r.model} | ${r.method}${r.passes ? ` (${r.passes} pass${r.passes > 1 ? 'es' : ''})` : ''} | ${r.calibImages} | ${fmt(q?.timing.load)} | ${fmt(q?.timing.decode)} | ` +
+        `${fmt(q?.timing.calibration)} | ${fmt(r.float.forward)} | ${fmt(r.calibrationOverFloat, 2)} | ${fmt(q?.passSeconds)} | ${fmt(q?.wallSeconds)} | ` +
+        `${fmt(r.defaultRunSeconds, 0)} | ${fmt(q ? q.peakRssMiB / 1024 : null, 2)} | ${fmt(r.float.peakRssMiB / 1024, 2)} |` +
+        ('error' in r.quantize ? ` error: ${r.quantize.error}` : ''),
+    );
   }
   return lines.join('\n') + '\n';
 }
@@ -127,8 +159,12 @@ async function main(): Promise<void> {
   const batchSize = Number(values['batch-size']);
   if (values['float-forward']) return floatForward(positionals[0], values.calib!, calibSize, holdout, batchSize);
 
-  const dirs = positionals.length ? positionals
-    : readdirSync(MODELS224).map((d) => join(MODELS224, d)).filter((d) => statSync(d).isDirectory()).sort();
+  const dirs = positionals.length
+    ? positionals
+    : readdirSync(MODELS224)
+        .map((d) => join(MODELS224, d))
+        .filter((d) => statSync(d).isDirectory())
+        .sort();
   const evolq = values.method === 'evolq';
   const rows: Row[] = [];
   const scratch = mkdtempSync(join(tmpdir(), 'evolq-scale-'));
@@ -137,15 +173,38 @@ async function main(): Promise<void> {
     for (const dir of dirs) {
       const folder = modelFolder(dir);
       const name = basename(dir);
-      const common = ['--calib', values.calib!, '--calib-size', String(calibSize), '--holdout', String(holdout), '--batch-size', String(batchSize)];
+      const common = [
+        '--calib',
+        values.calib!,
+        '--calib-size',
+        String(calibSize),
+        '--holdout',
+        String(holdout),
+        '--batch-size',
+        String(batchSize),
+      ];
       process.stderr.write(`${name}: float forward over the ${calibSize} calibration images\n`);
       const f = timed([SELF, '--float-forward', folder, ...common]);
       if (f.exitCode !== 0) throw new Error(`${name}: float forward failed: ${f.stderr.slice(-2000)}`);
       const floatResult = JSON.parse(f.stdout);
-      process.stderr.write(`${name}: quantize --method ${values.method}${evolq && values.passes ? ` --passes ${values.passes}` : ''}\n`);
+      process.stderr.write(
+        `${name}: quantize --method ${values.method}${evolq && values.passes ? ` --passes ${values.passes}` : ''}\n`,
+      );
       const out = join(scratch, name);
-      const q = timed([BIN, 'quantize', folder, ...common, '--out', out, '--method', values.method!, '--json', '--quiet',
-        ...(evolq && values.passes ? ['--passes', values.passes] : []), ...(values['memory-budget'] ? ['--memory-budget', values['memory-budget']] : [])]);
+      const q = timed([
+        BIN,
+        'quantize',
+        folder,
+        ...common,
+        '--out',
+        out,
+        '--method',
+        values.method!,
+        '--json',
+        '--quiet',
+        ...(evolq && values.passes ? ['--passes', values.passes] : []),
+        ...(values['memory-budget'] ? ['--memory-budget', values['memory-budget']] : []),
+      ]);
       rmSync(out, { recursive: true, force: true });
       let quantize: Row['quantize'];
       let calibrationOverFloat: number | null = null;
@@ -157,7 +216,14 @@ async function main(): Promise<void> {
         passesRun = passes;
         const searchSeconds = report.search?.seconds ?? null;
         const passSeconds = searchSeconds !== null && passes ? searchSeconds / passes : null;
-        quantize = { timing: report.timing, wallSeconds: q.wallSeconds, peakRssMiB: q.peakRssMiB, searchSeconds, passSeconds, memory: report.memory };
+        quantize = {
+          timing: report.timing,
+          wallSeconds: q.wallSeconds,
+          peakRssMiB: q.peakRssMiB,
+          searchSeconds,
+          passSeconds,
+          memory: report.memory,
+        };
         calibrationOverFloat = report.timing.calibration / floatResult.forward;
         // Without --passes the run is the default one (10 passes or fewer, as the search budget allows).
         if (evolq && !values.passes) defaultRunSeconds = q.wallSeconds;
@@ -165,13 +231,25 @@ async function main(): Promise<void> {
         quantize = { error: q.stderr.trim().split('\n').slice(-3).join(' ') };
       }
       rows.push({
-        model: name, folder, method: values.method!, passes: evolq ? passesRun : null, calibImages: floatResult.images,
-        float: { load: floatResult.load, decode: floatResult.decode, forward: floatResult.forward, peakRssMiB: f.peakRssMiB },
-        quantize, calibrationOverFloat, defaultRunSeconds,
+        model: name,
+        folder,
+        method: values.method!,
+        passes: evolq ? passesRun : null,
+        calibImages: floatResult.images,
+        float: {
+          load: floatResult.load,
+          decode: floatResult.decode,
+          forward: floatResult.forward,
+          peakRssMiB: f.peakRssMiB,
+        },
+        quantize,
+        calibrationOverFloat,
+        defaultRunSeconds,
       });
-      const header = `Scale benchmark (${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores, ${(totalmem() / 1024 ** 3).toFixed(0)} GB, `
-        + `onnxruntime-node CPU; --calib-size ${calibSize} --holdout ${holdout} --batch-size ${batchSize}${values['memory-budget'] ? ` --memory-budget ${values['memory-budget']}` : ''}). `
-        + 'Float forward: the same calibration images through the float model in a separate process. One pass: the search seconds over the passes it ran. Default run: the whole run, when no --passes was given.';
+      const header =
+        `Scale benchmark (${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores, ${(totalmem() / 1024 ** 3).toFixed(0)} GB, ` +
+        `onnxruntime-node CPU; --calib-size ${calibSize} --holdout ${holdout} --batch-size ${batchSize}${values['memory-budget'] ? ` --memory-budget ${values['memory-budget']}` : ''}). ` +
+        'Float forward: the same calibration images through the float model in a separate process. One pass: the search seconds over the passes it ran. Default run: the whole run, when no --passes was given.';
       writeFileSync(join(OUT, `${values.out}.json`), `${JSON.stringify({ header, rows }, null, 2)}\n`);
       writeFileSync(join(OUT, `${values.out}.md`), markdown(rows, header));
       process.stderr.write(markdown(rows.slice(-1), '').split('\n').slice(3).join('\n'));

@@ -1,6 +1,12 @@
 // The public API; the CLI only wraps these. Data flows model → graph → quant points → calibration → search
 // → evaluation → files.
-export { loadModel, requireFloatModel, type LoadedModel, type ModelOptions, type PreprocessingOverrides } from './model.js';
+export {
+  loadModel,
+  requireFloatModel,
+  type LoadedModel,
+  type ModelOptions,
+  type PreprocessingOverrides,
+} from './model.js';
 export { Graph, type Node } from './onnx/graph.js';
 export { readModel, encodeModel } from './onnx/proto.js';
 export { extractSubgraph } from './onnx/extract.js';
@@ -8,15 +14,36 @@ export { foldBatchNorms, type BatchNormFolding } from './onnx/fold-batchnorm.js'
 export { findQuantPoints, type QuantPoint, type PointKind } from './quant/points.js';
 export { findUnits, type SearchUnit, type SearchSpace } from './quant/units.js';
 export { materialize, simulationFeeds, type Simulation, type MaterializeOptions } from './quant/materialize.js';
-export { fakeQuantUniform, fakeQuantLog2, type QuantParams, type UniformParams, type Log2Params } from './quant/scheme.js';
+export {
+  fakeQuantUniform,
+  fakeQuantLog2,
+  type QuantParams,
+  type UniformParams,
+  type Log2Params,
+} from './quant/scheme.js';
 export { calibrate, type CalibrationTable, type CalibrationOptions } from './calibrate/calibrate.js';
 export { OBSERVER_REGISTRY, OBSERVERS, type Observer } from './calibrate/observers.js';
-export { listImageFolder, limitPerClass, drawSplits, decodeImages, type ImageFolder, type ImageBatch, type ImageItem, type SkippedImage } from './data/imagefolder.js';
+export {
+  listImageFolder,
+  limitPerClass,
+  drawSplits,
+  decodeImages,
+  type ImageFolder,
+  type ImageBatch,
+  type ImageItem,
+  type SkippedImage,
+} from './data/imagefolder.js';
 export { parsePreprocessorConfig, type Preprocessing } from './data/preprocess.js';
 export { evaluateAccuracy } from './evaluate/evaluate.js';
 export { Fitness, withScales, type FitnessSetup } from './fitness/fitness.js';
 export { LOSS_REGISTRY, LOSSES, lossFunction, type Loss, type LossFunction } from './fitness/losses.js';
-export { evolqSearch, defaultRadius, type SearchReport, type SearchSettings, type SearchSetup } from './search/search.js';
+export {
+  evolqSearch,
+  defaultRadius,
+  type SearchReport,
+  type SearchSettings,
+  type SearchSetup,
+} from './search/search.js';
 export { measureLandscape, type Landscape, type LandscapeSettings } from './landscape/landscape.js';
 export { deployableGraph, type FloatSubgraph, type Deployable } from './export/deployable.js';
 export { EXPORT_FORMATS, EXPORT_FORMAT_NAMES, type ExportFormat } from './export/formats.js';
@@ -33,7 +60,18 @@ export { evaluateModel, type EvalOptions } from './pipeline/evaluate-model.js';
 export { quantize, type QuantizeRequest } from './pipeline/quantize.js';
 export { resolveOptions, DEFAULTS, PRESETS, flagOf } from './options/resolve.js';
 export { QUANTIZE_OPTIONS, REQUEST_OPTIONS, type QuantizeOptions, type RequestOptions } from './options/table.js';
-export { OrtRunner, defaultRunner, runnerFor, executionProviders, checkDevice, type Runner, type Session, type FloatTensor, type RuntimeOptions, type RuntimeReport } from './runtime/runner.js';
+export {
+  OrtRunner,
+  defaultRunner,
+  runnerFor,
+  executionProviders,
+  checkDevice,
+  type Runner,
+  type Session,
+  type FloatTensor,
+  type RuntimeOptions,
+  type RuntimeReport,
+} from './runtime/runner.js';
 export { StderrProgress, silentProgress, type Progress } from './progress.js';
 export { Rng } from './rng.js';
 export * from './errors.js';

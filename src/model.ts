@@ -27,13 +27,20 @@ function modelFileOf(dir: string, modelFile?: string): string {
   let candidates = [join(dir, 'model.onnx'), join(dir, 'onnx', 'model.onnx')];
   if (modelFile !== undefined) {
     if (!modelFile || /[\\/]/.test(modelFile) || modelFile.startsWith('.')) {
-      throw new ConfigError(`--model-file must be a file name in ${dir}/onnx or ${dir} (like model_fp16.onnx), got "${modelFile}"`, '--model-file');
+      throw new ConfigError(
+        `--model-file must be a file name in ${dir}/onnx or ${dir} (like model_fp16.onnx), got "${modelFile}"`,
+        '--model-file',
+      );
     }
     const name = modelFile.endsWith('.onnx') ? modelFile : `${modelFile}.onnx`;
     candidates = [join(dir, 'onnx', name), join(dir, name)];
   }
   const found = candidates.find((f) => existsSync(f));
-  if (!found) throw new ModelError(`${dir}: no model file (looked for ${candidates.map((f) => relative(dir, f)).join(' and ')})`, dir);
+  if (!found)
+    throw new ModelError(
+      `${dir}: no model file (looked for ${candidates.map((f) => relative(dir, f)).join(' and ')})`,
+      dir,
+    );
   return found;
 }
 
@@ -72,7 +79,8 @@ function labelsOf(config: Record<string, unknown>, file: string): string[] | und
   const entries = Object.entries(id2label as Record<string, unknown>).map(([k, v]) => [Number(k), String(v)] as const);
   const labels: string[] = [];
   for (const [index, name] of entries) {
-    if (!Number.isInteger(index) || index < 0 || index >= entries.length) throw new ModelError(`${file}: id2label key '${index}' is not an index 0..${entries.length - 1}`, file);
+    if (!Number.isInteger(index) || index < 0 || index >= entries.length)
+      throw new ModelError(`${file}: id2label key '${index}' is not an index 0..${entries.length - 1}`, file);
     labels[index] = name;
   }
   return labels;
@@ -82,7 +90,8 @@ function labelsOf(config: Record<string, unknown>, file: string): string[] | und
 export function loadModel(path: string, overrides: ModelOptions = {}): LoadedModel {
   if (!existsSync(path)) throw new ModelError(`${path}: no such model file or folder`, path);
   const isDir = statSync(path).isDirectory();
-  if (!isDir && overrides.modelFile !== undefined) throw new ConfigError(`--model-file picks a file in a model folder; ${path} is a file`, '--model-file');
+  if (!isDir && overrides.modelFile !== undefined)
+    throw new ConfigError(`--model-file picks a file in a model folder; ${path} is a file`, '--model-file');
   const file = isDir ? modelFileOf(path, overrides.modelFile) : path;
   const dir = isDir ? path : dirname(path);
   const graph = new Graph(readModel(file));
@@ -94,7 +103,10 @@ export function loadModel(path: string, overrides: ModelOptions = {}): LoadedMod
   });
   if (!imageInput) {
     const seen = graph.inputs.map((i) => `${i.name} ${JSON.stringify(valueInfoShape(i))}`).join(', ');
-    throw new ModelError(`${file}: no image input (expected a float input of shape [batch, C, H, W]; found ${seen || 'none'})`, file);
+    throw new ModelError(
+      `${file}: no image input (expected a float input of shape [batch, C, H, W]; found ${seen || 'none'})`,
+      file,
+    );
   }
   if (graph.outputs.length === 0) throw new ModelError(`${file}: the model has no outputs`, file);
   const shape = valueInfoShape(imageInput)!;
@@ -111,14 +123,20 @@ export function loadModel(path: string, overrides: ModelOptions = {}): LoadedMod
   if (overrides.mean) preprocessorConfig.image_mean = overrides.mean;
   if (overrides.std) preprocessorConfig.image_std = overrides.std;
   if (!existsSync(preprocessorFile) && !overrides.mean && !overrides.std) {
-    throw new ConfigError(`${file}: no preprocessor_config.json beside it; give --mean and --std (and --size if the input size is dynamic)`, '--mean');
+    throw new ConfigError(
+      `${file}: no preprocessor_config.json beside it; give --mean and --std (and --size if the input size is dynamic)`,
+      '--mean',
+    );
   }
   const preprocessing = parsePreprocessorConfig(preprocessorConfig, preprocessorFile, modelSize);
 
   const configFile = join(dir, 'config.json');
   const config = readJson(configFile) ?? {};
   return {
-    file, dir, graph, batchNormFolding,
+    file,
+    dir,
+    graph,
+    batchNormFolding,
     inputName: imageInput.name ?? '',
     outputName: graph.outputs[0].name ?? '',
     preprocessing,
@@ -128,13 +146,25 @@ export function loadModel(path: string, overrides: ModelOptions = {}): LoadedMod
   };
 }
 
-const QUANTIZED_OPS = new Set(['QuantizeLinear', 'DequantizeLinear', 'DynamicQuantizeLinear', 'QLinearMatMul', 'QLinearConv', 'MatMulInteger', 'ConvInteger', 'MatMulNBits']);
+const QUANTIZED_OPS = new Set([
+  'QuantizeLinear',
+  'DequantizeLinear',
+  'DynamicQuantizeLinear',
+  'QLinearMatMul',
+  'QLinearConv',
+  'MatMulInteger',
+  'ConvInteger',
+  'MatMulNBits',
+]);
 
 /** Quantizing needs the float model: an already quantized one (an evolq output, a *_quantized.onnx) is refused. */
 export function requireFloatModel(model: LoadedModel): void {
   const quantized = model.graph.nodes.filter((n) => QUANTIZED_OPS.has(n.opType));
   if (quantized.length) {
     const ops = [...new Set(quantized.map((n) => n.opType))].join(', ');
-    throw new ModelError(`${model.file}: is already quantized (${quantized.length} ${ops} nodes); give the float model it came from`, model.file);
+    throw new ModelError(
+      `${model.file}: is already quantized (${quantized.length} ${ops} nodes); give the float model it came from`,
+      model.file,
+    );
   }
 }

@@ -20,7 +20,8 @@ export interface ProgressEstimate {
 
 export const silentProgress: Progress = { start() {}, update() {}, end() {}, log() {} };
 
-const formatSeconds = (s: number) => (s >= 90 ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${s.toFixed(s < 10 ? 1 : 0)}s`);
+const formatSeconds = (s: number) =>
+  s >= 90 ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${s.toFixed(s < 10 ? 1 : 0)}s`;
 
 const BAR_WIDTH = 24;
 

@@ -91,7 +91,12 @@ export function radixSort(values: Float32Array): Float32Array {
 }
 
 /** OMSE: shrink the min-max range by 1 − 0.01·i, i = 0..89, keep the least squared error on `sample`. */
-export function referenceOmse(min: number, max: number, sample: Float32Array, bits: number): { scale: number; zeroPoint: number } {
+export function referenceOmse(
+  min: number,
+  max: number,
+  sample: Float32Array,
+  bits: number,
+): { scale: number; zeroPoint: number } {
   const range = uintRange(bits);
   const sorted = new SortedSample(sample);
   let best = { error: Infinity, scale: 1, zeroPoint: 0 };
@@ -105,7 +110,13 @@ export function referenceOmse(min: number, max: number, sample: Float32Array, bi
 }
 
 /** PTF's α per channel (the last axis), by direct sums over the strided sample. */
-export function referencePtfAlpha(min: number, max: number, sample: Float32Array, channels: number, bits: number): number[] {
+export function referencePtfAlpha(
+  min: number,
+  max: number,
+  sample: Float32Array,
+  channels: number,
+  bits: number,
+): number[] {
   const range = uintRange(bits);
   const widest = scaleAndZeroPoint(min, max, range);
   const base = Math.fround(widest.scale / 8);

@@ -51,7 +51,10 @@ export function buildModel(spec: {
     graph: {
       name: 'tiny',
       node: spec.nodes.map((n, i) => ({
-        name: `${n.op}_${i}`, opType: n.op, input: n.inputs, output: n.outputs,
+        name: `${n.op}_${i}`,
+        opType: n.op,
+        input: n.inputs,
+        output: n.outputs,
         attribute: [
           ...Object.entries(n.attrs ?? {}).map(([k, v]) => makeAttribute(k, v)),
           ...Object.entries(n.floatAttrs ?? {}).map(([k, v]) => makeAttribute(k, v, 'float')),

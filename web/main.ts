@@ -1,12 +1,29 @@
 // The demo page: loads the quantized model.onnx with onnxruntime-web (wasm), classifies the images the
 // server lists, and shows each label and time. Results also land in `window.evolq` for tests.
-// @ts-ignore: served by evolq's demo server from onnxruntime-web's dist folder
+// @ts-expect-error: served by evolq's demo server from onnxruntime-web's dist folder
 import * as ort from '/ort/ort.wasm.min.mjs';
 
-interface Preprocessor { size: { height: number; width: number }; mean: number[]; std: number[]; rescale: number }
+interface Preprocessor {
+  size: { height: number; width: number };
+  mean: number[];
+  std: number[];
+  rescale: number;
+}
 /** `model` is the model folder's name and each image's `file` its path in the images folder (`class/image.png`): the server shows no local paths. */
-interface Listing { model: string; labels: string[]; preprocessor: Preprocessor; inputName: string; images: { url: string; file: string; label: number }[] }
-interface Result { file: string; label: number; predicted: number; logits: number[]; ms: number }
+interface Listing {
+  model: string;
+  labels: string[];
+  preprocessor: Preprocessor;
+  inputName: string;
+  images: { url: string; file: string; label: number }[];
+}
+interface Result {
+  file: string;
+  label: number;
+  predicted: number;
+  logits: number[];
+  ms: number;
+}
 
 const status = document.getElementById('status')!;
 const results = document.getElementById('results')!;
@@ -60,8 +77,11 @@ async function main(): Promise<void> {
   }
   const correct = out.filter((r) => r.predicted === r.label).length;
   // The first run includes onnxruntime's warm-up; the median of the rest is the steady-state time.
-  const rest = out.slice(1).map((r) => r.ms).sort((a, b) => a - b);
-  const median = rest.length ? rest[Math.floor(rest.length / 2)] : out[0]?.ms ?? 0;
+  const rest = out
+    .slice(1)
+    .map((r) => r.ms)
+    .sort((a, b) => a - b);
+  const median = rest.length ? rest[Math.floor(rest.length / 2)] : (out[0]?.ms ?? 0);
   status.textContent = `${listing.model}: ${correct}/${out.length} correct; ${median.toFixed(1)} ms per image (median; first ${out[0]?.ms.toFixed(0) ?? '-'} ms) with onnxruntime-web ${ort.env.versions.web} (wasm)`;
   (window as unknown as { evolq: unknown }).evolq = { done: true, results: out };
 }

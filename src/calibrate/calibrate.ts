@@ -5,7 +5,16 @@ import type { ImageBatch } from '../data/imagefolder.js';
 import type { QuantPoint } from '../quant/points.js';
 import { channelStats, type QuantParams } from '../quant/scheme.js';
 import { collectStats, type CollectReport, type StatsRequest } from './collect.js';
-import { OBSERVER_REGISTRY, PTF_FIT_STEPS, blockedWeightParams, minmaxParams, sampleStatistic, weightParams, type Observer, type SampleSpec } from './observers.js';
+import {
+  OBSERVER_REGISTRY,
+  PTF_FIT_STEPS,
+  blockedWeightParams,
+  minmaxParams,
+  sampleStatistic,
+  weightParams,
+  type Observer,
+  type SampleSpec,
+} from './observers.js';
 import { blockable } from '../quant/blocks.js';
 import { silentProgress, type Progress } from '../progress.js';
 import { DataError, GraphError } from '../errors.js';
@@ -70,18 +79,25 @@ function weightInput(graph: Graph, point: QuantPoint): { tensor: string; axis: n
 function refittedActivations(graph: Graph, points: readonly QuantPoint[], options: CalibrationOptions): Set<string> {
   if (!options.ptfRefit || options.integerLayerNorm) return new Set();
   const opTypes = new Map(graph.nodes.map((n) => [n.name, n.opType]));
-  const readByMatMuls = (p: QuantPoint) => p.consumers.length > 0 && p.consumers.every((name) => opTypes.get(name) === 'MatMul');
+  const readByMatMuls = (p: QuantPoint) =>
+    p.consumers.length > 0 && p.consumers.every((name) => opTypes.get(name) === 'MatMul');
   return new Set(points.filter((p) => p.kind === 'activation' && readByMatMuls(p)).map((p) => p.id));
 }
 
 export async function calibrate(
-  runner: Runner, graph: Graph, inputName: string, points: readonly QuantPoint[], images: ImageBatch,
-  options: CalibrationOptions, progress: Progress = silentProgress,
+  runner: Runner,
+  graph: Graph,
+  inputName: string,
+  points: readonly QuantPoint[],
+  images: ImageBatch,
+  options: CalibrationOptions,
+  progress: Progress = silentProgress,
 ): Promise<CalibrationTable> {
   const params: Record<string, QuantParams> = {};
   const ranges: CalibrationTable['ranges'] = {};
   const requests = new Map<string, StatsRequest>();
-  const request = (tensor: string, extra: Partial<StatsRequest>) => requests.set(tensor, { ...requests.get(tensor), tensor, ...extra });
+  const request = (tensor: string, extra: Partial<StatsRequest>) =>
+    requests.set(tensor, { ...requests.get(tensor), tensor, ...extra });
   const meanInputs = new Map<string, { tensor: string; axis: number }>();
   const observer = OBSERVER_REGISTRY[options.observer];
   const needs: { sample?: boolean; percentile?: boolean } = observer.needs;
@@ -91,11 +107,20 @@ export async function calibrate(
   for (const point of points) {
     if (point.kind === 'weight') {
       const value = graph.constantValue(point.tensor)!;
-      if (!value.values.every(Number.isFinite)) throw new GraphError(`weight '${point.tensor}' of node '${point.node}' holds values that are not finite (NaN or infinity)`, point.node);
-      params[point.id] = options.weightBlock && blockable(graph, point, options.weightBlock)
-        ? blockedWeightParams(value.values, value.dims, options.weightBlock, options.wBits)
-        : weightParams(value.values, value.dims, point.channelAxis!, options.wBits);
-      if (options.weightCorrection) params[point.id] = { ...params[point.id], correction: channelStats(value.values, value.dims, point.channelAxis!) } as QuantParams;
+      if (!value.values.every(Number.isFinite))
+        throw new GraphError(
+          `weight '${point.tensor}' of node '${point.node}' holds values that are not finite (NaN or infinity)`,
+          point.node,
+        );
+      params[point.id] =
+        options.weightBlock && blockable(graph, point, options.weightBlock)
+          ? blockedWeightParams(value.values, value.dims, options.weightBlock, options.wBits)
+          : weightParams(value.values, value.dims, point.channelAxis!, options.wBits);
+      if (options.weightCorrection)
+        params[point.id] = {
+          ...params[point.id],
+          correction: channelStats(value.values, value.dims, point.channelAxis!),
+        } as QuantParams;
       const input = options.biasCorrection ? weightInput(graph, point) : undefined;
       if (input) {
         meanInputs.set(point.id, input);
@@ -124,24 +149,49 @@ export async function calibrate(
     } else {
       const bits = options.aBits;
       const observed: SampleSpec[] = needs.sample && observerSample ? [{ kind: observerSample, bits }] : [];
-      const sample: SampleSpec[] = point.kind === 'layernorm' && options.ptf
-        // FQ-ViT's integer LayerNorm shifts by the factors: with it the refit keeps powers of two.
-        ? [{ kind: 'ptf', bits }, ...(options.ptfRefit ? [{ kind: 'ptf-fit', bits, steps: options.integerLayerNorm ? 1 : PTF_FIT_STEPS } as const] : [])]
-        // Last, after the observer's own: the refit is read from the end of the tensor's statistics.
-        : [...observed, ...(refitted.has(point.id) ? [{ kind: 'ptf-fit', bits, steps: PTF_FIT_STEPS, rows: 'plain' } as const] : [])];
+      const sample: SampleSpec[] =
+        point.kind === 'layernorm' && options.ptf
+          ? // FQ-ViT's integer LayerNorm shifts by the factors: with it the refit keeps powers of two.
+            [
+              { kind: 'ptf', bits },
+              ...(options.ptfRefit
+                ? [{ kind: 'ptf-fit', bits, steps: options.integerLayerNorm ? 1 : PTF_FIT_STEPS } as const]
+                : []),
+            ]
+          : // Last, after the observer's own: the refit is read from the end of the tensor's statistics.
+            [
+              ...observed,
+              ...(refitted.has(point.id)
+                ? [{ kind: 'ptf-fit', bits, steps: PTF_FIT_STEPS, rows: 'plain' } as const]
+                : []),
+            ];
       request(point.tensor, { sample: sample.length ? sample : undefined, percentile: needs.percentile || undefined });
     }
   }
 
   let chunks: CollectReport | undefined;
-  const stats = await collectStats(runner, graph, inputName, images, [...requests.values()], options.batchSize, progress, options.memoryBudget, (r) => (chunks = r), options.sampleThreads);
+  const stats = await collectStats(
+    runner,
+    graph,
+    inputName,
+    images,
+    [...requests.values()],
+    options.batchSize,
+    progress,
+    options.memoryBudget,
+    (r) => (chunks = r),
+    options.sampleThreads,
+  );
   let refittedPtf: CalibrationTable['refittedPtf'];
   for (const point of points) {
     if (params[point.id]) continue;
     const s = stats.get(point.tensor)!;
     if (!Number.isFinite(s.min) || !Number.isFinite(s.max)) {
-      throw new DataError(`calibration: tensor '${point.tensor}' (${point.kind} point ${point.id}) has no finite range on the calibration images `
-        + `(min ${s.min}, max ${s.max}); check the model and its preprocessing (image_mean, image_std)`, point.tensor);
+      throw new DataError(
+        `calibration: tensor '${point.tensor}' (${point.kind} point ${point.id}) has no finite range on the calibration images ` +
+          `(min ${s.min}, max ${s.max}); check the model and its preprocessing (image_mean, image_std)`,
+        point.tensor,
+      );
     }
     ranges[point.id] = { min: s.min, max: s.max };
     if (point.kind === 'layernorm' && options.ptf) {
@@ -161,7 +211,13 @@ export async function calibrate(
   if (options.integerLayerNorm) {
     for (const point of points) {
       const p = params[point.id];
-      if (point.kind === 'layernorm' && point.output && p.kind === 'uniform' && params[point.output]?.kind === 'uniform') params[point.id] = { ...p, integerLayerNorm: true };
+      if (
+        point.kind === 'layernorm' &&
+        point.output &&
+        p.kind === 'uniform' &&
+        params[point.output]?.kind === 'uniform'
+      )
+        params[point.id] = { ...p, integerLayerNorm: true };
     }
   }
 

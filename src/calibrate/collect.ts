@@ -61,23 +61,47 @@ function accumulateMean(stats: TensorStats, value: FloatTensor, meanAxis: number
   stats.channelCount = (stats.channelCount ?? 0) + data.length / channels;
 }
 
-const bytesOf = (values: Record<string, FloatTensor>) => Object.values(values).reduce((n, t) => n + t.data.byteLength, 0);
-
 /** The probe: the float model with each of `reduced`'s min, max and sum (NaN flag) as outputs, and `whole` as outputs. */
 function probeGraph(graph: Graph, reducedTensors: readonly string[], whole: readonly string[]) {
   const probe = graph.clone();
   const reduced = new Map<string, { min: string; max: string; nan: string }>();
   const keepdims = makeAttribute('keepdims', 0);
   for (const t of reducedTensors) {
-    const names = { min: probe.uniqueName(`${t}::calib_min`), max: probe.uniqueName(`${t}::calib_max`), nan: probe.uniqueName(`${t}::calib_sum`) };
-    probe.addNode({ name: names.min, opType: 'ReduceMin', domain: '', inputs: [t], outputs: [names.min], attributes: [keepdims] });
-    probe.addNode({ name: names.max, opType: 'ReduceMax', domain: '', inputs: [t], outputs: [names.max], attributes: [keepdims] });
+    const names = {
+      min: probe.uniqueName(`${t}::calib_min`),
+      max: probe.uniqueName(`${t}::calib_max`),
+      nan: probe.uniqueName(`${t}::calib_sum`),
+    };
+    probe.addNode({
+      name: names.min,
+      opType: 'ReduceMin',
+      domain: '',
+      inputs: [t],
+      outputs: [names.min],
+      attributes: [keepdims],
+    });
+    probe.addNode({
+      name: names.max,
+      opType: 'ReduceMax',
+      domain: '',
+      inputs: [t],
+      outputs: [names.max],
+      attributes: [keepdims],
+    });
     // onnxruntime's ReduceMin/ReduceMax skip a NaN unless it comes first; a sum is NaN wherever one is.
-    probe.addNode({ name: names.nan, opType: 'ReduceSum', domain: '', inputs: [t], outputs: [names.nan], attributes: [keepdims] });
+    probe.addNode({
+      name: names.nan,
+      opType: 'ReduceSum',
+      domain: '',
+      inputs: [t],
+      outputs: [names.nan],
+      attributes: [keepdims],
+    });
     for (const name of Object.values(names)) probe.outputs.push(floatValueInfo(name));
     reduced.set(t, names);
   }
-  for (const t of whole) if (!probe.inputs.some((i) => i.name === t) && !probe.isGraphOutput(t)) probe.outputs.push(floatValueInfo(t));
+  for (const t of whole)
+    if (!probe.inputs.some((i) => i.name === t) && !probe.isGraphOutput(t)) probe.outputs.push(floatValueInfo(t));
   return { probe, reduced };
 }
 
@@ -87,8 +111,14 @@ function probeGraph(graph: Graph, reducedTensors: readonly string[], whole: read
  * (onnxruntime's and JavaScript's copies). `run(…, true)` fetches what measures the size.
  */
 async function forChunks(
-  start: number, end: number, limit: number, budget: number, run: (start: number, end: number, measure: boolean) => Promise<Record<string, FloatTensor>>,
-  use: (values: Record<string, FloatTensor>, end: number) => void | Promise<void>, firstChunk = 1, known?: number,
+  start: number,
+  end: number,
+  limit: number,
+  budget: number,
+  run: (start: number, end: number, measure: boolean) => Promise<Record<string, FloatTensor>>,
+  use: (values: Record<string, FloatTensor>, end: number) => void | Promise<void>,
+  firstChunk = 1,
+  known?: number,
 ): Promise<{ chunk: number; bytesPerImage: number }> {
   const fit = (bytes: number) => imagesWithin(budget, bytes, limit);
   let chunk = known === undefined ? Math.min(firstChunk, limit) : fit(known);
@@ -99,7 +129,8 @@ async function forChunks(
     const values = await run(from, to, !sized);
     if (!sized) {
       // Tensors fetched whole; the reduced ranges are scalars and do not count.
-      bytesPerImage = Object.values(values).reduce((n, t) => n + (t.data.length > 1 ? t.data.byteLength : 0), 0) / (to - from);
+      bytesPerImage =
+        Object.values(values).reduce((n, t) => n + (t.data.length > 1 ? t.data.byteLength : 0), 0) / (to - from);
       chunk = fit(bytesPerImage);
       sized = true;
     }
@@ -116,12 +147,21 @@ async function forChunks(
  * The sample statistics run on `sampleThreads` worker threads (default: one per core).
  */
 export async function collectStats(
-  runner: Runner, graph: Graph, inputName: string, images: ImageBatch, requests: readonly StatsRequest[],
-  batchSize: number, progress: Progress = silentProgress, memoryBudget = DEFAULT_MEMORY_BUDGET, report?: (r: CollectReport) => void,
+  runner: Runner,
+  graph: Graph,
+  inputName: string,
+  images: ImageBatch,
+  requests: readonly StatsRequest[],
+  batchSize: number,
+  progress: Progress = silentProgress,
+  memoryBudget = DEFAULT_MEMORY_BUDGET,
+  report?: (r: CollectReport) => void,
   sampleThreads?: number,
 ): Promise<Map<string, TensorStats>> {
   const tensors = [...new Set(requests.map((r) => r.tensor))];
-  const perBatchWhole = [...new Set(requests.filter((r) => r.percentile || r.meanAxis !== undefined).map((r) => r.tensor))];
+  const perBatchWhole = [
+    ...new Set(requests.filter((r) => r.percentile || r.meanAxis !== undefined).map((r) => r.tensor)),
+  ];
   const stats = new Map<string, TensorStats>(requests.map((r) => [r.tensor, { min: Infinity, max: -Infinity }]));
   const n = images.dims[0];
   const batches = [...batchRanges(n, batchSize)];
@@ -131,7 +171,13 @@ export async function collectStats(
   const percentile = requests.some((r) => r.percentile);
   const chunks: CollectReport = { chunk: 0, sampleChunk: 0, bytesPerImage: { ranges: 0, sample: 0 } };
 
-  const runChunk = async (session: Session, fetches: readonly string[], whole: readonly string[], start: number, end: number) => {
+  const runChunk = async (
+    session: Session,
+    fetches: readonly string[],
+    whole: readonly string[],
+    start: number,
+    end: number,
+  ) => {
     const batch = sliceBatch(images, start, end);
     const pixels: FloatTensor = { data: batch.data, dims: batch.dims };
     const fetched = fetches.filter((t) => t !== inputName);
@@ -147,8 +193,19 @@ export async function collectStats(
   progress.start('calibration', n);
   try {
     for (const [batchStart, batchEnd] of batches) {
-      const sized = await forChunks(batchStart, batchEnd, batchSize, percentile ? Infinity : outputBudget,
-        (start, end, measure) => runChunk(session, [...reducedNames, ...(measure ? tensors : perBatchWhole)], measure ? tensors : perBatchWhole, start, end),
+      const sized = await forChunks(
+        batchStart,
+        batchEnd,
+        batchSize,
+        percentile ? Infinity : outputBudget,
+        (start, end, measure) =>
+          runChunk(
+            session,
+            [...reducedNames, ...(measure ? tensors : perBatchWhole)],
+            measure ? tensors : perBatchWhole,
+            start,
+            end,
+          ),
         (values, end) => {
           for (const [t, names] of reduced) {
             const s = stats.get(t)!;
@@ -166,10 +223,14 @@ export async function collectStats(
           }
           for (const r of requests) {
             if (r.meanAxis !== undefined) accumulateMean(stats.get(r.tensor)!, values[r.tensor], r.meanAxis);
-            if (r.percentile) (stats.get(r.tensor)!.percentile ??= new PercentileTracker()).update(values[r.tensor].data);
+            if (r.percentile)
+              (stats.get(r.tensor)!.percentile ??= new PercentileTracker()).update(values[r.tensor].data);
           }
           progress.update(end);
-        }, percentile ? batchSize : 1, chunks.chunk ? chunks.bytesPerImage.ranges : undefined);
+        },
+        percentile ? batchSize : 1,
+        chunks.chunk ? chunks.bytesPerImage.ranges : undefined,
+      );
       chunks.chunk = sized.chunk;
       chunks.bytesPerImage.ranges ||= sized.bytesPerImage;
     }
@@ -179,22 +240,38 @@ export async function collectStats(
   }
 
   // Tensors without a finite range get no sample statistic (calibrate says why).
-  const sampling = requests.filter((r) => r.sample && Number.isFinite(stats.get(r.tensor)!.min) && Number.isFinite(stats.get(r.tensor)!.max));
+  const sampling = requests.filter(
+    (r) => r.sample && Number.isFinite(stats.get(r.tensor)!.min) && Number.isFinite(stats.get(r.tensor)!.max),
+  );
   if (sampling.length) {
     // The sample batch again, its tensors whole, now that the ranges over every image are known.
     const fetched = [...new Set(sampling.map((r) => r.tensor))];
     const sampleGraph = graph.clone();
-    for (const t of fetched) if (t !== inputName && !sampleGraph.isGraphOutput(t)) sampleGraph.outputs.push(floatValueInfo(t));
+    for (const t of fetched)
+      if (t !== inputName && !sampleGraph.isGraphOutput(t)) sampleGraph.outputs.push(floatValueInfo(t));
     session = await runner.createSession(sampleGraph.toBytes());
-    const statistics = new SampleStatistics(sampling.map((r) => ({ tensor: r.tensor, specs: r.sample!, min: stats.get(r.tensor)!.min, max: stats.get(r.tensor)!.max })), sampleThreads);
+    const statistics = new SampleStatistics(
+      sampling.map((r) => ({
+        tensor: r.tensor,
+        specs: r.sample!,
+        min: stats.get(r.tensor)!.min,
+        max: stats.get(r.tensor)!.max,
+      })),
+      sampleThreads,
+    );
     progress.start('calibration: sample batch', sampleEnd - sampleStart);
     try {
-      const sized = await forChunks(sampleStart, sampleEnd, batchSize, outputBudget,
+      const sized = await forChunks(
+        sampleStart,
+        sampleEnd,
+        batchSize,
+        outputBudget,
         (start, end) => runChunk(session, fetched, fetched, start, end),
         async (values, end) => {
           await statistics.add(values);
           progress.update(end - sampleStart);
-        });
+        },
+      );
       for (const [t, params] of await statistics.params()) stats.get(t)!.sample = params;
       chunks.sampleChunk = sized.chunk;
       chunks.bytesPerImage.sample = sized.bytesPerImage;

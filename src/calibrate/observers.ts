@@ -2,8 +2,12 @@
 import { scaleAndZeroPoint, uintRange, type IntRange, type UniformParams } from '../quant/scheme.js';
 import type { TensorStats } from './collect.js';
 
-
-function uniform(bits: number, scale: number[] | Float32Array, zeroPoint: number[] | Float32Array, axis: number | null): UniformParams {
+function uniform(
+  bits: number,
+  scale: number[] | Float32Array,
+  zeroPoint: number[] | Float32Array,
+  axis: number | null,
+): UniformParams {
   return { kind: 'uniform', bits, scale: Float32Array.from(scale), zeroPoint: Float32Array.from(zeroPoint), axis };
 }
 
@@ -19,7 +23,14 @@ function roundHalfEvenFast(v: number): number {
 }
 
 /** Σ (x − x̂)² over x[start], x[start + step], … with x̂ computed exactly as the graph does. */
-export function squaredError(x: Float32Array, scale: number, zeroPoint: number, range: IntRange, start = 0, step = 1): number {
+export function squaredError(
+  x: Float32Array,
+  scale: number,
+  zeroPoint: number,
+  range: IntRange,
+  start = 0,
+  step = 1,
+): number {
   const lo = range.qmin - zeroPoint;
   const hi = range.qmax - zeroPoint;
   let sum = 0;
@@ -94,7 +105,11 @@ export class OmseAccumulator implements SampleStatistic {
   private readonly sums: Float64Array;
   private squares = 0;
 
-  constructor(min: number, max: number, private readonly bits: number) {
+  constructor(
+    min: number,
+    max: number,
+    private readonly bits: number,
+  ) {
     this.range = uintRange(bits);
     const levels = this.range.qmax - this.range.qmin;
     const all = new Uint32Array(OmseAccumulator.CANDIDATES * levels);
@@ -217,7 +232,13 @@ export function omseParams(min: number, max: number, sample: Float32Array, bits:
  * from the widest scale, and per channel the α ∈ {0..3} whose scale s·2^α has the least error on `sample`
  * (channels on the last axis).
  */
-export function ptfParams(min: number, max: number, sample: Float32Array, channels: number, bits: number): UniformParams & { alpha: number[] } {
+export function ptfParams(
+  min: number,
+  max: number,
+  sample: Float32Array,
+  channels: number,
+  bits: number,
+): UniformParams & { alpha: number[] } {
   const accumulator = new PtfAccumulator(min, max, bits);
   accumulator.add(sample, channels);
   return accumulator.params();
@@ -236,7 +257,11 @@ export class PtfAccumulator implements SampleStatistic {
   private errors?: Float64Array;
   private channels = 0;
 
-  constructor(min: number, max: number, private readonly bits: number) {
+  constructor(
+    min: number,
+    max: number,
+    private readonly bits: number,
+  ) {
     this.range = uintRange(bits);
     const widest = scaleAndZeroPoint(min, max, this.range);
     this.base = Math.fround(widest.scale / 8);
@@ -284,7 +309,11 @@ export class PtfAccumulator implements SampleStatistic {
       }
       alpha.push(best.a);
     }
-    return { ...uniform(this.bits, [this.base], [this.zeroPoint], -1), channelFactor: Float32Array.from(alpha, (a) => 2 ** a), alpha };
+    return {
+      ...uniform(this.bits, [this.base], [this.zeroPoint], -1),
+      channelFactor: Float32Array.from(alpha, (a) => 2 ** a),
+      alpha,
+    };
   }
 }
 
@@ -318,8 +347,15 @@ export class PtfFit implements SampleStatistic {
   private errors?: Float64Array;
   private channels = 0;
 
-  constructor(min: number, max: number, private readonly bits: number, steps = 1, private readonly rows: PtfRows = 'layernorm') {
-    if (!Number.isInteger(steps) || steps < 1) throw new Error(`PtfFit: steps must be a positive integer, got ${steps}`);
+  constructor(
+    min: number,
+    max: number,
+    private readonly bits: number,
+    steps = 1,
+    private readonly rows: PtfRows = 'layernorm',
+  ) {
+    if (!Number.isInteger(steps) || steps < 1)
+      throw new Error(`PtfFit: steps must be a positive integer, got ${steps}`);
     this.factors = Array.from({ length: 3 * steps + 1 }, (_, a) => 2 ** (a / steps));
     const range = uintRange(bits);
     for (const ratio of PtfFit.RATIOS) {
@@ -378,7 +414,10 @@ export class PtfFit implements SampleStatistic {
       }
       if (total < best.total) best = { total, r, alpha };
     }
-    return { ...uniform(this.bits, [this.bases[best.r]], [this.zeroPoints[best.r]], -1), channelFactor: Float32Array.from(best.alpha, (a) => this.factors[a]) };
+    return {
+      ...uniform(this.bits, [this.bases[best.r]], [this.zeroPoints[best.r]], -1),
+      channelFactor: Float32Array.from(best.alpha, (a) => this.factors[a]),
+    };
   }
 }
 
@@ -408,8 +447,13 @@ export interface SampleSpec {
 /** How PtfFit weighs a row's error: divided by the row's variance, as a LayerNorm reads it, or each alike. */
 export type PtfRows = 'layernorm' | 'plain';
 
-const SAMPLE_STATISTICS: Record<SampleSpec['kind'], new (min: number, max: number, bits: number, steps?: number, rows?: PtfRows) => SampleStatistic> = {
-  omse: OmseAccumulator, ptf: PtfAccumulator, 'ptf-fit': PtfFit,
+const SAMPLE_STATISTICS: Record<
+  SampleSpec['kind'],
+  new (min: number, max: number, bits: number, steps?: number, rows?: PtfRows) => SampleStatistic
+> = {
+  omse: OmseAccumulator,
+  ptf: PtfAccumulator,
+  'ptf-fit': PtfFit,
 };
 
 /**
@@ -438,14 +482,24 @@ export function weightParams(values: Float32Array, dims: readonly number[], axis
   }
   const range = uintRange(bits);
   const params = min.map((lo, c) => scaleAndZeroPoint(lo, max[c], range));
-  return uniform(bits, params.map((p) => p.scale), params.map((p) => p.zeroPoint), axis);
+  return uniform(
+    bits,
+    params.map((p) => p.scale),
+    params.map((p) => p.zeroPoint),
+    axis,
+  );
 }
 
 /**
  * Min-max parameters per block of `block` consecutive rows of each column of a [K, N] weight (K a multiple of
  * `block`), laid out [K / block, N].
  */
-export function blockedWeightParams(values: Float32Array, dims: readonly number[], block: number, bits: number): UniformParams {
+export function blockedWeightParams(
+  values: Float32Array,
+  dims: readonly number[],
+  block: number,
+  bits: number,
+): UniformParams {
   const [rows, columns] = dims;
   const blocks = rows / block;
   const min = new Array(blocks * columns).fill(Infinity);
@@ -457,7 +511,15 @@ export function blockedWeightParams(values: Float32Array, dims: readonly number[
   }
   const range = uintRange(bits);
   const params = min.map((lo, j) => scaleAndZeroPoint(lo, max[j], range));
-  return { ...uniform(bits, params.map((p) => p.scale), params.map((p) => p.zeroPoint), 1), block: { size: block, blocks } };
+  return {
+    ...uniform(
+      bits,
+      params.map((p) => p.scale),
+      params.map((p) => p.zeroPoint),
+      1,
+    ),
+    block: { size: block, blocks },
+  };
 }
 
 /** The q-quantile of values by selection (linear interpolation between order statistics, as torch.quantile). */
@@ -482,8 +544,11 @@ function select(data: Float32Array, k: number): number {
       while (data[i] < pivot) i++;
       while (data[j] > pivot) j--;
       if (i <= j) {
-        const t = data[i]; data[i] = data[j]; data[j] = t;
-        i++; j--;
+        const t = data[i];
+        data[i] = data[j];
+        data[j] = t;
+        i++;
+        j--;
       }
     }
     if (k <= j) hi = j;
@@ -515,28 +580,37 @@ export class PercentileTracker {
   }
 }
 
-
 /**
  * The activation observer registry: a name → the statistics it needs collected and how it turns them into a
  * quantizer. `--observer`'s choices, help and errors come from here; a new observer is one entry.
  */
 export const OBSERVER_REGISTRY = {
-  minmax: { summary: 'the observed min and max', needs: {}, params: (s: TensorStats, bits: number) => minmaxParams(s.min, s.max, bits) },
+  minmax: {
+    summary: 'the observed min and max',
+    needs: {},
+    params: (s: TensorStats, bits: number) => minmaxParams(s.min, s.max, bits),
+  },
   percentile: {
-    summary: 'the 0.00001 and 0.99999 quantiles per batch, smoothed with momentum 0.01 (FQ-ViT)', needs: { percentile: true },
+    summary: 'the 0.00001 and 0.99999 quantiles per batch, smoothed with momentum 0.01 (FQ-ViT)',
+    needs: { percentile: true },
     params: (s: TensorStats, bits: number) => minmaxParams(s.percentile!.min, s.percentile!.max, bits),
   },
   omse: {
-    summary: 'the min-max range clipped to the least squared error on the last batch (FQ-ViT)', needs: { sample: true },
+    summary: 'the min-max range clipped to the least squared error on the last batch (FQ-ViT)',
+    needs: { sample: true },
     sample: 'omse',
     params: (s: TensorStats) => s.sample![0],
   },
-} satisfies Record<string, {
-  summary: string; needs: { sample?: boolean; percentile?: boolean };
-  /** With needs.sample: the statistic of the sample batch, made from the range over every image. */
-  sample?: SampleSpec['kind'];
-  params: (stats: TensorStats, bits: number) => UniformParams;
-}>;
+} satisfies Record<
+  string,
+  {
+    summary: string;
+    needs: { sample?: boolean; percentile?: boolean };
+    /** With needs.sample: the statistic of the sample batch, made from the range over every image. */
+    sample?: SampleSpec['kind'];
+    params: (stats: TensorStats, bits: number) => UniformParams;
+  }
+>;
 
 export type Observer = keyof typeof OBSERVER_REGISTRY;
 export const OBSERVERS = Object.keys(OBSERVER_REGISTRY) as Observer[];

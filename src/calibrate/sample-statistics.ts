@@ -30,7 +30,11 @@ export class SampleSet {
   private readonly statistics = new Map<string, SampleStatistic[]>();
 
   constructor(tensors: readonly SampleTensor[]) {
-    for (const t of tensors) this.statistics.set(t.tensor, t.specs.map((s) => sampleStatistic(s, t.min, t.max)));
+    for (const t of tensors)
+      this.statistics.set(
+        t.tensor,
+        t.specs.map((s) => sampleStatistic(s, t.min, t.max)),
+      );
   }
 
   add(chunks: readonly SampleChunk[]): void {
@@ -91,7 +95,10 @@ export class SampleStatistics {
   /** Tensor → its thread, fixed by the first chunk. */
   private owner?: Map<string, number>;
 
-  constructor(private readonly tensors: readonly SampleTensor[], private readonly threadCount = availableParallelism()) {
+  constructor(
+    private readonly tensors: readonly SampleTensor[],
+    private readonly threadCount = availableParallelism(),
+  ) {
     if (threadCount <= 1 || tensors.length <= 1) this.local = new SampleSet(tensors);
   }
 
@@ -113,19 +120,28 @@ export class SampleStatistics {
 
   /** Adds a chunk of every tensor; `values` must not be used after (their buffers may move to the threads). */
   async add(values: Record<string, FloatTensor>): Promise<void> {
-    const chunks = this.tensors.map((t) => ({ tensor: t.tensor, values: values[t.tensor].data, channels: values[t.tensor].dims[values[t.tensor].dims.length - 1] }));
+    const chunks = this.tensors.map((t) => ({
+      tensor: t.tensor,
+      values: values[t.tensor].data,
+      channels: values[t.tensor].dims[values[t.tensor].dims.length - 1],
+    }));
     if (this.local) return this.local.add(chunks);
     const owner = (this.owner ??= this.assign(values));
     const perThread = this.threads.map(() => ({ chunks: [] as SampleChunk[], transfer: [] as ArrayBuffer[] }));
     for (const c of chunks) {
       // A view of a larger buffer (the pixels are a view of every image) is copied; a whole buffer moves.
-      const whole = c.values.byteOffset === 0 && c.values.byteLength === c.values.buffer.byteLength && c.values.buffer instanceof ArrayBuffer;
+      const whole =
+        c.values.byteOffset === 0 &&
+        c.values.byteLength === c.values.buffer.byteLength &&
+        c.values.buffer instanceof ArrayBuffer;
       const data = whole ? c.values : c.values.slice();
       const share = perThread[owner.get(c.tensor)!];
       share.chunks.push({ ...c, values: data });
       share.transfer.push(data.buffer as ArrayBuffer);
     }
-    await Promise.all(this.threads.map((thread, i) => thread.send({ type: 'add', chunks: perThread[i].chunks }, perThread[i].transfer)));
+    await Promise.all(
+      this.threads.map((thread, i) => thread.send({ type: 'add', chunks: perThread[i].chunks }, perThread[i].transfer)),
+    );
   }
 
   /** Per tensor, the parameters of each of its statistics. */

@@ -22,7 +22,8 @@ function joinNegativeValues(args: readonly string[], flags: Flags): string[] {
   const joined: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const name = args[i].startsWith('--') && !args[i].includes('=') ? args[i].slice(2) : undefined;
-    if (name && flags[name]?.type === 'string' && /^-[\d.]/.test(args[i + 1] ?? '')) joined.push(`${args[i]}=${args[++i]}`);
+    if (name && flags[name]?.type === 'string' && /^-[\d.]/.test(args[i + 1] ?? ''))
+      joined.push(`${args[i]}=${args[++i]}`);
     else joined.push(args[i]);
   }
   return joined;
@@ -51,7 +52,11 @@ export function parseCommand(command: Command, args: string[], positionals: stri
   if (line.help) return line;
   if (parsed.positionals.length !== positionals.length) {
     const extra = parsed.positionals.slice(positionals.length);
-    throw new ConfigError(extra.length ? `unexpected argument '${extra[0]}'` : `missing ${positionals.slice(parsed.positionals.length).join(' ')}`);
+    throw new ConfigError(
+      extra.length
+        ? `unexpected argument '${extra[0]}'`
+        : `missing ${positionals.slice(parsed.positionals.length).join(' ')}`,
+    );
   }
   for (const [name, spec] of optionsOf(command)) {
     const flag = flagName(name);
@@ -65,8 +70,10 @@ export function parseCommand(command: Command, args: string[], positionals: stri
       (line.options as Record<string, unknown>)[name] = value;
       continue;
     }
-    if (value === undefined && spec.requiredIn?.includes(command)) throw new ConfigError(`--${flag} is required`, `--${flag}`);
-    (line.request as Record<string, unknown>)[name] = value === undefined ? spec.default : spec.parse(value, `--${flag}`);
+    if (value === undefined && spec.requiredIn?.includes(command))
+      throw new ConfigError(`--${flag} is required`, `--${flag}`);
+    (line.request as Record<string, unknown>)[name] =
+      value === undefined ? spec.default : spec.parse(value, `--${flag}`);
   }
   return line;
 }

@@ -11,20 +11,25 @@ import type { Accuracy } from '../evaluate/metrics.js';
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
 
 export function formatInspect(report: InspectReport): string {
-  const lines = [`${report.model} (opset ${report.opset}): ${report.points.length} quant points, ${report.units.length} search units`];
+  const lines = [
+    `${report.model} (opset ${report.opset}): ${report.points.length} quant points, ${report.units.length} search units`,
+  ];
   const counts = new Map<string, number>();
   for (const p of report.points) counts.set(p.kind, (counts.get(p.kind) ?? 0) + 1);
   lines.push(`points: ${[...counts].map(([k, n]) => `${n} ${k}`).join(', ')}`);
   const bn = report.batchNorm;
-  if (bn.folded || bn.kept.length) lines.push(`BatchNormalization: ${bn.folded} folded into the adjacent layers, ${bn.kept.length} kept`);
+  if (bn.folded || bn.kept.length)
+    lines.push(`BatchNormalization: ${bn.folded} folded into the adjacent layers, ${bn.kept.length} kept`);
   for (const kept of bn.kept) lines.push(`  kept ${kept.node}: ${kept.reason}`);
   const byId = new Map(report.points.map((p) => [p.id, p]));
   for (const [i, unit] of report.units.entries()) {
     lines.push(`unit ${i} ${unit.kind} ${unit.name}`);
-    for (const id of unit.points) lines.push(`  ${id.padEnd(5)} ${byId.get(id)!.kind.padEnd(10)} ${byId.get(id)!.node}`);
+    for (const id of unit.points)
+      lines.push(`  ${id.padEnd(5)} ${byId.get(id)!.kind.padEnd(10)} ${byId.get(id)!.node}`);
   }
   lines.push('points:');
-  for (const p of report.points) lines.push(`  ${p.id.padEnd(5)} ${p.kind.padEnd(10)} ${p.tensor}  (${p.node})${p.role ? ` [${p.role}]` : ''}`);
+  for (const p of report.points)
+    lines.push(`  ${p.id.padEnd(5)} ${p.kind.padEnd(10)} ${p.tensor}  (${p.node})${p.role ? ` [${p.role}]` : ''}`);
   return lines.join('\n');
 }
 
@@ -34,26 +39,40 @@ export function formatEval(accuracy: Accuracy): string {
 
 export function formatQuantize(report: QuantizeReport, out: string): string {
   const s = report.settings;
-  const rows: [string, ScoredAccuracy][] = [['float', report.fp], [`W${s.wBits}A${s.aBits} baseline`, report.baseline]];
+  const rows: [string, ScoredAccuracy][] = [
+    ['float', report.fp],
+    [`W${s.wBits}A${s.aBits} baseline`, report.baseline],
+  ];
   if (report.evolq) rows.push([`W${s.wBits}A${s.aBits} Evol-Q`, report.evolq]);
   rows.push(['model.onnx', report.exported]);
   const e = report.exported;
-  const storage = Object.entries(e.weights).filter(([, w]) => w.tensors > 0).map(([t, w]) => `${w.tensors} ${t} weights`).join(', ');
-  const floats = e.floatSubgraphs.length ? `; float subgraphs: ${e.floatSubgraphs.length} (${[...new Set(e.floatSubgraphs.map((f) => f.kind))].join(', ')})` : '';
-  const search = report.search ? [`search: ${report.search.evaluations} evaluations${report.search.stopped ? ` (${report.search.stopped} stopped early by racing, ${report.search.forwards.suffixEquivalent.toFixed(1)} run in whole)` : ''} in ${report.search.seconds.toFixed(1)}s; kept ${keptName(report.search)}: ${report.search.why}`] : [];
+  const storage = Object.entries(e.weights)
+    .filter(([, w]) => w.tensors > 0)
+    .map(([t, w]) => `${w.tensors} ${t} weights`)
+    .join(', ');
+  const floats = e.floatSubgraphs.length
+    ? `; float subgraphs: ${e.floatSubgraphs.length} (${[...new Set(e.floatSubgraphs.map((f) => f.kind))].join(', ')})`
+    : '';
+  const search = report.search
+    ? [
+        `search: ${report.search.evaluations} evaluations${report.search.stopped ? ` (${report.search.stopped} stopped early by racing, ${report.search.forwards.suffixEquivalent.toFixed(1)} run in whole)` : ''} in ${report.search.seconds.toFixed(1)}s; kept ${keptName(report.search)}: ${report.search.why}`,
+      ]
+    : [];
   return [
     `${s.model}: W${s.wBits}A${s.aBits} ${s.method}, observer ${s.observer}${s.ptf ? ', PTF' : ''}${s.lis ? ', log2 softmax' : ''}${s.biasCorrection ? ', bias correction' : ''}`,
     `evaluated on ${report.evaluatedOn.n} images of ${report.evaluatedOn.images}`,
     `${''.padEnd(18)}${'top-1'.padStart(8)}${'top-5'.padStart(9)}${'KL to float'.padStart(13)}${'agrees'.padStart(9)}`,
-    ...rows.map(([name, a]) => `${name.padEnd(18)}${pct(a.top1).padStart(8)}${pct(a.top5).padStart(9)}`
-      + (a.toFloat ? `${a.toFloat.kl.toPrecision(4).padStart(13)}${pct(a.toFloat.agreement).padStart(9)}` : '')),
+    ...rows.map(
+      ([name, a]) =>
+        `${name.padEnd(18)}${pct(a.top1).padStart(8)}${pct(a.top5).padStart(9)}` +
+        (a.toFloat ? `${a.toFloat.kl.toPrecision(4).padStart(13)}${pct(a.toFloat.agreement).padStart(9)}` : ''),
+    ),
     ...search,
     `model.onnx: ${(e.bytes / 1e6).toFixed(2)} MB, ${(100 * e.sizeRatio).toFixed(1)}% of float, opset ${e.opset}, ${storage}${floats}`,
     `onnxruntime-node runs its layers as: ${layerKernels(e.kernels)}`,
     `wrote ${out} in ${report.timing.total.toFixed(1)}s`,
   ].join('\n');
 }
-
 
 export function formatLandscape(l: LandscapeFile, out: string): string {
   const s = l.settings;
@@ -63,7 +82,10 @@ export function formatLandscape(l: LandscapeFile, out: string): string {
     `${s.points} points along a random direction in ±${s.radius} relative${l.grid ? `, ${l.grid.size}×${l.grid.size} grid` : ''}; losses on ${s.calibImages} calibration images, top-1 on ${s.evalImages}`,
     `at the calibrated scales: infoNCE ${at0.infonce.toFixed(5)}, MSE ${at0.mse.toExponential(3)}, KL ${at0.kl.toExponential(3)}, top-1 ${pct(at0.top1)}`,
     `${'roughness'.padEnd(10)}${'minima'.padStart(8)}${'TV/range'.padStart(10)}${l.grid ? 'grid minima'.padStart(13) : ''}`,
-    ...LANDSCAPE_MEASURES.map((m) => `${(m === 'top1' ? 'top-1 err' : m).padEnd(10)}${String(l.roughness[m].localMinima).padStart(8)}${l.roughness[m].normalizedVariation.toFixed(2).padStart(10)}${l.grid ? String(l.roughness[m].gridLocalMinima ?? '-').padStart(13) : ''}`),
+    ...LANDSCAPE_MEASURES.map(
+      (m) =>
+        `${(m === 'top1' ? 'top-1 err' : m).padEnd(10)}${String(l.roughness[m].localMinima).padStart(8)}${l.roughness[m].normalizedVariation.toFixed(2).padStart(10)}${l.grid ? String(l.roughness[m].gridLocalMinima ?? '-').padStart(13) : ''}`,
+    ),
     `wrote ${l.files.join(', ')} to ${out} in ${l.seconds.toFixed(1)}s`,
   ].join('\n');
 }

@@ -15,7 +15,10 @@ import type { Command } from '../options/spec.js';
 import { StderrProgress, silentProgress } from '../progress.js';
 import { executionProviders } from '../runtime/runner.js';
 
-const devices = () => executionProviders().map((p) => p.name + (p.usable ? '' : ' (not installed)')).join(', ');
+const devices = () =>
+  executionProviders()
+    .map((p) => p.name + (p.usable ? '' : ' (not installed)'))
+    .join(', ');
 
 /** The request fields every model command shares: the model file, preprocessing overrides, runtime, progress. */
 function modelRequest({ request }: CommandLine) {
@@ -28,8 +31,12 @@ function modelRequest({ request }: CommandLine) {
 
 async function inspectCommand(line: CommandLine): Promise<string> {
   const recipe = resolveOptions(line.options, 'inspect');
-  const report = inspectModel(line.positionals[0], recipe.searchSpace, { modelFile: line.request.modelFile },
-    { extraPoints: recipe.extraPoints, sharedQkv: recipe.sharedQkv, integerLayerNorm: recipe.integerLayerNorm });
+  const report = inspectModel(
+    line.positionals[0],
+    recipe.searchSpace,
+    { modelFile: line.request.modelFile },
+    { extraPoints: recipe.extraPoints, sharedQkv: recipe.sharedQkv, integerLayerNorm: recipe.integerLayerNorm },
+  );
   return line.request.json ? JSON.stringify(report) : formatInspect(report);
 }
 
@@ -37,22 +44,44 @@ async function evalCommand(line: CommandLine): Promise<string> {
   const { request } = line;
   const { modelOptions, runtime, progress } = modelRequest(line);
   const accuracy = await evaluateModel(line.positionals[0], {
-    data: request.data!, limit: request.limit, batchSize: resolveOptions(line.options, 'eval').batchSize, ...modelOptions, runtime, progress,
+    data: request.data!,
+    limit: request.limit,
+    batchSize: resolveOptions(line.options, 'eval').batchSize,
+    ...modelOptions,
+    runtime,
+    progress,
   });
-  return request.json ? JSON.stringify({ top1: accuracy.top1, top5: accuracy.top5, n: accuracy.n, seconds: accuracy.seconds }) : formatEval(accuracy);
+  return request.json
+    ? JSON.stringify({ top1: accuracy.top1, top5: accuracy.top5, n: accuracy.n, seconds: accuracy.seconds })
+    : formatEval(accuracy);
 }
 
 async function quantizeCommand(line: CommandLine): Promise<string> {
   const { request } = line;
-  const report = await quantize({ model: line.positionals[0], calib: request.calib!, out: request.out!, eval: request.eval, options: line.options, ...modelRequest(line) });
+  const report = await quantize({
+    model: line.positionals[0],
+    calib: request.calib!,
+    out: request.out!,
+    eval: request.eval,
+    options: line.options,
+    ...modelRequest(line),
+  });
   return request.json ? JSON.stringify(report) : formatQuantize(report, request.out!);
 }
 
 async function landscapeCommand(line: CommandLine): Promise<string> {
   const { request } = line;
   const result = await landscape({
-    model: line.positionals[0], calib: request.calib!, out: request.out!, eval: request.eval,
-    unit: request.unit, points: request.points, radius: request.radius, grid: request.grid, options: line.options, ...modelRequest(line),
+    model: line.positionals[0],
+    calib: request.calib!,
+    out: request.out!,
+    eval: request.eval,
+    unit: request.unit,
+    points: request.points,
+    radius: request.radius,
+    grid: request.grid,
+    options: line.options,
+    ...modelRequest(line),
   });
   return request.json ? JSON.stringify(result) : formatLandscape(result, request.out!);
 }
@@ -60,8 +89,14 @@ async function landscapeCommand(line: CommandLine): Promise<string> {
 /** Serves the browser demo until interrupted: onnxruntime-web classifies images with OUT/model.onnx. */
 async function serveCommand(line: CommandLine): Promise<string> {
   const { request } = line;
-  const server = await serveDemo({ out: line.positionals[0], images: request.images, count: request.count!, port: request.port! });
-  for (const skipped of server.skipped) process.stderr.write(`evolq serve: not serving ${skipped.file}: ${skipped.reason}\n`);
+  const server = await serveDemo({
+    out: line.positionals[0],
+    images: request.images,
+    count: request.count!,
+    port: request.port!,
+  });
+  for (const skipped of server.skipped)
+    process.stderr.write(`evolq serve: not serving ${skipped.file}: ${skipped.reason}\n`);
   process.stdout.write(`demo: ${server.url} (${server.images.length} images; Ctrl-C to stop)\n`);
   await new Promise<void>((done) => process.once('SIGINT', done));
   await server.close();
@@ -69,7 +104,11 @@ async function serveCommand(line: CommandLine): Promise<string> {
 }
 
 const RUN: Record<Command, (line: CommandLine) => Promise<string>> = {
-  inspect: inspectCommand, eval: evalCommand, quantize: quantizeCommand, landscape: landscapeCommand, serve: serveCommand,
+  inspect: inspectCommand,
+  eval: evalCommand,
+  quantize: quantizeCommand,
+  landscape: landscapeCommand,
+  serve: serveCommand,
 };
 
 async function runCommand(command: Command, args: string[]): Promise<string> {

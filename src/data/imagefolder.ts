@@ -20,7 +20,11 @@ export interface ImageFolder {
   items: ImageItem[];
 }
 
-const normalizeLabel = (name: string) => name.trim().toLowerCase().replace(/[\s-]+/g, '_');
+const normalizeLabel = (name: string) =>
+  name
+    .trim()
+    .toLowerCase()
+    .replace(/[\s-]+/g, '_');
 
 /**
  * Lists an ImageFolder. Class indices come from `labels` (id2label names in index order) when given,
@@ -52,12 +56,18 @@ export function listImageFolder(root: string, labels?: readonly string[]): Image
     const label = indexOf(dir);
     if (label < 0) {
       const shown = labels!.slice(0, 10).join(', ') + (labels!.length > 10 ? ', …' : '');
-      throw new DataError(`${join(root, dir)}: class folder '${dir}' matches no id2label entry of the model (${shown})`, join(root, dir));
+      throw new DataError(
+        `${join(root, dir)}: class folder '${dir}' matches no id2label entry of the model (${shown})`,
+        join(root, dir),
+      );
     }
-    const files = readdirSync(join(root, dir)).filter((f) => IMAGE_EXTENSIONS.has(extname(f).toLowerCase())).sort();
+    const files = readdirSync(join(root, dir))
+      .filter((f) => IMAGE_EXTENSIONS.has(extname(f).toLowerCase()))
+      .sort();
     for (const f of files) items.push({ file: join(root, dir, f), label });
   }
-  if (items.length === 0) throw new DataError(`${root}: no images (.jpg, .jpeg, .png, .webp) in its class folders`, root);
+  if (items.length === 0)
+    throw new DataError(`${root}: no images (.jpg, .jpeg, .png, .webp) in its class folders`, root);
   return { root, classNames, items };
 }
 
@@ -77,10 +87,19 @@ export function limitPerClass(folder: ImageFolder, limit: number): ImageItem[] {
  * Two disjoint random draws (calibration, holdout) from a folder, with the seeded generator; `holdoutFlag`
  * names the option that sized the second draw, for the error when the folder is too small.
  */
-export function drawSplits(folder: ImageFolder, calibSize: number, holdout: number, rng: Rng, holdoutFlag = '--holdout'): { calibration: ImageItem[]; holdout: ImageItem[] } {
+export function drawSplits(
+  folder: ImageFolder,
+  calibSize: number,
+  holdout: number,
+  rng: Rng,
+  holdoutFlag = '--holdout',
+): { calibration: ImageItem[]; holdout: ImageItem[] } {
   const total = folder.items.length;
   if (calibSize + holdout > total) {
-    throw new ConfigError(`--calib-size ${calibSize} plus ${holdoutFlag} ${holdout} is more than the ${total} images in ${folder.root}`, '--calib-size');
+    throw new ConfigError(
+      `--calib-size ${calibSize} plus ${holdoutFlag} ${holdout} is more than the ${total} images in ${folder.root}`,
+      '--calib-size',
+    );
   }
   const order = rng.permutation(total);
   return {
@@ -106,7 +125,12 @@ export interface SkippedImage {
  * Decodes images with a bounded number in flight; `onDone` sees the count so far. A file that does not
  * decode is an error naming it, unless `skipped` is given: then it is listed there and left out of the batch.
  */
-export async function decodeImages(items: readonly ImageItem[], prep: Preprocessing, onDone?: (done: number) => void, skipped?: SkippedImage[]): Promise<ImageBatch> {
+export async function decodeImages(
+  items: readonly ImageItem[],
+  prep: Preprocessing,
+  onDone?: (done: number) => void,
+  skipped?: SkippedImage[],
+): Promise<ImageBatch> {
   const size = prep.channels * prep.height * prep.width;
   const data = new Float32Array(items.length * size);
   const reasons = new Map<number, string>();
@@ -129,16 +153,31 @@ export async function decodeImages(items: readonly ImageItem[], prep: Preprocess
     }
   };
   await Promise.all(Array.from({ length: Math.min(16, items.length) }, worker));
-  if (!reasons.size) return { data, dims: [items.length, prep.channels, prep.height, prep.width], labels: Int32Array.from(items, (i) => i.label) };
+  if (!reasons.size)
+    return {
+      data,
+      dims: [items.length, prep.channels, prep.height, prep.width],
+      labels: Int32Array.from(items, (i) => i.label),
+    };
   const kept = items.flatMap((_, i) => (reasons.has(i) ? [] : [i]));
   for (const [i, reason] of [...reasons].sort(([a], [b]) => a - b)) skipped!.push({ file: items[i].file, reason });
   const compact = new Float32Array(kept.length * size);
   kept.forEach((from, to) => compact.set(data.subarray(from * size, (from + 1) * size), to * size));
-  return { data: compact, dims: [kept.length, prep.channels, prep.height, prep.width], labels: Int32Array.from(kept, (i) => items[i].label) };
+  return {
+    data: compact,
+    dims: [kept.length, prep.channels, prep.height, prep.width],
+    labels: Int32Array.from(kept, (i) => items[i].label),
+  };
 }
 
 /** decodeImages as a step of `progress`, counting images. */
-export async function decodeImagesWithProgress(items: readonly ImageItem[], prep: Preprocessing, progress: Progress, step = 'decoding', skipped?: SkippedImage[]): Promise<ImageBatch> {
+export async function decodeImagesWithProgress(
+  items: readonly ImageItem[],
+  prep: Preprocessing,
+  progress: Progress,
+  step = 'decoding',
+  skipped?: SkippedImage[],
+): Promise<ImageBatch> {
   progress.start(step, items.length);
   try {
     return await decodeImages(items, prep, (n) => progress.update(n), skipped);

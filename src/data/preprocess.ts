@@ -40,40 +40,54 @@ function readSize(value: SizeField, field: string, file: string): Size | undefin
 function readVector(value: unknown, field: string, file: string, channels: number, fallback: number): number[] {
   if (value === undefined || value === null) return new Array(channels).fill(fallback);
   const list = typeof value === 'number' ? [value] : value;
-  if (!Array.isArray(list) || list.some((v) => typeof v !== 'number' || !Number.isFinite(v))) throw new ConfigError(`${file}: '${field}' must be a list of finite numbers`, field);
+  if (!Array.isArray(list) || list.some((v) => typeof v !== 'number' || !Number.isFinite(v)))
+    throw new ConfigError(`${file}: '${field}' must be a list of finite numbers`, field);
   if (list.length === 1) return new Array(channels).fill(list[0]);
-  if (list.length !== channels) throw new ConfigError(`${file}: '${field}' has ${list.length} values, the model takes ${channels} channels`, field);
+  if (list.length !== channels)
+    throw new ConfigError(`${file}: '${field}' has ${list.length} values, the model takes ${channels} channels`, field);
   return list as number[];
 }
 
 function readResample(value: unknown, file: string): Resample {
   if (value === undefined || value === null) return 'bilinear';
   const filter = typeof value === 'number' ? RESAMPLE_CODES[value] : undefined;
-  if (!filter) throw new ConfigError(`${file}: unsupported 'resample' ${JSON.stringify(value)}. Should be one of: ${RESAMPLE_CODES.map((name, code) => `${code} (${name})`).join(', ')}`, 'resample');
+  if (!filter)
+    throw new ConfigError(
+      `${file}: unsupported 'resample' ${JSON.stringify(value)}. Should be one of: ${RESAMPLE_CODES.map((name, code) => `${code} (${name})`).join(', ')}`,
+      'resample',
+    );
   return filter;
 }
 
 /** ConvNextImageProcessor crops inside its resize and has no center-crop step of its own. */
-const isConvNext = (config: Record<string, unknown>) => /^ConvNext/.test(String(config.image_processor_type ?? config.feature_extractor_type ?? ''));
+const isConvNext = (config: Record<string, unknown>) =>
+  /^ConvNext/.test(String(config.image_processor_type ?? config.feature_extractor_type ?? ''));
 
 /** Resize and crop as the processor named in the config does them; `size` is the parsed `size` field. */
-function resizeAndCrop(config: Record<string, unknown>, size: Size, file: string): { resize: Size; crop?: { height: number; width: number } } {
+function resizeAndCrop(
+  config: Record<string, unknown>,
+  size: Size,
+  file: string,
+): { resize: Size; crop?: { height: number; width: number } } {
   const convNext = isConvNext(config);
   const cropPct = typeof config.crop_pct === 'number' ? config.crop_pct : undefined;
-  if (cropPct !== undefined && !(cropPct > 0 && cropPct <= 1)) throw new ConfigError(`${file}: 'crop_pct' must be in (0, 1], got ${cropPct}`, 'crop_pct');
+  if (cropPct !== undefined && !(cropPct > 0 && cropPct <= 1))
+    throw new ConfigError(`${file}: 'crop_pct' must be in (0, 1], got ${cropPct}`, 'crop_pct');
   if ('shortestEdge' in size) {
     const edge = size.shortestEdge;
     // ConvNextImageProcessor (ResNet, ConvNeXt): short side to edge / crop_pct, crop edge × edge; from 384 up it warps.
     if (convNext && edge >= 384) return { resize: { height: edge, width: edge } };
     const pct = cropPct ?? (convNext ? 224 / 256 : undefined);
-    if (pct !== undefined) return { resize: { shortestEdge: Math.floor(edge / pct) }, crop: { height: edge, width: edge } };
+    if (pct !== undefined)
+      return { resize: { shortestEdge: Math.floor(edge / pct) }, crop: { height: edge, width: edge } };
     return { resize: size };
   }
   if (cropPct === undefined) return { resize: size };
   // timm-style {height, width} with crop_pct (PoolFormer): a square keeps the aspect ratio, else both sides scale.
-  const resize = size.height === size.width
-    ? { shortestEdge: Math.floor(size.height / cropPct) }
-    : { height: Math.floor(size.height / cropPct), width: Math.floor(size.width / cropPct) };
+  const resize =
+    size.height === size.width
+      ? { shortestEdge: Math.floor(size.height / cropPct) }
+      : { height: Math.floor(size.height / cropPct), width: Math.floor(size.width / cropPct) };
   return { resize, crop: { height: size.height, width: size.width } };
 }
 
@@ -81,7 +95,11 @@ function resizeAndCrop(config: Record<string, unknown>, size: Size, file: string
  * Reads a preprocessor_config.json object. `modelSize` is the model's static input [C, H, W] where known
  * (a dimension is -1 where the model leaves it symbolic).
  */
-export function parsePreprocessorConfig(config: Record<string, unknown>, file: string, modelSize: [number, number, number]): Preprocessing {
+export function parsePreprocessorConfig(
+  config: Record<string, unknown>,
+  file: string,
+  modelSize: [number, number, number],
+): Preprocessing {
   let [channels, height, width] = modelSize;
   if (channels <= 0) {
     const mean = config.image_mean;
@@ -99,19 +117,39 @@ export function parsePreprocessorConfig(config: Record<string, unknown>, file: s
   const finalSize = crop ?? (resize && 'height' in resize ? resize : undefined);
   if (height <= 0 || width <= 0) {
     const fromConfig = finalSize ?? (size && 'height' in size ? size : undefined);
-    if (!fromConfig) throw new ConfigError(`${file}: the model's input size is dynamic and the config gives no size`, 'size');
+    if (!fromConfig)
+      throw new ConfigError(`${file}: the model's input size is dynamic and the config gives no size`, 'size');
     height = fromConfig.height;
     width = fromConfig.width;
   }
-  const rescale = config.do_rescale === false ? 1 : config.rescale_factor ?? 1 / 255;
+  const rescale = config.do_rescale === false ? 1 : (config.rescale_factor ?? 1 / 255);
   if (typeof rescale !== 'number' || !Number.isFinite(rescale) || rescale <= 0) {
-    throw new ConfigError(`${file}: 'rescale_factor' must be a positive number, got ${JSON.stringify(config.rescale_factor)}`, 'rescale_factor');
+    throw new ConfigError(
+      `${file}: 'rescale_factor' must be a positive number, got ${JSON.stringify(config.rescale_factor)}`,
+      'rescale_factor',
+    );
   }
-  const std = config.do_normalize === false ? new Array(channels).fill(1) : readVector(config.image_std, 'image_std', file, channels, 0.5);
-  if (std.some((v) => v === 0)) throw new ConfigError(`${file}: 'image_std' has a zero, which would divide every pixel by 0: [${std.join(', ')}]`, 'image_std');
+  const std =
+    config.do_normalize === false
+      ? new Array(channels).fill(1)
+      : readVector(config.image_std, 'image_std', file, channels, 0.5);
+  if (std.some((v) => v === 0))
+    throw new ConfigError(
+      `${file}: 'image_std' has a zero, which would divide every pixel by 0: [${std.join(', ')}]`,
+      'image_std',
+    );
   return {
-    channels, height, width, resize, crop, rescale, std,
-    mean: config.do_normalize === false ? new Array(channels).fill(0) : readVector(config.image_mean, 'image_mean', file, channels, 0.5),
+    channels,
+    height,
+    width,
+    resize,
+    crop,
+    rescale,
+    std,
+    mean:
+      config.do_normalize === false
+        ? new Array(channels).fill(0)
+        : readVector(config.image_mean, 'image_mean', file, channels, 0.5),
     resample: readResample(config.resample, file),
   };
 }
@@ -127,7 +165,10 @@ interface Pixels {
 // --- PIL's resampling (libImaging/Resample.c): a separable filter whose support grows with the shrink factor,
 // weights in 22-bit fixed point, horizontal pass first, each pass rounded and clipped to uint8.
 
-interface Filter { support: number; weight: (x: number) => number }
+interface Filter {
+  support: number;
+  weight: (x: number) => number;
+}
 
 const sinc = (x: number) => (x === 0 ? 1 : Math.sin(x * Math.PI) / (x * Math.PI));
 const FILTERS: Record<Exclude<Resample, 'nearest'>, Filter> = {
@@ -199,7 +240,9 @@ function resampleRows(image: Pixels, width: number, filter: Filter): Pixels {
       let p = row + first[x] * C;
       const at = (y * width + x) * C;
       if (C === 3) {
-        let r = HALF, g = HALF, b = HALF;
+        let r = HALF,
+          g = HALF,
+          b = HALF;
         for (let k = 0; k < count[x]; k++, p += 3) {
           const w = weights[w0 + k];
           r += src[p] * w;
@@ -257,7 +300,11 @@ function resizePixels(image: Pixels, width: number, height: number, resample: Re
     const ys = nearestIndices(image.height, height);
     const data = new Uint8Array(width * height * C);
     for (let y = 0; y < height; y++) {
-      for (let x = 0; x < width; x++) data.set(image.data.subarray((ys[y] * image.width + xs[x]) * C, (ys[y] * image.width + xs[x] + 1) * C), (y * width + x) * C);
+      for (let x = 0; x < width; x++)
+        data.set(
+          image.data.subarray((ys[y] * image.width + xs[x]) * C, (ys[y] * image.width + xs[x] + 1) * C),
+          (y * width + x) * C,
+        );
     }
     return { data, width, height, channels: C };
   }
@@ -296,13 +343,24 @@ function toGray(image: Pixels): Pixels {
 /** Decodes as transformers' load_image: EXIF orientation applied, ICC profile ignored (PIL's raw values), alpha dropped, RGB. */
 async function decodeRgb(file: string): Promise<Pixels> {
   const { data, info } = await sharp(file, { failOn: 'error', autoOrient: true, ignoreIcc: true })
-    .removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
-  if (info.channels !== 3 || data.length !== info.width * info.height * 3) throw new Error(`decoded to ${info.channels} channels of ${data.length / (info.width * info.height * info.channels)} bytes, expected 8-bit RGB`);
+    .removeAlpha()
+    .toColourspace('srgb')
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  if (info.channels !== 3 || data.length !== info.width * info.height * 3)
+    throw new Error(
+      `decoded to ${info.channels} channels of ${data.length / (info.width * info.height * info.channels)} bytes, expected 8-bit RGB`,
+    );
   return { data, width: info.width, height: info.height, channels: 3 };
 }
 
 /** Decodes one image file into `out` at `offset` as C×H×W float32 values. */
-export async function decodeImageInto(file: string, prep: Preprocessing, out: Float32Array, offset: number): Promise<void> {
+export async function decodeImageInto(
+  file: string,
+  prep: Preprocessing,
+  out: Float32Array,
+  offset: number,
+): Promise<void> {
   let image: Pixels;
   try {
     image = await decodeRgb(file);
@@ -315,16 +373,20 @@ export async function decodeImageInto(file: string, prep: Preprocessing, out: Fl
     if ('shortestEdge' in r) {
       const [short, long] = image.width <= image.height ? [image.width, image.height] : [image.height, image.width];
       const longSide = Math.trunc((r.shortestEdge * long) / short);
-      image = image.width <= image.height
-        ? resizePixels(image, r.shortestEdge, longSide, prep.resample)
-        : resizePixels(image, longSide, r.shortestEdge, prep.resample);
+      image =
+        image.width <= image.height
+          ? resizePixels(image, r.shortestEdge, longSide, prep.resample)
+          : resizePixels(image, longSide, r.shortestEdge, prep.resample);
     } else {
       image = resizePixels(image, r.width, r.height, prep.resample);
     }
   }
   if (prep.crop) image = centerCrop(image, prep.crop.width, prep.crop.height);
   if (image.width !== prep.width || image.height !== prep.height) {
-    throw new DataError(`${file}: image is ${image.width}x${image.height} after preprocessing, the model takes ${prep.width}x${prep.height} (set do_resize in preprocessor_config.json)`, file);
+    throw new DataError(
+      `${file}: image is ${image.width}x${image.height} after preprocessing, the model takes ${prep.width}x${prep.height} (set do_resize in preprocessor_config.json)`,
+      file,
+    );
   }
   const plane = prep.height * prep.width;
   const stride = image.channels;

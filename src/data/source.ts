@@ -14,5 +14,8 @@ export function decodedSource(images: ImageBatch): ImageSource {
 
 /** Images decoded as they are needed; with `skipped`, files that do not decode are listed there and left out. */
 export function fileSource(items: readonly ImageItem[], prep: Preprocessing, skipped?: SkippedImage[]): ImageSource {
-  return { count: items.length, batch: (start, end) => decodeImages(items.slice(start, end), prep, undefined, skipped) };
+  return {
+    count: items.length,
+    batch: (start, end) => decodeImages(items.slice(start, end), prep, undefined, skipped),
+  };
 }

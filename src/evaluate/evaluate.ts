@@ -24,12 +24,17 @@ export interface EvaluationTarget {
  * 100: 0.85 GiB, where four sessions at 100 held 3.5 GiB).
  */
 export async function evaluateAccuracy(
-  targets: readonly EvaluationTarget[], source: ImageSource, batchSize: number, progress: Progress = silentProgress, reference?: number,
+  targets: readonly EvaluationTarget[],
+  source: ImageSource,
+  batchSize: number,
+  progress: Progress = silentProgress,
+  reference?: number,
 ): Promise<Accuracy[]> {
   const run = Math.max(1, Math.ceil(batchSize / Math.max(1, targets.length)));
   const hits = targets.map(() => ({ top1: 0, top5: 0, kl: 0, agree: 0 }));
   // The reference runs first, so each run's logits of the others meet its own.
-  const order = reference === undefined ? [...targets.keys()] : [reference, ...[...targets.keys()].filter((t) => t !== reference)];
+  const order =
+    reference === undefined ? [...targets.keys()] : [reference, ...[...targets.keys()].filter((t) => t !== reference)];
   let n = 0;
   const ranges = [...batchRanges(source.count, batchSize)];
   progress.start('evaluation', source.count);
@@ -46,11 +51,18 @@ export async function evaluateAccuracy(
         const target = targets[t];
         for (const [r, [start, end]] of [...batchRanges(batch.dims[0], run)].entries()) {
           const part = sliceBatch(batch, start, end);
-          const result = await target.session.run({ ...target.feeds, [target.inputName]: { data: part.data, dims: part.dims } }, [target.outputName]);
+          const result = await target.session.run(
+            { ...target.feeds, [target.inputName]: { data: part.data, dims: part.dims } },
+            [target.outputName],
+          );
           const logits = result[target.outputName];
           const classes = logits.dims[logits.dims.length - 1];
-          if (logits.dims.length !== 2) throw new EvolqError(`output '${target.outputName}' has shape [${logits.dims.join(', ')}], expected [batch, classes]`);
-          if (highest >= classes) throw new DataError(`the images have class index ${highest}, but the model outputs ${classes} classes`);
+          if (logits.dims.length !== 2)
+            throw new EvolqError(
+              `output '${target.outputName}' has shape [${logits.dims.join(', ')}], expected [batch, classes]`,
+            );
+          if (highest >= classes)
+            throw new DataError(`the images have class index ${highest}, but the model outputs ${classes} classes`);
           const h = topkHits(logits.data, classes, part.labels);
           hits[t].top1 += h.top1;
           hits[t].top5 += h.top5;
@@ -71,7 +83,9 @@ export async function evaluateAccuracy(
   }
   if (!n) throw new DataError(`no images to evaluate on (${source.count} listed, none decoded)`);
   return hits.map((h, t) => ({
-    top1: h.top1 / n, top5: h.top5 / n, n,
+    top1: h.top1 / n,
+    top5: h.top5 / n,
+    n,
     ...(reference !== undefined && t !== reference ? { toReference: { kl: h.kl / n, agreement: h.agree / n } } : {}),
   }));
 }

@@ -7,8 +7,26 @@
 // 4-bit weights of those MatMuls are stored as the nibbles of uint8 bytes (nibbles.ts).
 import { floatAttribute, Graph, intAttribute, makeAttribute, type Node } from '../onnx/graph.js';
 import { upgradeOpset } from '../onnx/opset.js';
-import { DataType, floatTensor, int64Tensor, onnx, tensorDims, tensorToFloat32, type TensorProto } from '../onnx/proto.js';
-import { biasCorrectionAxes, gemmAlpha, materialize, outputChannelShape, outputCorrectionForm, subtractFromFirstToken, paramDims, subtractFromOutput, zeroPointPerScale } from '../quant/materialize.js';
+import {
+  DataType,
+  floatTensor,
+  int64Tensor,
+  onnx,
+  tensorDims,
+  tensorToFloat32,
+  type TensorProto,
+} from '../onnx/proto.js';
+import {
+  biasCorrectionAxes,
+  gemmAlpha,
+  materialize,
+  outputChannelShape,
+  outputCorrectionForm,
+  subtractFromFirstToken,
+  paramDims,
+  subtractFromOutput,
+  zeroPointPerScale,
+} from '../quant/materialize.js';
 import { quantizeLevel, uintRange, weightCorrection, type QuantParams, type UniformParams } from '../quant/scheme.js';
 import type { QuantPoint } from '../quant/points.js';
 import { GraphError } from '../errors.js';
@@ -56,8 +74,11 @@ export interface DeployOptions {
 export const UINT4_OPSET = 21;
 
 export function deployableGraph(
-  source: Graph, points: readonly QuantPoint[], params: Readonly<Record<string, QuantParams>>,
-  inputMeans: Readonly<Record<string, Float32Array>> = {}, options: DeployOptions = {},
+  source: Graph,
+  points: readonly QuantPoint[],
+  params: Readonly<Record<string, QuantParams>>,
+  inputMeans: Readonly<Record<string, Float32Array>> = {},
+  options: DeployOptions = {},
 ): Deployable {
   const integerKernels = options.integerKernels ?? true;
   const activationIds = new Set(points.filter((p) => p.kind !== 'weight' && params[p.id]).map((p) => p.id));
@@ -65,17 +86,24 @@ export function deployableGraph(
   const weightPoints = points.filter((p) => p.kind === 'weight' && params[p.id]);
   const uniform = (p: QuantPoint): UniformParams => {
     const q = params[p.id];
-    if (q.kind !== 'uniform') throw new GraphError(`weight point ${p.id} has ${q.kind} params; weights are quantized uniformly`, p.node);
+    if (q.kind !== 'uniform')
+      throw new GraphError(`weight point ${p.id} has ${q.kind} params; weights are quantized uniformly`, p.node);
     return q;
   };
   if (weightPoints.some((p) => uniform(p).bits < 8)) upgradeOpset(graph, UINT4_OPSET);
 
-  const weights: Deployable['weights'] = { int8: { tensors: 0, bytes: 0 }, uint4: { tensors: 0, bytes: 0 }, 'uint4-nibbles': { tensors: 0, bytes: 0 }, 'uint4-blocked': { tensors: 0, bytes: 0 } };
+  const weights: Deployable['weights'] = {
+    int8: { tensors: 0, bytes: 0 },
+    uint4: { tensors: 0, bytes: 0 },
+    'uint4-nibbles': { tensors: 0, bytes: 0 },
+    'uint4-blocked': { tensors: 0, bytes: 0 },
+  };
   const floatSubgraphs: FloatSubgraph[] = [];
   const nodes = new Map(graph.nodes.map((n) => [n.name, n]));
   for (const point of weightPoints) {
     const p = uniform(point);
-    if (p.bits > 8) throw new GraphError(`weight point ${point.id}: ${p.bits}-bit weights cannot be stored as int8`, point.node);
+    if (p.bits > 8)
+      throw new GraphError(`weight point ${point.id}: ${p.bits}-bit weights cannot be stored as int8`, point.node);
     const constant = graph.constantValue(point.tensor);
     if (!constant) throw new GraphError(`weight point ${point.id}: '${point.tensor}' is not a constant`, point.node);
     const axis = point.channelAxis!;
@@ -83,8 +111,16 @@ export function deployableGraph(
     const node = nodes.get(point.node)!;
     const means = inputMeans[point.id];
     if (p.block) {
-      if (!integerKernels || p.bits > 4) throw new GraphError(`weight point ${point.id}: blocked ${p.bits}-bit weights are written only as 4-bit MatMulNBits (--export-format blocked, --w-bits 4 or 3)`, point.node);
-      if (p.correction) throw new GraphError(`weight point ${point.id}: the weight correction is not written for blocked weights (MatMulNBits)`, point.node);
+      if (!integerKernels || p.bits > 4)
+        throw new GraphError(
+          `weight point ${point.id}: blocked ${p.bits}-bit weights are written only as 4-bit MatMulNBits (--export-format blocked, --w-bits 4 or 3)`,
+          point.node,
+        );
+      if (p.correction)
+        throw new GraphError(
+          `weight point ${point.id}: the weight correction is not written for blocked weights (MatMulNBits)`,
+          point.node,
+        );
       foldBiasCorrection(graph, node, constant.values, dequantized, constant.dims, axis, means, p.outputCorrection);
       weights['uint4-blocked'].tensors++;
       weights['uint4-blocked'].bytes += matMulNBits(graph, node, levels, constant.dims, p);
@@ -92,7 +128,8 @@ export function deployableGraph(
     }
     // The weight correction's gain folds into the scale; its offset is applied after (correctionOffset).
     const correction = p.correction ? weightCorrection(dequantized, constant.dims, axis, p.correction) : undefined;
-    if (correction && p.scale.length !== correction.gain.length) throw new GraphError(`weight point ${point.id}: the weight correction needs per-channel scales`, point.node);
+    if (correction && p.scale.length !== correction.gain.length)
+      throw new GraphError(`weight point ${point.id}: the weight correction needs per-channel scales`, point.node);
     const scales = correction ? Float32Array.from(p.scale, (s, c) => s * correction.gain[c]) : p.scale;
     const storage = p.bits <= 4 ? 'uint4' : 'int8';
     const base = graph.uniqueName(`${point.id}::q`);
@@ -105,7 +142,14 @@ export function deployableGraph(
     weights[storage].tensors++;
     weights[storage].bytes += levelTensor.rawData!.length;
     const attributes = p.scale.length > 1 ? [makeAttribute('axis', axis)] : [];
-    graph.addNode({ name: `${base}::dq`, opType: 'DequantizeLinear', domain: '', inputs: [base, `${base}::scale`, `${base}::zero_point`], outputs: [`${base}::dq`], attributes });
+    graph.addNode({
+      name: `${base}::dq`,
+      opType: 'DequantizeLinear',
+      domain: '',
+      inputs: [base, `${base}::scale`, `${base}::zero_point`],
+      outputs: [`${base}::dq`],
+      attributes,
+    });
     // A MatMul that reads a refitted activation reads its weight through the Mul that carries the factors.
     const consumers = point.consumers.map((name) => weightReaders[name] ?? nodes.get(name)!);
     graph.rewire(point.tensor, `${base}::dq`, consumers);
@@ -132,7 +176,8 @@ export function deployableGraph(
     if (!p || point.kind === 'weight') continue;
     if (p.kind === 'log2') floatSubgraphs.push({ point: point.id, tensor: point.tensor, kind: 'log2' });
     else if (p.channelFactor) floatSubgraphs.push({ point: point.id, tensor: point.tensor, kind: 'ptf' });
-    if (p.kind === 'uniform' && p.integerLayerNorm && point.output) floatSubgraphs.push({ point: point.id, tensor: point.tensor, kind: 'integer-layernorm' });
+    if (p.kind === 'uniform' && p.integerLayerNorm && point.output)
+      floatSubgraphs.push({ point: point.id, tensor: point.tensor, kind: 'integer-layernorm' });
   }
   return { graph, floatSubgraphs, weights };
 }
@@ -141,7 +186,12 @@ export function deployableGraph(
  * Integer levels clamp(round(w / s) + z) as QuantizeLinear computes them, and their float values (l − z)·s;
  * blocked params index their scales by block and channel.
  */
-export function quantizeWeight(values: Float32Array, dims: readonly number[], axis: number, p: UniformParams): { levels: Uint8Array; dequantized: Float32Array } {
+export function quantizeWeight(
+  values: Float32Array,
+  dims: readonly number[],
+  axis: number,
+  p: UniformParams,
+): { levels: Uint8Array; dequantized: Float32Array } {
   const range = uintRange(p.bits);
   const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
   const channels = dims[axis];
@@ -149,7 +199,11 @@ export function quantizeWeight(values: Float32Array, dims: readonly number[], ax
   const dequantized = new Float32Array(values.length);
   const rowsPerBlock = p.block ? p.block.size * dims[1] : 0;
   for (let i = 0; i < values.length; i++) {
-    const c = p.block ? Math.floor(i / rowsPerBlock) * dims[1] + (i % dims[1]) : p.scale.length === 1 ? 0 : Math.floor(i / inner) % channels;
+    const c = p.block
+      ? Math.floor(i / rowsPerBlock) * dims[1] + (i % dims[1])
+      : p.scale.length === 1
+        ? 0
+        : Math.floor(i / inner) % channels;
     const s = p.scale[c];
     const z = p.zeroPoint[p.zeroPoint.length === 1 ? 0 : c];
     levels[i] = quantizeLevel(values[i], s, z, range);
@@ -163,8 +217,19 @@ export function quantizeWeight(values: Float32Array, dims: readonly number[], ax
  * multiply uint8 by int8 several times faster than uint8 by uint8), or uint4 packed two per byte, the first
  * element in the low nibble (ONNX's layout).
  */
-export function integerTensor(name: string, dims: readonly number[], values: Uint8Array, storage: 'int8' | 'uint4'): TensorProto {
-  if (storage === 'int8') return onnx.TensorProto.create({ name, dims: [...dims], dataType: DataType.INT8, rawData: values.map((v) => (v - 128) & 0xff) });
+export function integerTensor(
+  name: string,
+  dims: readonly number[],
+  values: Uint8Array,
+  storage: 'int8' | 'uint4',
+): TensorProto {
+  if (storage === 'int8')
+    return onnx.TensorProto.create({
+      name,
+      dims: [...dims],
+      dataType: DataType.INT8,
+      rawData: values.map((v) => (v - 128) & 0xff),
+    });
   const over = values.findIndex((v) => v > 15);
   if (over >= 0) throw new GraphError(`uint4 tensor '${name}': level ${values[over]} does not fit 4 bits`);
   return onnx.TensorProto.create({ name, dims: [...dims], dataType: DataType.UINT4, rawData: packUint4(values) });
@@ -177,13 +242,22 @@ export function integerTensor(name: string, dims: readonly number[], values: Uin
  * and one for the others folds the others' row so, and puts the first token's difference after (subtractFromFirstToken).
  */
 function foldBiasCorrection(
-  graph: Graph, node: Node, weight: Float32Array, dequantized: Float32Array, dims: readonly number[], axis: number,
-  means: Float32Array | undefined, correction: Float32Array | undefined,
+  graph: Graph,
+  node: Node,
+  weight: Float32Array,
+  dequantized: Float32Array,
+  dims: readonly number[],
+  axis: number,
+  means: Float32Array | undefined,
+  correction: Float32Array | undefined,
 ): void {
   if (!means && !correction) return;
   const form = correction ? outputCorrectionForm(node, dims, axis, correction) : 'channel';
   // The first token's correction beyond the other tokens' ([channels]).
-  const firstToken = form === 'first-token' ? Float32Array.from({ length: dims[axis] }, (_, c) => correction![c] - correction![dims[axis] + c]) : undefined;
+  const firstToken =
+    form === 'first-token'
+      ? Float32Array.from({ length: dims[axis] }, (_, c) => correction![c] - correction![dims[axis] + c])
+      : undefined;
   const shiftShape = outputChannelShape(node, dims, axis);
   const shift = new Float64Array(dims[axis]);
   if (means) {
@@ -202,7 +276,13 @@ function foldBiasCorrection(
   const thenFirstToken = (tensor: string) => {
     if (!firstToken) return;
     const constant = graph.uniqueName(`${node.name}/first_token_correction`);
-    graph.addInitializer(floatTensor(constant, [firstToken.length], firstToken.map((d) => -d)));
+    graph.addInitializer(
+      floatTensor(
+        constant,
+        [firstToken.length],
+        firstToken.map((d) => -d),
+      ),
+    );
     subtractFromFirstToken(graph, tensor, constant);
   };
   // A Gemm adds its bias times beta: the bias moves by shift / beta (and a Gemm with beta 0 takes the Sub below).
@@ -211,7 +291,13 @@ function foldBiasCorrection(
   const corrected = (owner: string, source: TensorProto | undefined): string => {
     const name = graph.uniqueName(`${owner}/bias_corrected`);
     const old = source ? tensorToFloat32(source) : new Float32Array(shift.length);
-    graph.addInitializer(floatTensor(name, source ? tensorDims(source) : [shift.length], old.map((b, c) => b - shift[c] / beta)));
+    graph.addInitializer(
+      floatTensor(
+        name,
+        source ? tensorDims(source) : [shift.length],
+        old.map((b, c) => b - shift[c] / beta),
+      ),
+    );
     graph.invalidate();
     return name;
   };
@@ -226,7 +312,12 @@ function foldBiasCorrection(
   }
   const output = node.outputs[0];
   const [add] = graph.consumers(output);
-  if (node.opType === 'MatMul' && add?.opType === 'Add' && graph.consumers(output).length === 1 && !graph.isGraphOutput(output)) {
+  if (
+    node.opType === 'MatMul' &&
+    add?.opType === 'Add' &&
+    graph.consumers(output).length === 1 &&
+    !graph.isGraphOutput(output)
+  ) {
     const biasInput = add.inputs.findIndex((t) => t !== output);
     const source = graph.constantSource(add.inputs[biasInput]);
     if (source && tensorDims(source).length === 1 && tensorDims(source)[0] === shift.length) {
@@ -248,24 +339,65 @@ function foldBiasCorrection(
  * does a Gemm x·W or x·Wᵀ (alpha 1: beta scales only its bias).
  * Other layers read Ŵ + o, a float Add on the dequantized weight: 'float'.
  */
-function correctionOffset(graph: Graph, node: Node, point: QuantPoint, dequantized: string, offset: Float32Array, consumers: Node[]): 'integer' | 'float' {
+function correctionOffset(
+  graph: Graph,
+  node: Node,
+  point: QuantPoint,
+  dequantized: string,
+  offset: Float32Array,
+  consumers: Node[],
+): 'integer' | 'float' {
   const dims = point.dims!;
   const axis = point.channelAxis!;
   const name = `${point.id}::correction`;
   // The axis of W's output channels: MatMul's last; a plain Gemm's (A not transposed, alpha 1) 0 or 1 by transB.
-  const plainGemm = node.opType === 'Gemm' && !intAttribute(node, 'transA', 0) && floatAttribute(node, 'alpha', 1) === 1;
+  const plainGemm =
+    node.opType === 'Gemm' && !intAttribute(node, 'transA', 0) && floatAttribute(node, 'alpha', 1) === 1;
   const outputAxis = node.opType === 'MatMul' ? dims.length - 1 : plainGemm ? 1 - intAttribute(node, 'transB', 0) : -1;
   if (node.inputs[1] === dequantized && axis === outputAxis && consumers.length === 1) {
     const rowSums = `${name}::row_sums`;
     graph.addInitializer(int64Tensor(`${name}::axes`, [1], [-1]));
-    graph.addNode({ name: rowSums, opType: 'ReduceSum', domain: '', inputs: [node.inputs[0], `${name}::axes`], outputs: [rowSums], attributes: [makeAttribute('keepdims', 1)] });
-    graph.addInitializer(floatTensor(`${name}::negative_offset`, [offset.length], offset.map((o) => -o)));
-    graph.addNode({ name: `${name}::shift`, opType: 'Mul', domain: '', inputs: [rowSums, `${name}::negative_offset`], outputs: [`${name}::shift`], attributes: [] });
+    graph.addNode({
+      name: rowSums,
+      opType: 'ReduceSum',
+      domain: '',
+      inputs: [node.inputs[0], `${name}::axes`],
+      outputs: [rowSums],
+      attributes: [makeAttribute('keepdims', 1)],
+    });
+    graph.addInitializer(
+      floatTensor(
+        `${name}::negative_offset`,
+        [offset.length],
+        offset.map((o) => -o),
+      ),
+    );
+    graph.addNode({
+      name: `${name}::shift`,
+      opType: 'Mul',
+      domain: '',
+      inputs: [rowSums, `${name}::negative_offset`],
+      outputs: [`${name}::shift`],
+      attributes: [],
+    });
     subtractFromOutput(graph, node, `${name}::shift`);
     return 'integer';
   }
-  graph.addInitializer(floatTensor(`${name}::offset`, dims.map((d, i) => (i === axis ? d : 1)), offset));
-  graph.addNode({ name: `${name}::weight`, opType: 'Add', domain: '', inputs: [dequantized, `${name}::offset`], outputs: [`${name}::weight`], attributes: [] });
+  graph.addInitializer(
+    floatTensor(
+      `${name}::offset`,
+      dims.map((d, i) => (i === axis ? d : 1)),
+      offset,
+    ),
+  );
+  graph.addNode({
+    name: `${name}::weight`,
+    opType: 'Add',
+    domain: '',
+    inputs: [dequantized, `${name}::offset`],
+    outputs: [`${name}::weight`],
+    attributes: [],
+  });
   graph.rewire(dequantized, `${name}::weight`, consumers);
   return 'float';
 }
@@ -275,7 +407,9 @@ function pruneDeadNodes(graph: Graph): void {
   for (let changed = true; changed;) {
     changed = false;
     const before = graph.nodes.length;
-    graph.nodes = graph.nodes.filter((n) => n.outputs.some((t) => t && (graph.consumers(t).length > 0 || graph.isGraphOutput(t))));
+    graph.nodes = graph.nodes.filter((n) =>
+      n.outputs.some((t) => t && (graph.consumers(t).length > 0 || graph.isGraphOutput(t))),
+    );
     if (graph.nodes.length !== before) {
       graph.invalidate();
       changed = true;

@@ -6,7 +6,10 @@ import type { QuantPoint } from '../quant/points.js';
 import type { QuantParams } from '../quant/scheme.js';
 
 export type ExportBuilder = (
-  source: Graph, points: readonly QuantPoint[], params: Readonly<Record<string, QuantParams>>, inputMeans?: Readonly<Record<string, Float32Array>>,
+  source: Graph,
+  points: readonly QuantPoint[],
+  params: Readonly<Record<string, QuantParams>>,
+  inputMeans?: Readonly<Record<string, Float32Array>>,
 ) => Deployable;
 
 export interface ExportFormatEntry {
@@ -20,28 +23,38 @@ export interface ExportFormatEntry {
 
 export const EXPORT_FORMATS = {
   'per-channel': {
-    summary: 'integer weights with one scale and zero point per output channel (int8 at 8 bits, packed uint4 at 4 and 3); 8-bit MatMuls written as onnxruntime\'s MatMulIntegerToFloat (uint8 × int8, bias fused)',
-    build: (source, points, params, inputMeans) => deployableGraph(source, points, params, inputMeans, { integerKernels: true }),
+    summary:
+      "integer weights with one scale and zero point per output channel (int8 at 8 bits, packed uint4 at 4 and 3); 8-bit MatMuls written as onnxruntime's MatMulIntegerToFloat (uint8 × int8, bias fused)",
+    build: (source, points, params, inputMeans) =>
+      deployableGraph(source, points, params, inputMeans, { integerKernels: true }),
     wBits: [8, 4, 3],
   },
   widened: {
-    summary: 'per-channel packed uint4 weights widened to int8 by a Cast onnxruntime folds at load, so 4-bit MatMuls run as MatMulIntegerToFloat too: a 4-bit file at 8-bit speed (needs Cast of uint4, opset 21: onnxruntime-node and -web 1.30 have it, the web build transformers.js 4.3 bundles does not)',
-    build: (source, points, params, inputMeans) => deployableGraph(source, points, params, inputMeans, { integerKernels: true, widenUint4: 'cast' }),
+    summary:
+      'per-channel packed uint4 weights widened to int8 by a Cast onnxruntime folds at load, so 4-bit MatMuls run as MatMulIntegerToFloat too: a 4-bit file at 8-bit speed (needs Cast of uint4, opset 21: onnxruntime-node and -web 1.30 have it, the web build transformers.js 4.3 bundles does not)',
+    build: (source, points, params, inputMeans) =>
+      deployableGraph(source, points, params, inputMeans, { integerKernels: true, widenUint4: 'cast' }),
     wBits: [4, 3],
   },
   nibbles: {
-    summary: 'per-channel 4-bit weights stored two to a uint8 byte and split into int8 by BitwiseAnd/BitShift/Concat/Cast, which onnxruntime folds at load, so 4-bit MatMuls run as MatMulIntegerToFloat: a 4-bit file at 8-bit speed that every onnxruntime-web build loads, transformers.js\'s too',
-    build: (source, points, params, inputMeans) => deployableGraph(source, points, params, inputMeans, { integerKernels: true, widenUint4: 'nibbles' }),
+    summary:
+      "per-channel 4-bit weights stored two to a uint8 byte and split into int8 by BitwiseAnd/BitShift/Concat/Cast, which onnxruntime folds at load, so 4-bit MatMuls run as MatMulIntegerToFloat: a 4-bit file at 8-bit speed that every onnxruntime-web build loads, transformers.js's too",
+    build: (source, points, params, inputMeans) =>
+      deployableGraph(source, points, params, inputMeans, { integerKernels: true, widenUint4: 'nibbles' }),
     wBits: [4, 3],
   },
   qdq: {
-    summary: 'the per-channel weights with standard ONNX operators only (QuantizeLinear/DequantizeLinear around float ops), for runtimes other than onnxruntime',
-    build: (source, points, params, inputMeans) => deployableGraph(source, points, params, inputMeans, { integerKernels: false }),
+    summary:
+      'the per-channel weights with standard ONNX operators only (QuantizeLinear/DequantizeLinear around float ops), for runtimes other than onnxruntime',
+    build: (source, points, params, inputMeans) =>
+      deployableGraph(source, points, params, inputMeans, { integerKernels: false }),
     wBits: [8, 4, 3],
   },
   blocked: {
-    summary: 'MatMul weights as uint4 in blocks of 32 input rows per output channel (their own scale and zero point, calibrated and searched so), run by onnxruntime\'s MatMulNBits; other layers per channel',
-    build: (source, points, params, inputMeans) => deployableGraph(source, points, params, inputMeans, { integerKernels: true }),
+    summary:
+      "MatMul weights as uint4 in blocks of 32 input rows per output channel (their own scale and zero point, calibrated and searched so), run by onnxruntime's MatMulNBits; other layers per channel",
+    build: (source, points, params, inputMeans) =>
+      deployableGraph(source, points, params, inputMeans, { integerKernels: true }),
     wBits: [4, 3],
     weightBlock: 32,
   },

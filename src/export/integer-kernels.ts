@@ -37,7 +37,11 @@ function activationDequantize(graph: Graph, tensor: string): Node | undefined {
  * A DequantizeLinear of a constant 2-D int8 or uint4 weight, per tensor or per channel on `channelAxis`
  * (MatMul's [K, N] weight: per column).
  */
-function weightDequantize(graph: Graph, tensor: string, channelAxis = 1): { dq: Node; levels: TensorProto; zero: TensorProto } | undefined {
+function weightDequantize(
+  graph: Graph,
+  tensor: string,
+  channelAxis = 1,
+): { dq: Node; levels: TensorProto; zero: TensorProto } | undefined {
   const dq = graph.producer(tensor);
   if (dq?.opType !== 'DequantizeLinear') return undefined;
   const levels = graph.initializers.get(dq.inputs[0]);
@@ -101,12 +105,29 @@ export function integerMatMuls(graph: Graph, options: { widenUint4?: Uint4Wideni
         levels = unpacked.get(levels)!;
       } else {
         const cast = graph.uniqueName(`${levels}::int8`);
-        graph.addNode({ name: cast, opType: 'Cast', domain: '', inputs: [levels], outputs: [cast], attributes: [makeAttribute('to', DataType.INT8)] });
+        graph.addNode({
+          name: cast,
+          opType: 'Cast',
+          domain: '',
+          inputs: [levels],
+          outputs: [cast],
+          attributes: [makeAttribute('to', DataType.INT8)],
+        });
         levels = cast;
       }
       const dims = tensorDims(w.zero);
       zero = graph.uniqueName(`${zero}::int8`);
-      graph.addInitializer(onnx.TensorProto.create({ name: zero, dims, dataType: DataType.INT8, rawData: unpackUint4(w.zero.rawData!, dims.reduce((x, y) => x * y, 1)) }));
+      graph.addInitializer(
+        onnx.TensorProto.create({
+          name: zero,
+          dims,
+          dataType: DataType.INT8,
+          rawData: unpackUint4(
+            w.zero.rawData!,
+            dims.reduce((x, y) => x * y, 1),
+          ),
+        }),
+      );
     }
     node.opType = 'MatMulIntegerToFloat';
     node.domain = MICROSOFT;
@@ -136,7 +157,12 @@ function gemmsAsMatMuls(graph: Graph, options: { widenUint4?: Uint4Widening }): 
   const transposedWeights = new Map<string, string>();
   for (const node of [...graph.nodes]) {
     if (node.opType !== 'Gemm' || !isDefaultDomain(node)) continue;
-    if (intAttribute(node, 'transA', 0) || floatAttribute(node, 'alpha', 1) !== 1 || floatAttribute(node, 'beta', 1) !== 1) continue;
+    if (
+      intAttribute(node, 'transA', 0) ||
+      floatAttribute(node, 'alpha', 1) !== 1 ||
+      floatAttribute(node, 'beta', 1) !== 1
+    )
+      continue;
     const a = activationDequantize(graph, node.inputs[0]);
     const transB = intAttribute(node, 'transB', 0) !== 0;
     const w = weightDequantize(graph, node.inputs[1], transB ? 0 : 1);
@@ -147,19 +173,45 @@ function gemmsAsMatMuls(graph: Graph, options: { widenUint4?: Uint4Widening }): 
       if (!transposedWeights.has(key)) {
         const [rows, columns] = tensorDims(w.levels);
         const int4 = w.levels.dataType === DataType.UINT4;
-        const values = transposed(int4 ? unpackUint4(w.levels.rawData!, rows * columns) : w.levels.rawData!, rows, columns);
+        const values = transposed(
+          int4 ? unpackUint4(w.levels.rawData!, rows * columns) : w.levels.rawData!,
+          rows,
+          columns,
+        );
         const levels = graph.uniqueName(`${w.dq.inputs[0]}::transposed`);
-        graph.addInitializer(onnx.TensorProto.create({ name: levels, dims: [columns, rows], dataType: w.levels.dataType, rawData: int4 ? packUint4(values) : values }));
+        graph.addInitializer(
+          onnx.TensorProto.create({
+            name: levels,
+            dims: [columns, rows],
+            dataType: w.levels.dataType,
+            rawData: int4 ? packUint4(values) : values,
+          }),
+        );
         const output = graph.uniqueName(`${key}::transposed`);
         const perTensor = tensorDims(w.zero).length === 0;
-        graph.addNode({ name: output, opType: 'DequantizeLinear', domain: '', inputs: [levels, w.dq.inputs[1], w.dq.inputs[2]], outputs: [output], attributes: perTensor ? [] : [makeAttribute('axis', 1)] });
+        graph.addNode({
+          name: output,
+          opType: 'DequantizeLinear',
+          domain: '',
+          inputs: [levels, w.dq.inputs[1], w.dq.inputs[2]],
+          outputs: [output],
+          attributes: perTensor ? [] : [makeAttribute('axis', 1)],
+        });
         transposedWeights.set(key, output);
       }
       weight = transposedWeights.get(key)!;
     }
     const bias = node.inputs[2];
     const product = bias ? graph.uniqueName(`${node.outputs[0]}::product`) : node.outputs[0];
-    if (bias) graph.addNode({ name: graph.uniqueName(`${node.name}::bias`), opType: 'Add', domain: '', inputs: [product, bias], outputs: [node.outputs[0]], attributes: [] });
+    if (bias)
+      graph.addNode({
+        name: graph.uniqueName(`${node.name}::bias`),
+        opType: 'Add',
+        domain: '',
+        inputs: [product, bias],
+        outputs: [node.outputs[0]],
+        attributes: [],
+      });
     node.opType = 'MatMul';
     node.inputs = [node.inputs[0], weight];
     node.outputs = [product];
@@ -185,7 +237,13 @@ function storedWeight(graph: Graph, tensor: string): TensorProto | undefined {
 
 /** Where each fused kernel takes its bias, and its output width. */
 const BIAS_INPUT: Record<string, { index: number; width: (graph: Graph, node: Node) => number | undefined }> = {
-  MatMulIntegerToFloat: { index: 6, width: (graph, node) => { const w = storedWeight(graph, node.inputs[1]); return w ? tensorDims(w).at(-1) : undefined; } },
+  MatMulIntegerToFloat: {
+    index: 6,
+    width: (graph, node) => {
+      const w = storedWeight(graph, node.inputs[1]);
+      return w ? tensorDims(w).at(-1) : undefined;
+    },
+  },
   MatMulNBits: { index: 5, width: (_graph, node) => toNumber(attribute(node, 'N')?.i ?? 0) || undefined },
 };
 
@@ -199,11 +257,18 @@ export function fuseBiasAdds(graph: Graph): number {
     const consumers = graph.consumers(output);
     if (consumers.length !== 1 || graph.isGraphOutput(output)) continue;
     const [add] = consumers;
-    if (add.opType !== 'Add' || !isDefaultDomain(add) || add.inputs.length !== 2 || add.inputs[0] === add.inputs[1]) continue;
+    if (add.opType !== 'Add' || !isDefaultDomain(add) || add.inputs.length !== 2 || add.inputs[0] === add.inputs[1])
+      continue;
     const vector = add.inputs.find((t) => t !== output)!;
     const source = graph.constantSource(vector);
     const width = bias.width(graph, node);
-    if (!source || source.dataType !== DataType.FLOAT || tensorDims(source).length !== 1 || tensorDims(source)[0] !== width) continue;
+    if (
+      !source ||
+      source.dataType !== DataType.FLOAT ||
+      tensorDims(source).length !== 1 ||
+      tensorDims(source)[0] !== width
+    )
+      continue;
     while (node.inputs.length < bias.index) node.inputs.push('');
     node.inputs[bias.index] = vector;
     node.outputs = [...add.outputs];
@@ -218,10 +283,14 @@ export function fuseBiasAdds(graph: Graph): number {
 function onlyRightOperands(graph: Graph, tensor: string): boolean {
   if (graph.isGraphOutput(tensor)) return false;
   const consumers = graph.consumers(tensor);
-  return consumers.length > 0 && consumers.every((n) => {
-    if (LAYOUT_OPS.has(n.opType) && isDefaultDomain(n) && n.inputs[0] === tensor) return onlyRightOperands(graph, n.outputs[0]);
-    return n.opType === 'MatMul' && isDefaultDomain(n) && n.inputs[1] === tensor && n.inputs[0] !== tensor;
-  });
+  return (
+    consumers.length > 0 &&
+    consumers.every((n) => {
+      if (LAYOUT_OPS.has(n.opType) && isDefaultDomain(n) && n.inputs[0] === tensor)
+        return onlyRightOperands(graph, n.outputs[0]);
+      return n.opType === 'MatMul' && isDefaultDomain(n) && n.inputs[1] === tensor && n.inputs[0] !== tensor;
+    })
+  );
 }
 
 /**
@@ -237,9 +306,25 @@ export function signedRightOperands(graph: Graph): number {
     if (zero?.dataType !== DataType.UINT8 || tensorDims(zero).length !== 0) continue;
     const dequantizers = graph.consumers(q.outputs[0]);
     if (graph.isGraphOutput(q.outputs[0]) || !dequantizers.length) continue;
-    if (!dequantizers.every((dq) => dq.opType === 'DequantizeLinear' && dq.inputs[0] === q.outputs[0] && dq.inputs[2] === q.inputs[2] && onlyRightOperands(graph, dq.outputs[0]))) continue;
+    if (
+      !dequantizers.every(
+        (dq) =>
+          dq.opType === 'DequantizeLinear' &&
+          dq.inputs[0] === q.outputs[0] &&
+          dq.inputs[2] === q.inputs[2] &&
+          onlyRightOperands(graph, dq.outputs[0]),
+      )
+    )
+      continue;
     const signed = graph.uniqueName(`${q.inputs[2]}::int8`);
-    graph.addInitializer(onnx.TensorProto.create({ name: signed, dims: [], dataType: DataType.INT8, rawData: Uint8Array.of((zero.rawData![0] - 128) & 0xff) }));
+    graph.addInitializer(
+      onnx.TensorProto.create({
+        name: signed,
+        dims: [],
+        dataType: DataType.INT8,
+        rawData: Uint8Array.of((zero.rawData![0] - 128) & 0xff),
+      }),
+    );
     q.inputs[2] = signed;
     for (const dq of dequantizers) dq.inputs[2] = signed;
     count++;

@@ -15,7 +15,7 @@ export async function chosenKernels(runner: Runner, model: Uint8Array | string):
     await session.release();
     const counts: Record<string, number> = {};
     for (const node of readModel(file).graph?.node ?? []) {
-      const key = node.domain && node.domain !== 'ai.onnx' ? `${node.domain}:${node.opType}` : node.opType ?? '';
+      const key = node.domain && node.domain !== 'ai.onnx' ? `${node.domain}:${node.opType}` : (node.opType ?? '');
       counts[key] = (counts[key] ?? 0) + 1;
     }
     return Object.fromEntries(Object.entries(counts).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])));
@@ -27,5 +27,8 @@ export async function chosenKernels(runner: Runner, model: Uint8Array | string):
 /** The kernels that do a layer's arithmetic (integer QLinear* / *Integer*, or float), as `30 MatMulIntegerToFloat, …`. */
 export function layerKernels(kernels: Record<string, number>): string {
   const layer = /MatMul|Conv|Gemm|QLinear|Integer|NBits/;
-  return Object.entries(kernels).filter(([op]) => layer.test(op)).map(([op, n]) => `${n} ${op.replace(/^com\.microsoft:/, '')}`).join(', ');
+  return Object.entries(kernels)
+    .filter(([op]) => layer.test(op))
+    .map(([op, n]) => `${n} ${op.replace(/^com\.microsoft:/, '')}`)
+    .join(', ');
 }

@@ -9,8 +9,14 @@ export function transformersJsFile(wBits: number): { dtype: 'q8' | 'q4'; file: s
 
 // The image processor transformers.js uses for each model_type, where the config does not name one.
 const IMAGE_PROCESSORS: Record<string, string> = {
-  vit: 'ViTImageProcessor', deit: 'DeiTImageProcessor', swin: 'ViTImageProcessor', beit: 'BeitImageProcessor',
-  convnext: 'ConvNextImageProcessor', resnet: 'ConvNextImageProcessor', levit: 'LevitImageProcessor', dinov2: 'BitImageProcessor',
+  vit: 'ViTImageProcessor',
+  deit: 'DeiTImageProcessor',
+  swin: 'ViTImageProcessor',
+  beit: 'BeitImageProcessor',
+  convnext: 'ConvNextImageProcessor',
+  resnet: 'ConvNextImageProcessor',
+  levit: 'LevitImageProcessor',
+  dinov2: 'BitImageProcessor',
 };
 
 export interface QuantizationConfig {
@@ -21,9 +27,15 @@ export interface QuantizationConfig {
 }
 
 /** config.json of the output: the input's, plus `quantization_config` and transformers.js's default dtype. */
-export function outputConfig(input: Record<string, unknown>, quantization: QuantizationConfig): Record<string, unknown> {
+export function outputConfig(
+  input: Record<string, unknown>,
+  quantization: QuantizationConfig,
+): Record<string, unknown> {
   const { dtype } = transformersJsFile(quantization.w_bits);
-  const custom = typeof input['transformers.js_config'] === 'object' && input['transformers.js_config'] !== null ? input['transformers.js_config'] as Record<string, unknown> : {};
+  const custom =
+    typeof input['transformers.js_config'] === 'object' && input['transformers.js_config'] !== null
+      ? (input['transformers.js_config'] as Record<string, unknown>)
+      : {};
   return { ...input, quantization_config: quantization, 'transformers.js_config': { ...custom, dtype } };
 }
 
@@ -31,7 +43,10 @@ export function outputConfig(input: Record<string, unknown>, quantization: Quant
  * preprocessor_config.json of the output: the input's, with `image_processor_type` added from `model_type`
  * where it is missing (transformers.js needs it); undefined when neither names one.
  */
-export function outputPreprocessorConfig(input: Record<string, unknown>, modelType: unknown): { config: Record<string, unknown>; added?: string } {
+export function outputPreprocessorConfig(
+  input: Record<string, unknown>,
+  modelType: unknown,
+): { config: Record<string, unknown>; added?: string } {
   if (input.image_processor_type || input.feature_extractor_type) return { config: input };
   const processor = typeof modelType === 'string' ? IMAGE_PROCESSORS[modelType] : undefined;
   return processor ? { config: { ...input, image_processor_type: processor }, added: processor } : { config: input };

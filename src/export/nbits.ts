@@ -13,10 +13,17 @@ import { MICROSOFT, useMicrosoftDomain } from './integer-kernels.js';
  * [K, N], 0..15). accuracy_level 0 multiplies in float32 what the simulation multiplies: its dequantized
  * weights. Returns the bytes of packed levels.
  */
-export function matMulNBits(graph: Graph, node: Node, levels: Uint8Array, dims: readonly number[], p: UniformParams): number {
+export function matMulNBits(
+  graph: Graph,
+  node: Node,
+  levels: Uint8Array,
+  dims: readonly number[],
+  p: UniformParams,
+): number {
   const [K, N] = dims;
   const { size, blocks } = p.block!;
-  if (node.opType !== 'MatMul' || size % 2 || blocks * size !== K) throw new GraphError(`'${node.name}': blocks of ${size} do not tile a ${K}-row MatMul weight`, node.name);
+  if (node.opType !== 'MatMul' || size % 2 || blocks * size !== K)
+    throw new GraphError(`'${node.name}': blocks of ${size} do not tile a ${K}-row MatMul weight`, node.name);
   const half = size / 2;
   const packed = new Uint8Array(N * blocks * half);
   const scales = new Float32Array(N * blocks);
@@ -35,13 +42,28 @@ export function matMulNBits(graph: Graph, node: Node, levels: Uint8Array, dims: 
     }
   }
   const base = graph.uniqueName(`${node.name}::nbits`);
-  graph.addInitializer(onnx.TensorProto.create({ name: `${base}::B`, dims: [N, blocks, half], dataType: DataType.UINT8, rawData: packed }));
+  graph.addInitializer(
+    onnx.TensorProto.create({ name: `${base}::B`, dims: [N, blocks, half], dataType: DataType.UINT8, rawData: packed }),
+  );
   graph.addInitializer(floatTensor(`${base}::scales`, [N, blocks], scales));
-  graph.addInitializer(onnx.TensorProto.create({ name: `${base}::zero_points`, dims: [N, zeroBytes], dataType: DataType.UINT8, rawData: zeros }));
+  graph.addInitializer(
+    onnx.TensorProto.create({
+      name: `${base}::zero_points`,
+      dims: [N, zeroBytes],
+      dataType: DataType.UINT8,
+      rawData: zeros,
+    }),
+  );
   node.opType = 'MatMulNBits';
   node.domain = MICROSOFT;
   node.inputs = [node.inputs[0], `${base}::B`, `${base}::scales`, `${base}::zero_points`];
-  node.attributes = [makeAttribute('K', K), makeAttribute('N', N), makeAttribute('bits', 4), makeAttribute('block_size', size), makeAttribute('accuracy_level', 0)];
+  node.attributes = [
+    makeAttribute('K', K),
+    makeAttribute('N', N),
+    makeAttribute('bits', 4),
+    makeAttribute('block_size', size),
+    makeAttribute('accuracy_level', 0),
+  ];
   graph.invalidate();
   useMicrosoftDomain(graph);
   return packed.length;

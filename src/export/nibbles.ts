@@ -16,7 +16,8 @@ import { GraphError } from '../errors.js';
  */
 export function packNibbles(levels: Uint8Array, dims: readonly number[]): Uint8Array {
   const [K, N] = dims;
-  if (dims.length !== 2 || levels.length !== K * N) throw new RangeError(`packNibbles: ${levels.length} levels do not fill [${dims.join(', ')}]`);
+  if (dims.length !== 2 || levels.length !== K * N)
+    throw new RangeError(`packNibbles: ${levels.length} levels do not fill [${dims.join(', ')}]`);
   const half = Math.ceil(K / 2);
   const packed = new Uint8Array(half * N);
   for (let i = 0; i < levels.length; i++) {
@@ -46,34 +47,74 @@ export function unpackNibbleBytes(packed: Uint8Array, dims: readonly number[]): 
 export function unpackNibbles(graph: Graph, base: string, packed: Uint8Array, dims: readonly number[]): string {
   const [K, N] = dims;
   const half = Math.ceil(K / 2);
-  if (packed.length !== half * N) throw new GraphError(`'${base}': ${packed.length} bytes of nibbles for a [${K}, ${N}] weight, expected ${half * N}`);
-  if (graph.opset < 18) throw new GraphError(`'${base}': nibble weights need opset 18 (BitwiseAnd), the graph has ${graph.opset}`);
+  if (packed.length !== half * N)
+    throw new GraphError(
+      `'${base}': ${packed.length} bytes of nibbles for a [${K}, ${N}] weight, expected ${half * N}`,
+    );
+  if (graph.opset < 18)
+    throw new GraphError(`'${base}': nibble weights need opset 18 (BitwiseAnd), the graph has ${graph.opset}`);
   const bytes = graph.uniqueName(`${base}::nibbles`);
-  graph.addInitializer(onnx.TensorProto.create({ name: bytes, dims: [half, N], dataType: DataType.UINT8, rawData: packed }));
+  graph.addInitializer(
+    onnx.TensorProto.create({ name: bytes, dims: [half, N], dataType: DataType.UINT8, rawData: packed }),
+  );
   const [mask, four] = nibbleConstants(graph);
   const low = graph.uniqueName(`${base}::low`);
   const high = graph.uniqueName(`${base}::high`);
   const joined = graph.uniqueName(`${base}::uint8`);
   graph.addNode({ name: low, opType: 'BitwiseAnd', domain: '', inputs: [bytes, mask], outputs: [low], attributes: [] });
-  graph.addNode({ name: high, opType: 'BitShift', domain: '', inputs: [bytes, four], outputs: [high], attributes: [makeAttribute('direction', 'RIGHT')] });
-  graph.addNode({ name: joined, opType: 'Concat', domain: '', inputs: [low, high], outputs: [joined], attributes: [makeAttribute('axis', 0)] });
+  graph.addNode({
+    name: high,
+    opType: 'BitShift',
+    domain: '',
+    inputs: [bytes, four],
+    outputs: [high],
+    attributes: [makeAttribute('direction', 'RIGHT')],
+  });
+  graph.addNode({
+    name: joined,
+    opType: 'Concat',
+    domain: '',
+    inputs: [low, high],
+    outputs: [joined],
+    attributes: [makeAttribute('axis', 0)],
+  });
   let rows = joined;
   if (K % 2) {
     rows = graph.uniqueName(`${base}::rows`);
     graph.addInitializer(int64Tensor(`${rows}::starts`, [1], [0]));
     graph.addInitializer(int64Tensor(`${rows}::ends`, [1], [K]));
-    graph.addNode({ name: rows, opType: 'Slice', domain: '', inputs: [joined, `${rows}::starts`, `${rows}::ends`], outputs: [rows], attributes: [] });
+    graph.addNode({
+      name: rows,
+      opType: 'Slice',
+      domain: '',
+      inputs: [joined, `${rows}::starts`, `${rows}::ends`],
+      outputs: [rows],
+      attributes: [],
+    });
   }
   const levels = graph.uniqueName(`${base}::int8`);
-  graph.addNode({ name: levels, opType: 'Cast', domain: '', inputs: [rows], outputs: [levels], attributes: [makeAttribute('to', DataType.INT8)] });
+  graph.addNode({
+    name: levels,
+    opType: 'Cast',
+    domain: '',
+    inputs: [rows],
+    outputs: [levels],
+    attributes: [makeAttribute('to', DataType.INT8)],
+  });
   return levels;
 }
 
 /** The uint8 scalars 15 (the low-nibble mask) and 4 (the shift), shared by every unpacked weight. */
 function nibbleConstants(graph: Graph): [string, string] {
   const names: [string, string] = ['evolq::nibble_mask', 'evolq::nibble_shift'];
-  for (const [name, value] of [[names[0], 15], [names[1], 4]] as const) {
-    if (!graph.initializers.has(name)) graph.addInitializer(onnx.TensorProto.create({ name, dims: [], dataType: DataType.UINT8, rawData: Uint8Array.of(value) }));
+  for (const [name, value] of [
+    [names[0], 15],
+    [names[1], 4],
+  ] as const) {
+    if (!graph.initializers.has(name))
+      graph.addInitializer(
+        onnx.TensorProto.create({ name, dims: [], dataType: DataType.UINT8, rawData: Uint8Array.of(value) }),
+      );
   }
   return names;
 }

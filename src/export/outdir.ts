@@ -1,7 +1,19 @@
 // Output folders belong to the user: evolq assembles its files in a staging folder beside the target under a
 // lock that names its holder, moves the result into place only when complete, and never deletes what it did
 // not write (the target's files are checked against the manifest evolq leaves in every output folder).
-import { cpSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, lstatSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  lstatSync,
+} from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
@@ -11,12 +23,24 @@ export const MANIFEST_FILE = '.evolq-files.json';
 
 /** What evolq wrote into output folders before it kept a manifest. */
 const KNOWN_OUTPUTS = [
-  'model.onnx', 'simulation.onnx', 'quant.json', 'report.json', 'report.html', 'preprocessor_config.json', 'config.json',
-  'landscape.json', 'landscape.csv',
+  'model.onnx',
+  'simulation.onnx',
+  'quant.json',
+  'report.json',
+  'report.html',
+  'preprocessor_config.json',
+  'config.json',
+  'landscape.json',
+  'landscape.csv',
 ];
 const isKnownOutput = (name: string) => KNOWN_OUTPUTS.includes(name) || /^landscape-[\w-]+\.svg$/.test(name);
 
-interface Lock { pid: number; host: string; started: string; command: string }
+interface Lock {
+  pid: number;
+  host: string;
+  started: string;
+  command: string;
+}
 
 /** Every folder open in this process, so an interrupted run can clean up before it exits. */
 const openDirs = new Set<OutputDir>();
@@ -26,9 +50,11 @@ export function abortOpenOutputs(keepIf?: string): string[] {
   const lines: string[] = [];
   for (const dir of [...openDirs]) {
     const kept = dir.abort(keepIf);
-    lines.push(kept
-      ? `kept ${dir.path(keepIf!)} to resume from (run the same command with --resume)`
-      : `removed the unfinished ${dir.staging}; ${dir.target} is as it was`);
+    lines.push(
+      kept
+        ? `kept ${dir.path(keepIf!)} to resume from (run the same command with --resume)`
+        : `removed the unfinished ${dir.staging}; ${dir.target} is as it was`,
+    );
   }
   return lines;
 }
@@ -74,14 +100,20 @@ function foreignEntries(dir: string): string[] {
   } else if (entries.length && !entries.some((e) => ['report.json', 'quant.json', 'landscape.json'].includes(e))) {
     return entries;
   }
-  const foreign = relativeFiles(dir).filter((f) => f !== MANIFEST_FILE && (!owned(f) || f.endsWith('/') || !lstatSync(join(dir, f)).isFile()));
+  const foreign = relativeFiles(dir).filter(
+    (f) => f !== MANIFEST_FILE && (!owned(f) || f.endsWith('/') || !lstatSync(join(dir, f)).isFile()),
+  );
   return [...new Set(foreign.map((f) => f.split('/')[0]))];
 }
 
 export class OutputDir {
   private locked = true;
 
-  private constructor(readonly target: string, readonly staging: string, private readonly lockFile: string) {
+  private constructor(
+    readonly target: string,
+    readonly staging: string,
+    private readonly lockFile: string,
+  ) {
     openDirs.add(this);
   }
 
@@ -94,7 +126,8 @@ export class OutputDir {
   static open(target: string, options: { keep?: boolean; extend?: boolean } = {}): OutputDir {
     const path = resolve(target);
     const parent = dirname(path);
-    if (existsSync(parent) && !statSync(parent).isDirectory()) throw new ConfigError(`--out ${target}: ${parent} is not a folder`, '--out');
+    if (existsSync(parent) && !statSync(parent).isDirectory())
+      throw new ConfigError(`--out ${target}: ${parent} is not a folder`, '--out');
     mkdirSync(parent, { recursive: true });
     const name = basename(path);
     const lockFile = join(parent, `.${name}.lock`);
@@ -102,7 +135,8 @@ export class OutputDir {
     try {
       recoverInterruptedCommit(path, join(parent, `.${name}.old`));
       if (existsSync(path)) {
-        if (!statSync(path).isDirectory()) throw new ConfigError(`--out ${target}: exists and is not a folder`, '--out');
+        if (!statSync(path).isDirectory())
+          throw new ConfigError(`--out ${target}: exists and is not a folder`, '--out');
         refuseForeign(path, target);
       }
       const staging = join(parent, `.${name}.partial`);
@@ -194,13 +228,21 @@ function refuseForeign(path: string, target: string): void {
   const foreign = foreignEntries(path);
   if (foreign.length) {
     const shown = foreign.slice(0, 5).join(', ') + (foreign.length > 5 ? `, … (${foreign.length} in all)` : '');
-    throw new ConfigError(`--out ${target}: holds files evolq did not write (${shown}); choose another folder or remove them`, '--out');
+    throw new ConfigError(
+      `--out ${target}: holds files evolq did not write (${shown}); choose another folder or remove them`,
+      '--out',
+    );
   }
 }
 
 /** Takes the lock by creating its file; a lock whose process is gone is taken over. */
 function takeLock(lockFile: string, target: string): void {
-  const mine: Lock = { pid: process.pid, host: hostname(), started: new Date().toISOString(), command: process.argv.slice(2, 3).join(' ') };
+  const mine: Lock = {
+    pid: process.pid,
+    host: hostname(),
+    started: new Date().toISOString(),
+    command: process.argv.slice(2, 3).join(' '),
+  };
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       writeFileSync(lockFile, JSON.stringify(mine), { flag: 'wx' });
@@ -216,8 +258,14 @@ function takeLock(lockFile: string, target: string): void {
     }
     const stale = typeof holder.pid === 'number' && holder.host === mine.host && !alive(holder.pid);
     if (!stale) {
-      const who = typeof holder.pid === 'number' ? `pid ${holder.pid} on ${holder.host}, started ${holder.started}` : 'unknown process';
-      throw new ConfigError(`--out ${target}: another evolq run (${who}) is writing it; wait for it to end, or delete ${lockFile} if no such run exists`, '--out');
+      const who =
+        typeof holder.pid === 'number'
+          ? `pid ${holder.pid} on ${holder.host}, started ${holder.started}`
+          : 'unknown process';
+      throw new ConfigError(
+        `--out ${target}: another evolq run (${who}) is writing it; wait for it to end, or delete ${lockFile} if no such run exists`,
+        '--out',
+      );
     }
     rmSync(lockFile, { force: true });
   }

@@ -36,10 +36,17 @@ function nodeMacs(graph: Graph, node: Node, shape: (tensor: string) => readonly 
 }
 
 /** The model's MACs per image, in total and from each unit's input on, from one forward of `image` (batch 1). */
-export async function forwardCost(runner: Runner, graph: Graph, inputName: string, image: FloatTensor, unitInputs: readonly string[]): Promise<ForwardCost> {
+export async function forwardCost(
+  runner: Runner,
+  graph: Graph,
+  inputName: string,
+  image: FloatTensor,
+  unitInputs: readonly string[],
+): Promise<ForwardCost> {
   const counted = graph.nodes.filter((n) => COUNTED.has(n.opType));
-  const wanted = [...new Set(counted.flatMap((n) => [n.outputs[0], n.inputs[0], ...(n.opType === 'Conv' ? [n.inputs[1]] : [])]))]
-    .filter((t) => t && t !== inputName && !graph.isConstant(t));
+  const wanted = [
+    ...new Set(counted.flatMap((n) => [n.outputs[0], n.inputs[0], ...(n.opType === 'Conv' ? [n.inputs[1]] : [])])),
+  ].filter((t) => t && t !== inputName && !graph.isConstant(t));
   const probe = graph.clone();
   const already = new Set(probe.outputs.map((o) => o.name));
   for (const t of wanted) if (!already.has(t)) probe.outputs.push(floatValueInfo(t));
@@ -52,7 +59,7 @@ export async function forwardCost(runner: Runner, graph: Graph, inputName: strin
   }
   const shape = (t: string) => {
     const source = graph.constantSource(t);
-    return t === inputName ? image.dims : shapes[t]?.dims ?? (source ? tensorDims(source) : undefined);
+    return t === inputName ? image.dims : (shapes[t]?.dims ?? (source ? tensorDims(source) : undefined));
   };
   const macs = new Map(counted.map((n) => [n, nodeMacs(graph, n, shape)]));
   const sum = (nodes: Iterable<Node>) => [...nodes].reduce((s, n) => s + (macs.get(n) ?? 0), 0);

@@ -71,7 +71,10 @@ export interface ScoredImages {
 }
 
 /** Replaces the scales of some points, keeping everything else. */
-export function withScales(params: Readonly<Record<string, QuantParams>>, scales: Readonly<Record<string, ArrayLike<number>>>): Record<string, QuantParams> {
+export function withScales(
+  params: Readonly<Record<string, QuantParams>>,
+  scales: Readonly<Record<string, ArrayLike<number>>>,
+): Record<string, QuantParams> {
   const out: Record<string, QuantParams> = { ...params };
   for (const [id, values] of Object.entries(scales)) {
     const p = params[id];
@@ -110,7 +113,11 @@ export class Fitness {
   /** The unit inputs of the latest pass (its spilled files are deleted when the next pass caches its own). */
   private unitInputs?: UnitInputs;
 
-  constructor(private readonly setup: FitnessSetup, baseParams: Readonly<Record<string, QuantParams>>, private readonly loss: LossFunction) {
+  constructor(
+    private readonly setup: FitnessSetup,
+    baseParams: Readonly<Record<string, QuantParams>>,
+    private readonly loss: LossFunction,
+  ) {
     const structure = setup.simulate(baseParams).graph;
     this.boundaries = setup.units.map((u) => suffixBoundary(structure, u.input, setup.inputName));
     this.cached = [...new Set(this.boundaries.flat())].filter((t) => t !== setup.inputName);
@@ -120,13 +127,19 @@ export class Fitness {
   async score(images: ImageBatch, ran?: ImagesRan): Promise<ScoredImages> {
     const { batchSize, forwardImages = batchSize } = this.setup;
     const ranges = [...batchRanges(images.dims[0], batchSize)];
-    const pieces = ranges.map(([start, end]) => [...batchRanges(end - start, forwardImages)].map(([a, b]): [number, number] => [start + a, start + b]));
+    const pieces = ranges.map(([start, end]) =>
+      [...batchRanges(end - start, forwardImages)].map(([a, b]): [number, number] => [start + a, start + b]),
+    );
     const scored = { images, ranges, pieces, reference: [] };
     return { ...scored, reference: await this.run(this.setup.graph.toBytes(), scored, ran) };
   }
 
   /** A model's logits over the images, one tensor per batch. */
-  private async run(model: Uint8Array, { images, pieces }: Pick<ScoredImages, 'images' | 'pieces'>, ran?: ImagesRan): Promise<FloatTensor[]> {
+  private async run(
+    model: Uint8Array,
+    { images, pieces }: Pick<ScoredImages, 'images' | 'pieces'>,
+    ran?: ImagesRan,
+  ): Promise<FloatTensor[]> {
     const { runner, inputName, outputName } = this.setup;
     const session = await runner.createSession(model);
     const outputs: FloatTensor[] = [];
@@ -150,7 +163,12 @@ export class Fitness {
   }
 
   /** The whole quantized model's fitness and per-image terms; with `keepUnitInputs`, also every unit's input per batch. */
-  async full(params: Readonly<Record<string, QuantParams>>, scored: ScoredImages, keepUnitInputs = false, ran?: ImagesRan): Promise<Scored & { unitInputs: UnitInputs }> {
+  async full(
+    params: Readonly<Record<string, QuantParams>>,
+    scored: ScoredImages,
+    keepUnitInputs = false,
+    ran?: ImagesRan,
+  ): Promise<Scored & { unitInputs: UnitInputs }> {
     const { runner, simulate, inputName, outputName } = this.setup;
     const probe = simulate(params).graph;
     const fetched = keepUnitInputs ? this.cached : [];
@@ -172,7 +190,10 @@ export class Fitness {
           if (!keepUnitInputs) continue;
           // onnxruntime keeps a run's fetched tensors in its arena until the session ends: the budget holds them too.
           const fetchedBytes = fetched.reduce((n, t) => n + out[t].data.byteLength, 0);
-          unitInputs ??= this.unitInputs = new UnitInputs(Math.max(0, (this.setup.unitInputBudget ?? Infinity) - fetchedBytes), this.setup.spillFolder);
+          unitInputs ??= this.unitInputs = new UnitInputs(
+            Math.max(0, (this.setup.unitInputBudget ?? Infinity) - fetchedBytes),
+            this.setup.spillFolder,
+          );
           // The pixels are a view of images held anyway: kept, not counted against the budget.
           unitInputs.put(piece++, Object.fromEntries(fetched.map((t) => [t, out[t]])), { [inputName]: x });
         }
@@ -191,7 +212,9 @@ export class Fitness {
 
   /** The fitness loss of logits from `logits` against the reference. */
   lossOf(quantized: readonly FloatTensor[], scored: ScoredImages): number {
-    return finite(quantized.reduce((total, q, b) => total + this.batchLoss(q, scored.reference[b]), 0) / quantized.length);
+    return finite(
+      quantized.reduce((total, q, b) => total + this.batchLoss(q, scored.reference[b]), 0) / quantized.length,
+    );
   }
 
   /** Deletes the latest pass's spilled unit inputs; returns what spilled (undefined when nothing was cached). */
@@ -207,7 +230,17 @@ export class Fitness {
    * unit's input. The other points keep `params`. With a `rival` and `race.z` > 0 the candidate is raced against
    * it (see RaceSettings) and undefined means it stopped, worse. Release the returned evaluator when done.
    */
-  async unit(u: number, ids: readonly string[], params: Readonly<Record<string, QuantParams>>, scored: ScoredImages, unitInputs: UnitInputs, race: RaceSettings = { z: 0, minImages: RACE_MIN_IMAGES }): Promise<{ evaluate: (scales: readonly Float32Array[], rival?: Scored) => Promise<Scored | undefined>; release: () => Promise<void> }> {
+  async unit(
+    u: number,
+    ids: readonly string[],
+    params: Readonly<Record<string, QuantParams>>,
+    scored: ScoredImages,
+    unitInputs: UnitInputs,
+    race: RaceSettings = { z: 0, minImages: RACE_MIN_IMAGES },
+  ): Promise<{
+    evaluate: (scales: readonly Float32Array[], rival?: Scored) => Promise<Scored | undefined>;
+    release: () => Promise<void>;
+  }> {
     const suffix = await this.unitOutputs(u, ids, params, scored, unitInputs);
     const batches = scored.ranges.length;
     const evaluate = async (scales: readonly Float32Array[], rival?: Scored) => {
@@ -243,21 +276,37 @@ export class Fitness {
    * `next`, each batch's logits go to it as they come, and a false from it stops the run: `run` then resolves to
    * true and the logits gathered so far are returned incomplete.
    */
-  async unitOutputs(u: number, ids: readonly string[], params: Readonly<Record<string, QuantParams>>, scored: ScoredImages, unitInputs: UnitInputs): Promise<{ run: (scales: readonly Float32Array[], next?: (batch: number, logits: FloatTensor) => boolean) => Promise<boolean>; logits: (scales: readonly Float32Array[]) => Promise<FloatTensor[]>; release: () => Promise<void> }> {
+  async unitOutputs(
+    u: number,
+    ids: readonly string[],
+    params: Readonly<Record<string, QuantParams>>,
+    scored: ScoredImages,
+    unitInputs: UnitInputs,
+  ): Promise<{
+    run: (scales: readonly Float32Array[], next?: (batch: number, logits: FloatTensor) => boolean) => Promise<boolean>;
+    logits: (scales: readonly Float32Array[]) => Promise<FloatTensor[]>;
+    release: () => Promise<void>;
+  }> {
     const { runner, simulate, points, outputName } = this.setup;
     const simulation = simulate(params, new Set(ids));
     const boundary = this.boundaries[u];
-    const session: Session = await runner.createSession(suffixGraph(simulation.graph, boundary, [outputName]).toBytes());
+    const session: Session = await runner.createSession(
+      suffixGraph(simulation.graph, boundary, [outputName]).toBytes(),
+    );
     // Spilled tensors come back from disk a piece at a time, at every evaluation: a unit's whole input set
     // (Swin-T's first stage: 1.2 GB a tensor for 1,000 images) is never in memory at once.
-    if (unitInputs.pieces !== scored.pieces.flat().length) throw new Error(`unit inputs: ${unitInputs.pieces} pieces cached for ${scored.pieces.flat().length} runs`);
+    if (unitInputs.pieces !== scored.pieces.flat().length)
+      throw new Error(`unit inputs: ${unitInputs.pieces} pieces cached for ${scored.pieces.flat().length} runs`);
     const run = async (scales: readonly Float32Array[], next?: (batch: number, logits: FloatTensor) => boolean) => {
       const candidate = withScales(params, Object.fromEntries(ids.map((id, i) => [id, scales[i]])));
       const feeds = simulationFeeds(simulation, points, candidate);
       let piece = 0;
       for (const [b, batch] of scored.pieces.entries()) {
         const logits: FloatTensor[] = [];
-        for (let i = 0; i < batch.length; i++) logits.push((await session.run({ ...feeds, ...unitInputs.piece(piece++, boundary) }, [outputName]))[outputName]);
+        for (let i = 0; i < batch.length; i++)
+          logits.push(
+            (await session.run({ ...feeds, ...unitInputs.piece(piece++, boundary) }, [outputName]))[outputName],
+          );
         if (next && !next(b, joinImages(logits))) return true;
       }
       return false;

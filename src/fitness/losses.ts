@@ -5,7 +5,14 @@ import type { FloatTensor } from '../runtime/runner.js';
  * Every loss is a mean over the batch's rows; with `rows` given, each row's term is written to it (from `offset`),
  * so the returned value is their mean. The search's racing compares candidates image by image with them.
  */
-export type LossFunction = (q: Float32Array, k: Float32Array, batch: number, classes: number, rows?: Float64Array, offset?: number) => number;
+export type LossFunction = (
+  q: Float32Array,
+  k: Float32Array,
+  batch: number,
+  classes: number,
+  rows?: Float64Array,
+  offset?: number,
+) => number;
 
 /** A loss of one batch of logits [B, …, C] against its reference; with `rows`, each image's term from `offset`. */
 export function batchLoss(loss: LossFunction, q: FloatTensor, k: FloatTensor, rows?: Float64Array, offset = 0): number {
@@ -104,7 +111,11 @@ export const cosine: LossFunction = (q, k, batch, classes, rows, offset = 0) => 
  * float ones. `--loss`'s choices, its help and its errors all come from here; a new loss is one entry.
  */
 export const LOSS_REGISTRY = {
-  infonce: { summary: 'Evol-Q\'s infoNCE with in-batch negatives (not smallest at q = k)', create: infonce, minimalAtFloat: false },
+  infonce: {
+    summary: "Evol-Q's infoNCE with in-batch negatives (not smallest at q = k)",
+    create: infonce,
+    minimalAtFloat: false,
+  },
   mse: { summary: 'mean squared error of the logits', create: () => mse, minimalAtFloat: true },
   kl: { summary: 'KL divergence of the float from the quantized softmax', create: () => kl, minimalAtFloat: true },
   cosine: { summary: '1 − cosine similarity of the logit rows', create: () => cosine, minimalAtFloat: true },

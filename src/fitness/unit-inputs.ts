@@ -32,13 +32,20 @@ export class UnitInputs {
   private folderMade = false;
 
   /** `budget`: bytes of tensors to hold in memory; `folder`: where the rest goes (made when first needed). */
-  constructor(private readonly budget = Infinity, private readonly folder?: string) {}
+  constructor(
+    private readonly budget = Infinity,
+    private readonly folder?: string,
+  ) {}
 
   /**
    * Stores piece `b`'s tensors (in order); a tensor that would pass the budget goes to disk. `shared`
    * tensors (views of data held elsewhere) are kept as they are and not counted.
    */
-  put(b: number, tensors: Readonly<Record<string, FloatTensor>>, shared: Readonly<Record<string, FloatTensor>> = {}): void {
+  put(
+    b: number,
+    tensors: Readonly<Record<string, FloatTensor>>,
+    shared: Readonly<Record<string, FloatTensor>> = {},
+  ): void {
     const held: Record<string, FloatTensor> = { ...shared };
     const spilled: Record<string, { file: string; dims: readonly number[] }> = {};
     for (const [name, tensor] of Object.entries(tensors)) {
@@ -82,8 +89,11 @@ export class UnitInputs {
 
   get report(): SpillReport {
     return {
-      budget: this.budget, inMemoryBytes: this.heldBytes, spilledBytes: this.spilledBytes, spilledTensors: this.spilledTensors,
-      folder: this.spilledTensors ? this.folder ?? null : null,
+      budget: this.budget,
+      inMemoryBytes: this.heldBytes,
+      spilledBytes: this.spilledBytes,
+      spilledTensors: this.spilledTensors,
+      folder: this.spilledTensors ? (this.folder ?? null) : null,
     };
   }
 

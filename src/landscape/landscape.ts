@@ -60,7 +60,12 @@ function direction(scales: readonly Float32Array[], rng: Rng): Float32Array[] {
   return scales.map((s) => Float32Array.from(s, () => (rng.next() < 0.5 ? -1 : 1)));
 }
 
-export async function measureLandscape(inputs: LandscapeInputs, settings: LandscapeSettings, rng: Rng, progress: Progress = silentProgress): Promise<Landscape> {
+export async function measureLandscape(
+  inputs: LandscapeInputs,
+  settings: LandscapeSettings,
+  rng: Rng,
+  progress: Progress = silentProgress,
+): Promise<Landscape> {
   const { fitness, unit, unitIndex, params, calibration, evaluation } = inputs;
   const ids = unit.points.filter((id) => params[id]?.kind === 'uniform');
   const base = ids.map((id) => (params[id] as { scale: Float32Array }).scale);
@@ -70,18 +75,31 @@ export async function measureLandscape(inputs: LandscapeInputs, settings: Landsc
   const onCalibration = await fitness.unitOutputs(unitIndex, ids, params, calibration.scored, calibration.unitInputs);
   const onEvaluation = await fitness.unitOutputs(unitIndex, ids, params, evaluation.scored, evaluation.unitInputs);
   const line = steps(settings.points, settings.radius).map((a) => ({ a, b: 0 }));
-  const grid = settings.grid > 0 ? steps(settings.grid, settings.radius).flatMap((b) => steps(settings.grid, settings.radius).map((a) => ({ a, b }))) : [];
+  const grid =
+    settings.grid > 0
+      ? steps(settings.grid, settings.radius).flatMap((b) =>
+          steps(settings.grid, settings.radius).map((a) => ({ a, b })),
+        )
+      : [];
   const measure = async ({ a, b }: { a: number; b: number }): Promise<LandscapePoint> => {
     const scales = base.map((s, i) => s.map((v, c) => v * (1 + a * d1[i][c] + b * d2[i][c])));
     const q = await onCalibration.logits(scales);
-    const value = (loss: LossFunction) => q.reduce((sum, t, k) => sum + batchLoss(loss, t, calibration.scored.reference[k]), 0) / q.length;
+    const value = (loss: LossFunction) =>
+      q.reduce((sum, t, k) => sum + batchLoss(loss, t, calibration.scored.reference[k]), 0) / q.length;
     const evaluated = await onEvaluation.logits(scales);
     let hits = 0;
     for (const [k, [start]] of evaluation.scored.ranges.entries()) {
       const t = evaluated[k];
       hits += topkHits(t.data, t.dims[t.dims.length - 1], evaluation.labels.subarray(start, start + t.dims[0])).top1;
     }
-    return { a, b, infonce: value(losses.infonce), mse: value(losses.mse), kl: value(losses.kl), top1: hits / evaluation.labels.length };
+    return {
+      a,
+      b,
+      infonce: value(losses.infonce),
+      mse: value(losses.mse),
+      kl: value(losses.kl),
+      top1: hits / evaluation.labels.length,
+    };
   };
   const measured: LandscapePoint[] = [];
   try {
@@ -99,7 +117,10 @@ export async function measureLandscape(inputs: LandscapeInputs, settings: Landsc
   const gridValues = measured.slice(line.length);
   const of = (key: LandscapeMeasure) => {
     const pick = (p: LandscapePoint) => lowerIsBetter(p, key);
-    return roughness(lineValues.map(pick), gridValues.length ? { values: gridValues.map(pick), size: settings.grid } : undefined);
+    return roughness(
+      lineValues.map(pick),
+      gridValues.length ? { values: gridValues.map(pick), size: settings.grid } : undefined,
+    );
   };
   return {
     line: lineValues,

@@ -34,7 +34,8 @@ export function gridLocalMinima(values: readonly number[], size: number): number
     for (let c = 1; c < size - 1; c++) {
       const v = values[r * size + c];
       let lowest = true;
-      for (let dr = -1; dr <= 1 && lowest; dr++) for (let dc = -1; dc <= 1; dc++) if ((dr || dc) && values[(r + dr) * size + c + dc] <= v) lowest = false;
+      for (let dr = -1; dr <= 1 && lowest; dr++)
+        for (let dc = -1; dc <= 1; dc++) if ((dr || dc) && values[(r + dr) * size + c + dc] <= v) lowest = false;
       if (lowest) count++;
     }
   }

@@ -30,7 +30,8 @@ export function extractSubgraph(graph: Graph, inputs: readonly string[], outputs
   }
   const originalInputs = new Map(graph.inputs.map((i) => [i.name ?? '', i]));
   for (const tensor of needed) {
-    if (!originalInputs.has(tensor)) throw new GraphError(`cannot extract: tensor '${tensor}' has no producer and is not an input`, tensor);
+    if (!originalInputs.has(tensor))
+      throw new GraphError(`cannot extract: tensor '${tensor}' has no producer and is not an input`, tensor);
   }
   const sub = graph.clone();
   sub.nodes = sub.nodes.filter((_, i) => keep.has(graph.nodes[i]));

@@ -15,8 +15,27 @@ export interface BatchNormFolding {
 // Ops that only rearrange a tensor: a BatchNorm seen through them still has one value per channel.
 const REARRANGE = new Set(['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze']);
 const SAME_RANK = new Set([
-  'BatchNormalization', 'Relu', 'HardSwish', 'HardSigmoid', 'Sigmoid', 'Tanh', 'Gelu', 'Erf', 'Softmax', 'LayerNormalization',
-  'Identity', 'Cast', 'Conv', 'MaxPool', 'AveragePool', 'GlobalAveragePool', 'Clip', 'Neg', 'Sqrt', 'Exp', 'Dropout',
+  'BatchNormalization',
+  'Relu',
+  'HardSwish',
+  'HardSigmoid',
+  'Sigmoid',
+  'Tanh',
+  'Gelu',
+  'Erf',
+  'Softmax',
+  'LayerNormalization',
+  'Identity',
+  'Cast',
+  'Conv',
+  'MaxPool',
+  'AveragePool',
+  'GlobalAveragePool',
+  'Clip',
+  'Neg',
+  'Sqrt',
+  'Exp',
+  'Dropout',
 ]);
 const BROADCAST = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Where', 'MatMul']);
 
@@ -74,7 +93,8 @@ function shapeLength(graph: Graph, tensor: string, memo: Ranks): number | undefi
   if (constant !== undefined) return constant;
   const node = graph.producer(tensor);
   if (node?.opType === 'Unsqueeze') return 1;
-  if (node?.opType === 'Shape' && !attribute(node, 'start') && !attribute(node, 'end')) return rankOf(graph, node.inputs[0], memo);
+  if (node?.opType === 'Shape' && !attribute(node, 'start') && !attribute(node, 'end'))
+    return rankOf(graph, node.inputs[0], memo);
   if (node?.opType !== 'Concat') return undefined;
   const parts = node.inputs.map((t) => shapeLength(graph, t, memo));
   return parts.every((p) => p !== undefined) ? (parts as number[]).reduce((a, b) => a + b, 0) : undefined;
@@ -95,7 +115,8 @@ function affineOf(graph: Graph, bn: Node): { k: Float64Array; t: Float64Array } 
 
 /** One node reads the values of `tensor` (others may read its shape, which folding keeps). */
 const singleUse = (graph: Graph, tensor: string) =>
-  graph.consumers(tensor).filter((n) => n.opType !== 'Shape' && n.opType !== 'Size').length === 1 && !graph.isGraphOutput(tensor);
+  graph.consumers(tensor).filter((n) => n.opType !== 'Shape' && n.opType !== 'Size').length === 1 &&
+  !graph.isGraphOutput(tensor);
 
 interface Linear {
   node: Node;
@@ -143,13 +164,25 @@ function addBias(graph: Graph, linear: Linear, bias: Float64Array, biasAdd: Node
   if (node.opType === 'Conv' || node.opType === 'Gemm') {
     const beta = node.opType === 'Gemm' ? floatAttribute(node, 'beta', 1) : 1;
     const old = node.inputs[2] ? graph.constantValue(node.inputs[2])!.values : new Float32Array(c);
-    setConstant(graph, node, 2, [c], Float32Array.from(bias, (b, o) => old[o] + b / beta));
+    setConstant(
+      graph,
+      node,
+      2,
+      [c],
+      Float32Array.from(bias, (b, o) => old[o] + b / beta),
+    );
     return;
   }
   if (biasAdd) {
     const index = biasAdd.inputs.findIndex((t) => graph.isConstant(t));
     const old = graph.constantValue(biasAdd.inputs[index])!.values;
-    setConstant(graph, biasAdd, index, [c], Float32Array.from(bias, (b, o) => old[o] + b));
+    setConstant(
+      graph,
+      biasAdd,
+      index,
+      [c],
+      Float32Array.from(bias, (b, o) => old[o] + b),
+    );
     return;
   }
   const output = node.outputs[0];
@@ -157,7 +190,14 @@ function addBias(graph: Graph, linear: Linear, bias: Float64Array, biasAdd: Node
   const biasName = graph.uniqueName(`${node.name}_folded_bias`);
   graph.addInitializer(floatTensor(biasName, [c], Float32Array.from(bias)));
   node.outputs[0] = linearOut;
-  graph.addNode({ name: graph.uniqueName(`${node.name}_bias`), opType: 'Add', domain: '', inputs: [linearOut, biasName], outputs: [output], attributes: [] });
+  graph.addNode({
+    name: graph.uniqueName(`${node.name}_bias`),
+    opType: 'Add',
+    domain: '',
+    inputs: [linearOut, biasName],
+    outputs: [output],
+    attributes: [],
+  });
 }
 
 /** The constant Add of one value per channel right after a MatMul (a torch Linear's bias), if any. */
@@ -178,19 +218,25 @@ function removeNode(graph: Graph, bn: Node): void {
 function foldAfter(graph: Graph, bn: Node, k: Float64Array, t: Float64Array, ranks: Ranks): Node | string {
   let tensor = bn.inputs[0];
   const rearranged: Node[] = [];
-  for (let node = graph.producer(tensor); node && REARRANGE.has(node.opType) && singleUse(graph, tensor); node = graph.producer(tensor)) {
+  for (
+    let node = graph.producer(tensor);
+    node && REARRANGE.has(node.opType) && singleUse(graph, tensor);
+    node = graph.producer(tensor)
+  ) {
     rearranged.push(node);
     tensor = node.inputs[0];
   }
   let producer = graph.producer(tensor);
-  const biasAdd = producer?.opType === 'Add' && singleUse(graph, tensor) ? channelBiasAdd(graph, producer, k.length) : undefined;
+  const biasAdd =
+    producer?.opType === 'Add' && singleUse(graph, tensor) ? channelBiasAdd(graph, producer, k.length) : undefined;
   if (biasAdd) {
     tensor = biasAdd.inputs.find((x) => !graph.isConstant(x))!;
     producer = graph.producer(tensor);
   }
   const linear = linearOf(graph, producer);
   if (!linear || !singleUse(graph, tensor)) return 'no Conv, Gemm or MatMul with a constant weight feeds it alone';
-  if (linear.outChannels !== k.length) return `its ${k.length} channels are not the ${linear.outChannels} outputs of '${linear.node.name}'`;
+  if (linear.outChannels !== k.length)
+    return `its ${k.length} channels are not the ${linear.outChannels} outputs of '${linear.node.name}'`;
   // Channels line up through a rearrangement only where both ends keep them on the last axis.
   if (linear.node.opType === 'Conv' ? rearranged.length > 0 || biasAdd : rankOf(graph, bn.inputs[0], ranks) !== 2) {
     return `cannot tell that its channel axis is the output channel axis of '${linear.node.name}'`;
@@ -201,7 +247,12 @@ function foldAfter(graph: Graph, bn: Node, k: Float64Array, t: Float64Array, ran
     for (let i = 0; i < linear.inChannels; i++) for (let j = 0; j < inner; j++) folded[linear.at(o, i) + j] *= k[o];
   }
   const bias = Float64Array.from(t);
-  const existing = linear.node.opType === 'MatMul' ? undefined : linear.node.inputs[2] ? graph.constantValue(linear.node.inputs[2])!.values : undefined;
+  const existing =
+    linear.node.opType === 'MatMul'
+      ? undefined
+      : linear.node.inputs[2]
+        ? graph.constantValue(linear.node.inputs[2])!.values
+        : undefined;
   const previous = biasAdd ? graph.constantValue(biasAdd.inputs.find((x) => graph.isConstant(x))!)!.values : existing;
   // The old bias b becomes k·b + t; addBias adds to the old one, so it is given (k − 1)·b + t.
   if (previous) for (let o = 0; o < bias.length; o++) bias[o] += (k[o] - 1) * previous[o];
@@ -214,9 +265,13 @@ function foldAfter(graph: Graph, bn: Node, k: Float64Array, t: Float64Array, ran
 /** BN right before a Gemm or MatMul that alone reads it, over [batch, channels]. */
 function foldBefore(graph: Graph, bn: Node, k: Float64Array, t: Float64Array, ranks: Ranks): Node | string {
   const consumers = graph.consumers(bn.outputs[0]);
-  const linear = consumers.length === 1 && !graph.isGraphOutput(bn.outputs[0]) && consumers[0].inputs[0] === bn.outputs[0] ? linearOf(graph, consumers[0]) : undefined;
+  const linear =
+    consumers.length === 1 && !graph.isGraphOutput(bn.outputs[0]) && consumers[0].inputs[0] === bn.outputs[0]
+      ? linearOf(graph, consumers[0])
+      : undefined;
   if (!linear || linear.node.opType === 'Conv') return 'no Gemm or MatMul with a constant weight reads it alone';
-  if (linear.inChannels !== k.length || rankOf(graph, bn.inputs[0], ranks) !== 2) return `its channels are not the inputs of '${linear.node.name}'`;
+  if (linear.inChannels !== k.length || rankOf(graph, bn.inputs[0], ranks) !== 2)
+    return `its channels are not the inputs of '${linear.node.name}'`;
   const folded = Float32Array.from(linear.weight.values);
   const bias = new Float64Array(linear.outChannels);
   const alpha = linear.node.opType === 'Gemm' ? floatAttribute(linear.node, 'alpha', 1) : 1;
@@ -227,7 +282,10 @@ function foldBefore(graph: Graph, bn: Node, k: Float64Array, t: Float64Array, ra
     }
   }
   const output = linear.node.outputs[0];
-  const biasAdd = linear.node.opType === 'MatMul' && singleUse(graph, output) ? channelBiasAdd(graph, graph.consumers(output)[0], linear.outChannels) : undefined;
+  const biasAdd =
+    linear.node.opType === 'MatMul' && singleUse(graph, output)
+      ? channelBiasAdd(graph, graph.consumers(output)[0], linear.outChannels)
+      : undefined;
   setConstant(graph, linear.node, 1, linear.weight.dims, folded);
   addBias(graph, linear, bias, biasAdd);
   removeNode(graph, bn);
@@ -251,4 +309,3 @@ export function foldBatchNorms(graph: Graph): BatchNormFolding {
   }
   return result;
 }
-

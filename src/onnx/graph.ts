@@ -1,5 +1,15 @@
 // A mutable graph IR over an ONNX model: nodes with producers and consumers, topological order, edits.
-import { onnx, toNumber, tensorToFloat32, tensorDims, encodeModel, type ModelProto, type TensorProto, type AttributeProto, type ValueInfoProto } from './proto.js';
+import {
+  onnx,
+  toNumber,
+  tensorToFloat32,
+  tensorDims,
+  encodeModel,
+  type ModelProto,
+  type TensorProto,
+  type AttributeProto,
+  type ValueInfoProto,
+} from './proto.js';
 import { GraphError } from '../errors.js';
 
 export interface Node {
@@ -159,7 +169,12 @@ export class Graph {
   uniqueName(base: string): string {
     this.index();
     let name = base;
-    while (this.producers.has(name) || this.consumerLists.has(name) || this.initializers.has(name) || this.inputs.some((i) => i.name === name)) {
+    while (
+      this.producers.has(name) ||
+      this.consumerLists.has(name) ||
+      this.initializers.has(name) ||
+      this.inputs.some((i) => i.name === name)
+    ) {
       name = `${base}_${++this.nameCounter}`;
     }
     return name;
@@ -188,9 +203,16 @@ export class Graph {
     for (const o of this.outputs) used.add(o.name ?? '');
     const graph = onnx.GraphProto.create({
       name: this.model.graph?.name ?? 'graph',
-      node: this.topoOrder().map((n) => onnx.NodeProto.create({
-        name: n.name, opType: n.opType, domain: n.domain, input: n.inputs, output: n.outputs, attribute: n.attributes,
-      })),
+      node: this.topoOrder().map((n) =>
+        onnx.NodeProto.create({
+          name: n.name,
+          opType: n.opType,
+          domain: n.domain,
+          input: n.inputs,
+          output: n.outputs,
+          attribute: n.attributes,
+        }),
+      ),
       initializer: [...this.initializers.values()].filter((t) => used.has(t.name ?? '')),
       input: this.inputs,
       output: this.outputs,
@@ -219,7 +241,12 @@ export class Graph {
     const copy = Object.create(Graph.prototype) as Graph;
     Object.assign(copy, {
       model: this.model,
-      nodes: this.nodes.map((n) => ({ ...n, inputs: [...n.inputs], outputs: [...n.outputs], attributes: [...n.attributes] })),
+      nodes: this.nodes.map((n) => ({
+        ...n,
+        inputs: [...n.inputs],
+        outputs: [...n.outputs],
+        attributes: [...n.attributes],
+      })),
       initializers: new Map(this.initializers),
       inputs: [...this.inputs],
       outputs: [...this.outputs],
@@ -256,9 +283,14 @@ export function intsAttribute(node: Node, name: string): number[] | undefined {
   return a?.ints?.length ? a.ints.map((v) => toNumber(v)) : undefined;
 }
 
-export function makeAttribute(name: string, value: number | number[] | string, kind: 'int' | 'float' = 'int'): AttributeProto {
+export function makeAttribute(
+  name: string,
+  value: number | number[] | string,
+  kind: 'int' | 'float' = 'int',
+): AttributeProto {
   const T = onnx.AttributeProto.AttributeType;
-  if (typeof value === 'string') return onnx.AttributeProto.create({ name, type: T.STRING, s: new TextEncoder().encode(value) });
+  if (typeof value === 'string')
+    return onnx.AttributeProto.create({ name, type: T.STRING, s: new TextEncoder().encode(value) });
   if (Array.isArray(value)) return onnx.AttributeProto.create({ name, type: T.INTS, ints: value });
   if (kind === 'float') return onnx.AttributeProto.create({ name, type: T.FLOAT, f: value });
   return onnx.AttributeProto.create({ name, type: T.INT, i: value });

@@ -6,7 +6,15 @@ import { GraphError } from '../errors.js';
 
 /** Reductions whose `axes` moved from an attribute to an input in opset 18 (ReduceSum moved in 13). */
 const AXES_TO_INPUT_AT_18 = new Set([
-  'ReduceMean', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceL1', 'ReduceL2', 'ReduceLogSum', 'ReduceLogSumExp', 'ReduceSumSquare',
+  'ReduceMean',
+  'ReduceMax',
+  'ReduceMin',
+  'ReduceProd',
+  'ReduceL1',
+  'ReduceL2',
+  'ReduceLogSum',
+  'ReduceLogSumExp',
+  'ReduceSumSquare',
 ]);
 
 /** IR version 10 is the first that has the 4-bit types (and opset 21). */
@@ -28,12 +36,18 @@ export function upgradeOpset(graph: Graph, target: number): void {
         node.inputs = [node.inputs[0], name];
       }
     } else if (node.opType === 'GroupNormalization' && target >= 21) {
-      throw new GraphError(`cannot raise opset to ${target}: GroupNormalization '${node.name}' changed meaning in opset 21 (scale and bias per channel, not per group)`, node.name);
+      throw new GraphError(
+        `cannot raise opset to ${target}: GroupNormalization '${node.name}' changed meaning in opset 21 (scale and bias per channel, not per group)`,
+        node.name,
+      );
     } else if (node.opType === 'GridSample' && from < 20 && target >= 20) {
       const mode = attribute(node, 'mode');
       const renamed: Record<string, string> = { bilinear: 'linear', bicubic: 'cubic' };
       const value = mode?.s ? Buffer.from(mode.s).toString() : 'bilinear';
-      node.attributes = [...node.attributes.filter((a) => a.name !== 'mode'), makeAttribute('mode', renamed[value] ?? value)];
+      node.attributes = [
+        ...node.attributes.filter((a) => a.name !== 'mode'),
+        makeAttribute('mode', renamed[value] ?? value),
+      ];
     }
   }
   graph.invalidate();

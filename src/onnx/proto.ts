@@ -13,7 +13,16 @@ export type ValueInfoProto = onnxPkg.onnx.IValueInfoProto;
 
 /** ONNX TensorProto.DataType values used here (the schema package predates the 4-bit ones). */
 export const DataType = {
-  FLOAT: 1, UINT8: 2, INT8: 3, INT32: 6, INT64: 7, BOOL: 9, FLOAT16: 10, DOUBLE: 11, UINT4: 21, INT4: 22,
+  FLOAT: 1,
+  UINT8: 2,
+  INT8: 3,
+  INT32: 6,
+  INT64: 7,
+  BOOL: 9,
+  FLOAT16: 10,
+  DOUBLE: 11,
+  UINT4: 21,
+  INT4: 22,
 } as const;
 
 /** protobufjs gives int64 fields as Long objects; everything evolq reads fits a double. */
@@ -43,7 +52,11 @@ export function readModel(file: string): ModelProto {
 /** Reads a file that must be a regular one: a FIFO or device would block or never end, a folder has no bytes. */
 function readRegularFile(file: string, expected: string): Buffer {
   const kind = statSync(file);
-  if (!kind.isFile()) throw new ModelError(`${file}: is ${kind.isDirectory() ? 'a folder' : 'not a regular file'}, expected ${expected}`, file);
+  if (!kind.isFile())
+    throw new ModelError(
+      `${file}: is ${kind.isDirectory() ? 'a folder' : 'not a regular file'}, expected ${expected}`,
+      file,
+    );
   return readFileSync(file);
 }
 
@@ -51,14 +64,19 @@ function loadExternalData(tensor: TensorProto, dir: string, modelFile: string): 
   if (tensor.dataLocation !== onnx.TensorProto.DataLocation.EXTERNAL) return;
   const entries = new Map((tensor.externalData ?? []).map((e) => [e.key ?? '', e.value ?? '']));
   const location = entries.get('location');
-  if (!location) throw new ModelError(`${modelFile}: initializer '${tensor.name}' is external but names no location`, modelFile);
+  if (!location)
+    throw new ModelError(`${modelFile}: initializer '${tensor.name}' is external but names no location`, modelFile);
   const dataFile = join(dir, location);
-  if (!existsSync(dataFile)) throw new ModelError(`${modelFile}: external data file ${dataFile} for '${tensor.name}' is missing`, dataFile);
+  if (!existsSync(dataFile))
+    throw new ModelError(`${modelFile}: external data file ${dataFile} for '${tensor.name}' is missing`, dataFile);
   const whole = readRegularFile(dataFile, 'an external data file');
   const offset = Number(entries.get('offset') ?? 0);
   const length = entries.has('length') ? Number(entries.get('length')) : whole.length - offset;
   if (offset + length > whole.length) {
-    throw new ModelError(`${dataFile}: truncated, '${tensor.name}' needs bytes ${offset}..${offset + length} of ${whole.length}`, dataFile);
+    throw new ModelError(
+      `${dataFile}: truncated, '${tensor.name}' needs bytes ${offset}..${offset + length} of ${whole.length}`,
+      dataFile,
+    );
   }
   tensor.rawData = whole.subarray(offset, offset + length);
   tensor.dataLocation = onnx.TensorProto.DataLocation.DEFAULT;
@@ -66,7 +84,10 @@ function loadExternalData(tensor: TensorProto, dir: string, modelFile: string): 
 }
 
 /** Serializes a model. With `externalData`, initializers of at least 1 KiB go to `<file>.data` beside it. */
-export function encodeModel(model: ModelProto, options: { externalDataFile?: string } = {}): { model: Uint8Array; data?: Uint8Array } {
+export function encodeModel(
+  model: ModelProto,
+  options: { externalDataFile?: string } = {},
+): { model: Uint8Array; data?: Uint8Array } {
   if (!options.externalDataFile) return { model: onnx.ModelProto.encode(model).finish() };
   const chunks: Uint8Array[] = [];
   let offset = 0;
@@ -131,14 +152,21 @@ export function tensorToInts(tensor: TensorProto): number[] {
 
 export function floatTensor(name: string, dims: readonly number[], values: Float32Array): TensorProto {
   return onnx.TensorProto.create({
-    name, dims: [...dims], dataType: DataType.FLOAT,
+    name,
+    dims: [...dims],
+    dataType: DataType.FLOAT,
     rawData: new Uint8Array(values.buffer, values.byteOffset, values.byteLength),
   });
 }
 
 export function int64Tensor(name: string, dims: readonly number[], values: readonly number[]): TensorProto {
   const data = BigInt64Array.from(values, (v) => BigInt(v));
-  return onnx.TensorProto.create({ name, dims: [...dims], dataType: DataType.INT64, rawData: new Uint8Array(data.buffer) });
+  return onnx.TensorProto.create({
+    name,
+    dims: [...dims],
+    dataType: DataType.INT64,
+    rawData: new Uint8Array(data.buffer),
+  });
 }
 
 /** A ValueInfo of a float tensor; `shape` entries may be symbolic names. */
@@ -154,5 +182,7 @@ export function floatValueInfo(name: string, shape?: readonly (number | string)[
 export function valueInfoShape(info: ValueInfoProto): (number | string)[] | undefined {
   const dims = info.type?.tensorType?.shape?.dim;
   if (!dims) return undefined;
-  return dims.map((d) => (d.dimParam ? d.dimParam : d.dimValue !== undefined && d.dimValue !== null ? toNumber(d.dimValue) : -1));
+  return dims.map((d) =>
+    d.dimParam ? d.dimParam : d.dimValue !== undefined && d.dimValue !== null ? toNumber(d.dimValue) : -1,
+  );
 }

@@ -14,7 +14,9 @@ export const DEFAULTS = Object.fromEntries(NAMES.map((name) => [name, spec(name)
 /** What each preset sets over DEFAULTS. */
 export const PRESETS: Readonly<Record<Preset, Partial<QuantizeOptions>>> = {
   default: {},
-  paper: Object.fromEntries(NAMES.filter((name) => spec(name).paper !== undefined).map((name) => [name, spec(name).paper])) as Partial<QuantizeOptions>,
+  paper: Object.fromEntries(
+    NAMES.filter((name) => spec(name).paper !== undefined).map((name) => [name, spec(name).paper]),
+  ) as Partial<QuantizeOptions>,
 };
 
 /** The flag that sets an option, for messages. */
@@ -30,17 +32,25 @@ function defaultOf(name: QuantizeOptionName, command: Command, preset: Preset, a
 }
 
 /** Fills defaults and checks every field; throws ConfigError naming the flag. */
-export function resolveOptions(partial: GivenOptions | Partial<Record<QuantizeOptionName, unknown>>, command: Command = 'quantize'): QuantizeOptions {
-  const given = Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) as Partial<Record<QuantizeOptionName, unknown>>;
+export function resolveOptions(
+  partial: GivenOptions | Partial<Record<QuantizeOptionName, unknown>>,
+  command: Command = 'quantize',
+): QuantizeOptions {
+  const given = Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) as Partial<
+    Record<QuantizeOptionName, unknown>
+  >;
   for (const name of Object.keys(given)) {
-    if (!(name in QUANTIZE_OPTIONS)) throw new ConfigError(`Unknown option "${name}". Should be one of: ${NAMES.join(', ')}.`, name);
+    if (!(name in QUANTIZE_OPTIONS))
+      throw new ConfigError(`Unknown option "${name}". Should be one of: ${NAMES.join(', ')}.`, name);
   }
   const preset = spec('preset').parse(given.preset ?? DEFAULTS.preset, flagOf('preset')) as Preset;
   const aBits = spec('aBits').parse(given.aBits ?? defaultOf('aBits', command, preset, 8), flagOf('aBits')) as number;
-  const resolved = Object.fromEntries(NAMES.map((name) => {
-    const value = name in given ? given[name] : defaultOf(name, command, preset, aBits);
-    return [name, spec(name).parse(value, flagOf(name))];
-  })) as QuantizeOptions;
+  const resolved = Object.fromEntries(
+    NAMES.map((name) => {
+      const value = name in given ? given[name] : defaultOf(name, command, preset, aBits);
+      return [name, spec(name).parse(value, flagOf(name))];
+    }),
+  ) as QuantizeOptions;
   checkCombinations(resolved);
   return resolved;
 }
@@ -48,19 +58,30 @@ export function resolveOptions(partial: GivenOptions | Partial<Record<QuantizeOp
 function checkCombinations(o: QuantizeOptions): void {
   const formatBits: readonly number[] = EXPORT_FORMATS[o.exportFormat].wBits;
   if (!formatBits.includes(o.wBits)) {
-    throw new ConfigError(`--export-format ${o.exportFormat} stores ${formatBits.join(' or ')}-bit weights, not ${o.wBits}: give --w-bits ${formatBits.join(' or ')} or another --export-format`, '--export-format');
+    throw new ConfigError(
+      `--export-format ${o.exportFormat} stores ${formatBits.join(' or ')}-bit weights, not ${o.wBits}: give --w-bits ${formatBits.join(' or ')} or another --export-format`,
+      '--export-format',
+    );
   }
   if (o.weightCorrection && o.exportFormat === 'blocked') {
-    throw new ConfigError('--weight-correction (part of --preset paper) rescales whole output channels and is not written for --export-format blocked: give another --export-format', '--weight-correction');
+    throw new ConfigError(
+      '--weight-correction (part of --preset paper) rescales whole output channels and is not written for --export-format blocked: give another --export-format',
+      '--weight-correction',
+    );
   }
   if (o.start === 'fitted' && !o.ptf) {
-    throw new ConfigError('--start fitted refits the PTF of the LayerNorm inputs, and --no-ptf turns PTF off: drop one of them', '--start');
+    throw new ConfigError(
+      '--start fitted refits the PTF of the LayerNorm inputs, and --no-ptf turns PTF off: drop one of them',
+      '--start',
+    );
   }
 }
 
 /** The options config.json's quantization_config records, under their snake-case names. */
 export function optionsRecord(options: QuantizeOptions): Record<string, unknown> {
-  const recorded = NAMES.filter((name) => spec(name).record === 'always' || (spec(name).record === 'search' && options.method === 'evolq'));
+  const recorded = NAMES.filter(
+    (name) => spec(name).record === 'always' || (spec(name).record === 'search' && options.method === 'evolq'),
+  );
   return Object.fromEntries(recorded.map((name) => [recordName(name), options[name]]));
 }
 

@@ -39,8 +39,19 @@ export interface OptionSpec<T> {
 
 type Meta<T> = Omit<OptionSpec<T>, 'parse' | 'type' | 'default' | 'value' | 'choices'> & { value?: string };
 
-export function choice<const T extends string | number>(choices: readonly T[], fallback: T, meta: Meta<T>): OptionSpec<T> {
-  return { parse: (v, flag) => values.oneOf(v, choices, flag), type: 'string', default: fallback, value: choices.join('|'), choices, ...meta };
+export function choice<const T extends string | number>(
+  choices: readonly T[],
+  fallback: T,
+  meta: Meta<T>,
+): OptionSpec<T> {
+  return {
+    parse: (v, flag) => values.oneOf(v, choices, flag),
+    type: 'string',
+    default: fallback,
+    value: choices.join('|'),
+    choices,
+    ...meta,
+  };
 }
 
 export function switchOption(fallback: boolean, meta: Meta<boolean>): OptionSpec<boolean> {
@@ -48,18 +59,37 @@ export function switchOption(fallback: boolean, meta: Meta<boolean>): OptionSpec
 }
 
 export function integerOption(min: number, fallback: number, meta: Meta<number>, max?: number): OptionSpec<number> {
-  return { parse: (v, flag) => values.integer(v, flag, min, max), type: 'string', default: fallback, value: 'N', ...meta };
+  return {
+    parse: (v, flag) => values.integer(v, flag, min, max),
+    type: 'string',
+    default: fallback,
+    value: 'N',
+    ...meta,
+  };
 }
 
-export function optionalInteger(min: number, meta: Meta<number | undefined>, max?: number): OptionSpec<number | undefined> {
-  return { parse: values.optional((v, flag) => values.integer(v, flag, min, max)), type: 'string', default: undefined, value: 'N', ...meta };
+export function optionalInteger(
+  min: number,
+  meta: Meta<number | undefined>,
+  max?: number,
+): OptionSpec<number | undefined> {
+  return {
+    parse: values.optional((v, flag) => values.integer(v, flag, min, max)),
+    type: 'string',
+    default: undefined,
+    value: 'N',
+    ...meta,
+  };
 }
 
 export function valueOption<T>(parse: Parser<T>, fallback: T, meta: Meta<T> & { value: string }): OptionSpec<T> {
   return { parse, type: 'string', default: fallback, ...meta };
 }
 
-export function optionalValue<T>(parse: Parser<T>, meta: Meta<T | undefined> & { value: string }): OptionSpec<T | undefined> {
+export function optionalValue<T>(
+  parse: Parser<T>,
+  meta: Meta<T | undefined> & { value: string },
+): OptionSpec<T | undefined> {
   return { parse: values.optional(parse), type: 'string', default: undefined, ...meta };
 }
 

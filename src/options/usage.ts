@@ -6,12 +6,22 @@ import { ALL_OPTIONS, QUANTIZE_OPTIONS } from './table.js';
 export const COMMAND_DOCS: Readonly<Record<Command, { args: string; summary: string }>> = {
   inspect: { args: 'MODEL', summary: 'Lists the quant points and search units of a model.' },
   eval: { args: 'MODEL', summary: 'Measures top-1 and top-5 of a model on labelled images.' },
-  quantize: { args: 'MODEL', summary: 'Calibrates the FQ-ViT baseline, runs the Evol-Q search with --method evolq, evaluates and writes OUT.' },
-  landscape: { args: 'MODEL', summary: 'Measures the loss landscape of one search unit along lines and a grid of scale moves.' },
-  serve: { args: 'OUT', summary: 'Serves a browser demo that classifies images with OUT/model.onnx in onnxruntime-web, until Ctrl-C.' },
+  quantize: {
+    args: 'MODEL',
+    summary: 'Calibrates the FQ-ViT baseline, runs the Evol-Q search with --method evolq, evaluates and writes OUT.',
+  },
+  landscape: {
+    args: 'MODEL',
+    summary: 'Measures the loss landscape of one search unit along lines and a grid of scale moves.',
+  },
+  serve: {
+    args: 'OUT',
+    summary: 'Serves a browser demo that classifies images with OUT/model.onnx in onnxruntime-web, until Ctrl-C.',
+  },
 };
 
-export const MODEL_HELP = 'MODEL is a folder with model.onnx (or onnx/model.onnx, or --model-file NAME in onnx/) and preprocessor_config.json (and config.json with id2label), or a .onnx file (its folder\'s configs are used; without them give --mean, --std and, for a dynamic input size, --size).';
+export const MODEL_HELP =
+  "MODEL is a folder with model.onnx (or onnx/model.onnx, or --model-file NAME in onnx/) and preprocessor_config.json (and config.json with id2label), or a .onnx file (its folder's configs are used; without them give --mean, --std and, for a dynamic input size, --size).";
 
 /** The options a command takes, in table order. */
 export function optionsOf(command: Command): [string, OptionSpec<unknown>][] {
@@ -26,7 +36,8 @@ export function flagForm(name: string, spec: OptionSpec<unknown>): string {
   return `--${flagName(name)} ${spec.value}`;
 }
 
-const show = (value: unknown) => (typeof value === 'number' && value >= 1e12 && value % 1e12 === 0 ? `${value / 1e12}T` : String(value));
+const show = (value: unknown) =>
+  typeof value === 'number' && value >= 1e12 && value % 1e12 === 0 ? `${value / 1e12}T` : String(value);
 
 /** The default as the docs state it: per command, at low activation bits, under --preset paper. */
 export function defaultText(name: string, spec: OptionSpec<unknown>, command: Command): string {
@@ -37,8 +48,10 @@ export function defaultText(name: string, spec: OptionSpec<unknown>, command: Co
   else if (own !== undefined && !(spec.type === 'boolean' && !isRecipe(name))) parts.push(show(own));
   if (spec.commandDefaults?.[command] === undefined) {
     const takes = (option: OptionSpec<unknown>) => option.commands.includes(command);
-    if (spec.lowActivation !== undefined && takes(QUANTIZE_OPTIONS.aBits)) parts.push(`${show(spec.lowActivation)} at --a-bits 4`);
-    if (spec.paper !== undefined && spec.paper !== spec.default && takes(QUANTIZE_OPTIONS.preset)) parts.push(`${show(spec.paper)} with --preset paper`);
+    if (spec.lowActivation !== undefined && takes(QUANTIZE_OPTIONS.aBits))
+      parts.push(`${show(spec.lowActivation)} at --a-bits 4`);
+    if (spec.paper !== undefined && spec.paper !== spec.default && takes(QUANTIZE_OPTIONS.preset))
+      parts.push(`${show(spec.paper)} with --preset paper`);
   }
   return parts.join('; ');
 }
@@ -60,8 +73,12 @@ const words = (text: string) => text.split(' ');
 /** One command's synopsis: `evolq quantize MODEL --calib DIR --out DIR [--method baseline|evolq] ...`. */
 export function synopsis(command: Command): string {
   const options = optionsOf(command);
-  const required = options.filter(([, spec]) => spec.requiredIn?.includes(command)).map(([name, spec]) => flagForm(name, spec));
-  const optional = options.filter(([, spec]) => !spec.requiredIn?.includes(command)).map(([name, spec]) => `[${flagForm(name, spec)}]`);
+  const required = options
+    .filter(([, spec]) => spec.requiredIn?.includes(command))
+    .map(([name, spec]) => flagForm(name, spec));
+  const optional = options
+    .filter(([, spec]) => !spec.requiredIn?.includes(command))
+    .map(([name, spec]) => `[${flagForm(name, spec)}]`);
   return wrap([`evolq ${command} ${COMMAND_DOCS[command].args}`, ...required, ...optional], 118, '      ');
 }
 
@@ -84,7 +101,10 @@ export function commandUsage(command: Command): string {
   const lines = [COMMAND_DOCS[command].summary, '', `usage: ${synopsis(command)}`, '', 'options:'];
   for (const [name, spec] of optionsOf(command)) {
     const fallback = defaultText(name, spec, command);
-    lines.push(`  ${flagForm(name, spec)}${fallback ? ` (${fallback})` : ''}`, wrap(words(spec.help), 112, '      ').replace(/^/, '      '));
+    lines.push(
+      `  ${flagForm(name, spec)}${fallback ? ` (${fallback})` : ''}`,
+      wrap(words(spec.help), 112, '      ').replace(/^/, '      '),
+    );
   }
   return lines.join('\n');
 }
@@ -103,8 +123,23 @@ export function cliMarkdown(): string {
     'Every switch of the quantization recipe has a `--no-` form, which overrides a preset. Options given explicitly override `--preset`. `--json` prints one JSON object on stdout; progress goes to stderr. Exit code 0 on success, 1 with a one-line reason on a bad input.',
   ];
   for (const command of COMMANDS) {
-    parts.push('', `## evolq ${command}`, '', COMMAND_DOCS[command].summary, '', '```', synopsis(command), '```', '', '| option | default | what it does |', '|---|---|---|');
-    for (const [name, spec] of optionsOf(command)) parts.push(`| \`${cell(flagForm(name, spec))}\` | ${cell(defaultText(name, spec, command))} | ${cell(spec.help)} |`);
+    parts.push(
+      '',
+      `## evolq ${command}`,
+      '',
+      COMMAND_DOCS[command].summary,
+      '',
+      '```',
+      synopsis(command),
+      '```',
+      '',
+      '| option | default | what it does |',
+      '|---|---|---|',
+    );
+    for (const [name, spec] of optionsOf(command))
+      parts.push(
+        `| \`${cell(flagForm(name, spec))}\` | ${cell(defaultText(name, spec, command))} | ${cell(spec.help)} |`,
+      );
   }
   return `${parts.join('\n')}\n`;
 }

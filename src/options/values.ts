@@ -33,13 +33,15 @@ export function integer(value: unknown, flag: string, min: number, max = Number.
 
 export function nonNegativeNumber(value: unknown, flag: string): number {
   const n = numberText(value);
-  if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) throw new ConfigError(`${flag} must be a number >= 0, got "${value}"`, flag);
+  if (typeof n !== 'number' || !Number.isFinite(n) || n < 0)
+    throw new ConfigError(`${flag} must be a number >= 0, got "${value}"`, flag);
   return n;
 }
 
 export function positiveNumber(value: unknown, flag: string): number {
   const n = numberText(value);
-  if (typeof n !== 'number' || !Number.isFinite(n) || n <= 0) throw new ConfigError(`${flag} must be a positive number, got "${value}"`, flag);
+  if (typeof n !== 'number' || !Number.isFinite(n) || n <= 0)
+    throw new ConfigError(`${flag} must be a positive number, got "${value}"`, flag);
   return n;
 }
 
@@ -50,7 +52,8 @@ export function boolean(value: unknown, flag: string): boolean {
 }
 
 export function text(value: unknown, flag: string): string {
-  if (typeof value !== 'string' || value === '') throw new ConfigError(`${flag} must be a non-empty string, got "${value}"`, flag);
+  if (typeof value !== 'string' || value === '')
+    throw new ConfigError(`${flag} must be a non-empty string, got "${value}"`, flag);
   return value;
 }
 
@@ -61,7 +64,11 @@ export function macs(value: unknown, flag: string): number {
   if (typeof value === 'number' && Number.isFinite(value) && value >= 0) return value;
   if (typeof value === 'string' && /^\s*(0|none)\s*$/i.test(value)) return 0;
   const match = typeof value === 'string' ? /^\s*(\d+(?:\.\d+)?(?:e\d+)?)\s*([kmgtp]?)\s*$/i.exec(value) : null;
-  if (!match) throw new ConfigError(`${flag} must be a count of multiply-accumulates such as 100T, 500G or 2e14 (0 or none: no limit), got "${value}"`, flag);
+  if (!match)
+    throw new ConfigError(
+      `${flag} must be a count of multiply-accumulates such as 100T, 500G or 2e14 (0 or none: no limit), got "${value}"`,
+      flag,
+    );
   return Number(match[1]) * MAC_UNITS[match[2].toLowerCase()];
 }
 
@@ -70,9 +77,11 @@ export const bytes: Parser<number> = (value, flag) => parseMemoryBudget(value, f
 
 /** "32" or "224x224" → [height, width]. */
 export function size(value: unknown, flag: string): [number, number] {
-  if (Array.isArray(value) && value.length === 2 && value.every((v) => Number.isInteger(v) && v > 0)) return [value[0], value[1]];
+  if (Array.isArray(value) && value.length === 2 && value.every((v) => Number.isInteger(v) && v > 0))
+    return [value[0], value[1]];
   const parts = typeof value === 'string' ? value.split('x').map((p) => (/^\d+$/.test(p) ? Number(p) : NaN)) : [NaN];
-  if (parts.length > 2 || parts.some((p) => !Number.isInteger(p) || p <= 0)) throw new ConfigError(`${flag} must be N or HxW, got "${value}"`, flag);
+  if (parts.length > 2 || parts.some((p) => !Number.isInteger(p) || p <= 0))
+    throw new ConfigError(`${flag} must be N or HxW, got "${value}"`, flag);
   return [parts[0], parts[1] ?? parts[0]];
 }
 
@@ -80,7 +89,8 @@ export function size(value: unknown, flag: string): [number, number] {
 export function numberList(value: unknown, flag: string): number[] {
   if (Array.isArray(value) && value.every((v) => typeof v === 'number' && Number.isFinite(v))) return value;
   const list = typeof value === 'string' ? value.split(',').map((v) => (NUMBER_TEXT.test(v) ? Number(v) : NaN)) : [NaN];
-  if (list.some((v) => !Number.isFinite(v))) throw new ConfigError(`${flag} must be comma-separated numbers, got "${value}"`, flag);
+  if (list.some((v) => !Number.isFinite(v)))
+    throw new ConfigError(`${flag} must be comma-separated numbers, got "${value}"`, flag);
   return list;
 }
 

@@ -27,7 +27,9 @@ export async function evaluateModel(path: string, options: EvalOptions): Promise
   try {
     const [accuracy] = await evaluateAccuracy(
       [{ session, inputName: model.inputName, outputName: model.outputName }],
-      fileSource(items, model.preprocessing), options.batchSize ?? 100, options.progress ?? silentProgress,
+      fileSource(items, model.preprocessing),
+      options.batchSize ?? 100,
+      options.progress ?? silentProgress,
     );
     return { ...accuracy, seconds: (performance.now() - started) / 1000 };
   } finally {

@@ -12,7 +12,12 @@ export interface InspectReport {
   points: Pick<QuantPoint, 'id' | 'kind' | 'tensor' | 'node' | 'role'>[];
 }
 
-export function inspectModel(path: string, space: SearchSpace = 'attention', options: ModelOptions = {}, pointOptions: PointOptions = {}): InspectReport {
+export function inspectModel(
+  path: string,
+  space: SearchSpace = 'attention',
+  options: ModelOptions = {},
+  pointOptions: PointOptions = {},
+): InspectReport {
   const model = loadModel(path, options);
   const points = findQuantPoints(model.graph, pointOptions);
   const units = findUnits(model.graph, points, space);
@@ -21,6 +26,12 @@ export function inspectModel(path: string, space: SearchSpace = 'attention', opt
     opset: model.graph.opset,
     batchNorm: { folded: model.batchNormFolding.folded.length, kept: model.batchNormFolding.kept },
     units: units.map((u) => ({ name: u.name, kind: u.kind, points: u.points })),
-    points: points.map((p) => ({ id: p.id, kind: p.kind, tensor: p.tensor, node: p.node, ...(p.role ? { role: p.role } : {}) })),
+    points: points.map((p) => ({
+      id: p.id,
+      kind: p.kind,
+      tensor: p.tensor,
+      node: p.node,
+      ...(p.role ? { role: p.role } : {}),
+    })),
   };
 }

@@ -8,7 +8,12 @@ import { materialize } from '../quant/materialize.js';
 import { limitPerClass, decodeImagesWithProgress, type ImageBatch } from '../data/imagefolder.js';
 import { Fitness } from '../fitness/fitness.js';
 import { infonce } from '../fitness/losses.js';
-import { measureLandscape, LANDSCAPE_MEASURES, type Landscape, type LandscapeSettings } from '../landscape/landscape.js';
+import {
+  measureLandscape,
+  LANDSCAPE_MEASURES,
+  type Landscape,
+  type LandscapeSettings,
+} from '../landscape/landscape.js';
 import { resolveOptions, flagOf } from '../options/resolve.js';
 import { REQUEST_OPTIONS, type GivenOptions } from '../options/table.js';
 import { runnerFor, type Runner, type RuntimeOptions } from '../runtime/runner.js';
@@ -41,48 +46,93 @@ export interface LandscapeRequest {
   progress?: Progress;
 }
 
-
 /** The landscape of one attention unit, as the paper plots it (the table's landscape defaults). */
 export async function landscape(request: LandscapeRequest): Promise<LandscapeFile> {
   const started = performance.now();
   const options = resolveOptions(request.options ?? {}, 'landscape');
-  const setting = <K extends 'points' | 'radius' | 'grid'>(name: K) => REQUEST_OPTIONS[name].parse(request[name] ?? REQUEST_OPTIONS[name].default, flagOf(name));
-  const settings: LandscapeSettings = { points: setting('points'), radius: setting('radius'), grid: setting('grid'), temperature: options.temperature };
-  if (settings.radius >= 1) throw new ConfigError(`--radius must be below 1 (a relative step; 1 would zero a scale), got ${settings.radius}`, '--radius');
+  const setting = <K extends 'points' | 'radius' | 'grid'>(name: K) =>
+    REQUEST_OPTIONS[name].parse(request[name] ?? REQUEST_OPTIONS[name].default, flagOf(name));
+  const settings: LandscapeSettings = {
+    points: setting('points'),
+    radius: setting('radius'),
+    grid: setting('grid'),
+    temperature: options.temperature,
+  };
+  if (settings.radius >= 1)
+    throw new ConfigError(
+      `--radius must be below 1 (a relative step; 1 would zero a scale), got ${settings.radius}`,
+      '--radius',
+    );
   const evalLimit = options.evalLimit ?? 0;
   const runner = runnerFor(request.runner, request.runtime);
   const progress = request.progress ?? silentProgress;
 
-  const prepared = prepare({ ...request, options, holdout: { count: request.eval ? 0 : evalLimit, option: 'evalLimit' } });
+  const prepared = prepare({
+    ...request,
+    options,
+    holdout: { count: request.eval ? 0 : evalLimit, option: 'evalLimit' },
+  });
   const { model, points, units, evalFolder, rng, splits } = prepared;
   if (!units.length) throw new ConfigError(`${model.file}: no ${options.searchSpace} units found to perturb`);
   const index = request.unit ?? units.length - 1;
   if (!Number.isInteger(index) || index < 0 || index >= units.length) {
-    throw new ConfigError(`--unit must be in 0..${units.length - 1} (${units.length} ${options.searchSpace} units), got ${request.unit}`, '--unit');
+    throw new ConfigError(
+      `--unit must be in 0..${units.length - 1} (${units.length} ${options.searchSpace} units), got ${request.unit}`,
+      '--unit',
+    );
   }
   const unit = units[index];
   const out = OutputDir.open(request.out, { extend: true });
   try {
     const calibImages = await decodeImagesWithProgress(splits.calibration, model.preprocessing, progress);
     const evalItems = evalFolder ? limitPerClass(evalFolder, evalLimit) : splits.holdout;
-    const evalImages = await decodeImagesWithProgress(evalItems, model.preprocessing, progress, 'decoding evaluation images');
+    const evalImages = await decodeImagesWithProgress(
+      evalItems,
+      model.preprocessing,
+      progress,
+      'decoding evaluation images',
+    );
     const table = await calibrateBaseline(runner, prepared, calibImages, options, progress);
-    const fitness = new Fitness({
-      runner, graph: model.graph, points, units, inputName: model.inputName, outputName: model.outputName, batchSize: options.batchSize,
-      simulate: (params, feed) => materialize(model.graph, points, params, { bake: true, feed, inputMeans: table.inputMeans }),
-    }, table.params, infonce(options.temperature));
+    const fitness = new Fitness(
+      {
+        runner,
+        graph: model.graph,
+        points,
+        units,
+        inputName: model.inputName,
+        outputName: model.outputName,
+        batchSize: options.batchSize,
+        simulate: (params, feed) =>
+          materialize(model.graph, points, params, { bake: true, feed, inputMeans: table.inputMeans }),
+      },
+      table.params,
+      infonce(options.temperature),
+    );
     const prepare = async (images: ImageBatch) => {
       const scored = await fitness.score(images);
       return { scored, unitInputs: (await fitness.full(table.params, scored, true)).unitInputs };
     };
     const calibration = await prepare(calibImages);
     const evaluation = { ...(await prepare(evalImages)), labels: evalImages.labels };
-    const measured = await measureLandscape({ fitness, unit, unitIndex: index, params: table.params, calibration, evaluation }, settings, rng, progress);
+    const measured = await measureLandscape(
+      { fitness, unit, unitIndex: index, params: table.params, calibration, evaluation },
+      settings,
+      rng,
+      progress,
+    );
 
     const file: LandscapeFile = {
       settings: {
-        ...settings, model: model.file, calib: request.calib, eval: request.eval ?? null, wBits: options.wBits, aBits: options.aBits,
-        seed: options.seed, searchSpace: options.searchSpace, calibImages: calibImages.dims[0], evalImages: evalImages.dims[0],
+        ...settings,
+        model: model.file,
+        calib: request.calib,
+        eval: request.eval ?? null,
+        wBits: options.wBits,
+        aBits: options.aBits,
+        seed: options.seed,
+        searchSpace: options.searchSpace,
+        calibImages: calibImages.dims[0],
+        evalImages: evalImages.dims[0],
       },
       unit: { index, name: unit.name, kind: unit.kind, points: unit.points },
       runtime: runner.report ?? null,

@@ -18,7 +18,8 @@ export interface PrepareRequest {
   modelOptions?: ModelOptions;
   calib: string;
   eval?: string;
-  options: Pick<QuantizeOptions, 'searchSpace' | 'calibSize' | 'seed'> & Partial<Pick<QuantizeOptions, 'extraPoints' | 'sharedQkv' | 'integerLayerNorm'>>;
+  options: Pick<QuantizeOptions, 'searchSpace' | 'calibSize' | 'seed'> &
+    Partial<Pick<QuantizeOptions, 'extraPoints' | 'sharedQkv' | 'integerLayerNorm'>>;
   /** Images drawn beside the calibration set (the holdout), and the option that sized them, for errors. */
   holdout: { count: number; option: 'holdout' | 'evalLimit' };
 }
@@ -44,19 +45,47 @@ export function prepare(request: PrepareRequest): Prepared {
   const calibFolder = listImageFolder(request.calib, model.labels);
   const evalFolder = request.eval ? listImageFolder(request.eval, model.labels) : undefined;
   const rng = new Rng(request.options.seed);
-  const splits = drawSplits(calibFolder, request.options.calibSize, request.holdout.count, rng, flagOf(request.holdout.option));
+  const splits = drawSplits(
+    calibFolder,
+    request.options.calibSize,
+    request.holdout.count,
+    rng,
+    flagOf(request.holdout.option),
+  );
   return { model, points, units, calibFolder, evalFolder, rng, splits };
 }
 
 /** The FQ-ViT baseline's calibration table from decoded calibration images, with the quantize options. */
 export function calibrateBaseline(
-  runner: Runner, prepared: Prepared, images: ImageBatch, options: QuantizeOptions, progress: Progress = silentProgress,
+  runner: Runner,
+  prepared: Prepared,
+  images: ImageBatch,
+  options: QuantizeOptions,
+  progress: Progress = silentProgress,
 ): Promise<CalibrationTable> {
   const { model, points } = prepared;
-  return calibrate(runner, model.graph, model.inputName, points, images, {
-    wBits: options.wBits, aBits: options.aBits, observer: options.observer, ptf: options.ptf, lis: options.lis,
-    biasCorrection: options.biasCorrection, batchSize: options.batchSize, weightBlock: formatWeightBlock(options.exportFormat),
-    memoryBudget: options.memoryBudget, weightCorrection: options.weightCorrection, integerLayerNorm: options.integerLayerNorm,
-    ptfRefit: options.method === 'evolq' && (options.start === 'fitted' || (options.start === 'auto' && autoTriesFitted(options.aBits, options.ptf))),
-  }, progress);
+  return calibrate(
+    runner,
+    model.graph,
+    model.inputName,
+    points,
+    images,
+    {
+      wBits: options.wBits,
+      aBits: options.aBits,
+      observer: options.observer,
+      ptf: options.ptf,
+      lis: options.lis,
+      biasCorrection: options.biasCorrection,
+      batchSize: options.batchSize,
+      weightBlock: formatWeightBlock(options.exportFormat),
+      memoryBudget: options.memoryBudget,
+      weightCorrection: options.weightCorrection,
+      integerLayerNorm: options.integerLayerNorm,
+      ptfRefit:
+        options.method === 'evolq' &&
+        (options.start === 'fitted' || (options.start === 'auto' && autoTriesFitted(options.aBits, options.ptf))),
+    },
+    progress,
+  );
 }

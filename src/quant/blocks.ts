@@ -5,7 +5,8 @@ import type { QuantPoint } from './points.js';
 
 export function blockable(graph: Graph, point: QuantPoint, block: number): boolean {
   const dims = point.dims;
-  if (point.kind !== 'weight' || !dims || dims.length !== 2 || point.channelAxis !== 1 || dims[0] % block !== 0) return false;
+  if (point.kind !== 'weight' || !dims || dims.length !== 2 || point.channelAxis !== 1 || dims[0] % block !== 0)
+    return false;
   const node = graph.nodes.find((n) => n.name === point.node);
   return node?.opType === 'MatMul' && node.inputs[1] === point.tensor;
 }

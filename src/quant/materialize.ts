@@ -48,9 +48,18 @@ export function paramDims(params: UniformParams): { scale: number[]; zeroPoint: 
 
 class Builder {
   private constants = new Map<string, string>();
-  constructor(readonly graph: Graph, readonly prefix: string) {}
+  constructor(
+    readonly graph: Graph,
+    readonly prefix: string,
+  ) {}
 
-  node(opType: string, inputs: string[], attributes: Node['attributes'] = [], name = opType, output = this.graph.uniqueName(`${this.prefix}/${name}`)): string {
+  node(
+    opType: string,
+    inputs: string[],
+    attributes: Node['attributes'] = [],
+    name = opType,
+    output = this.graph.uniqueName(`${this.prefix}/${name}`),
+  ): string {
     this.graph.addNode({ name: output, opType, domain: '', inputs, outputs: [output], attributes });
     return output;
   }
@@ -70,7 +79,9 @@ class Builder {
   uint8(value: number): string {
     const key = `evolq::u8::${value}`;
     if (!this.graph.initializers.has(key)) {
-      this.graph.addInitializer(onnx.TensorProto.create({ name: key, dims: [], dataType: DataType.UINT8, rawData: Uint8Array.of(value) }));
+      this.graph.addInitializer(
+        onnx.TensorProto.create({ name: key, dims: [], dataType: DataType.UINT8, rawData: Uint8Array.of(value) }),
+      );
     }
     return key;
   }
@@ -88,7 +99,15 @@ class Builder {
  * With PTF (`params.channelFactor`) and `ptf` 'weights', the factors are left for the weights of the MatMuls that
  * read the tensor (ptfOnWeights).
  */
-function uniformSubgraph(b: Builder, x: string, scale: string, zero: string, params: UniformParams, axis: number, ptf: 'mul' | 'weights' = 'mul'): string {
+function uniformSubgraph(
+  b: Builder,
+  x: string,
+  scale: string,
+  zero: string,
+  params: UniformParams,
+  axis: number,
+  ptf: 'mul' | 'weights' = 'mul',
+): string {
   const perAxis = params.scale.length > 1 ? [makeAttribute('axis', axis)] : [];
   const factor = params.channelFactor;
   // PTF: x / (s·2^α) = (x·2^−α) / s exactly, so a per-tensor Q/DQ between two power-of-two multiplies
@@ -111,14 +130,23 @@ function uniformSubgraph(b: Builder, x: string, scale: string, zero: string, par
  * a MatMulIntegerToFloat that has no per-channel zero point.
  */
 function ptfOnWeights(sim: Graph, tensor: string, consumers: readonly Node[]): boolean {
-  return consumers.length > 0 && consumers.every((n) => n.opType === 'MatMul' && n.inputs[0] === tensor && sim.isConstant(n.inputs[1]));
+  return (
+    consumers.length > 0 &&
+    consumers.every((n) => n.opType === 'MatMul' && n.inputs[0] === tensor && sim.isConstant(n.inputs[1]))
+  );
 }
 
 /**
  * Multiplies the weight operand of each MatMul by the factors, one per row (the left operand's channels); each
  * MatMul's Mul goes into `readers`, as what reads its weight now.
  */
-function factorsOnWeights(sim: Graph, point: QuantPoint, consumers: readonly Node[], factors: Float32Array, readers: Record<string, Node>): void {
+function factorsOnWeights(
+  sim: Graph,
+  point: QuantPoint,
+  consumers: readonly Node[],
+  factors: Float32Array,
+  readers: Record<string, Node>,
+): void {
   const b = new Builder(sim, point.id);
   const rows = b.floats('ptf_rows', [factors.length, 1], factors);
   for (const node of consumers) {
@@ -134,7 +162,14 @@ function factorsOnWeights(sim: Graph, point: QuantPoint, consumers: readonly Nod
  * zero point. Div, Round, Add, Clip, Sub and Mul in float compute exactly what QuantizeLinear/DequantizeLinear
  * do, in any opset (blocked QuantizeLinear needs opset 21), with the zero point kept as a float.
  */
-function blockedSubgraph(b: Builder, x: string, scale: string, zero: string, params: UniformParams, dims: readonly number[]): string {
+function blockedSubgraph(
+  b: Builder,
+  x: string,
+  scale: string,
+  zero: string,
+  params: UniformParams,
+  dims: readonly number[],
+): string {
   const { blocks, size } = params.block!;
   const grouped = b.node('Reshape', [x, b.ints('blocks', [blocks, size, dims[1]])]);
   const levels = b.node('Add', [b.node('Round', [b.node('Div', [grouped, scale])]), zero]);
@@ -145,17 +180,27 @@ function blockedSubgraph(b: Builder, x: string, scale: string, zero: string, par
 /** A fed zero point (float, as the search writes it) cast to the uint8 that QuantizeLinear takes. */
 function castZeroPoint(b: Builder, zeroPoint: string, params: UniformParams): string {
   const zero = b.node('Cast', [zeroPoint], [makeAttribute('to', DataType.UINT8)], 'zero_point_u8');
-  return params.scale.length > 1 && params.zeroPoint.length === 1 ? b.node('Expand', [zero, b.ints('channels', [params.scale.length])]) : zero;
+  return params.scale.length > 1 && params.zeroPoint.length === 1
+    ? b.node('Expand', [zero, b.ints('channels', [params.scale.length])])
+    : zero;
 }
 
 /** The zero point of every scale (a shared zero point repeated), as the integers QuantizeLinear takes. */
 export function zeroPointPerScale(params: UniformParams): Uint8Array {
-  return Uint8Array.from({ length: params.scale.length }, (_, c) => params.zeroPoint[params.zeroPoint.length === 1 ? 0 : c]);
+  return Uint8Array.from(
+    { length: params.scale.length },
+    (_, c) => params.zeroPoint[params.zeroPoint.length === 1 ? 0 : c],
+  );
 }
 
 /** Zero points as a uint8 initializer, one per scale. */
 function uint8ZeroPoints(name: string, params: UniformParams): TensorProto {
-  return onnx.TensorProto.create({ name, dims: paramDims(params).scale, dataType: DataType.UINT8, rawData: zeroPointPerScale(params) });
+  return onnx.TensorProto.create({
+    name,
+    dims: paramDims(params).scale,
+    dataType: DataType.UINT8,
+    rawData: zeroPointPerScale(params),
+  });
 }
 
 /** q = clamp(round(−steps·log2 x), 0, 2^b − 1), x̂ = 2^(−q/steps), 0 where round(−steps·log2 x) ≥ 2^b (scheme.ts fakeQuantLog2). */
@@ -164,12 +209,21 @@ function log2Subgraph(b: Builder, x: string, bits: number, steps = 1): string {
   const exponent = b.node('Round', [b.node('Mul', [b.node('Log', [x]), b.scalar(-steps / Math.LN2)])]);
   const inRange = b.node('Less', [exponent, b.scalar(levels)]);
   const clipped = b.node('Clip', [exponent, b.scalar(0), b.scalar(levels - 1)]);
-  const value = b.node('Pow', [b.scalar(2), b.node('Neg', [steps === 1 ? clipped : b.node('Div', [clipped, b.scalar(steps)])])]);
+  const value = b.node('Pow', [
+    b.scalar(2),
+    b.node('Neg', [steps === 1 ? clipped : b.node('Div', [clipped, b.scalar(steps)])]),
+  ]);
   return b.node('Where', [inRange, value, b.scalar(0)]);
 }
 
 /** Nagel et al.'s bias correction in the graph: subtract E[x]·(Ŵ − W) from the layer's output. */
-function biasCorrection(b: Builder, graph: Graph, point: QuantPoint, quantizedWeight: string, means: Float32Array): void {
+function biasCorrection(
+  b: Builder,
+  graph: Graph,
+  point: QuantPoint,
+  quantizedWeight: string,
+  means: Float32Array,
+): void {
   const node = graph.nodes.find((n) => n.name === point.node)!;
   const dims = point.dims!;
   const axis = point.channelAxis!;
@@ -195,9 +249,18 @@ export function gemmAlpha(node: Node): number {
  * input-channel axis, checked against the means, and the shape that makes a per-output-channel shift broadcast
  * over the layer's output.
  */
-export function biasCorrectionAxes(node: Node, dims: readonly number[], axis: number, means: Float32Array): { inputAxis: number; shiftShape: number[] } {
+export function biasCorrectionAxes(
+  node: Node,
+  dims: readonly number[],
+  axis: number,
+  means: Float32Array,
+): { inputAxis: number; shiftShape: number[] } {
   const inputAxis = node.opType === 'Conv' ? 1 : axis === dims.length - 1 ? dims.length - 2 : dims.length - 1;
-  if (means.length !== dims[inputAxis]) throw new GraphError(`bias correction: ${means.length} input means for weight of '${node.name}' with ${dims[inputAxis]} input channels`, node.name);
+  if (means.length !== dims[inputAxis])
+    throw new GraphError(
+      `bias correction: ${means.length} input means for weight of '${node.name}' with ${dims[inputAxis]} input channels`,
+      node.name,
+    );
   return { inputAxis, shiftShape: outputChannelShape(node, dims, axis) };
 }
 
@@ -212,11 +275,19 @@ export function outputChannelShape(node: Node, dims: readonly number[], axis: nu
  * ('first-token': 2 × channels values; src/search/output-correction.ts). Simulation and export alike; refuses any
  * other length.
  */
-export function outputCorrectionForm(node: Node, dims: readonly number[], axis: number, correction: Float32Array): 'channel' | 'first-token' {
+export function outputCorrectionForm(
+  node: Node,
+  dims: readonly number[],
+  axis: number,
+  correction: Float32Array,
+): 'channel' | 'first-token' {
   const channels = dims[axis];
   if (correction.length === channels) return 'channel';
   if (node.opType === 'MatMul' && correction.length === 2 * channels) return 'first-token';
-  throw new GraphError(`output correction: ${correction.length} values for the ${channels} output channels of '${node.name}'`, node.name);
+  throw new GraphError(
+    `output correction: ${correction.length} values for the ${channels} output channels of '${node.name}'`,
+    node.name,
+  );
 }
 
 /** `--output-correction` in the graph: a constant added to each output channel of the layer, or the first token's and the others'. */
@@ -225,13 +296,37 @@ function outputCorrection(b: Builder, graph: Graph, point: QuantPoint, correctio
   const [dims, axis] = [point.dims!, point.channelAxis!];
   const channels = dims[axis];
   if (outputCorrectionForm(node, dims, axis, correction) === 'channel') {
-    subtractFromOutput(graph, node, b.floats('output_correction', outputChannelShape(node, dims, axis), correction.map((c) => -c)));
+    subtractFromOutput(
+      graph,
+      node,
+      b.floats(
+        'output_correction',
+        outputChannelShape(node, dims, axis),
+        correction.map((c) => -c),
+      ),
+    );
     return;
   }
   const [first, others] = [correction.subarray(0, channels), correction.subarray(channels)];
   const output = node.outputs[0];
-  subtractFromOutput(graph, node, b.floats('output_correction', [channels], others.map((c) => -c)));
-  subtractFromFirstToken(graph, output, b.floats('output_correction_first_token', [channels], first.map((c, i) => others[i] - c)));
+  subtractFromOutput(
+    graph,
+    node,
+    b.floats(
+      'output_correction',
+      [channels],
+      others.map((c) => -c),
+    ),
+  );
+  subtractFromFirstToken(
+    graph,
+    output,
+    b.floats(
+      'output_correction_first_token',
+      [channels],
+      first.map((c, i) => others[i] - c),
+    ),
+  );
 }
 
 /**
@@ -251,8 +346,21 @@ export function subtractFromFirstToken(graph: Graph, tensor: string, shift: stri
     return key;
   };
   const [zero, one, end, tokens] = [int64('start', 0), int64('split', 1), int64('end', 2 ** 31 - 1), int64('axis', 1)];
-  const add = (opType: string, name: string, inputs: string[], output = graph.uniqueName(`${tensor}/first_token_${name}`), attributes: Node['attributes'] = []) => {
-    graph.addNode({ name: graph.uniqueName(`${output}/node`), opType, domain: '', inputs, outputs: [output], attributes });
+  const add = (
+    opType: string,
+    name: string,
+    inputs: string[],
+    output = graph.uniqueName(`${tensor}/first_token_${name}`),
+    attributes: Node['attributes'] = [],
+  ) => {
+    graph.addNode({
+      name: graph.uniqueName(`${output}/node`),
+      opType,
+      domain: '',
+      inputs,
+      outputs: [output],
+      attributes,
+    });
     return output;
   };
   const first = add('Sub', 'corrected', [add('Slice', 'first', [raw, zero, one, tokens]), shift]);
@@ -273,8 +381,16 @@ export function subtractFromOutput(graph: Graph, node: Node, shift: string): voi
 }
 
 /** The simulation graph: a copy of `graph` with fake quantization at every enabled point. */
-export function materialize(graph: Graph, points: readonly QuantPoint[], params: Readonly<Record<string, QuantParams>>, options: MaterializeOptions = {}): Simulation {
-  if (graph.opset < 13) throw new GraphError(`the model uses opset ${graph.opset}; evolq needs opset 13 or newer (re-export with opset_version>=13)`);
+export function materialize(
+  graph: Graph,
+  points: readonly QuantPoint[],
+  params: Readonly<Record<string, QuantParams>>,
+  options: MaterializeOptions = {},
+): Simulation {
+  if (graph.opset < 13)
+    throw new GraphError(
+      `the model uses opset ${graph.opset}; evolq needs opset 13 or newer (re-export with opset_version>=13)`,
+    );
   const sim = graph.clone();
   const feeds: Simulation['feeds'] = {};
   const quantizedNames: Simulation['quantized'] = {};
@@ -320,20 +436,37 @@ export function materialize(graph: Graph, points: readonly QuantPoint[], params:
         zero = castZeroPoint(b, names.zeroPoint, p);
       }
       const onWeights = !!p.channelFactor && point.kind === 'activation' && ptfOnWeights(sim, point.tensor, consumers);
-      quantized = uniformSubgraph(b, source, names.scale, zero, p, point.kind === 'weight' ? point.channelAxis! : -1, onWeights ? 'weights' : 'mul');
+      quantized = uniformSubgraph(
+        b,
+        source,
+        names.scale,
+        zero,
+        p,
+        point.kind === 'weight' ? point.channelAxis! : -1,
+        onWeights ? 'weights' : 'mul',
+      );
       if (onWeights) factorsLater.push({ point, consumers, factors: p.channelFactor! });
-      if (p.correction && point.kind === 'weight') quantized = weightCorrectionSubgraph(new SubgraphBuilder(sim, `${point.id}/correction`), quantized, point.dims!, point.channelAxis!, p.correction);
+      if (p.correction && point.kind === 'weight')
+        quantized = weightCorrectionSubgraph(
+          new SubgraphBuilder(sim, `${point.id}/correction`),
+          quantized,
+          point.dims!,
+          point.channelAxis!,
+          p.correction,
+        );
     }
     if (output) quantized = b.node('Identity', [quantized], [], 'output', output);
     sim.rewire(point.tensor, quantized, consumers);
     quantizedNames[point.id] = quantized;
     const means = options.inputMeans?.[point.id];
     if (means && point.kind === 'weight') biasCorrection(b, sim, point, quantized, means);
-    if (p.kind === 'uniform' && p.outputCorrection && point.kind === 'weight') outputCorrection(b, sim, point, p.outputCorrection);
+    if (p.kind === 'uniform' && p.outputCorrection && point.kind === 'weight')
+      outputCorrection(b, sim, point, p.outputCorrection);
   }
   // After every point: the weights the factors multiply are then the quantized ones.
   const weightReaders: Simulation['weightReaders'] = {};
-  for (const { point, consumers, factors } of factorsLater) factorsOnWeights(sim, point, consumers, factors, weightReaders);
+  for (const { point, consumers, factors } of factorsLater)
+    factorsOnWeights(sim, point, consumers, factors, weightReaders);
   integerLayerNorms(sim, points, params, quantizedNames);
   return { graph: sim, feeds, quantized: quantizedNames, weightReaders };
 }
@@ -348,22 +481,48 @@ function renameProducerOutput(graph: Graph, tensor: string): string {
 }
 
 /** LayerNorm inputs marked `integerLayerNorm`: their LayerNormalization becomes FQ-ViT's integer form. */
-function integerLayerNorms(sim: Graph, points: readonly QuantPoint[], params: Readonly<Record<string, QuantParams>>, quantized: Readonly<Record<string, string>>): void {
+function integerLayerNorms(
+  sim: Graph,
+  points: readonly QuantPoint[],
+  params: Readonly<Record<string, QuantParams>>,
+  quantized: Readonly<Record<string, string>>,
+): void {
   for (const point of points) {
     const p = params[point.id];
-    if (p?.kind !== 'uniform' || !p.integerLayerNorm || !point.output || !quantized[point.id] || !quantized[point.output]) continue;
+    if (
+      p?.kind !== 'uniform' ||
+      !p.integerLayerNorm ||
+      !point.output ||
+      !quantized[point.id] ||
+      !quantized[point.output]
+    )
+      continue;
     const layerNorm = sim.nodes.find((n) => n.name === point.node && n.opType === 'LayerNormalization');
     const gamma = layerNorm && sim.constantValue(layerNorm.inputs[1]);
     const axis = layerNorm?.attributes.find((a) => a.name === 'axis');
     if (!layerNorm || !gamma || (axis && Number(axis.i) !== -1) || layerNorm.outputs.filter(Boolean).length > 1) {
-      throw new GraphError(`integer LayerNorm: '${point.node}' is not a LayerNormalization over the last axis with a constant scale`, point.node);
+      throw new GraphError(
+        `integer LayerNorm: '${point.node}' is not a LayerNormalization over the last axis with a constant scale`,
+        point.node,
+      );
     }
-    integerLayerNormSubgraph(new SubgraphBuilder(sim, `${point.id}/int_layernorm`), layerNorm, p, scaleName(point.id), scaleName(point.output), gamma.values.length);
+    integerLayerNormSubgraph(
+      new SubgraphBuilder(sim, `${point.id}/int_layernorm`),
+      layerNorm,
+      p,
+      scaleName(point.id),
+      scaleName(point.output),
+      gamma.values.length,
+    );
   }
 }
 
 /** The feeds that carry a set of params into a simulation graph. */
-export function simulationFeeds(sim: Simulation, points: readonly QuantPoint[], params: Readonly<Record<string, QuantParams>>): Record<string, FloatTensor> {
+export function simulationFeeds(
+  sim: Simulation,
+  points: readonly QuantPoint[],
+  params: Readonly<Record<string, QuantParams>>,
+): Record<string, FloatTensor> {
   const feeds: Record<string, FloatTensor> = {};
   for (const point of points) {
     const names = sim.feeds[point.id];

@@ -6,11 +6,24 @@ import type { Graph, Node } from '../onnx/graph.js';
 
 /** What an extra quant point is for (default points have no role). */
 export type PointRole =
-  | 'attention-logits' | 'residual-branch' | 'patch-embedding' | 'token-concat' | 'position-embedding' | 'logits'
-  | 'qkv' | 'layernorm-output';
+  | 'attention-logits'
+  | 'residual-branch'
+  | 'patch-embedding'
+  | 'token-concat'
+  | 'position-embedding'
+  | 'logits'
+  | 'qkv'
+  | 'layernorm-output';
 
 /** The roles `--extra-points` looks for; a model family may lack some (Swin has no class token). */
-export const EXTRA_ROLES: readonly PointRole[] = ['attention-logits', 'residual-branch', 'patch-embedding', 'token-concat', 'position-embedding', 'logits'];
+export const EXTRA_ROLES: readonly PointRole[] = [
+  'attention-logits',
+  'residual-branch',
+  'patch-embedding',
+  'token-concat',
+  'position-embedding',
+  'logits',
+];
 
 /** The extra roles a graph has no tensor for (Swin: no class token or position embedding), to say so. */
 export function missingRoles(points: readonly { role?: PointRole }[]): PointRole[] {
@@ -42,7 +55,9 @@ export function dataFreeTester(graph: Graph): (tensor: string) => boolean {
     if (graph.isConstant(tensor)) free = true;
     else {
       const node = graph.producer(tensor);
-      free = Boolean(node) && (node!.opType === 'Shape' || node!.opType === 'Size' || node!.inputs.filter(Boolean).every(test));
+      free =
+        Boolean(node) &&
+        (node!.opType === 'Shape' || node!.opType === 'Size' || node!.inputs.filter(Boolean).every(test));
     }
     memo.set(tensor, free);
     return free;
@@ -62,10 +77,17 @@ export function sourceThrough(graph: Graph, tensor: string, dataFree: (t: string
       tensor = node.inputs[0];
     } else if (node.opType === 'Concat') {
       // Pieces of one tensor put back together (a roll, as torchvision's Swin exports it).
-      const pieces = new Set(node.inputs.filter((t) => !dataFree(t)).map((t) => sourceThrough(graph, t, dataFree, scaled)));
+      const pieces = new Set(
+        node.inputs.filter((t) => !dataFree(t)).map((t) => sourceThrough(graph, t, dataFree, scaled)),
+      );
       if (pieces.size !== 1) return tensor;
       tensor = [...pieces][0];
-    } else if (scaled && (node.opType === 'Mul' || node.opType === 'Div') && dataFree(node.inputs[1]) && !dataFree(node.inputs[0])) {
+    } else if (
+      scaled &&
+      (node.opType === 'Mul' || node.opType === 'Div') &&
+      dataFree(node.inputs[1]) &&
+      !dataFree(node.inputs[0])
+    ) {
       tensor = node.inputs[0];
     } else if (scaled && node.opType === 'Mul' && dataFree(node.inputs[0]) && !dataFree(node.inputs[1])) {
       tensor = node.inputs[1];
@@ -111,7 +133,8 @@ export function extraMarks(graph: Graph, outputName: string): ExtraMark[] {
   const hasAttention = topo.some((n) => n.opType === 'Softmax');
   const isLinearOutput = (tensor: string) => {
     let node = graph.producer(tensor);
-    if (node?.opType === 'Add' && node.inputs.some((t) => graph.isConstant(t))) node = graph.producer(node.inputs.find((t) => !graph.isConstant(t))!);
+    if (node?.opType === 'Add' && node.inputs.some((t) => graph.isConstant(t)))
+      node = graph.producer(node.inputs.find((t) => !graph.isConstant(t))!);
     return node !== undefined && ['MatMul', 'Gemm', 'Conv'].includes(node.opType);
   };
   for (const node of topo) {
@@ -121,7 +144,10 @@ export function extraMarks(graph: Graph, outputName: string): ExtraMark[] {
     } else if (node.opType === 'Add' && node.inputs.length === 2 && !node.inputs.some(dataFree)) {
       // A residual Add: one operand (the stream) is an ancestor of the other (the branch), which ends in a linear layer.
       const [a, b] = node.inputs;
-      for (const [stream, branch] of [[a, b], [b, a]]) {
+      for (const [stream, branch] of [
+        [a, b],
+        [b, a],
+      ]) {
         if (isLinearOutput(sourceThrough(graph, branch, dataFree)) && derivesFrom(graph, branch, stream)) {
           marks.push({ role: 'residual-branch', tensor: branch, node, reads: true, consumers: [node] });
           break;
@@ -132,26 +158,52 @@ export function extraMarks(graph: Graph, outputName: string): ExtraMark[] {
   // Patch embedding: a Conv on the image whose output is only rearranged into tokens.
   const image = graph.inputs[0]?.name ?? '';
   const patchConv = hasAttention
-    ? topo.find((n) => n.opType === 'Conv' && sourceThrough(graph, n.inputs[0], dataFree) === image
-      && valueReaders(graph, n.outputs[0]).length > 0 && valueReaders(graph, n.outputs[0]).every((r) => LAYOUT_OPS.has(r.opType)))
+    ? topo.find(
+        (n) =>
+          n.opType === 'Conv' &&
+          sourceThrough(graph, n.inputs[0], dataFree) === image &&
+          valueReaders(graph, n.outputs[0]).length > 0 &&
+          valueReaders(graph, n.outputs[0]).every((r) => LAYOUT_OPS.has(r.opType)),
+      )
     : undefined;
   if (patchConv) {
     const tokens = patchConv.outputs[0];
-    marks.push({ role: 'patch-embedding', tensor: tokens, node: patchConv, reads: false, consumers: valueReaders(graph, tokens) });
+    marks.push({
+      role: 'patch-embedding',
+      tensor: tokens,
+      node: patchConv,
+      reads: false,
+      consumers: valueReaders(graph, tokens),
+    });
     let stream = forwardThroughLayout(graph, tokens);
     const concat = valueReaders(graph, stream).find((n) => n.opType === 'Concat');
     if (concat && valueReaders(graph, stream).length === 1) {
       stream = concat.outputs[0];
-      marks.push({ role: 'token-concat', tensor: stream, node: concat, reads: false, consumers: valueReaders(graph, stream) });
+      marks.push({
+        role: 'token-concat',
+        tensor: stream,
+        node: concat,
+        reads: false,
+        consumers: valueReaders(graph, stream),
+      });
     }
-    const add = valueReaders(graph, stream).find((n) => n.opType === 'Add' && n.inputs.some((t) => t !== stream && graph.isConstant(t)));
+    const add = valueReaders(graph, stream).find(
+      (n) => n.opType === 'Add' && n.inputs.some((t) => t !== stream && graph.isConstant(t)),
+    );
     const embedding = add?.inputs.find((t) => t !== stream);
     if (add && embedding && graph.constantValue(embedding)) {
       marks.push({ role: 'position-embedding', tensor: embedding, node: add, reads: true, consumers: [add] });
     }
   }
   const logitsNode = graph.producer(outputName);
-  if (logitsNode) marks.push({ role: 'logits', tensor: outputName, node: logitsNode, reads: false, consumers: valueReaders(graph, outputName) });
+  if (logitsNode)
+    marks.push({
+      role: 'logits',
+      tensor: outputName,
+      node: logitsNode,
+      reads: false,
+      consumers: valueReaders(graph, outputName),
+    });
   return marks;
 }
 
@@ -206,7 +258,14 @@ export function downstreamPoint(graph: Graph, output: string, marked: ReadonlySe
 }
 
 /** A subsumed mark: its tensor comes (through `sourceThrough`) from a tensor that already has a quantizer. */
-export function subsumedBy(graph: Graph, tensor: string, sources: ReadonlySet<string>, dataFree: (t: string) => boolean): boolean {
+export function subsumedBy(
+  graph: Graph,
+  tensor: string,
+  sources: ReadonlySet<string>,
+  dataFree: (t: string) => boolean,
+): boolean {
   if (sources.has(tensor)) return false;
-  return sources.has(sourceThrough(graph, tensor, dataFree)) || sources.has(sourceThrough(graph, tensor, dataFree, true));
+  return (
+    sources.has(sourceThrough(graph, tensor, dataFree)) || sources.has(sourceThrough(graph, tensor, dataFree, true))
+  );
 }

@@ -1,7 +1,14 @@
 // "Mark": op handlers find the tensors to quantize; one engine (materialize.ts) inserts the fake-quant nodes.
 import type { Graph, Node } from '../onnx/graph.js';
 import { intAttribute } from '../onnx/graph.js';
-import { dataFreeTester, downstreamPoint, extraMarks, sharedQkvMarks, subsumedBy, type PointRole } from './paper-points.js';
+import {
+  dataFreeTester,
+  downstreamPoint,
+  extraMarks,
+  sharedQkvMarks,
+  subsumedBy,
+  type PointRole,
+} from './paper-points.js';
 
 export type { PointRole };
 export { missingRoles } from './paper-points.js';
@@ -70,7 +77,13 @@ const linearHandler: Handler = (node, graph) => {
     const constant = graph.constantValue(tensor);
     if (constant) {
       if (constant.dims.length < 2) continue;
-      marks.push({ kind: 'weight', tensor, node, consumers: [node], channelAxis: weightAxis(node, index, constant.dims.length) });
+      marks.push({
+        kind: 'weight',
+        tensor,
+        node,
+        consumers: [node],
+        channelAxis: weightAxis(node, index, constant.dims.length),
+      });
     } else {
       marks.push({ kind: 'activation', tensor, node, consumers: [node] });
     }
@@ -89,9 +102,13 @@ const layerNormHandler: Handler = (node, graph) => [
 /** The decomposed LayerNorm: ReduceMean(x) whose output Sub(x, mean) subtracts from x, then variance of that. */
 const reduceMeanHandler: Handler = (node, graph) => {
   const x = node.inputs[0];
-  const sub = graph.consumers(node.outputs[0]).find((n) => n.opType === 'Sub' && n.inputs[0] === x && n.inputs[1] === node.outputs[0]);
+  const sub = graph
+    .consumers(node.outputs[0])
+    .find((n) => n.opType === 'Sub' && n.inputs[0] === x && n.inputs[1] === node.outputs[0]);
   if (!sub) return [];
-  const squares = graph.consumers(sub.outputs[0]).some((n) => n.opType === 'Pow' || (n.opType === 'Mul' && n.inputs[0] === n.inputs[1]));
+  const squares = graph
+    .consumers(sub.outputs[0])
+    .some((n) => n.opType === 'Pow' || (n.opType === 'Mul' && n.inputs[0] === n.inputs[1]));
   if (!squares || graph.isConstant(x)) return [];
   return [{ kind: 'layernorm', tensor: x, node, consumers: graph.consumers(x) }];
 };
@@ -124,13 +141,15 @@ export function findQuantPoints(graph: Graph, options: PointOptions = {}): Quant
   const topo = graph.topoOrder();
   const position = new Map(topo.map((n, i) => [n, i]));
   // Inputs of a node come before its outputs; weights after activations of the same node.
-  const order = (m: Mark) => position.get(m.node)! * 4 + (m.writes || m.kind === 'softmax' ? 2 : m.kind === 'weight' ? 1 : 0);
+  const order = (m: Mark) =>
+    position.get(m.node)! * 4 + (m.writes || m.kind === 'softmax' ? 2 : m.kind === 'weight' ? 1 : 0);
   for (const node of topo) {
     const handler = HANDLERS[node.opType];
     if (handler && (node.domain === '' || node.domain === 'ai.onnx')) marks.push(...handler(node, graph));
   }
   const softmaxOutputs = new Set(marks.filter((m) => m.kind === 'softmax').map((m) => m.tensor));
-  if (options.extraPoints || options.sharedQkv || options.integerLayerNorm) marks = withPaperMarks(graph, marks, softmaxOutputs, options);
+  if (options.extraPoints || options.sharedQkv || options.integerLayerNorm)
+    marks = withPaperMarks(graph, marks, softmaxOutputs, options);
   // Tensors are quantized once: merge marks on the same tensor, the more specific kind winning.
   const byTensor = new Map<string, Mark>();
   const weights: Mark[] = [];
@@ -171,14 +190,35 @@ export function findQuantPoints(graph: Graph, options: PointOptions = {}): Quant
 }
 
 /** The default marks plus the extra ones; marks whose tensor comes from a shared quantizer's tensor are dropped. */
-function withPaperMarks(graph: Graph, marks: Mark[], softmaxOutputs: ReadonlySet<string>, options: PointOptions): Mark[] {
+function withPaperMarks(
+  graph: Graph,
+  marks: Mark[],
+  softmaxOutputs: ReadonlySet<string>,
+  options: PointOptions,
+): Mark[] {
   const added: Mark[] = [];
   const output = graph.outputs[0]?.name ?? '';
   if (options.extraPoints) {
-    for (const m of extraMarks(graph, output)) added.push({ kind: 'activation', tensor: m.tensor, node: m.node, consumers: m.consumers, role: m.role, writes: !m.reads });
+    for (const m of extraMarks(graph, output))
+      added.push({
+        kind: 'activation',
+        tensor: m.tensor,
+        node: m.node,
+        consumers: m.consumers,
+        role: m.role,
+        writes: !m.reads,
+      });
   }
   if (options.sharedQkv) {
-    for (const m of sharedQkvMarks(graph, softmaxOutputs)) added.push({ kind: 'activation', tensor: m.tensor, node: m.node, consumers: m.consumers, role: m.role, writes: true });
+    for (const m of sharedQkvMarks(graph, softmaxOutputs))
+      added.push({
+        kind: 'activation',
+        tensor: m.tensor,
+        node: m.node,
+        consumers: m.consumers,
+        role: m.role,
+        writes: true,
+      });
   }
   const sources = new Set([...softmaxOutputs, ...added.filter((m) => m.role === 'qkv').map((m) => m.tensor)]);
   if (options.integerLayerNorm) {

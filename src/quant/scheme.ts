@@ -86,7 +86,11 @@ export function roundHalfEven(x: number): number {
  * (an IEEE float division, round half to even). `channelOf(i)` maps an element to its channel (omit per tensor).
  */
 export function fakeQuantUniform(
-  x: Float32Array, scale: Float32Array, zeroPoint: Float32Array, range: IntRange, channelOf?: (i: number) => number,
+  x: Float32Array,
+  scale: Float32Array,
+  zeroPoint: Float32Array,
+  range: IntRange,
+  channelOf?: (i: number) => number,
 ): Float32Array {
   const out = new Float32Array(x.length);
   for (let i = 0; i < x.length; i++) {
@@ -150,7 +154,12 @@ export const CORRECTION_EPS = 1e-8;
  * The Evol-Q code's weight correction as one affine map per output channel, Ŵ' = gain·Ŵ + offset, with
  * gain = std(W) / (std(Ŵ) + ε) and offset = mean(W) − gain·mean(Ŵ): Ŵ' has the float weight's mean and std.
  */
-export function weightCorrection(dequantized: Float32Array, dims: readonly number[], axis: number, target: ChannelStats): { gain: Float32Array; offset: Float32Array } {
+export function weightCorrection(
+  dequantized: Float32Array,
+  dims: readonly number[],
+  axis: number,
+  target: ChannelStats,
+): { gain: Float32Array; offset: Float32Array } {
   const own = channelStats(dequantized, dims, axis);
   const gain = Float32Array.from(target.std, (s, c) => s / (own.std[c] + CORRECTION_EPS));
   const offset = Float32Array.from(target.mean, (m, c) => m - gain[c] * own.mean[c]);
@@ -158,7 +167,12 @@ export function weightCorrection(dequantized: Float32Array, dims: readonly numbe
 }
 
 /** Ŵ' = (Ŵ − mean(Ŵ))·gain + mean(W) per output channel (the JS reference of the graph's correction). */
-export function correctWeight(dequantized: Float32Array, dims: readonly number[], axis: number, target: ChannelStats): Float32Array {
+export function correctWeight(
+  dequantized: Float32Array,
+  dims: readonly number[],
+  axis: number,
+  target: ChannelStats,
+): Float32Array {
   const { gain } = weightCorrection(dequantized, dims, axis, target);
   const own = channelStats(dequantized, dims, axis);
   const index = channelIndexer(dims, axis);
@@ -177,7 +191,14 @@ export function multiplierAndShift(a: number): { m: number; n: number } {
  * integer mean and standard deviation, and the affine map γ/σ, β is applied as (sign·M·x + B) / 2^N, so the
  * output lands on the integer grid of the next quantizer's scale `outScale`.
  */
-export function integerLayerNorm(x: Float32Array, channels: number, inScales: Float32Array, outScale: number, gamma: Float32Array, beta: Float32Array): Float32Array {
+export function integerLayerNorm(
+  x: Float32Array,
+  channels: number,
+  inScales: Float32Array,
+  outScale: number,
+  gamma: Float32Array,
+  beta: Float32Array,
+): Float32Array {
   const out = new Float32Array(x.length);
   const base = Math.min(...inScales);
   const mask = Array.from(inScales, (s) => roundHalfEven(s / base));

@@ -37,15 +37,24 @@ function dataTensors(graph: Graph, topo: Node[]): Set<string> {
   const data = new Set(graph.inputs.map((i) => i.name ?? ''));
   for (const node of topo) {
     if (NON_DATA_OPS.has(node.opType)) continue;
-    const fromData = node.opType === 'Reshape' || node.opType === 'Expand' || node.opType === 'Slice' || node.opType === 'Tile' || node.opType === 'Gather'
-      ? data.has(node.inputs[0])
-      : node.inputs.some((t) => data.has(t));
+    const fromData =
+      node.opType === 'Reshape' ||
+      node.opType === 'Expand' ||
+      node.opType === 'Slice' ||
+      node.opType === 'Tile' ||
+      node.opType === 'Gather'
+        ? data.has(node.inputs[0])
+        : node.inputs.some((t) => data.has(t));
     if (fromData) for (const out of node.outputs) data.add(out);
   }
   return data;
 }
 
-function dataAncestors(graph: Graph, tensor: string, data: ReadonlySet<string>): { tensors: Set<string>; nodes: Set<Node> } {
+function dataAncestors(
+  graph: Graph,
+  tensor: string,
+  data: ReadonlySet<string>,
+): { tensors: Set<string>; nodes: Set<Node> } {
   const tensors = new Set<string>();
   const nodes = new Set<Node>();
   const stack = [tensor];
@@ -76,7 +85,8 @@ function residualBranches(graph: Graph, points: readonly QuantPoint[]): Residual
     if (add.opType !== 'Add' || !add.inputs.every((t) => data.has(t))) continue;
     const [a, b] = add.inputs.map((t) => dataAncestors(graph, t, data));
     let input: string | undefined;
-    for (const t of a.tensors) if (b.tensors.has(t) && (input === undefined || tensorPosition(t) > tensorPosition(input))) input = t;
+    for (const t of a.tensors)
+      if (b.tensors.has(t) && (input === undefined || tensorPosition(t) > tensorPosition(input))) input = t;
     if (input === undefined) continue;
     const upstream = dataAncestors(graph, input, data).nodes;
     const side = (s: typeof a) => [...s.nodes].filter((n) => !upstream.has(n));
@@ -86,12 +96,20 @@ function residualBranches(graph: Graph, points: readonly QuantPoint[]): Residual
     // A residual has an identity shortcut, or a projection shortcut lighter than its main branch;
     // two parallel heads averaged (DeiT's cls and distillation heads) are not one.
     const identity = add.inputs.includes(input);
-    const projection = Math.min(weightsA.length, weightsB.length) <= 1 && Math.max(weightsA.length, weightsB.length) >= 2;
+    const projection =
+      Math.min(weightsA.length, weightsB.length) <= 1 && Math.max(weightsA.length, weightsB.length) >= 2;
     if (!identity && !projection) continue;
     const nodes = new Set([...sideA, ...sideB]);
     const weightPoints = [...weightsA, ...weightsB];
     if (weightPoints.length === 0) continue;
-    branches.push({ add, input, output: add.outputs[0], nodes, hasSoftmax: [...nodes].some((n) => n.opType === 'Softmax'), weightPoints });
+    branches.push({
+      add,
+      input,
+      output: add.outputs[0],
+      nodes,
+      hasSoftmax: [...nodes].some((n) => n.opType === 'Softmax'),
+      weightPoints,
+    });
   }
   return [...branches, ...unguardedAttentions(graph, branches, weightsByNode, data, tensorPosition)];
 }
@@ -101,8 +119,11 @@ function residualBranches(graph: Graph, points: readonly QuantPoint[]): Residual
  * produce Q, K and V through the output projection, the first linear layer after attn·V.
  */
 function unguardedAttentions(
-  graph: Graph, branches: readonly ResidualBranch[], weightsByNode: ReadonlyMap<string, QuantPoint[]>,
-  data: ReadonlySet<string>, tensorPosition: (t: string) => number,
+  graph: Graph,
+  branches: readonly ResidualBranch[],
+  weightsByNode: ReadonlyMap<string, QuantPoint[]>,
+  data: ReadonlySet<string>,
+  tensorPosition: (t: string) => number,
 ): ResidualBranch[] {
   const covered = new Set(branches.filter((b) => b.hasSoftmax).flatMap((b) => [...b.nodes]));
   const weighted = (n: Node | undefined) => Boolean(n && weightsByNode.has(n.name));
@@ -147,13 +168,25 @@ function unguardedAttentions(
     const firstLayers = firstLayersBehind([...softmax.inputs, ...attnV.inputs]);
     if (!projection || !firstLayers.size) continue;
     // The unit's input: the latest tensor that every first layer's data input derives from.
-    const reach = [...firstLayers].map((n) => dataAncestorTensors(graph, n.inputs.filter((t) => data.has(t)), data));
+    const reach = [...firstLayers].map((n) =>
+      dataAncestorTensors(
+        graph,
+        n.inputs.filter((t) => data.has(t)),
+        data,
+      ),
+    );
     let input: string | undefined;
-    for (const t of reach[0]) if (reach.every((r) => r.has(t)) && (input === undefined || tensorPosition(t) > tensorPosition(input))) input = t;
+    for (const t of reach[0])
+      if (reach.every((r) => r.has(t)) && (input === undefined || tensorPosition(t) > tensorPosition(input))) input = t;
     if (input === undefined) continue;
     // The output: past the projection's bias and the reshapes back to tokens, to what the next block reads.
     let output = projection.outputs[0];
-    for (let next = soleConsumer(graph, output); next && (REARRANGE_OPS.has(next.opType) || (next.opType === 'Add' && next.inputs.some((t) => graph.isConstant(t)))); next = soleConsumer(graph, output)) {
+    for (
+      let next = soleConsumer(graph, output);
+      next &&
+      (REARRANGE_OPS.has(next.opType) || (next.opType === 'Add' && next.inputs.some((t) => graph.isConstant(t))));
+      next = soleConsumer(graph, output)
+    ) {
       output = next.outputs[0];
     }
     const upstream = dataAncestors(graph, input, data).nodes;
@@ -210,13 +243,15 @@ export function findUnits(graph: Graph, points: readonly QuantPoint[], space: Se
     }
   }
   const pointsByTensor = new Map<string, QuantPoint[]>();
-  for (const p of points) if (p.kind !== 'weight') pointsByTensor.set(p.tensor, [...(pointsByTensor.get(p.tensor) ?? []), p]);
+  for (const p of points)
+    if (p.kind !== 'weight') pointsByTensor.set(p.tensor, [...(pointsByTensor.get(p.tensor) ?? []), p]);
   return groups.map((group, i) => {
     const nodes = group.flatMap((b) => [...b.nodes]);
     const ids = new Set(group.flatMap((b) => b.weightPoints.map((p) => p.id)));
     if (space === 'block+activations') {
       const tensors = new Set([...nodes.flatMap((n) => n.outputs), ...nodes.flatMap((n) => n.inputs)]);
-      for (const t of tensors) for (const p of pointsByTensor.get(t) ?? []) if (p.tensor !== group[0].input) ids.add(p.id);
+      for (const t of tensors)
+        for (const p of pointsByTensor.get(t) ?? []) if (p.tensor !== group[0].input) ids.add(p.id);
     }
     const kind: SearchUnit['kind'] = transformer && space === 'attention' ? 'attention' : 'block';
     const scope = commonScope(nodes.map((n) => n.name));

@@ -27,8 +27,12 @@ export interface QuantizeReport {
   evolq?: ScoredAccuracy;
   /** OUT/model.onnx: its accuracy, size against the float model, and what it stores how. */
   exported: ScoredAccuracy & {
-    bytes: number; floatBytes: number; sizeRatio: number; opset: number;
-    weights: Record<WeightStorage, { tensors: number; bytes: number }>; floatSubgraphs: FloatSubgraph[];
+    bytes: number;
+    floatBytes: number;
+    sizeRatio: number;
+    opset: number;
+    weights: Record<WeightStorage, { tensors: number; bytes: number }>;
+    floatSubgraphs: FloatSubgraph[];
     /** The operators onnxruntime-node (CPU) runs it with after its optimizations. */
     kernels: Record<string, number>;
     /** The same file under the name transformers.js loads for its dtype, and the image processor added to preprocessor_config.json. */
@@ -48,8 +52,11 @@ export interface QuantizeReport {
    * cached unit inputs held in memory and spilled to disk.
    */
   memory: {
-    budget: number; images: { calibration: number; holdout: number };
-    calibration: CollectReport | null; searchForwardImages: number | null; unitInputs: SpillReport | null;
+    budget: number;
+    images: { calibration: number; holdout: number };
+    calibration: CollectReport | null;
+    searchForwardImages: number | null;
+    unitInputs: SpillReport | null;
   };
   /** Images left out with --skip-bad-images because they did not decode. */
   skippedImages: SkippedImage[];
@@ -58,8 +65,15 @@ export interface QuantizeReport {
 
 export interface LandscapeFile extends Landscape {
   settings: LandscapeSettings & {
-    model: string; calib: string; eval: string | null; wBits: number; aBits: number; seed: number;
-    searchSpace: string; calibImages: number; evalImages: number;
+    model: string;
+    calib: string;
+    eval: string | null;
+    wBits: number;
+    aBits: number;
+    seed: number;
+    searchSpace: string;
+    calibImages: number;
+    evalImages: number;
   };
   unit: { index: number; name: string; kind: string; points: string[] };
   runtime: RuntimeReport | null;

@@ -55,11 +55,13 @@ class OrtSession implements Session {
 
   async run(feeds: Record<string, FloatTensor>, fetches?: readonly string[]): Promise<Record<string, FloatTensor>> {
     const ortFeeds: Record<string, ort.Tensor> = {};
-    for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new ort.Tensor('float32', t.data, t.dims as number[]);
+    for (const [name, t] of Object.entries(feeds))
+      ortFeeds[name] = new ort.Tensor('float32', t.data, t.dims as number[]);
     const results = fetches ? await this.session.run(ortFeeds, [...fetches]) : await this.session.run(ortFeeds);
     const out: Record<string, FloatTensor> = {};
     for (const [name, t] of Object.entries(results)) {
-      if (t.type !== 'float32') throw new ModelError(`output '${name}' is ${t.type}; evolq reads float32 outputs (fetch only the float ones)`);
+      if (t.type !== 'float32')
+        throw new ModelError(`output '${name}' is ${t.type}; evolq reads float32 outputs (fetch only the float ones)`);
       out[name] = { data: t.data as Float32Array, dims: t.dims };
     }
     return out;
@@ -85,14 +87,19 @@ export interface RuntimeReport {
 }
 
 // Providers that onnxruntime-node does not bundle come as shared libraries its install script downloads.
-const PROVIDER_LIBRARIES: Record<string, string> = { cuda: 'libonnxruntime_providers_cuda.so', tensorrt: 'libonnxruntime_providers_tensorrt.so' };
+const PROVIDER_LIBRARIES: Record<string, string> = {
+  cuda: 'libonnxruntime_providers_cuda.so',
+  tensorrt: 'libonnxruntime_providers_tensorrt.so',
+};
 
 /** The execution providers the installed onnxruntime-node knows, each with whether it can run here. */
 export function executionProviders(): { name: string; usable: boolean }[] {
   const binding = dirname(createRequire(import.meta.url).resolve('onnxruntime-node/package.json'));
   const libraries = join(binding, 'bin', 'napi-v6', process.platform, process.arch);
   return ort.listSupportedBackends().map(({ name, bundled }) => ({
-    name, usable: bundled || (PROVIDER_LIBRARIES[name] !== undefined && existsSync(join(libraries, PROVIDER_LIBRARIES[name]))),
+    name,
+    usable:
+      bundled || (PROVIDER_LIBRARIES[name] !== undefined && existsSync(join(libraries, PROVIDER_LIBRARIES[name]))),
   }));
 }
 
@@ -100,11 +107,18 @@ export function executionProviders(): { name: string; usable: boolean }[] {
 export function checkDevice(device: string): void {
   const providers = executionProviders();
   const provider = providers.find((p) => p.name === device);
-  if (!provider) throw new ConfigError(`Unsupported --device: "${device}". Should be one of: ${providers.map((p) => p.name).join(', ')}.`, '--device');
+  if (!provider)
+    throw new ConfigError(
+      `Unsupported --device: "${device}". Should be one of: ${providers.map((p) => p.name).join(', ')}.`,
+      '--device',
+    );
   if (!provider.usable) {
-    throw new ConfigError(`--device ${device}: this onnxruntime-node was installed without its ${device} provider (${PROVIDER_LIBRARIES[device] ?? 'a separate library'}); `
-      + `with network access and the GPU's drivers, reinstall it with: npm rebuild onnxruntime-node --onnxruntime-node-install=cuda12 `
-      + `(this project's .npmrc sets onnxruntime-node-install=skip)`, '--device');
+    throw new ConfigError(
+      `--device ${device}: this onnxruntime-node was installed without its ${device} provider (${PROVIDER_LIBRARIES[device] ?? 'a separate library'}); ` +
+        `with network access and the GPU's drivers, reinstall it with: npm rebuild onnxruntime-node --onnxruntime-node-install=cuda12 ` +
+        `(this project's .npmrc sets onnxruntime-node-install=skip)`,
+      '--device',
+    );
   }
 }
 
@@ -123,7 +137,11 @@ export class OrtRunner implements Runner {
   }
 
   get report(): RuntimeReport {
-    return { device: this.device, threads: this.threads, onnxruntime: ort.env.versions.node ?? ort.env.versions.common };
+    return {
+      device: this.device,
+      threads: this.threads,
+      onnxruntime: ort.env.versions.node ?? ort.env.versions.common,
+    };
   }
 
   async createSession(model: Uint8Array | string, options: SessionOptions = {}): Promise<Session> {
@@ -138,13 +156,17 @@ export class OrtRunner implements Runner {
     }
     if (options.profile) sessionOptions.enableProfiling = true;
     try {
-      const session = typeof model === 'string'
-        ? await ort.InferenceSession.create(model, sessionOptions)
-        : await ort.InferenceSession.create(model, sessionOptions);
+      const session =
+        typeof model === 'string'
+          ? await ort.InferenceSession.create(model, sessionOptions)
+          : await ort.InferenceSession.create(model, sessionOptions);
       return new OrtSession(session);
     } catch (err) {
       const where = typeof model === 'string' ? model : 'in-memory model';
-      throw new ModelError(`${where}: onnxruntime could not load it: ${(err as Error).message.split('\n')[0]}`, typeof model === 'string' ? model : undefined);
+      throw new ModelError(
+        `${where}: onnxruntime could not load it: ${(err as Error).message.split('\n')[0]}`,
+        typeof model === 'string' ? model : undefined,
+      );
     }
   }
 }

@@ -27,17 +27,36 @@ export function readCheckpoint(file: string, fingerprint: string): SearchState |
   } catch (err) {
     throw new ConfigError(`--resume: ${file} is not a readable checkpoint (${(err as Error).message})`, '--resume');
   }
-  if (checkpoint.format !== 'evolq-checkpoint/3') throw new ConfigError(`--resume: ${file} has unknown format ${checkpoint.format}`, '--resume');
+  if (checkpoint.format !== 'evolq-checkpoint/3')
+    throw new ConfigError(`--resume: ${file} has unknown format ${checkpoint.format}`, '--resume');
   if (checkpoint.fingerprint !== fingerprint) {
-    throw new ConfigError(`--resume: ${file} was written with other settings (model, data, seed or search options); run without --resume to start over`, '--resume');
+    throw new ConfigError(
+      `--resume: ${file} was written with other settings (model, data, seed or search options); run without --resume to start over`,
+      '--resume',
+    );
   }
   const state = checkpoint.state as Partial<SearchState> | undefined;
-  const fields = state && typeof state === 'object'
-    ? [['pass', typeof state.pass === 'number'], ['nextUnit', typeof state.nextUnit === 'number'], ['rows', Array.isArray(state.rows)], ['macs', typeof state.macs === 'object' && state.macs !== null && Array.isArray(state.macs.passes)], ['scales', typeof state.scales === 'object' && state.scales !== null],
-      ['rng', state.rng !== undefined], ['holdout', Array.isArray(state.holdout)], ['baselinePerImage', state.baselinePerImage === null || Array.isArray(state.baselinePerImage)], ['best', typeof state.best === 'object' && state.best !== null],
-      ['trajectory', Array.isArray(state.trajectory)], ['start', typeof state.start === 'object' && state.start !== null && typeof state.start.chosen === 'string']] as const
-    : [];
+  const fields =
+    state && typeof state === 'object'
+      ? ([
+          ['pass', typeof state.pass === 'number'],
+          ['nextUnit', typeof state.nextUnit === 'number'],
+          ['rows', Array.isArray(state.rows)],
+          ['macs', typeof state.macs === 'object' && state.macs !== null && Array.isArray(state.macs.passes)],
+          ['scales', typeof state.scales === 'object' && state.scales !== null],
+          ['rng', state.rng !== undefined],
+          ['holdout', Array.isArray(state.holdout)],
+          ['baselinePerImage', state.baselinePerImage === null || Array.isArray(state.baselinePerImage)],
+          ['best', typeof state.best === 'object' && state.best !== null],
+          ['trajectory', Array.isArray(state.trajectory)],
+          ['start', typeof state.start === 'object' && state.start !== null && typeof state.start.chosen === 'string'],
+        ] as const)
+      : [];
   const broken = fields.length ? fields.filter(([, ok]) => !ok).map(([name]) => name) : ['state'];
-  if (broken.length) throw new ConfigError(`--resume: ${file} is damaged (missing or wrong ${broken.join(', ')}); run without --resume to start over`, '--resume');
+  if (broken.length)
+    throw new ConfigError(
+      `--resume: ${file} is damaged (missing or wrong ${broken.join(', ')}); run without --resume to start over`,
+      '--resume',
+    );
   return state as SearchState;
 }

@@ -63,7 +63,12 @@ function worstOf(population: readonly Member[]): number {
  * early: a stopped candidate is dropped, as it would have been. Returns the best member: the start itself when
  * nothing beats it (ties keep the earlier member), and how many candidates were stopped.
  */
-export async function evolveUnit(start: Member, evaluate: Evaluate, rng: Rng, options: EvolutionOptions): Promise<{ best: Member; evaluations: number; stopped: number }> {
+export async function evolveUnit(
+  start: Member,
+  evaluate: Evaluate,
+  rng: Rng,
+  options: EvolutionOptions,
+): Promise<{ best: Member; evaluations: number; stopped: number }> {
   const population: Member[] = Array.from({ length: options.population }, () => ({ ...start }));
   let evaluations = 0;
   let stopped = 0;

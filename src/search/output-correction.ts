@@ -42,14 +42,28 @@ const LAYER_OPS = new Set(['MatMul', 'Gemm', 'Conv']);
  * 'extended' keeps the constant folding that rounds weights as the search's sessions do.
  */
 function probeOptions(options: SessionOptions | undefined): SessionOptions {
-  return { ...options, optimization: options?.optimization && options.optimization !== 'all' ? options.optimization : 'extended' };
+  return {
+    ...options,
+    optimization: options?.optimization && options.optimization !== 'all' ? options.optimization : 'extended',
+  };
 }
 
 /** The weight points whose layer gets a correction, in graph order: uniform, one scale per output channel or one in all. */
-export function correctedLayers(graph: Graph, points: readonly QuantPoint[], params: Readonly<Record<string, QuantParams>>): QuantPoint[] {
+export function correctedLayers(
+  graph: Graph,
+  points: readonly QuantPoint[],
+  params: Readonly<Record<string, QuantParams>>,
+): QuantPoint[] {
   const order = new Map(graph.topoOrder().map((n, i) => [n.name, { i, op: n.opType }]));
   return points
-    .filter((p) => p.kind === 'weight' && params[p.id]?.kind === 'uniform' && p.dims && p.channelAxis !== undefined && LAYER_OPS.has(order.get(p.node)?.op ?? ''))
+    .filter(
+      (p) =>
+        p.kind === 'weight' &&
+        params[p.id]?.kind === 'uniform' &&
+        p.dims &&
+        p.channelAxis !== undefined &&
+        LAYER_OPS.has(order.get(p.node)?.op ?? ''),
+    )
     .sort((a, b) => order.get(a.node)!.i - order.get(b.node)!.i);
 }
 
@@ -59,22 +73,36 @@ export function correctedLayers(graph: Graph, points: readonly QuantPoint[], par
  * (extractSubgraph): onnxruntime runs every node of a graph, needed or not (vit-cifar10, 64 images on one thread:
  * 146 ms with the outputs set to the second layer's, 22 ms with the graph cut there, 139 ms for the whole model).
  */
-export function correctionFetches(graph: Graph, points: readonly QuantPoint[], params: Readonly<Record<string, QuantParams>>): string[][] {
+export function correctionFetches(
+  graph: Graph,
+  points: readonly QuantPoint[],
+  params: Readonly<Record<string, QuantParams>>,
+): string[][] {
   const nodes = new Map(graph.nodes.map((node) => [node.name, node]));
   const outputs = correctedLayers(graph, points, params).map((p) => nodes.get(p.node)!.outputs[0]);
   return outputs.length ? [outputs, ...outputs.map((o) => [o])] : [];
 }
 
 /** Adds a layer's output to `sum`: per channel (on axis 1 for Conv, else the last), or per position, over axis 0 only; returns the values added per entry. */
-function accumulate(sum: Float64Array, data: Float32Array, dims: readonly number[], conv: boolean, perPosition: boolean): number {
+function accumulate(
+  sum: Float64Array,
+  data: Float32Array,
+  dims: readonly number[],
+  conv: boolean,
+  perPosition: boolean,
+): number {
   if (perPosition) {
-    if (data.length !== dims[0] * sum.length) throw new Error(`output correction: an output of ${dims.slice(1).join('×')} per image where ${sum.length} values were expected`);
+    if (data.length !== dims[0] * sum.length)
+      throw new Error(
+        `output correction: an output of ${dims.slice(1).join('×')} per image where ${sum.length} values were expected`,
+      );
     for (let i = 0; i < data.length; i++) sum[i % sum.length] += data[i];
     return dims[0];
   }
   const channels = sum.length;
   const axis = conv ? 1 : dims.length - 1;
-  if (dims[axis] !== channels) throw new Error(`output correction: an output of ${dims[axis]} channels where the weight has ${channels}`);
+  if (dims[axis] !== channels)
+    throw new Error(`output correction: an output of ${dims[axis]} channels where the weight has ${channels}`);
   const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
   for (let i = 0; i < data.length; i++) sum[Math.floor(i / inner) % channels] += data[i];
   return data.length / channels;
@@ -85,7 +113,12 @@ function accumulate(sum: Float64Array, data: Float32Array, dims: readonly number
  * whose token count is the same for one image and for two (a sequence-first layout, [tokens, batch, channels], is
  * not), else 0: those layers get a row for the first token and one for the others.
  */
-async function tokensPerLayer(setup: OutputCorrectionSetup, layers: readonly QuantPoint[], output: (p: QuantPoint) => string, calibration: ImageBatch): Promise<number[]> {
+async function tokensPerLayer(
+  setup: OutputCorrectionSetup,
+  layers: readonly QuantPoint[],
+  output: (p: QuantPoint) => string,
+  calibration: ImageBatch,
+): Promise<number[]> {
   const nodes = new Map(setup.graph.nodes.map((node) => [node.name, node]));
   const candidates = layers.filter((p) => nodes.get(p.node)!.opType === 'MatMul');
   if (!candidates.length || calibration.dims[0] < 2) return layers.map(() => 0);
@@ -93,16 +126,29 @@ async function tokensPerLayer(setup: OutputCorrectionSetup, layers: readonly Qua
   const session = await setup.runner.createSession(probe.toBytes(), probeOptions(setup.sessionOptions));
   const dimsAt = async (n: number) => {
     const batch = sliceBatch(calibration, 0, n);
-    const out = await session.run({ [setup.inputName]: { data: batch.data, dims: batch.dims } }, candidates.map(output));
+    const out = await session.run(
+      { [setup.inputName]: { data: batch.data, dims: batch.dims } },
+      candidates.map(output),
+    );
     return candidates.map((p) => out[output(p)].dims);
   };
   try {
     const [one, two] = [await dimsAt(1), await dimsAt(2)];
-    const tokens = new Map(candidates.map((p, i) => {
-      const [a, b] = [one[i], two[i]];
-      const batchFirst = a.length === 3 && b.length === 3 && a[0] === 1 && b[0] === 2 && a[1] === b[1] && a[1] >= 2 && a[2] === b[2] && a[2] === p.dims![p.channelAxis!];
-      return [p.id, batchFirst ? a[1] : 0];
-    }));
+    const tokens = new Map(
+      candidates.map((p, i) => {
+        const [a, b] = [one[i], two[i]];
+        const batchFirst =
+          a.length === 3 &&
+          b.length === 3 &&
+          a[0] === 1 &&
+          b[0] === 2 &&
+          a[1] === b[1] &&
+          a[1] >= 2 &&
+          a[2] === b[2] &&
+          a[2] === p.dims![p.channelAxis!];
+        return [p.id, batchFirst ? a[1] : 0];
+      }),
+    );
     return layers.map((p) => tokens.get(p.id) ?? 0);
   } finally {
     await session.release();
@@ -116,8 +162,11 @@ async function tokensPerLayer(setup: OutputCorrectionSetup, layers: readonly Qua
  * token and one for the others ([2, channels], see tokensPerLayer).
  */
 export async function outputCorrections(
-  setup: OutputCorrectionSetup, params: Readonly<Record<string, QuantParams>>, calibration: ImageBatch,
-  images = OUTPUT_CORRECTION_IMAGES, ran?: (images: number) => void,
+  setup: OutputCorrectionSetup,
+  params: Readonly<Record<string, QuantParams>>,
+  calibration: ImageBatch,
+  images = OUTPUT_CORRECTION_IMAGES,
+  ran?: (images: number) => void,
 ): Promise<Record<string, Float32Array>> {
   const layers = correctedLayers(setup.graph, setup.points, params);
   const n = Math.min(images, calibration.dims[0]);
@@ -135,8 +184,20 @@ export async function outputCorrections(
     try {
       for (const [start, end] of batchRanges(n, setup.batchSize)) {
         const batch = sliceBatch(calibration, start, end);
-        const out = await session.run({ [setup.inputName]: { data: batch.data, dims: batch.dims } }, layersRead.map(output));
-        layersRead.forEach((p, i) => (totals[i].count += accumulate(totals[i].sum, out[output(p)].data, out[output(p)].dims, conv(p), tokens.get(p.id)! > 0)));
+        const out = await session.run(
+          { [setup.inputName]: { data: batch.data, dims: batch.dims } },
+          layersRead.map(output),
+        );
+        layersRead.forEach(
+          (p, i) =>
+            (totals[i].count += accumulate(
+              totals[i].sum,
+              out[output(p)].data,
+              out[output(p)].dims,
+              conv(p),
+              tokens.get(p.id)! > 0,
+            )),
+        );
         ran?.(end - start);
       }
     } finally {
@@ -165,12 +226,16 @@ function firstTokenAndRest(means: Float32Array, channels: number): Float32Array 
   const tokens = means.length / channels;
   const out = new Float32Array(2 * channels);
   out.set(means.subarray(0, channels));
-  for (let t = 1; t < tokens; t++) for (let c = 0; c < channels; c++) out[channels + c] += means[t * channels + c] / (tokens - 1);
+  for (let t = 1; t < tokens; t++)
+    for (let c = 0; c < channels; c++) out[channels + c] += means[t * channels + c] / (tokens - 1);
   return out;
 }
 
 /** `params` with each layer's correction set (layers not in `corrections` keep what they have). */
-export function withOutputCorrections(params: Readonly<Record<string, QuantParams>>, corrections: Readonly<Record<string, ArrayLike<number>>>): Record<string, QuantParams> {
+export function withOutputCorrections(
+  params: Readonly<Record<string, QuantParams>>,
+  corrections: Readonly<Record<string, ArrayLike<number>>>,
+): Record<string, QuantParams> {
   const out: Record<string, QuantParams> = { ...params };
   for (const [id, values] of Object.entries(corrections)) {
     const p = params[id];

@@ -20,7 +20,13 @@ import type { SpillReport } from '../fitness/unit-inputs.js';
 import { Rng } from '../rng.js';
 import { silentProgress, type Progress } from '../progress.js';
 import { betterThan, holdoutValues, pairedBootstrap, whyKept, type HoldoutScore, type Selection } from './selection.js';
-import { correctedLayers, correctionFetches, outputCorrections, withOutputCorrections, OUTPUT_CORRECTION_IMAGES } from './output-correction.js';
+import {
+  correctedLayers,
+  correctionFetches,
+  outputCorrections,
+  withOutputCorrections,
+  OUTPUT_CORRECTION_IMAGES,
+} from './output-correction.js';
 
 export interface SearchSetup extends FitnessSetup {
   calibration: ImageBatch;
@@ -102,23 +108,46 @@ export const RELATIVE_RADIUS = 0.05;
 /** The search settings the quantize options ask for (quantize and bench both run the search with them). */
 export function searchSettings(options: QuantizeOptions): SearchSettings {
   return {
-    passes: options.passes, cycles: options.cycles, population: options.population, tournament: 10,
-    loss: options.loss, temperature: options.temperature, mutation: options.mutation,
-    radius: options.mutation === 'absolute' ? defaultRadius(options.wBits) : RELATIVE_RADIUS, select: options.select,
-    patience: options.patience, race: options.race, searchBudget: options.searchBudget, start: options.start,
+    passes: options.passes,
+    cycles: options.cycles,
+    population: options.population,
+    tournament: 10,
+    loss: options.loss,
+    temperature: options.temperature,
+    mutation: options.mutation,
+    radius: options.mutation === 'absolute' ? defaultRadius(options.wBits) : RELATIVE_RADIUS,
+    select: options.select,
+    patience: options.patience,
+    race: options.race,
+    searchBudget: options.searchBudget,
+    start: options.start,
     outputCorrection: options.outputCorrection,
   };
 }
 
-export async function evolqSearch(setup: SearchSetup, baseParams: Record<string, QuantParams>, settings: SearchSettings, hooks: SearchHooks): Promise<{ params: Record<string, QuantParams>; report: SearchReport }> {
+export async function evolqSearch(
+  setup: SearchSetup,
+  baseParams: Record<string, QuantParams>,
+  settings: SearchSettings,
+  hooks: SearchHooks,
+): Promise<{ params: Record<string, QuantParams>; report: SearchReport }> {
   const started = performance.now();
   const progress = hooks.progress ?? silentProgress;
   const { units } = setup;
   // With no unit a pass would never end; the holdout chooses the kept pass, so it cannot be empty either.
-  if (!units.length) throw new ConfigError('the Evol-Q search needs at least one search unit; this model has none (use --method baseline)', '--method');
-  if (!setup.holdout.dims[0]) throw new ConfigError('the Evol-Q search keeps the pass that is best on the holdout images; give --holdout 1 or more', '--holdout');
+  if (!units.length)
+    throw new ConfigError(
+      'the Evol-Q search needs at least one search unit; this model has none (use --method baseline)',
+      '--method',
+    );
+  if (!setup.holdout.dims[0])
+    throw new ConfigError(
+      'the Evol-Q search keeps the pass that is best on the holdout images; give --holdout 1 or more',
+      '--holdout',
+    );
   /** Each unit's points with scales to search: uniform in the start (`fitted` puts a low-bit softmax on log√2). */
-  const searchableIn = (params: Readonly<Record<string, QuantParams>>) => units.map((u) => u.points.filter((id) => params[id]?.kind === 'uniform'));
+  const searchableIn = (params: Readonly<Record<string, QuantParams>>) =>
+    units.map((u) => u.points.filter((id) => params[id]?.kind === 'uniform'));
   const fitness = new Fitness(setup, baseParams, lossFunction(settings.loss, settings.temperature));
   const calibrationImages = setup.calibration.dims[0];
   const holdoutImages = setup.holdout.dims[0];
@@ -132,21 +161,38 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
   const startHoldout = settings.start === 'baseline' && !settings.outputCorrection ? 0 : holdoutImages;
   // The output correction: the float means, a forward per layer, the corrected start's fitness (and the start's, unless `auto` scored it).
   const correctionImages = Math.min(OUTPUT_CORRECTION_IMAGES, calibrationImages);
-  const correctionTotal = state || !settings.outputCorrection ? 0
-    : (correctedLayers(setup.graph, setup.points, baseParams).length + 1) * correctionImages + calibrationImages * (settings.start === 'auto' ? 1 : 2);
-  const setupTotal = calibrationImages + holdoutImages + (state ? 0 : startForwards * calibrationImages + holdoutImages + startHoldout + correctionTotal);
+  const correctionTotal =
+    state || !settings.outputCorrection
+      ? 0
+      : (correctedLayers(setup.graph, setup.points, baseParams).length + 1) * correctionImages +
+        calibrationImages * (settings.start === 'auto' ? 1 : 2);
+  const setupTotal =
+    calibrationImages +
+    holdoutImages +
+    (state ? 0 : startForwards * calibrationImages + holdoutImages + startHoldout + correctionTotal);
   progress.start('search setup', setupTotal);
   let setupImages = 0;
   const setupRan = (images: number) => progress.update((setupImages += images));
   const calibration = await fitness.score(setup.calibration, setupRan);
   const holdout = await fitness.score(setup.holdout, setupRan);
   const one = sliceBatch(setup.calibration, 0, 1);
-  const cost = await forwardCost(setup.runner, setup.graph, setup.inputName, { data: one.data, dims: one.dims }, units.map((u) => u.input));
+  const cost = await forwardCost(
+    setup.runner,
+    setup.graph,
+    setup.inputName,
+    { data: one.data, dims: one.dims },
+    units.map((u) => u.input),
+  );
   /** MACs spent before the state exists: the float references, the start candidates, the baseline's holdout. */
   let spentBeforeState = cost.perImage * (calibrationImages + holdoutImages);
   const selection = settings.select;
   /** The holdout score of `params`, compared with the baseline's per-image measure when there is one. */
-  const score = async (params: Readonly<Record<string, QuantParams>>, pass: number, baselinePerImage: number[] | null, ran?: ImagesRan): Promise<{ score: HoldoutScore; perImage?: Float64Array }> => {
+  const score = async (
+    params: Readonly<Record<string, QuantParams>>,
+    pass: number,
+    baselinePerImage: number[] | null,
+    ran?: ImagesRan,
+  ): Promise<{ score: HoldoutScore; perImage?: Float64Array }> => {
     const logits = await fitness.logits(params, holdout, ran);
     fitness.forwards.holdout++;
     const values = holdoutValues(selection, logits, holdout.reference, setup.holdout.labels);
@@ -154,7 +200,17 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
     const perImage = values.perImage;
     const measure = perImage ? perImage.reduce((a, b) => a + b, 0) / perImage.length : loss;
     const versusBaseline = perImage && baselinePerImage ? pairedBootstrap(perImage, baselinePerImage) : undefined;
-    return { score: { pass, measure, loss, top1: values.top1, agreement: values.agreement, ...(versusBaseline ? { versusBaseline } : {}) }, perImage };
+    return {
+      score: {
+        pass,
+        measure,
+        loss,
+        top1: values.top1,
+        agreement: values.agreement,
+        ...(versusBaseline ? { versusBaseline } : {}),
+      },
+      perImage,
+    };
   };
 
   const resumedFrom = state ? { pass: state.pass, nextUnit: state.nextUnit } : undefined;
@@ -171,45 +227,83 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
       spentBeforeState += cost.perImage * calibrationImages;
       return (await fitness.full(params, calibration, false, setupRan)).fitness;
     };
-    const chosen = await chooseStart(settings.start, startCandidates, (name) => startParams(setup.graph, setup.points, baseParams, name, setup.refittedPtf), fullFitness);
-    if (chosen.fitness) progress.log(`search: starts from ${chosen.name} (calibration ${settings.loss}: ${Object.entries(chosen.fitness).map(([n, f]) => `${n} ${f.toPrecision(5)}`).join(', ')})`);
+    const chosen = await chooseStart(
+      settings.start,
+      startCandidates,
+      (name) => startParams(setup.graph, setup.points, baseParams, name, setup.refittedPtf),
+      fullFitness,
+    );
+    if (chosen.fitness)
+      progress.log(
+        `search: starts from ${chosen.name} (calibration ${settings.loss}: ${Object.entries(chosen.fitness)
+          .map(([n, f]) => `${n} ${f.toPrecision(5)}`)
+          .join(', ')})`,
+      );
     start = chosen.params;
-    let correction: { summary: NonNullable<SearchState['start']['outputCorrection']>; values?: Record<string, number[]> } | undefined;
+    let correction:
+      { summary: NonNullable<SearchState['start']['outputCorrection']>; values?: Record<string, number[]> } | undefined;
     if (settings.outputCorrection) {
-      const before = chosen.fitness?.[chosen.name] ?? await fullFitness(start);
+      const before = chosen.fitness?.[chosen.name] ?? (await fullFitness(start));
       const corrections = await outputCorrections(setup, start, setup.calibration, correctionImages, setupRan);
-      spentBeforeState += correctionImages * correctionFetches(setup.graph, setup.points, start).reduce((n, fetch) => n + cost.upTo(fetch), 0);
+      spentBeforeState +=
+        correctionImages *
+        correctionFetches(setup.graph, setup.points, start).reduce((n, fetch) => n + cost.upTo(fetch), 0);
       const corrected = withOutputCorrections(start, corrections);
       const after = await fullFitness(corrected);
       const kept = after < before;
       const channels = new Map(setup.points.map((p) => [p.id, p.dims?.[p.channelAxis ?? 0]]));
-      const firstToken = Object.entries(corrections).filter(([id, values]) => values.length !== channels.get(id)).length;
-      progress.log(`search: output correction of ${Object.keys(corrections).length} layers (${firstToken} with the first token apart) on ${correctionImages} images: calibration ${settings.loss} ${before.toPrecision(5)} -> ${after.toPrecision(5)}, ${kept ? 'kept' : 'dropped'}`);
+      const firstToken = Object.entries(corrections).filter(
+        ([id, values]) => values.length !== channels.get(id),
+      ).length;
+      progress.log(
+        `search: output correction of ${Object.keys(corrections).length} layers (${firstToken} with the first token apart) on ${correctionImages} images: calibration ${settings.loss} ${before.toPrecision(5)} -> ${after.toPrecision(5)}, ${kept ? 'kept' : 'dropped'}`,
+      );
       correction = {
         summary: { layers: Object.keys(corrections).length, firstToken, images: correctionImages, before, after, kept },
-        ...(kept ? { values: Object.fromEntries(Object.entries(corrections).map(([id, v]) => [id, Array.from(v)])) } : {}),
+        ...(kept
+          ? { values: Object.fromEntries(Object.entries(corrections).map(([id, v]) => [id, Array.from(v)])) }
+          : {}),
       };
       if (kept) start = corrected;
     }
     // The baseline start, uncorrected, is the baseline itself: not scored on the holdout a second time.
-    if (chosen.name === 'baseline' && !correction?.values && startHoldout) progress.update(setupImages, { total: setupTotal - startHoldout });
-    const initialScales = Object.fromEntries(searchableIn(start).flat().map((id) => [id, Array.from((start[id] as { scale: Float32Array }).scale)]));
+    if (chosen.name === 'baseline' && !correction?.values && startHoldout)
+      progress.update(setupImages, { total: setupTotal - startHoldout });
+    const initialScales = Object.fromEntries(
+      searchableIn(start)
+        .flat()
+        .map((id) => [id, Array.from((start[id] as { scale: Float32Array }).scale)]),
+    );
     const baseline = await score(baseParams, 0, null, setupRan);
     const baselinePerImage = baseline.perImage ? Array.from(baseline.perImage) : null;
     spentBeforeState += cost.perImage * holdoutImages;
     // A start that is not the baseline is a candidate of its own: the passes may end worse on the holdout than it.
-    const startScore = chosen.name === 'baseline' && !correction?.values ? undefined : (await score(start, 0, baselinePerImage, setupRan)).score;
+    const startScore =
+      chosen.name === 'baseline' && !correction?.values
+        ? undefined
+        : (await score(start, 0, baselinePerImage, setupRan)).score;
     if (startScore) spentBeforeState += cost.perImage * holdoutImages;
     state = {
-      pass: 1, nextUnit: units.length - 1, scales: initialScales, fitness: NaN, rows: [], rng: hooks.rng.state(),
-      holdout: [baseline.score], baselinePerImage,
+      pass: 1,
+      nextUnit: units.length - 1,
+      scales: initialScales,
+      fitness: NaN,
+      rows: [],
+      rng: hooks.rng.state(),
+      holdout: [baseline.score],
+      baselinePerImage,
       // A copy: state.scales changes as units are searched, the baseline's kept scales must not.
-      best: startScore && betterThan(selection, startScore, baseline.score)
-        ? { pass: 0, start: true, scales: structuredClone(initialScales) }
-        : { pass: 0, scales: structuredClone(initialScales) },
-      trajectory: [], evaluations: 0, seconds: 0,
+      best:
+        startScore && betterThan(selection, startScore, baseline.score)
+          ? { pass: 0, start: true, scales: structuredClone(initialScales) }
+          : { pass: 0, scales: structuredClone(initialScales) },
+      trajectory: [],
+      evaluations: 0,
+      seconds: 0,
       start: {
-        chosen: chosen.name, ...(chosen.fitness ? { fitness: chosen.fitness } : {}), ...(startScore ? { holdout: startScore } : {}),
+        chosen: chosen.name,
+        ...(chosen.fitness ? { fitness: chosen.fitness } : {}),
+        ...(startScore ? { holdout: startScore } : {}),
         ...(correction ? { outputCorrection: correction.summary } : {}),
       },
       ...(correction?.values ? { outputCorrections: correction.values } : {}),
@@ -229,17 +323,23 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
   if (state.trajectory.length) progress.update(state.trajectory.length);
 
   /** The MACs of the candidates of units `to`..0 of a pass, every candidate run whole. */
-  const candidatesFrom = (to: number) => cost.suffixPerImage.slice(0, to + 1).reduce((n, m) => n + m, 0) * calibrationImages * settings.cycles;
+  const candidatesFrom = (to: number) =>
+    cost.suffixPerImage.slice(0, to + 1).reduce((n, m) => n + m, 0) * calibrationImages * settings.cycles;
   const holdoutForward = cost.perImage * holdoutImages;
   /** A pass's cost: the last one's, or before any has ended, what one costs with every candidate run whole. */
-  const passCost = () => state!.macs.passes[state!.macs.passes.length - 1] ?? cost.perImage * calibrationImages + candidatesFrom(units.length - 1) + holdoutForward;
+  const passCost = () =>
+    state!.macs.passes[state!.macs.passes.length - 1] ??
+    cost.perImage * calibrationImages + candidatesFrom(units.length - 1) + holdoutForward;
   /** Passes the budget lets run, judged by the last pass's cost (the first pass always runs). */
   const plannedPasses = () => {
     if (!settings.searchBudget) return settings.passes;
     const done = state!.macs.passes.length;
     // Before the first pass ends, from the MACs it can cost at most (the first always runs).
     const spent = done ? state!.macs.spent : state!.macs.passStart + passCost();
-    return Math.min(settings.passes, Math.max(done, 1) + Math.max(0, Math.floor((settings.searchBudget - spent) / passCost())));
+    return Math.min(
+      settings.passes,
+      Math.max(done, 1) + Math.max(0, Math.floor((settings.searchBudget - spent) / passCost())),
+    );
   };
   /**
    * Seconds left: the MACs left at the seconds per MAC so far. The rest of this pass counts its candidates at the
@@ -278,15 +378,25 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
     for (let u = state.nextUnit; u >= 0; u--) {
       const unitStarted = performance.now();
       const ids = searchable[u];
-      const evaluator = await fitness.unit(u, ids, params, calibration, passStart.unitInputs, { z: settings.race, minImages: RACE_MIN_IMAGES });
+      const evaluator = await fitness.unit(u, ids, params, calibration, passStart.unitInputs, {
+        z: settings.race,
+        minImages: RACE_MIN_IMAGES,
+      });
       let evolved;
       const ranBefore = fitness.forwards.suffixEquivalent;
       try {
         // The start's fitness is the previous unit's result: same scales, same model.
-        const startMember = { scales: ids.map((id) => Float32Array.from(state!.scales[id])), fitness: state.fitness, rows: Float64Array.from(state.rows) };
+        const startMember = {
+          scales: ids.map((id) => Float32Array.from(state!.scales[id])),
+          fitness: state.fitness,
+          rows: Float64Array.from(state.rows),
+        };
         evolved = await evolveUnit(startMember, evaluator.evaluate, hooks.rng, {
-          population: settings.population, cycles: settings.cycles, tournament: settings.tournament,
-          radius: settings.radius, mutation: settings.mutation,
+          population: settings.population,
+          cycles: settings.cycles,
+          tournament: settings.tournament,
+          radius: settings.radius,
+          mutation: settings.mutation,
         });
       } finally {
         await evaluator.release();
@@ -294,8 +404,14 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
       const { best, evaluations, stopped } = evolved;
       state.macs.spent += cost.suffixPerImage[u] * calibrationImages * (fitness.forwards.suffixEquivalent - ranBefore);
       const record: UnitRecord = {
-        pass: state.pass, unit: u, name: units[u].name, before: state.fitness, after: best.fitness,
-        evaluations, stopped, seconds: (performance.now() - unitStarted) / 1000,
+        pass: state.pass,
+        unit: u,
+        name: units[u].name,
+        before: state.fitness,
+        after: best.fitness,
+        evaluations,
+        stopped,
+        seconds: (performance.now() - unitStarted) / 1000,
       };
       ids.forEach((id, i) => (state!.scales[id] = Array.from(best.scales[i])));
       params = withScales(start, state.scales);
@@ -310,7 +426,8 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
         state.macs.passes.push(state.macs.spent - state.macs.passStart);
         state.holdout.push(passScore);
         const bestScore = state.best.start ? state.start.holdout! : state.holdout[state.best.pass];
-        if (betterThan(selection, passScore, bestScore)) state.best = { pass: state.pass, scales: structuredClone(state.scales) };
+        if (betterThan(selection, passScore, bestScore))
+          state.best = { pass: state.pass, scales: structuredClone(state.scales) };
         state.pass++;
         state.nextUnit = units.length - 1;
       }
@@ -320,19 +437,28 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
       const planned = plannedPasses();
       const left = secondsLeft(planned);
       progress.update(done, { total: planned * units.length, secondsLeft: left });
-      progress.log(`search: pass ${record.pass}/${planned} unit ${units.length - u}/${units.length} ${record.name}: `
-        + `loss ${record.before.toFixed(5)} -> ${record.after.toFixed(5)}, ${state.evaluations} evaluations`
-        + `${settings.race > 0 ? ` (${state.trajectory.reduce((n, r) => n + r.stopped, 0)} stopped early by racing)` : ''}, `
-        + `${state.seconds.toFixed(0)}s elapsed, ~${left.toFixed(0)}s left`
-        + (u === 0 ? ` | holdout after pass ${record.pass}: ${describe(state.holdout[state.holdout.length - 1], selection)}` : ''));
+      progress.log(
+        `search: pass ${record.pass}/${planned} unit ${units.length - u}/${units.length} ${record.name}: ` +
+          `loss ${record.before.toFixed(5)} -> ${record.after.toFixed(5)}, ${state.evaluations} evaluations` +
+          `${settings.race > 0 ? ` (${state.trajectory.reduce((n, r) => n + r.stopped, 0)} stopped early by racing)` : ''}, ` +
+          `${state.seconds.toFixed(0)}s elapsed, ~${left.toFixed(0)}s left` +
+          (u === 0
+            ? ` | holdout after pass ${record.pass}: ${describe(state.holdout[state.holdout.length - 1], selection)}`
+            : ''),
+      );
     }
   }
 
   progress.end();
   const stoppedEarly = stoppedBy !== null;
-  if (stoppedBy === 'patience') progress.log(`search: stopped after pass ${state.pass - 1}: the holdout ${selection} has not improved for ${settings.patience} passes`);
+  if (stoppedBy === 'patience')
+    progress.log(
+      `search: stopped after pass ${state.pass - 1}: the holdout ${selection} has not improved for ${settings.patience} passes`,
+    );
   if (stoppedBy === 'budget') {
-    progress.log(`search: stopped after pass ${state.pass - 1}: another pass (${tera(state.macs.passes[state.macs.passes.length - 1])} MACs) would take the ${tera(state.macs.spent)} spent over --search-budget ${tera(settings.searchBudget)}`);
+    progress.log(
+      `search: stopped after pass ${state.pass - 1}: another pass (${tera(state.macs.passes[state.macs.passes.length - 1])} MACs) would take the ${tera(state.macs.spent)} spent over --search-budget ${tera(settings.searchBudget)}`,
+    );
   }
   const unitInputs = fitness.releaseUnitInputs();
   const kept = state.best;
@@ -341,10 +467,21 @@ export async function evolqSearch(setup: SearchSetup, baseParams: Record<string,
     passesRun: state.holdout.length - 1,
     stoppedEarly,
     stoppedBy,
-    macs: { perImage: cost.perImage, spent: state.macs.spent, budget: settings.searchBudget, passes: state.macs.passes },
+    macs: {
+      perImage: cost.perImage,
+      spent: state.macs.spent,
+      budget: settings.searchBudget,
+      passes: state.macs.passes,
+    },
     keptPass: kept.pass,
     keptStart: !!kept.start,
-    why: whyKept(selection, state.holdout, kept.pass, setup.holdout.dims[0], state.start.holdout && { name: state.start.chosen, score: state.start.holdout, kept: !!kept.start }),
+    why: whyKept(
+      selection,
+      state.holdout,
+      kept.pass,
+      setup.holdout.dims[0],
+      state.start.holdout && { name: state.start.chosen, score: state.start.holdout, kept: !!kept.start },
+    ),
     select: selection,
     holdout: state.holdout,
     trajectory: state.trajectory,
@@ -372,7 +509,9 @@ function describe(score: HoldoutScore, selection: Selection): string {
  * earlier in `candidates` on a tie), with each candidate's fitness.
  */
 export async function chooseStart(
-  asked: SearchStart, candidates: readonly StartName[], paramsOf: (name: StartName) => Record<string, QuantParams>,
+  asked: SearchStart,
+  candidates: readonly StartName[],
+  paramsOf: (name: StartName) => Record<string, QuantParams>,
   fitnessOf: (params: Record<string, QuantParams>) => Promise<number>,
 ): Promise<{ name: StartName; params: Record<string, QuantParams>; fitness?: Partial<Record<StartName, number>> }> {
   if (asked !== 'auto') return { name: asked, params: paramsOf(asked) };

@@ -7,7 +7,14 @@ import { logSoftmaxRow } from '../fitness/losses.js';
 import { argmax, sameTop1, topkHits } from '../evaluate/metrics.js';
 
 /** Per image of a batch of logits [B, …, C] against the float ones: the measure's value for each image. */
-type PerImage = (q: Float32Array, k: Float32Array, batch: number, classes: number, out: Float64Array, offset: number) => void;
+type PerImage = (
+  q: Float32Array,
+  k: Float32Array,
+  batch: number,
+  classes: number,
+  out: Float64Array,
+  offset: number,
+) => void;
 
 /** KL(softmax(k) ‖ softmax(q)) per image: 0 exactly when the quantized softmax equals the float one. */
 const klPerImage: PerImage = (q, k, batch, classes, out, offset) => {
@@ -24,7 +31,8 @@ const klPerImage: PerImage = (q, k, batch, classes, out, offset) => {
 
 /** 1 where the quantized top-1 differs from the float top-1, else 0. */
 const disagreementPerImage: PerImage = (q, k, batch, classes, out, offset) => {
-  for (let r = 0; r < batch; r++) out[offset + r] = argmax(q, r * classes, classes) === argmax(k, r * classes, classes) ? 0 : 1;
+  for (let r = 0; r < batch; r++)
+    out[offset + r] = argmax(q, r * classes, classes) === argmax(k, r * classes, classes) ? 0 : 1;
 };
 
 /**
@@ -33,9 +41,17 @@ const disagreementPerImage: PerImage = (q, k, batch, classes, out, offset) => {
  * the lowest fitness loss on the holdout, noise or not (with infoNCE not smallest at q = k).
  */
 export const SELECTION_REGISTRY = {
-  kl: { summary: 'KL of the float from the quantized softmax per holdout image; a pass must beat the baseline above the noise', perImage: klPerImage },
-  disagreement: { summary: 'share of holdout images whose top-1 differs from the float model\'s; a pass must beat the baseline above the noise', perImage: disagreementPerImage },
-  loss: { summary: 'the fitness loss on the holdout, lowest wins (the Evol-Q code\'s rule)', perImage: undefined },
+  kl: {
+    summary:
+      'KL of the float from the quantized softmax per holdout image; a pass must beat the baseline above the noise',
+    perImage: klPerImage,
+  },
+  disagreement: {
+    summary:
+      "share of holdout images whose top-1 differs from the float model's; a pass must beat the baseline above the noise",
+    perImage: disagreementPerImage,
+  },
+  loss: { summary: "the fitness loss on the holdout, lowest wins (the Evol-Q code's rule)", perImage: undefined },
 } satisfies Record<string, { summary: string; perImage?: PerImage }>;
 
 export type Selection = keyof typeof SELECTION_REGISTRY;
@@ -57,7 +73,12 @@ export interface HoldoutScore {
 }
 
 /** Per-image values of a selection measure, the holdout top-1 and agreement with float, from the quantized logits. */
-export function holdoutValues(selection: Selection, quantized: readonly FloatTensor[], reference: readonly FloatTensor[], labels: Int32Array): { perImage?: Float64Array; top1: number; agreement: number } {
+export function holdoutValues(
+  selection: Selection,
+  quantized: readonly FloatTensor[],
+  reference: readonly FloatTensor[],
+  labels: Int32Array,
+): { perImage?: Float64Array; top1: number; agreement: number } {
   const perImageOf = SELECTION_REGISTRY[selection].perImage;
   const n = labels.length;
   const perImage = perImageOf ? new Float64Array(n) : undefined;
@@ -84,7 +105,12 @@ export const NOT_BETTER_LIMIT = 0.05;
  * Paired bootstrap of mean(candidate − baseline) over images: its mean, standard error and the share of
  * resamples where it is ≥ 0. Seeded, so a selection is deterministic (and the same after a resume).
  */
-export function pairedBootstrap(candidate: ArrayLike<number>, baseline: ArrayLike<number>, resamples = BOOTSTRAP_RESAMPLES, seed = 0x5e1ec7): { difference: number; standardError: number; notBetter: number } {
+export function pairedBootstrap(
+  candidate: ArrayLike<number>,
+  baseline: ArrayLike<number>,
+  resamples = BOOTSTRAP_RESAMPLES,
+  seed = 0x5e1ec7,
+): { difference: number; standardError: number; notBetter: number } {
   const n = candidate.length;
   const diff = Float64Array.from({ length: n }, (_, i) => candidate[i] - baseline[i]);
   const difference = diff.reduce((a, b) => a + b, 0) / n;
@@ -118,7 +144,13 @@ export function keptName(search: { keptPass: number; keptStart: boolean; start: 
 }
 
 /** One sentence: why the kept result was kept. `start`: the unsearched start's holdout score, where it is not the baseline. */
-export function whyKept(selection: Selection, scores: readonly HoldoutScore[], kept: number, holdoutImages: number, start?: { name: string; score: HoldoutScore; kept: boolean }): string {
+export function whyKept(
+  selection: Selection,
+  scores: readonly HoldoutScore[],
+  kept: number,
+  holdoutImages: number,
+  start?: { name: string; score: HoldoutScore; kept: boolean },
+): string {
   const base = scores[0];
   const name = selection === 'loss' ? 'holdout loss' : `holdout ${selection}`;
   const f = (x: number) => x.toPrecision(5);
@@ -128,18 +160,23 @@ export function whyKept(selection: Selection, scores: readonly HoldoutScore[], k
   };
   if (start?.kept) {
     const s = start.score;
-    if (selection === 'loss') return `the unsearched ${start.name} start had the lowest ${name} (${f(s.measure)}; baseline ${f(base.measure)}) on ${holdoutImages} holdout images, lower than every pass's`;
+    if (selection === 'loss')
+      return `the unsearched ${start.name} start had the lowest ${name} (${f(s.measure)}; baseline ${f(base.measure)}) on ${holdoutImages} holdout images, lower than every pass's`;
     return `the unsearched ${start.name} start had the lowest ${name} (${f(s.measure)} ${above(s)}); no pass went below it`;
   }
   if (kept === 0) {
-    if (selection === 'loss') return `no pass lowered the ${name} below the baseline's ${f(base.measure)}, so the baseline scales are kept`;
-    const lower = [...scores.filter((s) => s.pass > 0), ...(start ? [start.score] : [])].filter((s) => s.measure < base.measure);
+    if (selection === 'loss')
+      return `no pass lowered the ${name} below the baseline's ${f(base.measure)}, so the baseline scales are kept`;
+    const lower = [...scores.filter((s) => s.pass > 0), ...(start ? [start.score] : [])].filter(
+      (s) => s.measure < base.measure,
+    );
     const none = start ? `neither the ${start.name} start nor any pass` : 'no pass';
     return lower.length
       ? `${none} beat the baseline's ${name} (${f(base.measure)}) above the noise of ${holdoutImages} holdout images (the lowest was not better in ${(100 * Math.min(...lower.map((s) => s.versusBaseline!.notBetter))).toFixed(0)}% of bootstrap resamples; ${(100 * NOT_BETTER_LIMIT).toFixed(0)}% allowed), so the baseline scales are kept`
       : `${none} lowered the ${name} below the baseline's ${f(base.measure)}, so the baseline scales are kept`;
   }
   const s = scores.find((x) => x.pass === kept)!;
-  if (selection === 'loss') return `pass ${kept} had the lowest ${name} (${f(s.measure)}; baseline ${f(base.measure)}) on ${holdoutImages} holdout images`;
+  if (selection === 'loss')
+    return `pass ${kept} had the lowest ${name} (${f(s.measure)}; baseline ${f(base.measure)}) on ${holdoutImages} holdout images`;
   return `pass ${kept} had the lowest ${name} (${f(s.measure)} ${above(s)})`;
 }

@@ -43,7 +43,10 @@ export function autoTriesFitted(aBits: number, ptf: boolean): boolean {
  * Blocked weights, which the export cannot correct, and the other activation quantizers stay as calibrated.
  */
 export function startParams(
-  graph: Graph, points: readonly QuantPoint[], baseParams: Readonly<Record<string, QuantParams>>, start: StartName,
+  graph: Graph,
+  points: readonly QuantPoint[],
+  baseParams: Readonly<Record<string, QuantParams>>,
+  start: StartName,
   refittedPtf?: Readonly<Record<string, QuantParams>>,
 ): Record<string, QuantParams> {
   const params = { ...baseParams };
@@ -57,7 +60,8 @@ export function startParams(
     }
     for (const point of points) {
       const p = baseParams[point.id];
-      if (point.kind === 'softmax' && p?.kind === 'uniform' && p.bits < 8) params[point.id] = { kind: 'log2', bits: p.bits, steps: LOG_SOFTMAX_STEPS };
+      if (point.kind === 'softmax' && p?.kind === 'uniform' && p.bits < 8)
+        params[point.id] = { kind: 'log2', bits: p.bits, steps: LOG_SOFTMAX_STEPS };
     }
   }
   for (const point of points) {

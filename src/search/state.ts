@@ -42,12 +42,21 @@ export interface SearchState {
    * fitness, and where it is not the baseline, its holdout score: the unsearched start can be kept too.
    */
   start: {
-    chosen: StartName; fitness?: Partial<Record<StartName, number>>; holdout?: HoldoutScore;
+    chosen: StartName;
+    fitness?: Partial<Record<StartName, number>>;
+    holdout?: HoldoutScore;
     /**
      * `--output-correction`: layers corrected (`firstToken` of them with the first token apart), images their means came
      * from, the calibration fitness before and after, whether it was kept.
      */
-    outputCorrection?: { layers: number; firstToken: number; images: number; before: number; after: number; kept: boolean };
+    outputCorrection?: {
+      layers: number;
+      firstToken: number;
+      images: number;
+      before: number;
+      after: number;
+      kept: boolean;
+    };
   };
   /** The kept output correction per weight point (a resumed run starts from it). */
   outputCorrections?: Record<string, number[]>;

@@ -3,7 +3,18 @@
 // listing of images to classify with their true labels. Only requests addressed to the bound host and
 // port are answered, and the listing names files relative to the folders it serves.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { closeSync, constants, createReadStream, existsSync, fstatSync, openSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  createReadStream,
+  existsSync,
+  fstatSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  statSync,
+} from 'node:fs';
 import { basename, dirname, extname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isIP, type AddressInfo } from 'node:net';
@@ -45,13 +56,19 @@ export interface DemoServer {
 }
 
 const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm',
-  '.json': 'application/json', '.onnx': 'application/octet-stream',
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript',
+  '.mjs': 'text/javascript',
+  '.wasm': 'application/wasm',
+  '.json': 'application/json',
+  '.onnx': 'application/octet-stream',
 };
 
 /** The image formats the page can decode, as sharp names them, with their URL extension and content type. */
 const IMAGE_FORMATS: Record<string, { ext: string; type: string }> = {
-  jpeg: { ext: '.jpg', type: 'image/jpeg' }, png: { ext: '.png', type: 'image/png' }, webp: { ext: '.webp', type: 'image/webp' },
+  jpeg: { ext: '.jpg', type: 'image/jpeg' },
+  png: { ext: '.png', type: 'image/png' },
+  webp: { ext: '.webp', type: 'image/webp' },
 };
 
 function ortDistDir(): string {
@@ -110,7 +127,11 @@ async function readServable(item: ImageItem, realRoot: string, name: string): Pr
  * The first ⌈count / classes⌉ servable images of each class, in sorted file order (limitPerClass's
  * choice, skipping refused images); every image examined and refused is reported.
  */
-async function pickServable(root: string, items: readonly ImageItem[], count: number): Promise<{ images: ServableImage[]; skipped: SkippedImage[] }> {
+async function pickServable(
+  root: string,
+  items: readonly ImageItem[],
+  count: number,
+): Promise<{ images: ServableImage[]; skipped: SkippedImage[] }> {
   const realRoot = realpathSync(root);
   const perClass = Math.ceil(count / new Set(items.map((i) => i.label)).size);
   const taken = new Map<number, number>();
@@ -130,7 +151,8 @@ async function pickServable(root: string, items: readonly ImageItem[], count: nu
   return { images, skipped };
 }
 
-const isLoopback = (host: string) => host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
+const isLoopback = (host: string) =>
+  host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
 const hostPort = (host: string, port: number) => `${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
 
 /** The Host header values this server answers: the bound address, and every loopback name when bound to loopback (against DNS rebinding). */
@@ -144,7 +166,11 @@ function allowedHosts(host: string, port: number): Set<string> {
 
 export async function serveDemo(options: DemoOptions): Promise<DemoServer> {
   const model = loadModel(options.out);
-  if (model.preprocessing.channels !== 3) throw new ModelError(`${model.file}: the demo page feeds RGB images; this model takes ${model.preprocessing.channels} channel(s)`, model.file);
+  if (model.preprocessing.channels !== 3)
+    throw new ModelError(
+      `${model.file}: the demo page feeds RGB images; this model takes ${model.preprocessing.channels} channel(s)`,
+      model.file,
+    );
   const page = join(PACKAGE_ROOT, 'web/index.html');
   const script = join(PACKAGE_ROOT, 'dist/web/main.js');
   if (!existsSync(script)) throw new ConfigError(`${script}: the demo page is not built; run npm run build`);
@@ -175,16 +201,23 @@ export async function serveDemo(options: DemoOptions): Promise<DemoServer> {
     const ort = /^\/ort\/([\w.-]+)$/.exec(path);
     if (ort && ortFiles.has(ort[1])) return join(ortDir, ort[1]);
     const image = /^\/images\/(\d+)\.\w+$/.exec(path);
-    if (image && Number(image[1]) < images.length) return { body: images[Number(image[1])].bytes, type: images[Number(image[1])].type };
+    if (image && Number(image[1]) < images.length)
+      return { body: images[Number(image[1])].bytes, type: images[Number(image[1])].type };
     return undefined;
   };
 
   let allowed = new Set<string>();
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     // Cross-origin isolation lets onnxruntime-web use threads (SharedArrayBuffer).
-    const headers = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp', 'Cache-Control': 'no-store' };
+    const headers = {
+      'Cross-Origin-Opener-Policy': 'same-origin',
+      'Cross-Origin-Embedder-Policy': 'require-corp',
+      'Cache-Control': 'no-store',
+    };
     if (!allowed.has((req.headers.host ?? '').toLowerCase())) {
-      res.writeHead(421, { ...headers, 'Content-Type': 'text/plain' }).end(`misdirected request: this server answers only to ${[...allowed][0]}\n`);
+      res
+        .writeHead(421, { ...headers, 'Content-Type': 'text/plain' })
+        .end(`misdirected request: this server answers only to ${[...allowed][0]}\n`);
       return;
     }
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
@@ -194,13 +227,19 @@ export async function serveDemo(options: DemoOptions): Promise<DemoServer> {
     } else if (typeof target === 'object') {
       res.writeHead(200, { ...headers, 'Content-Type': target.type }).end(target.body);
     } else {
-      res.writeHead(200, { ...headers, 'Content-Type': TYPES[extname(target).toLowerCase()] ?? 'application/octet-stream', 'Content-Length': statSync(target).size });
+      res.writeHead(200, {
+        ...headers,
+        'Content-Type': TYPES[extname(target).toLowerCase()] ?? 'application/octet-stream',
+        'Content-Length': statSync(target).size,
+      });
       createReadStream(target).pipe(res);
     }
   });
   const host = options.host ?? '127.0.0.1';
   await new Promise<void>((ok, fail) => {
-    server.once('error', (err) => fail(new ConfigError(`cannot listen on ${host}:${options.port ?? 0}: ${err.message}`)));
+    server.once('error', (err) =>
+      fail(new ConfigError(`cannot listen on ${host}:${options.port ?? 0}: ${err.message}`)),
+    );
     server.listen(options.port ?? 0, host, () => ok());
   });
   const { port } = server.address() as AddressInfo;
@@ -209,9 +248,10 @@ export async function serveDemo(options: DemoOptions): Promise<DemoServer> {
     url: `http://${hostPort(host, port)}/`,
     images: images.map(({ file, name, label }) => ({ file, name, label })),
     skipped,
-    close: () => new Promise<void>((ok) => {
-      server.closeAllConnections();
-      server.close(() => ok());
-    }),
+    close: () =>
+      new Promise<void>((ok) => {
+        server.closeAllConnections();
+        server.close(() => ok());
+      }),
   };
 }

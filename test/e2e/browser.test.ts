@@ -12,9 +12,24 @@ import { ASSETS, DEFAULT_MODEL, tempDir } from '../helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 // Without the background-networking flags Chromium tries to reach Google at start; this machine has no network.
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
-interface PageResult { file: string; label: number; predicted: number; logits: number[]; ms: number }
+interface PageResult {
+  file: string;
+  label: number;
+  predicted: number;
+  logits: number[];
+  ms: number;
+}
 
 test('the exported model classifies the bundled images in Chromium (onnxruntime-web, wasm) as onnxruntime-node does', async () => {
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: install Debian's chromium package (.ci/run does)`);
@@ -22,20 +37,33 @@ test('the exported model classifies the bundled images in Chromium (onnxruntime-
   try {
     for (const wBits of [8, 4] as const) {
       const out = join(tempDir(), `vit-w${wBits}a8`);
-      await quantize({ model: DEFAULT_MODEL, calib: join(ASSETS, 'cifar10/calib'), out, options: { wBits, calibSize: 200, holdout: 50 } });
+      await quantize({
+        model: DEFAULT_MODEL,
+        calib: join(ASSETS, 'cifar10/calib'),
+        out,
+        options: { wBits, calibSize: 200, holdout: 50 },
+      });
       const server = await serveDemo({ out, count: 20 });
       try {
         const page = await browser.newPage();
         const requests: string[] = [];
         page.on('request', (r) => requests.push(r.url()));
         await page.goto(server.url);
-        await page.waitForFunction(() => (window as unknown as { evolq?: { done: boolean } }).evolq?.done, null, { timeout: 120_000 });
-        const state = await page.evaluate(() => (window as unknown as { evolq: { error?: string; results: PageResult[] } }).evolq);
+        await page.waitForFunction(() => (window as unknown as { evolq?: { done: boolean } }).evolq?.done, null, {
+          timeout: 120_000,
+        });
+        const state = await page.evaluate(
+          () => (window as unknown as { evolq: { error?: string; results: PageResult[] } }).evolq,
+        );
         assert.equal(state.error, undefined, `the page failed: ${state.error}`);
         const status = await page.textContent('#status');
         assert.match(status ?? '', /\d+\/20 correct; [\d.]+ ms per image/);
         assert.equal(await page.locator('figure').count(), 20, 'one figure per image');
-        assert.deepEqual(requests.filter((u) => !u.startsWith(server.url)), [], 'the page fetched only from the demo server');
+        assert.deepEqual(
+          requests.filter((u) => !u.startsWith(server.url)),
+          [],
+          'the page fetched only from the demo server',
+        );
         await page.close();
 
         // The same images through onnxruntime-node.
@@ -43,7 +71,9 @@ test('the exported model classifies the bundled images in Chromium (onnxruntime-
         const items = server.images.map((i) => ({ file: i.file, label: i.label }));
         const images = await decodeImages(items, model.preprocessing);
         const session = await defaultRunner.createSession(model.file);
-        const logits = (await session.run({ [model.inputName]: { data: images.data, dims: images.dims } }))[model.outputName];
+        const logits = (await session.run({ [model.inputName]: { data: images.data, dims: images.dims } }))[
+          model.outputName
+        ];
         await session.release();
         const classes = logits.dims[1];
         let maxDiff = 0;
@@ -52,8 +82,16 @@ test('the exported model classifies the bundled images in Chromium (onnxruntime-
           row.forEach((v, c) => (maxDiff = Math.max(maxDiff, Math.abs(v - state.results[i].logits[c]))));
           return row.indexOf(Math.max(...row));
         });
-        assert.deepEqual(state.results.map((r) => r.file), server.images.map((i) => i.name), 'the page names each image by its path in the images folder');
-        assert.deepEqual(state.results.map((r) => r.predicted), nodePredicted, `W${wBits}A8: browser vs node predictions (max logit difference ${maxDiff})`);
+        assert.deepEqual(
+          state.results.map((r) => r.file),
+          server.images.map((i) => i.name),
+          'the page names each image by its path in the images folder',
+        );
+        assert.deepEqual(
+          state.results.map((r) => r.predicted),
+          nodePredicted,
+          `W${wBits}A8: browser vs node predictions (max logit difference ${maxDiff})`,
+        );
         assert.ok(maxDiff < 0.05, `W${wBits}A8: logits differ by ${maxDiff} between wasm and native`);
       } finally {
         await server.close();

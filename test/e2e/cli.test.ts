@@ -16,11 +16,17 @@ const TEST = join(ASSETS, 'cifar10/test');
 test('npx evolq --help lists the commands', () => {
   const result = evolq('--help');
   assert.equal(result.code, 0);
-  for (const command of ['inspect', 'eval', 'quantize']) assert.match(result.stdout, new RegExp(`evolq ${command} MODEL`));
+  for (const command of ['inspect', 'eval', 'quantize'])
+    assert.match(result.stdout, new RegExp(`evolq ${command} MODEL`));
 });
 
 test('inspect --json has the documented shape on every fixture model', () => {
-  const models = [DEFAULT_MODEL, ...readdirSync(FIXTURES).map((n) => join(FIXTURES, n)).filter((dir) => existsSync(join(dir, 'model.onnx')))];
+  const models = [
+    DEFAULT_MODEL,
+    ...readdirSync(FIXTURES)
+      .map((n) => join(FIXTURES, n))
+      .filter((dir) => existsSync(join(dir, 'model.onnx'))),
+  ];
   assert.ok(models.length >= 6, 'the bundled ViT and the five fixtures');
   for (const dir of models) {
     const name = basename(dir);
@@ -50,8 +56,25 @@ test('eval --json gives top-1, top-5 and n on a class-balanced subset', () => {
 
 test('quantize --method baseline writes quant.json, report.json and a simulation model that reproduces the report', () => {
   const out = join(tempDir(), 'w4a8');
-  const result = evolq('quantize', DEFAULT_MODEL, '--calib', CALIB, '--calib-size', '300', '--holdout', '50',
-    '--eval', TEST, '--eval-limit', '300', '--w-bits', '4', '--out', out, '--json');
+  const result = evolq(
+    'quantize',
+    DEFAULT_MODEL,
+    '--calib',
+    CALIB,
+    '--calib-size',
+    '300',
+    '--holdout',
+    '50',
+    '--eval',
+    TEST,
+    '--eval-limit',
+    '300',
+    '--w-bits',
+    '4',
+    '--out',
+    out,
+    '--json',
+  );
   assert.equal(result.code, 0, result.stderr);
   const report = JSON.parse(result.stdout);
   for (const key of ['settings', 'fp', 'baseline', 'timing', 'search']) assert.ok(key in report, key);
@@ -60,7 +83,17 @@ test('quantize --method baseline writes quant.json, report.json and a simulation
   assert.equal(report.evaluatedOn.n, 300);
   assert.ok(report.baseline.top1 > 0.4, 'W4A8 keeps most of the accuracy');
   assert.match(result.stderr, /calibration: 300\/300/, 'progress on stderr');
-  assert.deepEqual(readdirSync(out).sort(), ['.evolq-files.json', 'config.json', 'model.onnx', 'onnx', 'preprocessor_config.json', 'quant.json', 'report.html', 'report.json', 'simulation.onnx']);
+  assert.deepEqual(readdirSync(out).sort(), [
+    '.evolq-files.json',
+    'config.json',
+    'model.onnx',
+    'onnx',
+    'preprocessor_config.json',
+    'quant.json',
+    'report.html',
+    'report.json',
+    'simulation.onnx',
+  ]);
   assert.deepEqual(JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')), report);
   const quant = JSON.parse(readFileSync(join(out, 'quant.json'), 'utf8'));
   assert.equal(quant.points.length, 89);
@@ -71,16 +104,38 @@ test('quantize --method baseline writes quant.json, report.json and a simulation
   }
   const simulated = evolq('eval', join(out, 'simulation.onnx'), '--data', TEST, '--limit', '300', '--json', '--quiet');
   assert.equal(simulated.code, 0, simulated.stderr);
-  assert.equal(JSON.parse(simulated.stdout).top1, report.baseline.top1, 'simulation.onnx is the model the report measured');
+  assert.equal(
+    JSON.parse(simulated.stdout).top1,
+    report.baseline.top1,
+    'simulation.onnx is the model the report measured',
+  );
   const exported = evolq('eval', out, '--data', TEST, '--limit', '300', '--json', '--quiet');
   assert.equal(exported.code, 0, exported.stderr);
-  assert.equal(JSON.parse(exported.stdout).top1, report.exported.top1, 'OUT/model.onnx is the exported model the report measured');
+  assert.equal(
+    JSON.parse(exported.stdout).top1,
+    report.exported.top1,
+    'OUT/model.onnx is the exported model the report measured',
+  );
 });
 
 test('quantize is deterministic for a seed', () => {
   const run = (seed: string) => {
     const out = join(tempDir(), 'o');
-    const r = evolq('quantize', DEFAULT_MODEL, '--calib', CALIB, '--calib-size', '100', '--holdout', '20', '--seed', seed, '--out', out, '--quiet');
+    const r = evolq(
+      'quantize',
+      DEFAULT_MODEL,
+      '--calib',
+      CALIB,
+      '--calib-size',
+      '100',
+      '--holdout',
+      '20',
+      '--seed',
+      seed,
+      '--out',
+      out,
+      '--quiet',
+    );
     assert.equal(r.code, 0, r.stderr);
     return readFileSync(join(out, 'quant.json'), 'utf8');
   };
@@ -93,7 +148,10 @@ function assertFails(args: string[], pattern: RegExp, out?: string) {
   const result = evolq(...args);
   assert.equal(result.code, 1, `exit code for ${args.join(' ')}: ${result.stderr}`);
   // Progress lines may come first; the error is one line, the last.
-  const lines = result.stderr.trim().split('\n').filter((l) => !/^[a-z]+: \d+\/\d+ \(/.test(l));
+  const lines = result.stderr
+    .trim()
+    .split('\n')
+    .filter((l) => !/^[a-z]+: \d+\/\d+ \(/.test(l));
   assert.equal(lines.length, 1, `one line: ${result.stderr}`);
   assert.match(lines[0], pattern);
   assert.match(lines[0], /^evolq[ :]/);
@@ -104,8 +162,19 @@ function assertFails(args: string[], pattern: RegExp, out?: string) {
   }
 }
 
-const quantizeArgs = (model: string, calib: string, out: string, ...extra: string[]) =>
-  ['quantize', model, '--calib', calib, '--out', out, '--calib-size', '20', '--holdout', '5', ...extra];
+const quantizeArgs = (model: string, calib: string, out: string, ...extra: string[]) => [
+  'quantize',
+  model,
+  '--calib',
+  calib,
+  '--out',
+  out,
+  '--calib-size',
+  '20',
+  '--holdout',
+  '5',
+  ...extra,
+];
 
 test('bad model files: missing, truncated, not ONNX, no image input', () => {
   const dir = tempDir();
@@ -124,11 +193,17 @@ test('bad model files: missing, truncated, not ONNX, no image input', () => {
 
   const vector = join(dir, 'vector');
   mkdirSync(vector);
-  writeFileSync(join(vector, 'model.onnx'), bytesOf(buildModel({
-    inputs: [{ name: 'features', shape: ['batch', 8] }], outputs: ['y'],
-    inits: [{ name: 'W', dims: [8, 2], values: new Float32Array(16) }],
-    nodes: [{ op: 'MatMul', inputs: ['features', 'W'], outputs: ['y'] }],
-  })));
+  writeFileSync(
+    join(vector, 'model.onnx'),
+    bytesOf(
+      buildModel({
+        inputs: [{ name: 'features', shape: ['batch', 8] }],
+        outputs: ['y'],
+        inits: [{ name: 'W', dims: [8, 2], values: new Float32Array(16) }],
+        nodes: [{ op: 'MatMul', inputs: ['features', 'W'], outputs: ['y'] }],
+      }),
+    ),
+  );
   assertFails(quantizeArgs(vector, CALIB, out), /vector\/model\.onnx: no image input/, out);
 });
 
@@ -146,7 +221,11 @@ test('bad image folders: missing, empty, corrupt image, classes matching no id2l
   cpSync(join(TEST, 'cat'), join(corrupt, 'cat'), { recursive: true });
   writeFileSync(join(corrupt, 'cat', '0000.jpg'), readFileSync(join(TEST, 'cat', '0000.jpg')).subarray(0, 40));
   // Every image of the folder is drawn, so the broken one is decoded.
-  assertFails(['quantize', DEFAULT_MODEL, '--calib', corrupt, '--out', out, '--calib-size', '190', '--holdout', '10'], /cat\/0000\.jpg: cannot decode image/, out);
+  assertFails(
+    ['quantize', DEFAULT_MODEL, '--calib', corrupt, '--out', out, '--calib-size', '190', '--holdout', '10'],
+    /cat\/0000\.jpg: cannot decode image/,
+    out,
+  );
 
   const strange = join(dir, 'strange');
   cpSync(join(TEST, 'cat'), join(strange, 'kitten'), { recursive: true });
@@ -157,12 +236,28 @@ test('bad image folders: missing, empty, corrupt image, classes matching no id2l
 test('bad options: bit widths, unknown flags and values, a calibration set larger than the folder', () => {
   const dir = tempDir();
   const out = join(dir, 'out');
-  assertFails(quantizeArgs(DEFAULT_MODEL, CALIB, out, '--w-bits', '5'), /--w-bits: "5". Should be one of: 8, 4, 3/, out);
+  assertFails(
+    quantizeArgs(DEFAULT_MODEL, CALIB, out, '--w-bits', '5'),
+    /--w-bits: "5". Should be one of: 8, 4, 3/,
+    out,
+  );
   assertFails(quantizeArgs(DEFAULT_MODEL, CALIB, out, '--a-bits', '2'), /--a-bits/, out);
-  assertFails(quantizeArgs(DEFAULT_MODEL, CALIB, out, '--observer', 'mean'), /--observer: "mean". Should be one of: minmax, percentile, omse/, out);
+  assertFails(
+    quantizeArgs(DEFAULT_MODEL, CALIB, out, '--observer', 'mean'),
+    /--observer: "mean". Should be one of: minmax, percentile, omse/,
+    out,
+  );
   assertFails(quantizeArgs(DEFAULT_MODEL, CALIB, out, '--frobnicate'), /Unknown option '--frobnicate'/, out);
-  assertFails(['quantize', DEFAULT_MODEL, '--calib', CALIB, '--out', out, '--calib-size', '5000'], /--calib-size 5000 plus --holdout 200 is more than the 1200 images/, out);
-  assertFails(['quantize', DEFAULT_MODEL, '--calib', CALIB, '--out', out, '--calib-size', 'lots'], /--calib-size must be an integer/, out);
+  assertFails(
+    ['quantize', DEFAULT_MODEL, '--calib', CALIB, '--out', out, '--calib-size', '5000'],
+    /--calib-size 5000 plus --holdout 200 is more than the 1200 images/,
+    out,
+  );
+  assertFails(
+    ['quantize', DEFAULT_MODEL, '--calib', CALIB, '--out', out, '--calib-size', 'lots'],
+    /--calib-size must be an integer/,
+    out,
+  );
   assertFails(['quantize', DEFAULT_MODEL, '--calib', CALIB], /--out is required/);
   assertFails(['frobnicate'], /unknown command "frobnicate"/);
 });
@@ -172,7 +267,10 @@ test('an --out folder that holds something else is refused, an earlier evolq out
   const other = join(dir, 'other');
   mkdirSync(other);
   writeFileSync(join(other, 'thesis.tex'), '...');
-  assertFails(quantizeArgs(DEFAULT_MODEL, CALIB, other), /--out .*other: holds files evolq did not write \(thesis\.tex\)/);
+  assertFails(
+    quantizeArgs(DEFAULT_MODEL, CALIB, other),
+    /--out .*other: holds files evolq did not write \(thesis\.tex\)/,
+  );
   assert.ok(existsSync(join(other, 'thesis.tex')));
   const out = join(dir, 'out');
   for (let i = 0; i < 2; i++) assert.equal(evolq(...quantizeArgs(DEFAULT_MODEL, CALIB, out, '--quiet')).code, 0);
@@ -182,8 +280,24 @@ test('a bare .onnx file is evaluated with --mean and --std; without them the err
   const dir = tempDir();
   const file = join(dir, 'vit.onnx');
   copyFileSync(join(DEFAULT_MODEL, 'model.onnx'), file);
-  assertFails(['eval', file, '--data', TEST, '--limit', '20'], /vit\.onnx: no preprocessor_config\.json beside it; give --mean and --std/);
-  const withFlags = evolq('eval', file, '--data', TEST, '--limit', '100', '--mean', '0.4914,0.4822,0.4465', '--std', '0.247,0.2435,0.2616', '--json', '--quiet');
+  assertFails(
+    ['eval', file, '--data', TEST, '--limit', '20'],
+    /vit\.onnx: no preprocessor_config\.json beside it; give --mean and --std/,
+  );
+  const withFlags = evolq(
+    'eval',
+    file,
+    '--data',
+    TEST,
+    '--limit',
+    '100',
+    '--mean',
+    '0.4914,0.4822,0.4465',
+    '--std',
+    '0.247,0.2435,0.2616',
+    '--json',
+    '--quiet',
+  );
   const withConfig = evolq('eval', DEFAULT_MODEL, '--data', TEST, '--limit', '100', '--json', '--quiet');
   assert.equal(withFlags.code, 0, withFlags.stderr);
   assert.equal(JSON.parse(withFlags.stdout).top1, JSON.parse(withConfig.stdout).top1);
@@ -191,7 +305,9 @@ test('a bare .onnx file is evaluated with --mean and --std; without them the err
 
 test('--lis writes log2 softmax points; --no-ptf and --observer change the activation quantizers', () => {
   const out = join(tempDir(), 'lis');
-  const result = evolq(...quantizeArgs(DEFAULT_MODEL, CALIB, out, '--lis', '--no-ptf', '--observer', 'percentile', '--quiet'));
+  const result = evolq(
+    ...quantizeArgs(DEFAULT_MODEL, CALIB, out, '--lis', '--no-ptf', '--observer', 'percentile', '--quiet'),
+  );
   assert.equal(result.code, 0, result.stderr);
   const quant = JSON.parse(readFileSync(join(out, 'quant.json'), 'utf8'));
   const softmax = quant.points.filter((p: { kind: string }) => p.kind === 'softmax');

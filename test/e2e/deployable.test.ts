@@ -13,7 +13,11 @@ import { loadModel } from '../../src/model.js';
 import { listImageFolder, limitPerClass, decodeImages } from '../../src/data/imagefolder.js';
 import { maxAbsDiff, DEFAULT_MODEL, ASSETS, FIXTURES } from '../helpers.js';
 
-async function run(model: Graph | Uint8Array, feeds: Record<string, FloatTensor>, optimization: 'disabled' | 'all' = 'all'): Promise<Record<string, FloatTensor>> {
+async function run(
+  model: Graph | Uint8Array,
+  feeds: Record<string, FloatTensor>,
+  optimization: 'disabled' | 'all' = 'all',
+): Promise<Record<string, FloatTensor>> {
   const session = await defaultRunner.createSession(model instanceof Graph ? model.toBytes() : model, { optimization });
   try {
     return await session.run(feeds);
@@ -32,39 +36,77 @@ test('exported ViT and ResNet match their simulations on real images and are at 
     const floatBytes = m.graph.toBytes().length;
     for (const wBits of [8, 4]) {
       const table = await calibrate(defaultRunner, m.graph, m.inputName, points, images, {
-        wBits, aBits: 8, observer: 'omse', ptf: true, lis: false, biasCorrection: true, batchSize: 50,
+        wBits,
+        aBits: 8,
+        observer: 'omse',
+        ptf: true,
+        lis: false,
+        biasCorrection: true,
+        batchSize: 50,
       });
       const sim = materialize(m.graph, points, table.params, { bake: true, inputMeans: table.inputMeans }).graph;
       const deployed = deployableGraph(m.graph, points, table.params, table.inputMeans);
       const bytes = deployed.graph.toBytes();
       const limit = wBits === 8 ? 0.3 : 0.18;
-      assert.ok(bytes.length <= limit * floatBytes, `${dir} W${wBits}: ${bytes.length} bytes, ${(bytes.length / floatBytes).toFixed(3)} of float`);
+      assert.ok(
+        bytes.length <= limit * floatBytes,
+        `${dir} W${wBits}: ${bytes.length} bytes, ${(bytes.length / floatBytes).toFixed(3)} of float`,
+      );
       const x = { data: images.data.subarray(0, 50 * 3 * 32 * 32), dims: [50, 3, 32, 32] };
       const expected = (await run(sim, { [m.inputName]: x }))[m.outputName].data;
       const actual = (await run(bytes, { [m.inputName]: x }))[m.outputName].data;
-      const argmax = (t: Float32Array, i: number) => { const row = t.subarray(i * 10, i * 10 + 10); return row.indexOf(Math.max(...row)); };
-      const agree = Array.from({ length: 50 }, (_, i) => argmax(actual, i) === argmax(expected, i)).filter(Boolean).length;
+      const argmax = (t: Float32Array, i: number) => {
+        const row = t.subarray(i * 10, i * 10 + 10);
+        return row.indexOf(Math.max(...row));
+      };
+      const agree = Array.from({ length: 50 }, (_, i) => argmax(actual, i) === argmax(expected, i)).filter(
+        Boolean,
+      ).length;
       assert.ok(agree >= 49, `${dir} W${wBits}: ${agree}/50 predictions agree with the simulation`);
-      if (dir === DEFAULT_MODEL) assert.ok(deployed.floatSubgraphs.some((f) => f.kind === 'ptf'), 'PTF is listed as a float subgraph');
+      if (dir === DEFAULT_MODEL)
+        assert.ok(
+          deployed.floatSubgraphs.some((f) => f.kind === 'ptf'),
+          'PTF is listed as a float subgraph',
+        );
       const kernels = await chosenKernels(defaultRunner, bytes);
-      if (wBits === 8) assert.ok(Object.keys(kernels).some((k) => /QLinear|Integer/.test(k)), `W8 runs integer kernels: ${JSON.stringify(kernels)}`);
+      if (wBits === 8)
+        assert.ok(
+          Object.keys(kernels).some((k) => /QLinear|Integer/.test(k)),
+          `W8 runs integer kernels: ${JSON.stringify(kernels)}`,
+        );
     }
   }
 });
 
-test('the fitted start\'s activations at 4 bits: a PTF on what a MatMul reads multiplies the weight rows, the softmax is log√2; export and simulation agree with onnxruntime optimizing, no MatMulNBits', async () => {
+test("the fitted start's activations at 4 bits: a PTF on what a MatMul reads multiplies the weight rows, the softmax is log√2; export and simulation agree with onnxruntime optimizing, no MatMulNBits", async () => {
   const model = loadModel(DEFAULT_MODEL);
   const folder = listImageFolder(join(ASSETS, 'cifar10/calib'), model.labels);
   const images = await decodeImages(limitPerClass(folder, 50), model.preprocessing);
   const points = findQuantPoints(model.graph);
   const table = await calibrate(defaultRunner, model.graph, model.inputName, points, images, {
-    wBits: 4, aBits: 4, observer: 'omse', ptf: true, lis: false, biasCorrection: false, batchSize: 100, ptfRefit: true,
+    wBits: 4,
+    aBits: 4,
+    observer: 'omse',
+    ptf: true,
+    lis: false,
+    biasCorrection: false,
+    batchSize: 100,
+    ptfRefit: true,
   });
-  const refitted = Object.keys(table.refittedPtf!).filter((id) => points.find((p) => p.id === id)!.kind === 'activation');
+  const refitted = Object.keys(table.refittedPtf!).filter(
+    (id) => points.find((p) => p.id === id)!.kind === 'activation',
+  );
   const byId = new Map(points.map((p) => [p.id, p]));
-  const consumers = (id: string) => byId.get(id)!.consumers.map((name) => model.graph.nodes.find((n) => n.name === name)!);
-  assert.ok(refitted.length > 0 && refitted.every((id) => consumers(id).every((n) => n.opType === 'MatMul')), `refitted activations ${refitted}`);
-  assert.ok(points.some((p) => p.kind === 'activation' && !refitted.includes(p.id)), 'what a Gemm or Conv reads is not refitted');
+  const consumers = (id: string) =>
+    byId.get(id)!.consumers.map((name) => model.graph.nodes.find((n) => n.name === name)!);
+  assert.ok(
+    refitted.length > 0 && refitted.every((id) => consumers(id).every((n) => n.opType === 'MatMul')),
+    `refitted activations ${refitted}`,
+  );
+  assert.ok(
+    points.some((p) => p.kind === 'activation' && !refitted.includes(p.id)),
+    'what a Gemm or Conv reads is not refitted',
+  );
   // The fitted start's activation quantizers; its corrected weights are left out, since the export adds their offset
   // in another order and, at 4-bit activations, a rounding apart flips levels (those runs agree in top-1, not bits).
   const fitted = startParams(model.graph, points, table.params, 'fitted', table.refittedPtf);
@@ -80,7 +122,10 @@ test('the fitted start\'s activations at 4 bits: a PTF on what a MatMul reads mu
   assert.equal(deployed.floatSubgraphs.filter((f) => f.kind === 'log2').length, softmaxes.length);
   const bytes = deployed.graph.toBytes();
   const kernels = await chosenKernels(defaultRunner, bytes);
-  assert.ok(!Object.keys(kernels).some((k) => k.includes('MatMulNBits')), `a float MatMul of 4-bit weights would become MatMulNBits, which requantizes its input: ${JSON.stringify(kernels)}`);
+  assert.ok(
+    !Object.keys(kernels).some((k) => k.includes('MatMulNBits')),
+    `a float MatMul of 4-bit weights would become MatMulNBits, which requantizes its input: ${JSON.stringify(kernels)}`,
+  );
   const x = { data: images.data, dims: images.dims };
   const expected = (await run(sim, { [model.inputName]: x }))[model.outputName].data;
   const actual = (await run(bytes, { [model.inputName]: x }))[model.outputName].data;

@@ -13,11 +13,23 @@ test('the exported model.onnx keeps the simulated top-1 within 0.2 points at W8A
   for (const model of [DEFAULT_MODEL, join(FIXTURES, 'resnet-cifar10-small')]) {
     for (const wBits of [8, 4, 3] as const) {
       const out = join(tempDir(), 'out');
-      const report = await quantize({ model, calib: CALIB, eval: TEST, out, options: { wBits, calibSize: 300, holdout: 50, evalLimit: 1000 } });
+      const report = await quantize({
+        model,
+        calib: CALIB,
+        eval: TEST,
+        out,
+        options: { wBits, calibSize: 300, holdout: 50, evalLimit: 1000 },
+      });
       const name = `${model} W${wBits}A8`;
       assert.equal(report.evaluatedOn.n, 1000);
-      assert.ok(Math.abs(report.exported.top1 - report.baseline.top1) <= 0.002 + 1e-9, `${name}: exported ${report.exported.top1}, simulated ${report.baseline.top1}`);
-      assert.ok(report.exported.sizeRatio <= (wBits === 8 ? 0.3 : 0.18), `${name}: ${report.exported.sizeRatio} of the float file`);
+      assert.ok(
+        Math.abs(report.exported.top1 - report.baseline.top1) <= 0.002 + 1e-9,
+        `${name}: exported ${report.exported.top1}, simulated ${report.baseline.top1}`,
+      );
+      assert.ok(
+        report.exported.sizeRatio <= (wBits === 8 ? 0.3 : 0.18),
+        `${name}: ${report.exported.sizeRatio} of the float file`,
+      );
       assert.equal(report.exported.opset, wBits === 8 ? 17 : 21);
       assert.ok(report.exported.weights[wBits === 8 ? 'int8' : 'uint4'].tensors > 0);
       assert.ok(Object.keys(report.exported.kernels).length > 0, 'the kernels onnxruntime chose are reported');
@@ -31,26 +43,37 @@ test('a failed export leaves no output folder and no partial files', async () =>
   const rng = new Rng(1);
   const dir = join(tempDir(), 'gn-model');
   mkdirSync(dir);
-  writeFileSync(join(dir, 'model.onnx'), bytesOf(buildModel({
-    inputs: [{ name: 'pixel_values', shape: ['N', 3, 32, 32] }], outputs: ['logits'], opset: 18,
-    inits: [
-      { name: 'Wc', dims: [4, 3, 3, 3], values: randomTensor(rng, 108, 0.3) },
-      { name: 'gamma', dims: [2], values: Float32Array.of(1, 1) }, { name: 'beta', dims: [2], values: Float32Array.of(0, 0) },
-      { name: 'Wf', dims: [10, 4], values: randomTensor(rng, 40, 0.5) },
-    ],
-    nodes: [
-      { op: 'Conv', inputs: ['pixel_values', 'Wc'], outputs: ['c'] },
-      { op: 'GroupNormalization', inputs: ['c', 'gamma', 'beta'], outputs: ['g'], attrs: { num_groups: 2 } },
-      { op: 'GlobalAveragePool', inputs: ['g'], outputs: ['p'] },
-      { op: 'Flatten', inputs: ['p'], outputs: ['f'] },
-      { op: 'Gemm', inputs: ['f', 'Wf'], outputs: ['logits'], attrs: { transB: 1 } },
-    ],
-  })));
+  writeFileSync(
+    join(dir, 'model.onnx'),
+    bytesOf(
+      buildModel({
+        inputs: [{ name: 'pixel_values', shape: ['N', 3, 32, 32] }],
+        outputs: ['logits'],
+        opset: 18,
+        inits: [
+          { name: 'Wc', dims: [4, 3, 3, 3], values: randomTensor(rng, 108, 0.3) },
+          { name: 'gamma', dims: [2], values: Float32Array.of(1, 1) },
+          { name: 'beta', dims: [2], values: Float32Array.of(0, 0) },
+          { name: 'Wf', dims: [10, 4], values: randomTensor(rng, 40, 0.5) },
+        ],
+        nodes: [
+          { op: 'Conv', inputs: ['pixel_values', 'Wc'], outputs: ['c'] },
+          { op: 'GroupNormalization', inputs: ['c', 'gamma', 'beta'], outputs: ['g'], attrs: { num_groups: 2 } },
+          { op: 'GlobalAveragePool', inputs: ['g'], outputs: ['p'] },
+          { op: 'Flatten', inputs: ['p'], outputs: ['f'] },
+          { op: 'Gemm', inputs: ['f', 'Wf'], outputs: ['logits'], attrs: { transB: 1 } },
+        ],
+      }),
+    ),
+  );
   copyFileSync(join(DEFAULT_MODEL, 'preprocessor_config.json'), join(dir, 'preprocessor_config.json'));
   copyFileSync(join(DEFAULT_MODEL, 'config.json'), join(dir, 'config.json'));
   const parent = tempDir();
   const out = join(parent, 'out');
-  await assert.rejects(quantize({ model: dir, calib: CALIB, out, options: { wBits: 4, calibSize: 50, holdout: 10 } }), /GroupNormalization 'GroupNormalization_1' changed meaning in opset 21/);
+  await assert.rejects(
+    quantize({ model: dir, calib: CALIB, out, options: { wBits: 4, calibSize: 50, holdout: 10 } }),
+    /GroupNormalization 'GroupNormalization_1' changed meaning in opset 21/,
+  );
   assert.deepEqual(readdirSync(parent), [], 'nothing written');
   // The same model exports at 8 bits, where the opset stays.
   const report = await quantize({ model: dir, calib: CALIB, out, options: { wBits: 8, calibSize: 50, holdout: 10 } });
@@ -60,51 +83,123 @@ test('a failed export leaves no output folder and no partial files', async () =>
 
 test('--export-format blocked: MatMulNBits in model.onnx and in the kernels report.json lists, blocked granularity in config.json, exported top-1 within 0.2 points of the simulation', async () => {
   const out = join(tempDir(), 'out');
-  const report = await quantize({ model: DEFAULT_MODEL, calib: CALIB, eval: TEST, out, options: { wBits: 4, exportFormat: 'blocked', calibSize: 300, holdout: 50, evalLimit: 1000 } });
-  assert.ok(Math.abs(report.exported.top1 - report.baseline.top1) <= 0.002 + 1e-9, `exported ${report.exported.top1}, simulated ${report.baseline.top1}`);
+  const report = await quantize({
+    model: DEFAULT_MODEL,
+    calib: CALIB,
+    eval: TEST,
+    out,
+    options: { wBits: 4, exportFormat: 'blocked', calibSize: 300, holdout: 50, evalLimit: 1000 },
+  });
+  assert.ok(
+    Math.abs(report.exported.top1 - report.baseline.top1) <= 0.002 + 1e-9,
+    `exported ${report.exported.top1}, simulated ${report.baseline.top1}`,
+  );
   assert.ok(report.exported.kernels['com.microsoft:MatMulNBits'] > 0, JSON.stringify(report.exported.kernels));
   assert.ok(report.exported.weights['uint4-blocked'].tensors > 0);
   assert.ok(report.exported.sizeRatio <= 0.22, `${report.exported.sizeRatio} of the float file`);
   const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
   assert.equal(config.quantization_config.weight_granularity, 'block-32');
   assert.equal(config.quantization_config.export_format, 'blocked');
-  await assert.rejects(quantize({ model: DEFAULT_MODEL, calib: CALIB, out: join(tempDir(), 'out'), options: { wBits: 8, exportFormat: 'blocked' } }),
-    /--export-format blocked stores 4 or 3-bit weights, not 8/);
-  await assert.rejects(quantize({ model: DEFAULT_MODEL, calib: CALIB, out: join(tempDir(), 'out'), options: { wBits: 4, exportFormat: 'blocked', preset: 'paper' } }),
-    /--weight-correction .* not written for --export-format blocked/);
+  await assert.rejects(
+    quantize({
+      model: DEFAULT_MODEL,
+      calib: CALIB,
+      out: join(tempDir(), 'out'),
+      options: { wBits: 8, exportFormat: 'blocked' },
+    }),
+    /--export-format blocked stores 4 or 3-bit weights, not 8/,
+  );
+  await assert.rejects(
+    quantize({
+      model: DEFAULT_MODEL,
+      calib: CALIB,
+      out: join(tempDir(), 'out'),
+      options: { wBits: 4, exportFormat: 'blocked', preset: 'paper' },
+    }),
+    /--weight-correction .* not written for --export-format blocked/,
+  );
 });
 
 test('--export-format nibbles: uint8 nibble weights run as MatMulIntegerToFloat, exported top-1 within 0.2 points of the simulation at W4A8 and W3A8, at most 18% of the float file', async () => {
   for (const wBits of [4, 3] as const) {
     const out = join(tempDir(), 'out');
-    const report = await quantize({ model: DEFAULT_MODEL, calib: CALIB, eval: TEST, out, options: { wBits, exportFormat: 'nibbles', calibSize: 300, holdout: 50, evalLimit: 1000 } });
+    const report = await quantize({
+      model: DEFAULT_MODEL,
+      calib: CALIB,
+      eval: TEST,
+      out,
+      options: { wBits, exportFormat: 'nibbles', calibSize: 300, holdout: 50, evalLimit: 1000 },
+    });
     const name = `W${wBits}A8 nibbles`;
-    assert.ok(Math.abs(report.exported.top1 - report.baseline.top1) <= 0.002 + 1e-9, `${name}: exported ${report.exported.top1}, simulated ${report.baseline.top1}`);
+    assert.ok(
+      Math.abs(report.exported.top1 - report.baseline.top1) <= 0.002 + 1e-9,
+      `${name}: exported ${report.exported.top1}, simulated ${report.baseline.top1}`,
+    );
     assert.ok(report.exported.sizeRatio <= 0.18, `${name}: ${report.exported.sizeRatio} of the float file`);
-    assert.equal(report.exported.weights['uint4-nibbles'].tensors, 24 + 1, `${name}: every MatMul weight of the 6 blocks and the Gemm head's`);
-    assert.equal(report.exported.kernels['com.microsoft:MatMulIntegerToFloat'], 24 + 1 + 6, `${name}: ${JSON.stringify(report.exported.kernels)}`);
-    for (const op of ['BitwiseAnd', 'BitShift', 'MatMul', 'Gemm']) assert.equal(report.exported.kernels[op], undefined, `${name}: ${op} left after load: ${JSON.stringify(report.exported.kernels)}`);
+    assert.equal(
+      report.exported.weights['uint4-nibbles'].tensors,
+      24 + 1,
+      `${name}: every MatMul weight of the 6 blocks and the Gemm head's`,
+    );
+    assert.equal(
+      report.exported.kernels['com.microsoft:MatMulIntegerToFloat'],
+      24 + 1 + 6,
+      `${name}: ${JSON.stringify(report.exported.kernels)}`,
+    );
+    for (const op of ['BitwiseAnd', 'BitShift', 'MatMul', 'Gemm'])
+      assert.equal(
+        report.exported.kernels[op],
+        undefined,
+        `${name}: ${op} left after load: ${JSON.stringify(report.exported.kernels)}`,
+      );
     const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
     assert.equal(config.quantization_config.export_format, 'nibbles');
     assert.equal(config['transformers.js_config'].dtype, 'q4');
   }
-  await assert.rejects(quantize({ model: DEFAULT_MODEL, calib: CALIB, out: join(tempDir(), 'out'), options: { wBits: 8, exportFormat: 'nibbles' } }),
-    /--export-format nibbles stores 4 or 3-bit weights, not 8/);
+  await assert.rejects(
+    quantize({
+      model: DEFAULT_MODEL,
+      calib: CALIB,
+      out: join(tempDir(), 'out'),
+      options: { wBits: 8, exportFormat: 'nibbles' },
+    }),
+    /--export-format nibbles stores 4 or 3-bit weights, not 8/,
+  );
 });
 
 test('--preset paper: model.onnx matches the simulation (integer LayerNorm and weight correction exported), and Evol-Q searches with it', async () => {
-  for (const [model, wBits, method] of [[DEFAULT_MODEL, 4, 'baseline'], [join(FIXTURES, 'swin-cifar10-tiny'), 8, 'baseline'], [join(FIXTURES, 'vit-cifar10-tiny'), 3, 'evolq']] as const) {
+  for (const [model, wBits, method] of [
+    [DEFAULT_MODEL, 4, 'baseline'],
+    [join(FIXTURES, 'swin-cifar10-tiny'), 8, 'baseline'],
+    [join(FIXTURES, 'vit-cifar10-tiny'), 3, 'evolq'],
+  ] as const) {
     const out = join(tempDir(), 'out');
-    const report = await quantize({ model, calib: CALIB, eval: TEST, out, options: { preset: 'paper', method, wBits, calibSize: 100, holdout: 20, evalLimit: 500, passes: 1, cycles: 1 } });
+    const report = await quantize({
+      model,
+      calib: CALIB,
+      eval: TEST,
+      out,
+      options: { preset: 'paper', method, wBits, calibSize: 100, holdout: 20, evalLimit: 500, passes: 1, cycles: 1 },
+    });
     const name = `${model} W${wBits}A8 ${method}`;
     const simulated = report.evolq ?? report.baseline;
     // The integer LayerNorm rounds, so onnxruntime's integer kernels can move a logit by a level: up to 2 of 500 images.
-    assert.ok(Math.abs(report.exported.top1 - simulated.top1) <= 0.004 + 1e-9, `${name}: exported ${report.exported.top1}, simulated ${simulated.top1}`);
+    assert.ok(
+      Math.abs(report.exported.top1 - simulated.top1) <= 0.004 + 1e-9,
+      `${name}: exported ${report.exported.top1}, simulated ${simulated.top1}`,
+    );
     const kinds = new Set(report.exported.floatSubgraphs.map((s) => s.kind));
     assert.ok(kinds.has('integer-layernorm') && kinds.has('ptf'), `${name}: ${[...kinds]}`);
     assert.ok(kinds.has('weight-correction'), `${name}: the patch Conv's correction offset is a float Add`);
-    const corrected = report.exported.floatSubgraphs.filter((sub) => sub.kind === 'weight-correction').map((sub) => sub.point);
-    if (model === DEFAULT_MODEL) assert.equal(corrected.length, 1, `${name}: only the patch Conv's offset is a float Add; the Gemm head's is an integer-path shift: ${corrected}`);
+    const corrected = report.exported.floatSubgraphs
+      .filter((sub) => sub.kind === 'weight-correction')
+      .map((sub) => sub.point);
+    if (model === DEFAULT_MODEL)
+      assert.equal(
+        corrected.length,
+        1,
+        `${name}: only the patch Conv's offset is a float Add; the Gemm head's is an integer-path shift: ${corrected}`,
+      );
     if (method === 'evolq') {
       // One pass over every unit with the authors' search; whether it is kept depends on 20 holdout images.
       assert.equal(report.search!.passesRun, 1, name);

@@ -9,7 +9,21 @@ import { BIN, ROOT, ASSETS, DEFAULT_MODEL, tempDir } from '../helpers.js';
 import { Rng } from '../../src/rng.js';
 
 const CALIB = join(ASSETS, 'cifar10/calib');
-const args = (out: string, seed = '0') => ['quantize', DEFAULT_MODEL, '--calib', CALIB, '--out', out, '--calib-size', '50', '--holdout', '20', '--seed', seed, '--quiet'];
+const args = (out: string, seed = '0') => [
+  'quantize',
+  DEFAULT_MODEL,
+  '--calib',
+  CALIB,
+  '--out',
+  out,
+  '--calib-size',
+  '50',
+  '--holdout',
+  '20',
+  '--seed',
+  seed,
+  '--quiet',
+];
 
 function evolq(argv: string[]) {
   const result = spawnSync(process.execPath, [BIN, ...argv], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
@@ -40,7 +54,10 @@ test('disk full while writing: one line naming ENOSPC, the earlier output intact
     const before = content(out);
     const second = evolq(args(out, '1'));
     assert.equal(second.code, 1, second.stderr);
-    assert.match(second.stderr.trim(), /^evolq quantize: .*\/o\/\w+\.\w+: no space left on the device \(ENOSPC, write\)$/);
+    assert.match(
+      second.stderr.trim(),
+      /^evolq quantize: .*\/o\/\w+\.\w+: no space left on the device \(ENOSPC, write\)$/,
+    );
     assert.deepEqual(readdirSync(mountPoint), ['o'], 'no staging folder or lock left');
     assert.deepEqual(content(out), before, 'the earlier output is as it was');
   } finally {

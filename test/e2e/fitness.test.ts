@@ -20,13 +20,29 @@ async function setup(wBits: number) {
   const points = findQuantPoints(model.graph);
   const units = findUnits(model.graph, points);
   const items = listImageFolder(join(ASSETS, 'cifar10/calib'), model.labels).items;
-  const images = await decodeImages(items.filter((_, i) => i % 6 === 0), model.preprocessing);
+  const images = await decodeImages(
+    items.filter((_, i) => i % 6 === 0),
+    model.preprocessing,
+  );
   const table = await calibrate(defaultRunner, model.graph, model.inputName, points, images, {
-    wBits, aBits: 8, observer: 'minmax', ptf: true, lis: false, biasCorrection: true, batchSize: 100,
+    wBits,
+    aBits: 8,
+    observer: 'minmax',
+    ptf: true,
+    lis: false,
+    biasCorrection: true,
+    batchSize: 100,
   });
   const fitnessSetup = {
-    runner: defaultRunner, graph: model.graph, points, units, inputName: model.inputName, outputName: model.outputName, batchSize: 100,
-    simulate: (params: typeof table.params, feed?: ReadonlySet<string>) => materialize(model.graph, points, params, { bake: true, feed, inputMeans: table.inputMeans }),
+    runner: defaultRunner,
+    graph: model.graph,
+    points,
+    units,
+    inputName: model.inputName,
+    outputName: model.outputName,
+    batchSize: 100,
+    simulate: (params: typeof table.params, feed?: ReadonlySet<string>) =>
+      materialize(model.graph, points, params, { bake: true, feed, inputMeans: table.inputMeans }),
   };
   return { units, table, images, fitnessSetup };
 }
@@ -46,10 +62,15 @@ for (const loss of ['infonce', 'mse'] as const) {
       const suffixCurrent = (await evaluator.evaluate(current))!.fitness;
       const suffixCandidate = (await evaluator.evaluate(candidate))!.fitness;
       await evaluator.release();
-      const fullCandidate = (await fitness.full(withScales(table.params, Object.fromEntries(ids.map((id, i) => [id, candidate[i]]))), scored)).fitness;
+      const fullCandidate = (
+        await fitness.full(withScales(table.params, Object.fromEntries(ids.map((id, i) => [id, candidate[i]]))), scored)
+      ).fitness;
       const close = (a: number, b: number) => Math.abs(a - b) <= 1e-5 * Math.abs(b);
       assert.ok(close(suffixCurrent, start.fitness), `${unit.name}: suffix ${suffixCurrent} vs full ${start.fitness}`);
-      assert.ok(close(suffixCandidate, fullCandidate), `${unit.name}: candidate suffix ${suffixCandidate} vs full ${fullCandidate}`);
+      assert.ok(
+        close(suffixCandidate, fullCandidate),
+        `${unit.name}: candidate suffix ${suffixCandidate} vs full ${fullCandidate}`,
+      );
       assert.notEqual(suffixCandidate, suffixCurrent, 'the candidate changes the fitness');
     }
     assert.equal(fitness.forwards.suffix, units.length * 2);
@@ -65,7 +86,9 @@ test('per-image terms average to the fitness; racing stops a clearly worse candi
   assert.ok(scored.ranges.length >= 4, `${scored.ranges.length} batches`);
   const start = await fitness.full(table.params, scored, true);
   const batchMeans = scored.ranges.map(([a, b]) => start.rows.subarray(a, b).reduce((s, v) => s + v, 0) / (b - a));
-  assert.ok(Math.abs(batchMeans.reduce((s, v) => s + v, 0) / batchMeans.length - start.fitness) <= 1e-9 * start.fitness);
+  assert.ok(
+    Math.abs(batchMeans.reduce((s, v) => s + v, 0) / batchMeans.length - start.fitness) <= 1e-9 * start.fitness,
+  );
   const u = units.length - 1;
   const ids = units[u].points;
   const evaluator = await fitness.unit(u, ids, table.params, scored, start.unitInputs, { z: 2, minImages: 25 });
@@ -92,17 +115,34 @@ test('forwards run in pieces of forwardImages give the same references, fitness,
   const pieced = new Fitness({ ...fitnessSetup, batchSize: 25, forwardImages: 7 }, table.params, loss);
   const [a, b] = [await whole.score(images), await pieced.score(images)];
   assert.deepEqual(b.ranges, a.ranges);
-  assert.deepEqual(b.pieces[0], [[0, 7], [7, 14], [14, 21], [21, 25]]);
+  assert.deepEqual(b.pieces[0], [
+    [0, 7],
+    [7, 14],
+    [14, 21],
+    [21, 25],
+  ]);
   for (const [i, pieces] of b.pieces.entries()) {
-    assert.deepEqual(pieces.map(([s]) => s), [b.ranges[i][0], ...pieces.slice(0, -1).map(([, e]) => e)], `batch ${i}: pieces follow one another`);
+    assert.deepEqual(
+      pieces.map(([s]) => s),
+      [b.ranges[i][0], ...pieces.slice(0, -1).map(([, e]) => e)],
+      `batch ${i}: pieces follow one another`,
+    );
     assert.equal(pieces[pieces.length - 1][1], b.ranges[i][1], `batch ${i}: pieces end with the batch`);
     assert.ok(pieces.every(([s, e]) => e - s <= 7));
   }
-  assert.deepEqual(a.pieces, a.ranges.map((r) => [r]), 'without forwardImages a batch is one piece');
-  assert.deepEqual(b.reference.map((t) => t.dims), a.reference.map((t) => t.dims));
+  assert.deepEqual(
+    a.pieces,
+    a.ranges.map((r) => [r]),
+    'without forwardImages a batch is one piece',
+  );
+  assert.deepEqual(
+    b.reference.map((t) => t.dims),
+    a.reference.map((t) => t.dims),
+  );
   const close = (x: ArrayLike<number>, y: ArrayLike<number>, what: string) => {
     assert.equal(x.length, y.length, what);
-    for (let i = 0; i < x.length; i++) assert.ok(Math.abs(x[i] - y[i]) <= 1e-5 * Math.max(1, Math.abs(y[i])), `${what}[${i}]: ${x[i]} vs ${y[i]}`);
+    for (let i = 0; i < x.length; i++)
+      assert.ok(Math.abs(x[i] - y[i]) <= 1e-5 * Math.max(1, Math.abs(y[i])), `${what}[${i}]: ${x[i]} vs ${y[i]}`);
   };
   for (const [i, t] of b.reference.entries()) close(t.data, a.reference[i].data, `reference ${i}`);
   const [fa, fb] = [await whole.full(table.params, a, true), await pieced.full(table.params, b, true)];
@@ -110,22 +150,40 @@ test('forwards run in pieces of forwardImages give the same references, fitness,
   close([fb.fitness], [fa.fitness], 'fitness');
   const u = units.length - 1;
   const ids = units[u].points;
-  const candidate = mutate(ids.map((id) => (table.params[id] as UniformParams).scale), new Rng(3), 2e-3, 'absolute');
-  const [ea, eb] = [await whole.unit(u, ids, table.params, a, fa.unitInputs), await pieced.unit(u, ids, table.params, b, fb.unitInputs)];
+  const candidate = mutate(
+    ids.map((id) => (table.params[id] as UniformParams).scale),
+    new Rng(3),
+    2e-3,
+    'absolute',
+  );
+  const [ea, eb] = [
+    await whole.unit(u, ids, table.params, a, fa.unitInputs),
+    await pieced.unit(u, ids, table.params, b, fb.unitInputs),
+  ];
   const [sa, sb] = [(await ea.evaluate(candidate))!, (await eb.evaluate(candidate))!];
   await ea.release();
   await eb.release();
   close(sb.rows, sa.rows, 'candidate per-image terms');
   // Spilled pieces come back from disk as the same bytes: the same terms bit for bit.
-  const spilling = new Fitness({ ...fitnessSetup, batchSize: 25, forwardImages: 7, unitInputBudget: 0, spillFolder: join(tempDir(), 'spill') }, table.params, loss);
+  const spilling = new Fitness(
+    { ...fitnessSetup, batchSize: 25, forwardImages: 7, unitInputBudget: 0, spillFolder: join(tempDir(), 'spill') },
+    table.params,
+    loss,
+  );
   const fs = await spilling.full(table.params, b, true);
   const spilled = fs.unitInputs.report.spilledTensors;
-  assert.ok(spilled > 0 && spilled % b.pieces.flat().length === 0, `${spilled} tensors spilled, the same number each of ${b.pieces.flat().length} pieces`);
+  assert.ok(
+    spilled > 0 && spilled % b.pieces.flat().length === 0,
+    `${spilled} tensors spilled, the same number each of ${b.pieces.flat().length} pieces`,
+  );
   const es = await spilling.unit(u, ids, table.params, b, fs.unitInputs);
   assert.deepEqual((await es.evaluate(candidate))!.rows, sb.rows);
   await es.release();
   spilling.releaseUnitInputs();
   const [la, lb] = [await whole.logits(table.params, a), await pieced.logits(table.params, b)];
-  assert.deepEqual(lb.map((t) => t.dims), la.map((t) => t.dims));
+  assert.deepEqual(
+    lb.map((t) => t.dims),
+    la.map((t) => t.dims),
+  );
   for (const [i, t] of lb.entries()) close(t.data, la[i].data, `logits ${i}`);
 });

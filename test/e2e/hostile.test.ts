@@ -3,7 +3,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { BIN, ROOT, ASSETS, DEFAULT_MODEL, tempDir, buildModel, bytesOf, randomTensor } from '../helpers.js';
 import { Rng } from '../../src/rng.js';
@@ -14,7 +24,12 @@ const isRoot = process.getuid?.() === 0;
 
 function evolq(args: string[], options: { uid?: number; gid?: number } = {}) {
   // A hang fails the test instead of stalling the suite.
-  const result = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000, ...options });
+  const result = spawnSync(process.execPath, [BIN, ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 120_000,
+    ...options,
+  });
   return { code: result.status, signal: result.signal, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -23,7 +38,10 @@ function assertFails(args: string[], pattern: RegExp, options: { uid?: number; g
   const result = evolq(args, options);
   assert.equal(result.signal, null, `${args.join(' ')} did not end by itself`);
   assert.equal(result.code, 1, `exit code for ${args.join(' ')}: ${result.stderr}`);
-  const lines = result.stderr.trim().split('\n').filter((l) => !/^[a-z ]+: \d+\/\d+ \(/.test(l));
+  const lines = result.stderr
+    .trim()
+    .split('\n')
+    .filter((l) => !/^[a-z ]+: \d+\/\d+ \(/.test(l));
   assert.equal(lines.length, 1, `one line: ${result.stderr}`);
   assert.match(lines[0], pattern);
   assert.match(lines[0], /^evolq \w+: (?!evolq)/, 'the command prefix once');
@@ -32,7 +50,20 @@ function assertFails(args: string[], pattern: RegExp, options: { uid?: number; g
   return lines[0];
 }
 
-const small = (out: string, ...extra: string[]) => ['quantize', DEFAULT_MODEL, '--calib', CALIB, '--out', out, '--calib-size', '20', '--holdout', '5', '--quiet', ...extra];
+const small = (out: string, ...extra: string[]) => [
+  'quantize',
+  DEFAULT_MODEL,
+  '--calib',
+  CALIB,
+  '--out',
+  out,
+  '--calib-size',
+  '20',
+  '--holdout',
+  '5',
+  '--quiet',
+  ...extra,
+];
 
 /** Everything in `dir`, sorted: files evolq leaves behind (staging, lock, set-aside output) show up here. */
 const listing = (dir: string) => readdirSync(dir).sort();
@@ -49,31 +80,71 @@ function modelFolder(name: string, model: Uint8Array): string {
 
 test('--method evolq on a model with no search units fails at once instead of looping', () => {
   const rng = new Rng(3);
-  const cnn = modelFolder('plain-cnn', bytesOf(buildModel({
-    inputs: [{ name: 'pixel_values', shape: ['N', 3, 32, 32] }], outputs: ['logits'],
-    inits: [{ name: 'Wc', dims: [8, 3, 3, 3], values: randomTensor(rng, 216, 0.3) }, { name: 'Wf', dims: [10, 8], values: randomTensor(rng, 80, 0.5) }],
-    nodes: [
-      { op: 'Conv', inputs: ['pixel_values', 'Wc'], outputs: ['c'], attrs: { pads: [1, 1, 1, 1] } },
-      { op: 'Relu', inputs: ['c'], outputs: ['r'] },
-      { op: 'GlobalAveragePool', inputs: ['r'], outputs: ['p'] },
-      { op: 'Flatten', inputs: ['p'], outputs: ['f'] },
-      { op: 'Gemm', inputs: ['f', 'Wf'], outputs: ['logits'], attrs: { transB: 1 } },
-    ],
-  })));
+  const cnn = modelFolder(
+    'plain-cnn',
+    bytesOf(
+      buildModel({
+        inputs: [{ name: 'pixel_values', shape: ['N', 3, 32, 32] }],
+        outputs: ['logits'],
+        inits: [
+          { name: 'Wc', dims: [8, 3, 3, 3], values: randomTensor(rng, 216, 0.3) },
+          { name: 'Wf', dims: [10, 8], values: randomTensor(rng, 80, 0.5) },
+        ],
+        nodes: [
+          { op: 'Conv', inputs: ['pixel_values', 'Wc'], outputs: ['c'], attrs: { pads: [1, 1, 1, 1] } },
+          { op: 'Relu', inputs: ['c'], outputs: ['r'] },
+          { op: 'GlobalAveragePool', inputs: ['r'], outputs: ['p'] },
+          { op: 'Flatten', inputs: ['p'], outputs: ['f'] },
+          { op: 'Gemm', inputs: ['f', 'Wf'], outputs: ['logits'], attrs: { transB: 1 } },
+        ],
+      }),
+    ),
+  );
   const parent = tempDir();
-  assertFails(['quantize', cnn, '--calib', CALIB, '--out', join(parent, 'o'), '--calib-size', '20', '--holdout', '5', '--method', 'evolq'], /no attention search units .*use --method baseline/);
+  assertFails(
+    [
+      'quantize',
+      cnn,
+      '--calib',
+      CALIB,
+      '--out',
+      join(parent, 'o'),
+      '--calib-size',
+      '20',
+      '--holdout',
+      '5',
+      '--method',
+      'evolq',
+    ],
+    /no attention search units .*use --method baseline/,
+  );
   assert.deepEqual(listing(parent), []);
 });
 
 test('an evolq output fed back in as the model is refused as already quantized', () => {
   const parent = tempDir();
   assert.equal(evolq(small(join(parent, 'o'))).code, 0);
-  assertFails(['quantize', join(parent, 'o'), '--calib', CALIB, '--out', join(parent, 'again'), '--calib-size', '20', '--holdout', '5', '--method', 'evolq'],
-    /o\/model\.onnx: is already quantized \(\d+ QuantizeLinear, DequantizeLinear nodes\)/);
+  assertFails(
+    [
+      'quantize',
+      join(parent, 'o'),
+      '--calib',
+      CALIB,
+      '--out',
+      join(parent, 'again'),
+      '--calib-size',
+      '20',
+      '--holdout',
+      '5',
+      '--method',
+      'evolq',
+    ],
+    /o\/model\.onnx: is already quantized \(\d+ QuantizeLinear, DequantizeLinear nodes\)/,
+  );
   assert.deepEqual(listing(parent), ['o']);
 });
 
-test('--out holding the user\'s files next to evolq\'s is refused and left untouched, by quantize and by landscape', () => {
+test("--out holding the user's files next to evolq's is refused and left untouched, by quantize and by landscape", () => {
   const parent = tempDir();
   const out = join(parent, 'o');
   assert.equal(evolq(small(out)).code, 0);
@@ -82,8 +153,26 @@ test('--out holding the user\'s files next to evolq\'s is refused and left untou
   writeFileSync(join(out, 'plots', 'a.svg'), '<svg/>');
   const before = listing(out);
   assertFails(small(out), /--out .*\/o: holds files evolq did not write \(notes\.txt, plots\)/);
-  assertFails(['landscape', DEFAULT_MODEL, '--calib', CALIB, '--out', out, '--calib-size', '20', '--eval-limit', '10', '--points', '3', '--grid', '0', '--quiet'],
-    /holds files evolq did not write \(notes\.txt, plots\)/);
+  assertFails(
+    [
+      'landscape',
+      DEFAULT_MODEL,
+      '--calib',
+      CALIB,
+      '--out',
+      out,
+      '--calib-size',
+      '20',
+      '--eval-limit',
+      '10',
+      '--points',
+      '3',
+      '--grid',
+      '0',
+      '--quiet',
+    ],
+    /holds files evolq did not write \(notes\.txt, plots\)/,
+  );
   assert.deepEqual(listing(out), before);
   assert.equal(readFileSync(join(out, 'plots', 'a.svg'), 'utf8'), '<svg/>');
   assert.deepEqual(listing(parent), ['o'], 'no staging folder or lock left');
@@ -99,16 +188,22 @@ test('an output set aside by a commit that was cut short is put back by the next
   assertFails(small(out, '--w-bits', '5'), /--w-bits/);
   assertFails(small(out, '--holdout', '0'), /--holdout 0/);
   assert.deepEqual(listing(parent), ['.o.old'], 'option errors come before the output folder is touched');
-  assertFails(['quantize', DEFAULT_MODEL, '--calib', join(parent, 'missing'), '--out', out], /missing: no such image folder/);
+  assertFails(
+    ['quantize', DEFAULT_MODEL, '--calib', join(parent, 'missing'), '--out', out],
+    /missing: no such image folder/,
+  );
   assert.equal(evolq(small(out, '--w-bits', '4')).code, 0);
   assert.deepEqual(listing(parent), ['o']);
   assert.notDeepEqual(readFileSync(join(out, 'model.onnx')), model, 'the new output replaced the restored one');
 });
 
-test('two runs into the same --out: the second is refused naming the first one\'s pid, the first completes', async () => {
+test("two runs into the same --out: the second is refused naming the first one's pid, the first completes", async () => {
   const parent = tempDir();
   const out = join(parent, 'o');
-  const first = spawn(process.execPath, [BIN, ...small(out).map((a) => (a === '20' ? '300' : a))], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  const first = spawn(process.execPath, [BIN, ...small(out).map((a) => (a === '20' ? '300' : a))], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   const done = new Promise<number | null>((ok) => first.on('exit', ok));
   const lock = join(parent, '.o.lock');
   for (let i = 0; i < 600 && !existsSync(lock); i++) await new Promise((ok) => setTimeout(ok, 50));
@@ -117,7 +212,14 @@ test('two runs into the same --out: the second is refused naming the first one\'
   assert.equal(await done, 0, 'the first run is not disturbed');
   assert.deepEqual(listing(parent), ['o']);
   // A lock left by a process that is gone is taken over.
-  writeFileSync(lock, JSON.stringify({ pid: 2 ** 22 + 12345, host: execFileSync('hostname', { encoding: 'utf8' }).trim(), started: 'then' }));
+  writeFileSync(
+    lock,
+    JSON.stringify({
+      pid: 2 ** 22 + 12345,
+      host: execFileSync('hostname', { encoding: 'utf8' }).trim(),
+      started: 'then',
+    }),
+  );
   assert.equal(evolq(small(out)).code, 0);
   assert.deepEqual(listing(parent), ['o']);
 });
@@ -126,12 +228,18 @@ test('numbers that mean nothing are refused: --holdout 0 without --eval or with 
   const parent = tempDir();
   const out = join(parent, 'o');
   assertFails(small(out, '--holdout', '0'), /--holdout 0 without --eval leaves no images/);
-  assertFails([...small(out, '--holdout', '0', '--method', 'evolq'), '--eval', TEST], /--holdout 0: --method evolq keeps the pass that is best on the holdout/);
+  assertFails(
+    [...small(out, '--holdout', '0', '--method', 'evolq'), '--eval', TEST],
+    /--holdout 0: --method evolq keeps the pass that is best on the holdout/,
+  );
   assertFails(small(out, '--eval-limit', '100'), /--eval-limit limits the --eval images; give --eval DIR too/);
   const zeroStd = modelFolder('zero-std', readFileSync(join(DEFAULT_MODEL, 'model.onnx')));
   const config = JSON.parse(readFileSync(join(zeroStd, 'preprocessor_config.json'), 'utf8'));
   writeFileSync(join(zeroStd, 'preprocessor_config.json'), JSON.stringify({ ...config, image_std: [0, 0, 0] }));
-  assertFails(['quantize', zeroStd, '--calib', CALIB, '--out', out, '--calib-size', '20', '--holdout', '5'], /preprocessor_config\.json: 'image_std' has a zero/);
+  assertFails(
+    ['quantize', zeroStd, '--calib', CALIB, '--out', out, '--calib-size', '20', '--holdout', '5'],
+    /preprocessor_config\.json: 'image_std' has a zero/,
+  );
   assertFails(['eval', zeroStd, '--data', TEST, '--limit', '10'], /'image_std' has a zero/);
   assert.deepEqual(listing(parent), []);
 });
@@ -141,7 +249,10 @@ test('file system errors are one line with exit 1: read-only parent, a file as p
   writeFileSync(join(dir, 'file'), '');
   assertFails(small(join(dir, 'file', 'o')), /--out .*\/file\/o: .*\/file is not a folder/);
   mkdirSync(join(dir, 'folder-model', 'model.onnx'), { recursive: true });
-  assertFails(['inspect', join(dir, 'folder-model')], /folder-model\/model\.onnx: is a folder, expected an ONNX model file/);
+  assertFails(
+    ['inspect', join(dir, 'folder-model')],
+    /folder-model\/model\.onnx: is a folder, expected an ONNX model file/,
+  );
   execFileSync('mkfifo', [join(dir, 'fifo.onnx')]);
   assertFails(['inspect', join(dir, 'fifo.onnx')], /fifo\.onnx: is not a regular file, expected an ONNX model file/);
   assertFails(['serve', DEFAULT_MODEL, '--port', '70000'], /--port must be an integer in 0\.\.65535, got "70000"/);
@@ -157,7 +268,7 @@ test('file system errors are one line with exit 1: read-only parent, a file as p
   assert.deepEqual(listing(readOnly), []);
 });
 
-test('dead ends are gone: negative numbers, hex and exponents, --mean/--std for quantize, landscape\'s own flag names', () => {
+test("dead ends are gone: negative numbers, hex and exponents, --mean/--std for quantize, landscape's own flag names", () => {
   const parent = tempDir();
   const out = join(parent, 'o');
   assertFails(small(out, '--calib-size', '-3'), /--calib-size must be an integer >= 1, got "-3"/);
@@ -165,46 +276,86 @@ test('dead ends are gone: negative numbers, hex and exponents, --mean/--std for 
   assertFails(small(out, '--w-bits', '0x8'), /Unsupported --w-bits: "0x8"/);
   assertFails(small(out, '--calib-size', '1e2'), /--calib-size must be an integer >= 1, got "1e2"/);
   assertFails(small(out, '--seed', ''), /--seed must be an integer/);
-  assertFails(['quantize', DEFAULT_MODEL, '--calib', CALIB, '--frobnicate'], /^evolq quantize: Unknown option '--frobnicate'$/);
-  assertFails(['landscape', DEFAULT_MODEL, '--calib', CALIB, '--out', out, '--calib-size', '1200', '--quiet'], /--calib-size 1200 plus --eval-limit 500 is more than the 1200 images/);
+  assertFails(
+    ['quantize', DEFAULT_MODEL, '--calib', CALIB, '--frobnicate'],
+    /^evolq quantize: Unknown option '--frobnicate'$/,
+  );
+  assertFails(
+    ['landscape', DEFAULT_MODEL, '--calib', CALIB, '--out', out, '--calib-size', '1200', '--quiet'],
+    /--calib-size 1200 plus --eval-limit 500 is more than the 1200 images/,
+  );
 
   // A bare .onnx: the error names flags that quantize takes, and with them it runs.
   const file = join(tempDir(), 'vit.onnx');
   copyFileSync(join(DEFAULT_MODEL, 'model.onnx'), file);
-  const message = assertFails(['quantize', file, '--calib', CALIB, '--out', out, '--calib-size', '20', '--holdout', '5'], /give --mean and --std/);
+  const message = assertFails(
+    ['quantize', file, '--calib', CALIB, '--out', out, '--calib-size', '20', '--holdout', '5'],
+    /give --mean and --std/,
+  );
   assert.match(message, /--mean/);
-  const ok = evolq(['quantize', file, '--calib', CALIB, '--out', out, '--calib-size', '20', '--holdout', '5', '--quiet', '--json',
-    '--mean', '0.4914,0.4822,0.4465', '--std', '0.247,0.2435,0.2616']);
+  const ok = evolq([
+    'quantize',
+    file,
+    '--calib',
+    CALIB,
+    '--out',
+    out,
+    '--calib-size',
+    '20',
+    '--holdout',
+    '5',
+    '--quiet',
+    '--json',
+    '--mean',
+    '0.4914,0.4822,0.4465',
+    '--std',
+    '0.247,0.2435,0.2616',
+  ]);
   assert.equal(ok.code, 0, ok.stderr);
   assert.ok(JSON.parse(ok.stdout).fp.top1 > 0.3, 'the given mean and std were used');
-  assertFails(['quantize', file, '--calib', CALIB, '--out', join(parent, 'p'), '--mean', '0x1,0,0', '--std', '1,1,1'], /--mean must be comma-separated numbers/);
+  assertFails(
+    ['quantize', file, '--calib', CALIB, '--out', join(parent, 'p'), '--mean', '0x1,0,0', '--std', '1,1,1'],
+    /--mean must be comma-separated numbers/,
+  );
 });
 
 test('a damaged checkpoint is refused before any image is decoded', () => {
   const parent = tempDir();
   const out = join(parent, 'o');
   mkdirSync(join(parent, '.o.partial'));
-  writeFileSync(join(parent, '.o.partial', 'checkpoint.json'), '{"format": "evolq-checkpoint/3", "fingerprint": "x", "state": {}}');
+  writeFileSync(
+    join(parent, '.o.partial', 'checkpoint.json'),
+    '{"format": "evolq-checkpoint/3", "fingerprint": "x", "state": {}}',
+  );
   const result = evolq([...small(out, '--method', 'evolq', '--resume').filter((a) => a !== '--quiet')]);
   assert.equal(result.code, 1);
   assert.match(result.stderr, /--resume: .*checkpoint\.json was written with other settings/);
   assert.doesNotMatch(result.stderr, /decoding|calibration/, 'refused before decoding and calibration');
-  assert.ok(existsSync(join(parent, '.o.partial', 'checkpoint.json')), 'the checkpoint is the user\'s to remove');
+  assert.ok(existsSync(join(parent, '.o.partial', 'checkpoint.json')), "the checkpoint is the user's to remove");
   assert.ok(!existsSync(join(parent, '.o.lock')));
 });
 
 test('Ctrl-C during calibration says what it removed and leaves no staging folder or lock', async () => {
   const parent = tempDir();
   const out = join(parent, 'o');
-  const child = spawn(process.execPath, [BIN, 'quantize', DEFAULT_MODEL, '--calib', CALIB, '--out', out, '--calib-size', '1000', '--holdout', '100'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [BIN, 'quantize', DEFAULT_MODEL, '--calib', CALIB, '--out', out, '--calib-size', '1000', '--holdout', '100'],
+    { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
-  const exit = new Promise<[number | null, string | null]>((ok) => child.on('exit', (code, signal) => ok([code, signal])));
+  const exit = new Promise<[number | null, string | null]>((ok) =>
+    child.on('exit', (code, signal) => ok([code, signal])),
+  );
   for (let i = 0; i < 1200 && !/calibration/.test(stderr); i++) await new Promise((ok) => setTimeout(ok, 25));
   assert.match(stderr, /calibration/, 'calibration started');
   child.kill('SIGINT');
   assert.deepEqual(await exit, [130, null]);
-  assert.match(stderr, /evolq quantize: interrupted by SIGINT; removed the unfinished .*\.o\.partial; .*\/o is as it was/);
+  assert.match(
+    stderr,
+    /evolq quantize: interrupted by SIGINT; removed the unfinished .*\.o\.partial; .*\/o is as it was/,
+  );
   assert.deepEqual(listing(parent), []);
 });
 
@@ -214,7 +365,19 @@ test('a corrupt image among 1,000 is named; --skip-bad-images goes on and lists 
   cpSync(CALIB, calib, { recursive: true });
   const broken = join(calib, 'dog', '0007.jpg');
   writeFileSync(broken, readFileSync(broken).subarray(0, 60));
-  const args = ['quantize', DEFAULT_MODEL, '--calib', calib, '--out', join(parent, 'o'), '--calib-size', '1000', '--holdout', '200', '--quiet'];
+  const args = [
+    'quantize',
+    DEFAULT_MODEL,
+    '--calib',
+    calib,
+    '--out',
+    join(parent, 'o'),
+    '--calib-size',
+    '1000',
+    '--holdout',
+    '200',
+    '--quiet',
+  ];
   assertFails(args, /calib\/dog\/0007\.jpg: cannot decode image/);
   assert.deepEqual(listing(parent), ['calib']);
   const result = evolq([...args, '--skip-bad-images', '--json']);

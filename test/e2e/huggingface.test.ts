@@ -32,9 +32,15 @@ test('a transformers.js-layout folder (onnx/model.onnx) loads, and --model-file 
   const accuracy = await evaluateModel(dir, { data: TEST, limit: 100 });
   const reference = await evaluateModel(DEFAULT_MODEL, { data: TEST, limit: 100 });
   assert.equal(accuracy.top1, reference.top1);
-  assert.throws(() => loadModel(dir, { modelFile: 'model_q4' }), /tjs-model: no model file \(looked for onnx\/model_q4\.onnx and model_q4\.onnx\)/);
+  assert.throws(
+    () => loadModel(dir, { modelFile: 'model_q4' }),
+    /tjs-model: no model file \(looked for onnx\/model_q4\.onnx and model_q4\.onnx\)/,
+  );
   assert.throws(() => loadModel(dir, { modelFile: '../model.onnx' }), /--model-file must be a file name/);
-  assert.throws(() => loadModel(join(dir, 'onnx', 'model.onnx'), { modelFile: 'model_fp16' }), /--model-file picks a file in a model folder/);
+  assert.throws(
+    () => loadModel(join(dir, 'onnx', 'model.onnx'), { modelFile: 'model_fp16' }),
+    /--model-file picks a file in a model folder/,
+  );
   const empty = transformersJsLayout([]);
   assert.throws(() => loadModel(empty), /no model file \(looked for model\.onnx and onnx\/model\.onnx\)/);
 });
@@ -43,21 +49,38 @@ test('the output folder is a transformers.js model: pipeline() loads it as it is
   const model = loadModel(DEFAULT_MODEL);
   const items = limitPerClass(listImageFolder(TEST, model.labels), 200);
   const images = await decodeImages(items, model.preprocessing);
-  for (const [wBits, dtype, file] of [[8, 'q8', 'onnx/model_quantized.onnx'], [4, 'q4', 'onnx/model_q4.onnx']] as const) {
+  for (const [wBits, dtype, file] of [
+    [8, 'q8', 'onnx/model_quantized.onnx'],
+    [4, 'q4', 'onnx/model_q4.onnx'],
+  ] as const) {
     const out = join(tempDir(), `vit-w${wBits}`);
-    const report = await quantize({ model: DEFAULT_MODEL, calib: join(ASSETS, 'cifar10/calib'), out, options: { wBits, calibSize: 200, holdout: 50 } });
+    const report = await quantize({
+      model: DEFAULT_MODEL,
+      calib: join(ASSETS, 'cifar10/calib'),
+      out,
+      options: { wBits, calibSize: 200, holdout: 50 },
+    });
     assert.deepEqual(report.exported.transformersJs, { dtype, file, imageProcessorAdded: 'ViTImageProcessor' });
-    assert.equal(statSync(join(out, file)).ino, statSync(join(out, 'model.onnx')).ino, `${file} is model.onnx, stored once`);
+    assert.equal(
+      statSync(join(out, file)).ino,
+      statSync(join(out, 'model.onnx')).ino,
+      `${file} is model.onnx, stored once`,
+    );
     const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
     assert.equal(config.model_type, 'vit', 'the input config is kept');
     assert.equal(config.quantization_config.quant_method, 'evolq');
     assert.equal(config.quantization_config.w_bits, wBits);
     assert.equal(config['transformers.js_config'].dtype, dtype);
-    assert.equal(JSON.parse(readFileSync(join(out, 'preprocessor_config.json'), 'utf8')).image_processor_type, 'ViTImageProcessor');
+    assert.equal(
+      JSON.parse(readFileSync(join(out, 'preprocessor_config.json'), 'utf8')).image_processor_type,
+      'ViTImageProcessor',
+    );
 
     // What onnxruntime says OUT/model.onnx predicts, image by image.
     const session = await defaultRunner.createSession(join(out, 'model.onnx'));
-    const logits = (await session.run({ [model.inputName]: { data: images.data, dims: images.dims } }, [model.outputName]))[model.outputName].data;
+    const logits = (
+      await session.run({ [model.inputName]: { data: images.data, dims: images.dims } }, [model.outputName])
+    )[model.outputName].data;
     await session.release();
     const expected = items.map((_, i) => {
       const row = Array.from(logits.subarray(i * 10, i * 10 + 10));
@@ -69,9 +92,14 @@ test('the output folder is a transformers.js model: pipeline() loads it as it is
     const classify = await pipeline('image-classification', 'vit-w' + wBits);
     try {
       const predicted: string[] = [];
-      for (const item of items) predicted.push(((await classify(item.file, { top_k: 1 })) as { label: string }[])[0].label);
+      for (const item of items)
+        predicted.push(((await classify(item.file, { top_k: 1 })) as { label: string }[])[0].label);
       const agree = predicted.filter((label, i) => label === expected[i]).length;
-      assert.equal(agree, items.length, `W${wBits}: transformers.js and onnxruntime agree on ${agree}/${items.length} images`);
+      assert.equal(
+        agree,
+        items.length,
+        `W${wBits}: transformers.js and onnxruntime agree on ${agree}/${items.length} images`,
+      );
     } finally {
       await classify.dispose();
     }

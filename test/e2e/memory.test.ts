@@ -9,9 +9,38 @@ import { join } from 'node:path';
 import { BIN, ROOT, ASSETS, DEFAULT_MODEL, tempDir } from '../helpers.js';
 
 function quantize(out: string, ...extra: string[]) {
-  const result = spawnSync(process.execPath, [BIN, 'quantize', DEFAULT_MODEL, '--calib', join(ASSETS, 'cifar10/calib'), '--out', out,
-    '--method', 'evolq', '--w-bits', '4', '--calib-size', '100', '--holdout', '20', '--cycles', '1', '--passes', '1', '--population', '4', '--batch-size', '25',
-    '--json', '--quiet', ...extra], { cwd: ROOT, encoding: 'utf8' });
+  const result = spawnSync(
+    process.execPath,
+    [
+      BIN,
+      'quantize',
+      DEFAULT_MODEL,
+      '--calib',
+      join(ASSETS, 'cifar10/calib'),
+      '--out',
+      out,
+      '--method',
+      'evolq',
+      '--w-bits',
+      '4',
+      '--calib-size',
+      '100',
+      '--holdout',
+      '20',
+      '--cycles',
+      '1',
+      '--passes',
+      '1',
+      '--population',
+      '4',
+      '--batch-size',
+      '25',
+      '--json',
+      '--quiet',
+      ...extra,
+    ],
+    { cwd: ROOT, encoding: 'utf8' },
+  );
   assert.equal(result.status, 0, result.stderr);
   return { report: JSON.parse(result.stdout), quant: readFileSync(join(out, 'quant.json'), 'utf8') };
 }
@@ -38,8 +67,21 @@ test('a memory budget smaller than the unit inputs spills them and runs the forw
   const after = (r: { search: { trajectory: { after: number }[] } }) => r.search.trajectory.map((t) => t.after);
   assert.ok(close(after(spilled.report), after(held.report)), `${after(spilled.report)} vs ${after(held.report)}`);
   const holdout = (r: { search: { holdout: { measure: number; loss: number; top1: number }[] } }) => r.search.holdout;
-  assert.ok(close(holdout(spilled.report).map((h) => h.measure), holdout(held.report).map((h) => h.measure)));
-  assert.ok(close(holdout(spilled.report).map((h) => h.loss), holdout(held.report).map((h) => h.loss)));
-  assert.deepEqual(holdout(spilled.report).map((h) => h.top1), holdout(held.report).map((h) => h.top1));
+  assert.ok(
+    close(
+      holdout(spilled.report).map((h) => h.measure),
+      holdout(held.report).map((h) => h.measure),
+    ),
+  );
+  assert.ok(
+    close(
+      holdout(spilled.report).map((h) => h.loss),
+      holdout(held.report).map((h) => h.loss),
+    ),
+  );
+  assert.deepEqual(
+    holdout(spilled.report).map((h) => h.top1),
+    holdout(held.report).map((h) => h.top1),
+  );
   assert.deepEqual(spilled.report.evolq, held.report.evolq);
 });

@@ -11,16 +11,39 @@ import { ASSETS, BIN, DEFAULT_MODEL, tempDir } from '../helpers.js';
 
 const CALIB = join(ASSETS, 'cifar10/calib');
 const TEST = join(ASSETS, 'cifar10/test');
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 test('evolq landscape writes csv, json, SVG plots and roughness; into a quantize output it adds them to report.html, which renders every plot offline in Chromium', async () => {
   const out = join(tempDir(), 'vit-w4a8');
-  const quantized = await quantize({ model: DEFAULT_MODEL, calib: CALIB, eval: TEST, out, options: { wBits: 4, method: 'evolq', passes: 1, calibSize: 200, holdout: 50, evalLimit: 200 } });
+  const quantized = await quantize({
+    model: DEFAULT_MODEL,
+    calib: CALIB,
+    eval: TEST,
+    out,
+    options: { wBits: 4, method: 'evolq', passes: 1, calibSize: 200, holdout: 50, evalLimit: 200 },
+  });
   const before = readFileSync(join(out, 'report.html'), 'utf8');
   assert.match(before, /Selection measure per pass/);
   assert.doesNotMatch(before, /Loss landscape/);
 
-  const result = await landscape({ model: DEFAULT_MODEL, calib: CALIB, out, points: 9, grid: 3, radius: 0.1, options: { wBits: 4, calibSize: 200, evalLimit: 100 } });
+  const result = await landscape({
+    model: DEFAULT_MODEL,
+    calib: CALIB,
+    out,
+    points: 9,
+    grid: 3,
+    radius: 0.1,
+    options: { wBits: 4, calibSize: 200, evalLimit: 100 },
+  });
   assert.equal(result.unit.index, 5, 'the last unit by default');
   assert.equal(result.line.length, 9);
   assert.equal(result.grid!.values.length, 9);
@@ -31,9 +54,21 @@ test('evolq landscape writes csv, json, SVG plots and roughness; into a quantize
     assert.equal(centre[key], middle[key], `${key}: the same scales give the same value on the line and the grid`);
     assert.ok(result.roughness[key].normalizedVariation >= 0 && Number.isInteger(result.roughness[key].localMinima));
   }
-  assert.ok(result.line.some((p) => p.mse !== middle.mse), 'moving the scales changes the loss');
+  assert.ok(
+    result.line.some((p) => p.mse !== middle.mse),
+    'moving the scales changes the loss',
+  );
   const files = readdirSync(out);
-  for (const f of ['landscape.json', 'landscape.csv', 'landscape-line.svg', 'landscape-grid-infonce.svg', 'landscape-grid-top1.svg', 'report.html', 'model.onnx', 'quant.json']) {
+  for (const f of [
+    'landscape.json',
+    'landscape.csv',
+    'landscape-line.svg',
+    'landscape-grid-infonce.svg',
+    'landscape-grid-top1.svg',
+    'report.html',
+    'model.onnx',
+    'quant.json',
+  ]) {
     assert.ok(files.includes(f), `${f} in ${files.join(', ')}`);
   }
   const csv = readFileSync(join(out, 'landscape.csv'), 'utf8').trim().split('\n');
@@ -48,17 +83,20 @@ test('evolq landscape writes csv, json, SVG plots and roughness; into a quantize
     page.on('request', (r) => requests.push(r.url()));
     const url = pathToFileURL(join(out, 'report.html')).href;
     await page.goto(url, { waitUntil: 'load' });
-    const plots = await page.evaluate(() => [...document.querySelectorAll('figure.plot')].map((f) => {
-      const svg = f.querySelector('svg');
-      const box = svg?.getBoundingClientRect();
-      return {
-        title: f.querySelector('.role-title text')?.textContent ?? f.querySelector('figcaption')?.textContent ?? '',
-        width: box?.width ?? 0, height: box?.height ?? 0,
-        axes: f.querySelectorAll('.role-axis').length,
-        axisLabels: f.querySelectorAll('.role-axis-label text').length,
-        marks: [...f.querySelectorAll('.role-mark')].reduce((n, g) => n + g.querySelectorAll('path').length, 0),
-      };
-    }));
+    const plots = await page.evaluate(() =>
+      [...document.querySelectorAll('figure.plot')].map((f) => {
+        const svg = f.querySelector('svg');
+        const box = svg?.getBoundingClientRect();
+        return {
+          title: f.querySelector('.role-title text')?.textContent ?? f.querySelector('figcaption')?.textContent ?? '',
+          width: box?.width ?? 0,
+          height: box?.height ?? 0,
+          axes: f.querySelectorAll('.role-axis').length,
+          axisLabels: f.querySelectorAll('.role-axis-label text').length,
+          marks: [...f.querySelectorAll('.role-mark')].reduce((n, g) => n + g.querySelectorAll('path').length, 0),
+        };
+      }),
+    );
     // Search: selection measure and holdout top-1 per pass, gain per unit, and the scale movement when a pass was
     // kept (one pass on 50 holdout images may keep the baseline); landscape: the line and four heat maps.
     const moved = quantized.scaleMovement.length > 0;
@@ -68,9 +106,13 @@ test('evolq landscape writes csv, json, SVG plots and roughness; into a quantize
       assert.ok(p.axes >= 2 && p.axisLabels > 0, `${p.title}: ${p.axes} axes`);
       assert.ok(p.marks > 0, `${p.title}: no data marks`);
     }
-    const body = await page.textContent('body') ?? '';
+    const body = (await page.textContent('body')) ?? '';
     assert.match(body, /model\.onnx \(exported\)/);
-    assert.match(body, /Kept: (the baseline|pass \d|the unsearched \w+ start)\. (no pass|neither|pass \d|the unsearched)[^.]*holdout/, 'one sentence says why the kept result was kept');
+    assert.match(
+      body,
+      /Kept: (the baseline|pass \d|the unsearched \w+ start)\. (no pass|neither|pass \d|the unsearched)[^.]*holdout/,
+      'one sentence says why the kept result was kept',
+    );
     assert.deepEqual(requests, [url], 'no request beyond the page itself');
   } finally {
     await browser.close();
@@ -80,8 +122,15 @@ test('evolq landscape writes csv, json, SVG plots and roughness; into a quantize
 test('evolq landscape refuses a unit or radius out of range, naming the option, and writes nothing; with defaults it writes the line only', () => {
   const parent = tempDir();
   const out = join(parent, 'l');
-  for (const [flag, value, message] of [['--unit', '6', /--unit must be in 0\.\.5 \(6 attention units\), got 6/], ['--radius', '1', /--radius must be below 1/]] as const) {
-    const r = spawnSync(process.execPath, [BIN, 'landscape', DEFAULT_MODEL, '--calib', CALIB, '--out', out, flag, value, '--quiet'], { encoding: 'utf8' });
+  for (const [flag, value, message] of [
+    ['--unit', '6', /--unit must be in 0\.\.5 \(6 attention units\), got 6/],
+    ['--radius', '1', /--radius must be below 1/],
+  ] as const) {
+    const r = spawnSync(
+      process.execPath,
+      [BIN, 'landscape', DEFAULT_MODEL, '--calib', CALIB, '--out', out, flag, value, '--quiet'],
+      { encoding: 'utf8' },
+    );
     assert.equal(r.status, 1, r.stderr);
     assert.match(r.stderr, message);
     assert.equal(existsSync(out), false);
@@ -89,7 +138,28 @@ test('evolq landscape refuses a unit or radius out of range, naming the option, 
   assert.deepEqual(readdirSync(parent), []);
 
   // The smallest run through the command line: defaults for what is not given (500 calibration images).
-  const run = (dir: string) => spawnSync(process.execPath, [BIN, 'landscape', DEFAULT_MODEL, '--calib', CALIB, '--out', dir, '--points', '3', '--grid', '0', '--eval-limit', '20', '--json', '--quiet'], { encoding: 'utf8' });
+  const run = (dir: string) =>
+    spawnSync(
+      process.execPath,
+      [
+        BIN,
+        'landscape',
+        DEFAULT_MODEL,
+        '--calib',
+        CALIB,
+        '--out',
+        dir,
+        '--points',
+        '3',
+        '--grid',
+        '0',
+        '--eval-limit',
+        '20',
+        '--json',
+        '--quiet',
+      ],
+      { encoding: 'utf8' },
+    );
   const r = run(out);
   assert.equal(r.status, 0, r.stderr);
   const file = JSON.parse(r.stdout);
@@ -100,6 +170,15 @@ test('evolq landscape refuses a unit or radius out of range, naming the option, 
   assert.equal(file.settings.radius, 0.1);
   assert.equal(file.line.length, 3);
   assert.equal(file.grid, null);
-  assert.deepEqual(readdirSync(out).sort(), ['.evolq-files.json', 'landscape-line.svg', 'landscape.csv', 'landscape.json', 'report.html']);
-  assert.ok(file.line.some((p: { mse: number }) => p.mse !== file.line[1].mse), 'the ends differ from the middle');
+  assert.deepEqual(readdirSync(out).sort(), [
+    '.evolq-files.json',
+    'landscape-line.svg',
+    'landscape.csv',
+    'landscape.json',
+    'report.html',
+  ]);
+  assert.ok(
+    file.line.some((p: { mse: number }) => p.mse !== file.line[1].mse),
+    'the ends differ from the middle',
+  );
 });

@@ -16,8 +16,24 @@ import { defaultRunner } from '../../src/runtime/runner.js';
 import { ASSETS, DEFAULT_MODEL, ROOT, tempDir } from '../helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json', '.jpg': 'image/jpeg' };
+const FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+const TYPES: Record<string, string> = {
+  '.html': 'text/html',
+  '.js': 'text/javascript',
+  '.mjs': 'text/javascript',
+  '.wasm': 'application/wasm',
+  '.json': 'application/json',
+  '.jpg': 'image/jpeg',
+};
 
 /** transformers.js's web build and the onnxruntime-web it resolves to. */
 function packageDirs() {
@@ -33,13 +49,18 @@ test('the output folder loads in transformers.js in Chromium and agrees with onn
   const model = loadModel(DEFAULT_MODEL);
   const items = limitPerClass(listImageFolder(join(ASSETS, 'cifar10/test'), model.labels), 20);
   const roots: Record<string, string> = {
-    '/tjs/': dirs.transformers, '/ort/': dirs.ort, '/models/': models, '/images/': join(ASSETS, 'cifar10/test'),
+    '/tjs/': dirs.transformers,
+    '/ort/': dirs.ort,
+    '/models/': models,
+    '/images/': join(ASSETS, 'cifar10/test'),
     '/': join(ROOT, 'test/e2e/transformersjs-page'),
   };
   const server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
     if (path === '/images.json') {
-      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(items.map((i) => `/images/${basename(dirname(i.file))}/${basename(i.file)}`)));
+      res
+        .writeHead(200, { 'Content-Type': 'application/json' })
+        .end(JSON.stringify(items.map((i) => `/images/${basename(dirname(i.file))}/${basename(i.file)}`)));
       return;
     }
     const prefix = Object.keys(roots).find((p) => path.startsWith(p))!;
@@ -56,11 +77,22 @@ test('the output folder loads in transformers.js in Chromium and agrees with onn
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
   try {
     const images = await decodeImages(items, model.preprocessing);
-    for (const [wBits, exportFormat] of [[8, 'per-channel'], [4, 'per-channel'], [4, 'nibbles']] as const) {
+    for (const [wBits, exportFormat] of [
+      [8, 'per-channel'],
+      [4, 'per-channel'],
+      [4, 'nibbles'],
+    ] as const) {
       const id = `vit-w${wBits}-${exportFormat}`;
-      await quantize({ model: DEFAULT_MODEL, calib: join(ASSETS, 'cifar10/calib'), out: join(models, id), options: { wBits, exportFormat, calibSize: 200, holdout: 50 } });
+      await quantize({
+        model: DEFAULT_MODEL,
+        calib: join(ASSETS, 'cifar10/calib'),
+        out: join(models, id),
+        options: { wBits, exportFormat, calibSize: 200, holdout: 50 },
+      });
       const session = await defaultRunner.createSession(join(models, id, 'model.onnx'));
-      const logits = (await session.run({ [model.inputName]: { data: images.data, dims: images.dims } }, [model.outputName]))[model.outputName].data;
+      const logits = (
+        await session.run({ [model.inputName]: { data: images.data, dims: images.dims } }, [model.outputName])
+      )[model.outputName].data;
       await session.release();
       const expected = items.map((_, i) => {
         const row = Array.from(logits.subarray(i * 10, i * 10 + 10));
@@ -71,12 +103,25 @@ test('the output folder loads in transformers.js in Chromium and agrees with onn
       page.on('request', (r) => requests.push(r.url()));
       await page.goto(`${url}/?model=${id}`);
       await page.waitForFunction(() => (window as unknown as { result?: unknown }).result, null, { timeout: 120_000 });
-      const result = await page.evaluate(() => (window as unknown as { result: { labels?: string[]; error?: string } }).result);
+      const result = await page.evaluate(
+        () => (window as unknown as { result: { labels?: string[]; error?: string } }).result,
+      );
       await page.close();
       assert.equal(result.error, undefined, `W${wBits} ${exportFormat}: the page failed: ${result.error}`);
-      assert.deepEqual(result.labels, expected, `W${wBits}A8 ${exportFormat}: transformers.js in Chromium vs onnxruntime-node`);
-      assert.ok(requests.some((r) => r.includes(`/models/${id}/onnx/model_${wBits === 8 ? 'quantized' : 'q4'}.onnx`)), `the dtype's file was loaded: ${requests.filter((r) => r.includes('/models/'))}`);
-      assert.deepEqual(requests.filter((r) => !r.startsWith(url)), [], 'the page fetched only from the test server');
+      assert.deepEqual(
+        result.labels,
+        expected,
+        `W${wBits}A8 ${exportFormat}: transformers.js in Chromium vs onnxruntime-node`,
+      );
+      assert.ok(
+        requests.some((r) => r.includes(`/models/${id}/onnx/model_${wBits === 8 ? 'quantized' : 'q4'}.onnx`)),
+        `the dtype's file was loaded: ${requests.filter((r) => r.includes('/models/'))}`,
+      );
+      assert.deepEqual(
+        requests.filter((r) => !r.startsWith(url)),
+        [],
+        'the page fetched only from the test server',
+      );
     }
   } finally {
     await browser.close();

@@ -6,8 +6,26 @@ import { DEFAULT_MODEL, ASSETS, ROOT } from '../helpers.js';
 
 test('the package entry point exports the pipeline the CLI wraps', async () => {
   const pkg = await import(join(ROOT, 'dist/src/index.js'));
-  for (const name of ['loadModel', 'findQuantPoints', 'findUnits', 'calibrate', 'materialize', 'evolqSearch', 'quantize', 'evaluateModel', 'inspectModel',
-    'prepare', 'calibrateBaseline', 'foldBatchNorms', 'deployableGraph', 'quantJson', 'landscape', 'measureLandscape', 'reportHtml', 'lossFunction']) {
+  for (const name of [
+    'loadModel',
+    'findQuantPoints',
+    'findUnits',
+    'calibrate',
+    'materialize',
+    'evolqSearch',
+    'quantize',
+    'evaluateModel',
+    'inspectModel',
+    'prepare',
+    'calibrateBaseline',
+    'foldBatchNorms',
+    'deployableGraph',
+    'quantJson',
+    'landscape',
+    'measureLandscape',
+    'reportHtml',
+    'lossFunction',
+  ]) {
     assert.equal(typeof pkg[name], 'function', name);
   }
   const report = evolq.inspectModel(DEFAULT_MODEL);

@@ -8,14 +8,17 @@ import { resolveOptions } from '../../src/options/resolve.js';
 import { Rng } from '../../src/rng.js';
 import { BIN, ROOT, randomTensor } from '../helpers.js';
 
-test('the CLI\'s choices, help and errors come from the registries', () => {
+test("the CLI's choices, help and errors come from the registries", () => {
   const help = spawnSync(process.execPath, [BIN, '--help'], { cwd: ROOT, encoding: 'utf8' }).stdout;
   assert.ok(help.includes(`--loss ${LOSSES.join('|')}`), help);
   assert.ok(help.includes(`--observer ${OBSERVERS.join('|')}`));
   assert.ok(help.includes(`--export-format ${EXPORT_FORMAT_NAMES.join('|')}`));
   assert.throws(() => resolveOptions({ loss: 'hinge' }), new RegExp(`Should be one of: ${LOSSES.join(', ')}\\.`));
   assert.throws(() => resolveOptions({ observer: 'mean' }), new RegExp(`Should be one of: ${OBSERVERS.join(', ')}\\.`));
-  assert.throws(() => resolveOptions({ exportFormat: 'fp8' }), new RegExp(`--export-format: "fp8". Should be one of: ${EXPORT_FORMAT_NAMES.join(', ')}\\.`));
+  assert.throws(
+    () => resolveOptions({ exportFormat: 'fp8' }),
+    new RegExp(`--export-format: "fp8". Should be one of: ${EXPORT_FORMAT_NAMES.join(', ')}\\.`),
+  );
   for (const name of OBSERVERS) assert.equal(typeof OBSERVER_REGISTRY[name].params, 'function');
 });
 
@@ -31,7 +34,9 @@ test('each loss says truly whether it is smallest when the quantized logits equa
     const sharper = Float32Array.from(k, (v) => v * 1.5);
     const moved = loss(sharper, k, batch, classes);
     assert.ok(Number.isFinite(atFloat) && Number.isFinite(moved), name);
-    if (LOSS_REGISTRY[name].minimalAtFloat) assert.ok(atFloat <= moved + 1e-9, `${name}: ${atFloat} at q = k, ${moved} away from it`);
-    else assert.ok(moved < atFloat, `${name} is marked as not smallest at q = k: ${moved} away from it, ${atFloat} at it`);
+    if (LOSS_REGISTRY[name].minimalAtFloat)
+      assert.ok(atFloat <= moved + 1e-9, `${name}: ${atFloat} at q = k, ${moved} away from it`);
+    else
+      assert.ok(moved < atFloat, `${name} is marked as not smallest at q = k: ${moved} away from it, ${atFloat} at it`);
   }
 });

@@ -1,6 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { blockedWeightParams, minmaxParams, omseParams, ptfParams, weightParams, squaredError, quantile, PercentileTracker } from '../../../src/calibrate/observers.js';
+import {
+  blockedWeightParams,
+  minmaxParams,
+  omseParams,
+  ptfParams,
+  weightParams,
+  squaredError,
+  quantile,
+  PercentileTracker,
+} from '../../../src/calibrate/observers.js';
 import { SortedSample, radixSort } from '../../calibrate-reference.js';
 import { scaleAndZeroPoint, uintRange, fakeQuantUniform } from '../../../src/quant/scheme.js';
 import { Rng } from '../../../src/rng.js';
@@ -17,7 +26,11 @@ test('min-max follows FQ-ViT: scale = range / (2^b − 1), zero point = qmin −
   const p = minmaxParams(-1, 3, 8);
   assert.equal(p.scale[0], Math.fround(4 / 255));
   assert.equal(p.zeroPoint[0], Math.round(1 / Math.fround(4 / 255)));
-  assert.equal(minmaxParams(0, 0, 8).scale[0], Math.fround(1.1920928955078125e-7), 'a constant tensor gets the smallest scale');
+  assert.equal(
+    minmaxParams(0, 0, 8).scale[0],
+    Math.fround(1.1920928955078125e-7),
+    'a constant tensor gets the smallest scale',
+  );
   assert.equal(scaleAndZeroPoint(2, 5, uintRange(4)).zeroPoint, 0, 'the zero point is clamped to the range');
 });
 
@@ -36,7 +49,12 @@ test('OMSE picks a tighter range than min-max on a heavy-tailed tensor, with les
 test('the sorted-sample error equals the direct sum over the data', () => {
   const x = heavyTailed(new Rng(2), 5000);
   const sorted = new SortedSample(x);
-  for (const [scale, zeroPoint, bits] of [[0.05, 128, 8], [0.3, 7, 4], [0.9, 3, 3], [0.001, 0, 8]] as const) {
+  for (const [scale, zeroPoint, bits] of [
+    [0.05, 128, 8],
+    [0.3, 7, 4],
+    [0.9, 3, 3],
+    [0.001, 0, 8],
+  ] as const) {
     const direct = squaredError(x, scale, zeroPoint, uintRange(bits));
     const fast = sorted.squaredError(scale, zeroPoint, uintRange(bits));
     assert.ok(Math.abs(direct - fast) <= 1e-9 * direct + 1e-9, `${direct} vs ${fast}`);
@@ -48,7 +66,10 @@ test('the sorted-sample error equals the direct sum over the data', () => {
 
 test('radix sort orders floats like a numeric sort, negatives and zeros included', () => {
   const x = Float32Array.from(heavyTailed(new Rng(3), 3000));
-  x[0] = -0; x[1] = 0; x[2] = -Infinity; x[3] = Infinity;
+  x[0] = -0;
+  x[1] = 0;
+  x[2] = -Infinity;
+  x[3] = Infinity;
   assert.deepEqual(Array.from(radixSort(x)), Array.from(Float32Array.from(x).sort()));
 });
 
@@ -83,7 +104,18 @@ test('quantile interpolates like torch.quantile; the percentile observer smooths
   tracker.update(x);
   const first = tracker.max;
   tracker.update(x.map((v) => v * 2));
-  assert.ok(Math.abs(tracker.max - (first + 0.01 * (quantile(x.map((v) => v * 2), 0.99999) - first))) < 1e-9);
+  assert.ok(
+    Math.abs(
+      tracker.max -
+        (first +
+          0.01 *
+            (quantile(
+              x.map((v) => v * 2),
+              0.99999,
+            ) -
+              first)),
+    ) < 1e-9,
+  );
 });
 
 test('blocked weight parameters take min-max over each block of rows of each column', () => {
@@ -91,7 +123,18 @@ test('blocked weight parameters take min-max over each block of rows of each col
   const p = blockedWeightParams(Float32Array.of(0, -1, 2, 1, 4, -3, 6, 3), [4, 2], 2, 4);
   assert.deepEqual(p.block, { size: 2, blocks: 2 });
   assert.equal(p.axis, 1);
-  const expected = [[0, 2], [-1, 1], [4, 6], [-3, 3]].map(([lo, hi]) => scaleAndZeroPoint(lo, hi, uintRange(4)));
-  assert.deepEqual([...p.scale], expected.map((e) => Math.fround(e.scale)));
-  assert.deepEqual([...p.zeroPoint], expected.map((e) => e.zeroPoint));
+  const expected = [
+    [0, 2],
+    [-1, 1],
+    [4, 6],
+    [-3, 3],
+  ].map(([lo, hi]) => scaleAndZeroPoint(lo, hi, uintRange(4)));
+  assert.deepEqual(
+    [...p.scale],
+    expected.map((e) => Math.fround(e.scale)),
+  );
+  assert.deepEqual(
+    [...p.zeroPoint],
+    expected.map((e) => e.zeroPoint),
+  );
 });

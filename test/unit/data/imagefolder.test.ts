@@ -14,7 +14,9 @@ async function folderWithImages(classes: Record<string, number>, size = 8): Prom
     mkdirSync(join(root, name));
     for (let i = 0; i < count; i++) {
       const pixels = Buffer.alloc(size * size * 3, (i * 40) % 256);
-      await sharp(pixels, { raw: { width: size, height: size, channels: 3 } }).png().toFile(join(root, name, `${String(i).padStart(3, '0')}.png`));
+      await sharp(pixels, { raw: { width: size, height: size, channels: 3 } })
+        .png()
+        .toFile(join(root, name, `${String(i).padStart(3, '0')}.png`));
     }
   }
   return root;
@@ -24,9 +26,19 @@ test('class indices come from id2label names, else from sorted folder names', as
   const root = await folderWithImages({ cat: 2, airplane: 1 });
   const sorted = listImageFolder(root);
   assert.deepEqual(sorted.classNames, ['airplane', 'cat']);
-  assert.deepEqual(sorted.items.map((i) => i.label), [0, 1, 1]);
+  assert.deepEqual(
+    sorted.items.map((i) => i.label),
+    [0, 1, 1],
+  );
   const named = listImageFolder(root, ['cat', 'dog', 'airplane']);
-  assert.deepEqual(named.items.map((i) => [i.file.split('/').slice(-2).join('/'), i.label]), [['airplane/000.png', 2], ['cat/000.png', 0], ['cat/001.png', 0]]);
+  assert.deepEqual(
+    named.items.map((i) => [i.file.split('/').slice(-2).join('/'), i.label]),
+    [
+      ['airplane/000.png', 2],
+      ['cat/000.png', 0],
+      ['cat/001.png', 0],
+    ],
+  );
   assert.throws(() => listImageFolder(root, ['dog', 'bird']), /class folder 'airplane' matches no id2label entry/);
 });
 
@@ -34,7 +46,10 @@ test('--limit takes the first ⌈N/C⌉ images of each class in sorted file orde
   const folder = listImageFolder(join(ASSETS, 'cifar10/test'));
   const items = limitPerClass(folder, 25);
   assert.equal(items.length, 30);
-  assert.deepEqual(items.slice(0, 3).map((i) => i.file.split('/').slice(-2).join('/')), ['airplane/0000.jpg', 'airplane/0001.jpg', 'airplane/0002.jpg']);
+  assert.deepEqual(
+    items.slice(0, 3).map((i) => i.file.split('/').slice(-2).join('/')),
+    ['airplane/0000.jpg', 'airplane/0001.jpg', 'airplane/0002.jpg'],
+  );
   assert.equal(new Set(items.map((i) => i.label)).size, 10);
 });
 
@@ -48,7 +63,10 @@ test('calibration and holdout draws are disjoint and the same for the same seed'
   const files = new Set(a.calibration.map((i) => i.file));
   assert.equal(files.size, 1000);
   assert.ok(a.holdout.every((i) => !files.has(i.file)));
-  assert.throws(() => drawSplits(folder, 1100, 200, new Rng(0)), /--calib-size 1100 plus --holdout 200 is more than the 1200 images/);
+  assert.throws(
+    () => drawSplits(folder, 1100, 200, new Rng(0)),
+    /--calib-size 1100 plus --holdout 200 is more than the 1200 images/,
+  );
 });
 
 test('preprocessing rescales and normalizes per channel into N×C×H×W', async () => {
@@ -56,8 +74,20 @@ test('preprocessing rescales and normalizes per channel into N×C×H×W', async 
   mkdirSync(join(root, 'a'));
   const pixels = Buffer.alloc(4 * 4 * 3);
   for (let i = 0; i < 16; i++) pixels.set([10, 100, 250], i * 3);
-  await sharp(pixels, { raw: { width: 4, height: 4, channels: 3 } }).png().toFile(join(root, 'a', 'x.png'));
-  const prep = parsePreprocessorConfig({ do_rescale: true, rescale_factor: 1 / 255, do_normalize: true, image_mean: [0.5, 0.5, 0.5], image_std: [0.25, 0.5, 1] }, 'p.json', [3, 4, 4]);
+  await sharp(pixels, { raw: { width: 4, height: 4, channels: 3 } })
+    .png()
+    .toFile(join(root, 'a', 'x.png'));
+  const prep = parsePreprocessorConfig(
+    {
+      do_rescale: true,
+      rescale_factor: 1 / 255,
+      do_normalize: true,
+      image_mean: [0.5, 0.5, 0.5],
+      image_std: [0.25, 0.5, 1],
+    },
+    'p.json',
+    [3, 4, 4],
+  );
   const batch = await decodeImages(listImageFolder(root).items, prep);
   assert.deepEqual(batch.dims, [1, 3, 4, 4]);
   const expect = [(10 / 255 - 0.5) / 0.25, (100 / 255 - 0.5) / 0.5, 250 / 255 - 0.5];
@@ -66,7 +96,18 @@ test('preprocessing rescales and normalizes per channel into N×C×H×W', async 
 
 test('a model with one input channel gets grayscale images; resize and center crop follow the config', async () => {
   const root = await folderWithImages({ a: 1 }, 20);
-  const prep = parsePreprocessorConfig({ do_resize: true, size: { height: 16, width: 16 }, do_center_crop: true, crop_size: { height: 12, width: 12 }, image_mean: [0], image_std: [1] }, 'p.json', [1, 12, 12]);
+  const prep = parsePreprocessorConfig(
+    {
+      do_resize: true,
+      size: { height: 16, width: 16 },
+      do_center_crop: true,
+      crop_size: { height: 12, width: 12 },
+      image_mean: [0],
+      image_std: [1],
+    },
+    'p.json',
+    [1, 12, 12],
+  );
   assert.equal(prep.channels, 1);
   const batch = await decodeImages(listImageFolder(root).items, prep);
   assert.deepEqual(batch.dims, [1, 1, 12, 12]);

@@ -18,7 +18,11 @@ interface ConfigEntry {
   /** Each image's per-channel mean over the whole reference tensor, where only a grid is stored. */
   means?: number[][];
 }
-const index = JSON.parse(readFileSync(join(DIR, 'index.json'), 'utf8')) as { class: string; images: string[]; configs: Record<string, ConfigEntry> };
+const index = JSON.parse(readFileSync(join(DIR, 'index.json'), 'utf8')) as {
+  class: string;
+  images: string[];
+  configs: Record<string, ConfigEntry>;
+};
 
 /**
  * evolq ports PIL's resampling and transformers' crop and float32 normalization, so the measured difference is 0
@@ -30,13 +34,19 @@ const index = JSON.parse(readFileSync(join(DIR, 'index.json'), 'utf8')) as { cla
 const MAX_ABS = 0.018;
 const MEAN_ABS = 2e-5;
 
-interface Difference { maxAbs: number; meanAbs: number; worstImage: string; meanOfMeans: number }
+interface Difference {
+  maxAbs: number;
+  meanAbs: number;
+  worstImage: string;
+  meanOfMeans: number;
+}
 
 function referenceOf(name: string) {
   const entry = index.configs[name];
   const bin = readFileSync(join(DIR, 'reference', `${name}.bin`));
   const table = new Float32Array(bin.buffer.slice(bin.byteOffset, bin.byteOffset + entry.tableBytes));
-  const pixels = (i: number) => bin.subarray(entry.tableBytes + i * entry.pixelBytes, entry.tableBytes + (i + 1) * entry.pixelBytes);
+  const pixels = (i: number) =>
+    bin.subarray(entry.tableBytes + i * entry.pixelBytes, entry.tableBytes + (i + 1) * entry.pixelBytes);
   return { entry, table, pixels };
 }
 
@@ -46,11 +56,13 @@ function preprocessingOf(name: string): Preprocessing {
 }
 
 async function decodeAll(prep: Preprocessing): Promise<Float32Array[]> {
-  return Promise.all(index.images.map(async (image) => {
-    const out = new Float32Array(prep.channels * prep.height * prep.width);
-    await decodeImageInto(join(DIR, 'images', index.class, image), prep, out, 0);
-    return out;
-  }));
+  return Promise.all(
+    index.images.map(async (image) => {
+      const out = new Float32Array(prep.channels * prep.height * prep.width);
+      await decodeImageInto(join(DIR, 'images', index.class, image), prep, out, 0);
+      return out;
+    }),
+  );
 }
 
 /** Differences between evolq's C×H×W tensors (one per image) and the reference's. */
@@ -88,7 +100,8 @@ function compare(name: string, tensors: Float32Array[]): Difference {
   return { maxAbs, meanAbs: sum / count, worstImage, meanOfMeans };
 }
 
-const format = (d: Difference) => `max |Δ| ${d.maxAbs.toExponential(2)} (${d.worstImage || 'none'}), mean |Δ| ${d.meanAbs.toExponential(2)}, channel means |Δ| ${d.meanOfMeans.toExponential(2)}`;
+const format = (d: Difference) =>
+  `max |Δ| ${d.maxAbs.toExponential(2)} (${d.worstImage || 'none'}), mean |Δ| ${d.meanAbs.toExponential(2)}, channel means |Δ| ${d.meanOfMeans.toExponential(2)}`;
 
 for (const name of Object.keys(index.configs)) {
   test(`${name}: evolq's tensors equal PIL + numpy's on all 20 images`, async (t) => {
@@ -96,7 +109,10 @@ for (const name of Object.keys(index.configs)) {
     assert.deepEqual([prep.channels, prep.height, prep.width], index.configs[name].shape);
     const difference = compare(name, await decodeAll(prep));
     t.diagnostic(format(difference));
-    assert.ok(difference.maxAbs <= MAX_ABS && difference.meanAbs <= MEAN_ABS && difference.meanOfMeans <= MEAN_ABS, `${name}: ${format(difference)}`);
+    assert.ok(
+      difference.maxAbs <= MAX_ABS && difference.meanAbs <= MEAN_ABS && difference.meanOfMeans <= MEAN_ABS,
+      `${name}: ${format(difference)}`,
+    );
   });
 }
 
@@ -105,11 +121,19 @@ test('the tolerance tells a one-pixel crop shift, swapped channels and a wrong m
   const [C, H, W] = [prep.channels, prep.height, prep.width];
   // Cropping one column wider then dropping its first column is a crop offset one pixel to the right.
   const wide = await decodeAll({ ...prep, crop: { height: H, width: W + 1 }, width: W + 1 });
-  const shifted = wide.map((t) => Float32Array.from({ length: C * H * W }, (_, j) => t[Math.floor(j / W) * (W + 1) + (j % W) + 1]));
+  const shifted = wide.map((t) =>
+    Float32Array.from({ length: C * H * W }, (_, j) => t[Math.floor(j / W) * (W + 1) + (j % W) + 1]),
+  );
   const matching = await decodeAll(prep);
-  const swapped = matching.map((t) => Float32Array.from({ length: C * H * W }, (_, j) => t[((C - 1 - Math.floor(j / (H * W))) * H * W) + (j % (H * W))]));
+  const swapped = matching.map((t) =>
+    Float32Array.from({ length: C * H * W }, (_, j) => t[(C - 1 - Math.floor(j / (H * W))) * H * W + (j % (H * W))]),
+  );
   const wrongMean = await decodeAll({ ...prep, mean: [0.5, 0.5, 0.5] });
-  for (const [what, tensors] of [['crop shift', shifted], ['swapped channels', swapped], ['wrong mean', wrongMean]] as const) {
+  for (const [what, tensors] of [
+    ['crop shift', shifted],
+    ['swapped channels', swapped],
+    ['wrong mean', wrongMean],
+  ] as const) {
     const difference = compare('deit', tensors);
     assert.ok(difference.maxAbs > MAX_ABS && difference.meanAbs > MEAN_ABS, `${what} passed: ${format(difference)}`);
   }

@@ -7,7 +7,8 @@ import type { Session, FloatTensor } from '../../../src/runtime/runner.js';
 /** A model that scores class (first pixel + shift) mod 3 highest, and records the batch of each run. */
 function fakeSession(shift: number, runs: number[]): Session {
   return {
-    inputNames: ['x'], outputNames: ['y'],
+    inputNames: ['x'],
+    outputNames: ['y'],
     async run(feeds: Record<string, FloatTensor>) {
       const x = feeds.x;
       const n = x.dims[0];
@@ -23,9 +24,17 @@ function fakeSession(shift: number, runs: number[]): Session {
 
 test('evaluation: targets run each batch in runs of batch / targets images, and count every image once', async () => {
   const n = 23;
-  const images = { data: Float32Array.from({ length: n * 2 }, (_, i) => Math.floor(i / 2) % 3), dims: [n, 2, 1, 1] as [number, number, number, number], labels: Int32Array.from({ length: n }, (_, i) => i % 3) };
+  const images = {
+    data: Float32Array.from({ length: n * 2 }, (_, i) => Math.floor(i / 2) % 3),
+    dims: [n, 2, 1, 1] as [number, number, number, number],
+    labels: Int32Array.from({ length: n }, (_, i) => i % 3),
+  };
   const runs = [[], [], [], []] as number[][];
-  const targets: EvaluationTarget[] = runs.map((r, t) => ({ session: fakeSession(t === 0 ? 0 : 1, r), inputName: 'x', outputName: 'y' }));
+  const targets: EvaluationTarget[] = runs.map((r, t) => ({
+    session: fakeSession(t === 0 ? 0 : 1, r),
+    inputName: 'x',
+    outputName: 'y',
+  }));
   const [right, ...wrong] = await evaluateAccuracy(targets, decodedSource(images), 10);
   assert.deepEqual(right, { top1: 1, top5: 1, n });
   for (const w of wrong) assert.deepEqual(w, { top1: 0, top5: 1, n });
@@ -37,9 +46,17 @@ test('evaluation: targets run each batch in runs of batch / targets images, and 
 
 test('evaluation: against a reference target, every other one gets its KL from the reference and its top-1 agreement', async () => {
   const n = 23;
-  const images = { data: Float32Array.from({ length: n * 2 }, (_, i) => Math.floor(i / 2) % 3), dims: [n, 2, 1, 1] as [number, number, number, number], labels: Int32Array.from({ length: n }, (_, i) => i % 3) };
+  const images = {
+    data: Float32Array.from({ length: n * 2 }, (_, i) => Math.floor(i / 2) % 3),
+    dims: [n, 2, 1, 1] as [number, number, number, number],
+    labels: Int32Array.from({ length: n }, (_, i) => i % 3),
+  };
   const shifts = [1, 0, 0, 2];
-  const targets: EvaluationTarget[] = shifts.map((shift) => ({ session: fakeSession(shift, []), inputName: 'x', outputName: 'y' }));
+  const targets: EvaluationTarget[] = shifts.map((shift) => ({
+    session: fakeSession(shift, []),
+    inputName: 'x',
+    outputName: 'y',
+  }));
   // The reference is the second target: it runs first within each batch, whatever its place.
   const results = await evaluateAccuracy(targets, decodedSource(images), 10, undefined, 1);
   assert.equal(results[1].toReference, undefined);
@@ -50,5 +67,8 @@ test('evaluation: against a reference target, every other one gets its KL from t
     assert.equal(results[t].toReference!.agreement, 0);
     assert.ok(Math.abs(results[t].toReference!.kl - expected) < 1e-9, `${results[t].toReference!.kl} vs ${expected}`);
   }
-  assert.deepEqual(results.map((r) => r.top1), [0, 1, 1, 0]);
+  assert.deepEqual(
+    results.map((r) => r.top1),
+    [0, 1, 1, 0],
+  );
 });

@@ -12,7 +12,11 @@ import { defaultRunner, type FloatTensor } from '../../../src/runtime/runner.js'
 import { Rng } from '../../../src/rng.js';
 import { buildModel, randomTensor, maxAbsDiff } from '../../helpers.js';
 
-async function run(graph: Graph, feeds: Record<string, FloatTensor>, optimization: 'disabled' | 'all'): Promise<Record<string, FloatTensor>> {
+async function run(
+  graph: Graph,
+  feeds: Record<string, FloatTensor>,
+  optimization: 'disabled' | 'all',
+): Promise<Record<string, FloatTensor>> {
   const session = await defaultRunner.createSession(graph.toBytes(), { optimization });
   try {
     return await session.run(feeds);
@@ -26,7 +30,11 @@ test('nibbles hold row r in the low half of a byte and row r + ⌈K/2⌉ in the 
   assert.deepEqual([...packNibbles(Uint8Array.of(1, 2, 3, 4, 15, 9), [3, 2])], [0xf1, 0x92, 0x03, 0x04]);
   assert.deepEqual([...packNibbles(Uint8Array.of(1, 2, 3, 4), [2, 2])], [0x31, 0x42]);
   const rng = new Rng(7);
-  for (const dims of [[6, 5], [7, 3], [1, 4]]) {
+  for (const dims of [
+    [6, 5],
+    [7, 3],
+    [1, 4],
+  ]) {
     const levels = Uint8Array.from({ length: dims[0] * dims[1] }, () => Math.floor(rng.next() * 16));
     const packed = packNibbles(levels, dims);
     assert.equal(packed.length, Math.ceil(dims[0] / 2) * dims[1], `[${dims}]: 4 bits a weight`);
@@ -37,57 +45,116 @@ test('nibbles hold row r in the low half of a byte and row r + ⌈K/2⌉ in the 
 
 test('onnxruntime splits nibbles into the same int8 levels, run as operators and folded at load', async () => {
   const rng = new Rng(11);
-  for (const dims of [[6, 4], [5, 3]]) {
+  for (const dims of [
+    [6, 4],
+    [5, 3],
+  ]) {
     const levels = Uint8Array.from({ length: dims[0] * dims[1] }, () => Math.floor(rng.next() * 16));
     const graph = new Graph(buildModel({ inputs: [{ name: 'x', shape: [1] }], outputs: ['y'], nodes: [], opset: 21 }));
     const int8 = unpackNibbles(graph, 'w', packNibbles(levels, dims), dims);
-    graph.addNode({ name: 'as_float', opType: 'Cast', domain: '', inputs: [int8], outputs: ['w_float'], attributes: [makeAttribute('to', DataType.FLOAT)] });
-    graph.addNode({ name: 'times_x', opType: 'Mul', domain: '', inputs: ['w_float', 'x'], outputs: ['y'], attributes: [] });
+    graph.addNode({
+      name: 'as_float',
+      opType: 'Cast',
+      domain: '',
+      inputs: [int8],
+      outputs: ['w_float'],
+      attributes: [makeAttribute('to', DataType.FLOAT)],
+    });
+    graph.addNode({
+      name: 'times_x',
+      opType: 'Mul',
+      domain: '',
+      inputs: ['w_float', 'x'],
+      outputs: ['y'],
+      attributes: [],
+    });
     const x = { data: Float32Array.of(1), dims: [1] };
     for (const optimization of ['disabled', 'all'] as const) {
-      assert.deepEqual([...(await run(graph, { x }, optimization)).y.data], [...levels], `[${dims}], optimization ${optimization}`);
+      assert.deepEqual(
+        [...(await run(graph, { x }, optimization)).y.data],
+        [...levels],
+        `[${dims}], optimization ${optimization}`,
+      );
     }
     const kernels = await chosenKernels(defaultRunner, graph.toBytes());
-    assert.deepEqual(Object.keys(kernels), ['Mul'], `[${dims}]: only the Mul by the input is left: ${JSON.stringify(kernels)}`);
+    assert.deepEqual(
+      Object.keys(kernels),
+      ['Mul'],
+      `[${dims}]: only the Mul by the input is left: ${JSON.stringify(kernels)}`,
+    );
   }
 });
 
 test('nibble MatMul weights (odd and even K) run as MatMulIntegerToFloat with their bias, give what the uint4 Cast gives, and take 4 bits a weight', async () => {
   const rng = new Rng(13);
-  const graph = new Graph(buildModel({
-    inputs: [{ name: 'x', shape: ['N', 1, 1, 5] }], outputs: ['z'],
-    inits: [
-      { name: 'W1', dims: [5, 8], values: randomTensor(rng, 40, 0.8) },
-      { name: 'B1', dims: [8], values: randomTensor(rng, 8, 0.2) },
-      { name: 'W2', dims: [8, 3], values: randomTensor(rng, 24, 0.8) },
-    ],
-    nodes: [
-      { op: 'MatMul', inputs: ['x', 'W1'], outputs: ['h'] },
-      { op: 'Add', inputs: ['h', 'B1'], outputs: ['y'] },
-      { op: 'MatMul', inputs: ['y', 'W2'], outputs: ['z'] },
-    ],
-  }));
+  const graph = new Graph(
+    buildModel({
+      inputs: [{ name: 'x', shape: ['N', 1, 1, 5] }],
+      outputs: ['z'],
+      inits: [
+        { name: 'W1', dims: [5, 8], values: randomTensor(rng, 40, 0.8) },
+        { name: 'B1', dims: [8], values: randomTensor(rng, 8, 0.2) },
+        { name: 'W2', dims: [8, 3], values: randomTensor(rng, 24, 0.8) },
+      ],
+      nodes: [
+        { op: 'MatMul', inputs: ['x', 'W1'], outputs: ['h'] },
+        { op: 'Add', inputs: ['h', 'B1'], outputs: ['y'] },
+        { op: 'MatMul', inputs: ['y', 'W2'], outputs: ['z'] },
+      ],
+    }),
+  );
   const n = 16;
-  const images = { data: randomTensor(rng, n * 5, 1, 0.5), dims: [n, 1, 1, 5] as [number, number, number, number], labels: new Int32Array(n) };
+  const images = {
+    data: randomTensor(rng, n * 5, 1, 0.5),
+    dims: [n, 1, 1, 5] as [number, number, number, number],
+    labels: new Int32Array(n),
+  };
   const points = findQuantPoints(graph);
-  const table = await calibrate(defaultRunner, graph, 'x', points, images, { wBits: 4, aBits: 8, observer: 'minmax', ptf: false, lis: false, biasCorrection: false, batchSize: 16 });
+  const table = await calibrate(defaultRunner, graph, 'x', points, images, {
+    wBits: 4,
+    aBits: 8,
+    observer: 'minmax',
+    ptf: false,
+    lis: false,
+    biasCorrection: false,
+    batchSize: 16,
+  });
   const deployed = deployableGraph(graph, points, table.params, {}, { widenUint4: 'nibbles' });
   const g = deployed.graph;
   const matMuls = g.nodes.filter((node) => node.opType === 'MatMulIntegerToFloat');
   assert.equal(matMuls.length, 2);
-  assert.deepEqual(matMuls.map((node) => node.inputs.length), [7, 6], 'the first one took its bias Add');
+  assert.deepEqual(
+    matMuls.map((node) => node.inputs.length),
+    [7, 6],
+    'the first one took its bias Add',
+  );
   assert.deepEqual(deployed.weights['uint4-nibbles'], { tensors: 2, bytes: 3 * 8 + 4 * 3 });
   assert.equal(deployed.weights.uint4.tensors, 0);
   const stored = g.toModel().graph!.initializer!.filter((t) => t.dims!.length === 2);
-  assert.deepEqual(stored.map((t) => [t.dataType, t.dims!.map(Number)]), [[DataType.UINT8, [3, 8]], [DataType.UINT8, [4, 3]]], 'only packed bytes are stored');
+  assert.deepEqual(
+    stored.map((t) => [t.dataType, t.dims!.map(Number)]),
+    [
+      [DataType.UINT8, [3, 8]],
+      [DataType.UINT8, [4, 3]],
+    ],
+    'only packed bytes are stored',
+  );
 
   const x = { x: { data: images.data, dims: images.dims } };
   const cast = deployableGraph(graph, points, table.params, {}, { widenUint4: 'cast' }).graph;
-  assert.deepEqual([...(await run(g, x, 'all')).z.data], [...(await run(cast, x, 'all')).z.data], 'the same int8 levels');
+  assert.deepEqual(
+    [...(await run(g, x, 'all')).z.data],
+    [...(await run(cast, x, 'all')).z.data],
+    'the same int8 levels',
+  );
   const expected = (await run(materialize(graph, points, table.params, { bake: true }).graph, x, 'disabled')).z.data;
   const actual = (await run(g, x, 'disabled')).z.data;
-  assert.ok(maxAbsDiff(actual, expected) <= 1e-4 * Math.max(...expected.map(Math.abs)), `max diff ${maxAbsDiff(actual, expected)} from the simulation`);
+  assert.ok(
+    maxAbsDiff(actual, expected) <= 1e-4 * Math.max(...expected.map(Math.abs)),
+    `max diff ${maxAbsDiff(actual, expected)} from the simulation`,
+  );
   const kernels = await chosenKernels(defaultRunner, g.toBytes());
-  for (const op of ['BitwiseAnd', 'BitShift', 'Concat', 'Slice', 'Cast', 'MatMul', 'DequantizeLinear']) assert.equal(kernels[op], undefined, `${op} is folded or gone: ${JSON.stringify(kernels)}`);
+  for (const op of ['BitwiseAnd', 'BitShift', 'Concat', 'Slice', 'Cast', 'MatMul', 'DequantizeLinear'])
+    assert.equal(kernels[op], undefined, `${op} is folded or gone: ${JSON.stringify(kernels)}`);
   assert.equal(kernels['com.microsoft:MatMulIntegerToFloat'], 2, JSON.stringify(kernels));
 });

@@ -21,7 +21,10 @@ test('roughness: a bowl has one minimum and variation 2, a monotone line 1, wigg
   assert.equal(gridLocalMinima([9, 9, 9, 9, 9, 1, 5, 9, 9, 5, 0, 9, 9, 9, 9, 9], 4), 1, 'diagonal neighbours count');
   assert.equal(gridLocalMinima([9, 9, 9, 9, 9, 9, 9, 1, 5, 9, 9, 9, 9, 9, 9, 9, 9, 5, 1, 9, 9, 9, 9, 9, 9], 5), 2);
   assert.deepEqual(roughness(bowl), { localMinima: 1, normalizedVariation: 2 });
-  assert.deepEqual(steps(5, 0.1).map((x) => +x.toFixed(6)), [-0.1, -0.05, 0, 0.05, 0.1]);
+  assert.deepEqual(
+    steps(5, 0.1).map((x) => +x.toFixed(6)),
+    [-0.1, -0.05, 0, 0.05, 0.1],
+  );
 });
 
 /** A stand-in for process.stderr that records what is written. */
@@ -42,6 +45,7 @@ test('progress: a bar with counts and time left on a terminal, plain lines at ev
   p.end();
   const text = tty.written.join('');
   assert.match(text, /decoding \[#{12}\.{12}\] 100\/200 \(50%\) [\d.]+s elapsed, [\d.]+s left/);
+  // eslint-disable-next-line no-control-regex -- the escape that clears a terminal line is what is checked
   assert.match(text, /\r\x1b\[Ka message\ndecoding \[#{12}/, 'a log line clears the bar and redraws it');
   assert.match(text, /decoding \[#{24}\] 200\/200 \(100%\)/);
   assert.ok(text.endsWith('\n'));
@@ -50,8 +54,18 @@ test('progress: a bar with counts and time left on a terminal, plain lines at ev
   const q = new StderrProgress(plain.stream);
   q.start('evaluation', 100);
   for (let i = 1; i <= 100; i++) q.update(i);
-  assert.deepEqual(plain.written.map((l) => l.replace(/ [\d.]+s elapsed, [\d.]+s left/, '')), [
-    'evaluation: 1/100 (1%)\n', 'evaluation: 25/100 (25%)\n', 'evaluation: 50/100 (50%)\n', 'evaluation: 75/100 (75%)\n', 'evaluation: 100/100 (100%)\n',
-  ]);
-  assert.ok(plain.written.every((l) => !l.includes('\r') && !l.includes('[#')), 'no control characters or bars in logs');
+  assert.deepEqual(
+    plain.written.map((l) => l.replace(/ [\d.]+s elapsed, [\d.]+s left/, '')),
+    [
+      'evaluation: 1/100 (1%)\n',
+      'evaluation: 25/100 (25%)\n',
+      'evaluation: 50/100 (50%)\n',
+      'evaluation: 75/100 (75%)\n',
+      'evaluation: 100/100 (100%)\n',
+    ],
+  );
+  assert.ok(
+    plain.written.every((l) => !l.includes('\r') && !l.includes('[#')),
+    'no control characters or bars in logs',
+  );
 });

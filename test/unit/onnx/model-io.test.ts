@@ -91,12 +91,24 @@ test('graph edits: inserted nodes and new inputs run in onnxruntime', async () =
   graph.inputs.push(floatValueInfo('offset', []));
   const last = graph.producer('logits')!;
   last.outputs = ['logits_raw'];
-  const added = graph.addNode({ name: 'shift', opType: 'Add', domain: '', inputs: ['logits_raw', 'offset'], outputs: ['logits'], attributes: [] });
+  const added = graph.addNode({
+    name: 'shift',
+    opType: 'Add',
+    domain: '',
+    inputs: ['logits_raw', 'offset'],
+    outputs: ['logits'],
+    attributes: [],
+  });
   assert.equal(graph.producer('logits'), added);
   const session = await defaultRunner.createSession(graph.toBytes());
   const out = await session.run({ pixel_values: pixels, offset: { data: Float32Array.of(1), dims: [] } });
   const base = await logits(modelFile);
-  assert.ok(maxAbsDiff(out.logits.data, base.map((v) => v + 1)) < 1e-5);
+  assert.ok(
+    maxAbsDiff(
+      out.logits.data,
+      base.map((v) => v + 1),
+    ) < 1e-5,
+  );
   await session.release();
 });
 

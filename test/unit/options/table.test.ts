@@ -19,11 +19,16 @@ test('every option keeps one name: the flag is its kebab case, config.json its s
   assert.equal(flagName('integerLayerNorm'), 'integer-layer-norm');
   assert.equal(recordName('searchSpace'), 'search_space');
   const text = usage('cpu');
-  for (const name of Object.keys(QUANTIZE_OPTIONS)) assert.match(text, new RegExp(`(--|\\[no-\\])${flagName(name)}\\b`), `--help names --${flagName(name)}`);
+  for (const name of Object.keys(QUANTIZE_OPTIONS))
+    assert.match(text, new RegExp(`(--|\\[no-\\])${flagName(name)}\\b`), `--help names --${flagName(name)}`);
   const record = optionsRecord(resolveOptions({ method: 'evolq' }));
   assert.equal(record.w_bits, 8);
   assert.equal(record.search_space, 'attention');
-  assert.equal(optionsRecord(resolveOptions({})).search_space, undefined, 'search options are recorded only when the search ran');
+  assert.equal(
+    optionsRecord(resolveOptions({})).search_space,
+    undefined,
+    'search options are recorded only when the search ran',
+  );
 });
 
 test('the defaults, the preset and the low-activation defaults come from the table, in that order of strength', () => {
@@ -32,8 +37,16 @@ test('the defaults, the preset and the low-activation defaults come from the tab
   assert.deepEqual(Object.keys(PRESETS.default), []);
   assert.equal(resolveOptions({ aBits: 4 }).searchSpace, 'block+activations');
   assert.equal(resolveOptions({ aBits: '4' }).outputCorrection, true);
-  assert.equal(resolveOptions({ aBits: 4, preset: 'paper' }).searchSpace, 'attention', 'the preset wins over the low-activation default');
-  assert.equal(resolveOptions({ aBits: 4, preset: 'paper', mutation: 'point' }).mutation, 'point', 'what is given wins over the preset');
+  assert.equal(
+    resolveOptions({ aBits: 4, preset: 'paper' }).searchSpace,
+    'attention',
+    'the preset wins over the low-activation default',
+  );
+  assert.equal(
+    resolveOptions({ aBits: 4, preset: 'paper', mutation: 'point' }).mutation,
+    'point',
+    'what is given wins over the preset',
+  );
   assert.equal(resolveOptions({}, 'landscape').calibSize, 500);
   assert.equal(resolveOptions({ aBits: 4 }, 'landscape').searchSpace, 'attention');
   assert.equal(REQUEST_OPTIONS.points.default, 41);
@@ -45,17 +58,36 @@ test('values are checked by the table, with errors that name the flag and list t
   assert.throws(() => resolveOptions({ ptf: 'no' }), /--ptf must be true or false, got "no"/);
   assert.throws(() => resolveOptions({ wbits: 4 } as never), /Unknown option "wbits"/);
   assert.equal(resolveOptions({ searchBudget: '2.5T' }).searchBudget, 2.5e12);
-  assert.throws(() => resolveOptions({ exportFormat: 'nibbles', wBits: 8 }), /--export-format nibbles stores 4 or 3-bit weights, not 8/);
+  assert.throws(
+    () => resolveOptions({ exportFormat: 'nibbles', wBits: 8 }),
+    /--export-format nibbles stores 4 or 3-bit weights, not 8/,
+  );
 });
 
 test('the command line takes each recipe switch and its --no- form, and refuses both at once', () => {
-  const line = parseCommand('quantize', ['m', '--calib', 'c', '--out', 'o', '--no-ptf', '--shared-qkv', '--w-bits', '4'], ['MODEL']);
-  assert.deepEqual([line.options.ptf, line.options.sharedQkv, line.options.wBits, line.options.lis], [false, true, '4', undefined]);
+  const line = parseCommand(
+    'quantize',
+    ['m', '--calib', 'c', '--out', 'o', '--no-ptf', '--shared-qkv', '--w-bits', '4'],
+    ['MODEL'],
+  );
+  assert.deepEqual(
+    [line.options.ptf, line.options.sharedQkv, line.options.wBits, line.options.lis],
+    [false, true, '4', undefined],
+  );
   assert.equal(line.request.calib, 'c');
   assert.equal(resolveOptions({ ...line.options, preset: 'paper', sharedQkv: false }).sharedQkv, false);
-  assert.throws(() => parseCommand('quantize', ['m', '--calib', 'c', '--out', 'o', '--lis', '--no-lis'], ['MODEL']), /give --lis or --no-lis, not both/);
+  assert.throws(
+    () => parseCommand('quantize', ['m', '--calib', 'c', '--out', 'o', '--lis', '--no-lis'], ['MODEL']),
+    /give --lis or --no-lis, not both/,
+  );
   assert.throws(() => parseCommand('quantize', ['m', '--calib', 'c'], ['MODEL']), /--out is required/);
-  assert.throws(() => parseCommand('eval', ['m', '--data', 'd', '--passes', '3'], ['MODEL']), /Unknown option '--passes'/);
-  assert.throws(() => parseCommand('landscape', ['m', '--calib', 'c', '--out', 'o', '--points', '0'], ['MODEL']), /--points must be an integer in 1..10001/);
+  assert.throws(
+    () => parseCommand('eval', ['m', '--data', 'd', '--passes', '3'], ['MODEL']),
+    /Unknown option '--passes'/,
+  );
+  assert.throws(
+    () => parseCommand('landscape', ['m', '--calib', 'c', '--out', 'o', '--points', '0'], ['MODEL']),
+    /--points must be an integer in 1..10001/,
+  );
   assert.ok(commandUsage('landscape').includes('--calib-size N (500)'));
 });

@@ -5,7 +5,16 @@ import { Graph } from '../../../src/onnx/graph.js';
 import { floatValueInfo } from '../../../src/onnx/proto.js';
 import { findQuantPoints } from '../../../src/quant/points.js';
 import { materialize, simulationFeeds } from '../../../src/quant/materialize.js';
-import { fakeQuantUniform, fakeQuantLog2, negLog2, channelIndexer, uintRange, effectiveScales, type QuantParams, type UniformParams } from '../../../src/quant/scheme.js';
+import {
+  fakeQuantUniform,
+  fakeQuantLog2,
+  negLog2,
+  channelIndexer,
+  uintRange,
+  effectiveScales,
+  type QuantParams,
+  type UniformParams,
+} from '../../../src/quant/scheme.js';
 import { loadModel } from '../../../src/model.js';
 import { defaultRunner } from '../../../src/runtime/runner.js';
 import { Rng } from '../../../src/rng.js';
@@ -15,24 +24,30 @@ import { calibrate } from '../../../src/calibrate/calibrate.js';
 
 /** x [2,3,8] → Softmax, LayerNorm(x), MatMul(LN out, W[8,6]); every point kind once. */
 function tinyModel(w: Float32Array) {
-  return new Graph(buildModel({
-    inputs: [{ name: 'x', shape: [2, 3, 8] }],
-    outputs: ['y', 'p'],
-    inits: [
-      { name: 'W', dims: [8, 6], values: w },
-      { name: 'gamma', dims: [8], values: new Float32Array(8).fill(1) },
-      { name: 'beta', dims: [8], values: new Float32Array(8) },
-    ],
-    nodes: [
-      { op: 'LayerNormalization', inputs: ['x', 'gamma', 'beta'], outputs: ['h'], attrs: { axis: -1 } },
-      { op: 'MatMul', inputs: ['h', 'W'], outputs: ['y'] },
-      { op: 'Softmax', inputs: ['x'], outputs: ['p'], attrs: { axis: -1 } },
-    ],
-  }));
+  return new Graph(
+    buildModel({
+      inputs: [{ name: 'x', shape: [2, 3, 8] }],
+      outputs: ['y', 'p'],
+      inits: [
+        { name: 'W', dims: [8, 6], values: w },
+        { name: 'gamma', dims: [8], values: new Float32Array(8).fill(1) },
+        { name: 'beta', dims: [8], values: new Float32Array(8) },
+      ],
+      nodes: [
+        { op: 'LayerNormalization', inputs: ['x', 'gamma', 'beta'], outputs: ['h'], attrs: { axis: -1 } },
+        { op: 'MatMul', inputs: ['h', 'W'], outputs: ['y'] },
+        { op: 'Softmax', inputs: ['x'], outputs: ['p'], attrs: { axis: -1 } },
+      ],
+    }),
+  );
 }
 
 const uniform = (bits: number, scale: number[], zeroPoint: number[], axis: number | null): UniformParams => ({
-  kind: 'uniform', bits, scale: Float32Array.from(scale), zeroPoint: Float32Array.from(zeroPoint), axis,
+  kind: 'uniform',
+  bits,
+  scale: Float32Array.from(scale),
+  zeroPoint: Float32Array.from(zeroPoint),
+  axis,
 });
 
 async function runQuantized(graph: Graph, params: Record<string, QuantParams>, x: Float32Array) {
@@ -53,7 +68,10 @@ for (const bits of [8, 4, 3]) {
     const graph = tinyModel(w);
     const x = randomTensor(rng, 48, 3, 0.5);
     const params: Record<string, QuantParams> = {
-      n0: { ...uniform(bits, [0.01], [3], -1), channelFactor: Float32Array.from({ length: 8 }, (_, c) => 2 ** (c % 4)) },
+      n0: {
+        ...uniform(bits, [0.01], [3], -1),
+        channelFactor: Float32Array.from({ length: 8 }, (_, c) => 2 ** (c % 4)),
+      },
       a0: uniform(bits, [0.037], [2], null),
       w0: uniform(bits, [0.1, 0.2, 0.05, 0.3, 0.11, 0.07], [1, 2, 3, 0, 4, 2], 1),
       s0: uniform(bits, [1 / 255], [0], null),
@@ -74,7 +92,8 @@ for (const bits of [8, 4, 3]) {
         const scales = effectiveScales(p);
         levels.get(c)!.add(Math.round(v / scales[scales.length === 1 ? 0 : c]));
       });
-      for (const set of levels.values()) assert.ok(set.size <= 2 ** bits, `${point.id} uses at most 2^${bits} levels per channel`);
+      for (const set of levels.values())
+        assert.ok(set.size <= 2 ** bits, `${point.id} uses at most 2^${bits} levels per channel`);
     }
   });
 }
@@ -82,7 +101,7 @@ for (const bits of [8, 4, 3]) {
 test('round half to even: ties go to the even integer in the graph and the reference', async () => {
   const graph = tinyModel(new Float32Array(48).fill(0.25));
   // With scale 1 every x.5 is a tie; LayerNorm input point sees x directly.
-  const x = Float32Array.from({ length: 48 }, (_, i) => (i - 24) + 0.5);
+  const x = Float32Array.from({ length: 48 }, (_, i) => i - 24 + 0.5);
   const params = { n0: { ...uniform(8, [1], [128], -1), channelFactor: new Float32Array(8).fill(1) } };
   const { byId } = await runQuantized(graph, params, x);
   const expected = x.map((v) => {
@@ -90,7 +109,10 @@ test('round half to even: ties go to the even integer in the graph and the refer
     return (Math.abs(v % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r) + 0; // DequantizeLinear gives +0, never -0
   });
   assert.deepEqual(byId.n0, expected);
-  assert.deepEqual(Array.from(byId.n0.subarray(22, 27), (v) => v + 0), [-2, 0, 0, 2, 2]);
+  assert.deepEqual(
+    Array.from(byId.n0.subarray(22, 27), (v) => v + 0),
+    [-2, 0, 0, 2, 2],
+  );
 });
 
 for (const steps of [1, 2]) {
@@ -110,10 +132,20 @@ for (const steps of [1, 2]) {
       mismatches++;
     }
     assert.ok(mismatches <= 1);
-    assert.ok(byId.s0.some((v) => v === 0), 'tiny probabilities quantize to 0');
+    assert.ok(
+      byId.s0.some((v) => v === 0),
+      'tiny probabilities quantize to 0',
+    );
     const exponent = (v: number) => steps * Math.log2(v);
-    assert.ok(byId.s0.every((v) => v === 0 || Math.abs(exponent(v) - Math.round(exponent(v))) < 1e-5), `values are powers of 2^(1/${steps})`);
-    if (steps === 2) assert.ok(byId.s0.some((v) => v > 0 && Math.round(exponent(v)) % 2 !== 0), 'odd exponents are used');
+    assert.ok(
+      byId.s0.every((v) => v === 0 || Math.abs(exponent(v) - Math.round(exponent(v))) < 1e-5),
+      `values are powers of 2^(1/${steps})`,
+    );
+    if (steps === 2)
+      assert.ok(
+        byId.s0.some((v) => v > 0 && Math.round(exponent(v)) % 2 !== 0),
+        'odd exponents are used',
+      );
   });
 }
 
@@ -132,12 +164,17 @@ function softmaxRows(x: Float32Array, width: number): Float32Array {
 test('with quantization switched off the simulation graph equals the float model', async () => {
   const model = loadModel(DEFAULT_MODEL);
   const points = findQuantPoints(model.graph);
-  const params: Record<string, QuantParams> = Object.fromEntries(points.map((p) => [p.id, uniform(8, [0.1], [128], null)]));
+  const params: Record<string, QuantParams> = Object.fromEntries(
+    points.map((p) => [p.id, uniform(8, [0.1], [128], null)]),
+  );
   const off = materialize(model.graph, points, params, { enabled: new Set() });
   const x = { data: randomTensor(new Rng(3), 4 * 3072, 2), dims: [4, 3, 32, 32] };
   const float = await defaultRunner.createSession(join(DEFAULT_MODEL, 'model.onnx'));
   const sim = await defaultRunner.createSession(off.graph.toBytes());
-  assert.deepEqual((await sim.run({ pixel_values: x })).logits.data, (await float.run({ pixel_values: x })).logits.data);
+  assert.deepEqual(
+    (await sim.run({ pixel_values: x })).logits.data,
+    (await float.run({ pixel_values: x })).logits.data,
+  );
   await float.release();
   await sim.release();
 });
@@ -146,10 +183,22 @@ test('every point inserted at W8A8, the simulation agrees with the float model o
   const model = loadModel(DEFAULT_MODEL);
   const points = findQuantPoints(model.graph);
   const items = listImageFolder(join(ASSETS, 'cifar10/test'), model.labels).items;
-  const calibration = await decodeImages(items.filter((_, i) => i % 20 === 0), model.preprocessing);
-  const images = await decodeImages(items.filter((_, i) => i % 20 === 1), model.preprocessing);
+  const calibration = await decodeImages(
+    items.filter((_, i) => i % 20 === 0),
+    model.preprocessing,
+  );
+  const images = await decodeImages(
+    items.filter((_, i) => i % 20 === 1),
+    model.preprocessing,
+  );
   const table = await calibrate(defaultRunner, model.graph, model.inputName, points, calibration, {
-    wBits: 8, aBits: 8, observer: 'minmax', ptf: true, lis: false, biasCorrection: false, batchSize: 50,
+    wBits: 8,
+    aBits: 8,
+    observer: 'minmax',
+    ptf: true,
+    lis: false,
+    biasCorrection: false,
+    batchSize: 50,
   });
   const sim = materialize(model.graph, points, table.params);
   const x = { data: images.data, dims: images.dims };
@@ -158,7 +207,8 @@ test('every point inserted at W8A8, the simulation agrees with the float model o
   const a = (await session.run({ pixel_values: x, ...simulationFeeds(sim, points, table.params) })).logits.data;
   const b = (await float.run({ pixel_values: x })).logits.data;
   assert.ok(maxAbsDiff(a, b) > 0, 'quantization is really inserted');
-  const argmax = (l: Float32Array, r: number) => l.subarray(r * 10, r * 10 + 10).reduce((best, v, i, row) => (v > row[best] ? i : best), 0);
+  const argmax = (l: Float32Array, r: number) =>
+    l.subarray(r * 10, r * 10 + 10).reduce((best, v, i, row) => (v > row[best] ? i : best), 0);
   let agree = 0;
   for (let r = 0; r < images.dims[0]; r++) if (argmax(a, r) === argmax(b, r)) agree++;
   assert.ok(agree >= 0.95 * images.dims[0], `${agree}/${images.dims[0]} predictions agree`);

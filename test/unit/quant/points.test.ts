@@ -35,7 +35,10 @@ test('vit-cifar10: every linear weight, every matmul input, 13 LayerNorm inputs,
   for (const [i, unit] of units.entries()) {
     assert.equal(unit.kind, 'attention');
     assert.equal(unit.name, `blocks/blocks.${i}`);
-    assert.deepEqual(unit.points.map((id) => nodeTail(byId.get(id)!)), ['qkv/MatMul', 'proj/MatMul']);
+    assert.deepEqual(
+      unit.points.map((id) => nodeTail(byId.get(id)!)),
+      ['qkv/MatMul', 'proj/MatMul'],
+    );
   }
   const head = points.find((p) => p.node === '/head/Gemm' && p.kind === 'weight')!;
   assert.equal(head.channelAxis, 0, 'Gemm with transB=1 has output channels on axis 0');
@@ -49,7 +52,10 @@ test('block search space adds each MLP to its attention unit', () => {
   const { model, points, byId } = marked('vit-cifar10');
   const units = findUnits(model.graph, points, 'block');
   assert.equal(units.length, 6);
-  assert.deepEqual(units[3].points.map((id) => nodeTail(byId.get(id)!)), ['qkv/MatMul', 'proj/MatMul', 'fc1/MatMul', 'fc2/MatMul']);
+  assert.deepEqual(
+    units[3].points.map((id) => nodeTail(byId.get(id)!)),
+    ['qkv/MatMul', 'proj/MatMul', 'fc1/MatMul', 'fc2/MatMul'],
+  );
   const withActivations = findUnits(model.graph, points, 'block+activations');
   assert.ok(withActivations[3].points.some((id) => byId.get(id)!.kind === 'softmax'));
   assert.ok(withActivations[3].points.some((id) => byId.get(id)!.kind === 'activation'));
@@ -63,7 +69,10 @@ test('resnet: one unit per residual block, projection shortcuts included', () =>
   assert.equal(units.length, 3);
   assert.ok(units.every((u) => u.kind === 'block'));
   // layers.1 opens the second stage (stride 2, 16 → 32 channels), so it has the first projection shortcut.
-  assert.deepEqual(units[1].points.map((id) => nodeTail(byId.get(id)!)), ['layers.1/conv1/Conv', 'layers.1/conv2/Conv', 'short/short.0/Conv'].map((s) => s.split('/').slice(-2).join('/')));
+  assert.deepEqual(
+    units[1].points.map((id) => nodeTail(byId.get(id)!)),
+    ['layers.1/conv1/Conv', 'layers.1/conv2/Conv', 'short/short.0/Conv'].map((s) => s.split('/').slice(-2).join('/')),
+  );
   assert.ok(points.filter((p) => p.kind === 'weight' && p.node.includes('Conv')).every((p) => p.channelAxis === 0));
 });
 
@@ -82,12 +91,22 @@ test('swin: windowed and shifted attention are units; patch merging is quantized
   assert.equal(count('softmax'), 6);
   const units = findUnits(model.graph, points);
   assert.equal(units.length, 6);
-  assert.deepEqual(units.map((u) => u.name), [
-    'features/features.1/features.1.0', 'features/features.1/features.1.1',
-    'features/features.3/features.3.0', 'features/features.3/features.3.1',
-    'features/features.5/features.5.0', 'features/features.5/features.5.1',
-  ]);
-  for (const u of units) assert.deepEqual(u.points.map((id) => nodeTail(byId.get(id)!)), ['attn/MatMul', 'attn/MatMul_3']);
+  assert.deepEqual(
+    units.map((u) => u.name),
+    [
+      'features/features.1/features.1.0',
+      'features/features.1/features.1.1',
+      'features/features.3/features.3.0',
+      'features/features.3/features.3.1',
+      'features/features.5/features.5.0',
+      'features/features.5/features.5.1',
+    ],
+  );
+  for (const u of units)
+    assert.deepEqual(
+      u.points.map((id) => nodeTail(byId.get(id)!)),
+      ['attn/MatMul', 'attn/MatMul_3'],
+    );
   const merging = points.filter((p) => p.kind === 'weight' && p.node.includes('reduction'));
   assert.equal(merging.length, 2);
   assert.ok(merging.every((p) => !units.some((u) => u.points.includes(p.id))));
@@ -104,7 +123,10 @@ test('torchvision ViT: nn.MultiheadAttention in_proj and out_proj (Gemm) form th
   const units = findUnits(model.graph, points);
   assert.equal(units.length, 2); // one per encoder layer
   assert.equal(units[0].name, 'encoder/layers/encoder_layer_0');
-  assert.deepEqual(units[0].points.map((id) => nodeTail(byId.get(id)!)), ['self_attention/MatMul', 'self_attention/Gemm']);
+  assert.deepEqual(
+    units[0].points.map((id) => nodeTail(byId.get(id)!)),
+    ['self_attention/MatMul', 'self_attention/Gemm'],
+  );
   assert.equal(byId.get(units[0].points[1])!.channelAxis, 0);
 });
 
@@ -140,25 +162,40 @@ function decomposedLayerNormModel(opset: number) {
 test('the decomposed LayerNorm (ReduceMean/Sub/Pow/Sqrt/Div) marks its input like LayerNormalization', () => {
   const graph = new Graph(decomposedLayerNormModel(13));
   const points = findQuantPoints(graph);
-  assert.deepEqual(points.map((p) => [p.kind, p.tensor]), [['layernorm', 'x'], ['activation', 'h'], ['weight', 'W']]);
+  assert.deepEqual(
+    points.map((p) => [p.kind, p.tensor]),
+    [
+      ['layernorm', 'x'],
+      ['activation', 'h'],
+      ['weight', 'W'],
+    ],
+  );
   const ln = points[0];
   assert.deepEqual(ln.consumers.sort(), ['ReduceMean_0', 'Sub_1']);
 });
 
 test('weights shared through Identity get one point per use', () => {
   const w = new Float32Array(16).fill(0.5);
-  const graph = new Graph(buildModel({
-    inputs: [{ name: 'x', shape: [2, 4] }],
-    outputs: ['z'],
-    inits: [{ name: 'W', dims: [4, 4], values: w }],
-    nodes: [
-      { op: 'Identity', inputs: ['W'], outputs: ['W2'] },
-      { op: 'MatMul', inputs: ['x', 'W'], outputs: ['y'] },
-      { op: 'MatMul', inputs: ['y', 'W2'], outputs: ['z'] },
-    ],
-  }));
+  const graph = new Graph(
+    buildModel({
+      inputs: [{ name: 'x', shape: [2, 4] }],
+      outputs: ['z'],
+      inits: [{ name: 'W', dims: [4, 4], values: w }],
+      nodes: [
+        { op: 'Identity', inputs: ['W'], outputs: ['W2'] },
+        { op: 'MatMul', inputs: ['x', 'W'], outputs: ['y'] },
+        { op: 'MatMul', inputs: ['y', 'W2'], outputs: ['z'] },
+      ],
+    }),
+  );
   const weights = findQuantPoints(graph).filter((p) => p.kind === 'weight');
-  assert.deepEqual(weights.map((p) => [p.tensor, p.consumers]), [['W', ['MatMul_1']], ['W2', ['MatMul_2']]]);
+  assert.deepEqual(
+    weights.map((p) => [p.tensor, p.consumers]),
+    [
+      ['W', ['MatMul_1']],
+      ['W2', ['MatMul_2']],
+    ],
+  );
 });
 
 test('an opset-13 model with the decomposed LayerNorm simulates in onnxruntime; opset 12 is refused by name', async () => {
@@ -166,7 +203,9 @@ test('an opset-13 model with the decomposed LayerNorm simulates in onnxruntime; 
   const points = findQuantPoints(graph);
   const w = graph.constantValue('W')!;
   const params: Record<string, QuantParams> = {
-    n0: minmaxParams(-3, 3, 8), a0: minmaxParams(-3, 3, 8), w0: weightParams(w.values, w.dims, 1, 4),
+    n0: minmaxParams(-3, 3, 8),
+    a0: minmaxParams(-3, 3, 8),
+    w0: weightParams(w.values, w.dims, 1, 4),
   };
   const sim = materialize(graph, points, params);
   const session = await defaultRunner.createSession(sim.graph.toBytes());
@@ -175,17 +214,32 @@ test('an opset-13 model with the decomposed LayerNorm simulates in onnxruntime; 
   assert.equal(out.y.data.length, 64);
   assert.ok(out.y.data.every(Number.isFinite));
   await session.release();
-  assert.throws(() => materialize(new Graph(decomposedLayerNormModel(12)), points, params), /opset 12; evolq needs opset 13/);
+  assert.throws(
+    () => materialize(new Graph(decomposedLayerNormModel(12)), points, params),
+    /opset 12; evolq needs opset 13/,
+  );
 });
 
 test('nodes without names or with repeated names get unique names', () => {
   const model = buildModel({
-    inputs: [{ name: 'x', shape: [2, 4] }], outputs: ['z'],
+    inputs: [{ name: 'x', shape: [2, 4] }],
+    outputs: ['z'],
     inits: [{ name: 'W', dims: [4, 4], values: new Float32Array(16).fill(0.5) }],
-    nodes: [{ op: 'MatMul', inputs: ['x', 'W'], outputs: ['y'] }, { op: 'MatMul', inputs: ['y', 'W'], outputs: ['z'] }],
+    nodes: [
+      { op: 'MatMul', inputs: ['x', 'W'], outputs: ['y'] },
+      { op: 'MatMul', inputs: ['y', 'W'], outputs: ['z'] },
+    ],
   });
   model.graph!.node!.forEach((n) => (n.name = 'same'));
   const graph = new Graph(model);
-  assert.deepEqual(graph.nodes.map((n) => n.name), ['same', 'same#1']);
-  assert.deepEqual(findQuantPoints(graph).filter((p) => p.kind === 'weight').map((p) => p.node), ['same', 'same#1']);
+  assert.deepEqual(
+    graph.nodes.map((n) => n.name),
+    ['same', 'same#1'],
+  );
+  assert.deepEqual(
+    findQuantPoints(graph)
+      .filter((p) => p.kind === 'weight')
+      .map((p) => p.node),
+    ['same', 'same#1'],
+  );
 });

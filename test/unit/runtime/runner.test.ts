@@ -7,18 +7,33 @@ import { onnx } from '../../../src/onnx/proto.js';
 test('--device is checked against the providers of the installed onnxruntime-node, naming them', () => {
   const providers = executionProviders();
   assert.ok(providers.some((p) => p.name === 'cpu' && p.usable));
-  assert.throws(() => new OrtRunner({ device: 'tpu' }), new RegExp(`Unsupported --device: "tpu". Should be one of: ${providers.map((p) => p.name).join(', ')}\\.`));
+  assert.throws(
+    () => new OrtRunner({ device: 'tpu' }),
+    new RegExp(`Unsupported --device: "tpu". Should be one of: ${providers.map((p) => p.name).join(', ')}\\.`),
+  );
   for (const missing of providers.filter((p) => !p.usable)) {
-    assert.throws(() => checkDevice(missing.name), new RegExp(`--device ${missing.name}: this onnxruntime-node was installed without its ${missing.name} provider.*npm rebuild onnxruntime-node`));
+    assert.throws(
+      () => checkDevice(missing.name),
+      new RegExp(
+        `--device ${missing.name}: this onnxruntime-node was installed without its ${missing.name} provider.*npm rebuild onnxruntime-node`,
+      ),
+    );
   }
   assert.throws(() => new OrtRunner({ threads: 0 }), /--threads must be an integer >= 1/);
-  assert.deepEqual({ ...new OrtRunner({ threads: 1 }).report, onnxruntime: 'x' }, { device: 'cpu', threads: 1, onnxruntime: 'x' });
+  assert.deepEqual(
+    { ...new OrtRunner({ threads: 1 }).report, onnxruntime: 'x' },
+    { device: 'cpu', threads: 1, onnxruntime: 'x' },
+  );
 });
 
 test('a non-float output is an error naming it, not silently dropped', async () => {
   const model = buildModel({
-    inputs: [{ name: 'x', shape: [2, 3] }], outputs: ['y', 'index'],
-    nodes: [{ op: 'Relu', inputs: ['x'], outputs: ['y'] }, { op: 'ArgMax', inputs: ['x'], outputs: ['index'], attrs: { axis: 1 } }],
+    inputs: [{ name: 'x', shape: [2, 3] }],
+    outputs: ['y', 'index'],
+    nodes: [
+      { op: 'Relu', inputs: ['x'], outputs: ['y'] },
+      { op: 'ArgMax', inputs: ['x'], outputs: ['index'], attrs: { axis: 1 } },
+    ],
   });
   model.graph!.output![1].type!.tensorType!.elemType = onnx.TensorProto.DataType.INT64;
   const session = await new OrtRunner().createSession(bytesOf(model));

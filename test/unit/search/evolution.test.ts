@@ -6,10 +6,12 @@ import { Rng } from '../../../src/rng.js';
 const options = { population: 15, cycles: 3, tournament: 10, radius: 1e-3, mutation: 'absolute' as const };
 
 /** An evaluation from a fitness of the scales alone, with one image whose term is the fitness. */
-const scoredBy = (f: (s: Scales) => number): Evaluate => async (s) => {
-  const fitness = f(s);
-  return { fitness, rows: Float64Array.of(fitness) };
-};
+const scoredBy =
+  (f: (s: Scales) => number): Evaluate =>
+  async (s) => {
+    const fitness = f(s);
+    return { fitness, rows: Float64Array.of(fitness) };
+  };
 
 test('mutation adds uniform noise within ±r and takes the absolute value', () => {
   const start = [Float32Array.of(0.01, 0.0002, 0.5)];
@@ -25,7 +27,7 @@ test('mutation adds uniform noise within ±r and takes the absolute value', () =
   assert.ok(Math.abs(relative[0] - 2) <= 0.1 && Math.abs(relative[1] - 200) <= 10);
 });
 
-test('joint mutation moves a point\'s scales together by a common factor, then each by its own', () => {
+test("joint mutation moves a point's scales together by a common factor, then each by its own", () => {
   const rng = new Rng(3);
   const ones = Float32Array.from({ length: 512 }, () => 1);
   const ratios = [];
@@ -37,7 +39,10 @@ test('joint mutation moves a point\'s scales together by a common factor, then e
   // The mean of 512 independent ±5% factors stays within ±0.5% of 1; a common factor moves it by up to 5%.
   const spread = Math.max(...ratios) - Math.min(...ratios);
   assert.ok(spread > 0.05, `joint means spread ${spread}`);
-  const independent = Array.from({ length: 50 }, () => mutate([ones], rng, 0.05, 'relative')[0].reduce((a, b) => a + b, 0) / 512);
+  const independent = Array.from(
+    { length: 50 },
+    () => mutate([ones], rng, 0.05, 'relative')[0].reduce((a, b) => a + b, 0) / 512,
+  );
   assert.ok(Math.max(...independent) - Math.min(...independent) < 0.01);
 });
 
@@ -58,7 +63,12 @@ test('point mutation moves every scale of a point by one factor, each point by i
 
 test('one evaluation per cycle; the start is kept when no mutation beats it', async () => {
   let calls = 0;
-  const { best, evaluations } = await evolveUnit({ scales: [Float32Array.of(0.5)], fitness: 1 }, scoredBy(() => (calls++, 2)), new Rng(2), options);
+  const { best, evaluations } = await evolveUnit(
+    { scales: [Float32Array.of(0.5)], fitness: 1 },
+    scoredBy(() => (calls++, 2)),
+    new Rng(2),
+    options,
+  );
   assert.equal(evaluations, 3);
   assert.equal(calls, 3);
   assert.deepEqual(Array.from(best.scales[0]), [0.5]);
@@ -68,7 +78,12 @@ test('one evaluation per cycle; the start is kept when no mutation beats it', as
 test('the search moves towards lower fitness and is deterministic for a seed', async () => {
   const target = 0.3;
   const fitness = scoredBy((s) => Math.abs(s[0][0] - target));
-  const run = (seed: number) => evolveUnit({ scales: [Float32Array.of(0.31)], fitness: 0.01 }, fitness, new Rng(seed), { ...options, cycles: 60, radius: 2e-3 });
+  const run = (seed: number) =>
+    evolveUnit({ scales: [Float32Array.of(0.31)], fitness: 0.01 }, fitness, new Rng(seed), {
+      ...options,
+      cycles: 60,
+      radius: 2e-3,
+    });
   const a = await run(3);
   const b = await run(3);
   assert.deepEqual(a, b);
@@ -94,5 +109,8 @@ test('a race that stops exactly the candidates no better than the member they wo
   assert.ok(race.stopped > 0 && race.stopped < 60, `${race.stopped} stopped`);
   // The rival is the worst member: the start's fitness until 15 better candidates have replaced every copy of it.
   assert.equal(rivals[0], 0.01);
-  assert.ok(rivals.every((r, i) => i === 0 || r <= rivals[i - 1]), 'the worst member only gets better');
+  assert.ok(
+    rivals.every((r, i) => i === 0 || r <= rivals[i - 1]),
+    'the worst member only gets better',
+  );
 });

@@ -3,22 +3,34 @@ import assert from 'node:assert/strict';
 import type { Graph } from '../../../src/onnx/graph.js';
 import type { QuantPoint } from '../../../src/quant/points.js';
 import { channelStats, type QuantParams } from '../../../src/quant/scheme.js';
-import { blockedWeightParams, minmaxParams, weightParams, PtfAccumulator, PtfFit } from '../../../src/calibrate/observers.js';
+import {
+  blockedWeightParams,
+  minmaxParams,
+  weightParams,
+  PtfAccumulator,
+  PtfFit,
+} from '../../../src/calibrate/observers.js';
 import { startParams, type StartName } from '../../../src/search/start.js';
 import { chooseStart } from '../../../src/search/search.js';
 import { Rng } from '../../../src/rng.js';
 
 const rng = new Rng(5);
 const weight = Float32Array.from({ length: 32 * 4 }, () => rng.symmetric(1));
-const graph = { constantValue: (t: string) => (t === 'w' || t === 'v' ? { values: weight, dims: [32, 4] } : undefined) } as unknown as Graph;
+const graph = {
+  constantValue: (t: string) => (t === 'w' || t === 'v' ? { values: weight, dims: [32, 4] } : undefined),
+} as unknown as Graph;
 const points: QuantPoint[] = [
   { id: 'w', kind: 'weight', tensor: 'w', node: 'mm', consumers: ['mm'], channelAxis: 1, dims: [32, 4] },
   { id: 'v', kind: 'weight', tensor: 'v', node: 'mm2', consumers: ['mm2'], channelAxis: 1, dims: [32, 4] },
   { id: 'a', kind: 'activation', tensor: 'x', node: 'mm', consumers: ['mm'] },
 ];
-const base: Record<string, QuantParams> = { w: weightParams(weight, [32, 4], 1, 3), v: blockedWeightParams(weight, [32, 4], 16, 3), a: minmaxParams(-1, 1, 8) };
+const base: Record<string, QuantParams> = {
+  w: weightParams(weight, [32, 4], 1, 3),
+  v: blockedWeightParams(weight, [32, 4], 16, 3),
+  a: minmaxParams(-1, 1, 8),
+};
 
-test('--start corrected: every per-channel weight gets the float weight\'s channel statistics; blocked weights and activations stay', () => {
+test("--start corrected: every per-channel weight gets the float weight's channel statistics; blocked weights and activations stay", () => {
   assert.deepEqual(startParams(graph, points, base, 'baseline'), base);
   const start = startParams(graph, points, base, 'corrected');
   assert.deepEqual(start.w, { ...base.w, correction: channelStats(weight, [32, 4], 1) });
@@ -35,11 +47,22 @@ test('--start auto takes the start with the lower calibration fitness, the basel
     scored.push(name);
     return values[name];
   };
-  const lower = await chooseStart('auto', ['baseline', 'corrected'], paramsOf, fitnessOf({ baseline: 0.2, corrected: 0.1 }));
+  const lower = await chooseStart(
+    'auto',
+    ['baseline', 'corrected'],
+    paramsOf,
+    fitnessOf({ baseline: 0.2, corrected: 0.1 }),
+  );
   assert.equal(lower.name, 'corrected');
   assert.deepEqual(lower.fitness, { baseline: 0.2, corrected: 0.1 });
-  assert.equal((await chooseStart('auto', ['baseline', 'corrected'], paramsOf, fitnessOf({ baseline: 0.1, corrected: 0.1 }))).name, 'baseline');
-  assert.equal((await chooseStart('auto', ['baseline', 'corrected'], paramsOf, fitnessOf({ baseline: 0.1, corrected: 0.3 }))).name, 'baseline');
+  assert.equal(
+    (await chooseStart('auto', ['baseline', 'corrected'], paramsOf, fitnessOf({ baseline: 0.1, corrected: 0.1 }))).name,
+    'baseline',
+  );
+  assert.equal(
+    (await chooseStart('auto', ['baseline', 'corrected'], paramsOf, fitnessOf({ baseline: 0.1, corrected: 0.3 }))).name,
+    'baseline',
+  );
   scored.length = 0;
   const named = await chooseStart('corrected', ['baseline', 'corrected'], paramsOf, fitnessOf({}));
   assert.equal(named.name, 'corrected');
@@ -61,15 +84,24 @@ test('--start fitted: corrected weights, and each LayerNorm input takes its refi
 test('--start fitted below 8 bits puts each uniform softmax on the log√2 quantizer; at 8 bits and with --lis it stays', () => {
   const softmax: QuantPoint = { id: 's', kind: 'softmax', tensor: 'p', node: 'softmax', consumers: ['mm3'] };
   const withSoftmax = [...points, softmax];
-  const at = (bits: number) => startParams(graph, withSoftmax, { ...base, s: minmaxParams(0, 1, bits) }, 'fitted', {}).s;
+  const at = (bits: number) =>
+    startParams(graph, withSoftmax, { ...base, s: minmaxParams(0, 1, bits) }, 'fitted', {}).s;
   assert.deepEqual(at(4), { kind: 'log2', bits: 4, steps: 2 });
   assert.deepEqual(at(8), minmaxParams(0, 1, 8));
   const lis: QuantParams = { kind: 'log2', bits: 4 };
-  assert.equal(startParams(graph, withSoftmax, { ...base, s: lis }, 'fitted', {}).s, lis, 'FQ-ViT\'s log2 (--lis) is kept');
-  assert.equal(startParams(graph, withSoftmax, { ...base, s: minmaxParams(0, 1, 4) }, 'corrected').s.kind, 'uniform', 'only fitted changes it');
+  assert.equal(
+    startParams(graph, withSoftmax, { ...base, s: lis }, 'fitted', {}).s,
+    lis,
+    "FQ-ViT's log2 (--lis) is kept",
+  );
+  assert.equal(
+    startParams(graph, withSoftmax, { ...base, s: minmaxParams(0, 1, 4) }, 'corrected').s.kind,
+    'uniform',
+    'only fitted changes it',
+  );
 });
 
-test('PtfFit: clips the range where rare extremes waste the 4-bit levels, with less error as the LayerNorm reads it than FQ-ViT\'s PTF', () => {
+test("PtfFit: clips the range where rare extremes waste the 4-bit levels, with less error as the LayerNorm reads it than FQ-ViT's PTF", () => {
   const r = new Rng(11);
   const channels = 16;
   const rows = 400;
@@ -90,7 +122,10 @@ test('PtfFit: clips the range where rare extremes waste the 4-bit levels, with l
   fqvit.add(values, channels);
   const fitted = fit.params();
   const plain = fqvit.params();
-  assert.ok(fitted.scale[0] < plain.scale[0], `refit base ${fitted.scale[0]} should be below FQ-ViT's ${plain.scale[0]}`);
+  assert.ok(
+    fitted.scale[0] < plain.scale[0],
+    `refit base ${fitted.scale[0]} should be below FQ-ViT's ${plain.scale[0]}`,
+  );
   // The error as the LayerNorm reads it (per row, divided by the row's variance): the refit is lower.
   const error = (p: { scale: Float32Array; zeroPoint: Float32Array; channelFactor?: Float32Array }) => {
     let total = 0;
@@ -107,7 +142,10 @@ test('PtfFit: clips the range where rare extremes waste the 4-bit levels, with l
     return total;
   };
   assert.ok(error(fitted) < 0.8 * error(plain), `refit error ${error(fitted)} against FQ-ViT's ${error(plain)}`);
-  assert.ok(fitted.channelFactor!.every((f) => [1, 2, 4, 8].includes(f)), 'one step per octave: powers of two');
+  assert.ok(
+    fitted.channelFactor!.every((f) => [1, 2, 4, 8].includes(f)),
+    'one step per octave: powers of two',
+  );
   // Half octaves: the powers of two are among the factors, so the error cannot grow; channels whose spreads go
   // up by √2 from one to the next take factors between them.
   for (let i = 0; i < values.length; i++) values[i] *= Math.SQRT2 ** ((i % channels) % 6);
@@ -116,9 +154,18 @@ test('PtfFit: clips the range where rare extremes waste the 4-bit levels, with l
   coarse.add(values, channels);
   fine.add(values, channels);
   const halves = fine.params();
-  assert.ok(halves.channelFactor!.every((f) => Number.isInteger(Math.round(Math.log2(f) * 2e6) / 1e6) && f >= 1 && f <= 8), `${halves.channelFactor}`);
-  assert.ok(halves.channelFactor!.some((f) => !Number.isInteger(Math.round(Math.log2(f) * 1e6) / 1e6)), `${halves.channelFactor}: some half octaves`);
-  assert.ok(error(halves) < error(coarse.params()), `half-octave error ${error(halves)} against ${error(coarse.params())}`);
+  assert.ok(
+    halves.channelFactor!.every((f) => Number.isInteger(Math.round(Math.log2(f) * 2e6) / 1e6) && f >= 1 && f <= 8),
+    `${halves.channelFactor}`,
+  );
+  assert.ok(
+    halves.channelFactor!.some((f) => !Number.isInteger(Math.round(Math.log2(f) * 1e6) / 1e6)),
+    `${halves.channelFactor}: some half octaves`,
+  );
+  assert.ok(
+    error(halves) < error(coarse.params()),
+    `half-octave error ${error(halves)} against ${error(coarse.params())}`,
+  );
   assert.throws(() => new PtfFit(min, max, 4, 0), /steps must be a positive integer/);
 });
 
@@ -126,18 +173,29 @@ test('PtfFit with plain rows: the few channels many times larger than the rest g
   const r = new Rng(3);
   const channels = 12;
   const rows = 300;
-  const values = Float32Array.from({ length: rows * channels }, (_, i) => (r.symmetric(1) + r.symmetric(1)) * ([2, 7].includes(i % channels) ? 8 : 1));
+  const values = Float32Array.from(
+    { length: rows * channels },
+    (_, i) => (r.symmetric(1) + r.symmetric(1)) * ([2, 7].includes(i % channels) ? 8 : 1),
+  );
   const [min, max] = [Math.min(...values), Math.max(...values)];
   const fit = new PtfFit(min, max, 4, 2, 'plain');
   fit.add(values, channels);
   const p = fit.params();
-  assert.deepEqual(Array.from(p.channelFactor!, (f, c) => [2, 7].includes(c) ? f >= 4 : f <= 2), new Array(channels).fill(true), `factors ${p.channelFactor}`);
-  const error = (scale: (c: number) => number, zero: number) => values.reduce((total, v, i) => {
-    const s = scale(i % channels);
-    return total + ((Math.min(15, Math.max(0, Math.round(v / s) + zero)) - zero) * s - v) ** 2;
-  }, 0);
+  assert.deepEqual(
+    Array.from(p.channelFactor!, (f, c) => ([2, 7].includes(c) ? f >= 4 : f <= 2)),
+    new Array(channels).fill(true),
+    `factors ${p.channelFactor}`,
+  );
+  const error = (scale: (c: number) => number, zero: number) =>
+    values.reduce((total, v, i) => {
+      const s = scale(i % channels);
+      return total + ((Math.min(15, Math.max(0, Math.round(v / s) + zero)) - zero) * s - v) ** 2;
+    }, 0);
   const single = minmaxParams(min, max, 4);
-  assert.ok(error((c) => p.scale[0] * p.channelFactor![c], p.zeroPoint[0]) < 0.3 * error(() => single.scale[0], single.zeroPoint[0]));
+  assert.ok(
+    error((c) => p.scale[0] * p.channelFactor![c], p.zeroPoint[0]) <
+      0.3 * error(() => single.scale[0], single.zeroPoint[0]),
+  );
 });
 
 test('PtfFit fits on its first MAX_ROWS rows, however the chunks split them: what comes after does not move it', () => {

@@ -10,7 +10,11 @@ import { ASSETS, DEFAULT_MODEL, ROOT, tempDir } from '../../helpers.js';
 const CAT = join(ASSETS, 'cifar10/test/cat/0000.jpg');
 const DOG = join(ASSETS, 'cifar10/test/dog/0000.jpg');
 
-interface Reply { status: number; type: string | undefined; body: Buffer }
+interface Reply {
+  status: number;
+  type: string | undefined;
+  body: Buffer;
+}
 
 /** A GET with a chosen Host header and a raw path (fetch() would set Host itself and normalize `..`). */
 function get(server: DemoServer, path: string, host = new URL(server.url).host): Promise<Reply> {
@@ -19,7 +23,9 @@ function get(server: DemoServer, path: string, host = new URL(server.url).host):
     const req = request({ hostname, port, path, method: 'GET', headers: { host } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => done({ status: res.statusCode ?? 0, type: res.headers['content-type'], body: Buffer.concat(chunks) }));
+      res.on('end', () =>
+        done({ status: res.statusCode ?? 0, type: res.headers['content-type'], body: Buffer.concat(chunks) }),
+      );
     });
     req.on('error', fail);
     req.end();
@@ -56,9 +62,16 @@ test('serve leaves out symlinks that lead outside the images folder and files th
   const { root, outside } = hostileFolder();
   const server = await serveDemo({ out: DEFAULT_MODEL, images: root, port: 0 });
   try {
-    assert.deepEqual(server.images.map((i) => i.name), ['cat/0000.jpg', 'cat/alias.jpg'], 'the image and a symlink to it inside the folder are served');
+    assert.deepEqual(
+      server.images.map((i) => i.name),
+      ['cat/0000.jpg', 'cat/alias.jpg'],
+      'the image and a symlink to it inside the folder are served',
+    );
     const reasons = new Map(server.skipped.map((s) => [s.file, s.reason]));
-    assert.deepEqual([...reasons.keys()].sort(), ['dangling.png', 'fake.png', 'outside.jpg', 'passwd.png'].map((f) => join(root, 'cat', f)));
+    assert.deepEqual(
+      [...reasons.keys()].sort(),
+      ['dangling.png', 'fake.png', 'outside.jpg', 'passwd.png'].map((f) => join(root, 'cat', f)),
+    );
     assert.match(reasons.get(join(root, 'cat/passwd.png'))!, /outside the images folder/);
     assert.match(reasons.get(join(root, 'cat/outside.jpg'))!, /outside the images folder/);
     assert.match(reasons.get(join(root, 'cat/fake.png'))!, /not an image/);
@@ -77,7 +90,10 @@ test('serve leaves out symlinks that lead outside the images folder and files th
       } else {
         assert.equal(reply.status, 404, `/images/${i}.png`);
       }
-      assert.ok(!reply.body.equals(passwd) && !reply.body.equals(dog), `/images/${i}.png serves a file from outside the folder`);
+      assert.ok(
+        !reply.body.equals(passwd) && !reply.body.equals(dog),
+        `/images/${i}.png serves a file from outside the folder`,
+      );
     }
   } finally {
     await server.close();
@@ -91,7 +107,10 @@ test('serve refuses a folder where no image can be served, naming the folder', a
   writeFileSync(join(root, 'cat/fake.jpg'), 'not an image');
   const started = serveDemo({ out: DEFAULT_MODEL, images: root, port: 0 });
   // A server that does start must not keep the test process alive.
-  started.then((server) => server.close(), () => undefined);
+  started.then(
+    (server) => server.close(),
+    () => undefined,
+  );
   await assert.rejects(started, (err: Error) => {
     assert.ok(err instanceof DataError, `${err.name}: ${err.message}`);
     assert.ok(err.message.startsWith(`${root}: no image can be served`), err.message);
@@ -108,7 +127,13 @@ test('serve answers only requests addressed to its own host and port (no DNS reb
       const reply = await get(server, '/listing.json', host);
       assert.equal(reply.status, 200, `Host: ${host}`);
     }
-    for (const host of [`evil.example:${port}`, 'evil.example', `127.0.0.1:${Number(port) + 1}`, '127.0.0.1', `127.0.0.1.evil.example:${port}`]) {
+    for (const host of [
+      `evil.example:${port}`,
+      'evil.example',
+      `127.0.0.1:${Number(port) + 1}`,
+      '127.0.0.1',
+      `127.0.0.1.evil.example:${port}`,
+    ]) {
       for (const path of ['/listing.json', '/', '/model.onnx', '/images/0.jpg']) {
         const reply = await get(server, path, host);
         assert.ok(reply.status === 421 || reply.status === 403, `Host: '${host}' ${path} gave ${reply.status}`);
@@ -130,9 +155,13 @@ test('listing.json names the model and the images relative to the served folders
     const text = reply.body.toString('utf8');
     const listing = JSON.parse(text);
     assert.equal(listing.model, 'vit-cifar10');
-    assert.deepEqual(listing.images.map((i: { file: string }) => i.file), ['cat/0000.jpg', 'cat/alias.jpg']);
+    assert.deepEqual(
+      listing.images.map((i: { file: string }) => i.file),
+      ['cat/0000.jpg', 'cat/alias.jpg'],
+    );
     for (const value of strings(listing)) {
-      if (value.startsWith('/')) assert.match(value, /^\/images\/\d+\.(jpg|png|webp)$/, `an absolute path in listing.json: ${value}`);
+      if (value.startsWith('/'))
+        assert.match(value, /^\/images\/\d+\.(jpg|png|webp)$/, `an absolute path in listing.json: ${value}`);
     }
     for (const local of [root, ROOT, DEFAULT_MODEL]) assert.ok(!text.includes(local), `listing.json contains ${local}`);
   } finally {
@@ -144,8 +173,20 @@ test('serve gives 404 for paths it does not route, with no way out of its folder
   const { root } = hostileFolder();
   const server = await serveDemo({ out: DEFAULT_MODEL, images: root, port: 0 });
   try {
-    for (const path of ['/../package.json', '/..%2fpackage.json', '/%2e%2e/%2e%2e/etc/passwd', '/ort/../../package.json', '/ort/..%2f..%2fpackage.json',
-      '/images/999.png', '/images/-1.png', '/images/../../etc/passwd', '/web/index.html', '/dist/web/main.js', '/config.json', '/package.json']) {
+    for (const path of [
+      '/../package.json',
+      '/..%2fpackage.json',
+      '/%2e%2e/%2e%2e/etc/passwd',
+      '/ort/../../package.json',
+      '/ort/..%2f..%2fpackage.json',
+      '/images/999.png',
+      '/images/-1.png',
+      '/images/../../etc/passwd',
+      '/web/index.html',
+      '/dist/web/main.js',
+      '/config.json',
+      '/package.json',
+    ]) {
       const reply = await get(server, path);
       assert.equal(reply.status, 404, `${path} gave ${reply.status}`);
     }
