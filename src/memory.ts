@@ -5,10 +5,7 @@ import { ConfigError } from './errors.js';
 
 const GIB = 1024 ** 3;
 
-/**
- * 2 GiB, or a quarter of this machine's memory where that is less. With a ViT-S at 224 px, 1,000 calibration
- * images, onnxruntime's working memory and the model's copies, that keeps a whole run under about 4 GB.
- */
+/** 2 GiB, or a quarter of this machine's memory where that is less (docs/notes/memory.md). */
 export const DEFAULT_MEMORY_BUDGET = Math.min(2 * GIB, Math.floor(totalmem() / 4));
 
 const UNITS: Record<string, number> = {

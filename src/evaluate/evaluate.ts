@@ -20,8 +20,7 @@ export interface EvaluationTarget {
  * of the float model among the targets), every other target also gets `toReference`: the mean KL of the
  * reference's softmax from its own, and the share of images whose top-1 is the reference's. Each target runs a batch in
  * runs of batchSize / targets images: onnxruntime keeps each session's largest working memory until the
- * session ends, so together they hold about what one model at `batchSize` does (a ViT-S at 224 px and batch
- * 100: 0.85 GiB, where four sessions at 100 held 3.5 GiB).
+ * session ends, so together they hold about what one model at `batchSize` does (docs/notes/memory.md).
  */
 export async function evaluateAccuracy(
   targets: readonly EvaluationTarget[],
