@@ -5,7 +5,7 @@ import type { Graph, Node } from '../onnx/graph.js';
 import { intAttribute } from '../onnx/graph.js';
 import { floatValueInfo, tensorDims } from '../onnx/proto.js';
 import type { FloatTensor, Runner } from '../runtime/runner.js';
-import { downstream, upstream } from './suffix.js';
+import { downstreamNodes, upstreamNodes } from '../onnx/walk.js';
 
 const COUNTED = new Set(['MatMul', 'Gemm', 'Conv']);
 
@@ -65,7 +65,7 @@ export async function forwardCost(
   const sum = (nodes: Iterable<Node>) => [...nodes].reduce((s, n) => s + (macs.get(n) ?? 0), 0);
   return {
     perImage: sum(counted),
-    suffixPerImage: unitInputs.map((t) => sum(downstream(graph, t))),
-    upTo: (tensors) => sum(upstream(graph, tensors)),
+    suffixPerImage: unitInputs.map((t) => sum(downstreamNodes(graph, t))),
+    upTo: (tensors) => sum(upstreamNodes(graph, tensors)),
   };
 }

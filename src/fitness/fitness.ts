@@ -7,12 +7,16 @@ import { simulationFeeds, type Simulation } from '../quant/materialize.js';
 import type { QuantPoint } from '../quant/points.js';
 import type { SearchUnit } from '../quant/units.js';
 import type { QuantParams } from '../quant/scheme.js';
-import { batchRanges, sliceBatch, type ImageBatch } from '../data/imagefolder.js';
+import type { ImageBatch } from '../data/imagefolder.js';
 import { batchLoss, type LossFunction } from './losses.js';
 import { suffixBoundary, suffixGraph } from './suffix.js';
 import { UnitInputs, type SpillReport } from './unit-inputs.js';
+import { joinImages, runPixels, splitBatches, type ImagesRan, type Scored, type ScoredImages } from './batches.js';
+import { Race, RACE_MIN_IMAGES, type RaceSettings } from './race.js';
 
 export { UnitInputs, type SpillReport };
+export { joinImages, type ImagesRan, type Scored, type ScoredImages } from './batches.js';
+export { RACE_MIN_IMAGES, type RaceSettings } from './race.js';
 
 export interface FitnessSetup {
   runner: Runner;
@@ -39,37 +43,6 @@ export interface FitnessSetup {
   spillFolder?: string;
 }
 
-/** Told the number of images each batch of a forward ran, as it ends (for progress on long forwards). */
-export type ImagesRan = (images: number) => void;
-
-/** A fitness and each image's term of it (the fitness is the mean over batches of their rows' mean). */
-export interface Scored {
-  fitness: number;
-  rows: Float64Array;
-}
-
-/**
- * Racing a candidate against a rival (the population member it would replace): after each batch but the last,
- * once `minImages` images are in, the candidate stops when its mean per-image difference to the rival is above
- * `z` standard errors; it could then only have been dropped. `z` 0 evaluates every candidate on every image.
- */
-export interface RaceSettings {
-  z: number;
-  minImages: number;
-}
-
-/** Images a race must see before it may stop a candidate: enough for the standard error to mean something. */
-export const RACE_MIN_IMAGES = 100;
-
-/** The images a fitness is measured on, with their full-precision logits per batch. */
-export interface ScoredImages {
-  images: ImageBatch;
-  ranges: [number, number][];
-  /** Per batch, the image ranges of its onnxruntime runs; cached unit inputs are kept per piece, in this order. */
-  pieces: [number, number][][];
-  reference: FloatTensor[];
-}
-
 /** Replaces the scales of some points, keeping everything else. */
 export function withScales(
   params: Readonly<Record<string, QuantParams>>,
@@ -84,23 +57,6 @@ export function withScales(
 }
 
 const finite = (x: number) => (Number.isFinite(x) ? x : Infinity);
-
-function pixels(images: ImageBatch, [start, end]: [number, number]): FloatTensor {
-  const b = sliceBatch(images, start, end);
-  return { data: b.data, dims: b.dims };
-}
-
-/** Tensors of consecutive images joined along the first axis (one is returned as it is). */
-export function joinImages(tensors: readonly FloatTensor[]): FloatTensor {
-  if (tensors.length === 1) return tensors[0];
-  const data = new Float32Array(tensors.reduce((n, t) => n + t.data.length, 0));
-  let offset = 0;
-  for (const t of tensors) {
-    data.set(t.data, offset);
-    offset += t.data.length;
-  }
-  return { data, dims: [tensors.reduce((n, t) => n + t.dims[0], 0), ...tensors[0].dims.slice(1)] };
-}
 
 export class Fitness {
   /**
@@ -126,11 +82,7 @@ export class Fitness {
   /** Full-precision logits of `images`, batch by batch; `ran` hears of each batch's images as they are done. */
   async score(images: ImageBatch, ran?: ImagesRan): Promise<ScoredImages> {
     const { batchSize, forwardImages = batchSize } = this.setup;
-    const ranges = [...batchRanges(images.dims[0], batchSize)];
-    const pieces = ranges.map(([start, end]) =>
-      [...batchRanges(end - start, forwardImages)].map(([a, b]): [number, number] => [start + a, start + b]),
-    );
-    const scored = { images, ranges, pieces, reference: [] };
+    const scored = { images, ...splitBatches(images.dims[0], batchSize, forwardImages), reference: [] };
     return { ...scored, reference: await this.run(this.setup.graph.toBytes(), scored, ran) };
   }
 
@@ -147,7 +99,7 @@ export class Fitness {
       for (const batch of pieces) {
         const logits: FloatTensor[] = [];
         for (const r of batch) {
-          logits.push((await session.run({ [inputName]: pixels(images, r) }, [outputName]))[outputName]);
+          logits.push((await session.run({ [inputName]: runPixels(images, r) }, [outputName]))[outputName]);
           ran?.(r[1] - r[0]);
         }
         outputs.push(joinImages(logits));
@@ -183,7 +135,7 @@ export class Fitness {
       for (const [b, batch] of scored.pieces.entries()) {
         const logits: FloatTensor[] = [];
         for (const r of batch) {
-          const x = pixels(scored.images, r);
+          const x = runPixels(scored.images, r);
           const out = await session.run({ [inputName]: x }, [outputName, ...fetched]);
           logits.push(out[outputName]);
           ran?.(r[1] - r[0]);
@@ -247,22 +199,11 @@ export class Fitness {
       const rows = new Float64Array(scored.images.dims[0]);
       let total = 0;
       let run = 0;
-      let sum = 0;
-      let squares = 0;
+      const racing = new Race(race, batches, rival);
       const stopped = await suffix.run(scales, (b, q) => {
         run++;
-        const [start, end] = scored.ranges[b];
-        total += this.batchLoss(q, scored.reference[b], rows, start);
-        if (!rival || race.z <= 0 || b === batches - 1) return true;
-        for (let i = start; i < end; i++) {
-          const d = rows[i] - rival.rows[i];
-          sum += d;
-          squares += d * d;
-        }
-        if (end < race.minImages) return true;
-        const mean = sum / end;
-        const standardError = Math.sqrt(Math.max(0, squares / end - mean * mean) / Math.max(1, end - 1));
-        return !(mean > race.z * standardError);
+        total += this.batchLoss(q, scored.reference[b], rows, scored.ranges[b][0]);
+        return racing.goesOn(rows, b, scored.ranges[b]);
       });
       this.forwards.suffix++;
       this.forwards.suffixEquivalent += run / batches;
@@ -293,8 +234,8 @@ export class Fitness {
     const session: Session = await runner.createSession(
       suffixGraph(simulation.graph, boundary, [outputName]).toBytes(),
     );
-    // Spilled tensors come back from disk a piece at a time, at every evaluation: a unit's whole input set
-    // (Swin-T's first stage: 1.2 GB a tensor for 1,000 images) is never in memory at once.
+    // Spilled tensors come back from disk a piece at a time, at every evaluation: a unit's whole input set is never
+    // in memory at once (docs/notes/misc.md has how large one gets).
     if (unitInputs.pieces !== scored.pieces.flat().length)
       throw new Error(`unit inputs: ${unitInputs.pieces} pieces cached for ${scored.pieces.flat().length} runs`);
     const run = async (scales: readonly Float32Array[], next?: (batch: number, logits: FloatTensor) => boolean) => {

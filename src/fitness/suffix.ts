@@ -1,38 +1,8 @@
 // Suffix graphs: from a search unit's input to the logits. During a pass the input of every unit depends only
 // on units before it, which do not change while later units are searched, so a candidate runs only its suffix.
-import type { Graph, Node } from '../onnx/graph.js';
+import type { Graph } from '../onnx/graph.js';
+import { downstreamNodes } from '../onnx/walk.js';
 import { extractSubgraph } from '../onnx/extract.js';
-
-/** Nodes reachable forward from a tensor. */
-export function downstream(graph: Graph, start: string): Set<Node> {
-  const inside = new Set<Node>();
-  const stack = [start];
-  const seen = new Set<string>();
-  while (stack.length) {
-    const tensor = stack.pop()!;
-    if (seen.has(tensor)) continue;
-    seen.add(tensor);
-    for (const node of graph.consumers(tensor)) {
-      if (inside.has(node)) continue;
-      inside.add(node);
-      stack.push(...node.outputs);
-    }
-  }
-  return inside;
-}
-
-/** Nodes that `tensors` are computed from, their producers included. */
-export function upstream(graph: Graph, tensors: readonly string[]): Set<Node> {
-  const inside = new Set<Node>();
-  const stack = [...tensors];
-  while (stack.length) {
-    const node = graph.producer(stack.pop()!);
-    if (!node || inside.has(node)) continue;
-    inside.add(node);
-    stack.push(...node.inputs.filter(Boolean));
-  }
-  return inside;
-}
 
 /**
  * The tensors a suffix starting at `start` must be fed: `start` and any other image-dependent tensor computed
@@ -40,8 +10,8 @@ export function upstream(graph: Graph, tensors: readonly string[]): Set<Node> {
  * feeds (dequantized weights, 1/s) is recomputed inside the suffix.
  */
 export function suffixBoundary(graph: Graph, start: string, imageInput: string): string[] {
-  const inside = downstream(graph, start);
-  const imageDependent = downstream(graph, imageInput);
+  const inside = downstreamNodes(graph, start);
+  const imageDependent = downstreamNodes(graph, imageInput);
   const produced = new Set([...inside].flatMap((n) => n.outputs));
   const boundary = [start];
   for (const node of inside) {

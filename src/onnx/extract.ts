@@ -1,6 +1,7 @@
 // Cutting the part of a graph that lies between given tensors into a model of its own.
-import { Graph, type Node } from './graph.js';
+import type { Graph } from './graph.js';
 import { floatValueInfo } from './proto.js';
+import { upstreamNodes } from './walk.js';
 import { GraphError } from '../errors.js';
 
 /**
@@ -10,24 +11,11 @@ import { GraphError } from '../errors.js';
  */
 export function extractSubgraph(graph: Graph, inputs: readonly string[], outputs: readonly string[]): Graph {
   const cut = new Set(inputs);
-  const keep = new Set<Node>();
   const needed = new Set<string>();
-  const stack = [...outputs];
-  const visited = new Set<string>();
-  while (stack.length) {
-    const tensor = stack.pop()!;
-    if (visited.has(tensor)) continue;
-    visited.add(tensor);
-    if (cut.has(tensor) || graph.initializers.has(tensor)) continue;
-    const node = graph.producer(tensor);
-    if (!node) {
-      needed.add(tensor);
-      continue;
-    }
-    if (keep.has(node)) continue;
-    keep.add(node);
-    for (const t of node.inputs) if (t) stack.push(t);
-  }
+  const keep = upstreamNodes(graph, outputs, {
+    stopAt: (tensor) => cut.has(tensor) || graph.initializers.has(tensor),
+    source: (tensor) => needed.add(tensor),
+  });
   const originalInputs = new Map(graph.inputs.map((i) => [i.name ?? '', i]));
   for (const tensor of needed) {
     if (!originalInputs.has(tensor))
