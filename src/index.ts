@@ -22,7 +22,7 @@ export {
   type Log2Params,
 } from './quant/scheme.js';
 export { calibrate, type CalibrationTable, type CalibrationOptions } from './calibrate/calibrate.js';
-export { OBSERVER_REGISTRY, OBSERVERS, type Observer } from './calibrate/observers.js';
+export { OBSERVER_REGISTRY, OBSERVERS, type Observer } from './calibrate/observers/registry.js';
 export {
   listImageFolder,
   limitPerClass,

@@ -2,7 +2,7 @@
 // every tensor kept, OMSE by a sorted sample with prefix sums, PTF by direct sums. Tests compare the streamed
 // statistics with this.
 import { scaleAndZeroPoint, uintRange, type IntRange } from '../src/quant/scheme.js';
-import { squaredError } from '../src/calibrate/observers.js';
+import { squaredError } from '../src/calibrate/observers/levels.js';
 
 /** round(v) half to even for |v| < 2^31: floor(v + 0.5) is exact for float32 v, then fix the odd ties. */
 function roundHalfEvenFast(v: number): number {

@@ -3,7 +3,8 @@
 // in one thread: the threads only share out the tensors.
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
-import { sampleStatistic, type SampleSpec, type SampleStatistic } from './observers.js';
+import { sampleStatistic } from './observers/sample-registry.js';
+import type { SampleSpec, SampleStatistic } from './observers/sample-statistic.js';
 import type { UniformParams } from '../quant/scheme.js';
 import type { FloatTensor } from '../runtime/runner.js';
 
@@ -47,10 +48,7 @@ export class SampleSet {
   }
 }
 
-/**
- * Work per value of each statistic, relative to OMSE (measured per value on one thread: PTF 1.6×, its refit ~9
- * PTFs at one factor per octave; the refit's work grows with its factors).
- */
+/** Work per value of each statistic relative to OMSE, as measured (docs/notes/calibrate.md); the refit's grows with its factors. */
 const COST: Record<SampleSpec['kind'], number> = { omse: 1, ptf: 1.6, 'ptf-fit': 15 };
 const cost = (s: SampleSpec) => COST[s.kind] * (s.kind === 'ptf-fit' ? (3 * (s.steps ?? 1) + 1) / 4 : 1);
 

@@ -1,7 +1,7 @@
 // Every option of every command, once. QUANTIZE_OPTIONS are the recipe: the library takes them as
 // QuantizeOptions (resolve.ts); REQUEST_OPTIONS say where things are and how to run (folders, model file,
 // runtime, output), and each command's request takes them by the same names.
-import { OBSERVERS } from '../calibrate/observers.js';
+import { OBSERVERS } from '../calibrate/observers/registry.js';
 import { LOSSES } from '../fitness/losses.js';
 import { EXPORT_FORMAT_NAMES } from '../export/formats.js';
 import { SELECTIONS } from '../search/selection.js';

@@ -82,6 +82,15 @@ export function roundHalfEven(x: number): number {
 }
 
 /**
+ * roundHalfEven of a float32 v with |v| < 2^31: floor(v + 0.5) is exact for it, and far faster than Math.round in
+ * the calibration's per-value loops (docs/notes/calibrate.md); then fix the odd ties.
+ */
+export function roundHalfEvenFloat32(v: number): number {
+  const r = Math.floor(v + 0.5);
+  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/**
  * x̂ = (clamp(round(x / s) + z, qmin, qmax) − z) · s in float32, as QuantizeLinear/DequantizeLinear compute it
  * (an IEEE float division, round half to even). `channelOf(i)` maps an element to its channel (omit per tensor).
  */

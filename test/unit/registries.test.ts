@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { LOSS_REGISTRY, LOSSES, lossFunction } from '../../src/fitness/losses.js';
-import { OBSERVER_REGISTRY, OBSERVERS } from '../../src/calibrate/observers.js';
+import { OBSERVER_REGISTRY, OBSERVERS } from '../../src/calibrate/observers/registry.js';
 import { EXPORT_FORMAT_NAMES } from '../../src/export/formats.js';
 import { resolveOptions } from '../../src/options/resolve.js';
 import { Rng } from '../../src/rng.js';

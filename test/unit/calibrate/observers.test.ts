@@ -1,15 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  blockedWeightParams,
-  minmaxParams,
-  omseParams,
-  ptfParams,
-  weightParams,
-  squaredError,
-  quantile,
-  PercentileTracker,
-} from '../../../src/calibrate/observers.js';
+import { blockedWeightParams, weightParams } from '../../../src/calibrate/observers/weights.js';
+import { minmaxParams } from '../../../src/calibrate/observers/minmax.js';
+import { omseParams } from '../../../src/calibrate/observers/omse.js';
+import { ptfParams } from '../../../src/calibrate/observers/ptf.js';
+import { squaredError } from '../../../src/calibrate/observers/levels.js';
+import { quantile, PercentileTracker } from '../../../src/calibrate/observers/percentile.js';
 import { SortedSample, radixSort } from '../../calibrate-reference.js';
 import { scaleAndZeroPoint, uintRange, fakeQuantUniform } from '../../../src/quant/scheme.js';
 import { Rng } from '../../../src/rng.js';

@@ -3,7 +3,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { OmseAccumulator, PtfAccumulator, squaredError } from '../../../src/calibrate/observers.js';
+import { OmseAccumulator } from '../../../src/calibrate/observers/omse.js';
+import { PtfAccumulator } from '../../../src/calibrate/observers/ptf.js';
+import { squaredError } from '../../../src/calibrate/observers/levels.js';
 import { calibrate, type CalibrationOptions } from '../../../src/calibrate/calibrate.js';
 import { loadModel } from '../../../src/model.js';
 import { findQuantPoints } from '../../../src/quant/points.js';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Graph } from '../../../src/onnx/graph.js';
 import { findQuantPoints } from '../../../src/quant/points.js';
 import { materialize, simulationFeeds } from '../../../src/quant/materialize.js';
-import { blockedWeightParams } from '../../../src/calibrate/observers.js';
+import { blockedWeightParams } from '../../../src/calibrate/observers/weights.js';
 import { fakeQuantUniform, uintRange } from '../../../src/quant/scheme.js';
 import { defaultRunner } from '../../../src/runtime/runner.js';
 import { Rng } from '../../../src/rng.js';

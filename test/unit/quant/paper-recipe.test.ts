@@ -18,7 +18,7 @@ import {
   type QuantParams,
   type UniformParams,
 } from '../../../src/quant/scheme.js';
-import { weightParams } from '../../../src/calibrate/observers.js';
+import { weightParams } from '../../../src/calibrate/observers/weights.js';
 import { loadModel } from '../../../src/model.js';
 import { defaultRunner } from '../../../src/runtime/runner.js';
 import { resolveOptions } from '../../../src/options/resolve.js';

@@ -7,7 +7,8 @@ import { findQuantPoints, type QuantPoint } from '../../../src/quant/points.js';
 import { findUnits } from '../../../src/quant/units.js';
 import { DEFAULT_MODEL, FIXTURES, buildModel } from '../../helpers.js';
 import { materialize, simulationFeeds } from '../../../src/quant/materialize.js';
-import { minmaxParams, weightParams } from '../../../src/calibrate/observers.js';
+import { minmaxParams } from '../../../src/calibrate/observers/minmax.js';
+import { weightParams } from '../../../src/calibrate/observers/weights.js';
 import { defaultRunner } from '../../../src/runtime/runner.js';
 import type { QuantParams } from '../../../src/quant/scheme.js';
 

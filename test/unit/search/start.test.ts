@@ -3,13 +3,10 @@ import assert from 'node:assert/strict';
 import type { Graph } from '../../../src/onnx/graph.js';
 import type { QuantPoint } from '../../../src/quant/points.js';
 import { channelStats, type QuantParams } from '../../../src/quant/scheme.js';
-import {
-  blockedWeightParams,
-  minmaxParams,
-  weightParams,
-  PtfAccumulator,
-  PtfFit,
-} from '../../../src/calibrate/observers.js';
+import { blockedWeightParams, weightParams } from '../../../src/calibrate/observers/weights.js';
+import { minmaxParams } from '../../../src/calibrate/observers/minmax.js';
+import { PtfAccumulator } from '../../../src/calibrate/observers/ptf.js';
+import { PtfFit } from '../../../src/calibrate/observers/ptf-fit.js';
 import { startParams, type StartName } from '../../../src/search/start.js';
 import { chooseStart } from '../../../src/search/search.js';
 import { Rng } from '../../../src/rng.js';
