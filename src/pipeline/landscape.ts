@@ -3,7 +3,7 @@
 // and re-renders that folder's report.html with the landscape.
 import { existsSync, readFileSync } from 'node:fs';
 import type { ModelOptions } from '../model.js';
-import { prepare, calibrateBaseline } from './prepare.js';
+import { prepare, calibrateBaseline, type Prepared } from './prepare.js';
 import { materialize } from '../quant/materialize.js';
 import { limitPerClass, decodeImagesWithProgress, type ImageBatch } from '../data/imagefolder.js';
 import { Fitness } from '../fitness/fitness.js';
@@ -15,7 +15,9 @@ import {
   type LandscapeSettings,
 } from '../landscape/landscape.js';
 import { resolveOptions, flagOf } from '../options/resolve.js';
-import { REQUEST_OPTIONS, type GivenOptions } from '../options/table.js';
+import { REQUEST_OPTIONS, type GivenOptions, type QuantizeOptions } from '../options/table.js';
+import type { CalibrationTable } from '../calibrate/calibrate.js';
+import type { SearchSpace, SearchUnit } from '../quant/units.js';
 import { runnerFor, type Runner, type RuntimeOptions } from '../runtime/runner.js';
 import { OutputDir } from '../export/outdir.js';
 import { reportHtml } from '../report/html.js';
@@ -50,19 +52,7 @@ export interface LandscapeRequest {
 export async function landscape(request: LandscapeRequest): Promise<LandscapeFile> {
   const started = performance.now();
   const options = resolveOptions(request.options ?? {}, 'landscape');
-  const setting = <K extends 'points' | 'radius' | 'grid'>(name: K) =>
-    REQUEST_OPTIONS[name].parse(request[name] ?? REQUEST_OPTIONS[name].default, flagOf(name));
-  const settings: LandscapeSettings = {
-    points: setting('points'),
-    radius: setting('radius'),
-    grid: setting('grid'),
-    temperature: options.temperature,
-  };
-  if (settings.radius >= 1)
-    throw new ConfigError(
-      `--radius must be below 1 (a relative step; 1 would zero a scale), got ${settings.radius}`,
-      '--radius',
-    );
+  const settings = landscapeSettings(request, options.temperature);
   const evalLimit = options.evalLimit ?? 0;
   const runner = runnerFor(request.runner, request.runtime);
   const progress = request.progress ?? silentProgress;
@@ -72,16 +62,9 @@ export async function landscape(request: LandscapeRequest): Promise<LandscapeFil
     options,
     holdout: { count: request.eval ? 0 : evalLimit, option: 'evalLimit' },
   });
-  const { model, points, units, evalFolder, rng, splits } = prepared;
-  if (!units.length) throw new ConfigError(`${model.file}: no ${options.searchSpace} units found to perturb`);
-  const index = request.unit ?? units.length - 1;
-  if (!Number.isInteger(index) || index < 0 || index >= units.length) {
-    throw new ConfigError(
-      `--unit must be in 0..${units.length - 1} (${units.length} ${options.searchSpace} units), got ${request.unit}`,
-      '--unit',
-    );
-  }
-  const unit = units[index];
+  const { model, evalFolder, splits } = prepared;
+  const index = chosenUnit(request.unit, prepared, options.searchSpace);
+  const unit = prepared.units[index];
   const out = OutputDir.open(request.out, { extend: true });
   try {
     const calibImages = await decodeImagesWithProgress(splits.calibration, model.preprocessing, progress);
@@ -93,33 +76,8 @@ export async function landscape(request: LandscapeRequest): Promise<LandscapeFil
       'decoding evaluation images',
     );
     const table = await calibrateBaseline(runner, prepared, calibImages, options, progress);
-    const fitness = new Fitness(
-      {
-        runner,
-        graph: model.graph,
-        points,
-        units,
-        inputName: model.inputName,
-        outputName: model.outputName,
-        batchSize: options.batchSize,
-        simulate: (params, feed) =>
-          materialize(model.graph, points, params, { bake: true, feed, inputMeans: table.inputMeans }),
-      },
-      table.params,
-      infonce(options.temperature),
-    );
-    const prepare = async (images: ImageBatch) => {
-      const scored = await fitness.score(images);
-      return { scored, unitInputs: (await fitness.full(table.params, scored, true)).unitInputs };
-    };
-    const calibration = await prepare(calibImages);
-    const evaluation = { ...(await prepare(evalImages)), labels: evalImages.labels };
-    const measured = await measureLandscape(
-      { fitness, unit, unitIndex: index, params: table.params, calibration, evaluation },
-      settings,
-      rng,
-      progress,
-    );
+    const images = { calibration: calibImages, evaluation: evalImages };
+    const measured = await measureUnit(runner, prepared, table, { unit, index }, images, settings, options, progress);
 
     const file: LandscapeFile = {
       settings: {
@@ -140,20 +98,99 @@ export async function landscape(request: LandscapeRequest): Promise<LandscapeFil
       seconds: (performance.now() - started) / 1000,
       files: [],
     };
-    const figures = await landscapeFigures(file);
-    file.files = ['landscape.json', 'landscape.csv', ...figures.map((f) => f.file), 'report.html'];
-    out.writeJson('landscape.json', file);
-    out.write('landscape.csv', landscapeCsv(file));
-    for (const f of figures) out.write(f.file, f.svg);
-    const existing = out.path('report.json');
-    const report = existsSync(existing) ? (JSON.parse(readFileSync(existing, 'utf8')) as QuantizeReport) : undefined;
-    out.write('report.html', await reportHtml({ report, landscape: { data: file, figures } }));
+    await writeLandscape(out, file);
     out.commit();
     return file;
   } catch (err) {
     out.abort();
     throw err;
   }
+}
+
+/** --points, --radius and --grid from the request (or their defaults), checked, with the loss's temperature. */
+function landscapeSettings(request: LandscapeRequest, temperature: number): LandscapeSettings {
+  const setting = <K extends 'points' | 'radius' | 'grid'>(name: K) =>
+    REQUEST_OPTIONS[name].parse(request[name] ?? REQUEST_OPTIONS[name].default, flagOf(name));
+  const settings: LandscapeSettings = {
+    points: setting('points'),
+    radius: setting('radius'),
+    grid: setting('grid'),
+    temperature,
+  };
+  if (settings.radius >= 1)
+    throw new ConfigError(
+      `--radius must be below 1 (a relative step; 1 would zero a scale), got ${settings.radius}`,
+      '--radius',
+    );
+  return settings;
+}
+
+/** The index of the unit to perturb: --unit, or the last unit of the model. */
+function chosenUnit(requested: number | undefined, prepared: Prepared, searchSpace: SearchSpace): number {
+  const { model, units } = prepared;
+  if (!units.length) throw new ConfigError(`${model.file}: no ${searchSpace} units found to perturb`);
+  const index = requested ?? units.length - 1;
+  if (!Number.isInteger(index) || index < 0 || index >= units.length) {
+    throw new ConfigError(
+      `--unit must be in 0..${units.length - 1} (${units.length} ${searchSpace} units), got ${requested}`,
+      '--unit',
+    );
+  }
+  return index;
+}
+
+/** Moves the unit's scales along random directions around the baseline's and measures the losses and top-1 there. */
+async function measureUnit(
+  runner: Runner,
+  prepared: Prepared,
+  table: CalibrationTable,
+  chosen: { unit: SearchUnit; index: number },
+  images: { calibration: ImageBatch; evaluation: ImageBatch },
+  settings: LandscapeSettings,
+  options: QuantizeOptions,
+  progress: Progress,
+): Promise<Landscape> {
+  const { model, points, units, rng } = prepared;
+  const fitness = new Fitness(
+    {
+      runner,
+      graph: model.graph,
+      points,
+      units,
+      inputName: model.inputName,
+      outputName: model.outputName,
+      batchSize: options.batchSize,
+      simulate: (params, feed) =>
+        materialize(model.graph, points, params, { bake: true, feed, inputMeans: table.inputMeans }),
+    },
+    table.params,
+    infonce(options.temperature),
+  );
+  // The float model's logits and the baseline's unit inputs, which every perturbed point starts from.
+  const scoreImages = async (batch: ImageBatch) => {
+    const scored = await fitness.score(batch);
+    return { scored, unitInputs: (await fitness.full(table.params, scored, true)).unitInputs };
+  };
+  const calibration = await scoreImages(images.calibration);
+  const evaluation = { ...(await scoreImages(images.evaluation)), labels: images.evaluation.labels };
+  return measureLandscape(
+    { fitness, unit: chosen.unit, unitIndex: chosen.index, params: table.params, calibration, evaluation },
+    settings,
+    rng,
+    progress,
+  );
+}
+
+/** landscape.json, landscape.csv, the figures, and report.html with the folder's quantize report when there is one. */
+async function writeLandscape(out: OutputDir, file: LandscapeFile): Promise<void> {
+  const figures = await landscapeFigures(file);
+  file.files = ['landscape.json', 'landscape.csv', ...figures.map((f) => f.file), 'report.html'];
+  out.writeJson('landscape.json', file);
+  out.write('landscape.csv', landscapeCsv(file));
+  for (const f of figures) out.write(f.file, f.svg);
+  const existing = out.path('report.json');
+  const report = existsSync(existing) ? (JSON.parse(readFileSync(existing, 'utf8')) as QuantizeReport) : undefined;
+  out.write('report.html', await reportHtml({ report, landscape: { data: file, figures } }));
 }
 
 export function landscapeCsv(l: LandscapeFile): string {

@@ -2,7 +2,7 @@
 // tsc-built dist/web/main.js), onnxruntime-web's wasm build from node_modules, OUT/model.onnx, and a
 // listing of images to classify with their true labels. Only requests addressed to the bound host and
 // port are answered, and the listing names files relative to the folders it serves.
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import {
   closeSync,
   constants,
@@ -19,7 +19,7 @@ import { basename, dirname, extname, join, relative, resolve, sep } from 'node:p
 import { fileURLToPath } from 'node:url';
 import { isIP, type AddressInfo } from 'node:net';
 import sharp from 'sharp';
-import { loadModel } from '../model.js';
+import { loadModel, type LoadedModel } from '../model.js';
 import { listImageFolder, type ImageItem, type SkippedImage } from '../data/imagefolder.js';
 import { ConfigError, DataError, ModelError } from '../errors.js';
 
@@ -183,17 +183,9 @@ export async function serveDemo(options: DemoOptions): Promise<DemoServer> {
     const first = skipped[0] ? `; ${skipped[0].file}: ${skipped[0].reason}` : '';
     throw new DataError(`${imagesRoot}: no image can be served (${skipped.length} refused${first})`, imagesRoot);
   }
-  const p = model.preprocessing;
-  const listing = JSON.stringify({
-    // Names relative to the served folders: the page never learns where they lie on this machine.
-    model: basename(resolve(options.out)),
-    labels: model.labels ?? folder.classNames,
-    inputName: model.inputName,
-    preprocessor: { size: { height: p.height, width: p.width }, mean: p.mean, std: p.std, rescale: p.rescale },
-    images: images.map((image, i) => ({ url: `/images/${i}${image.ext}`, file: image.name, label: image.label })),
-  });
+  const listing = demoListing(options.out, model, folder.classNames, images);
 
-  const routes = (path: string): string | { body: string | Buffer; type: string } | undefined => {
+  const routes = (path: string): Route | undefined => {
     if (path === '/' || path === '/index.html') return page;
     if (path === '/main.js') return script;
     if (path === '/model.onnx') return model.file;
@@ -207,41 +199,9 @@ export async function serveDemo(options: DemoOptions): Promise<DemoServer> {
   };
 
   let allowed = new Set<string>();
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    // Cross-origin isolation lets onnxruntime-web use threads (SharedArrayBuffer).
-    const headers = {
-      'Cross-Origin-Opener-Policy': 'same-origin',
-      'Cross-Origin-Embedder-Policy': 'require-corp',
-      'Cache-Control': 'no-store',
-    };
-    if (!allowed.has((req.headers.host ?? '').toLowerCase())) {
-      res
-        .writeHead(421, { ...headers, 'Content-Type': 'text/plain' })
-        .end(`misdirected request: this server answers only to ${[...allowed][0]}\n`);
-      return;
-    }
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-    const target = req.method === 'GET' ? routes(path) : undefined;
-    if (!target) {
-      res.writeHead(404, { ...headers, 'Content-Type': 'text/plain' }).end(`not found: ${path}\n`);
-    } else if (typeof target === 'object') {
-      res.writeHead(200, { ...headers, 'Content-Type': target.type }).end(target.body);
-    } else {
-      res.writeHead(200, {
-        ...headers,
-        'Content-Type': TYPES[extname(target).toLowerCase()] ?? 'application/octet-stream',
-        'Content-Length': statSync(target).size,
-      });
-      createReadStream(target).pipe(res);
-    }
-  });
+  const server = createServer((req, res) => answer(req, res, allowed, routes));
   const host = options.host ?? '127.0.0.1';
-  await new Promise<void>((ok, fail) => {
-    server.once('error', (err) =>
-      fail(new ConfigError(`cannot listen on ${host}:${options.port ?? 0}: ${err.message}`)),
-    );
-    server.listen(options.port ?? 0, host, () => ok());
-  });
+  await listen(server, host, options.port ?? 0);
   const { port } = server.address() as AddressInfo;
   allowed = allowedHosts(host, port);
   return {
@@ -254,4 +214,68 @@ export async function serveDemo(options: DemoOptions): Promise<DemoServer> {
         server.close(() => ok());
       }),
   };
+}
+
+/** listing.json: the model's name, labels, input and preprocessing, and the images with their URLs and true labels. */
+function demoListing(
+  out: string,
+  model: LoadedModel,
+  classNames: readonly string[],
+  images: readonly ServableImage[],
+): string {
+  const p = model.preprocessing;
+  return JSON.stringify({
+    // Names relative to the served folders: the page never learns where they lie on this machine.
+    model: basename(resolve(out)),
+    labels: model.labels ?? classNames,
+    inputName: model.inputName,
+    preprocessor: { size: { height: p.height, width: p.width }, mean: p.mean, std: p.std, rescale: p.rescale },
+    images: images.map((image, i) => ({ url: `/images/${i}${image.ext}`, file: image.name, label: image.label })),
+  });
+}
+
+/** A file to stream, or bytes held in memory with their content type. */
+type Route = string | { body: string | Buffer; type: string };
+
+/** Answers one request: refused unless addressed to an allowed host, then a route's file or bytes, or 404. */
+function answer(
+  req: IncomingMessage,
+  res: ServerResponse,
+  allowed: ReadonlySet<string>,
+  routes: (path: string) => Route | undefined,
+): void {
+  // Cross-origin isolation lets onnxruntime-web use threads (SharedArrayBuffer).
+  const headers = {
+    'Cross-Origin-Opener-Policy': 'same-origin',
+    'Cross-Origin-Embedder-Policy': 'require-corp',
+    'Cache-Control': 'no-store',
+  };
+  if (!allowed.has((req.headers.host ?? '').toLowerCase())) {
+    res
+      .writeHead(421, { ...headers, 'Content-Type': 'text/plain' })
+      .end(`misdirected request: this server answers only to ${[...allowed][0]}\n`);
+    return;
+  }
+  const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+  const target = req.method === 'GET' ? routes(path) : undefined;
+  if (!target) {
+    res.writeHead(404, { ...headers, 'Content-Type': 'text/plain' }).end(`not found: ${path}\n`);
+  } else if (typeof target === 'object') {
+    res.writeHead(200, { ...headers, 'Content-Type': target.type }).end(target.body);
+  } else {
+    res.writeHead(200, {
+      ...headers,
+      'Content-Type': TYPES[extname(target).toLowerCase()] ?? 'application/octet-stream',
+      'Content-Length': statSync(target).size,
+    });
+    createReadStream(target).pipe(res);
+  }
+}
+
+/** Binds the server; a port in use or a host not on this machine is a ConfigError naming them. */
+function listen(server: Server, host: string, port: number): Promise<void> {
+  return new Promise<void>((ok, fail) => {
+    server.once('error', (err) => fail(new ConfigError(`cannot listen on ${host}:${port}: ${err.message}`)));
+    server.listen(port, host, () => ok());
+  });
 }

@@ -1,0 +1,112 @@
+// report.json of quantize: what ran, on which images, with what accuracy, size, time and memory.
+import type { QuantPoint } from '../quant/points.js';
+import type { QuantParams } from '../quant/scheme.js';
+import type { CalibrationTable } from '../calibrate/calibrate.js';
+import type { SkippedImage } from '../data/imagefolder.js';
+import type { Accuracy } from '../evaluate/metrics.js';
+import type { QuantizeOptions } from '../options/table.js';
+import type { RuntimeReport } from '../runtime/runner.js';
+import type { QuantizeReport } from '../report/types.js';
+import type { Prepared } from './prepare.js';
+import type { SearchedScales } from './search-scales.js';
+import type { ExportedModels } from './export-models.js';
+import type { QuantizedAccuracy } from './evaluate-quantized.js';
+import type { WrittenModelFiles } from './write-output.js';
+
+/** Everything a quantize run measured and wrote, as its stages returned it. */
+export interface QuantizeRun {
+  request: { calib: string; eval?: string };
+  options: QuantizeOptions;
+  prepared: Prepared;
+  table: CalibrationTable;
+  searched?: SearchedScales;
+  exported: ExportedModels;
+  accuracy: QuantizedAccuracy;
+  written: WrittenModelFiles;
+  /** The decoded calibration and holdout images' bytes. */
+  imageBytes: { calibration: number; holdout: number };
+  timing: Record<string, number>;
+  runtime: RuntimeReport | undefined;
+  skippedImages: SkippedImage[];
+}
+
+const topk = (a: Accuracy) => ({ top1: a.top1, top5: a.top5, ...(a.toReference ? { toFloat: a.toReference } : {}) });
+
+export function quantizeReport(run: QuantizeRun): QuantizeReport {
+  const { request, options, table, searched, exported, accuracy, written } = run;
+  const { model, points, units, evalFolder } = run.prepared;
+  const counts: Record<string, number> = {};
+  for (const p of points) counts[p.kind] = (counts[p.kind] ?? 0) + 1;
+  return {
+    settings: { ...options, model: model.file, calib: request.calib, eval: request.eval ?? null },
+    evaluatedOn: {
+      images: request.eval ?? `${request.calib} (holdout split)`,
+      n: accuracy.fp.n,
+      split: evalFolder ? 'eval' : 'holdout',
+    },
+    points: counts,
+    units: units.map((u) => ({ name: u.name, kind: u.kind, points: u.points })),
+    fp: topk(accuracy.fp),
+    baseline: topk(accuracy.baseline),
+    ...(accuracy.evolq ? { evolq: topk(accuracy.evolq) } : {}),
+    exported: {
+      ...topk(accuracy.exported),
+      bytes: exported.bytes.length,
+      floatBytes: exported.floatBytes,
+      sizeRatio: exported.bytes.length / exported.floatBytes,
+      opset: exported.deployable.graph.opset,
+      weights: exported.deployable.weights,
+      floatSubgraphs: exported.deployable.floatSubgraphs,
+      kernels: exported.kernels,
+      transformersJs: {
+        ...written.transformersJs,
+        ...(written.imageProcessorAdded ? { imageProcessorAdded: written.imageProcessorAdded } : {}),
+      },
+    },
+    timing: run.timing,
+    runtime: run.runtime ?? null,
+    search: searched?.report ?? null,
+    scaleMovement: searched ? scaleMovement(points, table.params, searched.params) : [],
+    batchNorm: { folded: model.batchNormFolding.folded.length, kept: model.batchNormFolding.kept },
+    memory: {
+      budget: options.memoryBudget,
+      images: run.imageBytes,
+      calibration: table.chunks ?? null,
+      searchForwardImages: searched?.forwardImages ?? null,
+      unitInputs: searched?.report.unitInputs ?? null,
+    },
+    skippedImages: run.skippedImages,
+    files: [
+      'model.onnx',
+      written.transformersJs.file,
+      'simulation.onnx',
+      'quant.json',
+      'config.json',
+      'preprocessor_config.json',
+      'report.json',
+      'report.html',
+    ],
+  };
+}
+
+/** Per searched point, how far Evol-Q moved its scales from the baseline's. */
+function scaleMovement(
+  points: readonly QuantPoint[],
+  before: Readonly<Record<string, QuantParams>>,
+  after: Readonly<Record<string, QuantParams>>,
+): QuantizeReport['scaleMovement'] {
+  const moved: QuantizeReport['scaleMovement'] = [];
+  for (const point of points) {
+    const a = before[point.id];
+    const b = after[point.id];
+    if (a?.kind !== 'uniform' || b?.kind !== 'uniform' || a.scale === b.scale) continue;
+    const changes = Array.from(a.scale, (s, i) => Math.abs(b.scale[i] - s) / s);
+    moved.push({
+      point: point.id,
+      kind: point.kind,
+      meanRelativeChange: changes.reduce((x, y) => x + y, 0) / changes.length,
+      maxRelativeChange: Math.max(...changes),
+    });
+  }
+  return moved;
+}

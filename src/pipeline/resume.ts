@@ -1,0 +1,50 @@
+// --resume: which search checkpoint in OUT may be continued, decided before any image is decoded.
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { ImageItem } from '../data/imagefolder.js';
+import type { QuantizeOptions } from '../options/table.js';
+import { formatWeightBlock } from '../export/formats.js';
+import type { OutputDir } from '../export/outdir.js';
+import { CHECKPOINT_FILE, readCheckpoint } from '../search/checkpoint.js';
+import type { SearchState } from '../search/state.js';
+import type { Progress } from '../progress.js';
+
+/** What a checkpoint must agree on to be resumed: the model, the drawn images and every setting that shapes the search. */
+export function checkpointFingerprint(
+  modelFile: string,
+  splits: { calibration: readonly ImageItem[]; holdout: readonly ImageItem[] },
+  options: QuantizeOptions,
+): string {
+  const {
+    evalLimit: _evalLimit,
+    resume: _resume,
+    exportFormat: _exportFormat,
+    memoryBudget: _memoryBudget,
+    ...settings
+  } = options;
+  return createHash('sha256')
+    .update(readFileSync(modelFile))
+    .update(
+      JSON.stringify({
+        settings,
+        weightBlock: formatWeightBlock(options.exportFormat),
+        calibration: splits.calibration.map((i) => i.file),
+        holdout: splits.holdout.map((i) => i.file),
+      }),
+    )
+    .digest('hex');
+}
+
+/** The search state to continue from with --resume and --method evolq; a checkpoint that does not match is refused. */
+export function resumableSearch(
+  out: OutputDir,
+  fingerprint: string,
+  options: QuantizeOptions,
+  progress: Progress,
+): SearchState | undefined {
+  if (!options.resume || options.method !== 'evolq') return undefined;
+  const resumeFrom = readCheckpoint(out.path(CHECKPOINT_FILE), fingerprint);
+  if (!resumeFrom)
+    progress.log(`no checkpoint at ${out.path(CHECKPOINT_FILE)}: starting the search from the beginning`);
+  return resumeFrom;
+}

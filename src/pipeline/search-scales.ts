@@ -1,0 +1,88 @@
+// The Evol-Q search of quantize: the calibrated baseline's scales → the searched scales, within the memory budget.
+import { materialize } from '../quant/materialize.js';
+import type { ImageBatch } from '../data/imagefolder.js';
+import type { CalibrationTable } from '../calibrate/calibrate.js';
+import { evolqSearch, searchSettings, type SearchReport } from '../search/search.js';
+import { CHECKPOINT_FILE } from '../search/checkpoint.js';
+import type { SearchState } from '../search/state.js';
+import type { QuantParams } from '../quant/scheme.js';
+import type { QuantizeOptions } from '../options/table.js';
+import type { Runner } from '../runtime/runner.js';
+import type { OutputDir } from '../export/outdir.js';
+import type { Progress } from '../progress.js';
+import { budgetBeside, formatBytes, imagesWithin } from '../memory.js';
+import type { Prepared } from './prepare.js';
+
+/** Where the search's unit inputs beyond the memory budget go, inside OUT's staging folder. */
+const UNIT_INPUTS_FOLDER = 'unit-inputs.spill';
+
+export interface ScaleSearch {
+  runner: Runner;
+  prepared: Prepared;
+  table: CalibrationTable;
+  calibration: ImageBatch;
+  holdout: ImageBatch;
+  options: QuantizeOptions;
+  progress: Progress;
+  out: OutputDir;
+  /** The checkpoint's fingerprint, and the state read from it to resume from. */
+  checkpoint: { fingerprint: string; resumeFrom?: SearchState };
+}
+
+export interface SearchedScales {
+  params: Record<string, QuantParams>;
+  report: SearchReport;
+  /** Images per onnxruntime run of the search's forwards. */
+  forwardImages: number;
+}
+
+/** Runs `--method evolq` from the calibration table's scales, checkpointing into OUT. */
+export async function searchScales(search: ScaleSearch): Promise<SearchedScales> {
+  const { runner, prepared, table, calibration, holdout, options, progress, out, checkpoint } = search;
+  const { model, points, units, rng } = prepared;
+  // What the budget leaves beside the decoded images: the unit inputs held in memory, and the search's forwards,
+  // run in pieces sized as calibration sized its own from the bytes per image of every quantized tensor.
+  const searchBudget = Math.max(0, options.memoryBudget - calibration.data.byteLength - holdout.data.byteLength);
+  const forwardImages = imagesWithin(
+    budgetBeside(options.memoryBudget, calibration.data.byteLength + holdout.data.byteLength),
+    table.chunks?.bytesPerImage.ranges ?? 0,
+    options.batchSize,
+  );
+  if (forwardImages < options.batchSize) {
+    progress.log(
+      `search: ${forwardImages} images per onnxruntime run, joined into batches of ${options.batchSize} (--memory-budget ${formatBytes(options.memoryBudget)})`,
+    );
+  }
+  const searched = await evolqSearch(
+    {
+      runner,
+      graph: model.graph,
+      simulate: (params, feed) =>
+        materialize(model.graph, points, params, { bake: true, feed, inputMeans: table.inputMeans }),
+      points,
+      units,
+      inputName: model.inputName,
+      outputName: model.outputName,
+      calibration,
+      holdout,
+      batchSize: options.batchSize,
+      forwardImages,
+      refittedPtf: table.refittedPtf,
+      // Unit inputs beyond the budget go to OUT's staging folder until the search ends.
+      unitInputBudget: searchBudget,
+      spillFolder: out.path(UNIT_INPUTS_FOLDER),
+    },
+    table.params,
+    searchSettings(options),
+    {
+      rng,
+      progress,
+      checkpoint: {
+        file: out.path(CHECKPOINT_FILE),
+        fingerprint: checkpoint.fingerprint,
+        resumeFrom: checkpoint.resumeFrom,
+      },
+    },
+  );
+  return { ...searched, forwardImages };
+}
