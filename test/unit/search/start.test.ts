@@ -10,8 +10,7 @@ import {
   PtfAccumulator,
   PtfFit,
 } from '../../../src/calibrate/observers.js';
-import { startParams, type StartName } from '../../../src/search/start.js';
-import { chooseStart } from '../../../src/search/search.js';
+import { chooseStart, startParams, type StartName } from '../../../src/search/start.js';
 import { Rng } from '../../../src/rng.js';
 
 const rng = new Rng(5);
