@@ -12,6 +12,7 @@ import { resolveOptions } from '../src/options/resolve.js';
 import { forwardCost } from '../src/fitness/cost.js';
 import { defaultRunner } from '../src/runtime/runner.js';
 import { correctedLayers, correctionFetches, OUTPUT_CORRECTION_IMAGES } from '../src/search/output-correction.js';
+import { cutForwardMacs, wholePassMacs } from '../src/search/budget.js';
 import type { QuantParams } from '../src/quant/scheme.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -37,12 +38,14 @@ async function measure(dir: string) {
   );
   const fetches = correctionFetches(model.graph, points, params);
   const images = OUTPUT_CORRECTION_IMAGES;
-  const correction = images * fetches.reduce((n, f) => n + cost.upTo(f), 0);
+  const correction = cutForwardMacs(cost, images, fetches);
   const wholeModel = images * fetches.length * cost.perImage;
-  // One pass without racing (search.ts's passCost): the calibration forward, every unit's candidates on its suffix, the holdout forward.
-  const pass =
-    options.calibSize * (cost.perImage + options.cycles * cost.suffixPerImage.reduce((a, b) => a + b, 0)) +
-    options.holdout * cost.perImage;
+  // One pass without racing, as the search's budget counts it before a pass has run.
+  const pass = wholePassMacs(cost, {
+    calibrationImages: options.calibSize,
+    holdoutImages: options.holdout,
+    cycles: options.cycles,
+  });
   const calibrationForward = options.calibSize * cost.perImage;
   return {
     model: basename(dir),

@@ -1,12 +1,9 @@
 // `--output-correction`: each layer's mean output moved back onto the float model's. The error of a 4-bit
 // activation is not zero-mean (a clipped tail, a skewed distribution rounded onto 16 levels), so every layer that
 // reads one drifts, and passes the drift on. Layers are corrected in graph order, each measured with the
-// corrections before it in place (all at once overshoots: vit-cifar10 W4A4, calibration KL 0.038 → 0.044 → 0.057
-// in two rounds); the correction goes into the layer's bias. A MatMul whose output is [batch, tokens, channels]
-// gets one row of channels for its first token and one for the others: ViT's class token drifts unlike the patch
-// tokens, and the classifier reads only it. vit-cifar10 W4A4 seed 0, the fitted start's KL on 2,000 held-out
-// training images: 0.0384 uncorrected, 0.0396 per channel, 0.0349 per token and channel, 0.0353 first token and
-// the rest (which adds 2 × channels values to a layer, not tokens × channels: 1.4 MB of 2.0 at 32 px).
+// corrections before it in place (all at once overshoots); the correction goes into the layer's bias. A MatMul
+// whose output is [batch, tokens, channels] gets one row of channels for its first token and one for the others:
+// ViT's class token drifts unlike the patch tokens, and the classifier reads only it (docs/notes/search.md).
 import type { Graph } from '../onnx/graph.js';
 import type { QuantPoint } from '../quant/points.js';
 import type { QuantParams, UniformParams } from '../quant/scheme.js';
@@ -17,8 +14,7 @@ import { batchRanges, sliceBatch, type ImageBatch } from '../data/imagefolder.js
 
 /**
  * Calibration images the means are taken over (the first this many). Each layer costs a forward of them through
- * the model up to it (see correctionFetches): vit-cifar10's 26 layers cost 14.8 forwards of 256 images in MACs
- * (27 when every forward ran the whole model).
+ * the model up to it (see correctionFetches; its cost against a pass: bench/correction-cost.ts).
  */
 export const OUTPUT_CORRECTION_IMAGES = 256;
 
@@ -70,8 +66,7 @@ export function correctedLayers(
 /**
  * The tensors each forward of outputCorrections fetches, in order: every layer's output from the float model, then
  * each layer's own from the simulation. A forward runs only the nodes those tensors are computed from
- * (extractSubgraph): onnxruntime runs every node of a graph, needed or not (vit-cifar10, 64 images on one thread:
- * 146 ms with the outputs set to the second layer's, 22 ms with the graph cut there, 139 ms for the whole model).
+ * (extractSubgraph): onnxruntime runs every node of a graph, needed or not (docs/notes/search.md).
  */
 export function correctionFetches(
   graph: Graph,

@@ -3,7 +3,7 @@
 // a pass cannot win by moving away from float (Evol-Q's infoNCE can: it is not smallest at q = k).
 import type { FloatTensor } from '../runtime/runner.js';
 import { Rng } from '../rng.js';
-import { logSoftmaxRow } from '../fitness/losses.js';
+import { kl } from '../fitness/losses.js';
 import { argmax, sameTop1, topkHits } from '../evaluate/metrics.js';
 
 /** Per image of a batch of logits [B, …, C] against the float ones: the measure's value for each image. */
@@ -16,17 +16,10 @@ type PerImage = (
   offset: number,
 ) => void;
 
-/** KL(softmax(k) ‖ softmax(q)) per image: 0 exactly when the quantized softmax equals the float one. */
+/** KL(softmax(k) ‖ softmax(q)) per image, the `kl` loss of each image alone: 0 exactly when the softmaxes are equal. */
 const klPerImage: PerImage = (q, k, batch, classes, out, offset) => {
-  const lq = new Float64Array(classes);
-  const lk = new Float64Array(classes);
-  for (let r = 0; r < batch; r++) {
-    logSoftmaxRow(q, r * classes, classes, lq);
-    logSoftmaxRow(k, r * classes, classes, lk);
-    let total = 0;
-    for (let c = 0; c < classes; c++) total += Math.exp(lk[c]) * (lk[c] - lq[c]);
-    out[offset + r] = Math.max(0, total);
-  }
+  const row = (x: Float32Array, r: number) => x.subarray(r * classes, (r + 1) * classes);
+  for (let r = 0; r < batch; r++) out[offset + r] = Math.max(0, kl(row(q, r), row(k, r), 1, classes));
 };
 
 /** 1 where the quantized top-1 differs from the float top-1, else 0. */
@@ -179,4 +172,11 @@ export function whyKept(
   if (selection === 'loss')
     return `pass ${kept} had the lowest ${name} (${f(s.measure)}; baseline ${f(base.measure)}) on ${holdoutImages} holdout images`;
   return `pass ${kept} had the lowest ${name} (${f(s.measure)} ${above(s)})`;
+}
+
+/** Whether the last `patience` passes all failed to lower the holdout measure below the lowest before them. */
+export function stalled(holdout: readonly HoldoutScore[], patience: number): boolean {
+  if (patience <= 0 || holdout.length <= patience) return false;
+  const lowest = holdout.reduce((best, h) => (h.measure < best.measure ? h : best));
+  return holdout.length - 1 - lowest.pass >= patience;
 }

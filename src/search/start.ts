@@ -18,16 +18,14 @@ export const START_NAMES = SEARCH_STARTS.filter((s): s is StartName => s !== 'au
 
 /**
  * `fitted` below 8 bits: the softmax on a log quantizer with two levels per octave (x̂ = 2^−q/2, RepQ-ViT's log√2),
- * whose 16 levels at 4 bits reach 2^−7.5 where a uniform scale rounds most attention weights to 0. vit-cifar10
- * W4A4 from the fitted start, calibration KL with only the softmax at 4 bits (bench/activation-ablation.ts):
- * uniform 0.0146, log2 0.0076, log√2 0.0042; every activation at 4 bits 0.0464, 0.0431, 0.0379.
+ * whose 16 levels at 4 bits reach 2^−7.5 where a uniform scale rounds most attention weights to 0
+ * (its calibration KL against uniform and log2: docs/notes/search.md).
  */
 export const LOG_SOFTMAX_STEPS = 2;
 
 /**
  * Whether `--start auto` also tries `fitted`: with activations below 8 bits, where the LayerNorm inputs' error
- * dominates (vit-cifar10 W4A4: with only them at 4 bits the calibration KL is 0.029, with every activation at
- * 4 bits 0.056); at 8 bits the FQ-ViT PTF stays, and with it the choice measured there.
+ * dominates (docs/notes/search.md); at 8 bits the FQ-ViT PTF stays, and with it the choice measured there.
  */
 export function autoTriesFitted(aBits: number, ptf: boolean): boolean {
   return ptf && aBits < 8;
@@ -72,4 +70,25 @@ export function startParams(
     params[point.id] = { ...p, correction: channelStats(value.values, value.dims, point.channelAxis!) };
   }
   return params;
+}
+
+/**
+ * The start's params: the one asked for, or with `auto` the candidate with the lowest calibration fitness (the
+ * earlier in `candidates` on a tie), with each candidate's fitness.
+ */
+export async function chooseStart(
+  asked: SearchStart,
+  candidates: readonly StartName[],
+  paramsOf: (name: StartName) => Record<string, QuantParams>,
+  fitnessOf: (params: Record<string, QuantParams>) => Promise<number>,
+): Promise<{ name: StartName; params: Record<string, QuantParams>; fitness?: Partial<Record<StartName, number>> }> {
+  if (asked !== 'auto') return { name: asked, params: paramsOf(asked) };
+  const fitness: Partial<Record<StartName, number>> = {};
+  let best: { name: StartName; params: Record<string, QuantParams> } | undefined;
+  for (const name of candidates) {
+    const params = paramsOf(name);
+    fitness[name] = await fitnessOf(params);
+    if (!best || fitness[name]! < fitness[best.name]!) best = { name, params };
+  }
+  return { ...best!, fitness };
 }

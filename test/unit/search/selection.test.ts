@@ -101,7 +101,7 @@ test('a pass is kept only when it beats the baseline above the noise and every p
 });
 
 test('--patience stops the search once that many passes in a row found no lower holdout measure', async () => {
-  const { stalled } = await import('../../../src/search/search.js');
+  const { stalled } = await import('../../../src/search/selection.js');
   const at = (...measures: number[]) =>
     measures.map((measure, pass) => ({ pass, measure, loss: measure, top1: 0, agreement: 0 }));
   assert.equal(stalled(at(1, 2, 3), 0), false, '0 never stops');

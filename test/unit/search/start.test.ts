@@ -7,8 +7,7 @@ import { blockedWeightParams, weightParams } from '../../../src/calibrate/observ
 import { minmaxParams } from '../../../src/calibrate/observers/minmax.js';
 import { PtfAccumulator } from '../../../src/calibrate/observers/ptf.js';
 import { PtfFit } from '../../../src/calibrate/observers/ptf-fit.js';
-import { startParams, type StartName } from '../../../src/search/start.js';
-import { chooseStart } from '../../../src/search/search.js';
+import { chooseStart, startParams, type StartName } from '../../../src/search/start.js';
 import { Rng } from '../../../src/rng.js';
 
 const rng = new Rng(5);
