@@ -12,8 +12,6 @@ import { quantizerKind } from './kinds/registry.js';
 import type { PointSimulation } from './kinds/kind.js';
 import { simulateLayerCorrections } from './corrections/layer-shift.js';
 
-export { scaleName, zeroPointName } from './kinds/kind.js';
-
 export interface MaterializeOptions {
   /** Points to quantize; default: all that have params. */
   enabled?: ReadonlySet<string>;

@@ -55,7 +55,6 @@ function exportBlockedWeight(w: WeightExport, p: UniformParams): void {
 }
 
 export const BLOCKED: QuantizerKind<UniformParams> = {
-  summary: 'uniform weights with one scale and zero point per block of input rows of each output channel',
   simulate(step, p) {
     const dims = blockedParamDims(p);
     const { names } = paramTensors(step, dims, p.scale, (name) => floatTensor(name, dims.zeroPoint, p.zeroPoint));

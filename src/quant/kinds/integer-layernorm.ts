@@ -86,7 +86,6 @@ function replaceLayerNorm({ graph: sim, point, quantized }: FinishedSimulation, 
 const inputKind = (p: UniformParams) => (p.channelFactor ? PTF : UNIFORM);
 
 export const INTEGER_LAYER_NORM: QuantizerKind<UniformParams> = {
-  summary: "FQ-ViT's integer LayerNorm on a PTF (or per-tensor) quantized input",
   simulate: (step, p) => inputKind(p).simulate(step, p),
   finish: replaceLayerNorm,
   paramFeeds: UNIFORM.paramFeeds,

@@ -76,8 +76,6 @@ export interface WeightExport {
  * `kindOf` picks the entry, so each sees only params of its own kind.
  */
 export interface QuantizerKind<P extends QuantParams> {
-  /** What the kind is, in a line. */
-  summary: string;
   /** The fake-quant subgraph on `step.source`; returns the tensor that replaces the point's. */
   simulate(step: PointSimulation, p: P): string;
   /** A rewrite that needs other points' quantizers, once all are in the graph. */

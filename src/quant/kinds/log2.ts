@@ -19,7 +19,6 @@ function log2Subgraph(b: NodeBuilder, x: string, bits: number, steps = 1): strin
 }
 
 export const LOG2: QuantizerKind<Log2Params> = {
-  summary: "FQ-ViT's log2 quantizer (levels per octave: 1), or the log√2 quantizer (2)",
   simulate: (step, p) => log2Subgraph(step.builder, step.source, p.bits, p.steps),
   floatSubgraphs: () => ['log2'],
   json: (_point, p) => ({ levels_per_octave: p.steps ?? 1 }),

@@ -47,7 +47,6 @@ function factorsOnWeights(
 }
 
 export const PTF: QuantizerKind<UniformParams> = {
-  summary: "FQ-ViT's power-of-two factor: one searched scale, a power of two per channel",
   simulate(step, p) {
     const { graph: sim, point, consumers, builder: b } = step;
     const tensors = uniformParamTensors(step, p);

@@ -104,7 +104,6 @@ function exportUniformWeight(w: WeightExport, p: UniformParams): void {
 }
 
 export const UNIFORM: QuantizerKind<UniformParams> = {
-  summary: 'uniform, asymmetric; per tensor (one scale) or per channel (one scale per channel on `axis`)',
   simulate(step, p) {
     const quantized = quantizeDequantize(
       step.builder,
