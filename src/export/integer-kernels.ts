@@ -9,7 +9,8 @@
 import type { Graph, Node } from '../onnx/graph.js';
 import { attribute, floatAttribute, intAttribute, makeAttribute } from '../onnx/graph.js';
 import { DataType, onnx, tensorDims, toNumber, type TensorProto } from '../onnx/proto.js';
-import { packNibbles, unpackNibbles } from './nibbles.js';
+import { NodeBuilder } from '../onnx/builder.js';
+import { packNibbles, packUint4, unpackNibbles, unpackUint4 } from './nibbles.js';
 
 export const MICROSOFT = 'com.microsoft';
 
@@ -18,10 +19,7 @@ export function useMicrosoftDomain(graph: Graph): void {
   if (!graph.opsetImport.some((o) => o.domain === MICROSOFT)) graph.opsetImport.push({ domain: MICROSOFT, version: 1 });
 }
 
-// Ops a quantized tensor passes through unchanged on its way to a MatMul.
-const LAYOUT_OPS = new Set(['Reshape', 'Transpose', 'Squeeze', 'Unsqueeze', 'Flatten', 'Identity']);
-
-const isDefaultDomain = (node: Node) => !node.domain || node.domain === 'ai.onnx';
+export const isDefaultDomain = (node: Node) => !node.domain || node.domain === 'ai.onnx';
 
 /** A per-tensor DequantizeLinear of a uint8 activation: its input, scale and zero point. */
 function activationDequantize(graph: Graph, tensor: string): Node | undefined {
@@ -33,15 +31,18 @@ function activationDequantize(graph: Graph, tensor: string): Node | undefined {
   return dq;
 }
 
+/** A weight's DequantizeLinear, its levels and its zero point. */
+interface WeightDequantize {
+  dq: Node;
+  levels: TensorProto;
+  zero: TensorProto;
+}
+
 /**
  * A DequantizeLinear of a constant 2-D int8 or uint4 weight, per tensor or per channel on `channelAxis`
  * (MatMul's [K, N] weight: per column).
  */
-function weightDequantize(
-  graph: Graph,
-  tensor: string,
-  channelAxis = 1,
-): { dq: Node; levels: TensorProto; zero: TensorProto } | undefined {
+function weightDequantize(graph: Graph, tensor: string, channelAxis = 1): WeightDequantize | undefined {
   const dq = graph.producer(tensor);
   if (dq?.opType !== 'DequantizeLinear') return undefined;
   const levels = graph.initializers.get(dq.inputs[0]);
@@ -53,18 +54,6 @@ function weightDequantize(
   const axisValue = axis ? toNumber(axis.i ?? 0) : 1;
   if (!perTensor && (axisValue + 2) % 2 !== channelAxis) return undefined;
   return { dq, levels, zero };
-}
-
-/** uint4 values (packed two per byte, low nibble first) as int8 bytes. */
-function unpackUint4(packed: Uint8Array, count: number): Uint8Array {
-  return Uint8Array.from({ length: count }, (_, i) => (i & 1 ? packed[i >> 1] >> 4 : packed[i >> 1] & 15));
-}
-
-/** 0..15 values packed two per byte, the first in the low nibble (ONNX's uint4 layout). */
-export function packUint4(values: Uint8Array): Uint8Array {
-  const packed = new Uint8Array(Math.ceil(values.length / 2));
-  for (let i = 0; i < values.length; i++) packed[i >> 1] |= i & 1 ? values[i] << 4 : values[i];
-  return packed;
 }
 
 /** How 4-bit weights reach an integer MatMul: a Cast of the uint4 tensor, or the split of uint8 nibbles. */
@@ -91,44 +80,10 @@ export function integerMatMuls(graph: Graph, options: { widenUint4?: Uint4Wideni
     const a = activationDequantize(graph, node.inputs[0]);
     const w = weightDequantize(graph, node.inputs[1]);
     if (!a || !w || (w.levels.dataType === DataType.UINT4 && !options.widenUint4)) continue;
-    let levels = w.dq.inputs[0];
-    let zero = w.dq.inputs[2];
-    if (w.levels.dataType === DataType.UINT4) {
-      const levelDims = tensorDims(w.levels);
-      if (options.widenUint4 === 'nibbles') {
-        // A weight two MatMuls share is stored once.
-        if (!unpacked.has(levels)) {
-          const packed = packNibbles(unpackUint4(w.levels.rawData!, levelDims[0] * levelDims[1]), levelDims);
-          nibbles.set(levels, packed.length);
-          unpacked.set(levels, unpackNibbles(graph, levels, packed, levelDims));
-        }
-        levels = unpacked.get(levels)!;
-      } else {
-        const cast = graph.uniqueName(`${levels}::int8`);
-        graph.addNode({
-          name: cast,
-          opType: 'Cast',
-          domain: '',
-          inputs: [levels],
-          outputs: [cast],
-          attributes: [makeAttribute('to', DataType.INT8)],
-        });
-        levels = cast;
-      }
-      const dims = tensorDims(w.zero);
-      zero = graph.uniqueName(`${zero}::int8`);
-      graph.addInitializer(
-        onnx.TensorProto.create({
-          name: zero,
-          dims,
-          dataType: DataType.INT8,
-          rawData: unpackUint4(
-            w.zero.rawData!,
-            dims.reduce((x, y) => x * y, 1),
-          ),
-        }),
-      );
-    }
+    const { levels, zero } =
+      w.levels.dataType === DataType.UINT4
+        ? widenedUint4(graph, w, options.widenUint4!, { nibbles, unpacked })
+        : { levels: w.dq.inputs[0], zero: w.dq.inputs[2] };
     node.opType = 'MatMulIntegerToFloat';
     node.domain = MICROSOFT;
     node.inputs = [a.inputs[0], levels, a.inputs[1], w.dq.inputs[1], a.inputs[2], zero];
@@ -141,11 +96,68 @@ export function integerMatMuls(graph: Graph, options: { widenUint4?: Uint4Wideni
   return { matMuls: count, nibbles };
 }
 
+/**
+ * A uint4 weight's levels and zero point as int8 tensors: the levels by a Cast, or split from nibbles (a weight
+ * two MatMuls share is stored once: `unpacked` by name, `nibbles` its bytes), the zero point as an initializer.
+ */
+function widenedUint4(
+  graph: Graph,
+  w: WeightDequantize,
+  widening: Uint4Widening,
+  stored: { nibbles: Map<string, number>; unpacked: Map<string, string> },
+): { levels: string; zero: string } {
+  let levels = w.dq.inputs[0];
+  const levelDims = tensorDims(w.levels);
+  if (widening === 'nibbles') {
+    if (!stored.unpacked.has(levels)) {
+      const packed = packNibbles(unpackUint4(w.levels.rawData!, levelDims[0] * levelDims[1]), levelDims);
+      stored.nibbles.set(levels, packed.length);
+      stored.unpacked.set(levels, unpackNibbles(graph, levels, packed, levelDims));
+    }
+    levels = stored.unpacked.get(levels)!;
+  } else {
+    const cast = graph.uniqueName(`${levels}::int8`);
+    const attributes = [makeAttribute('to', DataType.INT8)];
+    levels = new NodeBuilder(graph).add({ opType: 'Cast', inputs: [levels], output: cast, attributes });
+  }
+  const dims = tensorDims(w.zero);
+  const zero = graph.uniqueName(`${w.dq.inputs[2]}::int8`);
+  const rawData = unpackUint4(
+    w.zero.rawData!,
+    dims.reduce((x, y) => x * y, 1),
+  );
+  graph.addInitializer(onnx.TensorProto.create({ name: zero, dims, dataType: DataType.INT8, rawData }));
+  return { levels, zero };
+}
+
 /** `rows × columns` values transposed to `columns × rows`. */
 function transposed(values: Uint8Array, rows: number, columns: number): Uint8Array {
   const out = new Uint8Array(values.length);
   for (let r = 0; r < rows; r++) for (let c = 0; c < columns; c++) out[c * rows + r] = values[r * columns + c];
   return out;
+}
+
+/** A Gemm's transposed weight ([N, K], per row) stored transposed ([K, N], per column), read by a new DequantizeLinear. */
+function transposedWeight(graph: Graph, w: WeightDequantize): string {
+  const [rows, columns] = tensorDims(w.levels);
+  const int4 = w.levels.dataType === DataType.UINT4;
+  const values = transposed(int4 ? unpackUint4(w.levels.rawData!, rows * columns) : w.levels.rawData!, rows, columns);
+  const levels = graph.uniqueName(`${w.dq.inputs[0]}::transposed`);
+  graph.addInitializer(
+    onnx.TensorProto.create({
+      name: levels,
+      dims: [columns, rows],
+      dataType: w.levels.dataType,
+      rawData: int4 ? packUint4(values) : values,
+    }),
+  );
+  const perTensor = tensorDims(w.zero).length === 0;
+  return new NodeBuilder(graph).add({
+    opType: 'DequantizeLinear',
+    inputs: [levels, w.dq.inputs[1], w.dq.inputs[2]],
+    output: graph.uniqueName(`${w.dq.outputs[0]}::transposed`),
+    attributes: perTensor ? [] : [makeAttribute('axis', 1)],
+  });
 }
 
 /**
@@ -170,47 +182,17 @@ function gemmsAsMatMuls(graph: Graph, options: { widenUint4?: Uint4Widening }): 
     let weight = node.inputs[1];
     if (transB) {
       const key = w.dq.outputs[0];
-      if (!transposedWeights.has(key)) {
-        const [rows, columns] = tensorDims(w.levels);
-        const int4 = w.levels.dataType === DataType.UINT4;
-        const values = transposed(
-          int4 ? unpackUint4(w.levels.rawData!, rows * columns) : w.levels.rawData!,
-          rows,
-          columns,
-        );
-        const levels = graph.uniqueName(`${w.dq.inputs[0]}::transposed`);
-        graph.addInitializer(
-          onnx.TensorProto.create({
-            name: levels,
-            dims: [columns, rows],
-            dataType: w.levels.dataType,
-            rawData: int4 ? packUint4(values) : values,
-          }),
-        );
-        const output = graph.uniqueName(`${key}::transposed`);
-        const perTensor = tensorDims(w.zero).length === 0;
-        graph.addNode({
-          name: output,
-          opType: 'DequantizeLinear',
-          domain: '',
-          inputs: [levels, w.dq.inputs[1], w.dq.inputs[2]],
-          outputs: [output],
-          attributes: perTensor ? [] : [makeAttribute('axis', 1)],
-        });
-        transposedWeights.set(key, output);
-      }
+      if (!transposedWeights.has(key)) transposedWeights.set(key, transposedWeight(graph, w));
       weight = transposedWeights.get(key)!;
     }
     const bias = node.inputs[2];
     const product = bias ? graph.uniqueName(`${node.outputs[0]}::product`) : node.outputs[0];
     if (bias)
-      graph.addNode({
-        name: graph.uniqueName(`${node.name}::bias`),
+      new NodeBuilder(graph).add({
         opType: 'Add',
-        domain: '',
         inputs: [product, bias],
-        outputs: [node.outputs[0]],
-        attributes: [],
+        output: node.outputs[0],
+        name: graph.uniqueName(`${node.name}::bias`),
       });
     node.opType = 'MatMul';
     node.inputs = [node.inputs[0], weight];
@@ -276,59 +258,5 @@ export function fuseBiasAdds(graph: Graph): number {
     graph.invalidate();
     count++;
   }
-  return count;
-}
-
-/** Whether a tensor reaches only the right operands of activation × activation MatMuls, through layout ops. */
-function onlyRightOperands(graph: Graph, tensor: string): boolean {
-  if (graph.isGraphOutput(tensor)) return false;
-  const consumers = graph.consumers(tensor);
-  return (
-    consumers.length > 0 &&
-    consumers.every((n) => {
-      if (LAYOUT_OPS.has(n.opType) && isDefaultDomain(n) && n.inputs[0] === tensor)
-        return onlyRightOperands(graph, n.outputs[0]);
-      return n.opType === 'MatMul' && isDefaultDomain(n) && n.inputs[1] === tensor && n.inputs[0] !== tensor;
-    })
-  );
-}
-
-/**
- * The 8-bit activations that are only ever right operands of MatMuls (K and V in attention) are quantized to
- * int8 with zero point − 128: the same values, and onnxruntime then runs QLinearMatMul and
- * MatMulIntegerToFloat as uint8 × int8.
- */
-export function signedRightOperands(graph: Graph): number {
-  let count = 0;
-  for (const q of graph.nodes) {
-    if (q.opType !== 'QuantizeLinear' || !isDefaultDomain(q)) continue;
-    const zero = graph.initializers.get(q.inputs[2] ?? '');
-    if (zero?.dataType !== DataType.UINT8 || tensorDims(zero).length !== 0) continue;
-    const dequantizers = graph.consumers(q.outputs[0]);
-    if (graph.isGraphOutput(q.outputs[0]) || !dequantizers.length) continue;
-    if (
-      !dequantizers.every(
-        (dq) =>
-          dq.opType === 'DequantizeLinear' &&
-          dq.inputs[0] === q.outputs[0] &&
-          dq.inputs[2] === q.inputs[2] &&
-          onlyRightOperands(graph, dq.outputs[0]),
-      )
-    )
-      continue;
-    const signed = graph.uniqueName(`${q.inputs[2]}::int8`);
-    graph.addInitializer(
-      onnx.TensorProto.create({
-        name: signed,
-        dims: [],
-        dataType: DataType.INT8,
-        rawData: Uint8Array.of((zero.rawData![0] - 128) & 0xff),
-      }),
-    );
-    q.inputs[2] = signed;
-    for (const dq of dequantizers) dq.inputs[2] = signed;
-    count++;
-  }
-  if (count) graph.invalidate();
   return count;
 }

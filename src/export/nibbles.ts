@@ -1,12 +1,13 @@
-// 4-bit weight levels as the two nibbles of uint8 bytes, split back into int8 levels by standard operators on
-// constants (BitwiseAnd, BitShift, Concat, Cast from uint8), which onnxruntime's constant folding runs once
+// Weight levels as bytes: int8 and ONNX's packed uint4 (integerTensor), and 4-bit levels as the two nibbles of
+// uint8 bytes, split back into int8 levels by standard operators on constants (BitwiseAnd, BitShift, Concat, Cast from uint8), which onnxruntime's constant folding runs once
 // when it creates the session. The file keeps 4 bits a weight, and the MatMul then reads an int8 initializer,
 // as in the 8-bit export. Unlike a Cast of uint4 (opset 21), every operator and type here is in onnxruntime-web's
 // reduced-type wasm build (onnxruntime/wasm/reduced_types.config keeps bool, (u)int8/32/64, float, float16),
 // the one transformers.js bundles.
 import type { Graph } from '../onnx/graph.js';
 import { makeAttribute } from '../onnx/graph.js';
-import { DataType, int64Tensor, onnx } from '../onnx/proto.js';
+import { NodeBuilder } from '../onnx/builder.js';
+import { DataType, int64Tensor, onnx, type TensorProto } from '../onnx/proto.js';
 import { GraphError } from '../errors.js';
 
 /**
@@ -57,64 +58,55 @@ export function unpackNibbles(graph: Graph, base: string, packed: Uint8Array, di
   graph.addInitializer(
     onnx.TensorProto.create({ name: bytes, dims: [half, N], dataType: DataType.UINT8, rawData: packed }),
   );
-  const [mask, four] = nibbleConstants(graph);
-  const low = graph.uniqueName(`${base}::low`);
-  const high = graph.uniqueName(`${base}::high`);
-  const joined = graph.uniqueName(`${base}::uint8`);
-  graph.addNode({ name: low, opType: 'BitwiseAnd', domain: '', inputs: [bytes, mask], outputs: [low], attributes: [] });
-  graph.addNode({
-    name: high,
-    opType: 'BitShift',
-    domain: '',
-    inputs: [bytes, four],
-    outputs: [high],
-    attributes: [makeAttribute('direction', 'RIGHT')],
-  });
-  graph.addNode({
-    name: joined,
-    opType: 'Concat',
-    domain: '',
-    inputs: [low, high],
-    outputs: [joined],
-    attributes: [makeAttribute('axis', 0)],
-  });
+  const b = new NodeBuilder(graph);
+  // The uint8 scalars 15 (the low-nibble mask) and 4 (the shift), shared by every unpacked weight.
+  const [mask, four] = [b.sharedUint8(15, 'evolq::nibble_mask'), b.sharedUint8(4, 'evolq::nibble_shift')];
+  const [low, high, joined] = ['low', 'high', 'uint8'].map((part) => graph.uniqueName(`${base}::${part}`));
+  b.add({ opType: 'BitwiseAnd', inputs: [bytes, mask], output: low });
+  b.add({ opType: 'BitShift', inputs: [bytes, four], output: high, attributes: [makeAttribute('direction', 'RIGHT')] });
+  b.add({ opType: 'Concat', inputs: [low, high], output: joined, attributes: [makeAttribute('axis', 0)] });
   let rows = joined;
   if (K % 2) {
     rows = graph.uniqueName(`${base}::rows`);
     graph.addInitializer(int64Tensor(`${rows}::starts`, [1], [0]));
     graph.addInitializer(int64Tensor(`${rows}::ends`, [1], [K]));
-    graph.addNode({
-      name: rows,
-      opType: 'Slice',
-      domain: '',
-      inputs: [joined, `${rows}::starts`, `${rows}::ends`],
-      outputs: [rows],
-      attributes: [],
-    });
+    b.add({ opType: 'Slice', inputs: [joined, `${rows}::starts`, `${rows}::ends`], output: rows });
   }
   const levels = graph.uniqueName(`${base}::int8`);
-  graph.addNode({
-    name: levels,
-    opType: 'Cast',
-    domain: '',
-    inputs: [rows],
-    outputs: [levels],
-    attributes: [makeAttribute('to', DataType.INT8)],
-  });
-  return levels;
+  return b.add({ opType: 'Cast', inputs: [rows], output: levels, attributes: [makeAttribute('to', DataType.INT8)] });
 }
 
-/** The uint8 scalars 15 (the low-nibble mask) and 4 (the shift), shared by every unpacked weight. */
-function nibbleConstants(graph: Graph): [string, string] {
-  const names: [string, string] = ['evolq::nibble_mask', 'evolq::nibble_shift'];
-  for (const [name, value] of [
-    [names[0], 15],
-    [names[1], 4],
-  ] as const) {
-    if (!graph.initializers.has(name))
-      graph.addInitializer(
-        onnx.TensorProto.create({ name, dims: [], dataType: DataType.UINT8, rawData: Uint8Array.of(value) }),
-      );
-  }
-  return names;
+/** uint4 values (packed two per byte, low nibble first) as bytes. */
+export function unpackUint4(packed: Uint8Array, count: number): Uint8Array {
+  return Uint8Array.from({ length: count }, (_, i) => (i & 1 ? packed[i >> 1] >> 4 : packed[i >> 1] & 15));
+}
+
+/** 0..15 values packed two per byte, the first in the low nibble (ONNX's uint4 layout). */
+export function packUint4(values: Uint8Array): Uint8Array {
+  const packed = new Uint8Array(Math.ceil(values.length / 2));
+  for (let i = 0; i < values.length; i++) packed[i >> 1] |= i & 1 ? values[i] << 4 : values[i];
+  return packed;
+}
+
+/**
+ * Levels 0..255 as int8 levels − 128 (with zero points − 128 the same values: onnxruntime's integer kernels
+ * multiply uint8 by int8 several times faster than uint8 by uint8), or uint4 packed two per byte, the first
+ * element in the low nibble (ONNX's layout).
+ */
+export function integerTensor(
+  name: string,
+  dims: readonly number[],
+  values: Uint8Array,
+  storage: 'int8' | 'uint4',
+): TensorProto {
+  if (storage === 'int8')
+    return onnx.TensorProto.create({
+      name,
+      dims: [...dims],
+      dataType: DataType.INT8,
+      rawData: values.map((v) => (v - 128) & 0xff),
+    });
+  const over = values.findIndex((v) => v > 15);
+  if (over >= 0) throw new GraphError(`uint4 tensor '${name}': level ${values[over]} does not fit 4 bits`);
+  return onnx.TensorProto.create({ name, dims: [...dims], dataType: DataType.UINT4, rawData: packUint4(values) });
 }

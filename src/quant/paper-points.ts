@@ -3,6 +3,7 @@
 // embedding and logits; one quantizer for Q, K and V; and the quantizer after each LayerNorm that its
 // integer approximation rounds to.
 import type { Graph, Node } from '../onnx/graph.js';
+import { LAYOUT_OPS, SELECT_OPS } from '../onnx/layout.js';
 
 /** What an extra quant point is for (default points have no role). */
 export type PointRole =
@@ -38,11 +39,6 @@ export interface ExtraMark {
   reads: boolean;
   consumers: Node[];
 }
-
-// Ops after which a per-tensor quantized value is still the same quantized value (a subset of its elements,
-// rearranged, or zero padding).
-const LAYOUT_OPS = new Set(['Reshape', 'Transpose', 'Dropout', 'Identity', 'Squeeze', 'Unsqueeze', 'Flatten']);
-const SELECT_OPS = new Set([...LAYOUT_OPS, 'Gather', 'Slice', 'Split', 'Pad']);
 
 /** Shape computations and constants: no image data flows into them. */
 export function dataFreeTester(graph: Graph): (tensor: string) => boolean {

@@ -1,6 +1,7 @@
 // "Mark": op handlers find the tensors to quantize; one engine (materialize.ts) inserts the fake-quant nodes.
 import type { Graph, Node } from '../onnx/graph.js';
 import { intAttribute } from '../onnx/graph.js';
+import { LAYOUT_OPS } from '../onnx/layout.js';
 import {
   dataFreeTester,
   downstreamPoint,
@@ -55,9 +56,6 @@ interface Mark {
 }
 
 type Handler = (node: Node, graph: Graph) => Mark[];
-
-// Ops that move or reshape values without changing them: a quantized tensor stays quantized through them.
-const LAYOUT_OPS = new Set(['Reshape', 'Transpose', 'Dropout', 'Identity', 'Squeeze', 'Unsqueeze', 'Flatten']);
 
 /** The output-channel axis of a constant operand of a linear op, by op, operand index and rank. */
 function weightAxis(node: Node, index: number, rank: number): number {

@@ -1,6 +1,7 @@
 // Search units: what Evol-Q perturbs together. Found structurally from residual connections, so any export
 // of a pre-norm transformer or a residual CNN works whatever its node names; names only label the units.
 import type { Graph, Node } from '../onnx/graph.js';
+import { RESHAPE_OPS } from '../onnx/layout.js';
 import type { QuantPoint } from './points.js';
 
 export const SEARCH_SPACES = ['attention', 'block', 'block+activations'] as const;
@@ -183,8 +184,7 @@ function unguardedAttentions(
     let output = projection.outputs[0];
     for (
       let next = soleConsumer(graph, output);
-      next &&
-      (REARRANGE_OPS.has(next.opType) || (next.opType === 'Add' && next.inputs.some((t) => graph.isConstant(t))));
+      next && (RESHAPE_OPS.has(next.opType) || (next.opType === 'Add' && next.inputs.some((t) => graph.isConstant(t))));
       next = soleConsumer(graph, output)
     ) {
       output = next.outputs[0];
@@ -196,8 +196,6 @@ function unguardedAttentions(
   }
   return found;
 }
-
-const REARRANGE_OPS = new Set(['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Transpose']);
 
 /** The one node that reads a tensor's values (Shape readers aside), if there is exactly one. */
 function soleConsumer(graph: Graph, tensor: string): Node | undefined {
