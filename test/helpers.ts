@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { onnx, floatTensor, floatValueInfo, encodeModel, type ModelProto } from '../src/onnx/proto.js';
-import { makeAttribute } from '../src/onnx/graph.js';
+import { Graph, makeAttribute } from '../src/onnx/graph.js';
+import { defaultRunner, type FloatTensor } from '../src/runtime/runner.js';
 import { Rng } from '../src/rng.js';
 
 /** The repository root (tests run compiled from dist/test). */
@@ -78,4 +79,18 @@ export function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
   return m;
+}
+
+/** Runs a model once on the default runner and releases its session. */
+export async function runModel(
+  model: Graph | Uint8Array,
+  feeds: Record<string, FloatTensor>,
+  optimization: 'disabled' | 'all' = 'all',
+): Promise<Record<string, FloatTensor>> {
+  const session = await defaultRunner.createSession(model instanceof Graph ? model.toBytes() : model, { optimization });
+  try {
+    return await session.run(feeds);
+  } finally {
+    await session.release();
+  }
 }

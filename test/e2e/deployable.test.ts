@@ -1,30 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { Graph } from '../../src/onnx/graph.js';
 import { findQuantPoints } from '../../src/quant/points.js';
 import { materialize } from '../../src/quant/materialize.js';
 import { calibrate } from '../../src/calibrate/calibrate.js';
 import { startParams } from '../../src/search/start.js';
 import { deployableGraph } from '../../src/export/deployable.js';
 import { chosenKernels } from '../../src/export/kernels.js';
-import { defaultRunner, type FloatTensor } from '../../src/runtime/runner.js';
+import { defaultRunner } from '../../src/runtime/runner.js';
 import { loadModel } from '../../src/model.js';
 import { listImageFolder, limitPerClass, decodeImages } from '../../src/data/imagefolder.js';
 import { maxAbsDiff, DEFAULT_MODEL, ASSETS, FIXTURES } from '../helpers.js';
-
-async function run(
-  model: Graph | Uint8Array,
-  feeds: Record<string, FloatTensor>,
-  optimization: 'disabled' | 'all' = 'all',
-): Promise<Record<string, FloatTensor>> {
-  const session = await defaultRunner.createSession(model instanceof Graph ? model.toBytes() : model, { optimization });
-  try {
-    return await session.run(feeds);
-  } finally {
-    await session.release();
-  }
-}
+import { runModel as run } from '../helpers.js';
 
 test('exported ViT and ResNet match their simulations on real images and are at most 30% / 18% of the float file', async () => {
   const model = loadModel(DEFAULT_MODEL);

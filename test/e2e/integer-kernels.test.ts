@@ -8,23 +8,11 @@ import { materialize } from '../../src/quant/materialize.js';
 import { calibrate, type CalibrationTable } from '../../src/calibrate/calibrate.js';
 import { deployableGraph } from '../../src/export/deployable.js';
 import { chosenKernels } from '../../src/export/kernels.js';
-import { defaultRunner, type FloatTensor } from '../../src/runtime/runner.js';
+import { defaultRunner } from '../../src/runtime/runner.js';
 import { loadModel, type LoadedModel } from '../../src/model.js';
 import { listImageFolder, limitPerClass, decodeImages, type ImageBatch } from '../../src/data/imagefolder.js';
 import { DEFAULT_MODEL, ASSETS } from '../helpers.js';
-
-async function run(
-  model: Uint8Array,
-  feeds: Record<string, FloatTensor>,
-  optimization: 'disabled' | 'all' = 'all',
-): Promise<Record<string, FloatTensor>> {
-  const session = await defaultRunner.createSession(model, { optimization });
-  try {
-    return await session.run(feeds);
-  } finally {
-    await session.release();
-  }
-}
+import { runModel as run } from '../helpers.js';
 
 const count = (g: Graph, op: string) => g.nodes.filter((n) => n.opType === op).length;
 

@@ -9,22 +9,10 @@ import { calibrate } from '../../../src/calibrate/calibrate.js';
 import { deployableGraph, quantizeWeight } from '../../../src/export/deployable.js';
 import { integerTensor } from '../../../src/export/nibbles.js';
 import { fakeQuantUniform, uintRange, type UniformParams } from '../../../src/quant/scheme.js';
-import { defaultRunner, type FloatTensor } from '../../../src/runtime/runner.js';
+import { defaultRunner } from '../../../src/runtime/runner.js';
 import { Rng } from '../../../src/rng.js';
 import { buildModel, randomTensor, maxAbsDiff } from '../../helpers.js';
-
-async function run(
-  model: Graph | Uint8Array,
-  feeds: Record<string, FloatTensor>,
-  optimization: 'disabled' | 'all' = 'all',
-): Promise<Record<string, FloatTensor>> {
-  const session = await defaultRunner.createSession(model instanceof Graph ? model.toBytes() : model, { optimization });
-  try {
-    return await session.run(feeds);
-  } finally {
-    await session.release();
-  }
-}
+import { runModel as run } from '../../helpers.js';
 
 test('uint4 levels are packed low nibble first, as onnxruntime reads them per axis', async () => {
   const levels = Uint8Array.from([1, 15, 0, 7, 9, 3, 12, 5, 2]); // 3 channels × 3, odd length

@@ -6,22 +6,10 @@ import { materialize } from '../../../src/quant/materialize.js';
 import { calibrate } from '../../../src/calibrate/calibrate.js';
 import { deployableGraph } from '../../../src/export/deployable.js';
 import { chosenKernels } from '../../../src/export/kernels.js';
-import { defaultRunner, type FloatTensor } from '../../../src/runtime/runner.js';
+import { defaultRunner } from '../../../src/runtime/runner.js';
 import { buildModel, randomTensor, maxAbsDiff } from '../../helpers.js';
 import { Rng } from '../../../src/rng.js';
-
-async function run(
-  model: Uint8Array,
-  feeds: Record<string, FloatTensor>,
-  optimization: 'disabled' | 'all' = 'all',
-): Promise<Record<string, FloatTensor>> {
-  const session = await defaultRunner.createSession(model, { optimization });
-  try {
-    return await session.run(feeds);
-  } finally {
-    await session.release();
-  }
-}
+import { runModel as run } from '../../helpers.js';
 
 const count = (g: Graph, op: string) => g.nodes.filter((n) => n.opType === op).length;
 
