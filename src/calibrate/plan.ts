@@ -13,13 +13,14 @@ import { blockedWeightParams, weightParams } from './observers/weights.js';
 import { PTF_FIT_STEPS } from './observers/ptf-fit.js';
 import { sampleStatistic } from './observers/sample-registry.js';
 import type { SampleSpec } from './observers/sample-statistic.js';
+import { nodeNamed } from '../onnx/lookup.js';
 
 /** Softmax outputs' log2 quantizer's bits (with `lis`). */
 export const LIS_BITS = 4;
 
 /** The data input of a weight point's node and that input's channel axis. */
 function weightInput(graph: Graph, point: QuantPoint): { tensor: string; axis: number } | undefined {
-  const node = graph.nodes.find((n) => n.name === point.node);
+  const node = nodeNamed(graph, point.node);
   if (!node) return undefined;
   const tensor = node.inputs.find((t, i) => i < 2 && t !== point.tensor);
   if (!tensor) return undefined;

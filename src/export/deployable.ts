@@ -17,6 +17,7 @@ import type { FloatSubgraphKind, WeightStorage } from '../quant/kinds/kind.js';
 import { GraphError } from '../errors.js';
 import { integerMatMuls, fuseBiasAdds, type Uint4Widening } from './integer-kernels.js';
 import { signedRightOperands } from './signed-operands.js';
+import { nodesByName } from '../onnx/lookup.js';
 
 export type { WeightStorage } from '../quant/kinds/kind.js';
 
@@ -131,7 +132,7 @@ export function deployableGraph(
     'uint4-blocked': { tensors: 0, bytes: 0 },
   };
   const floatSubgraphs: FloatSubgraph[] = [];
-  const nodes = new Map(graph.nodes.map((n) => [n.name, n]));
+  const nodes = nodesByName(graph);
   const out = { graph, nodes, weightReaders, inputMeans, integerKernels, weights, floatSubgraphs };
   for (const point of weightPoints) writeWeight(out, point, weightParams(point));
   if (integerKernels) writeIntegerKernels(graph, weights, options.widenUint4);

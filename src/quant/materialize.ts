@@ -11,6 +11,7 @@ import type { FloatTensor } from '../runtime/runner.js';
 import { quantizerKind } from './kinds/registry.js';
 import type { PointSimulation } from './kinds/kind.js';
 import { simulateLayerCorrections } from './corrections/layer-shift.js';
+import { nodesByName } from '../onnx/lookup.js';
 
 export interface MaterializeOptions {
   /** Points to quantize; default: all that have params. */
@@ -37,9 +38,9 @@ export interface Simulation {
 }
 
 /** The point's consumer nodes in the simulation graph. */
-function consumerNodes(point: QuantPoint, nodesByName: ReadonlyMap<string, Node>): Node[] {
+function consumerNodes(point: QuantPoint, nodes: ReadonlyMap<string, Node>): Node[] {
   return point.consumers.map((name) => {
-    const node = nodesByName.get(name);
+    const node = nodes.get(name);
     if (!node) throw new GraphError(`quant point ${point.id}: consumer node '${name}' is not in the graph`, name);
     return node;
   });
@@ -74,13 +75,13 @@ export function materialize(
   const sim = graph.clone();
   const feeds: Simulation['feeds'] = {};
   const quantized: Simulation['quantized'] = {};
-  const nodesByName = new Map(sim.nodes.map((n) => [n.name, n]));
+  const nodes = nodesByName(sim);
   const deferred: PointSimulation['deferred'] = [];
   for (const point of points) {
     const p = params[point.id];
     if (!p || (options.enabled && !options.enabled.has(point.id))) continue;
     const builder = new NodeBuilder(sim, point.id);
-    const consumers = consumerNodes(point, nodesByName);
+    const consumers = consumerNodes(point, nodes);
     const baked = !!options.bake && !options.feed?.has(point.id);
     const step = { graph: sim, point, builder, consumers, baked, feeds, deferred };
     quantized[point.id] = quantizePoint(step, p, options.inputMeans?.[point.id]);

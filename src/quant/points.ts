@@ -10,6 +10,7 @@ import {
   subsumedBy,
   type PointRole,
 } from './paper-points.js';
+import { nodeNamed } from '../onnx/lookup.js';
 
 export type { PointRole };
 export { missingRoles } from './paper-points.js';
@@ -254,7 +255,7 @@ function linkLayerNormOutputs(graph: Graph, points: QuantPoint[]): void {
   const marked = new Set(activationByTensor.keys());
   for (const point of points) {
     if (point.kind !== 'layernorm') continue;
-    const node = graph.nodes.find((n) => n.name === point.node);
+    const node = nodeNamed(graph, point.node);
     if (node?.opType !== 'LayerNormalization') continue;
     const tensor = downstreamPoint(graph, node.outputs[0], marked);
     if (tensor) point.output = activationByTensor.get(tensor)!.id;

@@ -11,6 +11,7 @@ import type { Simulation } from '../quant/materialize.js';
 import type { Runner, SessionOptions } from '../runtime/runner.js';
 import { extractSubgraph } from '../onnx/extract.js';
 import { batchRanges, sliceBatch, type ImageBatch } from '../data/imagefolder.js';
+import { nodesByName } from '../onnx/lookup.js';
 
 /**
  * Calibration images the means are taken over (the first this many). Each layer costs a forward of them through
@@ -73,7 +74,7 @@ export function correctionFetches(
   points: readonly QuantPoint[],
   params: Readonly<Record<string, QuantParams>>,
 ): string[][] {
-  const nodes = new Map(graph.nodes.map((node) => [node.name, node]));
+  const nodes = nodesByName(graph);
   const outputs = correctedLayers(graph, points, params).map((p) => nodes.get(p.node)!.outputs[0]);
   return outputs.length ? [outputs, ...outputs.map((o) => [o])] : [];
 }
@@ -114,7 +115,7 @@ async function tokensPerLayer(
   output: (p: QuantPoint) => string,
   calibration: ImageBatch,
 ): Promise<number[]> {
-  const nodes = new Map(setup.graph.nodes.map((node) => [node.name, node]));
+  const nodes = nodesByName(setup.graph);
   const candidates = layers.filter((p) => nodes.get(p.node)!.opType === 'MatMul');
   if (!candidates.length || calibration.dims[0] < 2) return layers.map(() => 0);
   const probe = extractSubgraph(setup.graph, [setup.inputName], candidates.map(output));
@@ -165,7 +166,7 @@ export async function outputCorrections(
 ): Promise<Record<string, Float32Array>> {
   const layers = correctedLayers(setup.graph, setup.points, params);
   const n = Math.min(images, calibration.dims[0]);
-  const nodes = new Map(setup.graph.nodes.map((node) => [node.name, node]));
+  const nodes = nodesByName(setup.graph);
   const output = (p: QuantPoint) => nodes.get(p.node)!.outputs[0];
   const conv = (p: QuantPoint) => nodes.get(p.node)!.opType === 'Conv';
   const tokenCounts = await tokensPerLayer(setup, layers, output, calibration);

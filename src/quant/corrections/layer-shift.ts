@@ -9,6 +9,7 @@ import { subtractFromFirstToken, subtractFromOutput } from '../../onnx/edits.js'
 import { GraphError } from '../../errors.js';
 import type { QuantParams } from '../scheme.js';
 import type { QuantPoint } from '../points.js';
+import { nodeNamed } from '../../onnx/lookup.js';
 
 /** The factor a layer multiplies its input-weight product by: a Gemm's alpha, else 1. */
 export function gemmAlpha(node: Node): number {
@@ -64,7 +65,7 @@ export function outputCorrectionForm(
 /** Nagel et al.'s bias correction in the graph: subtract E[x]·(Ŵ − W) from the layer's output. */
 function biasCorrection(b: NodeBuilder, point: QuantPoint, quantizedWeight: string, means: Float32Array): void {
   const graph = b.graph;
-  const node = graph.nodes.find((n) => n.name === point.node)!;
+  const node = nodeNamed(graph, point.node)!;
   const dims = point.dims!;
   const axis = point.channelAxis!;
   const { inputAxis, shiftShape } = biasCorrectionAxes(node, dims, axis, means);
@@ -82,7 +83,7 @@ function biasCorrection(b: NodeBuilder, point: QuantPoint, quantizedWeight: stri
 /** `--output-correction` in the graph: a constant added to each output channel of the layer, or the first token's and the others'. */
 function outputCorrection(b: NodeBuilder, point: QuantPoint, correction: Float32Array): void {
   const graph = b.graph;
-  const node = graph.nodes.find((n) => n.name === point.node)!;
+  const node = nodeNamed(graph, point.node)!;
   const [dims, axis] = [point.dims!, point.channelAxis!];
   const channels = dims[axis];
   if (outputCorrectionForm(node, dims, axis, correction) === 'channel') {
