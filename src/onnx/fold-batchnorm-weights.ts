@@ -3,6 +3,7 @@
 // input channel, b' = b + t·W. New values go into new initializers, as the old ones may be shared.
 import { floatAttribute, type Graph, type Node } from './graph.js';
 import { floatTensor } from './proto.js';
+import { NodeBuilder } from './builder.js';
 
 export interface Linear {
   node: Node;
@@ -58,13 +59,11 @@ function addBias(graph: Graph, linear: Linear, bias: Float64Array, biasAdd: Node
   const biasName = graph.uniqueName(`${node.name}_folded_bias`);
   graph.addInitializer(floatTensor(biasName, [c], Float32Array.from(bias)));
   node.outputs[0] = linearOut;
-  graph.addNode({
+  new NodeBuilder(graph).add({
     name: graph.uniqueName(`${node.name}_bias`),
     opType: 'Add',
-    domain: '',
     inputs: [linearOut, biasName],
-    outputs: [output],
-    attributes: [],
+    output,
   });
 }
 

@@ -7,6 +7,8 @@ export interface UpstreamWalk {
   stopAt?: (tensor: string) => boolean;
   /** Told, once each, the tensors reached that no node produces (graph inputs, initializers). */
   source?: (tensor: string) => void;
+  /** Told, once each and in the order reached, every tensor the walk goes behind or stops at a source. */
+  reached?: (tensor: string) => void;
 }
 
 /**
@@ -22,6 +24,7 @@ export function upstreamNodes(graph: Graph, tensors: readonly string[], walk: Up
     if (visited.has(tensor)) continue;
     visited.add(tensor);
     if (walk.stopAt?.(tensor)) continue;
+    walk.reached?.(tensor);
     const node = graph.producer(tensor);
     if (!node) {
       walk.source?.(tensor);

@@ -3,6 +3,7 @@
 import type { Graph, Node } from '../onnx/graph.js';
 import { RESHAPE_OPS } from '../onnx/layout.js';
 import type { QuantPoint } from './points.js';
+import { upstreamNodes } from '../onnx/walk.js';
 
 export const SEARCH_SPACES = ['attention', 'block', 'block+activations'] as const;
 export type SearchSpace = (typeof SEARCH_SPACES)[number];
@@ -57,17 +58,7 @@ function dataAncestors(
   data: ReadonlySet<string>,
 ): { tensors: Set<string>; nodes: Set<Node> } {
   const tensors = new Set<string>();
-  const nodes = new Set<Node>();
-  const stack = [tensor];
-  while (stack.length) {
-    const t = stack.pop()!;
-    if (tensors.has(t) || !data.has(t)) continue;
-    tensors.add(t);
-    const node = graph.producer(t);
-    if (!node || nodes.has(node)) continue;
-    nodes.add(node);
-    for (const input of node.inputs) stack.push(input);
-  }
+  const nodes = upstreamNodes(graph, [tensor], { stopAt: (t) => !data.has(t), reached: (t) => tensors.add(t) });
   return { tensors, nodes };
 }
 
