@@ -161,6 +161,10 @@ export const QUANTIZE_OPTIONS = {
     commands: ['eval', ...RUN],
     help: 'Images per onnxruntime run and per fitness batch.',
   }),
+  speed: switchOption(true, {
+    commands: ['quantize'],
+    help: 'Time the float model and model.onnx on this machine, at batch 1 and at --batch-size (report.json: exported.speed).',
+  }),
   skipBadImages: switchOption(false, {
     commands: ['quantize'],
     help: 'Leave out images that do not decode (listed in report.json) instead of stopping at the first.',

@@ -11,6 +11,7 @@ import type { Prepared } from './prepare.js';
 import type { SearchedScales } from './search-scales.js';
 import type { ExportedModels } from './export-models.js';
 import type { QuantizedAccuracy } from './evaluate-quantized.js';
+import type { SpeedReport } from '../evaluate/speed.js';
 import type { WrittenModelFiles } from './write-output.js';
 
 /** Everything a quantize run measured and wrote, as its stages returned it. */
@@ -22,6 +23,9 @@ export interface QuantizeRun {
   searched?: SearchedScales;
   exported: ExportedModels;
   accuracy: QuantizedAccuracy;
+  /** model.onnx timed against the float model; absent with --no-speed. */
+  speed?: SpeedReport;
+  warnings: string[];
   written: WrittenModelFiles;
   /** The decoded calibration and holdout images' bytes. */
   imageBytes: { calibration: number; holdout: number };
@@ -58,6 +62,7 @@ export function quantizeReport(run: QuantizeRun): QuantizeReport {
       weights: exported.deployable.weights,
       floatSubgraphs: exported.deployable.floatSubgraphs,
       kernels: exported.kernels,
+      ...(run.speed ? { speed: run.speed } : {}),
       transformersJs: {
         ...written.transformersJs,
         ...(written.imageProcessorAdded ? { imageProcessorAdded: written.imageProcessorAdded } : {}),
@@ -76,6 +81,7 @@ export function quantizeReport(run: QuantizeRun): QuantizeReport {
       unitInputs: searched?.report.unitInputs ?? null,
     },
     skippedImages: run.skippedImages,
+    warnings: run.warnings,
     files: [
       'model.onnx',
       written.transformersJs.file,

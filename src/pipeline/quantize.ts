@@ -20,6 +20,8 @@ import { exportModels } from './export-models.js';
 import { evaluateQuantized, evaluationImages } from './evaluate-quantized.js';
 import { writeModelFiles, writeReport } from './write-output.js';
 import { quantizeReport } from './quantize-report.js';
+import { timeExported } from './time-exported.js';
+import { quantizeWarnings } from './quantize-warnings.js';
 
 export type { QuantizeReport };
 
@@ -89,6 +91,12 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
     const source = evaluationImages(prepared, options, holdout, skipped);
     const accuracy = await evaluateQuantized(runner, model, exported, source, options, progress);
     clock.lap('evaluation');
+    const speed = options.speed
+      ? await timeExported(runner, model, exported, { holdout, source }, options.batchSize)
+      : undefined;
+    if (speed) clock.lap('speed');
+    const warnings = quantizeWarnings(accuracy, speed, options);
+    for (const warning of warnings) progress.log(`warning: ${warning}`);
     const written = writeModelFiles(out, prepared, table, exported, options);
     clock.lap('write');
     const report = quantizeReport({
@@ -99,6 +107,8 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
       searched,
       exported,
       accuracy,
+      speed,
+      warnings,
       written,
       imageBytes: { calibration: calibrationBytes, holdout: holdout.data.byteLength },
       timing: clock.finish(),

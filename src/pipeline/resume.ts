@@ -20,6 +20,7 @@ export function checkpointFingerprint(
     resume: _resume,
     exportFormat: _exportFormat,
     memoryBudget: _memoryBudget,
+    speed: _speed,
     ...settings
   } = options;
   return createHash('sha256')

@@ -6,6 +6,7 @@ import { MEASURE_LABEL, type Figure } from './landscape.js';
 import { layerKernels } from '../export/kernels.js';
 import { escape, figureHtml, pct, table } from './markup.js';
 import { searchSection } from './search-section.js';
+import { speedTable, warningsList } from './speed-section.js';
 
 const CSS = `
 body { font: 14px/1.45 system-ui, sans-serif; color: #222; max-width: 1100px; margin: 2rem auto; padding: 0 1rem; }
@@ -18,7 +19,8 @@ figure { display: inline-block; margin: .5rem 1rem .5rem 0; vertical-align: top;
 
 /** Settings, Accuracy and Search: the sections of a quantize report. */
 async function quantizeSections(r: QuantizeReport): Promise<string[]> {
-  return [settingsSection(r), accuracySection(r), await searchSection(r)];
+  // Reports written before warnings were recorded have none.
+  return [warningsList(r.warnings ?? []), settingsSection(r), accuracySection(r), await searchSection(r)];
 }
 
 /** The settings the run used, and on which images it was evaluated. */
@@ -78,7 +80,8 @@ function accuracySection(r: QuantizeReport): string {
        .filter(([, w]) => w.tensors > 0)
        .map(([t, w]) => `${w.tensors} ${t}`)
        .join(' and ')} weight tensors; ${e.floatSubgraphs.length} float subgraphs
-     (${escape(floatKinds)}). onnxruntime-node (CPU) runs its layers as: ${escape(layerKernels(e.kernels))}.</p>`;
+     (${escape(floatKinds)}). onnxruntime-node (CPU) runs its layers as: ${escape(layerKernels(e.kernels))}.</p>
+     ${e.speed ? speedTable(e.speed) : ''}`;
 }
 
 function landscapeSection(l: LandscapeFile, figures: readonly Figure[]): string {

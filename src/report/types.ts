@@ -8,6 +8,7 @@ import type { SkippedImage } from '../data/imagefolder.js';
 import type { Landscape, LandscapeSettings } from '../landscape/landscape.js';
 import type { CollectReport } from '../calibrate/collect.js';
 import type { SpillReport } from '../fitness/unit-inputs.js';
+import type { SpeedReport } from '../evaluate/speed.js';
 
 /** Accuracy on the evaluated images; a quantized model's also against the float model's on the same images. */
 export interface ScoredAccuracy {
@@ -35,6 +36,8 @@ export interface QuantizeReport {
     floatSubgraphs: FloatSubgraph[];
     /** The operators onnxruntime-node (CPU) runs it with after its optimizations. */
     kernels: Record<string, number>;
+    /** Timed against the float model on the machine that ran quantize (absent with --no-speed). */
+    speed?: SpeedReport;
     /** The same file under the name transformers.js loads for its dtype, and the image processor added to preprocessor_config.json. */
     transformersJs: { dtype: 'q8' | 'q4'; file: string; imageProcessorAdded?: string };
   };
@@ -60,6 +63,8 @@ export interface QuantizeReport {
   };
   /** Images left out with --skip-bad-images because they did not decode. */
   skippedImages: SkippedImage[];
+  /** What the run warns of (also on stderr): model.onnx slower than float, or its accuracy away from the simulation's. */
+  warnings: string[];
   files: string[];
 }
 

@@ -83,6 +83,15 @@ test('quantize --method baseline writes quant.json, report.json and a simulation
   assert.equal(report.evaluatedOn.n, 300);
   assert.ok(report.baseline.top1 > 0.4, 'W4A8 keeps most of the accuracy');
   assert.match(result.stderr, /calibration: 300\/300/, 'progress on stderr');
+  // The timing's numbers only: the machine is shared, so no ratio is asserted.
+  const speed = report.exported.speed;
+  assert.equal(speed.batchSize, 100);
+  assert.ok(speed.rounds >= 3);
+  for (const model of [speed.float, speed.quantized])
+    for (const key of ['batch1Ms', 'batchMs', 'imagesPerSecond']) assert.ok(model[key] > 0, key);
+  assert.ok(speed.speedup.batch1 > 0 && speed.speedup.batch > 0);
+  assert.equal(typeof speed.cpu.model, 'string');
+  assert.ok(Array.isArray(report.warnings));
   assert.deepEqual(readdirSync(out).sort(), [
     '.evolq-files.json',
     'config.json',
@@ -262,7 +271,7 @@ test('bad options: bit widths, unknown flags and values, a calibration set large
   assertFails(['frobnicate'], /unknown command "frobnicate"/);
 });
 
-test('an --out folder that holds something else is refused, an earlier evolq output is replaced', () => {
+test('an --out folder that holds something else is refused, an earlier evolq output is replaced (--no-speed: untimed)', () => {
   const dir = tempDir();
   const other = join(dir, 'other');
   mkdirSync(other);
@@ -273,7 +282,10 @@ test('an --out folder that holds something else is refused, an earlier evolq out
   );
   assert.ok(existsSync(join(other, 'thesis.tex')));
   const out = join(dir, 'out');
-  for (let i = 0; i < 2; i++) assert.equal(evolq(...quantizeArgs(DEFAULT_MODEL, CALIB, out, '--quiet')).code, 0);
+  for (let i = 0; i < 2; i++)
+    assert.equal(evolq(...quantizeArgs(DEFAULT_MODEL, CALIB, out, '--quiet', '--no-speed')).code, 0);
+  const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
+  assert.ok(!('speed' in report.exported) && !('speed' in report.timing), '--no-speed times nothing');
 });
 
 test('a bare .onnx file is evaluated with --mean and --std; without them the error says so', () => {

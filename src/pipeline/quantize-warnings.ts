@@ -1,0 +1,73 @@
+// What a quantize run warns of: model.onnx slower than the float model, or its accuracy away from the simulation's.
+import type { Accuracy } from '../evaluate/metrics.js';
+import type { SpeedReport } from '../evaluate/speed.js';
+import type { QuantizeOptions } from '../options/table.js';
+import type { QuantizedAccuracy } from './evaluate-quantized.js';
+
+/** 0.2 points of top-1 (one image in 500): model.onnx should classify as the simulation does, image for image. */
+export const TOP1_TOLERANCE = 0.002;
+/** KL to float 10% above the simulation's: beyond the rounding differences between the kernels and the simulation. */
+export const KL_TOLERANCE = 0.1;
+
+const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
+
+export function quantizeWarnings(
+  accuracy: QuantizedAccuracy,
+  speed: SpeedReport | undefined,
+  options: Pick<QuantizeOptions, 'wBits' | 'exportFormat'>,
+): string[] {
+  return [...(speed ? speedWarnings(speed, options) : []), ...accuracyWarnings(accuracy)];
+}
+
+/** One warning where model.onnx is slower than the float model at batch 1 or at the batch size, with what to try. */
+export function speedWarnings(speed: SpeedReport, options: Pick<QuantizeOptions, 'wBits' | 'exportFormat'>): string[] {
+  const slower = [
+    ...(speed.speedup.batch1 < 1
+      ? [
+          `${speed.speedup.batch1.toFixed(2)}× its speed at batch 1 (${ms(speed.quantized.batch1Ms)} vs ${ms(speed.float.batch1Ms)})`,
+        ]
+      : []),
+    ...(speed.speedup.batch < 1 && speed.batchSize > 1
+      ? [
+          `${speed.speedup.batch.toFixed(2)}× at batch ${speed.batchSize} (${ips(speed.quantized.imagesPerSecond)} vs ${ips(speed.float.imagesPerSecond)} img/s)`,
+        ]
+      : []),
+  ];
+  if (!slower.length) return [];
+  return [`model.onnx runs slower than the float model on this CPU: ${slower.join(', ')}; ${advice(speed, options)}`];
+}
+
+function advice(speed: SpeedReport, options: Pick<QuantizeOptions, 'wBits' | 'exportFormat'>): string {
+  if (options.wBits < 8 && (options.exportFormat === 'per-channel' || options.exportFormat === 'qdq'))
+    return `at ${options.wBits}-bit weights, --export-format nibbles runs the MatMuls as MatMulIntegerToFloat (8-bit kernels)`;
+  const flags = speed.cpu.flags;
+  const noVnni = flags !== 'unknown' && !flags.avx512_vnni && !flags.avx_vnni && !flags.amx_tile;
+  const cpu = noVnni
+    ? "this CPU lists none of avx512_vnni, avx_vnni, amx_tile, with which onnxruntime's 8-bit kernels run fastest"
+    : "onnxruntime's integer kernels may not beat float on this CPU";
+  return `${cpu}; another --export-format (e.g. qdq) runs other kernels`;
+}
+
+/** Warnings where model.onnx's top-1 or KL to float leaves the simulated model's (Evol-Q's when searched). */
+export function accuracyWarnings(accuracy: QuantizedAccuracy): string[] {
+  const simulated: [string, Accuracy] = accuracy.evolq ? ['Evol-Q', accuracy.evolq] : ['baseline', accuracy.baseline];
+  const [name, sim] = simulated;
+  const exported = accuracy.exported;
+  const warnings: string[] = [];
+  const gap = exported.top1 - sim.top1;
+  // The epsilon keeps a gap of exactly 0.2 points, as fractions of the image count compute it, within.
+  if (Math.abs(gap) > TOP1_TOLERANCE + 1e-9)
+    warnings.push(
+      `model.onnx's top-1 ${pct(exported.top1)} is ${(100 * Math.abs(gap)).toFixed(2)} points ${gap < 0 ? 'below' : 'above'} the simulated ${name}'s ${pct(sim.top1)}`,
+    );
+  const kl = exported.toReference?.kl;
+  const simKl = sim.toReference?.kl;
+  if (kl !== undefined && simKl !== undefined && kl > simKl * (1 + KL_TOLERANCE))
+    warnings.push(
+      `model.onnx's KL to float ${kl.toPrecision(4)} is ${simKl > 0 ? `${(100 * (kl / simKl - 1)).toFixed(0)}% ` : ''}above the simulated ${name}'s ${simKl.toPrecision(4)}`,
+    );
+  return warnings;
+}
+
+const ms = (x: number) => `${x.toFixed(1)} ms`;
+const ips = (x: number) => Math.round(x).toLocaleString('en-US');
