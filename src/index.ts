@@ -59,7 +59,8 @@ export { inspectModel, type InspectReport } from './pipeline/inspect.js';
 export { evaluateModel, type EvalOptions } from './pipeline/evaluate-model.js';
 export { quantize, type QuantizeRequest } from './pipeline/quantize.js';
 export { resolveOptions, DEFAULTS, PRESETS, flagOf } from './options/resolve.js';
-export { QUANTIZE_OPTIONS, REQUEST_OPTIONS, type QuantizeOptions, type RequestOptions } from './options/table.js';
+export { QUANTIZE_OPTIONS, type QuantizeOptions } from './options/table.js';
+export { REQUEST_OPTIONS, type RequestOptions } from './options/request-table.js';
 export {
   OrtRunner,
   defaultRunner,

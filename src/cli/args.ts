@@ -3,7 +3,8 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError } from '../errors.js';
 import { flagName, type Command } from '../options/spec.js';
-import { QUANTIZE_OPTIONS, type GivenOptions, type RequestOptions } from '../options/table.js';
+import { QUANTIZE_OPTIONS, type GivenOptions } from '../options/table.js';
+import type { RequestOptions } from '../options/request-table.js';
 import { optionsOf } from '../options/usage.js';
 
 type Flags = NonNullable<ParseArgsConfig['options']>;

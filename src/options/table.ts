@@ -1,5 +1,5 @@
 // Every option of every command, once. QUANTIZE_OPTIONS are the recipe: the library takes them as
-// QuantizeOptions (resolve.ts); REQUEST_OPTIONS say where things are and how to run (folders, model file,
+// QuantizeOptions (resolve.ts); REQUEST_OPTIONS (request-table.ts) say where things are and how to run (folders, model file,
 // runtime, output), and each command's request takes them by the same names.
 import { OBSERVERS } from '../calibrate/observers/registry.js';
 import { LOSSES } from '../fitness/losses.js';
@@ -17,9 +17,7 @@ import {
   integerOption,
   optionalInteger,
   valueOption,
-  optionalValue,
   type OptionValue,
-  type OptionSpec,
 } from './spec.js';
 
 export const METHODS = ['baseline', 'evolq'] as const;
@@ -29,7 +27,7 @@ export type Method = (typeof METHODS)[number];
 export const DEFAULT_SEARCH_BUDGET = 100e12;
 
 const RECIPE: readonly ['inspect', 'quantize'] = ['inspect', 'quantize'];
-const RUN: readonly ['quantize', 'landscape'] = ['quantize', 'landscape'];
+export const RUN: readonly ['quantize', 'landscape'] = ['quantize', 'landscape'];
 
 export const QUANTIZE_OPTIONS = {
   preset: choice(PRESET_NAMES, 'default', {
@@ -210,90 +208,3 @@ export type QuantizeOptionName = keyof typeof QUANTIZE_OPTIONS;
 export type QuantizeOptions = { -readonly [K in QuantizeOptionName]: OptionValue<(typeof QUANTIZE_OPTIONS)[K]> };
 /** Options as a caller gives them: typed values, or text as the command line has it (resolveOptions parses both). */
 export type GivenOptions = { [K in QuantizeOptionName]?: QuantizeOptions[K] | string };
-
-const MODEL_COMMANDS: readonly ['eval', 'quantize', 'landscape'] = ['eval', 'quantize', 'landscape'];
-
-export const REQUEST_OPTIONS = {
-  calib: optionalValue(values.text, {
-    commands: RUN,
-    requiredIn: RUN,
-    value: 'DIR',
-    help: 'Calibration images: any folder tree of images (no labels needed).',
-  }),
-  out: optionalValue(values.text, {
-    commands: RUN,
-    requiredIn: RUN,
-    value: 'DIR',
-    help: 'The output folder (a model folder itself); landscape adds its files to an evolq output folder.',
-  }),
-  eval: optionalValue(values.text, {
-    commands: RUN,
-    value: 'DIR',
-    help: 'Labelled images (root/<class>/<image>) to measure accuracy on; without it, the holdout images.',
-  }),
-  data: optionalValue(values.text, {
-    commands: ['eval'],
-    requiredIn: ['eval'],
-    value: 'DIR',
-    help: 'Labelled images (root/<class>/<image>).',
-  }),
-  limit: optionalInteger(1, { commands: ['eval'], help: 'A class-balanced subset of this many images.' }),
-  unit: optionalInteger(0, {
-    commands: ['landscape'],
-    help: 'The search unit whose landscape is measured (0 = first; default the last).',
-  }),
-  points: integerOption(1, 41, { commands: ['landscape'], help: 'Points along each line.' }, 10_001),
-  radius: valueOption(values.positiveNumber, 0.1, {
-    commands: ['landscape'],
-    value: 'R',
-    help: "The relative step to each line's end (below 1).",
-  }),
-  grid: integerOption(0, 21, { commands: ['landscape'], help: 'Points per side of the 2-D grid (0: none).' }, 1001),
-  modelFile: optionalValue(values.text, {
-    commands: ['inspect', ...MODEL_COMMANDS],
-    value: 'NAME',
-    help: 'In a model folder, the .onnx file to use instead of model.onnx (looked up in onnx/, then in the folder).',
-  }),
-  size: optionalValue(values.size, {
-    commands: MODEL_COMMANDS,
-    value: 'HxW',
-    help: 'Input size of a bare .onnx with a dynamic input size and no preprocessor_config.json.',
-  }),
-  mean: optionalValue(values.numberList, {
-    commands: MODEL_COMMANDS,
-    value: 'a,b,c',
-    help: 'Normalization mean of a bare .onnx without preprocessor_config.json.',
-  }),
-  std: optionalValue(values.numberList, {
-    commands: MODEL_COMMANDS,
-    value: 'a,b,c',
-    help: 'Normalization std of a bare .onnx without preprocessor_config.json.',
-  }),
-  device: optionalValue(values.text, {
-    commands: MODEL_COMMANDS,
-    value: 'NAME',
-    help: 'An execution provider of the installed onnxruntime-node (`evolq --help` lists them).',
-  }),
-  threads: optionalInteger(
-    1,
-    { commands: MODEL_COMMANDS, help: 'Threads for one operator (default: every core).' },
-    1024,
-  ),
-  images: optionalValue(values.text, {
-    commands: ['serve'],
-    value: 'DIR',
-    help: 'Images to classify in the demo page.',
-  }),
-  count: integerOption(1, 20, { commands: ['serve'], help: 'How many of them.' }),
-  port: integerOption(0, 8080, { commands: ['serve'], help: 'The port to serve on (0: any free one).' }, 65535),
-  json: switchOption(false, {
-    commands: ['inspect', ...MODEL_COMMANDS],
-    help: 'Print one JSON object on stdout; progress goes to stderr.',
-  }),
-  quiet: switchOption(false, { commands: ['inspect', ...MODEL_COMMANDS], short: 'q', help: 'No progress on stderr.' }),
-} as const;
-
-export type RequestOptionName = keyof typeof REQUEST_OPTIONS;
-export type RequestOptions = { -readonly [K in RequestOptionName]: OptionValue<(typeof REQUEST_OPTIONS)[K]> };
-
-export const ALL_OPTIONS: Readonly<Record<string, OptionSpec<unknown>>> = { ...QUANTIZE_OPTIONS, ...REQUEST_OPTIONS };

@@ -1,7 +1,8 @@
 // The usage text and docs/cli.md, both written from the option table: a flag, its default or choices and its
 // help appear nowhere else.
 import { COMMANDS, flagName, type Command, type OptionSpec } from './spec.js';
-import { ALL_OPTIONS, QUANTIZE_OPTIONS } from './table.js';
+import { QUANTIZE_OPTIONS } from './table.js';
+import { ALL_OPTIONS } from './request-table.js';
 
 export const COMMAND_DOCS: Readonly<Record<Command, { args: string; summary: string }>> = {
   inspect: { args: 'MODEL', summary: 'Lists the quant points and search units of a model.' },

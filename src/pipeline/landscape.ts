@@ -15,7 +15,8 @@ import {
   type LandscapeSettings,
 } from '../landscape/landscape.js';
 import { resolveOptions, flagOf } from '../options/resolve.js';
-import { REQUEST_OPTIONS, type GivenOptions, type QuantizeOptions } from '../options/table.js';
+import type { GivenOptions, QuantizeOptions } from '../options/table.js';
+import { REQUEST_OPTIONS } from '../options/request-table.js';
 import type { CalibrationTable } from '../calibrate/calibrate.js';
 import type { SearchSpace, SearchUnit } from '../quant/units.js';
 import { runnerFor, type Runner, type RuntimeOptions } from '../runtime/runner.js';
