@@ -18,7 +18,7 @@ test('the exported model.onnx keeps the simulated top-1 within 0.2 points at W8A
         calib: CALIB,
         eval: TEST,
         out,
-        options: { wBits, calibSize: 300, holdout: 50, evalLimit: 1000 },
+        options: { wBits, calibSize: 300, holdout: 50, evalLimit: 1000, speed: false },
       });
       const name = `${model} W${wBits}A8`;
       assert.equal(report.evaluatedOn.n, 1000);

@@ -14,6 +14,7 @@ function quantize(out: string, ...extra: string[]) {
     [
       BIN,
       'quantize',
+      '--no-speed',
       DEFAULT_MODEL,
       '--calib',
       join(ASSETS, 'cifar10/calib'),

@@ -7,7 +7,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { BIN, ROOT, ASSETS, DEFAULT_MODEL, FIXTURES, tempDir } from '../helpers.js';
 
 const CALIB = join(ASSETS, 'cifar10/calib');
-const small = ['--calib-size', '200', '--holdout', '100', '--cycles', '2'];
+// These runs check the search; the speed timing is checked in cli.test.ts.
+const small = ['--calib-size', '200', '--holdout', '100', '--cycles', '2', '--no-speed'];
 const args = (out: string, ...extra: string[]) => [
   'quantize',
   DEFAULT_MODEL,
