@@ -21,7 +21,8 @@ export {
   type UniformParams,
   type Log2Params,
 } from './quant/scheme.js';
-export { calibrate, type CalibrationTable, type CalibrationOptions } from './calibrate/calibrate.js';
+export { calibrate } from './calibrate/calibrate.js';
+export { type CalibrationTable, type CalibrationOptions } from './calibrate/table.js';
 export { OBSERVER_REGISTRY, OBSERVERS, type Observer } from './calibrate/observers/registry.js';
 export {
   listImageFolder,
@@ -33,17 +34,13 @@ export {
   type ImageItem,
   type SkippedImage,
 } from './data/imagefolder.js';
-export { parsePreprocessorConfig, type Preprocessing } from './data/preprocess.js';
+export { parsePreprocessorConfig, type Preprocessing } from './data/preprocessor-config.js';
 export { evaluateAccuracy } from './evaluate/evaluate.js';
 export { Fitness, withScales, type FitnessSetup } from './fitness/fitness.js';
 export { LOSS_REGISTRY, LOSSES, lossFunction, type Loss, type LossFunction } from './fitness/losses.js';
-export {
-  evolqSearch,
-  defaultRadius,
-  type SearchReport,
-  type SearchSettings,
-  type SearchSetup,
-} from './search/search.js';
+export { evolqSearch } from './search/search.js';
+export { defaultRadius, type SearchSettings, type SearchSetup } from './search/settings.js';
+export { type SearchReport } from './search/report.js';
 export { measureLandscape, type Landscape, type LandscapeSettings } from './landscape/landscape.js';
 export { deployableGraph, type FloatSubgraph, type Deployable } from './export/deployable.js';
 export { EXPORT_FORMATS, EXPORT_FORMAT_NAMES, type ExportFormat } from './export/formats.js';

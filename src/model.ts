@@ -4,7 +4,7 @@ import { dirname, join, relative } from 'node:path';
 import { readModel, valueInfoShape, DataType } from './onnx/proto.js';
 import { Graph } from './onnx/graph.js';
 import { foldBatchNorms, type BatchNormFolding } from './onnx/fold-batchnorm.js';
-import { parsePreprocessorConfig, type Preprocessing } from './data/preprocess.js';
+import { parsePreprocessorConfig, type Preprocessing } from './data/preprocessor-config.js';
 import { ConfigError, ModelError } from './errors.js';
 
 export interface PreprocessingOverrides {

@@ -11,8 +11,6 @@ import type { TensorStats } from './tensor-stats.js';
 import type { CalibrationOptions, CalibrationTable } from './table.js';
 import { observerUse, planPoints, refittedActivations, type ObserverUse, type Plan } from './plan.js';
 
-export type { CalibrationOptions, CalibrationTable } from './table.js';
-
 /** The activation points' parameters from their statistics; returns the refitted PTFs (with `ptfRefit`). */
 function activationParams(
   points: readonly QuantPoint[],

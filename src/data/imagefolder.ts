@@ -2,7 +2,8 @@
 import { readdirSync, statSync, existsSync } from 'node:fs';
 import { join, extname } from 'node:path';
 import { DataError, ConfigError } from '../errors.js';
-import { decodeImageInto, type Preprocessing } from './preprocess.js';
+import { decodeImageInto } from './preprocess.js';
+import type { Preprocessing } from './preprocessor-config.js';
 import type { Rng } from '../rng.js';
 import type { Progress } from '../progress.js';
 

@@ -6,8 +6,6 @@ import { DataError } from '../errors.js';
 import { resizePixels, type Pixels } from './pil-resample.js';
 import type { Preprocessing } from './preprocessor-config.js';
 
-export { parsePreprocessorConfig, type Preprocessing, type Resample } from './preprocessor-config.js';
-
 /** transformers' center_crop: offset ⌊(size − crop) / 2⌋; where the image is smaller it is padded with zeros. */
 function centerCrop(image: Pixels, width: number, height: number): Pixels {
   if (width === image.width && height === image.height) return image;

@@ -1,6 +1,6 @@
 // Image sources: decoded once and held (calibration) or decoded batch by batch while the model runs (evaluation).
 import { decodeImages, sliceBatch, type ImageBatch, type ImageItem, type SkippedImage } from './imagefolder.js';
-import type { Preprocessing } from './preprocess.js';
+import type { Preprocessing } from './preprocessor-config.js';
 
 export interface ImageSource {
   /** Images listed; a batch may hold fewer where bad images are skipped. */

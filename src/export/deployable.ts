@@ -19,8 +19,6 @@ import { integerMatMuls, fuseBiasAdds, type Uint4Widening } from './integer-kern
 import { signedRightOperands } from './signed-operands.js';
 import { nodesByName } from '../onnx/lookup.js';
 
-export type { WeightStorage } from '../quant/kinds/kind.js';
-
 export interface FloatSubgraph {
   point: string;
   tensor: string;

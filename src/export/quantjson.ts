@@ -1,7 +1,7 @@
 // OUT/quant.json: every quant point with its kind, bits, and its quantizer's and corrections' fields.
 import type { QuantPoint } from '../quant/points.js';
 import type { SearchUnit } from '../quant/units.js';
-import type { CalibrationTable } from '../calibrate/calibrate.js';
+import type { CalibrationTable } from '../calibrate/table.js';
 import type { QuantParams } from '../quant/scheme.js';
 import { quantizerKind } from '../quant/kinds/registry.js';
 import { weightCorrectionJson } from '../quant/corrections/weight-correction.js';

@@ -15,8 +15,6 @@ import { joinImages, runPixels, splitBatches, type ImagesRan, type Scored, type 
 import { Race, RACE_MIN_IMAGES, type RaceSettings } from './race.js';
 
 export { UnitInputs, type SpillReport };
-export { joinImages, type ImagesRan, type Scored, type ScoredImages } from './batches.js';
-export { RACE_MIN_IMAGES, type RaceSettings } from './race.js';
 
 export interface FitnessSetup {
   runner: Runner;

@@ -1,6 +1,7 @@
 // The loss landscape of one unit's quantization scales: every loss and top-1 along a random direction
 // (s·(1 + t·d), t in ±radius) and on a 2-D grid of two directions, each point through the unit's suffix only.
-import type { Fitness, ScoredImages, UnitInputs } from '../fitness/fitness.js';
+import type { Fitness, UnitInputs } from '../fitness/fitness.js';
+import type { ScoredImages } from '../fitness/batches.js';
 import type { QuantParams } from '../quant/scheme.js';
 import type { SearchUnit } from '../quant/units.js';
 import { batchLoss, infonce, kl, mse, type LossFunction } from '../fitness/losses.js';

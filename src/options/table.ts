@@ -21,7 +21,6 @@ import {
 } from './spec.js';
 
 export const METHODS = ['baseline', 'evolq'] as const;
-export type Method = (typeof METHODS)[number];
 
 /** 100 T multiply-accumulates (docs/results.md, "Why the defaults are what they are"). */
 export const DEFAULT_SEARCH_BUDGET = 100e12;

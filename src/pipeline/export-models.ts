@@ -1,7 +1,7 @@
 // Scales → model bytes: the simulation models with their scales baked in, and the deployable model.onnx.
 import { materialize } from '../quant/materialize.js';
 import type { QuantParams } from '../quant/scheme.js';
-import type { CalibrationTable } from '../calibrate/calibrate.js';
+import type { CalibrationTable } from '../calibrate/table.js';
 import type { QuantizeOptions } from '../options/table.js';
 import type { Runner } from '../runtime/runner.js';
 import type { Deployable } from '../export/deployable.js';

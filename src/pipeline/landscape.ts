@@ -17,7 +17,7 @@ import {
 import { resolveOptions, flagOf } from '../options/resolve.js';
 import type { GivenOptions, QuantizeOptions } from '../options/table.js';
 import { REQUEST_OPTIONS } from '../options/request-table.js';
-import type { CalibrationTable } from '../calibrate/calibrate.js';
+import type { CalibrationTable } from '../calibrate/table.js';
 import type { SearchSpace, SearchUnit } from '../quant/units.js';
 import { runnerFor, type Runner, type RuntimeOptions } from '../runtime/runner.js';
 import { OutputDir } from '../export/outdir.js';

@@ -3,7 +3,8 @@
 import { loadModel, requireFloatModel, type LoadedModel, type ModelOptions } from '../model.js';
 import { findQuantPoints, type QuantPoint } from '../quant/points.js';
 import { findUnits, type SearchUnit } from '../quant/units.js';
-import { calibrate, type CalibrationTable } from '../calibrate/calibrate.js';
+import { calibrate } from '../calibrate/calibrate.js';
+import type { CalibrationTable } from '../calibrate/table.js';
 import { listImageFolder, drawSplits, type ImageBatch, type ImageFolder, type ImageItem } from '../data/imagefolder.js';
 import type { Runner } from '../runtime/runner.js';
 import type { QuantizeOptions } from '../options/table.js';

@@ -1,7 +1,7 @@
 // The option combinations quantize refuses, checked before any output folder is touched.
 import type { QuantizeOptions } from '../options/table.js';
 import type { Prepared } from './prepare.js';
-import { missingRoles } from '../quant/points.js';
+import { missingRoles } from '../quant/paper-points.js';
 import { ConfigError } from '../errors.js';
 import type { Progress } from '../progress.js';
 

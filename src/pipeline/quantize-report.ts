@@ -1,7 +1,7 @@
 // report.json of quantize: what ran, on which images, with what accuracy, size, time and memory.
 import type { QuantPoint } from '../quant/points.js';
 import type { QuantParams } from '../quant/scheme.js';
-import type { CalibrationTable } from '../calibrate/calibrate.js';
+import type { CalibrationTable } from '../calibrate/table.js';
 import type { SkippedImage } from '../data/imagefolder.js';
 import type { Accuracy } from '../evaluate/metrics.js';
 import type { QuantizeOptions } from '../options/table.js';

@@ -11,7 +11,7 @@ import { OutputDir } from '../export/outdir.js';
 import type { QuantizeReport } from '../report/types.js';
 import { DataError } from '../errors.js';
 import { silentProgress, type Progress } from '../progress.js';
-import type { Preprocessing } from '../data/preprocess.js';
+import type { Preprocessing } from '../data/preprocessor-config.js';
 import { StageClock } from './stage-clock.js';
 import { refuseNoEvaluationImages, refuseUnsearchable } from './quantize-checks.js';
 import { checkpointFingerprint, resumableSearch } from './resume.js';

@@ -1,8 +1,10 @@
 // The Evol-Q search of quantize: the calibrated baseline's scales → the searched scales, within the memory budget.
 import { materialize } from '../quant/materialize.js';
 import type { ImageBatch } from '../data/imagefolder.js';
-import type { CalibrationTable } from '../calibrate/calibrate.js';
-import { evolqSearch, searchSettings, type SearchReport } from '../search/search.js';
+import type { CalibrationTable } from '../calibrate/table.js';
+import { evolqSearch } from '../search/search.js';
+import { searchSettings } from '../search/settings.js';
+import type { SearchReport } from '../search/report.js';
 import { CHECKPOINT_FILE } from '../search/checkpoint.js';
 import type { SearchState } from '../search/state.js';
 import type { QuantParams } from '../quant/scheme.js';

@@ -1,7 +1,7 @@
 // The files of OUT: the models, quant.json, config.json and preprocessor_config.json, then report.json and
 // report.html; OutputDir stages them and moves them into place on commit.
 import type { QuantParams } from '../quant/scheme.js';
-import type { CalibrationTable } from '../calibrate/calibrate.js';
+import type { CalibrationTable } from '../calibrate/table.js';
 import type { QuantizeOptions } from '../options/table.js';
 import { optionsRecord } from '../options/resolve.js';
 import type { OutputDir } from '../export/outdir.js';

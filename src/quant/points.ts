@@ -13,7 +13,6 @@ import {
 import { nodeNamed } from '../onnx/lookup.js';
 
 export type { PointRole };
-export { missingRoles } from './paper-points.js';
 
 export type PointKind = 'weight' | 'activation' | 'layernorm' | 'softmax';
 

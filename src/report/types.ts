@@ -1,8 +1,9 @@
 // The report types: what quantize and landscape write (report.json, landscape.json) and report.html renders.
 // Here, not in the pipeline, so the pipeline imports the report and the report imports nothing of the pipeline.
 import type { QuantizeOptions } from '../options/table.js';
-import type { SearchReport } from '../search/search.js';
-import type { FloatSubgraph, WeightStorage } from '../export/deployable.js';
+import type { SearchReport } from '../search/report.js';
+import type { FloatSubgraph } from '../export/deployable.js';
+import type { WeightStorage } from '../quant/kinds/kind.js';
 import type { RuntimeReport } from '../runtime/runner.js';
 import type { SkippedImage } from '../data/imagefolder.js';
 import type { Landscape, LandscapeSettings } from '../landscape/landscape.js';

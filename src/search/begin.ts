@@ -1,7 +1,7 @@
 // Before the first unit: the start chosen (and its output corrected), the baseline and the start scored on the
 // holdout images, the first state written; or on a resume, the start rebuilt from the saved state.
 import type { QuantParams } from '../quant/scheme.js';
-import type { ImagesRan } from '../fitness/fitness.js';
+import type { ImagesRan } from '../fitness/batches.js';
 import type { SearchState } from './state.js';
 import type { SearchSettings, SearchSetup } from './settings.js';
 import { searchableIn, type SearchRun, type SetupProgress } from './context.js';

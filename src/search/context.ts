@@ -1,6 +1,7 @@
 // What every phase of one search reads: its setup, settings and hooks, the fitness, the budget, the holdout scorer.
 import type { QuantParams } from '../quant/scheme.js';
-import type { Fitness, ImagesRan, ScoredImages } from '../fitness/fitness.js';
+import type { Fitness } from '../fitness/fitness.js';
+import type { ImagesRan, ScoredImages } from '../fitness/batches.js';
 import type { Progress } from '../progress.js';
 import type { MacBudget } from './budget.js';
 import type { HoldoutScorer } from './holdout.js';

@@ -3,7 +3,7 @@
 // winner, and the worst member dropped.
 import type { Rng } from '../rng.js';
 import { SCALE_EPS } from '../quant/scheme.js';
-import type { Scored } from '../fitness/fitness.js';
+import type { Scored } from '../fitness/batches.js';
 /** How a mutation moves a unit's scales (`--mutation`). */
 export const MUTATIONS = ['absolute', 'relative', 'joint', 'point'] as const;
 export type Mutation = (typeof MUTATIONS)[number];

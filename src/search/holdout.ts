@@ -1,7 +1,8 @@
 // The holdout images' scores: how the baseline, the start and each pass do on images the search never fits.
 import type { QuantParams } from '../quant/scheme.js';
 import type { ImageBatch } from '../data/imagefolder.js';
-import type { Fitness, ImagesRan, ScoredImages } from '../fitness/fitness.js';
+import type { Fitness } from '../fitness/fitness.js';
+import type { ImagesRan, ScoredImages } from '../fitness/batches.js';
 import type { MacBudget } from './budget.js';
 import { holdoutValues, pairedBootstrap, type HoldoutScore, type Selection } from './selection.js';
 

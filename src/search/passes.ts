@@ -2,7 +2,8 @@
 // pass; a checkpoint after every unit.
 import type { QuantParams } from '../quant/scheme.js';
 import type { UnitInputs } from '../fitness/fitness.js';
-import { RACE_MIN_IMAGES, withScales } from '../fitness/fitness.js';
+import { withScales } from '../fitness/fitness.js';
+import { RACE_MIN_IMAGES } from '../fitness/race.js';
 import type { SearchState, UnitRecord } from './state.js';
 import type { SearchReport } from './report.js';
 import { searchableIn, type SearchRun } from './context.js';

@@ -17,16 +17,6 @@ import { runPasses } from './passes.js';
 import { logStop, searchReport, type SearchReport } from './report.js';
 import type { SearchHooks, SearchSettings, SearchSetup } from './settings.js';
 
-export {
-  defaultRadius,
-  RELATIVE_RADIUS,
-  searchSettings,
-  type SearchHooks,
-  type SearchSettings,
-  type SearchSetup,
-} from './settings.js';
-export type { SearchReport } from './report.js';
-
 /** With no unit a pass would never end; the holdout chooses the kept pass, so it cannot be empty either. */
 function checkSearchable(setup: SearchSetup): void {
   if (!setup.units.length)

@@ -3,7 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { calibrate, type CalibrationOptions } from '../../src/calibrate/calibrate.js';
+import { calibrate } from '../../src/calibrate/calibrate.js';
+import type { CalibrationOptions } from '../../src/calibrate/table.js';
 import { loadModel } from '../../src/model.js';
 import { findQuantPoints } from '../../src/quant/points.js';
 import { listImageFolder, decodeImages, batchRanges, sliceBatch } from '../../src/data/imagefolder.js';

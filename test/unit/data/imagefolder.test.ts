@@ -4,7 +4,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { listImageFolder, limitPerClass, drawSplits, decodeImages } from '../../../src/data/imagefolder.js';
-import { parsePreprocessorConfig } from '../../../src/data/preprocess.js';
+import { parsePreprocessorConfig } from '../../../src/data/preprocessor-config.js';
 import { Rng } from '../../../src/rng.js';
 import { tempDir, ASSETS } from '../../helpers.js';
 

@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parsePreprocessorConfig, decodeImageInto, type Preprocessing } from '../../../src/data/preprocess.js';
+import { decodeImageInto } from '../../../src/data/preprocess.js';
+import { parsePreprocessorConfig, type Preprocessing } from '../../../src/data/preprocessor-config.js';
 import { ROOT } from '../../helpers.js';
 
 const DIR = join(ROOT, 'test/fixtures/preprocess');
