@@ -5,7 +5,7 @@ import { ConfigError } from '../errors.js';
 import { flagName, type Command } from '../options/spec.js';
 import { QUANTIZE_OPTIONS, type GivenOptions } from '../options/table.js';
 import type { RequestOptions } from '../options/request-table.js';
-import { optionsOf } from '../options/usage.js';
+import { hasNoForm, optionsOf } from '../options/usage.js';
 
 type Flags = NonNullable<ParseArgsConfig['options']>;
 
@@ -34,7 +34,7 @@ function flagsOf(command: Command): Flags {
   const flags: Flags = { help: { type: 'boolean', short: 'h' } };
   for (const [name, spec] of optionsOf(command)) {
     flags[flagName(name)] = { type: spec.type, ...(spec.short ? { short: spec.short } : {}) };
-    if (spec.type === 'boolean' && name in QUANTIZE_OPTIONS) flags[`no-${flagName(name)}`] = { type: 'boolean' };
+    if (hasNoForm(name, spec)) flags[`no-${flagName(name)}`] = { type: 'boolean' };
   }
   return flags;
 }

@@ -31,9 +31,12 @@ export function optionsOf(command: Command): [string, OptionSpec<unknown>][] {
 
 const isRecipe = (name: string) => name in QUANTIZE_OPTIONS;
 
+/** Every switch of the recipe has a `--no-` form too (it overrides a preset); the others are plain switches. */
+export const hasNoForm = (name: string, spec: OptionSpec<unknown>) => spec.type === 'boolean' && isRecipe(name);
+
 /** `--w-bits 8|4|3`, `--[no-]ptf`, `--calib DIR`. */
 export function flagForm(name: string, spec: OptionSpec<unknown>): string {
-  if (spec.type === 'boolean') return isRecipe(name) ? `--[no-]${flagName(name)}` : `--${flagName(name)}`;
+  if (spec.type === 'boolean') return hasNoForm(name, spec) ? `--[no-]${flagName(name)}` : `--${flagName(name)}`;
   return `--${flagName(name)} ${spec.value}`;
 }
 
