@@ -7,7 +7,7 @@ import type { QuantizeReport } from '../pipeline/quantize.js';
 import type { ScoredAccuracy } from '../report/types.js';
 import { keptName } from '../search/selection.js';
 import type { Accuracy } from '../evaluate/metrics.js';
-import type { SpeedReport } from '../evaluate/speed.js';
+import { batch1Times, batchRates, type SpeedReport } from '../evaluate/speed.js';
 
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
 
@@ -77,16 +77,13 @@ export function formatQuantize(report: QuantizeReport, out: string): string {
 }
 
 const megabytes = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
-const imagesPerSecond = (x: number) => Math.round(x).toLocaleString('en-US');
 
 /** model.onnx's speed against the float model, each ratio with the times it comes from, and the two files' sizes. */
 export function speedLine(speed: SpeedReport, sizes: { bytes: number; floatBytes: number }): string {
-  const { float, quantized, speedup } = speed;
+  const { speedup } = speed;
   const batch =
-    speed.batchSize > 1
-      ? `, ${speedup.batch.toFixed(2)}× at batch ${speed.batchSize} (${imagesPerSecond(quantized.imagesPerSecond)} vs ${imagesPerSecond(float.imagesPerSecond)} img/s)`
-      : '';
-  return `speed: model.onnx ${speedup.batch1.toFixed(2)}× float at batch 1 (${quantized.batch1Ms.toFixed(1)} ms vs ${float.batch1Ms.toFixed(1)} ms)${batch}; ${megabytes(sizes.bytes)} vs ${megabytes(sizes.floatBytes)}`;
+    speed.batchSize > 1 ? `, ${speedup.batch.toFixed(2)}× at batch ${speed.batchSize} (${batchRates(speed)})` : '';
+  return `speed: model.onnx ${speedup.batch1.toFixed(2)}× float at batch 1 (${batch1Times(speed)})${batch}; ${megabytes(sizes.bytes)} vs ${megabytes(sizes.floatBytes)}`;
 }
 
 export function formatLandscape(l: LandscapeFile, out: string): string {

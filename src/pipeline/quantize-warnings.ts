@@ -1,6 +1,6 @@
 // What a quantize run warns of: model.onnx slower than the float model, or its accuracy away from the simulation's.
 import type { Accuracy } from '../evaluate/metrics.js';
-import type { SpeedReport } from '../evaluate/speed.js';
+import { batch1Times, batchRates, type SpeedReport } from '../evaluate/speed.js';
 import type { QuantizeOptions } from '../options/table.js';
 import type { QuantizedAccuracy } from './evaluate-quantized.js';
 
@@ -23,14 +23,10 @@ export function quantizeWarnings(
 export function speedWarnings(speed: SpeedReport, options: Pick<QuantizeOptions, 'wBits' | 'exportFormat'>): string[] {
   const slower = [
     ...(speed.speedup.batch1 < 1
-      ? [
-          `${speed.speedup.batch1.toFixed(2)}× its speed at batch 1 (${ms(speed.quantized.batch1Ms)} vs ${ms(speed.float.batch1Ms)})`,
-        ]
+      ? [`${speed.speedup.batch1.toFixed(2)}× its speed at batch 1 (${batch1Times(speed)})`]
       : []),
     ...(speed.speedup.batch < 1 && speed.batchSize > 1
-      ? [
-          `${speed.speedup.batch.toFixed(2)}× at batch ${speed.batchSize} (${ips(speed.quantized.imagesPerSecond)} vs ${ips(speed.float.imagesPerSecond)} img/s)`,
-        ]
+      ? [`${speed.speedup.batch.toFixed(2)}× at batch ${speed.batchSize} (${batchRates(speed)})`]
       : []),
   ];
   if (!slower.length) return [];
@@ -68,6 +64,3 @@ export function accuracyWarnings(accuracy: QuantizedAccuracy): string[] {
     );
   return warnings;
 }
-
-const ms = (x: number) => `${x.toFixed(1)} ms`;
-const ips = (x: number) => Math.round(x).toLocaleString('en-US');
