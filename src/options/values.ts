@@ -1,7 +1,6 @@
 // How an option's value is read, from the command line (text) or the API (text or a typed value). Each parser
 // throws a ConfigError that names the flag and what it expected.
 import { ConfigError } from '../errors.js';
-import { parseMemoryBudget } from '../memory.js';
 
 export type Parser<T> = (value: unknown, flag: string) => T;
 
@@ -72,8 +71,29 @@ export function macs(value: unknown, flag: string): number {
   return Number(match[1]) * MAC_UNITS[match[2].toLowerCase()];
 }
 
+const BYTE_UNITS: Record<string, number> = {
+  '': 1024 ** 2,
+  k: 1024,
+  kb: 1024,
+  m: 1024 ** 2,
+  mb: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1024 ** 3,
+};
+
 /** Bytes: 3G, 512M, 1.5GB (a bare number is MiB). */
-export const bytes: Parser<number> = (value, flag) => parseMemoryBudget(value, flag);
+export function bytes(value: unknown, flag: string): number {
+  if (typeof value === 'number' && Number.isFinite(value) && value > 0) return Math.floor(value);
+  const match = typeof value === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*([kmg]b?)?\s*$/i.exec(value) : null;
+  if (!match)
+    throw new ConfigError(
+      `${flag} must be a size such as 3G, 512M or 1.5GB (a bare number is MiB), got "${value}"`,
+      flag,
+    );
+  const size = Math.floor(Number(match[1]) * BYTE_UNITS[(match[2] ?? '').toLowerCase()]);
+  if (size < 1) throw new ConfigError(`${flag} must be more than 0, got "${value}"`, flag);
+  return size;
+}
 
 /** "32" or "224x224" → [height, width]. */
 export function size(value: unknown, flag: string): [number, number] {
