@@ -6,6 +6,7 @@ import type { InspectReport } from '../pipeline/inspect.js';
 import type { QuantizeReport } from '../pipeline/quantize.js';
 import type { ScoredAccuracy } from '../report/types.js';
 import { keptName } from '../search/selection.js';
+import { weightLevelNote } from '../quant/scheme.js';
 import type { Accuracy } from '../evaluate/metrics.js';
 import { batch1Times, batchRates, type SpeedReport } from '../evaluate/speed.js';
 
@@ -60,7 +61,7 @@ export function formatQuantize(report: QuantizeReport, out: string): string {
       ]
     : [];
   return [
-    `${s.model}: W${s.wBits}A${s.aBits} ${s.method}, observer ${s.observer}${s.ptf ? ', PTF' : ''}${s.lis ? ', log2 softmax' : ''}${s.biasCorrection ? ', bias correction' : ''}`,
+    `${s.model}: W${s.wBits}A${s.aBits}${weightLevelNote(s)} ${s.method}, observer ${s.observer}${s.ptf ? ', PTF' : ''}${s.lis ? ', log2 softmax' : ''}${s.biasCorrection ? ', bias correction' : ''}`,
     `evaluated on ${report.evaluatedOn.n} images of ${report.evaluatedOn.images}`,
     `${''.padEnd(18)}${'top-1'.padStart(8)}${'top-5'.padStart(9)}${'KL to float'.padStart(13)}${'agrees'.padStart(9)}`,
     ...rows.map(

@@ -16,7 +16,6 @@ import { quantizerKind } from '../quant/kinds/registry.js';
 import type { FloatSubgraphKind, WeightStorage } from '../quant/kinds/kind.js';
 import { GraphError } from '../errors.js';
 import { integerMatMuls, fuseBiasAdds, type Uint4Widening } from './integer-kernels.js';
-import { signedRightOperands } from './signed-operands.js';
 import { nodesByName } from '../onnx/lookup.js';
 
 export interface FloatSubgraph {
@@ -36,9 +35,10 @@ export interface Deployable {
 export interface DeployOptions {
   /**
    * Write MatMuls as onnxruntime's integer kernels (com.microsoft MatMulIntegerToFloat with the bias, int8
-   * right operands, MatMulNBits for blocked weights) instead of leaving Q/DQ pairs for its optimizer to fuse:
-   * the fusions it does itself leave each bias Add in float, run uint8 × uint8 (several times slower than
-   * uint8 × int8 on x86) and dequantize 4-bit weights at every run.
+   * weights, MatMulNBits for blocked weights) instead of leaving Q/DQ pairs for its optimizer to fuse: the
+   * fusions it does itself leave each bias Add in float, run uint8 × uint8 (slower than uint8 × int8 on x86
+   * with VNNI) and dequantize 4-bit weights at every run. Activation × activation MatMuls (attention) stay
+   * uint8 × uint8, which no x86 kernel saturates (docs/notes/exactness.md).
    */
   integerKernels?: boolean;
   /**
@@ -102,7 +102,6 @@ function writeIntegerKernels(graph: Graph, weights: Deployable['weights'], widen
     weights['uint4-nibbles'].bytes += bytes;
   }
   fuseBiasAdds(graph);
-  signedRightOperands(graph);
 }
 
 export function deployableGraph(
@@ -122,7 +121,7 @@ export function deployableGraph(
       throw new GraphError(`weight point ${p.id} has ${q.kind} params; weights are quantized uniformly`, p.node);
     return q;
   };
-  if (weightPoints.some((p) => weightParams(p).bits < 8)) upgradeOpset(graph, UINT4_OPSET);
+  if (weightPoints.some((p) => weightParams(p).bits <= 4)) upgradeOpset(graph, UINT4_OPSET);
   const weights: Deployable['weights'] = {
     int8: { tensors: 0, bytes: 0 },
     uint4: { tensors: 0, bytes: 0 },

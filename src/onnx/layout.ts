@@ -10,6 +10,3 @@ export const LAYOUT_OPS: ReadonlySet<string> = new Set([...RESHAPE_OPS, 'Identit
 
 /** LAYOUT_OPS and the ops that select or pad elements: a per-tensor quantizer's grid survives them. */
 export const SELECT_OPS: ReadonlySet<string> = new Set([...LAYOUT_OPS, 'Gather', 'Slice', 'Split', 'Pad']);
-
-/** The export's walk from an activation's DequantizeLinear to the right operands of MatMuls: LAYOUT_OPS but Dropout. */
-export const RIGHT_OPERAND_PATH_OPS: ReadonlySet<string> = new Set([...RESHAPE_OPS, 'Identity']);

@@ -166,6 +166,12 @@ export const QUANTIZE_OPTIONS = {
     commands: ['quantize'],
     help: 'Leave out images that do not decode (listed in report.json) instead of stopping at the first.',
   }),
+  reduceRange: switchOption(true, {
+    commands: RUN,
+    paper: false,
+    record: 'always',
+    help: "8-bit weights on 7-bit levels (int8 −64…63), as onnxruntime's reduce_range: x86 CPUs without VNNI (AVX2, and AVX-512 before VNNI) add uint8 × int8 products in pairs that saturate at 16 bits, and full-range weights then compute another model than the one simulated. --no-reduce-range uses all 256 levels, exact only on CPUs with VNNI or AMX, on ARM and in wasm.",
+  }),
   exportFormat: choice(EXPORT_FORMAT_NAMES, 'per-channel', {
     commands: ['quantize'],
     record: 'always',

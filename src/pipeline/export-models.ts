@@ -6,7 +6,8 @@ import type { QuantizeOptions } from '../options/table.js';
 import type { Runner } from '../runtime/runner.js';
 import type { Deployable } from '../export/deployable.js';
 import { EXPORT_FORMATS } from '../export/formats.js';
-import { chosenKernels } from '../export/kernels.js';
+import { kernelCounts, optimizedModel } from '../export/kernels.js';
+import { saturableKernels } from '../export/saturation.js';
 import type { Prepared } from './prepare.js';
 
 export interface ExportedModels {
@@ -21,6 +22,8 @@ export interface ExportedModels {
   floatBytes: number;
   /** The operators onnxruntime-node (CPU) runs model.onnx with. */
   kernels: Record<string, number>;
+  /** The kernels of model.onnx whose uint8 × int8 products can saturate on x86 CPUs without VNNI (saturation.ts). */
+  saturable: string[];
 }
 
 /** Bakes the baseline's (and the searched) scales into the graph and builds model.onnx in `--export-format`. */
@@ -40,6 +43,8 @@ export async function exportModels(
   const deployable = EXPORT_FORMATS[options.exportFormat].build(model.graph, points, finalParams, table.inputMeans);
   const bytes = deployable.graph.toBytes();
   const floatBytes = model.graph.toBytes().length;
-  const kernels = await chosenKernels(runner, bytes);
-  return { simulations, finalParams, deployable, bytes, floatBytes, kernels };
+  const optimized = await optimizedModel(runner, bytes);
+  const kernels = kernelCounts(optimized);
+  const saturable = saturableKernels(optimized);
+  return { simulations, finalParams, deployable, bytes, floatBytes, kernels, saturable };
 }

@@ -11,6 +11,7 @@ import type { QuantizeOptions } from '../options/table.js';
 import { Rng } from '../rng.js';
 import { flagOf } from '../options/resolve.js';
 import { formatWeightBlock } from '../export/formats.js';
+import { weightLevelBits } from '../quant/scheme.js';
 import { autoTriesFitted } from '../search/start.js';
 import { silentProgress, type Progress } from '../progress.js';
 
@@ -72,7 +73,7 @@ export function calibrateBaseline(
     points,
     images,
     {
-      wBits: options.wBits,
+      wBits: weightLevelBits(options.wBits, options.reduceRange),
       aBits: options.aBits,
       observer: options.observer,
       ptf: options.ptf,

@@ -62,6 +62,7 @@ export function quantizeReport(run: QuantizeRun): QuantizeReport {
       weights: exported.deployable.weights,
       floatSubgraphs: exported.deployable.floatSubgraphs,
       kernels: exported.kernels,
+      saturable: exported.saturable,
       ...(run.speed ? { speed: run.speed } : {}),
       transformersJs: {
         ...written.transformersJs,

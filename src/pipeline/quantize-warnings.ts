@@ -15,8 +15,22 @@ export function quantizeWarnings(
   accuracy: QuantizedAccuracy,
   speed: SpeedReport | undefined,
   options: Pick<QuantizeOptions, 'wBits' | 'exportFormat'>,
+  saturable: readonly string[] = [],
 ): string[] {
-  return [...(speed ? speedWarnings(speed, options) : []), ...accuracyWarnings(accuracy)];
+  return [
+    ...saturationWarnings(saturable),
+    ...(speed ? speedWarnings(speed, options) : []),
+    ...accuracyWarnings(accuracy),
+  ];
+}
+
+/** One warning where model.onnx has kernels that x86 CPUs without VNNI saturate (src/export/saturation.ts). */
+export function saturationWarnings(saturable: readonly string[]): string[] {
+  if (!saturable.length) return [];
+  const named = saturable.slice(0, 3).join(', ') + (saturable.length > 3 ? ', …' : '');
+  return [
+    `model.onnx has ${saturable.length} integer kernel${saturable.length > 1 ? 's' : ''} (${named}) whose uint8 × int8 products can overflow the 16-bit pair sums of x86 CPUs without VNNI (AVX2): there onnxruntime saturates them and computes another model than the simulated one; --reduce-range (the default) keeps 8-bit weights on 7-bit levels, which cannot overflow`,
+  ];
 }
 
 /** One warning where model.onnx is slower than the float model at batch 1 or at the batch size, with what to try. */

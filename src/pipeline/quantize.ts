@@ -95,7 +95,7 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
       ? await timeExported(runner, model, exported, { holdout, source }, options.batchSize)
       : undefined;
     if (speed) clock.lap('speed');
-    const warnings = quantizeWarnings(accuracy, speed, options);
+    const warnings = quantizeWarnings(accuracy, speed, options, exported.saturable);
     for (const warning of warnings) progress.log(`warning: ${warning}`);
     const written = writeModelFiles(out, prepared, table, exported, options);
     clock.lap('write');

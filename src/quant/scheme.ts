@@ -9,6 +9,21 @@ export interface IntRange {
   qmax: number;
 }
 
+/**
+ * The bit width a weight's levels take: 8-bit weights on 7 bits with `reduceRange`. x86 CPUs without VNNI add
+ * uint8 × int8 products in pairs into 16 bits with saturation (vpmaddubsw); 2 · 255 · 64 = 32,640 fits, so levels
+ * stored as −64…63 compute exactly there (docs/notes/exactness.md).
+ */
+export function weightLevelBits(wBits: number, reduceRange: boolean): number {
+  return wBits === 8 && reduceRange ? 7 : wBits;
+}
+
+/** How a run's settings name its weight levels where they differ from --w-bits: ' (7-bit levels)', or nothing. */
+export function weightLevelNote(settings: { wBits: number; reduceRange: boolean }): string {
+  const bits = weightLevelBits(settings.wBits, settings.reduceRange);
+  return bits === settings.wBits ? '' : ` (${bits}-bit levels)`;
+}
+
 /** Unsigned (asymmetric) integer range of a bit width. */
 export function uintRange(bits: number): IntRange {
   return { qmin: 0, qmax: 2 ** bits - 1 };

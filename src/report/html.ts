@@ -5,6 +5,7 @@ import { LANDSCAPE_MEASURES } from '../landscape/landscape.js';
 import { MEASURE_LABEL, type Figure } from './landscape.js';
 import { layerKernels } from '../export/kernels.js';
 import { escape, figureHtml, pct, table } from './markup.js';
+import { weightLevelNote } from '../quant/scheme.js';
 import { searchSection } from './search-section.js';
 import { speedTable, warningsList } from './speed-section.js';
 
@@ -29,7 +30,7 @@ function settingsSection(r: QuantizeReport): string {
   const settings: [string, unknown][] = [
     ['model', s.model],
     ['calibration images', `${s.calib} (${s.calibSize} drawn, ${s.holdout} holdout, seed ${s.seed})`],
-    ['weights / activations', `W${s.wBits}A${s.aBits}`],
+    ['weights / activations', `W${s.wBits}A${s.aBits}${weightLevelNote(s)}`],
     ['method', s.method],
     ['observer', s.observer],
     [

@@ -37,6 +37,8 @@ export interface QuantizeReport {
     floatSubgraphs: FloatSubgraph[];
     /** The operators onnxruntime-node (CPU) runs it with after its optimizations. */
     kernels: Record<string, number>;
+    /** Those kernels whose uint8 × int8 products can saturate on x86 CPUs without VNNI (src/export/saturation.ts). */
+    saturable: string[];
     /** Timed against the float model on the machine that ran quantize (absent with --no-speed). */
     speed?: SpeedReport;
     /** The same file under the name transformers.js loads for its dtype, and the image processor added to preprocessor_config.json. */

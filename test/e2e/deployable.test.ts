@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { weightLevelBits } from '../../src/quant/scheme.js';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { findQuantPoints } from '../../src/quant/points.js';
@@ -23,7 +24,7 @@ test('exported ViT and ResNet match their simulations on real images and are at 
     const floatBytes = m.graph.toBytes().length;
     for (const wBits of [8, 4]) {
       const table = await calibrate(defaultRunner, m.graph, m.inputName, points, images, {
-        wBits,
+        wBits: weightLevelBits(wBits, true),
         aBits: 8,
         observer: 'omse',
         ptf: true,

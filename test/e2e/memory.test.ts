@@ -61,10 +61,14 @@ test('a memory budget smaller than the unit inputs spills them and runs the forw
   assert.equal(spill.spilledTensors, 100 * held.report.units.length, 'every unit input of the 100 runs of one image');
   assert.ok(!existsSync(spill.folder), 'the spill folder is gone after the search');
   assert.ok(spilled.report.memory.calibration.sampleChunk < held.report.memory.calibration.sampleChunk);
-  // onnxruntime sums a run of one image and one of 25 in other orders: the logits differ in their last bits, the
-  // offset infoNCE (a difference of near-equal terms) by up to 2.5e-6 here, and the same candidates are accepted.
+  // onnxruntime sums a run of one image and one of 25 in other orders (other kernels per batch size, and per CPU):
+  // float32 bounds each dot product's difference by K·u·Σ|xy| (K ≤ 1,536 terms here, u = 6e-8: ~1e-4 of its
+  // magnitude), and a quantizer turns a value that close to a step into a whole level. A few levels an image move
+  // the mean losses by far less than 1% (1e-5 of 3.4e-3 measured on an AVX2 CPU, 2.5e-6 with VNNI); the search's
+  // decisions, and so quant.json and the accuracies, are the same.
   assert.equal(spilled.quant, held.quant);
-  const close = (a: number[], b: number[]) => a.length === b.length && a.every((x, i) => Math.abs(x - b[i]) <= 1e-5);
+  const close = (a: number[], b: number[]) =>
+    a.length === b.length && a.every((x, i) => Math.abs(x - b[i]) <= 1e-2 * Math.max(Math.abs(x), Math.abs(b[i])));
   const after = (r: { search: { trajectory: { after: number }[] } }) => r.search.trajectory.map((t) => t.after);
   assert.ok(close(after(spilled.report), after(held.report)), `${after(spilled.report)} vs ${after(held.report)}`);
   const holdout = (r: { search: { holdout: { measure: number; loss: number; top1: number }[] } }) => r.search.holdout;

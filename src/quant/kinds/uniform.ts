@@ -80,13 +80,14 @@ function exportUniformWeight(w: WeightExport, p: UniformParams): void {
     throw new GraphError(`weight point ${point.id}: the weight correction needs per-channel scales`, point.node);
   const scales = correction ? Float32Array.from(p.scale, (s, c) => s * correction.gain[c]) : p.scale;
   const storage = p.bits <= 4 ? 'uint4' : 'int8';
+  const storageBits = storage === 'uint4' ? 4 : p.bits;
   const base = graph.uniqueName(`${point.id}::q`);
-  const levelTensor = integerTensor(base, constant.dims, w.levels, storage);
+  const levelTensor = integerTensor(base, constant.dims, w.levels, storage, storageBits);
   graph.addInitializer(levelTensor);
   // One zero point per scale, so both have the scale's shape.
   const { scale: paramShape } = paramDims(p);
   graph.addInitializer(floatTensor(`${base}::scale`, paramShape, scales));
-  graph.addInitializer(integerTensor(`${base}::zero_point`, paramShape, zeroPointPerScale(p), storage));
+  graph.addInitializer(integerTensor(`${base}::zero_point`, paramShape, zeroPointPerScale(p), storage, storageBits));
   w.store(storage, levelTensor.rawData!.length);
   const dequantized = new NodeBuilder(graph).add({
     opType: 'DequantizeLinear',

@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { weightLevelBits } from '../../../src/quant/scheme.js';
 import assert from 'node:assert/strict';
 import { Graph } from '../../../src/onnx/graph.js';
 import { upgradeOpset } from '../../../src/onnx/opset.js';
@@ -124,7 +125,7 @@ test('the deployable graph stores integer weights and computes what the simulati
   const points = findQuantPoints(graph);
   for (const wBits of [8, 4, 3]) {
     const table = await calibrate(defaultRunner, graph, 'x', points, images, {
-      wBits,
+      wBits: weightLevelBits(wBits, true),
       aBits: 8,
       observer: 'minmax',
       ptf: false,

@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { weightLevelBits } from '../../../src/quant/scheme.js';
 import assert from 'node:assert/strict';
 import { Graph } from '../../../src/onnx/graph.js';
 import { findQuantPoints } from '../../../src/quant/points.js';
@@ -49,7 +50,7 @@ test('Gemms (transB 1 and 0, with and without the weight correction, 8 and 4-bit
   ] as const) {
     const name = `W${wBits}${weightCorrection ? ' corrected' : ''}`;
     const table = await calibrate(defaultRunner, graph, 'x', points, images, {
-      wBits,
+      wBits: weightLevelBits(wBits, true),
       aBits: 8,
       observer: 'minmax',
       ptf: false,
