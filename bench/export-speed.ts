@@ -42,7 +42,7 @@ const VARIANTS: { name: string; wBits: 8 | 4; format: ExportFormat }[] = [
   { name: 'W8A8', wBits: 8, format: 'per-channel' },
   { name: 'W4A8 per-channel', wBits: 4, format: 'per-channel' },
   { name: 'W4A8 widened', wBits: 4, format: 'widened' },
-  { name: 'W4A8 nibbles', wBits: 4, format: 'nibbles' },
+  { name: 'W4A8 qdq', wBits: 4, format: 'qdq' },
   { name: 'W4A8 blocked', wBits: 4, format: 'blocked' },
 ];
 

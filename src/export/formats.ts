@@ -24,28 +24,21 @@ export interface ExportFormatEntry {
 export const EXPORT_FORMATS = {
   'per-channel': {
     summary:
-      "integer weights with one scale and zero point per output channel (int8 at 8 bits, packed uint4 at 4 and 3); 8-bit MatMuls written as onnxruntime's MatMulIntegerToFloat (uint8 × int8, bias fused)",
+      "integer weights with one scale and zero point per output channel, MatMuls written as onnxruntime's MatMulIntegerToFloat (uint8 × int8, bias fused): int8 at 8 bits; at 4 and 3 the MatMul weights stored two to a uint8 byte and split into int8 by BitwiseAnd/BitShift/Concat/Cast, which onnxruntime folds at load (a 4-bit file at 8-bit speed that every onnxruntime-web build loads, transformers.js's too), other weights packed uint4",
     build: (source, points, params, inputMeans) =>
-      deployableGraph(source, points, params, inputMeans, { integerKernels: true }),
+      deployableGraph(source, points, params, inputMeans, { integerKernels: true, widenUint4: 'nibbles' }),
     wBits: [8, 4, 3],
   },
   widened: {
     summary:
-      'per-channel packed uint4 weights widened to int8 by a Cast onnxruntime folds at load, so 4-bit MatMuls run as MatMulIntegerToFloat too: a 4-bit file at 8-bit speed (needs Cast of uint4, opset 21: onnxruntime-node and -web 1.30 have it, the web build transformers.js 4.3 bundles does not)',
+      'per-channel packed uint4 weights widened to int8 by a Cast onnxruntime folds at load, so 4-bit MatMuls run as MatMulIntegerToFloat as in per-channel, from uint4 in the file (needs Cast of uint4, opset 21: onnxruntime-node and -web 1.30 have it, the web build transformers.js 4.3 bundles does not)',
     build: (source, points, params, inputMeans) =>
       deployableGraph(source, points, params, inputMeans, { integerKernels: true, widenUint4: 'cast' }),
     wBits: [4, 3],
   },
-  nibbles: {
-    summary:
-      "per-channel 4-bit weights stored two to a uint8 byte and split into int8 by BitwiseAnd/BitShift/Concat/Cast, which onnxruntime folds at load, so 4-bit MatMuls run as MatMulIntegerToFloat: a 4-bit file at 8-bit speed that every onnxruntime-web build loads, transformers.js's too",
-    build: (source, points, params, inputMeans) =>
-      deployableGraph(source, points, params, inputMeans, { integerKernels: true, widenUint4: 'nibbles' }),
-    wBits: [4, 3],
-  },
   qdq: {
     summary:
-      'the per-channel weights with standard ONNX operators only (QuantizeLinear/DequantizeLinear around float ops), for runtimes other than onnxruntime',
+      'the per-channel weights (int8, or packed uint4 at 4 and 3 bits) with standard ONNX operators only (QuantizeLinear/DequantizeLinear around float ops), for runtimes other than onnxruntime; onnxruntime fuses the 8-bit layers into integer kernels and dequantizes 4-bit weights at every run',
     build: (source, points, params, inputMeans) =>
       deployableGraph(source, points, params, inputMeans, { integerKernels: false }),
     wBits: [8, 4, 3],

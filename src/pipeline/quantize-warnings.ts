@@ -48,8 +48,8 @@ export function speedWarnings(speed: SpeedReport, options: Pick<QuantizeOptions,
 }
 
 function advice(speed: SpeedReport, options: Pick<QuantizeOptions, 'wBits' | 'exportFormat'>): string {
-  if (options.wBits < 8 && (options.exportFormat === 'per-channel' || options.exportFormat === 'qdq'))
-    return `at ${options.wBits}-bit weights, --export-format nibbles runs the MatMuls as MatMulIntegerToFloat (8-bit kernels)`;
+  if (options.wBits < 8 && (options.exportFormat === 'qdq' || options.exportFormat === 'blocked'))
+    return `at ${options.wBits}-bit weights, --export-format per-channel (the default) runs the MatMuls as MatMulIntegerToFloat (8-bit kernels)`;
   const flags = speed.cpu.flags;
   const noVnni = flags !== 'unknown' && !flags.avx512_vnni && !flags.avx_vnni && !flags.amx_tile;
   const cpu = noVnni

@@ -120,7 +120,7 @@ test('--export-format blocked: MatMulNBits in model.onnx and in the kernels repo
   );
 });
 
-test('--export-format nibbles: uint8 nibble weights run as MatMulIntegerToFloat, exported top-1 within 0.2 points of the simulation at W4A8 and W3A8, at most 18% of the float file', async () => {
+test('4 and 3-bit weights (per-channel, the default): MatMul weights stored as uint8 nibbles run as MatMulIntegerToFloat, exported top-1 within 0.2 points of the simulation at W4A8 and W3A8, at most 18% of the float file', async () => {
   for (const wBits of [4, 3] as const) {
     const out = join(tempDir(), 'out');
     const report = await quantize({
@@ -128,9 +128,9 @@ test('--export-format nibbles: uint8 nibble weights run as MatMulIntegerToFloat,
       calib: CALIB,
       eval: TEST,
       out,
-      options: { wBits, exportFormat: 'nibbles', calibSize: 300, holdout: 50, evalLimit: 1000 },
+      options: { wBits, calibSize: 300, holdout: 50, evalLimit: 1000 },
     });
-    const name = `W${wBits}A8 nibbles`;
+    const name = `W${wBits}A8`;
     assert.ok(
       Math.abs(report.exported.top1 - report.baseline.top1) <= 0.002 + 1e-9,
       `${name}: exported ${report.exported.top1}, simulated ${report.baseline.top1}`,
@@ -153,18 +153,9 @@ test('--export-format nibbles: uint8 nibble weights run as MatMulIntegerToFloat,
         `${name}: ${op} left after load: ${JSON.stringify(report.exported.kernels)}`,
       );
     const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
-    assert.equal(config.quantization_config.export_format, 'nibbles');
+    assert.equal(config.quantization_config.export_format, 'per-channel');
     assert.equal(config['transformers.js_config'].dtype, 'q4');
   }
-  await assert.rejects(
-    quantize({
-      model: DEFAULT_MODEL,
-      calib: CALIB,
-      out: join(tempDir(), 'out'),
-      options: { wBits: 8, exportFormat: 'nibbles' },
-    }),
-    /--export-format nibbles stores 4 or 3-bit weights, not 8/,
-  );
 });
 
 test('--preset paper: model.onnx matches the simulation (integer LayerNorm and weight correction exported), and Evol-Q searches with it', async () => {

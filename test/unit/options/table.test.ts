@@ -60,8 +60,8 @@ test('values are checked by the table, with errors that name the flag and list t
   assert.throws(() => resolveOptions({ wbits: 4 } as never), /Unknown option "wbits"/);
   assert.equal(resolveOptions({ searchBudget: '2.5T' }).searchBudget, 2.5e12);
   assert.throws(
-    () => resolveOptions({ exportFormat: 'nibbles', wBits: 8 }),
-    /--export-format nibbles stores 4 or 3-bit weights, not 8/,
+    () => resolveOptions({ exportFormat: 'widened', wBits: 8 }),
+    /--export-format widened stores 4 or 3-bit weights, not 8/,
   );
 });
 

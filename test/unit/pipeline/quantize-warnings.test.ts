@@ -35,14 +35,14 @@ test('a slower model.onnx is named with its ratios and what to try', () => {
     w8,
     "model.onnx runs slower than the float model on this CPU: 0.80× its speed at batch 1 (7.5 ms vs 6.0 ms); this CPU lists none of avx512_vnni, avx_vnni, amx_tile, with which onnxruntime's 8-bit kernels run fastest; another --export-format (e.g. qdq) runs other kernels",
   );
-  const [w4] = speedWarnings(speed(1.1, 0.5), { wBits: 4, exportFormat: 'per-channel' });
+  const [w4] = speedWarnings(speed(1.1, 0.5), { wBits: 4, exportFormat: 'qdq' });
   assert.equal(
     w4,
-    'model.onnx runs slower than the float model on this CPU: 0.50× at batch 100 (50 vs 100 img/s); at 4-bit weights, --export-format nibbles runs the MatMuls as MatMulIntegerToFloat (8-bit kernels)',
+    'model.onnx runs slower than the float model on this CPU: 0.50× at batch 100 (50 vs 100 img/s); at 4-bit weights, --export-format per-channel (the default) runs the MatMuls as MatMulIntegerToFloat (8-bit kernels)',
   );
   const [vnni] = speedWarnings(speed(0.9, 0.9, { ...NO_VNNI, avx512_vnni: true }), {
     wBits: 4,
-    exportFormat: 'nibbles',
+    exportFormat: 'per-channel',
   });
   assert.match(
     vnni,
