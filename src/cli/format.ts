@@ -52,9 +52,14 @@ export function formatQuantize(report: QuantizeReport, out: string): string {
     .filter(([, w]) => w.tensors > 0)
     .map(([t, w]) => `${w.tensors} ${t} weights`)
     .join(', ');
-  const floats = e.floatSubgraphs.length
-    ? `; float subgraphs: ${e.floatSubgraphs.length} (${[...new Set(e.floatSubgraphs.map((f) => f.kind))].join(', ')})`
+  const floatLayers = e.floatLayers.length
+    ? `; ${e.floatLayers.length} layer${e.floatLayers.length > 1 ? 's' : ''} kept float (--float-layers)`
     : '';
+  const floats =
+    floatLayers +
+    (e.floatSubgraphs.length
+      ? `; float subgraphs: ${e.floatSubgraphs.length} (${[...new Set(e.floatSubgraphs.map((f) => f.kind))].join(', ')})`
+      : '');
   const search = report.search
     ? [
         `search: ${report.search.evaluations} evaluations${report.search.stopped ? ` (${report.search.stopped} stopped early by racing, ${report.search.forwards.suffixEquivalent.toFixed(1)} run in whole)` : ''} in ${report.search.seconds.toFixed(1)}s; kept ${keptName(report.search)}: ${report.search.why}`,

@@ -35,7 +35,12 @@ async function inspectCommand(line: CommandLine): Promise<string> {
     line.positionals[0],
     recipe.searchSpace,
     { modelFile: line.request.modelFile },
-    { extraPoints: recipe.extraPoints, sharedQkv: recipe.sharedQkv, integerLayerNorm: recipe.integerLayerNorm },
+    {
+      extraPoints: recipe.extraPoints,
+      sharedQkv: recipe.sharedQkv,
+      integerLayerNorm: recipe.integerLayerNorm,
+      floatLayers: recipe.floatLayers,
+    },
   );
   return line.request.json ? JSON.stringify(report) : formatInspect(report);
 }

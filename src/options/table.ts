@@ -166,6 +166,13 @@ export const QUANTIZE_OPTIONS = {
     commands: ['quantize'],
     help: 'Leave out images that do not decode (listed in report.json) instead of stopping at the first.',
   }),
+  floatLayers: valueOption(values.textList, [] as string[], {
+    commands: ['inspect', ...RUN],
+    record: 'always',
+    value: 'NAMES',
+    shownDefault: 'none',
+    help: 'Layers to keep float, by node name or op type, separated by commas (e.g. Conv, or /blocks.0/attn/qkv/MatMul): their weights are not quantized and the activations they read reach them unquantized; report.json lists them (exported.floatLayers).',
+  }),
   reduceRange: switchOption(true, {
     commands: RUN,
     paper: false,

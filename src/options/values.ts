@@ -50,6 +50,14 @@ export function boolean(value: unknown, flag: string): boolean {
   return value;
 }
 
+/** Names separated by commas (the command line), or an array of them (the API); empty entries are refused. */
+export function textList(value: unknown, flag: string): string[] {
+  const list = typeof value === 'string' ? value.split(',').map((s) => s.trim()) : value;
+  if (!Array.isArray(list) || !list.every((s) => typeof s === 'string' && s !== ''))
+    throw new ConfigError(`${flag} must be names separated by commas, got "${value}"`, flag);
+  return list as string[];
+}
+
 export function text(value: unknown, flag: string): string {
   if (typeof value !== 'string' || value === '')
     throw new ConfigError(`${flag} must be a non-empty string, got "${value}"`, flag);

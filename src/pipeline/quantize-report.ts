@@ -7,6 +7,7 @@ import type { Accuracy } from '../evaluate/metrics.js';
 import type { QuantizeOptions } from '../options/table.js';
 import type { RuntimeReport } from '../runtime/runner.js';
 import type { QuantizeReport } from '../report/types.js';
+import { floatLayerNodes } from '../quant/float-layers.js';
 import type { Prepared } from './prepare.js';
 import type { SearchedScales } from './search-scales.js';
 import type { ExportedModels } from './export-models.js';
@@ -63,6 +64,11 @@ export function quantizeReport(run: QuantizeRun): QuantizeReport {
       floatSubgraphs: exported.deployable.floatSubgraphs,
       kernels: exported.kernels,
       saturable: exported.saturable,
+      floatLayers: [...floatLayerNodes(model.graph, options.floatLayers)].map((n) => ({
+        node: n.name,
+        opType: n.opType,
+        reason: `--float-layers ${options.floatLayers.find((name) => name === n.name) ?? n.opType}`,
+      })),
       ...(run.speed ? { speed: run.speed } : {}),
       transformersJs: {
         ...written.transformersJs,

@@ -11,6 +11,7 @@ import {
   type PointRole,
 } from './paper-points.js';
 import { nodeNamed } from '../onnx/lookup.js';
+import { floatLayerNodes, withoutFloatLayers } from './float-layers.js';
 
 export type { PointRole };
 
@@ -42,6 +43,8 @@ export interface PointOptions {
   sharedQkv?: boolean;
   /** Link every LayerNormalization to the quantizer of its output, adding one where none follows it. */
   integerLayerNorm?: boolean;
+  /** Layers kept float: node names or op types (float-layers.ts). */
+  floatLayers?: readonly string[];
 }
 
 interface Mark {
@@ -148,6 +151,7 @@ export function findQuantPoints(graph: Graph, options: PointOptions = {}): Quant
   const softmaxOutputs = new Set(marks.filter((m) => m.kind === 'softmax').map((m) => m.tensor));
   if (options.extraPoints || options.sharedQkv || options.integerLayerNorm)
     marks = withPaperMarks(graph, marks, softmaxOutputs, options);
+  if (options.floatLayers?.length) marks = withoutFloatLayers(marks, floatLayerNodes(graph, options.floatLayers));
   // Tensors are quantized once: merge marks on the same tensor, the more specific kind winning.
   const byTensor = new Map<string, Mark>();
   const weights: Mark[] = [];

@@ -31,6 +31,9 @@ function settingsSection(r: QuantizeReport): string {
     ['model', s.model],
     ['calibration images', `${s.calib} (${s.calibSize} drawn, ${s.holdout} holdout, seed ${s.seed})`],
     ['weights / activations', `W${s.wBits}A${s.aBits}${weightLevelNote(s)}`],
+    ...(s.floatLayers.length
+      ? [['layers kept float', r.exported.floatLayers.map((l) => l.node).join(', ')] as [string, unknown]]
+      : []),
     ['method', s.method],
     ['observer', s.observer],
     [

@@ -37,6 +37,8 @@ export interface QuantizeReport {
     floatSubgraphs: FloatSubgraph[];
     /** The operators onnxruntime-node (CPU) runs it with after its optimizations. */
     kernels: Record<string, number>;
+    /** The layers kept float, and why. */
+    floatLayers: { node: string; opType: string; reason: string }[];
     /** Those kernels whose uint8 × int8 products can saturate on x86 CPUs without VNNI (src/export/saturation.ts). */
     saturable: string[];
     /** Timed against the float model on the machine that ran quantize (absent with --no-speed). */

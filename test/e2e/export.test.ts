@@ -210,3 +210,19 @@ test('--preset paper: model.onnx matches the simulation (integer LayerNorm and w
     }
   }
 });
+
+test('--float-layers Gemm: the head stays float in model.onnx and the simulation, report.json says why', async () => {
+  const out = join(tempDir(), 'out');
+  const report = await quantize({
+    model: join(FIXTURES, 'resnet-cifar10-small'),
+    calib: CALIB,
+    eval: TEST,
+    out,
+    options: { floatLayers: ['Gemm'], calibSize: 100, holdout: 20, evalLimit: 300, speed: false },
+  });
+  assert.deepEqual(report.exported.floatLayers, [{ node: '/fc/Gemm', opType: 'Gemm', reason: '--float-layers Gemm' }]);
+  assert.equal(report.exported.kernels.Gemm, 1, `the float Gemm runs: ${JSON.stringify(report.exported.kernels)}`);
+  assert.ok(Math.abs(report.exported.top1 - report.baseline.top1) <= 0.004 + 1e-9);
+  const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
+  assert.deepEqual(config.quantization_config.float_layers, ['Gemm']);
+});
