@@ -53,7 +53,7 @@ export function formatQuantize(report: QuantizeReport, out: string): string {
     .map(([t, w]) => `${w.tensors} ${t} weights`)
     .join(', ');
   const floatLayers = e.floatLayers.length
-    ? `; ${e.floatLayers.length} layer${e.floatLayers.length > 1 ? 's' : ''} kept float (--float-layers)`
+    ? `; ${e.floatLayers.length} layer${e.floatLayers.length > 1 ? 's' : ''} kept float (report.json: exported.floatLayers)`
     : '';
   const floats =
     floatLayers +
@@ -75,7 +75,7 @@ export function formatQuantize(report: QuantizeReport, out: string): string {
         (a.toFloat ? `${a.toFloat.kl.toPrecision(4).padStart(13)}${pct(a.toFloat.agreement).padStart(9)}` : ''),
     ),
     ...search,
-    `model.onnx: ${(e.bytes / 1e6).toFixed(2)} MB, ${(100 * e.sizeRatio).toFixed(1)}% of float, opset ${e.opset}, ${storage}${floats}`,
+    `model.onnx: ${(e.bytes / 1e6).toFixed(2)} MB, ${(100 * e.sizeRatio).toFixed(1)}% of float, opset ${e.opset}${storage ? `, ${storage}` : ''}${floats}`,
     `onnxruntime-node runs its layers as: ${layerKernels(e.kernels)}`,
     ...(e.speed ? [speedLine(e.speed, e)] : []),
     `wrote ${out} in ${report.timing.total.toFixed(1)}s`,

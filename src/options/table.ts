@@ -173,6 +173,11 @@ export const QUANTIZE_OPTIONS = {
     shownDefault: 'none',
     help: 'Layers to keep float, by node name or op type, separated by commas (e.g. Conv, or /blocks.0/attn/qkv/MatMul): their weights are not quantized and the activations they read reach them unquantized; report.json lists them (exported.floatLayers).',
   }),
+  floatFallback: switchOption(false, {
+    commands: ['quantize'],
+    record: 'always',
+    help: 'Before calibrating, time model.onnx with each layer class (MatMul, Gemm, Conv, DepthwiseConv) float in turn against all integer on this CPU (a few seconds), and keep float the classes whose float form makes it at least 5% faster (report.json: floatFallback). The choice follows the machine: leave it off where runs must be the same everywhere.',
+  }),
   reduceRange: switchOption(true, {
     commands: RUN,
     paper: false,

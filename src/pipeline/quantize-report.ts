@@ -7,7 +7,9 @@ import type { Accuracy } from '../evaluate/metrics.js';
 import type { QuantizeOptions } from '../options/table.js';
 import type { RuntimeReport } from '../runtime/runner.js';
 import type { QuantizeReport } from '../report/types.js';
-import { floatLayerNodes } from '../quant/float-layers.js';
+import { floatLayerNodes, layerClass } from '../quant/float-layers.js';
+import type { FloatFallback } from './float-fallback.js';
+import type { Graph } from '../onnx/graph.js';
 import type { Prepared } from './prepare.js';
 import type { SearchedScales } from './search-scales.js';
 import type { ExportedModels } from './export-models.js';
@@ -20,6 +22,9 @@ export interface QuantizeRun {
   request: { calib: string; eval?: string };
   options: QuantizeOptions;
   prepared: Prepared;
+  /** The --float-fallback profile, when it was measured, and the layers it (or the resumed run's) kept float. */
+  floatFallback?: FloatFallback;
+  fallbackLayers?: string[];
   table: CalibrationTable;
   searched?: SearchedScales;
   exported: ExportedModels;
@@ -64,11 +69,7 @@ export function quantizeReport(run: QuantizeRun): QuantizeReport {
       floatSubgraphs: exported.deployable.floatSubgraphs,
       kernels: exported.kernels,
       saturable: exported.saturable,
-      floatLayers: [...floatLayerNodes(model.graph, options.floatLayers)].map((n) => ({
-        node: n.name,
-        opType: n.opType,
-        reason: `--float-layers ${options.floatLayers.find((name) => name === n.name) ?? n.opType}`,
-      })),
+      floatLayers: floatLayerReasons(model.graph, options.floatLayers, run.fallbackLayers ?? [], run.floatFallback),
       ...(run.speed ? { speed: run.speed } : {}),
       transformersJs: {
         ...written.transformersJs,
@@ -80,6 +81,7 @@ export function quantizeReport(run: QuantizeRun): QuantizeReport {
     search: searched?.report ?? null,
     scaleMovement: searched ? scaleMovement(points, table.params, searched.params) : [],
     batchNorm: { folded: model.batchNormFolding.folded.length, kept: model.batchNormFolding.kept },
+    floatFallback: run.floatFallback ?? null,
     memory: {
       budget: options.memoryBudget,
       images: run.imageBytes,
@@ -122,4 +124,30 @@ function scaleMovement(
     });
   }
   return moved;
+}
+
+/** Each layer kept float, and why: named by --float-layers, or measured by --float-fallback (now or before a resume). */
+function floatLayerReasons(
+  graph: Graph,
+  given: readonly string[],
+  fallback: readonly string[],
+  profile?: FloatFallback,
+) {
+  const reasons = [...floatLayerNodes(graph, given)].map((n) => ({
+    node: n.name,
+    opType: n.opType,
+    reason: `--float-layers ${given.find((name) => name === n.name) ?? given.find((name) => name === n.opType) ?? layerClass(graph, n)}`,
+  }));
+  const named = new Set(reasons.map((r) => r.node));
+  for (const n of graph.nodes.filter((node) => fallback.includes(node.name) && !named.has(node.name))) {
+    const measured = profile?.classes.find((c) => c.layerClass === layerClass(graph, n));
+    reasons.push({
+      node: n.name,
+      opType: n.opType,
+      reason: measured
+        ? `--float-fallback: model.onnx ran ${measured.speedup.toFixed(2)}× as fast with every ${measured.layerClass} float`
+        : '--float-fallback, measured by the run this one resumed',
+    });
+  }
+  return reasons;
 }

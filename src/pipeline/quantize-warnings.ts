@@ -3,6 +3,7 @@ import type { Accuracy } from '../evaluate/metrics.js';
 import { batch1Times, batchRates, type SpeedReport } from '../evaluate/speed.js';
 import type { QuantizeOptions } from '../options/table.js';
 import type { QuantizedAccuracy } from './evaluate-quantized.js';
+import type { QuantPoint } from '../quant/points.js';
 
 /** 0.2 points of top-1 (one image in 500): model.onnx should classify as the simulation does, image for image. */
 export const TOP1_TOLERANCE = 0.002;
@@ -11,13 +12,23 @@ export const KL_TOLERANCE = 0.1;
 
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
 
-export function quantizeWarnings(
-  accuracy: QuantizedAccuracy,
-  speed: SpeedReport | undefined,
-  options: Pick<QuantizeOptions, 'wBits' | 'exportFormat'>,
-  saturable: readonly string[] = [],
-): string[] {
+export function quantizeWarnings(run: {
+  accuracy: QuantizedAccuracy;
+  speed?: SpeedReport;
+  options: Pick<QuantizeOptions, 'wBits' | 'exportFormat'>;
+  /** The kernels of model.onnx that saturate on x86 without VNNI (src/export/saturation.ts). */
+  saturable?: readonly string[];
+  /** The quant points the run had, after --float-layers and --float-fallback. */
+  prepared?: { points: readonly QuantPoint[] };
+}): string[] {
+  const { accuracy, speed, options, saturable = [], prepared } = run;
+  const nothingQuantized = prepared && !prepared.points.some((p) => p.kind === 'weight');
   return [
+    ...(nothingQuantized
+      ? [
+          'no layer is quantized: --float-layers or --float-fallback kept every one float, so model.onnx computes the float model (report.json: exported.floatLayers)',
+        ]
+      : []),
     ...saturationWarnings(saturable),
     ...(speed ? speedWarnings(speed, options) : []),
     ...accuracyWarnings(accuracy),

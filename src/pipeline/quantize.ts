@@ -1,9 +1,10 @@
 // `evolq quantize`: model → graph → quant points → calibration → (search) → export → evaluation → files.
 // Each stage is a function of its own module here; this one shows how their outputs feed each other.
 import type { ModelOptions } from '../model.js';
-import { prepare, calibrateBaseline } from './prepare.js';
-import { decodeImagesWithProgress, type ImageBatch, type ImageItem, type SkippedImage } from '../data/imagefolder.js';
+import { prepare, calibrateBaseline, type Prepared } from './prepare.js';
+import { decodeImagesWithProgress, type ImageBatch, type SkippedImage } from '../data/imagefolder.js';
 import { CHECKPOINT_FILE } from '../search/checkpoint.js';
+import { settleFloatLayers } from './float-fallback.js';
 import { resolveOptions } from '../options/resolve.js';
 import type { GivenOptions } from '../options/table.js';
 import { runnerFor, type Runner, type RuntimeOptions } from '../runtime/runner.js';
@@ -11,10 +12,9 @@ import { OutputDir } from '../export/outdir.js';
 import type { QuantizeReport } from '../report/types.js';
 import { DataError } from '../errors.js';
 import { silentProgress, type Progress } from '../progress.js';
-import type { Preprocessing } from '../data/preprocessor-config.js';
 import { StageClock } from './stage-clock.js';
 import { refuseNoEvaluationImages, refuseUnsearchable } from './quantize-checks.js';
-import { checkpointFingerprint, resumableSearch } from './resume.js';
+import { openResume } from './resume.js';
 import { searchScales } from './search-scales.js';
 import { exportModels } from './export-models.js';
 import { evaluateQuantized, evaluationImages } from './evaluate-quantized.js';
@@ -49,27 +49,25 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
   const progress = request.progress ?? silentProgress;
   const clock = new StageClock();
   refuseNoEvaluationImages(request.eval, options);
-  const prepared = prepare({ ...request, options, holdout: { count: options.holdout, option: 'holdout' } });
+  let prepared = prepare({ ...request, options, holdout: { count: options.holdout, option: 'holdout' } });
   const { model, splits } = prepared;
   refuseUnsearchable(prepared, options, progress);
-  const fingerprint = options.method === 'evolq' ? checkpointFingerprint(model.file, splits, options) : '';
   const out = OutputDir.open(request.out, { keep: options.resume });
   const skippedImages: SkippedImage[] = [];
   const skipped = options.skipBadImages ? skippedImages : undefined;
   try {
     // A checkpoint that cannot be resumed is refused now, not after decoding and calibration.
-    const resumeFrom = resumableSearch(out, fingerprint, options, progress);
+    const resume = openResume(out, model.file, splits, options, progress);
     clock.lap('load');
     // Dropped once the search is done: evaluation needs their memory (docs/notes/pipeline.md).
-    let calibration: ImageBatch | undefined = await decodeCalibration(
-      request.calib,
-      splits.calibration,
-      model.preprocessing,
-      progress,
-      skipped,
-    );
+    let calibration: ImageBatch | undefined = await decodeCalibration(request.calib, prepared, progress, skipped);
     const calibrationBytes = calibration.data.byteLength;
     clock.lap('decode');
+    const run = { options, resume, progress };
+    const { floatFallback, floatLayers, ...settled } = await settleFloatLayers(runner, prepared, calibration, run);
+    if (floatFallback) clock.lap('float fallback');
+    prepared = settled.prepared;
+    refuseUnsearchable(prepared, options, progress);
     const table = await calibrateBaseline(runner, prepared, calibration, options, progress);
     clock.lap('calibration');
     const holdout = await decodeImagesWithProgress(
@@ -79,7 +77,7 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
       'decoding holdout',
       skipped,
     );
-    const checkpoint = { fingerprint, resumeFrom };
+    const checkpoint = { fingerprint: resume.fingerprint(floatLayers ?? []), resumeFrom: resume.from, floatLayers };
     const searched =
       options.method === 'evolq'
         ? await searchScales({ runner, prepared, table, calibration, holdout, options, progress, out, checkpoint })
@@ -95,7 +93,7 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
       ? await timeExported(runner, model, exported, { holdout, source }, options.batchSize)
       : undefined;
     if (speed) clock.lap('speed');
-    const warnings = quantizeWarnings(accuracy, speed, options, exported.saturable);
+    const warnings = quantizeWarnings({ accuracy, speed, options, saturable: exported.saturable, prepared });
     for (const warning of warnings) progress.log(`warning: ${warning}`);
     const written = writeModelFiles(out, prepared, table, exported, options);
     clock.lap('write');
@@ -103,6 +101,8 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
       request,
       options,
       prepared,
+      floatFallback,
+      fallbackLayers: floatLayers,
       table,
       searched,
       exported,
@@ -128,12 +128,12 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
 /** The decoded calibration images; none decoding is an error that names the folder. */
 async function decodeCalibration(
   folder: string,
-  items: readonly ImageItem[],
-  preprocessing: Preprocessing,
+  { splits, model }: Prepared,
   progress: Progress,
   skipped: SkippedImage[] | undefined,
 ): Promise<ImageBatch> {
-  const images = await decodeImagesWithProgress(items, preprocessing, progress, 'decoding', skipped);
+  const items = splits.calibration;
+  const images = await decodeImagesWithProgress(items, model.preprocessing, progress, 'decoding', skipped);
   if (!images.dims[0]) throw new DataError(`${folder}: none of the ${items.length} calibration images decoded`, folder);
   return images;
 }

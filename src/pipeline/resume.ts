@@ -1,11 +1,11 @@
 // --resume: which search checkpoint in OUT may be continued, decided before any image is decoded.
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { ImageItem } from '../data/imagefolder.js';
 import type { QuantizeOptions } from '../options/table.js';
 import { formatWeightBlock } from '../export/formats.js';
 import type { OutputDir } from '../export/outdir.js';
-import { CHECKPOINT_FILE, readCheckpoint } from '../search/checkpoint.js';
+import { CHECKPOINT_FILE, checkpointFloatLayers, readCheckpoint } from '../search/checkpoint.js';
 import type { SearchState } from '../search/state.js';
 import type { Progress } from '../progress.js';
 
@@ -14,6 +14,7 @@ export function checkpointFingerprint(
   modelFile: string,
   splits: { calibration: readonly ImageItem[]; holdout: readonly ImageItem[] },
   options: QuantizeOptions,
+  floatLayers: readonly string[] = [],
 ): string {
   const {
     evalLimit: _evalLimit,
@@ -28,6 +29,7 @@ export function checkpointFingerprint(
     .update(
       JSON.stringify({
         settings,
+        ...(floatLayers.length ? { floatLayers } : {}),
         weightBlock: formatWeightBlock(options.exportFormat),
         calibration: splits.calibration.map((i) => i.file),
         holdout: splits.holdout.map((i) => i.file),
@@ -48,4 +50,28 @@ export function resumableSearch(
   if (!resumeFrom)
     progress.log(`no checkpoint at ${out.path(CHECKPOINT_FILE)}: starting the search from the beginning`);
   return resumeFrom;
+}
+
+/** A run's resume: the checkpoint's state (if resumed) and the float layers its run kept, and the fingerprint to write. */
+export interface Resume {
+  from?: SearchState;
+  /** With --float-fallback, the layers the checkpoint's run measured to keep float (undefined: nothing resumed). */
+  floatLayers?: string[];
+  fingerprint: (floatLayers: readonly string[]) => string;
+}
+
+/** Reads and checks OUT's checkpoint with --resume (before any image is decoded); a resumed run keeps its float layers. */
+export function openResume(
+  out: OutputDir,
+  modelFile: string,
+  splits: { calibration: readonly ImageItem[]; holdout: readonly ImageItem[] },
+  options: QuantizeOptions,
+  progress: Progress,
+): Resume {
+  const fingerprint = (layers: readonly string[]) =>
+    options.method === 'evolq' ? checkpointFingerprint(modelFile, splits, options, layers) : '';
+  const file = out.path(CHECKPOINT_FILE);
+  const resuming = options.resume && options.method === 'evolq' && existsSync(file);
+  const floatLayers = resuming && options.floatFallback ? checkpointFloatLayers(file) : undefined;
+  return { from: resumableSearch(out, fingerprint(floatLayers ?? []), options, progress), floatLayers, fingerprint };
 }

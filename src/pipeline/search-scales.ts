@@ -28,7 +28,7 @@ export interface ScaleSearch {
   progress: Progress;
   out: OutputDir;
   /** The checkpoint's fingerprint, and the state read from it to resume from. */
-  checkpoint: { fingerprint: string; resumeFrom?: SearchState };
+  checkpoint: { fingerprint: string; resumeFrom?: SearchState; floatLayers?: string[] };
 }
 
 export interface SearchedScales {
@@ -83,6 +83,7 @@ export async function searchScales(search: ScaleSearch): Promise<SearchedScales>
         file: out.path(CHECKPOINT_FILE),
         fingerprint: checkpoint.fingerprint,
         resumeFrom: checkpoint.resumeFrom,
+        floatLayers: checkpoint.floatLayers,
       },
     },
   );

@@ -1,14 +1,27 @@
-// --float-layers: layers kept float by hand, by node name or op type (onnxruntime's nodes_to_exclude, ModelOpt's
-// op_types_to_exclude). Their weights get no quantizer, and an activation quantizer leaves them out of the nodes it
-// feeds (one that feeds only float layers goes).
-import type { Graph, Node } from '../onnx/graph.js';
+// Layers kept float: by hand (--float-layers, by node name, op type or layer class, as onnxruntime's
+// nodes_to_exclude and ModelOpt's op_types_to_exclude), or measured (--float-fallback). Their weights get no
+// quantizer, and an activation quantizer leaves them out of the nodes it feeds (one that feeds only float layers goes).
+import { intAttribute, type Graph, type Node } from '../onnx/graph.js';
 import { ConfigError } from '../errors.js';
 
-/** The nodes `names` name (a node's name, or an op type for every node of it); a name that matches none is an error. */
+/**
+ * The class a layer's kernels are profiled by: its op type, but `DepthwiseConv` for a Conv with one input channel
+ * per group (onnxruntime runs those with other kernels than dense convolutions, in float and in integers).
+ */
+export function layerClass(graph: Graph, node: Node): string {
+  if (node.opType !== 'Conv' || intAttribute(node, 'group', 1) === 1) return node.opType;
+  const weight = graph.constantValue(node.inputs[1]);
+  return weight?.dims[1] === 1 ? 'DepthwiseConv' : 'Conv';
+}
+
+/**
+ * The nodes `names` name: a node's name, an op type or a layer class (every node of it); a name that matches none
+ * is an error.
+ */
 export function floatLayerNodes(graph: Graph, names: readonly string[]): Set<Node> {
   const nodes = new Set<Node>();
   for (const name of names) {
-    const matched = graph.nodes.filter((n) => n.name === name || n.opType === name);
+    const matched = graph.nodes.filter((n) => n.name === name || n.opType === name || layerClass(graph, n) === name);
     if (!matched.length)
       throw new ConfigError(
         `--float-layers: "${name}" is neither a node name nor an op type of the model (evolq inspect lists the quantized layers)`,
@@ -19,22 +32,21 @@ export function floatLayerNodes(graph: Graph, names: readonly string[]): Set<Nod
   return nodes;
 }
 
-interface LayerMark {
+interface LayerMark<N> {
   kind: string;
-  node: Node;
-  consumers: Node[];
+  node: N;
+  consumers: N[];
 }
 
-/** The marks without the float layers: their weights dropped, and each other mark's consumers less them. */
-export function withoutFloatLayers<M extends LayerMark>(marks: readonly M[], float: ReadonlySet<Node>): M[] {
-  if (!float.size) return [...marks];
+/** The marks (or points) without the float layers: their weights dropped, each other one's consumers less them. */
+export function withoutFloatLayers<N, M extends LayerMark<N>>(marks: readonly M[], isFloat: (node: N) => boolean): M[] {
   const kept: M[] = [];
   for (const mark of marks) {
     if (mark.kind === 'weight') {
-      if (!float.has(mark.node)) kept.push(mark);
+      if (!isFloat(mark.node)) kept.push(mark);
       continue;
     }
-    const consumers = mark.consumers.filter((n) => !float.has(n));
+    const consumers = mark.consumers.filter((n) => !isFloat(n));
     if (consumers.length) kept.push({ ...mark, consumers });
   }
   return kept;

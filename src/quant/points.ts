@@ -151,7 +151,10 @@ export function findQuantPoints(graph: Graph, options: PointOptions = {}): Quant
   const softmaxOutputs = new Set(marks.filter((m) => m.kind === 'softmax').map((m) => m.tensor));
   if (options.extraPoints || options.sharedQkv || options.integerLayerNorm)
     marks = withPaperMarks(graph, marks, softmaxOutputs, options);
-  if (options.floatLayers?.length) marks = withoutFloatLayers(marks, floatLayerNodes(graph, options.floatLayers));
+  if (options.floatLayers?.length) {
+    const float = floatLayerNodes(graph, options.floatLayers);
+    marks = withoutFloatLayers(marks, (node: Node) => float.has(node));
+  }
   // Tensors are quantized once: merge marks on the same tensor, the more specific kind winning.
   const byTensor = new Map<string, Mark>();
   const weights: Mark[] = [];

@@ -31,8 +31,23 @@ function settingsSection(r: QuantizeReport): string {
     ['model', s.model],
     ['calibration images', `${s.calib} (${s.calibSize} drawn, ${s.holdout} holdout, seed ${s.seed})`],
     ['weights / activations', `W${s.wBits}A${s.aBits}${weightLevelNote(s)}`],
-    ...(s.floatLayers.length
-      ? [['layers kept float', r.exported.floatLayers.map((l) => l.node).join(', ')] as [string, unknown]]
+    ...(r.exported.floatLayers.length
+      ? [
+          ['layers kept float', r.exported.floatLayers.map((l) => `${l.node} (${l.reason})`).join(', ')] as [
+            string,
+            unknown,
+          ],
+        ]
+      : []),
+    ...(r.floatFallback
+      ? [
+          [
+            'float fallback (speed with the class float)',
+            r.floatFallback.classes
+              .map((c) => `${c.layerClass} ${c.speedup.toFixed(2)}×${c.float ? ' → float' : ''}`)
+              .join(', '),
+          ] as [string, unknown],
+        ]
       : []),
     ['method', s.method],
     ['observer', s.observer],

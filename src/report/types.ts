@@ -1,5 +1,6 @@
 // The report types: what quantize and landscape write (report.json, landscape.json) and report.html renders.
 // Here, not in the pipeline, so the pipeline imports the report and the report imports nothing of the pipeline.
+import type { FloatFallback } from '../pipeline/float-fallback.js';
 import type { QuantizeOptions } from '../options/table.js';
 import type { SearchReport } from '../search/report.js';
 import type { FloatSubgraph } from '../export/deployable.js';
@@ -46,6 +47,8 @@ export interface QuantizeReport {
     /** The same file under the name transformers.js loads for its dtype, and the image processor added to preprocessor_config.json. */
     transformersJs: { dtype: 'q8' | 'q4'; file: string; imageProcessorAdded?: string };
   };
+  /** --float-fallback's profile: each layer class's speedup when float, and the layers it kept float. */
+  floatFallback: FloatFallback | null;
   timing: Record<string, number>;
   /** The execution provider, threads and onnxruntime version that ran it. */
   runtime: RuntimeReport | null;

@@ -9,13 +9,30 @@ export interface Checkpoint {
   format: 'evolq-checkpoint/3';
   /** The settings that must match for a resume (model, data draw, search options). */
   fingerprint: string;
+  /** The layers --float-fallback kept float (absent: none), which a resumed run keeps without measuring again. */
+  floatLayers?: string[];
   state: SearchState;
 }
 
-export function writeCheckpoint(file: string, fingerprint: string, state: SearchState): void {
-  const checkpoint: Checkpoint = { format: 'evolq-checkpoint/3', fingerprint, state };
+export function writeCheckpoint(file: string, fingerprint: string, state: SearchState, floatLayers?: string[]): void {
+  const checkpoint: Checkpoint = {
+    format: 'evolq-checkpoint/3',
+    fingerprint,
+    ...(floatLayers ? { floatLayers } : {}),
+    state,
+  };
   writeFileSync(`${file}.tmp`, JSON.stringify(checkpoint));
   renameSync(`${file}.tmp`, file);
+}
+
+/** The layers a checkpoint's run measured to keep float, unchecked (readCheckpoint checks the fingerprint they are part of). */
+export function checkpointFloatLayers(file: string): string[] {
+  try {
+    const layers = (JSON.parse(readFileSync(file, 'utf8')) as Partial<Checkpoint>).floatLayers;
+    return Array.isArray(layers) && layers.every((l) => typeof l === 'string') ? layers : [];
+  } catch {
+    return [];
+  }
 }
 
 /** The saved state, or undefined when there is none; a checkpoint of other settings is an error. */

@@ -87,7 +87,10 @@ export async function evolqSearch(
   const save = () => {
     state.rng = hooks.rng.state();
     state.seconds = secondsBefore + (performance.now() - started) / 1000;
-    if (hooks.checkpoint) writeCheckpoint(hooks.checkpoint.file, hooks.checkpoint.fingerprint, state);
+    if (hooks.checkpoint) {
+      const { file, fingerprint, floatLayers } = hooks.checkpoint;
+      writeCheckpoint(file, fingerprint, state, floatLayers);
+    }
   };
   progress.end();
   progress.start('search', settings.passes * setup.units.length);

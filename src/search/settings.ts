@@ -46,7 +46,7 @@ export interface SearchHooks {
   rng: Rng;
   progress?: Progress;
   /** Where to write a checkpoint after every unit, and the state read from it to resume from. */
-  checkpoint?: { file: string; fingerprint: string; resumeFrom?: SearchState };
+  checkpoint?: { file: string; fingerprint: string; resumeFrom?: SearchState; floatLayers?: string[] };
 }
 
 /** Paper default mutation range: ±1e-3 at 3 and 4 bits, ±1e-4 at 8 bits (absolute, as in the Evol-Q code). */

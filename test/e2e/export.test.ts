@@ -226,3 +226,29 @@ test('--float-layers Gemm: the head stays float in model.onnx and the simulation
   const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
   assert.deepEqual(config.quantization_config.float_layers, ['Gemm']);
 });
+
+test('--float-fallback: each layer class is timed float against integer on this CPU, the faster-as-float ones stay float in model.onnx and the simulation', async () => {
+  const out = join(tempDir(), 'out');
+  const report = await quantize({
+    model: join(FIXTURES, 'resnet-cifar10-small'),
+    calib: CALIB,
+    eval: TEST,
+    out,
+    options: { floatFallback: true, calibSize: 100, holdout: 20, evalLimit: 300, speed: false },
+  });
+  const profile = report.floatFallback!;
+  assert.deepEqual(profile.classes.map((c) => [c.layerClass, c.layers]).sort(), [
+    ['Conv', 9],
+    ['Gemm', 1],
+  ]);
+  assert.ok(profile.classes.every((c) => c.speedup > 0 && c.float === c.speedup > 1.05));
+  // Which classes go float depends on this CPU; what is reported float is what the profile chose, and model.onnx
+  // still computes its simulation.
+  const floatClasses = profile.classes.filter((c) => c.float).map((c) => c.layerClass);
+  const expected = floatClasses.reduce((n, c) => n + (c === 'Conv' ? 9 : 1), 0);
+  assert.equal(report.exported.floatLayers.length, expected);
+  assert.ok(report.exported.floatLayers.every((l) => l.reason.startsWith('--float-fallback: model.onnx ran')));
+  assert.equal(profile.floatLayers.length, expected);
+  if (expected < 10) assert.ok(Math.abs(report.exported.top1 - report.baseline.top1) <= 0.004 + 1e-9);
+  else assert.match(report.warnings.join('\n'), /no layer is quantized/);
+});

@@ -26,7 +26,10 @@ const accuracy = (top1: number, kl?: number): Accuracy => ({
 
 test('no warning when model.onnx is as fast as float and classifies as the simulation', () => {
   const same = { fp: accuracy(0.9), baseline: accuracy(0.85, 0.01), exported: accuracy(0.851, 0.0105) };
-  assert.deepEqual(quantizeWarnings(same, speed(1.5, 1.2), { wBits: 8, exportFormat: 'per-channel' }), []);
+  assert.deepEqual(
+    quantizeWarnings({ accuracy: same, speed: speed(1.5, 1.2), options: { wBits: 8, exportFormat: 'per-channel' } }),
+    [],
+  );
 });
 
 test('a slower model.onnx is named with its ratios and what to try', () => {

@@ -1,0 +1,154 @@
+// --float-fallback: the layer classes (MatMul, Gemm, Conv, DepthwiseConv) whose integer kernels make model.onnx
+// slower on this CPU stay float. Measured before calibration on the model quantized from a few images (the kernels'
+// speed does not depend on the scales): the whole model with every class integer against the model with one class
+// float, for each class, in interleaved rounds at batch 1 and at the batch size (docs/notes/speed.md).
+import { calibrate } from '../calibrate/calibrate.js';
+import { sliceBatch, type ImageBatch } from '../data/imagefolder.js';
+import { EXPORT_FORMATS, formatWeightBlock } from '../export/formats.js';
+import type { QuantizeOptions } from '../options/table.js';
+import type { Runner, Session } from '../runtime/runner.js';
+import { median, timeInterleaved, type SpeedBounds } from '../evaluate/speed.js';
+import { layerClass, withoutFloatLayers } from '../quant/float-layers.js';
+import { findUnits } from '../quant/units.js';
+import { findQuantPoints } from '../quant/points.js';
+import { weightLevelBits } from '../quant/scheme.js';
+import type { Prepared } from './prepare.js';
+import type { Resume } from './resume.js';
+import type { Progress } from '../progress.js';
+
+/** A class goes float only when that makes the model at least this much faster: below it, noise decides. */
+export const FALLBACK_MARGIN = 0.05;
+const PROFILE_IMAGES = 8;
+const PROFILE_BOUNDS: SpeedBounds = { maxRounds: 15, minRounds: 3, budgetMs: 6000, now: () => performance.now() };
+
+export interface ClassProfile {
+  layerClass: string;
+  layers: number;
+  /** The all-integer model's time over the model's with this class float (geometric mean of batch 1 and batch N). */
+  speedup: number;
+  float: boolean;
+}
+
+export interface FloatFallback {
+  classes: ClassProfile[];
+  /** The layers kept float: every layer of the classes that go float. */
+  floatLayers: string[];
+  batchSize: number;
+  rounds: number;
+  seconds: number;
+}
+
+/** Which classes go float, from the median times per variant [integer b1, integer bN, class₀ b1, class₀ bN, …]. */
+export function fallbackClasses(classes: ReadonlyMap<string, string[]>, medians: readonly number[]): ClassProfile[] {
+  const [all1, allN] = medians;
+  return [...classes].map(([name, layers], i) => {
+    const speedup = Math.sqrt((all1 / medians[2 + 2 * i]) * (allN / medians[3 + 2 * i]));
+    return { layerClass: name, layers: layers.length, speedup, float: speedup > 1 + FALLBACK_MARGIN };
+  });
+}
+
+/** The quantized layers of each class, by node name. */
+function classesOf(prepared: Prepared): Map<string, string[]> {
+  const { graph } = prepared.model;
+  const classes = new Map<string, string[]>();
+  for (const point of prepared.points.filter((p) => p.kind === 'weight')) {
+    const node = graph.nodes.find((n) => n.name === point.node)!;
+    const name = layerClass(graph, node);
+    classes.set(name, [...(classes.get(name) ?? []), node.name]);
+  }
+  return classes;
+}
+
+/** Measures the profile: one session per variant, timed interleaved on the first images of `images`. */
+export async function measureFloatFallback(
+  runner: Runner,
+  prepared: Prepared,
+  images: ImageBatch,
+  options: QuantizeOptions,
+): Promise<FloatFallback> {
+  const started = performance.now();
+  const { model, points } = prepared;
+  const few = sliceBatch(images, 0, Math.min(PROFILE_IMAGES, images.dims[0]));
+  const table = await calibrate(runner, model.graph, model.inputName, points, few, {
+    wBits: weightLevelBits(options.wBits, options.reduceRange),
+    aBits: options.aBits,
+    observer: 'minmax',
+    ptf: options.ptf,
+    lis: options.lis,
+    biasCorrection: false,
+    batchSize: PROFILE_IMAGES,
+    weightBlock: formatWeightBlock(options.exportFormat),
+    weightCorrection: options.weightCorrection,
+    integerLayerNorm: options.integerLayerNorm,
+  });
+  const classes = classesOf(prepared);
+  const build = (float: ReadonlySet<string>) =>
+    EXPORT_FORMATS[options.exportFormat]
+      .build(
+        model.graph,
+        withoutFloatLayers(points, (n: string) => float.has(n)),
+        table.params,
+        table.inputMeans,
+      )
+      .graph.toBytes();
+  const variants = [build(new Set()), ...[...classes.values()].map((layers) => build(new Set(layers)))];
+  const n = few.dims[0];
+  const one = { [model.inputName]: sliceBatch(few, 0, 1) };
+  const many = { [model.inputName]: few };
+  const sessions: Session[] = [];
+  try {
+    for (const bytes of variants) sessions.push(await runner.createSession(bytes));
+    const runs = sessions.flatMap((s) => [() => s.run(one), () => s.run(many)]);
+    const times = await timeInterleaved(runs, PROFILE_BOUNDS);
+    const profile = fallbackClasses(classes, times.map(median));
+    return {
+      classes: profile,
+      floatLayers: profile.filter((c) => c.float).flatMap((c) => classes.get(c.layerClass)!),
+      batchSize: n,
+      rounds: times[0].length,
+      seconds: (performance.now() - started) / 1000,
+    };
+  } finally {
+    for (const s of sessions) await s.release();
+  }
+}
+
+/** The profile as the CLI prints it: which classes went float and how much each would gain. */
+export function fallbackLine(f: FloatFallback): string {
+  const gain = (c: ClassProfile) => `${c.layerClass} (${c.layers}) ${c.speedup.toFixed(2)}×`;
+  const float = f.classes.filter((c) => c.float);
+  const kept = f.classes.filter((c) => !c.float);
+  return (
+    `float fallback: ${float.length ? `kept float ${float.map(gain).join(', ')}` : 'every layer class stays integer'}` +
+    `${kept.length ? `; integer ${kept.map(gain).join(', ')}` : ''} (model.onnx's speed with the class float; ` +
+    `${f.rounds} rounds at batch 1 and ${f.batchSize}, ${f.seconds.toFixed(1)} s)`
+  );
+}
+
+/**
+ * The layers kept float beyond --float-layers: a resumed run's (from its checkpoint), or with --float-fallback those
+ * measured now; undefined without --float-fallback.
+ */
+export async function settleFloatLayers(
+  runner: Runner,
+  prepared: Prepared,
+  calibration: ImageBatch,
+  run: { options: QuantizeOptions; resume: Resume; progress: Progress },
+): Promise<{ prepared: Prepared; floatFallback?: FloatFallback; floatLayers?: string[] }> {
+  const { options, resume, progress } = run;
+  if (!options.floatFallback) return { prepared };
+  const resumed = resume.floatLayers;
+  const floatFallback = resumed ? undefined : await measureFloatFallback(runner, prepared, calibration, options);
+  if (floatFallback) progress.log(fallbackLine(floatFallback));
+  const floatLayers = resumed ?? floatFallback!.floatLayers;
+  return { prepared: withFloatLayers(prepared, options, floatLayers), floatFallback, floatLayers };
+}
+
+/** The prepared model with these layers also kept float: its points and units found again without them. */
+export function withFloatLayers(prepared: Prepared, options: QuantizeOptions, layers: readonly string[]): Prepared {
+  if (!layers.length) return prepared;
+  const { extraPoints, sharedQkv, integerLayerNorm, floatLayers, searchSpace } = options;
+  const pointOptions = { extraPoints, sharedQkv, integerLayerNorm, floatLayers: [...floatLayers, ...layers] };
+  const points = findQuantPoints(prepared.model.graph, pointOptions);
+  return { ...prepared, points, units: findUnits(prepared.model.graph, points, searchSpace) };
+}
