@@ -4,7 +4,7 @@
 // (wasm, in Chromium), as ratios to float measured in the same run (rounds interleaved, medians). The models are
 // quantized with a small calibration set: on random weights accuracy means nothing, speed and size do.
 // Default models: the folders under /work/models224 that exist. Writes bench/results/export-speed.json and .md.
-// --variants W8A8,W4A8-nibbles times only those (names as VARIANTS, spaces as '-'); float is always timed.
+// --variants W8A8,W4A8-per-channel times only those (names as VARIANTS, spaces as '-'); float is always timed.
 // --web-build transformers.js times in the onnxruntime-web build transformers.js imports (its WebGPU bundle, on
 // the wasm provider; a reduced-type build) instead of onnxruntime-web's plain wasm build; a model it cannot load
 // is reported as such. --keep DIR keeps the exported folders there (DIR/<model>/<variant>) and reuses those it finds.
@@ -38,8 +38,10 @@ const FLAGS = [
   '--disable-component-update',
   '--disable-sync',
 ];
-const VARIANTS: { name: string; wBits: 8 | 4; format: ExportFormat }[] = [
+const VARIANTS: { name: string; wBits: 8 | 4; format: ExportFormat; floatFallback?: true }[] = [
   { name: 'W8A8', wBits: 8, format: 'per-channel' },
+  { name: 'W8A8 float-fallback', wBits: 8, format: 'per-channel', floatFallback: true },
+  { name: 'W4A8 float-fallback', wBits: 4, format: 'per-channel', floatFallback: true },
   { name: 'W4A8 per-channel', wBits: 4, format: 'per-channel' },
   { name: 'W4A8 widened', wBits: 4, format: 'widened' },
   { name: 'W4A8 qdq', wBits: 4, format: 'qdq' },
@@ -58,6 +60,9 @@ interface Candidate {
   file: string;
   bytes: number;
   kernels?: Record<string, number>;
+  /** KL to float of the simulation and of model.onnx on the holdout images (random weights: only their ratio means something). */
+  kl?: { simulated: number; exported: number };
+  floatLayers?: number;
 }
 interface Timing {
   batch1Ms: number;
@@ -255,7 +260,14 @@ async function benchModel(
               model: folder,
               calib,
               out,
-              options: { wBits: v.wBits, exportFormat: v.format, calibSize: 32, holdout: 8, batchSize: 8 },
+              options: {
+                wBits: v.wBits,
+                exportFormat: v.format,
+                floatFallback: v.floatFallback ?? false,
+                calibSize: 32,
+                holdout: 8,
+                batchSize: 8,
+              },
             });
       process.stderr.write(
         `${basename(dir)} ${v.name}: exported in ${((performance.now() - started) / 1000).toFixed(0)} s\n`,
@@ -265,6 +277,8 @@ async function benchModel(
         file: join(out, 'model.onnx'),
         bytes: report.exported.bytes,
         kernels: report.exported.kernels,
+        kl: { simulated: report.baseline.toFloat?.kl ?? NaN, exported: report.exported.toFloat?.kl ?? NaN },
+        floatLayers: report.exported.floatLayers.length,
       });
     }
     const items = limitPerClass(listImageFolder(calib, model.labels), 20).slice(0, 16);
@@ -289,6 +303,7 @@ async function benchModel(
         },
         web: webResult(browser, i, floatWeb),
         ...(c.kernels ? { layerKernels: layerKernels(c.kernels) } : {}),
+        ...(c.kl ? { kl: c.kl, floatLayers: c.floatLayers } : {}),
       })),
     };
   } finally {
@@ -325,12 +340,12 @@ function markdown(results: ModelResult[], webBuild: WebBuild): string {
     r.variants.map((v) => {
       const web = v.web && !('error' in v.web) ? v.web : undefined;
       const noWeb = v.web && 'error' in v.web ? 'does not load' : 'n/a';
-      return `| ${r.model} | ${v.name} | ${(v.bytes / 1e6).toFixed(1)} MB (${(100 * v.sizeRatio).toFixed(0)}%) | ${v.node.batch1Ms.toFixed(1)} ms${x(v.node.batch1Speedup)} | ${v.node.batch16ImagesPerSecond.toFixed(1)} /s${x(v.node.batch16Speedup)} | ${web ? `${web.batch1Ms.toFixed(1)} ms${x(web.batch1Speedup)}` : noWeb} | ${web ? `${web.batch16ImagesPerSecond.toFixed(1)} /s${x(web.batch16Speedup)}` : noWeb} | ${v.layerKernels ?? 'float'} |`;
+      return `| ${r.model} | ${v.name} | ${(v.bytes / 1e6).toFixed(1)} MB (${(100 * v.sizeRatio).toFixed(0)}%) | ${v.node.batch1Ms.toFixed(1)} ms${x(v.node.batch1Speedup)} | ${v.node.batch16ImagesPerSecond.toFixed(1)} /s${x(v.node.batch16Speedup)} | ${web ? `${web.batch1Ms.toFixed(1)} ms${x(web.batch1Speedup)}` : noWeb} | ${web ? `${web.batch16ImagesPerSecond.toFixed(1)} /s${x(web.batch16Speedup)}` : noWeb} | ${v.kl ? `${v.kl.simulated.toPrecision(3)} → ${v.kl.exported.toPrecision(3)}` : ''} | ${v.layerKernels ?? 'float'}${v.floatLayers ? ` (${v.floatLayers} float layers)` : ''} |`;
     }),
   );
   return [
-    `| model | model.onnx | size (of float) | Node latency, batch 1 (speed-up) | Node throughput, batch 16 | web (${webBuild}) latency, batch 1 | web throughput, batch 16 | layer kernels (onnxruntime-node) |`,
-    '|---|---|---|---|---|---|---|---|',
+    `| model | model.onnx | size (of float) | Node latency, batch 1 (speed-up) | Node throughput, batch 16 | web (${webBuild}) latency, batch 1 | web throughput, batch 16 | KL to float, simulated → model.onnx | layer kernels (onnxruntime-node) |`,
+    '|---|---|---|---|---|---|---|---|---|',
     ...rows,
   ].join('\n');
 }
