@@ -42,7 +42,7 @@ function packageDirs() {
   return { transformers, ort };
 }
 
-test('the output folder loads in transformers.js in Chromium and agrees with onnxruntime-node (W8A8, W4A8 per-channel and nibbles)', async () => {
+test('the output folder loads in transformers.js in Chromium and agrees with onnxruntime-node (W8A8, W4A8 per-channel and qdq)', async () => {
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: install Debian's chromium package (.ci/run does)`);
   const dirs = packageDirs();
   const models = tempDir();
@@ -80,7 +80,7 @@ test('the output folder loads in transformers.js in Chromium and agrees with onn
     for (const [wBits, exportFormat] of [
       [8, 'per-channel'],
       [4, 'per-channel'],
-      [4, 'nibbles'],
+      [4, 'qdq'],
     ] as const) {
       const id = `vit-w${wBits}-${exportFormat}`;
       await quantize({
