@@ -39,6 +39,7 @@ async function inspectCommand(line: CommandLine): Promise<string> {
       extraPoints: recipe.extraPoints,
       sharedQkv: recipe.sharedQkv,
       integerLayerNorm: recipe.integerLayerNorm,
+      convOutputs: recipe.convOutputs,
       floatLayers: recipe.floatLayers,
     },
   );

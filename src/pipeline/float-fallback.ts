@@ -147,8 +147,14 @@ export async function settleFloatLayers(
 /** The prepared model with these layers also kept float: its points and units found again without them. */
 export function withFloatLayers(prepared: Prepared, options: QuantizeOptions, layers: readonly string[]): Prepared {
   if (!layers.length) return prepared;
-  const { extraPoints, sharedQkv, integerLayerNorm, floatLayers, searchSpace } = options;
-  const pointOptions = { extraPoints, sharedQkv, integerLayerNorm, floatLayers: [...floatLayers, ...layers] };
+  const { extraPoints, sharedQkv, integerLayerNorm, convOutputs, floatLayers, searchSpace } = options;
+  const pointOptions = {
+    extraPoints,
+    sharedQkv,
+    integerLayerNorm,
+    convOutputs,
+    floatLayers: [...floatLayers, ...layers],
+  };
   const points = findQuantPoints(prepared.model.graph, pointOptions);
   return { ...prepared, points, units: findUnits(prepared.model.graph, points, searchSpace) };
 }

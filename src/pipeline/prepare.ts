@@ -21,7 +21,7 @@ export interface PrepareRequest {
   calib: string;
   eval?: string;
   options: Pick<QuantizeOptions, 'searchSpace' | 'calibSize' | 'seed'> &
-    Partial<Pick<QuantizeOptions, 'extraPoints' | 'sharedQkv' | 'integerLayerNorm' | 'floatLayers'>>;
+    Partial<Pick<QuantizeOptions, 'extraPoints' | 'sharedQkv' | 'integerLayerNorm' | 'convOutputs' | 'floatLayers'>>;
   /** Images drawn beside the calibration set (the holdout), and the option that sized them, for errors. */
   holdout: { count: number; option: 'holdout' | 'evalLimit' };
 }
@@ -41,8 +41,8 @@ export interface Prepared {
 export function prepare(request: PrepareRequest): Prepared {
   const model = loadModel(request.model, request.modelOptions);
   requireFloatModel(model);
-  const { extraPoints, sharedQkv, integerLayerNorm, floatLayers } = request.options;
-  const points = findQuantPoints(model.graph, { extraPoints, sharedQkv, integerLayerNorm, floatLayers });
+  const { extraPoints, sharedQkv, integerLayerNorm, convOutputs, floatLayers } = request.options;
+  const points = findQuantPoints(model.graph, { extraPoints, sharedQkv, integerLayerNorm, convOutputs, floatLayers });
   const units = findUnits(model.graph, points, request.options.searchSpace);
   const calibFolder = listImageFolder(request.calib, model.labels);
   const evalFolder = request.eval ? listImageFolder(request.eval, model.labels) : undefined;

@@ -14,7 +14,8 @@ export type PointRole =
   | 'position-embedding'
   | 'logits'
   | 'qkv'
-  | 'layernorm-output';
+  | 'layernorm-output'
+  | 'conv-output';
 
 /** The roles `--extra-points` looks for; a model family may lack some (Swin has no class token). */
 export const EXTRA_ROLES: readonly PointRole[] = [

@@ -12,6 +12,7 @@ import {
 } from './paper-points.js';
 import { nodeNamed } from '../onnx/lookup.js';
 import { floatLayerNodes, withoutFloatLayers } from './float-layers.js';
+import { convOutputMarks } from './conv-outputs.js';
 
 export type { PointRole };
 
@@ -43,6 +44,8 @@ export interface PointOptions {
   sharedQkv?: boolean;
   /** Link every LayerNormalization to the quantizer of its output, adding one where none follows it. */
   integerLayerNorm?: boolean;
+  /** A quantizer on each Conv output no quantizer reads next, so onnxruntime fuses every Conv (conv-outputs.ts). */
+  convOutputs?: boolean;
   /** Layers kept float: node names or op types (float-layers.ts). */
   floatLayers?: readonly string[];
 }
@@ -151,6 +154,7 @@ export function findQuantPoints(graph: Graph, options: PointOptions = {}): Quant
   const softmaxOutputs = new Set(marks.filter((m) => m.kind === 'softmax').map((m) => m.tensor));
   if (options.extraPoints || options.sharedQkv || options.integerLayerNorm)
     marks = withPaperMarks(graph, marks, softmaxOutputs, options);
+  if (options.convOutputs) marks = [...marks, ...convOutputs(graph, marks)];
   if (options.floatLayers?.length) {
     const float = floatLayerNodes(graph, options.floatLayers);
     marks = withoutFloatLayers(marks, (node: Node) => float.has(node));
@@ -253,6 +257,18 @@ function withPaperMarks(
     }
   }
   return [...kept, ...extra];
+}
+
+/** The Conv-output marks of --conv-outputs, beside the marks so far. */
+function convOutputs(graph: Graph, marks: readonly Mark[]): Mark[] {
+  const convs = marks.filter((m) => m.kind === 'weight' && m.node.opType === 'Conv').map((m) => m.node);
+  const quantized = new Set(marks.filter((m) => m.kind !== 'weight').map((m) => m.tensor));
+  return convOutputMarks(graph, convs, quantized).map((m) => ({
+    kind: 'activation',
+    ...m,
+    role: 'conv-output',
+    writes: true,
+  }));
 }
 
 /** Each LayerNormalization's input point learns which point quantizes its output (its integer form rounds to it). */
