@@ -31,18 +31,7 @@ function modelRequest({ request }: CommandLine) {
 
 async function inspectCommand(line: CommandLine): Promise<string> {
   const recipe = resolveOptions(line.options, 'inspect');
-  const report = inspectModel(
-    line.positionals[0],
-    recipe.searchSpace,
-    { modelFile: line.request.modelFile },
-    {
-      extraPoints: recipe.extraPoints,
-      sharedQkv: recipe.sharedQkv,
-      integerLayerNorm: recipe.integerLayerNorm,
-      convOutputs: recipe.convOutputs,
-      floatLayers: recipe.floatLayers,
-    },
-  );
+  const report = inspectModel(line.positionals[0], recipe.searchSpace, { modelFile: line.request.modelFile }, recipe);
   return line.request.json ? JSON.stringify(report) : formatInspect(report);
 }
 

@@ -169,14 +169,14 @@ export const QUANTIZE_OPTIONS = {
   convOutputs: switchOption(false, {
     commands: RECIPE,
     record: 'always',
-    help: "Also quantize the output of every Conv that no quantizer reads next (ResNet's before the residual Add, MobileNet's before HardSwish), so that onnxruntime runs every Conv as QLinearConv instead of float on weights dequantized at every run: ResNet-50 W8A8 1.45× float at batch 1 instead of 1.18× on the measured CPU; depthwise convolutions run slower so (docs/notes/speed.md).",
+    help: "Also quantize the output of every Conv that no quantizer reads next (ResNet's before the residual Add, MobileNet's before HardSwish), so that onnxruntime runs every Conv as QLinearConv instead of float on weights dequantized at every run; depthwise convolutions run slower so (measured: docs/notes/speed.md).",
   }),
   floatLayers: valueOption(values.textList, [] as string[], {
     commands: ['inspect', ...RUN],
     record: 'always',
     value: 'NAMES',
     shownDefault: 'none',
-    help: 'Layers to keep float, by node name or op type, separated by commas (e.g. Conv, or /blocks.0/attn/qkv/MatMul): their weights are not quantized and the activations they read reach them unquantized; report.json lists them (exported.floatLayers).',
+    help: 'Layers to keep float, by node name, op type or layer class (DepthwiseConv), separated by commas (e.g. Conv, or /blocks.0/attn/qkv/MatMul): their weights are not quantized and the activations they read reach them unquantized; report.json lists them (exported.floatLayers).',
   }),
   floatFallback: switchOption(false, {
     commands: ['quantize'],

@@ -15,6 +15,7 @@ import { weightLevelBits } from '../quant/scheme.js';
 import type { Prepared } from './prepare.js';
 import type { Resume } from './resume.js';
 import type { Progress } from '../progress.js';
+import { ConfigError } from '../errors.js';
 
 /** A class goes float only when that makes the model at least this much faster: below it, noise decides. */
 export const FALLBACK_MARGIN = 0.05;
@@ -141,20 +142,21 @@ export async function settleFloatLayers(
   const floatFallback = resumed ? undefined : await measureFloatFallback(runner, prepared, calibration, options);
   if (floatFallback) progress.log(fallbackLine(floatFallback));
   const floatLayers = resumed ?? floatFallback!.floatLayers;
-  return { prepared: withFloatLayers(prepared, options, floatLayers), floatFallback, floatLayers };
+  const settled = withFloatLayers(prepared, options, floatLayers);
+  if (options.method === 'evolq' && !settled.units.length)
+    throw new ConfigError(
+      `--float-fallback kept float every layer of ${prepared.model.file}'s search units, so there is nothing for --method evolq to search; use --method baseline or --no-float-fallback`,
+      '--float-fallback',
+    );
+  return { prepared: settled, floatFallback, floatLayers };
 }
 
 /** The prepared model with these layers also kept float: its points and units found again without them. */
 export function withFloatLayers(prepared: Prepared, options: QuantizeOptions, layers: readonly string[]): Prepared {
   if (!layers.length) return prepared;
-  const { extraPoints, sharedQkv, integerLayerNorm, convOutputs, floatLayers, searchSpace } = options;
-  const pointOptions = {
-    extraPoints,
-    sharedQkv,
-    integerLayerNorm,
-    convOutputs,
-    floatLayers: [...floatLayers, ...layers],
-  };
-  const points = findQuantPoints(prepared.model.graph, pointOptions);
-  return { ...prepared, points, units: findUnits(prepared.model.graph, points, searchSpace) };
+  const points = findQuantPoints(prepared.model.graph, {
+    ...options,
+    floatLayers: [...options.floatLayers, ...layers],
+  });
+  return { ...prepared, points, units: findUnits(prepared.model.graph, points, options.searchSpace) };
 }

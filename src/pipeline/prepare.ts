@@ -41,8 +41,7 @@ export interface Prepared {
 export function prepare(request: PrepareRequest): Prepared {
   const model = loadModel(request.model, request.modelOptions);
   requireFloatModel(model);
-  const { extraPoints, sharedQkv, integerLayerNorm, convOutputs, floatLayers } = request.options;
-  const points = findQuantPoints(model.graph, { extraPoints, sharedQkv, integerLayerNorm, convOutputs, floatLayers });
+  const points = findQuantPoints(model.graph, request.options);
   const units = findUnits(model.graph, points, request.options.searchSpace);
   const calibFolder = listImageFolder(request.calib, model.labels);
   const evalFolder = request.eval ? listImageFolder(request.eval, model.labels) : undefined;

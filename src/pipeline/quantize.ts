@@ -67,7 +67,6 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
     const { floatFallback, floatLayers, ...settled } = await settleFloatLayers(runner, prepared, calibration, run);
     if (floatFallback) clock.lap('float fallback');
     prepared = settled.prepared;
-    refuseUnsearchable(prepared, options, progress);
     const table = await calibrateBaseline(runner, prepared, calibration, options, progress);
     clock.lap('calibration');
     const holdout = await decodeImagesWithProgress(

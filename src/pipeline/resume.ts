@@ -1,11 +1,11 @@
 // --resume: which search checkpoint in OUT may be continued, decided before any image is decoded.
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { ImageItem } from '../data/imagefolder.js';
 import type { QuantizeOptions } from '../options/table.js';
 import { formatWeightBlock } from '../export/formats.js';
 import type { OutputDir } from '../export/outdir.js';
-import { CHECKPOINT_FILE, checkpointFloatLayers, readCheckpoint } from '../search/checkpoint.js';
+import { CHECKPOINT_FILE, readCheckpoint } from '../search/checkpoint.js';
 import type { SearchState } from '../search/state.js';
 import type { Progress } from '../progress.js';
 
@@ -38,13 +38,16 @@ export function checkpointFingerprint(
     .digest('hex');
 }
 
-/** The search state to continue from with --resume and --method evolq; a checkpoint that does not match is refused. */
+/**
+ * The search state to continue from with --resume and --method evolq, and the layers its run kept float; a
+ * checkpoint that does not match is refused.
+ */
 export function resumableSearch(
   out: OutputDir,
-  fingerprint: string,
+  fingerprint: (floatLayers: readonly string[]) => string,
   options: QuantizeOptions,
   progress: Progress,
-): SearchState | undefined {
+): { state: SearchState; floatLayers: string[] } | undefined {
   if (!options.resume || options.method !== 'evolq') return undefined;
   const resumeFrom = readCheckpoint(out.path(CHECKPOINT_FILE), fingerprint);
   if (!resumeFrom)
@@ -70,8 +73,11 @@ export function openResume(
 ): Resume {
   const fingerprint = (layers: readonly string[]) =>
     options.method === 'evolq' ? checkpointFingerprint(modelFile, splits, options, layers) : '';
-  const file = out.path(CHECKPOINT_FILE);
-  const resuming = options.resume && options.method === 'evolq' && existsSync(file);
-  const floatLayers = resuming && options.floatFallback ? checkpointFloatLayers(file) : undefined;
-  return { from: resumableSearch(out, fingerprint(floatLayers ?? []), options, progress), floatLayers, fingerprint };
+  // Without --float-fallback no layer was measured float: a checkpoint that says otherwise is of other settings.
+  const resumed = resumableSearch(out, (layers) => fingerprint(options.floatFallback ? layers : []), options, progress);
+  return {
+    from: resumed?.state,
+    floatLayers: resumed && options.floatFallback ? resumed.floatLayers : undefined,
+    fingerprint,
+  };
 }

@@ -25,18 +25,14 @@ export function writeCheckpoint(file: string, fingerprint: string, state: Search
   renameSync(`${file}.tmp`, file);
 }
 
-/** The layers a checkpoint's run measured to keep float, unchecked (readCheckpoint checks the fingerprint they are part of). */
-export function checkpointFloatLayers(file: string): string[] {
-  try {
-    const layers = (JSON.parse(readFileSync(file, 'utf8')) as Partial<Checkpoint>).floatLayers;
-    return Array.isArray(layers) && layers.every((l) => typeof l === 'string') ? layers : [];
-  } catch {
-    return [];
-  }
-}
-
-/** The saved state, or undefined when there is none; a checkpoint of other settings is an error. */
-export function readCheckpoint(file: string, fingerprint: string): SearchState | undefined {
+/**
+ * The saved state and the layers its run kept float, or undefined when there is none; a checkpoint of other
+ * settings is an error. `fingerprint` gives the settings' fingerprint for the checkpoint's float layers.
+ */
+export function readCheckpoint(
+  file: string,
+  fingerprint: (floatLayers: readonly string[]) => string,
+): { state: SearchState; floatLayers: string[] } | undefined {
   if (!existsSync(file)) return undefined;
   let checkpoint: Checkpoint;
   try {
@@ -46,7 +42,9 @@ export function readCheckpoint(file: string, fingerprint: string): SearchState |
   }
   if (checkpoint.format !== 'evolq-checkpoint/3')
     throw new ConfigError(`--resume: ${file} has unknown format ${checkpoint.format}`, '--resume');
-  if (checkpoint.fingerprint !== fingerprint) {
+  const layers = checkpoint.floatLayers;
+  const floatLayers = Array.isArray(layers) && layers.every((l) => typeof l === 'string') ? layers : [];
+  if (checkpoint.fingerprint !== fingerprint(floatLayers)) {
     throw new ConfigError(
       `--resume: ${file} was written with other settings (model, data, seed or search options); run without --resume to start over`,
       '--resume',
@@ -75,5 +73,5 @@ export function readCheckpoint(file: string, fingerprint: string): SearchState |
       `--resume: ${file} is damaged (missing or wrong ${broken.join(', ')}); run without --resume to start over`,
       '--resume',
     );
-  return state as SearchState;
+  return { state: state as SearchState, floatLayers };
 }
