@@ -20,6 +20,7 @@ import { quantize } from '../src/pipeline/quantize.js';
 import { loadModel } from '../src/model.js';
 import { listImageFolder, limitPerClass, decodeImages, sliceBatch } from '../src/data/imagefolder.js';
 import { defaultRunner, type FloatTensor, type Session } from '../src/runtime/runner.js';
+import { TIMED } from '../src/evaluate/speed.js';
 import { layerKernels } from '../src/export/kernels.js';
 import type { ExportFormat } from '../src/export/formats.js';
 
@@ -38,14 +39,17 @@ const FLAGS = [
   '--disable-component-update',
   '--disable-sync',
 ];
-const VARIANTS: { name: string; wBits: 8 | 4; format: ExportFormat; floatFallback?: true }[] = [
+// The defaults (Conv outputs quantized, layer classes that run faster float kept float: --float-fallback), the same
+// with every layer integer, and the other export formats at 4 bits (all integer, to compare the formats' kernels).
+const ALL_INTEGER = { floatFallback: false } as const;
+const VARIANTS: { name: string; wBits: 8 | 4; format: ExportFormat; options?: { floatFallback: boolean } }[] = [
   { name: 'W8A8', wBits: 8, format: 'per-channel' },
-  { name: 'W8A8 float-fallback', wBits: 8, format: 'per-channel', floatFallback: true },
-  { name: 'W4A8 float-fallback', wBits: 4, format: 'per-channel', floatFallback: true },
-  { name: 'W4A8 per-channel', wBits: 4, format: 'per-channel' },
-  { name: 'W4A8 widened', wBits: 4, format: 'widened' },
-  { name: 'W4A8 qdq', wBits: 4, format: 'qdq' },
-  { name: 'W4A8 blocked', wBits: 4, format: 'blocked' },
+  { name: 'W4A8', wBits: 4, format: 'per-channel' },
+  { name: 'W8A8 all-integer', wBits: 8, format: 'per-channel', options: ALL_INTEGER },
+  { name: 'W4A8 all-integer', wBits: 4, format: 'per-channel', options: ALL_INTEGER },
+  { name: 'W4A8 widened', wBits: 4, format: 'widened', options: ALL_INTEGER },
+  { name: 'W4A8 qdq', wBits: 4, format: 'qdq', options: ALL_INTEGER },
+  { name: 'W4A8 blocked', wBits: 4, format: 'blocked', options: ALL_INTEGER },
 ];
 
 // The onnxruntime-web builds the page can load: a package (resolved from here, or from another package) and its bundle.
@@ -113,7 +117,7 @@ async function nodeTimings(
   rounds: number,
 ): Promise<Timing[]> {
   const sessions: Session[] = [];
-  for (const c of candidates) sessions.push(await defaultRunner.createSession(c.file));
+  for (const c of candidates) sessions.push(await defaultRunner.createSession(c.file, TIMED));
   const one = { data: batch16.data.subarray(0, batch16.data.length / 16), dims: [1, ...batch16.dims.slice(1)] };
   const time = async (s: Session, x: FloatTensor) => {
     const start = performance.now();
@@ -263,7 +267,7 @@ async function benchModel(
               options: {
                 wBits: v.wBits,
                 exportFormat: v.format,
-                floatFallback: v.floatFallback ?? false,
+                ...v.options,
                 calibSize: 32,
                 holdout: 8,
                 batchSize: 8,

@@ -32,6 +32,9 @@ export interface SpeedBounds {
 }
 
 // A few seconds at 224 px: enough rounds for a stable median, small beside the evaluation it follows.
+/** How sessions timed against each other are created: no spinning threads between runs (SessionOptions.spinning). */
+export const TIMED = { spinning: false } as const;
+
 export const SPEED_BOUNDS: SpeedBounds = { maxRounds: 20, minRounds: 3, budgetMs: 3000, now: () => performance.now() };
 
 /**
@@ -93,8 +96,8 @@ export async function measureSpeed(
   const feeds = (end: number): Record<string, FloatTensor> => ({ [inputName]: sliceBatch(images, 0, end) });
   const sessions: Session[] = [];
   try {
-    sessions.push(await runner.createSession(models.float));
-    sessions.push(await runner.createSession(models.quantized));
+    sessions.push(await runner.createSession(models.float, TIMED));
+    sessions.push(await runner.createSession(models.quantized, TIMED));
     const [float, quantized] = sessions;
     const one = feeds(1);
     const many = feeds(n);

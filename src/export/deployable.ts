@@ -4,8 +4,8 @@
 // for blocked weights, with bias correction folded into the layer's bias. PTF and log2 softmax stay float
 // subgraphs: standard ONNX has no op for either.
 // With `integerKernels`, MatMuls are then written as the onnxruntime kernels that run them on integers
-// (integer-kernels.ts), and with `widenUint4: 'nibbles'` the 4-bit weights of those MatMuls are stored as the
-// nibbles of uint8 bytes (nibbles.ts).
+// (integer-kernels.ts), and with `widenUint4: 'nibbles'` the 4-bit weights of those MatMuls, and of Convs that
+// onnxruntime can fuse into QLinearConv (integer-convs.ts), are stored as the nibbles of uint8 bytes (nibbles.ts).
 import type { Graph, Node } from '../onnx/graph.js';
 import { upgradeOpset } from '../onnx/opset.js';
 import { pruneDeadNodes } from '../onnx/edits.js';
@@ -16,6 +16,7 @@ import { quantizerKind } from '../quant/kinds/registry.js';
 import type { FloatSubgraphKind, WeightStorage } from '../quant/kinds/kind.js';
 import { GraphError } from '../errors.js';
 import { integerMatMuls, fuseBiasAdds, type Uint4Widening } from './integer-kernels.js';
+import { integerConvs } from './integer-convs.js';
 import { nodesByName } from '../onnx/lookup.js';
 
 export interface FloatSubgraph {
@@ -92,9 +93,13 @@ function writeWeight(out: WeightWriting, point: QuantPoint, p: UniformParams): v
   );
 }
 
-/** The integer kernels; 4-bit weights now split from nibbles move from 'uint4' to 'uint4-nibbles'. */
+/**
+ * The integer kernels; 4-bit weights now split from nibbles (MatMuls', and with 'nibbles' Convs' too) move from
+ * 'uint4' to 'uint4-nibbles'.
+ */
 function writeIntegerKernels(graph: Graph, weights: Deployable['weights'], widenUint4: Uint4Widening | undefined) {
   const { nibbles } = integerMatMuls(graph, { widenUint4 });
+  if (widenUint4 === 'nibbles') for (const [levels, bytes] of integerConvs(graph)) nibbles.set(levels, bytes);
   for (const [levels, bytes] of nibbles) {
     weights.uint4.tensors--;
     weights.uint4.bytes -= graph.initializers.get(levels)!.rawData!.length;

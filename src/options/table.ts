@@ -166,10 +166,11 @@ export const QUANTIZE_OPTIONS = {
     commands: ['quantize'],
     help: 'Leave out images that do not decode (listed in report.json) instead of stopping at the first.',
   }),
-  convOutputs: switchOption(false, {
+  convOutputs: switchOption(true, {
     commands: RECIPE,
+    paper: false,
     record: 'always',
-    help: "Also quantize the output of every Conv that no quantizer reads next (ResNet's before the residual Add, MobileNet's before HardSwish), so that onnxruntime runs every Conv as QLinearConv instead of float on weights dequantized at every run; depthwise convolutions run slower so (measured: docs/notes/speed.md).",
+    help: "Quantize the output of every quantized Conv that no quantizer reads next (ResNet's before the residual Add, MobileNet's before HardSwish), so that onnxruntime runs every Conv as QLinearConv; without, such a Conv runs in float on weights dequantized at every run (measured: docs/notes/speed.md).",
   }),
   floatLayers: valueOption(values.textList, [] as string[], {
     commands: ['inspect', ...RUN],
@@ -178,10 +179,11 @@ export const QUANTIZE_OPTIONS = {
     shownDefault: 'none',
     help: 'Layers to keep float, by node name, op type or layer class (DepthwiseConv), separated by commas (e.g. Conv, or /blocks.0/attn/qkv/MatMul): their weights are not quantized and the activations they read reach them unquantized; report.json lists them (exported.floatLayers).',
   }),
-  floatFallback: switchOption(false, {
+  floatFallback: switchOption(true, {
     commands: ['quantize'],
+    paper: false,
     record: 'always',
-    help: 'Before calibrating, time model.onnx with each layer class (MatMul, Gemm, Conv, DepthwiseConv) float in turn against all integer on this CPU (a few seconds), and keep float the classes whose float form makes it at least 5% faster (report.json: floatFallback). The choice follows the machine: leave it off where runs must be the same everywhere.',
+    help: 'Before calibrating, time model.onnx on this CPU with each layer class (MatMul, Gemm, Conv, DepthwiseConv) float in turn, and keep float the classes whose float form makes it at least 5% faster, then measure the rest again beside them (seconds; report.json: floatFallback). The choice follows the machine: to repeat a run elsewhere, pass the layers it kept float with --float-layers and --no-float-fallback.',
   }),
   reduceRange: switchOption(true, {
     commands: RUN,

@@ -6,8 +6,8 @@ import { calibrate } from '../calibrate/calibrate.js';
 import { sliceBatch, type ImageBatch } from '../data/imagefolder.js';
 import { EXPORT_FORMATS, formatWeightBlock } from '../export/formats.js';
 import type { QuantizeOptions } from '../options/table.js';
-import type { Runner, Session } from '../runtime/runner.js';
-import { median, timeInterleaved, type SpeedBounds } from '../evaluate/speed.js';
+import type { FloatTensor, Runner, Session } from '../runtime/runner.js';
+import { median, TIMED, timeInterleaved, type SpeedBounds } from '../evaluate/speed.js';
 import { layerClass, withoutFloatLayers } from '../quant/float-layers.js';
 import { findUnits } from '../quant/units.js';
 import { findQuantPoints } from '../quant/points.js';
@@ -22,10 +22,15 @@ export const FALLBACK_MARGIN = 0.05;
 const PROFILE_IMAGES = 8;
 const PROFILE_BOUNDS: SpeedBounds = { maxRounds: 15, minRounds: 3, budgetMs: 6000, now: () => performance.now() };
 
+type Feeds = Record<string, FloatTensor>;
+
 export interface ClassProfile {
   layerClass: string;
   layers: number;
-  /** The all-integer model's time over the model's with this class float (geometric mean of batch 1 and batch N). */
+  /**
+   * The model's time over the model's with this class float too (geometric mean of batch 1 and batch N), measured
+   * at the step that decided it (fallbackSteps).
+   */
   speedup: number;
   float: boolean;
 }
@@ -35,11 +40,13 @@ export interface FloatFallback {
   /** The layers kept float: every layer of the classes that go float. */
   floatLayers: string[];
   batchSize: number;
+  /** Timing rounds over all steps, and the steps (see fallbackSteps). */
   rounds: number;
+  steps: number;
   seconds: number;
 }
 
-/** Which classes go float, from the median times per variant [integer b1, integer bN, class₀ b1, class₀ bN, …]. */
+/** Which classes go float, from the median times per variant [base b1, base bN, class₀ b1, class₀ bN, …]. */
 export function fallbackClasses(classes: ReadonlyMap<string, string[]>, medians: readonly number[]): ClassProfile[] {
   const [all1, allN] = medians;
   return [...classes].map(([name, layers], i) => {
@@ -82,7 +89,6 @@ export async function measureFloatFallback(
     weightCorrection: options.weightCorrection,
     integerLayerNorm: options.integerLayerNorm,
   });
-  const classes = classesOf(prepared);
   const build = (float: ReadonlySet<string>) =>
     EXPORT_FORMATS[options.exportFormat]
       .build(
@@ -92,26 +98,67 @@ export async function measureFloatFallback(
         table.inputMeans,
       )
       .graph.toBytes();
-  const variants = [build(new Set()), ...[...classes.values()].map((layers) => build(new Set(layers)))];
-  const n = few.dims[0];
-  const one = { [model.inputName]: sliceBatch(few, 0, 1) };
-  const many = { [model.inputName]: few };
+  const feeds = { one: { [model.inputName]: sliceBatch(few, 0, 1) }, many: { [model.inputName]: few } };
+  const time = (variants: Set<string>[]) => timeVariants(runner, variants.map(build), feeds);
+  const classes = classesOf(prepared);
+  const { classes: profile, rounds, steps } = await fallbackSteps(classes, time);
+  return {
+    classes: profile,
+    floatLayers: profile.filter((c) => c.float).flatMap((c) => classes.get(c.layerClass)!),
+    batchSize: few.dims[0],
+    rounds,
+    steps,
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
+/** Median times per variant [v₀ b1, v₀ bN, v₁ b1, …] of models timed interleaved, and how many rounds ran. */
+async function timeVariants(
+  runner: Runner,
+  variants: Uint8Array[],
+  feeds: { one: Feeds; many: Feeds },
+): Promise<{ medians: number[]; rounds: number }> {
   const sessions: Session[] = [];
   try {
-    for (const bytes of variants) sessions.push(await runner.createSession(bytes));
-    const runs = sessions.flatMap((s) => [() => s.run(one), () => s.run(many)]);
+    for (const bytes of variants) sessions.push(await runner.createSession(bytes, TIMED));
+    const runs = sessions.flatMap((s) => [() => s.run(feeds.one), () => s.run(feeds.many)]);
     const times = await timeInterleaved(runs, PROFILE_BOUNDS);
-    const profile = fallbackClasses(classes, times.map(median));
-    return {
-      classes: profile,
-      floatLayers: profile.filter((c) => c.float).flatMap((c) => classes.get(c.layerClass)!),
-      batchSize: n,
-      rounds: times[0].length,
-      seconds: (performance.now() - started) / 1000,
-    };
+    return { medians: times.map(median), rounds: times[0].length };
   } finally {
     for (const s of sessions) await s.release();
   }
+}
+
+/**
+ * The classes kept float, step by step: each step times the model as it stands (the classes chosen so far float)
+ * against it with each remaining class float too, and the classes that make it faster than the margin go float;
+ * the next step measures the rest again, since which layers pay off as integers depends on their neighbours (the
+ * dense convolutions of a network whose depthwise ones went float may be faster float too). It stops when a step
+ * moves nothing or every class is float. `time` takes the variants as sets of layer names.
+ */
+export async function fallbackSteps(
+  classes: ReadonlyMap<string, string[]>,
+  time: (variants: Set<string>[]) => Promise<{ medians: number[]; rounds: number }>,
+): Promise<{ classes: ClassProfile[]; rounds: number; steps: number }> {
+  const decided: ClassProfile[] = [];
+  let open = new Map(classes);
+  let rounds = 0;
+  let steps = 0;
+  while (open.size) {
+    const base = new Set(decided.flatMap((c) => classes.get(c.layerClass)!));
+    const measured = await time([base, ...[...open.values()].map((layers) => new Set([...base, ...layers]))]);
+    rounds += measured.rounds;
+    steps++;
+    const step = fallbackClasses(open, measured.medians);
+    decided.push(...step.filter((c) => c.float));
+    if (!step.some((c) => c.float)) {
+      decided.push(...step);
+      break;
+    }
+    open = new Map([...open].filter(([name]) => !decided.some((c) => c.layerClass === name)));
+  }
+  const order = [...classes.keys()];
+  return { classes: decided.sort((a, b) => order.indexOf(a.layerClass) - order.indexOf(b.layerClass)), rounds, steps };
 }
 
 /** The profile as the CLI prints it: which classes went float and how much each would gain. */
@@ -121,8 +168,8 @@ export function fallbackLine(f: FloatFallback): string {
   const kept = f.classes.filter((c) => !c.float);
   return (
     `float fallback: ${float.length ? `kept float ${float.map(gain).join(', ')}` : 'every layer class stays integer'}` +
-    `${kept.length ? `; integer ${kept.map(gain).join(', ')}` : ''} (model.onnx's speed with the class float; ` +
-    `${f.rounds} rounds at batch 1 and ${f.batchSize}, ${f.seconds.toFixed(1)} s)`
+    `${kept.length ? `; integer ${kept.map(gain).join(', ')}` : ''} (model.onnx's speed with the class float too; ` +
+    `${f.steps} step${f.steps === 1 ? '' : 's'}, ${f.rounds} rounds at batch 1 and ${f.batchSize}, ${f.seconds.toFixed(1)} s)`
   );
 }
 

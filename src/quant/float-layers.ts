@@ -36,13 +36,17 @@ interface LayerMark<N> {
   kind: string;
   node: N;
   consumers: N[];
+  role?: string;
 }
 
-/** The marks (or points) without the float layers: their weights dropped, each other one's consumers less them. */
+/**
+ * The marks (or points) without the float layers: their weights and their `--conv-outputs` quantizers (there only
+ * so onnxruntime fuses the layer) dropped, each other one's consumers less them.
+ */
 export function withoutFloatLayers<N, M extends LayerMark<N>>(marks: readonly M[], isFloat: (node: N) => boolean): M[] {
   const kept: M[] = [];
   for (const mark of marks) {
-    if (mark.kind === 'weight') {
+    if (mark.kind === 'weight' || mark.role === 'conv-output') {
       if (!isFloat(mark.node)) kept.push(mark);
       continue;
     }

@@ -28,6 +28,12 @@ export interface SessionOptions {
   /** Where onnxruntime writes the model after its optimizations (to see which kernels it chose). */
   optimizedModelPath?: string;
   profile?: boolean;
+  /**
+   * Whether the operator threads spin between runs (onnxruntime's default, true). Sessions timed against each other
+   * turn it off: a session's spinning threads take the cores from the next one's run, and two identical 32 px
+   * models then timed up to 6× apart at batch 1 (docs/notes/speed.md).
+   */
+  spinning?: boolean;
 }
 
 export interface Runner {
@@ -155,6 +161,7 @@ export class OrtRunner implements Runner {
       sessionOptions.logSeverityLevel = 3; // its warning that the dump is hardware-specific is expected here
     }
     if (options.profile) sessionOptions.enableProfiling = true;
+    if (options.spinning === false) sessionOptions.extra = { session: { intra_op: { allow_spinning: '0' } } };
     try {
       const session =
         typeof model === 'string'

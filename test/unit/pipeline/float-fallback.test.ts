@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Graph } from '../../../src/onnx/graph.js';
-import { FALLBACK_MARGIN, fallbackClasses } from '../../../src/pipeline/float-fallback.js';
+import { FALLBACK_MARGIN, fallbackClasses, fallbackSteps } from '../../../src/pipeline/float-fallback.js';
 import { layerClass } from '../../../src/quant/float-layers.js';
 import { findQuantPoints } from '../../../src/quant/points.js';
 import { openResume } from '../../../src/pipeline/resume.js';
@@ -33,6 +33,38 @@ test('a layer class goes float when the model with it float is faster by more th
   );
   assert.ok(Math.abs(profile[0].speedup - 10 / 7) < 1e-12);
   assert.ok(Math.abs(profile[2].speedup - 1.04) < 1e-12 && 1.04 < 1 + FALLBACK_MARGIN, 'within the margin stays');
+});
+
+test('fallbackSteps measures again after each step: a class that pays off as integers only beside integer neighbours goes float next', async () => {
+  const classes = new Map([
+    ['Conv', ['c1', 'c2']],
+    ['DepthwiseConv', ['dw']],
+    ['Gemm', ['fc']],
+  ]);
+  // A model of the EfficientNet case: integer depthwise layers cost 8 ms; integer dense ones save 1 ms beside
+  // integer depthwise ones (whose layout they share) and cost 2 ms beside float ones; the Gemm saves 0.5 ms.
+  const ms = (float: Set<string>) => {
+    const dwFloat = float.has('dw');
+    return 20 + (dwFloat ? 0 : 8) + (float.has('c1') ? 0 : dwFloat ? 2 : -1) + (float.has('fc') ? 0 : -0.5);
+  };
+  const calls: string[][] = [];
+  const time = async (variants: Set<string>[]) => {
+    calls.push(variants.map((v) => [...v].sort().join('+')));
+    return { medians: variants.flatMap((v) => [ms(v), 10 * ms(v)]), rounds: 3 };
+  };
+  const { classes: profile, rounds, steps } = await fallbackSteps(classes, time);
+  assert.deepEqual(
+    profile.map((c) => [c.layerClass, c.float]),
+    [
+      ['Conv', true],
+      ['DepthwiseConv', true],
+      ['Gemm', false],
+    ],
+  );
+  assert.equal(steps, 3);
+  assert.equal(rounds, 9);
+  assert.deepEqual(calls[1], ['dw', 'c1+c2+dw', 'dw+fc'], 'the second step starts from the depthwise layers float');
+  assert.ok(Math.abs(profile[0].speedup - 21.5 / 19.5) < 1e-12, 'Conv measured against the model with dw float');
 });
 
 test('layerClass: depthwise convolutions are their own class; grouped and dense ones are Conv', () => {
