@@ -1,11 +1,12 @@
-// `npm run bench:exactness [-- --images N] [--keep DIR] [--models a,b] [--no-qemu]`: does model.onnx compute the
+// `npm run bench:exactness [-- --images N] [--keep DIR] [--models a,b] [--no-qemu] [--judged-only]`: does model.onnx compute the
 // simulated model on every runtime? Each model (vit-cifar10, resnet-cifar10 from the zoo when present, the LeViT
 // fixture) is quantized at W8A8, W4A8 (the defaults) and W8A8 with full-range weights (--no-reduce-range), then the
 // float model, simulation.onnx and model.onnx classify the bundled test images (N of them, class-balanced; default
 // all 2,000): model.onnx in onnxruntime-node on this CPU, in onnxruntime-web's wasm backend in Node, and in
 // onnxruntime-node under qemu's AVX2-only CPU (no VNNI: saturating uint8 × int8 kernels). Per runtime: top-1, KL to
 // float, agreement with float, and the differences to the simulation's. Writes bench/results/exactness.json and .md.
-// --keep DIR keeps the quantized folders (DIR/<model>/<setting>) and reuses those it finds.
+// --keep DIR keeps the quantized folders (DIR/<model>/<setting>) and reuses those it finds; --judged-only leaves out
+// the full-range rows.
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -72,7 +73,8 @@ function args() {
   for (const name of wanted)
     if (!names.includes(name)) throw new RangeError(`--models: "${name}". Should be some of: ${names.join(', ')}.`);
   const qemu = !argv.includes('--no-qemu') && qemuVersion() !== undefined;
-  return { images, keep, models: MODELS.filter((m) => wanted.includes(m.name)), qemu };
+  const settings = argv.includes('--judged-only') ? SETTINGS.filter((s) => s.judged) : SETTINGS;
+  return { images, keep, models: MODELS.filter((m) => wanted.includes(m.name)), qemu, settings };
 }
 type Args = ReturnType<typeof args>;
 
@@ -88,7 +90,8 @@ async function quantized(model: (typeof MODELS)[number], setting: (typeof SETTIN
         calib: CALIB,
         eval: TEST,
         out: folder,
-        options: { speed: false, method: 'baseline', evalLimit: n, ...setting.options },
+        // Exactness is the integer kernels' property: every layer integer, whatever this CPU's timing would keep float.
+        options: { speed: false, floatFallback: false, method: 'baseline', evalLimit: n, ...setting.options },
       });
   log(`${model.name} ${setting.name}: ${reused ? 'reused' : 'quantized'} ${folder}`);
   return {
@@ -162,7 +165,7 @@ async function benchModel(
     return { result: Promise.resolve({ ...model, skipped: `no ${model.dir}/model.onnx`, settings: [], rows: [] }) };
   }
   const runs: SettingRun[] = [];
-  for (const setting of SETTINGS) runs.push(await quantized(model, setting, work, opts.images));
+  for (const setting of opts.settings) runs.push(await quantized(model, setting, work, opts.images));
   const feed = opts.qemu ? join(work, model.name, 'feed.f32') : undefined;
   if (feed) rmSync(feed, { force: true });
   const start = performance.now();
@@ -227,7 +230,7 @@ function modelRows(
       const logits = native.logits[`${i}/${runtime}`];
       if (!logits) continue;
       const base = { model, setting: run.name, runtime: RUNTIMES[runtime], images };
-      const judged = runtime !== 'simulation' && SETTINGS[i].judged;
+      const judged = runtime !== 'simulation' && SETTINGS.find((s) => s.name === run.name)!.judged;
       const row = comparedRow(base, measures(logits, float, labels, classes), logits, simulation, judged);
       const node = native.logits[`${i}/node`]!;
       rows.push(runtime === 'web' || runtime === 'qemu' ? { ...row, toNode: toNode(logits, node, classes) } : row);

@@ -10,12 +10,14 @@ export const TOP1_TOLERANCE = 0.002;
 /** KL to float 10% above the simulation's: beyond the rounding differences between the kernels and the simulation. */
 export const KL_TOLERANCE = 0.1;
 
+type SpeedOptions = Pick<QuantizeOptions, 'wBits' | 'exportFormat' | 'floatFallback'>;
+
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
 
 export function quantizeWarnings(run: {
   accuracy: QuantizedAccuracy;
   speed?: SpeedReport;
-  options: Pick<QuantizeOptions, 'wBits' | 'exportFormat'>;
+  options: SpeedOptions;
   /** The kernels of model.onnx that saturate on x86 without VNNI (src/export/saturation.ts). */
   saturable?: readonly string[];
   /** The quant points the run had, after --float-layers and --float-fallback. */
@@ -45,7 +47,7 @@ export function saturationWarnings(saturable: readonly string[]): string[] {
 }
 
 /** One warning where model.onnx is slower than the float model at batch 1 or at the batch size, with what to try. */
-export function speedWarnings(speed: SpeedReport, options: Pick<QuantizeOptions, 'wBits' | 'exportFormat'>): string[] {
+export function speedWarnings(speed: SpeedReport, options: SpeedOptions): string[] {
   const slower = [
     ...(speed.speedup.batch1 < 1
       ? [`${speed.speedup.batch1.toFixed(2)}× its speed at batch 1 (${batch1Times(speed)})`]
@@ -58,15 +60,17 @@ export function speedWarnings(speed: SpeedReport, options: Pick<QuantizeOptions,
   return [`model.onnx runs slower than the float model on this CPU: ${slower.join(', ')}; ${advice(speed, options)}`];
 }
 
-function advice(speed: SpeedReport, options: Pick<QuantizeOptions, 'wBits' | 'exportFormat'>): string {
+function advice(speed: SpeedReport, options: SpeedOptions): string {
   if (options.wBits < 8 && (options.exportFormat === 'qdq' || options.exportFormat === 'blocked'))
-    return `at ${options.wBits}-bit weights, --export-format per-channel (the default) runs the MatMuls as MatMulIntegerToFloat (8-bit kernels)`;
+    return `at ${options.wBits}-bit weights, --export-format per-channel (the default) runs the MatMuls and Convs as 8-bit kernels`;
   const flags = speed.cpu.flags;
   const noVnni = flags !== 'unknown' && !flags.avx512_vnni && !flags.avx_vnni && !flags.amx_tile;
   const cpu = noVnni
     ? "this CPU lists none of avx512_vnni, avx_vnni, amx_tile, with which onnxruntime's 8-bit kernels run fastest"
     : "onnxruntime's integer kernels may not beat float on this CPU";
-  return `${cpu}; another --export-format (e.g. qdq) runs other kernels`;
+  if (!options.floatFallback)
+    return `${cpu}; --float-fallback (the default) keeps float the layer classes that run faster so`;
+  return `${cpu}; the layers still integer each timed faster so before calibration (report.json: floatFallback), and a few percent is within a busy machine's noise; --float-layers keeps more of them float`;
 }
 
 /** Warnings where model.onnx's top-1 or KL to float leaves the simulated model's (Evol-Q's when searched). */

@@ -253,17 +253,20 @@ test('--float-fallback: each layer class is timed float against integer on this 
   else assert.match(report.warnings.join('\n'), /no layer is quantized/);
 });
 
-test('--conv-outputs: every Conv of the ResNet runs as QLinearConv (but the stem, which reads the float image), and model.onnx computes its simulation', async () => {
-  const report = await quantize({
-    model: join(FIXTURES, 'resnet-cifar10-small'),
-    calib: CALIB,
-    eval: TEST,
-    out: join(tempDir(), 'out'),
-    options: { convOutputs: true, calibSize: 100, holdout: 20, evalLimit: 500, speed: false },
+for (const wBits of [8, 4] as const)
+  test(`--conv-outputs (the default), W${wBits}A8: every Conv of the ResNet runs as QLinearConv (but the stem, which reads the float image), and model.onnx computes its simulation`, async () => {
+    const report = await quantize({
+      model: join(FIXTURES, 'resnet-cifar10-small'),
+      calib: CALIB,
+      eval: TEST,
+      out: join(tempDir(), 'out'),
+      options: { wBits, floatFallback: false, calibSize: 100, holdout: 20, evalLimit: 500, speed: false },
+    });
+    const k = report.exported.kernels;
+    assert.equal(k['com.microsoft:QLinearConv'], 8, JSON.stringify(k));
+    assert.equal(k.Conv ?? 0, 0, JSON.stringify(k));
+    // At 4 bits the Conv weights are stored as nibbles and widened to int8 at load, which QLinearConv needs.
+    if (wBits === 4) assert.equal(report.exported.weights['uint4-nibbles'].tensors, 10);
+    assert.ok(Math.abs(report.exported.top1 - report.baseline.top1) <= 0.002 + 1e-9);
+    assert.ok(Math.abs(report.exported.toFloat!.kl / report.baseline.toFloat!.kl - 1) < 0.1);
   });
-  const k = report.exported.kernels;
-  assert.equal(k['com.microsoft:QLinearConv'], 8, JSON.stringify(k));
-  assert.equal(k.Conv ?? 0, 0, JSON.stringify(k));
-  assert.ok(Math.abs(report.exported.top1 - report.baseline.top1) <= 0.002 + 1e-9);
-  assert.ok(Math.abs(report.exported.toFloat!.kl / report.baseline.toFloat!.kl - 1) < 0.1);
-});

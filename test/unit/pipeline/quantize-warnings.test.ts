@@ -27,29 +27,34 @@ const accuracy = (top1: number, kl?: number): Accuracy => ({
 test('no warning when model.onnx is as fast as float and classifies as the simulation', () => {
   const same = { fp: accuracy(0.9), baseline: accuracy(0.85, 0.01), exported: accuracy(0.851, 0.0105) };
   assert.deepEqual(
-    quantizeWarnings({ accuracy: same, speed: speed(1.5, 1.2), options: { wBits: 8, exportFormat: 'per-channel' } }),
+    quantizeWarnings({
+      accuracy: same,
+      speed: speed(1.5, 1.2),
+      options: { wBits: 8, exportFormat: 'per-channel', floatFallback: true },
+    }),
     [],
   );
 });
 
 test('a slower model.onnx is named with its ratios and what to try', () => {
-  const [w8] = speedWarnings(speed(0.8, 1.2), { wBits: 8, exportFormat: 'per-channel' });
+  const [w8] = speedWarnings(speed(0.8, 1.2), { wBits: 8, exportFormat: 'per-channel', floatFallback: false });
   assert.equal(
     w8,
-    "model.onnx runs slower than the float model on this CPU: 0.80× its speed at batch 1 (7.5 ms vs 6.0 ms); this CPU lists none of avx512_vnni, avx_vnni, amx_tile, with which onnxruntime's 8-bit kernels run fastest; another --export-format (e.g. qdq) runs other kernels",
+    "model.onnx runs slower than the float model on this CPU: 0.80× its speed at batch 1 (7.5 ms vs 6.0 ms); this CPU lists none of avx512_vnni, avx_vnni, amx_tile, with which onnxruntime's 8-bit kernels run fastest; --float-fallback (the default) keeps float the layer classes that run faster so",
   );
-  const [w4] = speedWarnings(speed(1.1, 0.5), { wBits: 4, exportFormat: 'qdq' });
+  const [w4] = speedWarnings(speed(1.1, 0.5), { wBits: 4, exportFormat: 'qdq', floatFallback: true });
   assert.equal(
     w4,
-    'model.onnx runs slower than the float model on this CPU: 0.50× at batch 100 (50 vs 100 img/s); at 4-bit weights, --export-format per-channel (the default) runs the MatMuls as MatMulIntegerToFloat (8-bit kernels)',
+    'model.onnx runs slower than the float model on this CPU: 0.50× at batch 100 (50 vs 100 img/s); at 4-bit weights, --export-format per-channel (the default) runs the MatMuls and Convs as 8-bit kernels',
   );
   const [vnni] = speedWarnings(speed(0.9, 0.9, { ...NO_VNNI, avx512_vnni: true }), {
     wBits: 4,
     exportFormat: 'per-channel',
+    floatFallback: true,
   });
   assert.match(
     vnni,
-    /0\.90× its speed at batch 1 .*, 0\.90× at batch 100 .*; onnxruntime's integer kernels may not beat float on this CPU/,
+    /0\.90× its speed at batch 1 .*, 0\.90× at batch 100 .*; onnxruntime's integer kernels may not beat float on this CPU; the layers still integer each timed faster so before calibration/,
   );
 });
 

@@ -33,3 +33,15 @@ test('--conv-outputs: a quantizer on each Conv output no quantizer reads next; C
     assert.ok(quantized.has(out) || (relu && quantized.has(relu.outputs[0])), `${conv.name}'s output`);
   }
 });
+
+test('--conv-outputs: a Conv kept float gets no quantizer on its output (it is there only so the Conv fuses)', () => {
+  const { graph } = loadModel(join(FIXTURES, 'resnet-cifar10-small'));
+  const all = findQuantPoints(graph, { convOutputs: true });
+  const floatConv = all.find((p) => p.role === 'conv-output')!.node;
+  const points = findQuantPoints(graph, { convOutputs: true, floatLayers: [floatConv] });
+  assert.ok(!points.some((p) => p.role === 'conv-output' && p.node === floatConv));
+  assert.equal(
+    points.filter((p) => p.role === 'conv-output').length,
+    all.filter((p) => p.role === 'conv-output').length - 1,
+  );
+});
