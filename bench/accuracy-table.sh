@@ -7,6 +7,7 @@
 #   PRESETS   default and/or paper (default: both; paper only where `quantize --preset` exists)
 #   SEEDS     (default: 0 1 2)
 #   EXTRA     more quantize flags for every run, and TAG a name for them in the result files
+# Every run passes --no-float-fallback, so that the rows do not depend on this machine's timing.
 # e.g. MODELS=levit SETTINGS="8:8 4:8" PRESETS=default for the LeViT-style fixture.
 # Writes bench/results/accuracy/<model>-w<W>a<A>-<preset><TAG>-seed<k>.json; bench/accuracy-summary.js makes the table,
 # bench/holdout-noise.js the holdout each run would need (bench/results/holdout-noise.md).
@@ -37,7 +38,7 @@ run() { # model wbits abits preset seed
   local preset=()
   [ "$4" = default ] || preset=(--preset "$4")
   node bin/evolq.js quantize "$(model_dir "$1")" --calib "$SHARED/data/cifar10/train" --eval "$SHARED/data/cifar10/test" \
-    --method evolq --w-bits "$2" --a-bits "$3" "${preset[@]}" --seed "$5" $EXTRA --out "$OUT/models/$name" --json --quiet > "$OUT/$name.json.tmp"
+    --method evolq --w-bits "$2" --a-bits "$3" "${preset[@]}" --seed "$5" --no-float-fallback $EXTRA --out "$OUT/models/$name" --json --quiet > "$OUT/$name.json.tmp"
   mv "$OUT/$name.json.tmp" "$OUT/$name.json"
   rm -rf "$OUT/models/$name"
   echo "$name done" >&2

@@ -12,7 +12,7 @@ run() { # model bits method
   local name="$1-w$2a8-$3"
   [ -s "$OUT/$name.json" ] && return 0
   node bin/evolq.js quantize "$SHARED/zoo/$1" --calib "$SHARED/data/cifar10/train" --eval "$SHARED/data/cifar10/test" \
-    --method "$3" --w-bits "$2" --a-bits 8 --seed 0 --out "$OUT/models/$name" --json --quiet > "$OUT/$name.json.tmp"
+    --method "$3" --w-bits "$2" --a-bits 8 --seed 0 --no-float-fallback --out "$OUT/models/$name" --json --quiet > "$OUT/$name.json.tmp"
   mv "$OUT/$name.json.tmp" "$OUT/$name.json"
   rm -rf "$OUT/models/$name"
   echo "$name done" >&2

@@ -42,7 +42,7 @@ test(
         calib: join(ASSETS, 'cifar10/calib'),
         eval: join(ASSETS, 'cifar10/test'),
         out,
-        options: { reduceRange, calibSize: 100, holdout: 10, evalLimit: 50, speed: false },
+        options: { floatFallback: false, reduceRange, calibSize: 100, holdout: 10, evalLimit: 50, speed: false },
       });
       outs.push(join(out, 'model.onnx'));
     }

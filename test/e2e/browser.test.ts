@@ -41,7 +41,7 @@ test('the exported model classifies the bundled images in Chromium (onnxruntime-
         model: DEFAULT_MODEL,
         calib: join(ASSETS, 'cifar10/calib'),
         out,
-        options: { wBits, calibSize: 200, holdout: 50 },
+        options: { floatFallback: false, wBits, calibSize: 200, holdout: 50 },
       });
       const server = await serveDemo({ out, count: 20 });
       try {

@@ -36,7 +36,10 @@ test('inspect --json has the documented shape on every fixture model', () => {
     assert.ok(report.units.length > 0, name);
     const ids = new Set(report.points.map((p: { id: string }) => p.id));
     for (const p of report.points) {
-      assert.deepEqual(Object.keys(p).sort(), ['id', 'kind', 'node', 'tensor']);
+      // A role says why a point beyond the op handlers' is there (a Conv output by default: --conv-outputs).
+      const keys = Object.keys(p).filter((k) => k !== 'role');
+      assert.deepEqual(keys.sort(), ['id', 'kind', 'node', 'tensor']);
+      assert.ok(p.role === undefined || typeof p.role === 'string');
       assert.ok(['weight', 'activation', 'layernorm', 'softmax'].includes(p.kind));
     }
     for (const u of report.units) {
@@ -58,6 +61,7 @@ test('quantize --method baseline writes quant.json, report.json and a simulation
   const out = join(tempDir(), 'w4a8');
   const result = evolq(
     'quantize',
+    '--no-float-fallback',
     DEFAULT_MODEL,
     '--calib',
     CALIB,
@@ -71,6 +75,7 @@ test('quantize --method baseline writes quant.json, report.json and a simulation
     '300',
     '--w-bits',
     '4',
+    '--no-float-fallback',
     '--out',
     out,
     '--json',
@@ -105,7 +110,7 @@ test('quantize --method baseline writes quant.json, report.json and a simulation
   ]);
   assert.deepEqual(JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')), report);
   const quant = JSON.parse(readFileSync(join(out, 'quant.json'), 'utf8'));
-  assert.equal(quant.points.length, 89);
+  assert.equal(quant.points.length, 90, "89 and the patch embedding's Conv output");
   for (const p of quant.points) {
     assert.equal(p.quantizer, 'uniform');
     assert.equal(p.bits, p.kind === 'weight' ? 4 : 8);
@@ -132,6 +137,7 @@ test('quantize is deterministic for a seed', () => {
     const out = join(tempDir(), 'o');
     const r = evolq(
       'quantize',
+      '--no-float-fallback',
       DEFAULT_MODEL,
       '--calib',
       CALIB,
@@ -173,6 +179,7 @@ function assertFails(args: string[], pattern: RegExp, out?: string) {
 
 const quantizeArgs = (model: string, calib: string, out: string, ...extra: string[]) => [
   'quantize',
+  '--no-float-fallback',
   model,
   '--calib',
   calib,

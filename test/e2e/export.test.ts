@@ -18,7 +18,7 @@ test('the exported model.onnx keeps the simulated top-1 within 0.2 points at W8A
         calib: CALIB,
         eval: TEST,
         out,
-        options: { wBits, calibSize: 300, holdout: 50, evalLimit: 1000, speed: false },
+        options: { floatFallback: false, wBits, calibSize: 300, holdout: 50, evalLimit: 1000, speed: false },
       });
       const name = `${model} W${wBits}A8`;
       assert.equal(report.evaluatedOn.n, 1000);
@@ -71,12 +71,22 @@ test('a failed export leaves no output folder and no partial files', async () =>
   const parent = tempDir();
   const out = join(parent, 'out');
   await assert.rejects(
-    quantize({ model: dir, calib: CALIB, out, options: { wBits: 4, calibSize: 50, holdout: 10 } }),
+    quantize({
+      model: dir,
+      calib: CALIB,
+      out,
+      options: { floatFallback: false, wBits: 4, calibSize: 50, holdout: 10 },
+    }),
     /GroupNormalization 'GroupNormalization_1' changed meaning in opset 21/,
   );
   assert.deepEqual(readdirSync(parent), [], 'nothing written');
   // The same model exports at 8 bits, where the opset stays.
-  const report = await quantize({ model: dir, calib: CALIB, out, options: { wBits: 8, calibSize: 50, holdout: 10 } });
+  const report = await quantize({
+    model: dir,
+    calib: CALIB,
+    out,
+    options: { floatFallback: false, wBits: 8, calibSize: 50, holdout: 10 },
+  });
   assert.equal(report.exported.opset, 18);
   assert.ok(existsSync(join(out, 'model.onnx')));
 });
@@ -88,7 +98,7 @@ test('--export-format blocked: MatMulNBits in model.onnx and in the kernels repo
     calib: CALIB,
     eval: TEST,
     out,
-    options: { wBits: 4, exportFormat: 'blocked', calibSize: 300, holdout: 50, evalLimit: 1000 },
+    options: { floatFallback: false, wBits: 4, exportFormat: 'blocked', calibSize: 300, holdout: 50, evalLimit: 1000 },
   });
   assert.ok(
     Math.abs(report.exported.top1 - report.baseline.top1) <= 0.002 + 1e-9,
@@ -105,7 +115,7 @@ test('--export-format blocked: MatMulNBits in model.onnx and in the kernels repo
       model: DEFAULT_MODEL,
       calib: CALIB,
       out: join(tempDir(), 'out'),
-      options: { wBits: 8, exportFormat: 'blocked' },
+      options: { floatFallback: false, wBits: 8, exportFormat: 'blocked' },
     }),
     /--export-format blocked stores 4 or 3-bit weights, not 8/,
   );
@@ -114,7 +124,7 @@ test('--export-format blocked: MatMulNBits in model.onnx and in the kernels repo
       model: DEFAULT_MODEL,
       calib: CALIB,
       out: join(tempDir(), 'out'),
-      options: { wBits: 4, exportFormat: 'blocked', preset: 'paper' },
+      options: { floatFallback: false, wBits: 4, exportFormat: 'blocked', preset: 'paper' },
     }),
     /--weight-correction .* not written for --export-format blocked/,
   );
@@ -128,7 +138,7 @@ test('4 and 3-bit weights (per-channel, the default): MatMul weights stored as u
       calib: CALIB,
       eval: TEST,
       out,
-      options: { wBits, calibSize: 300, holdout: 50, evalLimit: 1000 },
+      options: { floatFallback: false, wBits, calibSize: 300, holdout: 50, evalLimit: 1000 },
     });
     const name = `W${wBits}A8`;
     assert.ok(
@@ -172,6 +182,7 @@ test('--preset paper: model.onnx matches the simulation (integer LayerNorm and w
       out,
       // The paper's full-range 8-bit weights are exact only on CPUs with VNNI; --reduce-range makes them exact on any.
       options: {
+        floatFallback: false,
         preset: 'paper',
         reduceRange: true,
         method,
@@ -218,7 +229,7 @@ test('--float-layers Gemm: the head stays float in model.onnx and the simulation
     calib: CALIB,
     eval: TEST,
     out,
-    options: { floatLayers: ['Gemm'], calibSize: 100, holdout: 20, evalLimit: 300, speed: false },
+    options: { floatFallback: false, floatLayers: ['Gemm'], calibSize: 100, holdout: 20, evalLimit: 300, speed: false },
   });
   assert.deepEqual(report.exported.floatLayers, [{ node: '/fc/Gemm', opType: 'Gemm', reason: '--float-layers Gemm' }]);
   assert.equal(report.exported.kernels.Gemm, 1, `the float Gemm runs: ${JSON.stringify(report.exported.kernels)}`);

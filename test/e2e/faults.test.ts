@@ -11,6 +11,7 @@ import { Rng } from '../../src/rng.js';
 const CALIB = join(ASSETS, 'cifar10/calib');
 const args = (out: string, seed = '0') => [
   'quantize',
+  '--no-float-fallback',
   DEFAULT_MODEL,
   '--calib',
   CALIB,

@@ -52,6 +52,7 @@ function assertFails(args: string[], pattern: RegExp, options: { uid?: number; g
 
 const small = (out: string, ...extra: string[]) => [
   'quantize',
+  '--no-float-fallback',
   DEFAULT_MODEL,
   '--calib',
   CALIB,
@@ -104,6 +105,7 @@ test('--method evolq on a model with no search units fails at once instead of lo
   assertFails(
     [
       'quantize',
+      '--no-float-fallback',
       cnn,
       '--calib',
       CALIB,
@@ -127,6 +129,7 @@ test('an evolq output fed back in as the model is refused as already quantized',
   assertFails(
     [
       'quantize',
+      '--no-float-fallback',
       join(parent, 'o'),
       '--calib',
       CALIB,
@@ -295,6 +298,7 @@ test("dead ends are gone: negative numbers, hex and exponents, --mean/--std for 
   assert.match(message, /--mean/);
   const ok = evolq([
     'quantize',
+    '--no-float-fallback',
     file,
     '--calib',
     CALIB,
@@ -340,7 +344,20 @@ test('Ctrl-C during calibration says what it removed and leaves no staging folde
   const out = join(parent, 'o');
   const child = spawn(
     process.execPath,
-    [BIN, 'quantize', DEFAULT_MODEL, '--calib', CALIB, '--out', out, '--calib-size', '1000', '--holdout', '100'],
+    [
+      BIN,
+      'quantize',
+      '--no-float-fallback',
+      DEFAULT_MODEL,
+      '--calib',
+      CALIB,
+      '--out',
+      out,
+      '--calib-size',
+      '1000',
+      '--holdout',
+      '100',
+    ],
     { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let stderr = '';
@@ -367,6 +384,7 @@ test('a corrupt image among 1,000 is named; --skip-bad-images goes on and lists 
   writeFileSync(broken, readFileSync(broken).subarray(0, 60));
   const args = [
     'quantize',
+    '--no-float-fallback',
     DEFAULT_MODEL,
     '--calib',
     calib,

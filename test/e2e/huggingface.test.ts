@@ -58,7 +58,7 @@ test('the output folder is a transformers.js model: pipeline() loads it as it is
       model: DEFAULT_MODEL,
       calib: join(ASSETS, 'cifar10/calib'),
       out,
-      options: { wBits, calibSize: 200, holdout: 50 },
+      options: { floatFallback: false, wBits, calibSize: 200, holdout: 50 },
     });
     assert.deepEqual(report.exported.transformersJs, { dtype, file, imageProcessorAdded: 'ViTImageProcessor' });
     assert.equal(

@@ -65,7 +65,7 @@ test('LeViT quantized and exported: no BatchNormalization left, integer kernels,
       calib: CALIB,
       eval: TEST,
       out,
-      options: { wBits, calibSize: 300, holdout: 50, evalLimit: 1000 },
+      options: { floatFallback: false, wBits, calibSize: 300, holdout: 50, evalLimit: 1000 },
     });
     for (const file of ['model.onnx', 'simulation.onnx']) {
       const graph = new Graph(readModel(join(out, file)));
@@ -99,7 +99,16 @@ test('Evol-Q searches all 8 LeViT attentions, last to first', async () => {
     model: LEVIT,
     calib: CALIB,
     out,
-    options: { method: 'evolq', wBits: 4, calibSize: 100, holdout: 50, passes: 1, cycles: 1, population: 4 },
+    options: {
+      floatFallback: false,
+      method: 'evolq',
+      wBits: 4,
+      calibSize: 100,
+      holdout: 50,
+      passes: 1,
+      cycles: 1,
+      population: 4,
+    },
   });
   assert.deepEqual(
     report.search!.trajectory.map((r) => r.unit),

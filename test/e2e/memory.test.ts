@@ -14,6 +14,7 @@ function quantize(out: string, ...extra: string[]) {
     [
       BIN,
       'quantize',
+      '--no-float-fallback',
       '--no-speed',
       DEFAULT_MODEL,
       '--calib',

@@ -29,7 +29,15 @@ test('evolq landscape writes csv, json, SVG plots and roughness; into a quantize
     calib: CALIB,
     eval: TEST,
     out,
-    options: { wBits: 4, method: 'evolq', passes: 1, calibSize: 200, holdout: 50, evalLimit: 200 },
+    options: {
+      floatFallback: false,
+      wBits: 4,
+      method: 'evolq',
+      passes: 1,
+      calibSize: 200,
+      holdout: 50,
+      evalLimit: 200,
+    },
   });
   const before = readFileSync(join(out, 'report.html'), 'utf8');
   assert.match(before, /Selection measure per pass/);

@@ -11,6 +11,7 @@ const CALIB = join(ASSETS, 'cifar10/calib');
 const small = ['--calib-size', '200', '--holdout', '100', '--cycles', '2', '--no-speed'];
 const args = (out: string, ...extra: string[]) => [
   'quantize',
+  '--no-float-fallback',
   DEFAULT_MODEL,
   '--calib',
   CALIB,
@@ -147,6 +148,7 @@ test('at 4-bit activations a ResNet gets the output correction too: per channel,
   const out = join(tempDir(), 'resnet');
   const result = evolq([
     'quantize',
+    '--no-float-fallback',
     join(FIXTURES, 'resnet-cifar10-small'),
     '--calib',
     CALIB,
@@ -196,6 +198,7 @@ test('when no pass beats the baseline above the holdout noise, the baseline scal
   ];
   const searched = evolq([
     'quantize',
+    '--no-float-fallback',
     DEFAULT_MODEL,
     '--calib',
     CALIB,
@@ -217,6 +220,7 @@ test('when no pass beats the baseline above the holdout noise, the baseline scal
   );
   const baseline = evolq([
     'quantize',
+    '--no-float-fallback',
     DEFAULT_MODEL,
     '--calib',
     CALIB,

@@ -87,7 +87,7 @@ test('the output folder loads in transformers.js in Chromium and agrees with onn
         model: DEFAULT_MODEL,
         calib: join(ASSETS, 'cifar10/calib'),
         out: join(models, id),
-        options: { wBits, exportFormat, calibSize: 200, holdout: 50 },
+        options: { floatFallback: false, wBits, exportFormat, calibSize: 200, holdout: 50 },
       });
       const session = await defaultRunner.createSession(join(models, id, 'model.onnx'));
       const logits = (

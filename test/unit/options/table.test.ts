@@ -92,3 +92,13 @@ test('the command line takes each recipe switch and its --no- form, and refuses 
   );
   assert.ok(commandUsage('landscape').includes('--calib-size N (500)'));
 });
+
+test('the deployed model is fast by default: Conv outputs quantized and the float fallback on; --preset paper turns both off', () => {
+  const defaults = resolveOptions({});
+  assert.equal(defaults.convOutputs, true);
+  assert.equal(defaults.floatFallback, true);
+  const paper = resolveOptions({ preset: 'paper' });
+  assert.equal(paper.convOutputs, false);
+  assert.equal(paper.floatFallback, false);
+  assert.equal(resolveOptions({ preset: 'paper', floatFallback: true }).floatFallback, true, 'given overrides preset');
+});
