@@ -5,7 +5,7 @@
 // initializer, as at 8 bits. The values do not change.
 import type { Graph, Node } from '../onnx/graph.js';
 import { attribute } from '../onnx/graph.js';
-import { DataType, int64Tensor, onnx, tensorDims } from '../onnx/proto.js';
+import { DataType, int64Tensor, onnx, tensorDims, toNumber } from '../onnx/proto.js';
 import { NodeBuilder } from '../onnx/builder.js';
 import { packNibbles, unpackNibbles, unpackUint4 } from './nibbles.js';
 import { isDefaultDomain } from './integer-kernels.js';
@@ -25,7 +25,7 @@ function uint4WeightDequantize(graph: Graph, tensor: string): Node | undefined {
   const zero = graph.initializers.get(dq.inputs[2]);
   if (levels?.dataType !== DataType.UINT4 || zero?.dataType !== DataType.UINT4) return undefined;
   const axis = attribute(dq, 'axis');
-  if (tensorDims(zero).length !== 0 && (axis?.i ?? 1) !== 0) return undefined;
+  if (tensorDims(zero).length !== 0 && toNumber(axis?.i ?? 1) !== 0) return undefined;
   return tensorDims(levels).length >= 3 ? dq : undefined;
 }
 

@@ -31,7 +31,8 @@ test('the exported model.onnx keeps the simulated top-1 within 0.2 points at W8A
         `${name}: ${report.exported.sizeRatio} of the float file`,
       );
       assert.equal(report.exported.opset, wBits === 8 ? 17 : 21);
-      assert.ok(report.exported.weights[wBits === 8 ? 'int8' : 'uint4'].tensors > 0);
+      // 4-bit MatMul and Conv weights are stored as nibbles (the default per-channel format).
+      assert.ok(report.exported.weights[wBits === 8 ? 'int8' : 'uint4-nibbles'].tensors > 0);
       assert.ok(Object.keys(report.exported.kernels).length > 0, 'the kernels onnxruntime chose are reported');
       assert.ok(existsSync(join(out, 'model.onnx')));
     }
@@ -148,8 +149,8 @@ test('4 and 3-bit weights (per-channel, the default): MatMul weights stored as u
     assert.ok(report.exported.sizeRatio <= 0.18, `${name}: ${report.exported.sizeRatio} of the float file`);
     assert.equal(
       report.exported.weights['uint4-nibbles'].tensors,
-      24 + 1,
-      `${name}: every MatMul weight of the 6 blocks and the Gemm head's`,
+      24 + 1 + 1,
+      `${name}: every MatMul weight of the 6 blocks, the Gemm head's and the patch embedding Conv's`,
     );
     assert.equal(
       report.exported.kernels['com.microsoft:MatMulIntegerToFloat'],

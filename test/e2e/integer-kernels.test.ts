@@ -153,8 +153,12 @@ test('W4A8 nibbles: 4-bit weights stored two to a uint8 byte, split into int8 at
   const integerLayers = weightLayers(model, points);
   const deployed = deployableGraph(model.graph, points, table.params, {}, { widenUint4: 'nibbles' });
   const g = deployed.graph;
-  assert.equal(deployed.weights['uint4-nibbles'].tensors, integerLayers);
-  assert.equal(deployed.weights.uint4.tensors, 1, 'the patch Conv keeps uint4 + DequantizeLinear');
+  assert.equal(
+    deployed.weights['uint4-nibbles'].tensors,
+    integerLayers + 1,
+    'and the patch Conv (QLinearConv reads int8)',
+  );
+  assert.equal(deployed.weights.uint4.tensors, 0);
   assert.ok(
     !g.nodes.some((n) => n.opType === 'Cast' && g.initializers.get(n.inputs[0])?.dataType === DataType.UINT4),
     'no Cast of uint4 (the onnxruntime-web build transformers.js bundles has none)',
