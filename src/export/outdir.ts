@@ -14,9 +14,9 @@ import {
   writeFileSync,
   lstatSync,
 } from 'node:fs';
-import { hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
+import { takeLock } from './out-lock.js';
 
 /** The manifest: which files of the folder evolq wrote. */
 export const MANIFEST_FILE = '.evolq-files.json';
@@ -35,13 +35,6 @@ const KNOWN_OUTPUTS = [
 ];
 const isKnownOutput = (name: string) => KNOWN_OUTPUTS.includes(name) || /^landscape-[\w-]+\.svg$/.test(name);
 
-interface Lock {
-  pid: number;
-  host: string;
-  started: string;
-  command: string;
-}
-
 /** Every folder open in this process, so an interrupted run can clean up before it exits. */
 const openDirs = new Set<OutputDir>();
 
@@ -57,15 +50,6 @@ export function abortOpenOutputs(keepIf?: string): string[] {
     );
   }
   return lines;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**
@@ -113,6 +97,8 @@ export class OutputDir {
     readonly target: string,
     readonly staging: string,
     private readonly lockFile: string,
+    /** The commands whose output the folder will hold (the manifest records them). */
+    private readonly commands: readonly string[],
   ) {
     openDirs.add(this);
   }
@@ -121,9 +107,11 @@ export class OutputDir {
    * Checks that `target` may be written (absent, empty, or holding only files an earlier evolq run wrote),
    * takes its lock `.NAME.lock` and opens its staging folder `.NAME.partial` beside it: emptied, or kept as
    * it is with `keep` (to resume from a checkpoint in it). With `extend`, the staging folder starts as a
-   * copy of the target's files, so a commit adds to them.
+   * copy of the target's files, so a commit adds to them. With `command`, a folder holding another command's
+   * output is refused unless extended (a quantize run would replace a landscape's files), and with `checkpoint`,
+   * a staging folder holding that file (an unfinished search) is refused unless kept.
    */
-  static open(target: string, options: { keep?: boolean; extend?: boolean } = {}): OutputDir {
+  static open(target: string, options: OpenOptions = {}): OutputDir {
     const path = resolve(target);
     const parent = dirname(path);
     if (existsSync(parent) && !statSync(parent).isDirectory())
@@ -134,19 +122,33 @@ export class OutputDir {
     takeLock(lockFile, target);
     try {
       recoverInterruptedCommit(path, join(parent, `.${name}.old`));
+      let commands = options.command ? [options.command] : [];
       if (existsSync(path)) {
         if (!statSync(path).isDirectory())
           throw new ConfigError(`--out ${target}: exists and is not a folder`, '--out');
         refuseForeign(path, target);
+        const held = outputCommands(path);
+        const others = held.filter((c) => c !== options.command);
+        if (options.command && !options.extend && others.length)
+          throw new ConfigError(
+            `--out ${target}: holds the output of evolq ${others.join(' and ')}, which this ${options.command} run would replace; choose another folder, or remove it first`,
+            '--out',
+          );
+        if (options.extend) commands = [...new Set([...held, ...commands])];
       }
       const staging = join(parent, `.${name}.partial`);
+      if (options.checkpoint && !options.keep && existsSync(join(staging, options.checkpoint)))
+        throw new ConfigError(
+          `--out ${target}: ${join(staging, options.checkpoint)} is the checkpoint of an unfinished search; run the same command with --resume to continue it, or delete ${staging} to start over`,
+          '--out',
+        );
       if (!options.keep) rmSync(staging, { recursive: true, force: true });
       mkdirSync(staging, { recursive: true });
       if (options.extend && existsSync(path)) {
         // Copies, not links: the staged files are rewritten in place (report.html) while the target stays as it was.
         cpSync(path, staging, { recursive: true, filter: (source) => basename(source) !== MANIFEST_FILE });
       }
-      return new OutputDir(path, staging, lockFile);
+      return new OutputDir(path, staging, lockFile, commands);
     } catch (err) {
       rmSync(lockFile, { force: true });
       throw err;
@@ -198,7 +200,7 @@ export class OutputDir {
    */
   commit(): void {
     const files = relativeFiles(this.staging).filter((f) => f !== MANIFEST_FILE);
-    this.writeJson(MANIFEST_FILE, { format: 'evolq-output/1', files });
+    this.writeJson(MANIFEST_FILE, { format: 'evolq-output/1', files, commands: this.commands });
     const old = join(dirname(this.target), `.${basename(this.target)}.old`);
     if (existsSync(this.target)) {
       refuseForeign(this.target, this.target);
@@ -224,6 +226,31 @@ export class OutputDir {
   }
 }
 
+export interface OpenOptions {
+  keep?: boolean;
+  extend?: boolean;
+  /** The command writing the folder ('quantize', 'landscape'). */
+  command?: string;
+  /** The name of the file that marks an unfinished search in the staging folder. */
+  checkpoint?: string;
+}
+
+/** The commands whose output an evolq folder holds: its manifest's, or (older manifests, none) read from its files. */
+function outputCommands(dir: string): string[] {
+  let manifest: { commands?: unknown };
+  try {
+    manifest = JSON.parse(readFileSync(join(dir, MANIFEST_FILE), 'utf8'));
+  } catch {
+    manifest = {};
+  }
+  if (Array.isArray(manifest.commands)) return manifest.commands.filter((c): c is string => typeof c === 'string');
+  const names = readdirSync(dir);
+  return [
+    ...(names.some((n) => ['report.json', 'quant.json', 'model.onnx'].includes(n)) ? ['quantize'] : []),
+    ...(names.includes('landscape.json') ? ['landscape'] : []),
+  ];
+}
+
 function refuseForeign(path: string, target: string): void {
   const foreign = foreignEntries(path);
   if (foreign.length) {
@@ -233,43 +260,6 @@ function refuseForeign(path: string, target: string): void {
       '--out',
     );
   }
-}
-
-/** Takes the lock by creating its file; a lock whose process is gone is taken over. */
-function takeLock(lockFile: string, target: string): void {
-  const mine: Lock = {
-    pid: process.pid,
-    host: hostname(),
-    started: new Date().toISOString(),
-    command: process.argv.slice(2, 3).join(' '),
-  };
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      writeFileSync(lockFile, JSON.stringify(mine), { flag: 'wx' });
-      return;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    let holder: Partial<Lock> = {};
-    try {
-      holder = JSON.parse(readFileSync(lockFile, 'utf8'));
-    } catch {
-      // A lock being written this instant, or a torn one: treated as held unless its process is known gone.
-    }
-    const stale = typeof holder.pid === 'number' && holder.host === mine.host && !alive(holder.pid);
-    if (!stale) {
-      const who =
-        typeof holder.pid === 'number'
-          ? `pid ${holder.pid} on ${holder.host}, started ${holder.started}`
-          : 'unknown process';
-      throw new ConfigError(
-        `--out ${target}: another evolq run (${who}) is writing it; wait for it to end, or delete ${lockFile} if no such run exists`,
-        '--out',
-      );
-    }
-    rmSync(lockFile, { force: true });
-  }
-  throw new ConfigError(`--out ${target}: cannot take the lock ${lockFile}`, '--out');
 }
 
 /** A commit interrupted between its two renames left the previous output at `old`: put it back, or drop it. */

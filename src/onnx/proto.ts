@@ -1,6 +1,6 @@
 // Reading and writing ONNX ModelProto files; the only module that touches the protobuf schema package.
-import { readFileSync, existsSync, statSync } from 'node:fs';
-import { dirname, join, basename } from 'node:path';
+import { readFileSync, existsSync, realpathSync, statSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, sep } from 'node:path';
 import onnxPkg from 'onnx-proto';
 import { ModelError } from '../errors.js';
 
@@ -45,7 +45,8 @@ export function readModel(file: string): ModelProto {
   if (!model.graph || !model.graph.node?.length || toNumber(model.irVersion) === 0) {
     throw new ModelError(`${file}: not an ONNX model (no graph or IR version found)`, file);
   }
-  for (const tensor of model.graph.initializer ?? []) loadExternalData(tensor, dirname(file), file);
+  const files = new Map<string, Buffer>();
+  for (const tensor of model.graph.initializer ?? []) loadExternalData(tensor, dirname(file), file, files);
   return model;
 }
 
@@ -60,24 +61,76 @@ function readRegularFile(file: string, expected: string): Buffer {
   return readFileSync(file);
 }
 
-function loadExternalData(tensor: TensorProto, dir: string, modelFile: string): void {
-  if (tensor.dataLocation !== onnx.TensorProto.DataLocation.EXTERNAL) return;
-  const entries = new Map((tensor.externalData ?? []).map((e) => [e.key ?? '', e.value ?? '']));
-  const location = entries.get('location');
-  if (!location)
-    throw new ModelError(`${modelFile}: initializer '${tensor.name}' is external but names no location`, modelFile);
+/** Bytes per element of the data types an initializer can have here; 4-bit types count half a byte. */
+const ELEMENT_BYTES: Record<number, number> = {
+  [DataType.FLOAT]: 4,
+  [DataType.UINT8]: 1,
+  [DataType.INT8]: 1,
+  [DataType.INT32]: 4,
+  [DataType.INT64]: 8,
+  [DataType.BOOL]: 1,
+  [DataType.FLOAT16]: 2,
+  [DataType.DOUBLE]: 8,
+  [DataType.UINT4]: 0.5,
+  [DataType.INT4]: 0.5,
+};
+
+/**
+ * The file an external-data location names, if it is one inside the model's folder: a relative path without '..'
+ * (as onnxruntime requires) whose real path, links followed, stays in the folder's.
+ */
+function externalDataPath(dir: string, location: string, what: string, modelFile: string): string {
+  const parts = location.split(/[\\/]/);
+  if (isAbsolute(location) || /^[a-zA-Z]:/.test(location) || parts.includes('..'))
+    throw new ModelError(
+      `${modelFile}: ${what} names external data at '${location}', outside the model's folder; external data must be a relative path inside ${dir}`,
+      modelFile,
+    );
   const dataFile = join(dir, location);
   if (!existsSync(dataFile))
-    throw new ModelError(`${modelFile}: external data file ${dataFile} for '${tensor.name}' is missing`, dataFile);
-  const whole = readRegularFile(dataFile, 'an external data file');
-  const offset = Number(entries.get('offset') ?? 0);
-  const length = entries.has('length') ? Number(entries.get('length')) : whole.length - offset;
-  if (offset + length > whole.length) {
+    throw new ModelError(`${modelFile}: external data file ${dataFile} for ${what} is missing`, dataFile);
+  const folder = realpathSync(dir);
+  const real = realpathSync(dataFile);
+  if (real !== folder && !real.startsWith(folder + sep))
     throw new ModelError(
-      `${dataFile}: truncated, '${tensor.name}' needs bytes ${offset}..${offset + length} of ${whole.length}`,
+      `${modelFile}: external data file ${dataFile} for ${what} links to ${real}, outside the model's folder`,
+      dataFile,
+    );
+  return dataFile;
+}
+
+/** A non-negative integer offset or length of an external-data entry. */
+function byteCount(value: string | undefined, key: string, what: string, dataFile: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value)))
+    throw new ModelError(`${dataFile}: ${what} has external-data ${key} '${value}', not a byte count`, dataFile);
+  return Number(value);
+}
+
+function loadExternalData(tensor: TensorProto, dir: string, modelFile: string, files: Map<string, Buffer>): void {
+  if (tensor.dataLocation !== onnx.TensorProto.DataLocation.EXTERNAL) return;
+  const what = `initializer '${tensor.name}'`;
+  const entries = new Map((tensor.externalData ?? []).map((e) => [e.key ?? '', e.value ?? '']));
+  const location = entries.get('location');
+  if (!location) throw new ModelError(`${modelFile}: ${what} is external but names no location`, modelFile);
+  const dataFile = externalDataPath(dir, location, what, modelFile);
+  if (!files.has(dataFile)) files.set(dataFile, readRegularFile(dataFile, 'an external data file'));
+  const whole = files.get(dataFile)!;
+  const offset = byteCount(entries.get('offset'), 'offset', what, dataFile) ?? 0;
+  const length = byteCount(entries.get('length'), 'length', what, dataFile) ?? whole.length - offset;
+  if (offset + length > whole.length || length < 0) {
+    throw new ModelError(
+      `${dataFile}: truncated, ${what} needs bytes ${offset}..${offset + Math.max(length, 0)} of ${whole.length}`,
       dataFile,
     );
   }
+  const elementBytes = ELEMENT_BYTES[tensor.dataType ?? 0];
+  const expected = elementBytes && Math.ceil(tensorDims(tensor).reduce((a, b) => a * b, 1) * elementBytes);
+  if (expected !== undefined && length !== expected)
+    throw new ModelError(
+      `${dataFile}: ${what} of shape [${tensorDims(tensor).join(', ')}] needs ${expected} bytes, its external data has ${length}`,
+      dataFile,
+    );
   tensor.rawData = whole.subarray(offset, offset + length);
   tensor.dataLocation = onnx.TensorProto.DataLocation.DEFAULT;
   tensor.externalData = [];

@@ -1,7 +1,7 @@
 // --float-fallback: the layer classes (MatMul, Gemm, Conv, DepthwiseConv) whose integer kernels make model.onnx
 // slower on this CPU stay float. Measured before calibration on the model quantized from a few images (the kernels'
-// speed does not depend on the scales): the whole model with every class integer against the model with one class
-// float, for each class, in interleaved rounds at batch 1 and at the batch size (docs/notes/speed.md).
+// speed does not depend on the scales), in steps: the model as it stands against it with one more class float, for
+// each class, in interleaved rounds at batch 1 and at the batch size (docs/notes/speed.md). On by default.
 import { calibrate } from '../calibrate/calibrate.js';
 import { sliceBatch, type ImageBatch } from '../data/imagefolder.js';
 import { EXPORT_FORMATS, formatWeightBlock } from '../export/formats.js';
@@ -20,7 +20,7 @@ import { ConfigError } from '../errors.js';
 /** A class goes float only when that makes the model at least this much faster: below it, noise decides. */
 export const FALLBACK_MARGIN = 0.05;
 const PROFILE_IMAGES = 8;
-const PROFILE_BOUNDS: SpeedBounds = { maxRounds: 15, minRounds: 3, budgetMs: 6000, now: () => performance.now() };
+const PROFILE_BOUNDS: SpeedBounds = { maxRounds: 15, minRounds: 5, budgetMs: 6000, now: () => performance.now() };
 
 type Feeds = Record<string, FloatTensor>;
 
@@ -46,11 +46,15 @@ export interface FloatFallback {
   seconds: number;
 }
 
-/** Which classes go float, from the median times per variant [base b1, base bN, class₀ b1, class₀ bN, …]. */
-export function fallbackClasses(classes: ReadonlyMap<string, string[]>, medians: readonly number[]): ClassProfile[] {
-  const [all1, allN] = medians;
+/**
+ * Which classes go float, from the times of each round per variant [base b1, base bN, class₀ b1, class₀ bN, …]:
+ * a class's speedup is the median over rounds of the base's time over its variant's in the same round (paired, so
+ * that the load of a busy machine, which drifts over the rounds, cancels), the geometric mean of batch 1 and N.
+ */
+export function fallbackClasses(classes: ReadonlyMap<string, string[]>, times: readonly number[][]): ClassProfile[] {
+  const paired = (base: readonly number[], variant: readonly number[]) => median(base.map((t, r) => t / variant[r]));
   return [...classes].map(([name, layers], i) => {
-    const speedup = Math.sqrt((all1 / medians[2 + 2 * i]) * (allN / medians[3 + 2 * i]));
+    const speedup = Math.sqrt(paired(times[0], times[2 + 2 * i]) * paired(times[1], times[3 + 2 * i]));
     return { layerClass: name, layers: layers.length, speedup, float: speedup > 1 + FALLBACK_MARGIN };
   });
 }
@@ -112,18 +116,18 @@ export async function measureFloatFallback(
   };
 }
 
-/** Median times per variant [v₀ b1, v₀ bN, v₁ b1, …] of models timed interleaved, and how many rounds ran. */
+/** The times of each round per variant [v₀ b1, v₀ bN, v₁ b1, …] of models timed interleaved, and how many rounds ran. */
 async function timeVariants(
   runner: Runner,
   variants: Uint8Array[],
   feeds: { one: Feeds; many: Feeds },
-): Promise<{ medians: number[]; rounds: number }> {
+): Promise<{ times: number[][]; rounds: number }> {
   const sessions: Session[] = [];
   try {
     for (const bytes of variants) sessions.push(await runner.createSession(bytes, TIMED));
     const runs = sessions.flatMap((s) => [() => s.run(feeds.one), () => s.run(feeds.many)]);
     const times = await timeInterleaved(runs, PROFILE_BOUNDS);
-    return { medians: times.map(median), rounds: times[0].length };
+    return { times, rounds: times[0].length };
   } finally {
     for (const s of sessions) await s.release();
   }
@@ -138,7 +142,7 @@ async function timeVariants(
  */
 export async function fallbackSteps(
   classes: ReadonlyMap<string, string[]>,
-  time: (variants: Set<string>[]) => Promise<{ medians: number[]; rounds: number }>,
+  time: (variants: Set<string>[]) => Promise<{ times: number[][]; rounds: number }>,
 ): Promise<{ classes: ClassProfile[]; rounds: number; steps: number }> {
   const decided: ClassProfile[] = [];
   let open = new Map(classes);
@@ -149,7 +153,7 @@ export async function fallbackSteps(
     const measured = await time([base, ...[...open.values()].map((layers) => new Set([...base, ...layers]))]);
     rounds += measured.rounds;
     steps++;
-    const step = fallbackClasses(open, measured.medians);
+    const step = fallbackClasses(open, measured.times);
     decided.push(...step.filter((c) => c.float));
     if (!step.some((c) => c.float)) {
       decided.push(...step);

@@ -66,7 +66,7 @@ export async function landscape(request: LandscapeRequest): Promise<LandscapeFil
   const { model, evalFolder, splits } = prepared;
   const index = chosenUnit(request.unit, prepared, options.searchSpace);
   const unit = prepared.units[index];
-  const out = OutputDir.open(request.out, { extend: true });
+  const out = OutputDir.open(request.out, { extend: true, command: 'landscape' });
   try {
     const calibImages = await decodeImagesWithProgress(splits.calibration, model.preprocessing, progress);
     const evalItems = evalFolder ? limitPerClass(evalFolder, evalLimit) : splits.holdout;

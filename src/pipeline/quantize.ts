@@ -52,7 +52,7 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
   let prepared = prepare({ ...request, options, holdout: { count: options.holdout, option: 'holdout' } });
   const { model, splits } = prepared;
   refuseUnsearchable(prepared, options, progress);
-  const out = OutputDir.open(request.out, { keep: options.resume });
+  const out = OutputDir.open(request.out, { keep: options.resume, command: 'quantize', checkpoint: CHECKPOINT_FILE });
   const skippedImages: SkippedImage[] = [];
   const skipped = options.skipBadImages ? skippedImages : undefined;
   try {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { OutputDir, MANIFEST_FILE, abortOpenOutputs } from '../../../src/export/outdir.js';
 import { tempDir } from '../../helpers.js';
 
@@ -58,4 +58,52 @@ test('interrupting aborts every open output: the staging folder goes unless it h
   assert.match(lines[1], /kept .*\.b\.partial\/checkpoint\.json to resume from/);
   assert.deepEqual(readdirSync(parent).sort(), ['.b.partial']);
   assert.deepEqual(abortOpenOutputs(), [], 'nothing is open any more');
+});
+
+test('a quantize run does not replace the output of another command, which extending it keeps', () => {
+  const target = join(tempDir(), 'out');
+  const landscape = OutputDir.open(target, { extend: true, command: 'landscape' });
+  landscape.write('landscape.json', '{}');
+  landscape.commit();
+  assert.deepEqual(JSON.parse(readFileSync(join(target, MANIFEST_FILE), 'utf8')).commands, ['landscape']);
+  assert.throws(
+    () => OutputDir.open(target, { command: 'quantize' }),
+    /--out .*out: holds the output of evolq landscape, which this quantize run would replace; choose another folder/,
+  );
+  assert.ok(existsSync(join(target, 'landscape.json')), 'nothing deleted');
+  assert.ok(!existsSync(join(dirname(target), '.out.lock')), 'the lock is released');
+  // The same command replaces its own output; a landscape into a quantize output adds to it, and both are recorded.
+  const quantized = join(tempDir(), 'q');
+  for (let i = 0; i < 2; i++) {
+    const q = OutputDir.open(quantized, { command: 'quantize' });
+    q.write('report.json', '{}');
+    q.commit();
+  }
+  const added = OutputDir.open(quantized, { extend: true, command: 'landscape' });
+  added.write('landscape.json', '{}');
+  added.commit();
+  assert.deepEqual(JSON.parse(readFileSync(join(quantized, MANIFEST_FILE), 'utf8')).commands, [
+    'quantize',
+    'landscape',
+  ]);
+  assert.throws(() => OutputDir.open(quantized, { command: 'quantize' }), /holds the output of evolq landscape/);
+  // A folder written before manifests named commands: read from its files.
+  rmSync(join(target, MANIFEST_FILE));
+  assert.throws(() => OutputDir.open(target, { command: 'quantize' }), /holds the output of evolq landscape/);
+});
+
+test("a run without --resume does not delete an unfinished search's checkpoint: it says how to resume or discard it", () => {
+  const target = join(tempDir(), 'out');
+  const run = OutputDir.open(target, { command: 'quantize', checkpoint: 'search.ckpt' });
+  run.write('search.ckpt', 'state');
+  run.abort('search.ckpt');
+  const staging = join(dirname(target), '.out.partial');
+  assert.throws(
+    () => OutputDir.open(target, { command: 'quantize', checkpoint: 'search.ckpt' }),
+    /\.out\.partial\/search\.ckpt is the checkpoint of an unfinished search; run the same command with --resume to continue it, or delete .*\.out\.partial to start over/,
+  );
+  assert.ok(existsSync(join(staging, 'search.ckpt')), 'kept');
+  const resumed = OutputDir.open(target, { command: 'quantize', checkpoint: 'search.ckpt', keep: true });
+  assert.ok(existsSync(resumed.path('search.ckpt')));
+  resumed.abort();
 });

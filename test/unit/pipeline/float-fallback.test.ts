@@ -20,9 +20,17 @@ test('a layer class goes float when the model with it float is faster by more th
     ['MatMul', ['fc']],
     ['Conv', ['c1']],
   ]);
-  // [all integer b1, bN], then each class float in turn: [b1, bN].
-  const medians = [10, 100, 7, 70, 10.2, 101, 10 / 1.04, 100 / 1.04];
-  const profile = fallbackClasses(classes, medians);
+  // Times per round of [all integer b1, bN], then each class float in turn: [b1, bN]. The second round ran with
+  // the machine twice as loaded: paired within the round, it says the same.
+  const rounds = [
+    [10, 100, 7, 70, 10.2, 101, 10 / 1.04, 100 / 1.04],
+    [20, 200, 14, 140, 20.4, 202, 20 / 1.04, 200 / 1.04],
+    [10, 100, 7, 70, 10.2, 101, 10 / 1.04, 100 / 1.04],
+  ];
+  const profile = fallbackClasses(
+    classes,
+    rounds[0].map((_, v) => rounds.map((round) => round[v])),
+  );
   assert.deepEqual(
     profile.map((c) => [c.layerClass, c.layers, c.float]),
     [
@@ -50,7 +58,7 @@ test('fallbackSteps measures again after each step: a class that pays off as int
   const calls: string[][] = [];
   const time = async (variants: Set<string>[]) => {
     calls.push(variants.map((v) => [...v].sort().join('+')));
-    return { medians: variants.flatMap((v) => [ms(v), 10 * ms(v)]), rounds: 3 };
+    return { times: variants.flatMap((v) => [[ms(v)], [10 * ms(v)]]), rounds: 3 };
   };
   const { classes: profile, rounds, steps } = await fallbackSteps(classes, time);
   assert.deepEqual(
