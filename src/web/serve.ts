@@ -2,19 +2,9 @@
 // tsc-built dist/web/main.js), onnxruntime-web's wasm build from node_modules, OUT/model.onnx, and a
 // listing of images to classify with their true labels. Only requests addressed to the bound host and
 // port are answered, and the listing names files relative to the folders it serves.
+import { NotRegularFileError, readRegularFile } from '../data/regular-file.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import {
-  closeSync,
-  constants,
-  createReadStream,
-  existsSync,
-  fstatSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  realpathSync,
-  statSync,
-} from 'node:fs';
+import { createReadStream, existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isIP, type AddressInfo } from 'node:net';
@@ -101,15 +91,10 @@ async function readServable(item: ImageItem, realRoot: string, name: string): Pr
   if (!real.startsWith(realRoot + sep)) return `resolves to ${real}, outside the images folder ${realRoot}`;
   let bytes: Buffer;
   try {
-    // O_NOFOLLOW: a symlink put in place of the checked path after realpath is refused, not followed.
-    const fd = openSync(real, constants.O_RDONLY | constants.O_NOFOLLOW);
-    try {
-      if (!fstatSync(fd).isFile()) return 'not a regular file';
-      bytes = readFileSync(fd);
-    } finally {
-      closeSync(fd);
-    }
+    // noFollow: a symlink put in place of the checked path after realpath is refused, not followed.
+    bytes = readRegularFile(real, { noFollow: true });
   } catch (err) {
+    if (err instanceof NotRegularFileError) return err.message;
     return `cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
   }
   let format: string | undefined;

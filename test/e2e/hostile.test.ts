@@ -408,3 +408,43 @@ test('a corrupt image among 1,000 is named; --skip-bad-images goes on and lists 
   // Accuracy is measured on the holdout split: 200 images, or 199 where the broken one was drawn into it.
   assert.ok([199, 200].includes(report.evaluatedOn.n), `evaluated on ${report.evaluatedOn.n}`);
 });
+
+test('a FIFO named like an image is refused by name, not waited on: eval ends with one line', () => {
+  const data = join(tempDir(), 'data');
+  for (const label of readdirSync(TEST).slice(0, 2)) {
+    mkdirSync(join(data, label), { recursive: true });
+    for (const f of readdirSync(join(TEST, label)).slice(0, 3))
+      copyFileSync(join(TEST, label, f), join(data, label, f));
+  }
+  const fifo = join(data, readdirSync(TEST)[0], 'x.jpg');
+  execFileSync('mkfifo', [fifo]);
+  assertFails(['eval', DEFAULT_MODEL, '--data', data], /x\.jpg: is a FIFO, not an image file; remove it/);
+});
+
+test('external data outside the model folder is refused before anything reads it', () => {
+  const dir = join(tempDir(), 'model');
+  cpSync(DEFAULT_MODEL, dir, { recursive: true });
+  const model = buildModel({
+    inputs: [{ name: 'pixel_values', shape: ['N', 3, 32, 32] }],
+    outputs: ['logits'],
+    inits: [{ name: 'W', dims: [3072, 10], values: randomTensor(new Rng(1), 30720) }],
+    nodes: [
+      { op: 'Flatten', inputs: ['pixel_values'], outputs: ['f'] },
+      { op: 'MatMul', inputs: ['f', 'W'], outputs: ['logits'] },
+    ],
+  });
+  const w = model.graph!.initializer![0];
+  w.rawData = new Uint8Array(0);
+  w.floatData = [];
+  w.dataLocation = 1; // EXTERNAL
+  w.externalData = [{ key: 'location', value: '../../../../../../etc/passwd' }];
+  writeFileSync(join(dir, 'model.onnx'), bytesOf(model));
+  for (const command of ['quantize', 'landscape']) {
+    const out = join(tempDir(), 'out');
+    assertFails(
+      [command, dir, '--calib', CALIB, '--out', out],
+      /model\.onnx: initializer 'W' names external data at '\.\.\/\.\.\/\.\.\/\.\.\/\.\.\/\.\.\/etc\/passwd', outside the model's folder/,
+    );
+    assert.ok(!existsSync(out));
+  }
+});
