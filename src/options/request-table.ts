@@ -43,7 +43,12 @@ export const REQUEST_OPTIONS = {
     commands: ['landscape'],
     help: 'The search unit whose landscape is measured (0 = first; default the last).',
   }),
-  points: integerOption(1, 41, { commands: ['landscape'], help: 'Points along each line.' }, 10_001),
+  points: integerOption(
+    3,
+    41,
+    { commands: ['landscape'], help: 'Points along each line (a roughness needs 3).' },
+    10_001,
+  ),
   radius: valueOption(values.positiveNumber, 0.1, {
     commands: ['landscape'],
     value: 'R',

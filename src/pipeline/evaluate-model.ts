@@ -6,6 +6,16 @@ import { evaluateAccuracy } from '../evaluate/evaluate.js';
 import { runnerFor, type Runner, type RuntimeOptions } from '../runtime/runner.js';
 import type { Accuracy } from '../evaluate/metrics.js';
 import { silentProgress, type Progress } from '../progress.js';
+import { checkRequest } from '../options/request.js';
+
+const EVAL_FIELDS = {
+  path: 'path',
+  data: 'path',
+  limit: 'option',
+  batchSize: 'option',
+  modelFile: 'option',
+  runtime: 'object',
+} as const;
 
 export interface EvalOptions extends ModelOptions {
   data: string;
@@ -18,6 +28,7 @@ export interface EvalOptions extends ModelOptions {
 }
 
 export async function evaluateModel(path: string, options: EvalOptions): Promise<Accuracy & { seconds: number }> {
+  checkRequest('eval', { path, ...(options as object) }, EVAL_FIELDS, ['path', 'data']);
   const started = performance.now();
   const model = loadModel(path, options);
   const folder = listImageFolder(options.data, model.labels);

@@ -1,6 +1,7 @@
 // `evolq landscape`: model → graph → quant points → calibration → one unit's loss landscape → files
 // (landscape.csv, landscape.json, SVG plots, report.html). Into an evolq output folder it adds these files
 // and re-renders that folder's report.html with the landscape.
+import { checkRequest, RUN_FIELDS } from '../options/request.js';
 import { existsSync, readFileSync } from 'node:fs';
 import type { ModelOptions } from '../model.js';
 import { prepare, calibrateBaseline, type Prepared } from './prepare.js';
@@ -29,6 +30,8 @@ import type { QuantizeReport, LandscapeFile } from '../report/types.js';
 
 export type { LandscapeFile };
 
+const LANDSCAPE_FIELDS = { ...RUN_FIELDS, unit: 'option', points: 'option', radius: 'option', grid: 'option' } as const;
+
 export interface LandscapeRequest {
   model: string;
   calib: string;
@@ -51,6 +54,7 @@ export interface LandscapeRequest {
 
 /** The landscape of one attention unit, as the paper plots it (the table's landscape defaults). */
 export async function landscape(request: LandscapeRequest): Promise<LandscapeFile> {
+  checkRequest('landscape', request, LANDSCAPE_FIELDS, ['model', 'calib', 'out']);
   const started = performance.now();
   const options = resolveOptions(request.options ?? {}, 'landscape');
   const settings = landscapeSettings(request, options.temperature);

@@ -6,6 +6,7 @@ import { decodeImagesWithProgress, type ImageBatch, type SkippedImage } from '..
 import { CHECKPOINT_FILE } from '../search/checkpoint.js';
 import { settleFloatLayers } from './float-fallback.js';
 import { resolveOptions } from '../options/resolve.js';
+import { checkRequest, RUN_FIELDS } from '../options/request.js';
 import type { GivenOptions } from '../options/table.js';
 import { runnerFor, type Runner, type RuntimeOptions } from '../runtime/runner.js';
 import { OutputDir } from '../export/outdir.js';
@@ -44,6 +45,7 @@ export interface QuantizeRequest {
  * (and Evol-Q) and the exported model, and writes OUT (model.onnx, simulation.onnx, quant.json, report.json).
  */
 export async function quantize(request: QuantizeRequest): Promise<QuantizeReport> {
+  checkRequest('quantize', request, RUN_FIELDS, ['model', 'calib', 'out']);
   const options = resolveOptions(request.options ?? {});
   const runner = runnerFor(request.runner, request.runtime);
   const progress = request.progress ?? silentProgress;

@@ -88,7 +88,7 @@ test('the command line takes each recipe switch and its --no- form, and refuses 
   );
   assert.throws(
     () => parseCommand('landscape', ['m', '--calib', 'c', '--out', 'o', '--points', '0'], ['MODEL']),
-    /--points must be an integer in 1..10001/,
+    /--points must be an integer in 3..10001/,
   );
   assert.ok(commandUsage('landscape').includes('--calib-size N (500)'));
 });

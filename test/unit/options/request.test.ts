@@ -1,0 +1,40 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { evaluateModel } from '../../../src/pipeline/evaluate-model.js';
+import { quantize } from '../../../src/pipeline/quantize.js';
+import { landscape } from '../../../src/pipeline/landscape.js';
+import { ASSETS, DEFAULT_MODEL, tempDir } from '../../helpers.js';
+
+const TEST = join(ASSETS, 'cifar10/test');
+const CALIB = join(ASSETS, 'cifar10/calib');
+
+test('the library checks its requests at the boundary, naming the field as the API does', async () => {
+  // batchSize 0 once ran out of heap and -1 hung.
+  for (const batchSize of [0, -1, 1.5, 'lots'])
+    await assert.rejects(
+      evaluateModel(DEFAULT_MODEL, { data: TEST, batchSize: batchSize as number }),
+      new RegExp(`^ConfigError: batchSize must be an integer >= 1, got "${batchSize}"$`),
+    );
+  await assert.rejects(
+    evaluateModel(DEFAULT_MODEL, { data: TEST, limit: 0 }),
+    /limit must be an integer >= 1, got "0"/,
+  );
+  await assert.rejects(evaluateModel(DEFAULT_MODEL, {} as never), /eval\(\): data is required \(labelled images/);
+  await assert.rejects(
+    quantize(undefined as never),
+    /quantize\(\): expected a request object with model, calib, out, got undefined/,
+  );
+  await assert.rejects(
+    quantize({ model: DEFAULT_MODEL, calib: CALIB } as never),
+    /quantize\(\): out is required \(the output folder/,
+  );
+  await assert.rejects(
+    quantize({ model: DEFAULT_MODEL, calib: 42, out: join(tempDir(), 'o') } as never),
+    /quantize\(\): calib must be a path, got 42/,
+  );
+  await assert.rejects(
+    landscape({ model: DEFAULT_MODEL, calib: CALIB, out: join(tempDir(), 'o'), points: 1 }),
+    /points must be an integer in 3\.\.10001, got "1"/,
+  );
+});
