@@ -104,12 +104,17 @@ export function bytes(value: unknown, flag: string): number {
 }
 
 /** "32" or "224x224" → [height, width]. */
+/** The largest input side --size takes: a 4096×4096 image is 200 MB as float32 at batch 1. */
+export const MAX_SIDE = 4096;
+
 export function size(value: unknown, flag: string): [number, number] {
-  if (Array.isArray(value) && value.length === 2 && value.every((v) => Number.isInteger(v) && v > 0))
-    return [value[0], value[1]];
-  const parts = typeof value === 'string' ? value.split('x').map((p) => (/^\d+$/.test(p) ? Number(p) : NaN)) : [NaN];
-  if (parts.length > 2 || parts.some((p) => !Number.isInteger(p) || p <= 0))
-    throw new ConfigError(`${flag} must be N or HxW, got "${value}"`, flag);
+  const parts = Array.isArray(value)
+    ? value
+    : typeof value === 'string'
+      ? value.split('x').map((p) => (/^\d+$/.test(p) ? Number(p) : NaN))
+      : [NaN];
+  if (parts.length < 1 || parts.length > 2 || parts.some((p) => !Number.isInteger(p) || p <= 0 || p > MAX_SIDE))
+    throw new ConfigError(`${flag} must be N or HxW, each from 1 to ${MAX_SIDE}, got "${value}"`, flag);
   return [parts[0], parts[1] ?? parts[0]];
 }
 

@@ -184,7 +184,16 @@ export async function serveDemo(options: DemoOptions): Promise<DemoServer> {
   };
 
   let allowed = new Set<string>();
-  const server = createServer((req, res) => answer(req, res, allowed, routes));
+  const server = createServer((req, res) => {
+    try {
+      answer(req, res, allowed, routes);
+    } catch {
+      // Whatever one request does wrong, the server answers it and goes on.
+      if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain' });
+      res.end('internal error\n');
+    }
+  });
+  server.on('clientError', (_err, socket) => socket.end('HTTP/1.1 400 Bad Request\r\n\r\n'));
   const host = options.host ?? '127.0.0.1';
   await listen(server, host, options.port ?? 0);
   const { port } = server.address() as AddressInfo;
@@ -235,26 +244,39 @@ function answer(
     'Cross-Origin-Embedder-Policy': 'require-corp',
     'Cache-Control': 'no-store',
   };
-  if (!allowed.has((req.headers.host ?? '').toLowerCase())) {
+  const text = (status: number, body: string, extra: Record<string, string> = {}) =>
     res
-      .writeHead(421, { ...headers, 'Content-Type': 'text/plain' })
-      .end(`misdirected request: this server answers only to ${[...allowed][0]}\n`);
+      .writeHead(status, { ...headers, 'Content-Type': 'text/plain', ...extra })
+      .end(req.method === 'HEAD' ? '' : body);
+  if (!allowed.has((req.headers.host ?? '').toLowerCase()))
+    return void text(421, `misdirected request: this server answers only to ${[...allowed][0]}\n`);
+  if (req.method !== 'GET' && req.method !== 'HEAD')
+    return void text(405, `method not allowed: ${req.method}\n`, { Allow: 'GET, HEAD' });
+  let path: string;
+  try {
+    path = new URL(req.url ?? '/', 'http://localhost').pathname;
+  } catch {
+    return void text(400, 'bad request: not a URL path\n');
+  }
+  const target = routes(path);
+  if (!target) return void text(404, `not found: ${path}\n`);
+  if (typeof target === 'object') {
+    res.writeHead(200, { ...headers, 'Content-Type': target.type }).end(req.method === 'HEAD' ? '' : target.body);
     return;
   }
-  const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-  const target = req.method === 'GET' ? routes(path) : undefined;
-  if (!target) {
-    res.writeHead(404, { ...headers, 'Content-Type': 'text/plain' }).end(`not found: ${path}\n`);
-  } else if (typeof target === 'object') {
-    res.writeHead(200, { ...headers, 'Content-Type': target.type }).end(target.body);
-  } else {
-    res.writeHead(200, {
-      ...headers,
-      'Content-Type': TYPES[extname(target).toLowerCase()] ?? 'application/octet-stream',
-      'Content-Length': statSync(target).size,
-    });
-    createReadStream(target).pipe(res);
+  let bytes: number;
+  try {
+    bytes = statSync(target).size;
+  } catch {
+    return void text(404, `not found: ${path} (the file is gone)\n`);
   }
+  const type = TYPES[extname(target).toLowerCase()] ?? 'application/octet-stream';
+  res.writeHead(200, { ...headers, 'Content-Type': type, 'Content-Length': bytes });
+  if (req.method === 'HEAD') return void res.end();
+  // A file removed or unreadable after the headers went out ends the response; the server goes on.
+  createReadStream(target)
+    .on('error', () => res.destroy())
+    .pipe(res);
 }
 
 /** Binds the server; a port in use or a host not on this machine is a ConfigError naming them. */

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { evaluateModel } from '../../../src/pipeline/evaluate-model.js';
 import { quantize } from '../../../src/pipeline/quantize.js';
 import { landscape } from '../../../src/pipeline/landscape.js';
+import { size } from '../../../src/options/values.js';
 import { ASSETS, DEFAULT_MODEL, tempDir } from '../../helpers.js';
 
 const TEST = join(ASSETS, 'cifar10/test');
@@ -37,4 +38,12 @@ test('the library checks its requests at the boundary, naming the field as the A
     landscape({ model: DEFAULT_MODEL, calib: CALIB, out: join(tempDir(), 'o'), points: 1 }),
     /points must be an integer in 3\.\.10001, got "1"/,
   );
+});
+
+test('--size takes N or HxW up to 4096 a side (99999x99999 was a RangeError deep inside)', () => {
+  assert.deepEqual(size('224', '--size'), [224, 224]);
+  assert.deepEqual(size('32x48', '--size'), [32, 48]);
+  assert.deepEqual(size([64, 32], 'size'), [64, 32]);
+  for (const bad of ['99999x99999', '0x4', '4x', 'x', '1e3', '', [1, 2, 3], [5000, 1]])
+    assert.throws(() => size(bad, '--size'), /--size must be N or HxW, each from 1 to 4096, got/, String(bad));
 });

@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
-import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, cpSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { serveDemo, type DemoServer } from '../../../src/web/serve.js';
 import { DataError } from '../../../src/errors.js';
@@ -192,6 +194,52 @@ test('serve gives 404 for paths it does not route, with no way out of its folder
     }
     assert.equal((await get(server, '/')).status, 200);
     assert.equal((await get(server, '/main.js')).status, 200);
+  } finally {
+    await server.close();
+  }
+});
+
+/** The status line a raw request (anything, even no HTTP at all) gets back. */
+function raw(server: DemoServer, text: string): Promise<string> {
+  const { hostname, port } = new URL(server.url);
+  return new Promise((done, fail) => {
+    const socket = connect(Number(port), hostname, () => socket.end(text));
+    let reply = '';
+    socket.on('data', (chunk) => (reply += chunk.toString()));
+    socket.on('end', () => done(reply.split('\r\n')[0]));
+    socket.on('error', fail);
+    socket.setTimeout(10_000, () => fail(new Error(`no answer to ${JSON.stringify(text)}`)));
+  });
+}
+
+test('serve survives malformed requests, other methods and a served file removed while it runs', async () => {
+  const out = join(tempDir(), 'out');
+  cpSync(DEFAULT_MODEL, out, { recursive: true });
+  const { root } = hostileFolder();
+  execFileSync('mkfifo', [join(root, 'cat/fifo.jpg')]);
+  const server = await serveDemo({ out, images: root, port: 0 });
+  try {
+    assert.match(server.skipped.find((s) => s.file.endsWith('fifo.jpg'))!.reason, /is a FIFO/, 'not waited on');
+    const host = new URL(server.url).host;
+    const replies: Record<string, RegExp> = {
+      [`GET //[ HTTP/1.1\r\nHost: ${host}\r\n\r\n`]: /^HTTP\/1\.1 400/,
+      'garbage\r\n\r\n': /^HTTP\/1\.1 400/,
+      '\x00\x01\x02\r\n\r\n': /^HTTP\/1\.1 400/,
+      [`GET /${'a'.repeat(100_000)} HTTP/1.1\r\nHost: ${host}\r\n\r\n`]: /^HTTP\/1\.1 (404|414|431|400)/,
+      [`HEAD / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`]: /^HTTP\/1\.1 200/,
+      [`OPTIONS / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`]: /^HTTP\/1\.1 405/,
+      [`POST / HTTP/1.1\r\nHost: ${host}\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc`]: /^HTTP\/1\.1 405/,
+    };
+    for (const [text, status] of Object.entries(replies)) {
+      assert.match(await raw(server, text), status, JSON.stringify(text.slice(0, 40)));
+      assert.equal((await get(server, '/')).status, 200, 'still serving');
+    }
+    assert.equal((await get(server, '/model.onnx')).status, 200);
+    rmSync(join(out, 'model.onnx'));
+    const gone = await get(server, '/model.onnx');
+    assert.equal(gone.status, 404);
+    assert.match(gone.body.toString(), /the file is gone/);
+    assert.equal((await get(server, '/')).status, 200, 'still serving');
   } finally {
     await server.close();
   }
