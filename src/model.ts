@@ -1,7 +1,7 @@
 // Loading a model: an HF-style folder (model.onnx + preprocessor_config.json + config.json) or a bare .onnx file.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { readModel, valueInfoShape, DataType } from './onnx/proto.js';
+import { readModel, valueInfoShape, DataType, type ValueInfoProto } from './onnx/proto.js';
 import { Graph } from './onnx/graph.js';
 import { foldBatchNorms, type BatchNormFolding } from './onnx/fold-batchnorm.js';
 import { parsePreprocessorConfig, type Preprocessing } from './data/preprocessor-config.js';
@@ -102,12 +102,15 @@ export function loadModel(path: string, overrides: ModelOptions = {}): LoadedMod
     return i.type?.tensorType?.elemType === DataType.FLOAT && shape?.length === 4;
   });
   if (!imageInput) {
-    const seen = graph.inputs.map((i) => `${i.name} ${JSON.stringify(valueInfoShape(i))}`).join(', ');
+    const seen = graph.inputs
+      .map((i) => `${i.name} ${typeName(i.type?.tensorType?.elemType)} ${JSON.stringify(valueInfoShape(i))}`)
+      .join(', ');
     throw new ModelError(
-      `${file}: no image input (expected a float input of shape [batch, C, H, W]; found ${seen || 'none'})`,
+      `${file}: no image input (expected a float32 input of shape [batch, C, H, W]; found ${seen || 'none'})`,
       file,
     );
   }
+  checkRunnable(graph, imageInput, file);
   if (graph.outputs.length === 0) throw new ModelError(`${file}: the model has no outputs`, file);
   const shape = valueInfoShape(imageInput)!;
   const dim = (d: number | string) => (typeof d === 'number' && d > 0 ? d : -1);
@@ -144,6 +147,40 @@ export function loadModel(path: string, overrides: ModelOptions = {}): LoadedMod
     config,
     preprocessorConfig,
   };
+}
+
+/** The ONNX type names of input types a model may have, for messages. */
+function typeName(elemType: number | null | undefined): string {
+  const names: Record<number, string> = {
+    [DataType.FLOAT]: 'float32',
+    [DataType.FLOAT16]: 'float16',
+    [DataType.DOUBLE]: 'float64',
+    [DataType.UINT8]: 'uint8',
+    [DataType.INT64]: 'int64',
+  };
+  return names[elemType ?? 0] ?? `type ${elemType}`;
+}
+
+/** What evolq cannot run, said before it tries: other inputs than the image, a fixed batch, float16 weights. */
+function checkRunnable(graph: Graph, imageInput: ValueInfoProto, file: string): void {
+  const others = graph.inputs.filter((i) => i !== imageInput && !graph.initializers.has(i.name ?? ''));
+  if (others.length)
+    throw new ModelError(
+      `${file}: the model has ${others.length + 1} inputs (${[imageInput, ...others].map((i) => i.name).join(', ')}); evolq feeds one image input: export the image model alone`,
+      file,
+    );
+  const batch = valueInfoShape(imageInput)![0];
+  if (typeof batch === 'number' && batch > 0)
+    throw new ModelError(
+      `${file}: input '${imageInput.name}' has a fixed batch of ${batch}; evolq runs images in batches: export it with a dynamic batch axis (torch.onnx.export(..., dynamic_axes={'${imageInput.name}': {0: 'batch'}}))`,
+      file,
+    );
+  const half = [...graph.initializers.values()].find((t) => t.dataType === DataType.FLOAT16);
+  if (half)
+    throw new ModelError(
+      `${file}: weight '${half.name}' is float16; evolq quantizes float32 models: give it the float32 export (model.onnx rather than model_fp16.onnx)`,
+      file,
+    );
 }
 
 const QUANTIZED_OPS = new Set([

@@ -62,6 +62,11 @@ export async function evaluateAccuracy(
             );
           if (highest >= classes)
             throw new DataError(`the images have class index ${highest}, but the model outputs ${classes} classes`);
+          const bad = logits.data.findIndex((v) => !Number.isFinite(v));
+          if (bad >= 0)
+            throw new EvolqError(
+              `output '${target.outputName}' is ${Number.isNaN(logits.data[bad]) ? 'NaN' : 'infinite'} for image ${n - batch.dims[0] + start + Math.floor(bad / classes) + 1} of the evaluation: the model, or its preprocessing (rescale_factor, image_mean, image_std), does not compute numbers`,
+            );
           const h = topkHits(logits.data, classes, part.labels);
           hits[t].top1 += h.top1;
           hits[t].top5 += h.top5;

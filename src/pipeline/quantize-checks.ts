@@ -2,7 +2,7 @@
 import type { QuantizeOptions } from '../options/table.js';
 import type { Prepared } from './prepare.js';
 import { missingRoles } from '../quant/paper-points.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, ModelError } from '../errors.js';
 import type { Progress } from '../progress.js';
 
 /** Accuracy needs images: --eval, or a holdout drawn from the calibration folder. */
@@ -22,6 +22,11 @@ export function refuseUnsearchable(prepared: Prepared, options: QuantizeOptions,
   const { model, points, units } = prepared;
   const missing = options.extraPoints ? missingRoles(points) : [];
   if (missing.length) progress.log(`--extra-points: ${model.file} has no ${missing.join(', ')} to quantize`);
+  if (!points.some((p) => p.kind === 'weight') && !options.floatLayers.length)
+    throw new ModelError(
+      `${model.file}: no layer with weights to quantize (no MatMul, Gemm or Conv with a constant weight); evolq would write the float model`,
+      model.file,
+    );
   if (options.method === 'evolq' && !units.length) {
     throw new ConfigError(
       `${model.file}: no ${options.searchSpace} search units (no residual block or attention was found), so there is nothing for --method evolq to search; use --method baseline`,

@@ -17,6 +17,7 @@ import {
 import { join } from 'node:path';
 import { BIN, ROOT, ASSETS, DEFAULT_MODEL, tempDir, buildModel, bytesOf, randomTensor } from '../helpers.js';
 import { Rng } from '../../src/rng.js';
+import type { ModelProto } from '../../src/onnx/proto.js';
 
 const CALIB = join(ASSETS, 'cifar10/calib');
 const TEST = join(ASSETS, 'cifar10/test');
@@ -447,4 +448,67 @@ test('external data outside the model folder is refused before anything reads it
     );
     assert.ok(!existsSync(out));
   }
+});
+
+/** A model folder (modelFolder above) from buildModel's spec, edited before it is written. */
+function builtFolder(name: string, spec: Parameters<typeof buildModel>[0], edit?: (m: ModelProto) => void): string {
+  const model = buildModel(spec);
+  edit?.(model);
+  return modelFolder(name, bytesOf(model));
+}
+
+const linear = (
+  input: { name: string; shape: (number | string)[] },
+  extra: Partial<Parameters<typeof buildModel>[0]> = {},
+) => ({
+  inputs: [input],
+  outputs: ['logits'],
+  inits: [{ name: 'W', dims: [3072, 10], values: randomTensor(new Rng(2), 30720) }],
+  nodes: [
+    { op: 'Flatten', inputs: [input.name], outputs: ['f'] },
+    { op: 'MatMul', inputs: ['f', 'W'], outputs: ['logits'] },
+  ],
+  ...extra,
+});
+
+test('models evolq cannot run are refused by what they are: two inputs, a fixed batch, float16 weights, NaN logits, nothing to quantize', () => {
+  const image = { name: 'pixel_values', shape: ['N', 3, 32, 32] };
+  const twoInputs = builtFolder('two', {
+    ...linear(image),
+    inputs: [image, { name: 'mask', shape: ['N', 10] }],
+    outputs: ['out'],
+    nodes: [...linear(image).nodes, { op: 'Add', inputs: ['logits', 'mask'], outputs: ['out'] }],
+  });
+  const fixed = builtFolder('fixed', linear({ name: 'pixel_values', shape: [1, 3, 32, 32] }));
+  const half = builtFolder('half', linear(image), (m) => {
+    const w = m.graph!.initializer![0];
+    w.dataType = 10; // FLOAT16
+    w.floatData = [];
+    w.rawData = new Uint8Array(30720 * 2);
+  });
+  const nan = builtFolder('nan', linear(image), (m) => {
+    m.graph!.initializer![0].rawData = new Uint8Array(new Float32Array(30720).fill(NaN).buffer);
+  });
+  const eval_ = (dir: string) => ['eval', dir, '--data', TEST, '--limit', '20'];
+  assertFails(
+    eval_(twoInputs),
+    /two\/model\.onnx: the model has 2 inputs \(pixel_values, mask\); evolq feeds one image input/,
+  );
+  assertFails(eval_(fixed), /fixed\/model\.onnx: input 'pixel_values' has a fixed batch of 1; .*dynamic batch axis/);
+  assertFails(eval_(half), /half\/model\.onnx: weight 'W' is float16; evolq quantizes float32 models/);
+  assertFails(eval_(nan), /output 'logits' is NaN for image 1 of the evaluation: the model, or its preprocessing/);
+  const nothing = builtFolder('nothing', {
+    inputs: [image],
+    outputs: ['logits'],
+    nodes: [
+      { op: 'GlobalAveragePool', inputs: ['pixel_values'], outputs: ['g'] },
+      { op: 'Flatten', inputs: ['g'], outputs: ['logits'] },
+    ],
+  });
+  const out = join(tempDir(), 'out');
+  assertFails(
+    [...small(out).map((a) => (a === DEFAULT_MODEL ? nothing : a))],
+    /nothing\/model\.onnx: no layer with weights to quantize/,
+  );
+  assert.ok(!existsSync(out));
 });
