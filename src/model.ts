@@ -123,6 +123,15 @@ export function loadModel(path: string, overrides: ModelOptions = {}): LoadedMod
     modelSize[1] = modelSize[1] > 0 ? modelSize[1] : overrides.size[0];
     modelSize[2] = modelSize[2] > 0 ? modelSize[2] : overrides.size[1];
   }
+  for (const [flag, given] of [
+    ['--mean', overrides.mean],
+    ['--std', overrides.std],
+  ] as const)
+    if (given && modelSize[0] > 0 && given.length !== modelSize[0] && given.length !== 1)
+      throw new ConfigError(
+        `${flag} has ${given.length} values, the model takes ${modelSize[0]} channels: give ${modelSize[0]} (or one for all)`,
+        flag,
+      );
   if (overrides.mean) preprocessorConfig.image_mean = overrides.mean;
   if (overrides.std) preprocessorConfig.image_std = overrides.std;
   if (!existsSync(preprocessorFile) && !overrides.mean && !overrides.std) {
@@ -131,6 +140,11 @@ export function loadModel(path: string, overrides: ModelOptions = {}): LoadedMod
       '--mean',
     );
   }
+  if (!existsSync(preprocessorFile) && (modelSize[1] < 0 || modelSize[2] < 0))
+    throw new ConfigError(
+      `${file}: its input size is dynamic and there is no preprocessor_config.json to give one; give --size HxW`,
+      '--size',
+    );
   const preprocessing = parsePreprocessorConfig(preprocessorConfig, preprocessorFile, modelSize);
 
   const configFile = join(dir, 'config.json');

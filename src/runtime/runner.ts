@@ -169,6 +169,12 @@ export class OrtRunner implements Runner {
           : await ort.InferenceSession.create(model, sessionOptions);
       return new OrtSession(session);
     } catch (err) {
+      const first = (err as Error).message.split('\n')[0];
+      if (this.device !== 'cpu' && new RegExp(`providers/${this.device}|adapter|provider`, 'i').test(first))
+        throw new ConfigError(
+          `--device ${this.device}: onnxruntime could not start its ${this.device} provider on this machine (${first.replace(/^.*?(Failed|failed)/, '$1')}); --device cpu runs everywhere`,
+          '--device',
+        );
       const where = typeof model === 'string' ? model : 'in-memory model';
       throw new ModelError(
         `${where}: onnxruntime could not load it: ${(err as Error).message.split('\n')[0]}`,

@@ -512,3 +512,35 @@ test('models evolq cannot run are refused by what they are: two inputs, a fixed 
   );
   assert.ok(!existsSync(out));
 });
+
+test('a bare .onnx: --mean/--std of the wrong length and a missing --size name the flag, not a file that is not there', () => {
+  const dir = tempDir();
+  const bare = join(dir, 'model.onnx');
+  writeFileSync(
+    bare,
+    bytesOf(
+      buildModel({
+        inputs: [{ name: 'pixel_values', shape: ['N', 3, 'H', 'W'] }],
+        outputs: ['logits'],
+        inits: [{ name: 'W', dims: [3, 10], values: randomTensor(new Rng(4), 30) }],
+        nodes: [
+          { op: 'GlobalAveragePool', inputs: ['pixel_values'], outputs: ['g'] },
+          { op: 'Flatten', inputs: ['g'], outputs: ['f'] },
+          { op: 'MatMul', inputs: ['f', 'W'], outputs: ['logits'] },
+        ],
+      }),
+    ),
+  );
+  const run = (...extra: string[]) => ['eval', bare, '--data', TEST, '--limit', '10', ...extra];
+  assertFails(
+    run('--mean', '0.5,0.5', '--std', '0.5,0.5,0.5', '--size', '32'),
+    /--mean has 2 values, the model takes 3 channels/,
+  );
+  assertFails(
+    run('--mean', '0.5', '--std', '1,1,1,1', '--size', '32'),
+    /--std has 4 values, the model takes 3 channels/,
+  );
+  assertFails(run('--mean', '0.5', '--std', '0.5'), /model\.onnx: its input size is dynamic .*; give --size HxW/);
+  const ok = evolq(run('--mean', '0.5', '--std', '0.5', '--size', '32'));
+  assert.equal(ok.code, 0, ok.stderr);
+});
