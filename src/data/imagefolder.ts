@@ -72,16 +72,25 @@ export function listImageFolder(root: string, labels?: readonly string[]): Image
   return { root, classNames, items };
 }
 
-/** The first ⌈limit / classes⌉ images of each class, in sorted file order. */
+/**
+ * Exactly `limit` images (or all there are), spread over the classes: each class's first images in sorted file
+ * order, taken one class at a time in turn (a class with fewer images leaves its share to the others); returned in
+ * the folder's order.
+ */
 export function limitPerClass(folder: ImageFolder, limit: number): ImageItem[] {
-  const classes = new Set(folder.items.map((i) => i.label)).size;
-  const perClass = Math.ceil(limit / classes);
-  const taken = new Map<number, number>();
-  return folder.items.filter((item) => {
-    const n = taken.get(item.label) ?? 0;
-    taken.set(item.label, n + 1);
-    return n < perClass;
-  });
+  const byClass = new Map<number, ImageItem[]>();
+  for (const item of folder.items) byClass.set(item.label, [...(byClass.get(item.label) ?? []), item]);
+  const chosen = new Set<ImageItem>();
+  for (let round = 0; chosen.size < limit; round++) {
+    let took = false;
+    for (const items of byClass.values()) {
+      if (chosen.size >= limit || round >= items.length) continue;
+      chosen.add(items[round]);
+      took = true;
+    }
+    if (!took) break;
+  }
+  return folder.items.filter((item) => chosen.has(item));
 }
 
 /**

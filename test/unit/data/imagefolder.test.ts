@@ -42,10 +42,13 @@ test('class indices come from id2label names, else from sorted folder names', as
   assert.throws(() => listImageFolder(root, ['dog', 'bird']), /class folder 'airplane' matches no id2label entry/);
 });
 
-test('--limit takes the first ⌈N/C⌉ images of each class in sorted file order', () => {
+test('--limit takes exactly N images, the first of each class in sorted file order, spread over the classes', () => {
   const folder = listImageFolder(join(ASSETS, 'cifar10/test'));
   const items = limitPerClass(folder, 25);
-  assert.equal(items.length, 30);
+  assert.equal(items.length, 25, '--eval-limit 32 once evaluated 40 images');
+  const perClass = [...new Set(items.map((i) => i.label))].map((l) => items.filter((i) => i.label === l).length);
+  assert.deepEqual(perClass, [3, 3, 3, 3, 3, 2, 2, 2, 2, 2]);
+  assert.equal(limitPerClass(folder, 5000).length, 2000, 'all there are');
   assert.deepEqual(
     items.slice(0, 3).map((i) => i.file.split('/').slice(-2).join('/')),
     ['airplane/0000.jpg', 'airplane/0001.jpg', 'airplane/0002.jpg'],
