@@ -47,15 +47,25 @@ export interface FloatFallback {
 }
 
 /**
- * Which classes go float, from the times of each round per variant [base b1, base bN, class₀ b1, class₀ bN, …]:
- * a class's speedup is the median over rounds of the base's time over its variant's in the same round (paired, so
- * that the load of a busy machine, which drifts over the rounds, cancels), the geometric mean of batch 1 and N.
+ * Which classes go float, from the times of each round per variant [base b1, base bN, class₀ b1, class₀ bN, …].
+ * Each round gives a class a paired gain: the base's time over its variant's in that round (a busy machine's load
+ * drifts from round to round and cancels within one), the geometric mean of batch 1 and N. Its speedup is the
+ * median over the rounds; it goes float when that beats the margin and three rounds in four saw it faster, so
+ * that a few lucky rounds on a loaded machine do not decide.
  */
 export function fallbackClasses(classes: ReadonlyMap<string, string[]>, times: readonly number[][]): ClassProfile[] {
-  const paired = (base: readonly number[], variant: readonly number[]) => median(base.map((t, r) => t / variant[r]));
   return [...classes].map(([name, layers], i) => {
-    const speedup = Math.sqrt(paired(times[0], times[2 + 2 * i]) * paired(times[1], times[3 + 2 * i]));
-    return { layerClass: name, layers: layers.length, speedup, float: speedup > 1 + FALLBACK_MARGIN };
+    const gains = times[0].map((_, r) =>
+      Math.sqrt((times[0][r] / times[2 + 2 * i][r]) * (times[1][r] / times[3 + 2 * i][r])),
+    );
+    const speedup = median(gains);
+    const lowerQuartile = [...gains].sort((a, b) => a - b)[Math.floor((gains.length - 1) / 4)];
+    return {
+      layerClass: name,
+      layers: layers.length,
+      speedup,
+      float: speedup > 1 + FALLBACK_MARGIN && lowerQuartile > 1,
+    };
   });
 }
 

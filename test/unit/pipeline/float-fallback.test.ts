@@ -43,6 +43,24 @@ test('a layer class goes float when the model with it float is faster by more th
   assert.ok(Math.abs(profile[2].speedup - 1.04) < 1e-12 && 1.04 < 1 + FALLBACK_MARGIN, 'within the margin stays');
 });
 
+test('a class whose gain a few lucky rounds make does not go float: three rounds in four must see it faster', () => {
+  const classes = new Map([['Gemm', ['fc']]]);
+  // Five rounds [base b1, base bN, Gemm float b1, bN]: the median gain is 1.10, but two rounds saw it slower.
+  const rounds = [
+    [10, 100, 10 / 1.1, 100 / 1.1],
+    [10, 100, 10 / 1.2, 100 / 1.2],
+    [10, 100, 10 / 1.15, 100 / 1.15],
+    [10, 100, 10 / 0.9, 100 / 0.9],
+    [10, 100, 10 / 0.8, 100 / 0.8],
+  ];
+  const [gemm] = fallbackClasses(
+    classes,
+    rounds[0].map((_, v) => rounds.map((round) => round[v])),
+  );
+  assert.ok(Math.abs(gemm.speedup - 1.1) < 1e-12);
+  assert.equal(gemm.float, false);
+});
+
 test('fallbackSteps measures again after each step: a class that pays off as integers only beside integer neighbours goes float next', async () => {
   const classes = new Map([
     ['Conv', ['c1', 'c2']],
