@@ -361,7 +361,7 @@ test('--resume after SIGKILL ends with the same scales as an uninterrupted run (
   assert.deepEqual(report.search.macs, referenceReport.search.macs);
 });
 
-test('a checkpoint of other settings is not resumed', async () => {
+test('a checkpoint is neither dropped by a run without --resume nor resumed with other settings', async () => {
   const dir = tempDir();
   const out = join(dir, 'o');
   const child = spawn(
@@ -377,6 +377,14 @@ test('a checkpoint of other settings is not resumed', async () => {
   }
   child.kill('SIGKILL');
   await exited;
+  // The same command without --resume takes over the dead run's lock, but not its checkpoint.
+  const again = evolq(args(out, '--passes', '3', '--race', '1', '--output-correction', '--quiet'));
+  assert.equal(again.code, 1, again.stderr);
+  assert.match(
+    again.stderr,
+    /--out .*o: .*\.o\.partial\/checkpoint\.json is the checkpoint of an unfinished search; run the same command with --resume to continue it, or delete .*\.o\.partial to start over/,
+  );
+  assert.ok(existsSync(checkpoint), 'the checkpoint is kept');
   const result = evolq(args(out, '--passes', '3', '--seed', '1', '--resume'));
   assert.equal(result.code, 1);
   assert.match(result.stderr, /--resume: .*checkpoint\.json was written with other settings/);
