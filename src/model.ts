@@ -183,7 +183,13 @@ function checkRunnable(graph: Graph, imageInput: ValueInfoProto, file: string): 
       `${file}: the model has ${others.length + 1} inputs (${[imageInput, ...others].map((i) => i.name).join(', ')}); evolq feeds one image input: export the image model alone`,
       file,
     );
-  const batch = valueInfoShape(imageInput)![0];
+  const shape = valueInfoShape(imageInput)!;
+  if (typeof shape[3] === 'number' && [1, 3, 4].includes(shape[3]) && !(typeof shape[1] === 'number' && shape[1] <= 4))
+    throw new ModelError(
+      `${file}: input '${imageInput.name}' [${shape.join(', ')}] is channels-last; evolq takes channels-first [batch, C, H, W] inputs: export the model with NCHW input`,
+      file,
+    );
+  const batch = shape[0];
   if (typeof batch === 'number' && batch > 0)
     throw new ModelError(
       `${file}: input '${imageInput.name}' has a fixed batch of ${batch}; evolq runs images in batches: export it with a dynamic batch axis (torch.onnx.export(..., dynamic_axes={'${imageInput.name}': {0: 'batch'}}))`,

@@ -480,6 +480,7 @@ test('models evolq cannot run are refused by what they are: two inputs, a fixed 
     nodes: [...linear(image).nodes, { op: 'Add', inputs: ['logits', 'mask'], outputs: ['out'] }],
   });
   const fixed = builtFolder('fixed', linear({ name: 'pixel_values', shape: [1, 3, 32, 32] }));
+  const nhwc = builtFolder('nhwc', linear({ name: 'pixel_values', shape: ['N', 32, 32, 3] }));
   const half = builtFolder('half', linear(image), (m) => {
     const w = m.graph!.initializer![0];
     w.dataType = 10; // FLOAT16
@@ -495,6 +496,10 @@ test('models evolq cannot run are refused by what they are: two inputs, a fixed 
     /two\/model\.onnx: the model has 2 inputs \(pixel_values, mask\); evolq feeds one image input/,
   );
   assertFails(eval_(fixed), /fixed\/model\.onnx: input 'pixel_values' has a fixed batch of 1; .*dynamic batch axis/);
+  assertFails(
+    eval_(nhwc),
+    /nhwc\/model\.onnx: input 'pixel_values' \[N, 32, 32, 3\] is channels-last; evolq takes channels-first/,
+  );
   assertFails(eval_(half), /half\/model\.onnx: weight 'W' is float16; evolq quantizes float32 models/);
   assertFails(eval_(nan), /output 'logits' is NaN for image 1 of the evaluation: the model, or its preprocessing/);
   const nothing = builtFolder('nothing', {
