@@ -1,7 +1,7 @@
 // Preprocessing as Hugging Face's image processors define it in preprocessor_config.json, with their PIL results:
 // sharp only decodes; resizing is PIL's own resampling (pil-resample.ts), crop and normalization follow
 // transformers' image_transforms.py. test/unit/data/preprocess-reference.test.ts holds it to PIL + numpy fixtures.
-import { NotRegularFileError, readRegularFile } from './regular-file.js';
+import { NotRegularFileError, readRegularFile } from '../regular-file.js';
 import sharp from 'sharp';
 import { DataError } from '../errors.js';
 import { resizePixels, type Pixels } from './pil-resample.js';
@@ -87,7 +87,8 @@ export async function decodeImageInto(
   try {
     image = await decodeRgb(file);
   } catch (err) {
-    if (err instanceof NotRegularFileError) throw new DataError(`${file}: ${err.message}; remove it`, file);
+    if (err instanceof NotRegularFileError)
+      throw new DataError(`${file}: ${err.message}, not an image file; remove it`, file);
     throw new DataError(`${file}: cannot decode image (${(err as Error).message.split('\n')[0]})`, file);
   }
   if (prep.channels === 1) image = toGray(image);

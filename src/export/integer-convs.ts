@@ -5,17 +5,10 @@
 // initializer, as at 8 bits. The values do not change.
 import type { Graph, Node } from '../onnx/graph.js';
 import { attribute } from '../onnx/graph.js';
-import { DataType, int64Tensor, onnx, tensorDims, toNumber } from '../onnx/proto.js';
+import { DataType, int64Tensor, tensorDims, toNumber } from '../onnx/proto.js';
 import { NodeBuilder } from '../onnx/builder.js';
 import { packNibbles, unpackNibbles, unpackUint4 } from './nibbles.js';
-import { isDefaultDomain } from './integer-kernels.js';
-
-/** Whether a tensor is a per-tensor uint8 DequantizeLinear of an activation (what QLinearConv's input needs). */
-function quantizedActivation(graph: Graph, tensor: string): boolean {
-  const dq = graph.producer(tensor);
-  if (dq?.opType !== 'DequantizeLinear' || graph.isConstant(dq.inputs[0])) return false;
-  return graph.initializers.get(dq.inputs[2])?.dataType === DataType.UINT8;
-}
+import { activationDequantize, int8ZeroPoint, isDefaultDomain } from './integer-kernels.js';
 
 /** The DequantizeLinear of a constant uint4 Conv weight [M, C/group, k…] reading an initializer. */
 function uint4WeightDequantize(graph: Graph, tensor: string): Node | undefined {
@@ -38,7 +31,7 @@ export function integerConvs(graph: Graph): Map<string, number> {
   const nibbles = new Map<string, number>();
   const widened = new Map<string, { levels: string; zero: string }>();
   for (const node of [...graph.nodes]) {
-    if (node.opType !== 'Conv' || !isDefaultDomain(node) || !quantizedActivation(graph, node.inputs[0])) continue;
+    if (node.opType !== 'Conv' || !isDefaultDomain(node) || !activationDequantize(graph, node.inputs[0])) continue;
     const dq = uint4WeightDequantize(graph, node.inputs[1]);
     if (!dq) continue;
     const key = dq.inputs[0];
@@ -67,13 +60,5 @@ function widen(graph: Graph, dq: Node, nibbles: Map<string, number>): { levels: 
     inputs: [int8, shape],
     output: graph.uniqueName(`${dq.inputs[0]}::levels`),
   });
-  const zeroTensor = graph.initializers.get(dq.inputs[2])!;
-  const zeroDims = tensorDims(zeroTensor);
-  const zero = graph.uniqueName(`${dq.inputs[2]}::int8`);
-  const rawData = unpackUint4(
-    zeroTensor.rawData!,
-    zeroDims.reduce((x, y) => x * y, 1),
-  );
-  graph.addInitializer(onnx.TensorProto.create({ name: zero, dims: zeroDims, dataType: DataType.INT8, rawData }));
-  return { levels, zero };
+  return { levels, zero: int8ZeroPoint(graph, dq.inputs[2]) };
 }

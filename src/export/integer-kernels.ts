@@ -22,7 +22,7 @@ export function useMicrosoftDomain(graph: Graph): void {
 export const isDefaultDomain = (node: Node) => !node.domain || node.domain === 'ai.onnx';
 
 /** A per-tensor DequantizeLinear of a uint8 activation: its input, scale and zero point. */
-function activationDequantize(graph: Graph, tensor: string): Node | undefined {
+export function activationDequantize(graph: Graph, tensor: string): Node | undefined {
   const dq = graph.producer(tensor);
   if (dq?.opType !== 'DequantizeLinear' || attribute(dq, 'axis') || graph.isConstant(dq.inputs[0])) return undefined;
   const zero = graph.initializers.get(dq.inputs[2]);
@@ -120,14 +120,20 @@ function widenedUint4(
     const attributes = [makeAttribute('to', DataType.INT8)];
     levels = new NodeBuilder(graph).add({ opType: 'Cast', inputs: [levels], output: cast, attributes });
   }
-  const dims = tensorDims(w.zero);
-  const zero = graph.uniqueName(`${w.dq.inputs[2]}::int8`);
+  return { levels, zero: int8ZeroPoint(graph, w.dq.inputs[2]) };
+}
+
+/** A uint4 zero-point initializer as an int8 one (the same values), beside it; returns its name. */
+export function int8ZeroPoint(graph: Graph, name: string): string {
+  const tensor = graph.initializers.get(name)!;
+  const dims = tensorDims(tensor);
+  const zero = graph.uniqueName(`${name}::int8`);
   const rawData = unpackUint4(
-    w.zero.rawData!,
+    tensor.rawData!,
     dims.reduce((x, y) => x * y, 1),
   );
   graph.addInitializer(onnx.TensorProto.create({ name: zero, dims, dataType: DataType.INT8, rawData }));
-  return { levels, zero };
+  return zero;
 }
 
 /** `rows × columns` values transposed to `columns × rows`. */

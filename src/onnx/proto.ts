@@ -1,8 +1,9 @@
 // Reading and writing ONNX ModelProto files; the only module that touches the protobuf schema package.
-import { readFileSync, existsSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, sep } from 'node:path';
 import onnxPkg from 'onnx-proto';
 import { ModelError } from '../errors.js';
+import { NotRegularFileError, readRegularFile as readRegular } from '../regular-file.js';
 
 export const onnx = onnxPkg.onnx;
 export type ModelProto = onnxPkg.onnx.ModelProto;
@@ -52,13 +53,12 @@ export function readModel(file: string): ModelProto {
 
 /** Reads a file that must be a regular one: a FIFO or device would block or never end, a folder has no bytes. */
 function readRegularFile(file: string, expected: string): Buffer {
-  const kind = statSync(file);
-  if (!kind.isFile())
-    throw new ModelError(
-      `${file}: is ${kind.isDirectory() ? 'a folder' : 'not a regular file'}, expected ${expected}`,
-      file,
-    );
-  return readFileSync(file);
+  try {
+    return readRegular(file);
+  } catch (err) {
+    if (err instanceof NotRegularFileError) throw new ModelError(`${file}: ${err.message}, expected ${expected}`, file);
+    throw err;
+  }
 }
 
 /** Bytes per element of the data types an initializer can have here; 4-bit types count half a byte. */

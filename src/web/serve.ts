@@ -2,7 +2,7 @@
 // tsc-built dist/web/main.js), onnxruntime-web's wasm build from node_modules, OUT/model.onnx, and a
 // listing of images to classify with their true labels. Only requests addressed to the bound host and
 // port are answered, and the listing names files relative to the folders it serves.
-import { NotRegularFileError, readRegularFile } from '../data/regular-file.js';
+import { NotRegularFileError, readRegularFile } from '../regular-file.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createReadStream, existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, relative, resolve, sep } from 'node:path';
@@ -94,7 +94,7 @@ async function readServable(item: ImageItem, realRoot: string, name: string): Pr
     // noFollow: a symlink put in place of the checked path after realpath is refused, not followed.
     bytes = readRegularFile(real, { noFollow: true });
   } catch (err) {
-    if (err instanceof NotRegularFileError) return err.message;
+    if (err instanceof NotRegularFileError) return `${err.message}, not an image file`;
     return `cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
   }
   let format: string | undefined;

@@ -1,6 +1,7 @@
-// Reading a file that must be a regular one, without blocking: opening a FIFO for reading waits for a writer (an
-// `x.jpg` that is a FIFO hung eval and serve), so the file is opened non-blocking and checked on its descriptor,
-// which also leaves no moment in which another file can be put in its place.
+// Reading a file that must be a regular one (an image, a served file, an ONNX model or its external data), without
+// blocking: opening a FIFO for reading waits for a writer (an `x.jpg` that is a FIFO hung eval and serve), so the
+// file is opened non-blocking and checked on its descriptor, which also leaves no moment in which another file can
+// be put in its place.
 import { closeSync, constants, fstatSync, openSync, readFileSync, type Stats } from 'node:fs';
 
 /** What a file that is not a regular one is, in words. */
@@ -12,6 +13,7 @@ function kindOf(stats: Stats): string {
   return 'not a regular file';
 }
 
+/** A file that is not a regular one; its message says what it is ('is a FIFO'). */
 export class NotRegularFileError extends Error {}
 
 /** The bytes of `file`; NotRegularFileError where it is a FIFO, socket, device or folder. `noFollow`: refuse links. */
@@ -20,7 +22,7 @@ export function readRegularFile(file: string, options: { noFollow?: boolean } = 
   const fd = openSync(file, flags);
   try {
     const stats = fstatSync(fd);
-    if (!stats.isFile()) throw new NotRegularFileError(`is ${kindOf(stats)}, not an image file`);
+    if (!stats.isFile()) throw new NotRegularFileError(`is ${kindOf(stats)}`);
     return readFileSync(fd);
   } finally {
     closeSync(fd);
