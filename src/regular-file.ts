@@ -14,7 +14,11 @@ function kindOf(stats: Stats): string {
 }
 
 /** A file that is not a regular one; its message says what it is ('is a FIFO'). */
-export class NotRegularFileError extends Error {}
+export class NotRegularFileError extends Error {
+  constructor(readonly kind: string) {
+    super(`is ${kind}`);
+  }
+}
 
 /** The bytes of `file`; NotRegularFileError where it is a FIFO, socket, device or folder. `noFollow`: refuse links. */
 export function readRegularFile(file: string, options: { noFollow?: boolean } = {}): Buffer {
@@ -22,7 +26,7 @@ export function readRegularFile(file: string, options: { noFollow?: boolean } = 
   const fd = openSync(file, flags);
   try {
     const stats = fstatSync(fd);
-    if (!stats.isFile()) throw new NotRegularFileError(`is ${kindOf(stats)}`);
+    if (!stats.isFile()) throw new NotRegularFileError(kindOf(stats));
     return readFileSync(fd);
   } finally {
     closeSync(fd);

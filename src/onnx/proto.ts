@@ -56,7 +56,11 @@ function readRegularFile(file: string, expected: string): Buffer {
   try {
     return readRegular(file);
   } catch (err) {
-    if (err instanceof NotRegularFileError) throw new ModelError(`${file}: ${err.message}, expected ${expected}`, file);
+    if (err instanceof NotRegularFileError)
+      throw new ModelError(
+        `${file}: is ${err.kind === 'a folder' ? 'a folder' : 'not a regular file'}, expected ${expected}`,
+        file,
+      );
     throw err;
   }
 }
