@@ -6,6 +6,7 @@ import { Graph } from './onnx/graph.js';
 import { foldBatchNorms, type BatchNormFolding } from './onnx/fold-batchnorm.js';
 import { parsePreprocessorConfig, type Preprocessing } from './data/preprocessor-config.js';
 import { ConfigError, ModelError } from './errors.js';
+import { MAX_SIDE } from './options/values.js';
 
 export interface PreprocessingOverrides {
   /** Input height and width. */
@@ -187,6 +188,17 @@ function checkRunnable(graph: Graph, imageInput: ValueInfoProto, file: string): 
   if (typeof shape[3] === 'number' && [1, 3, 4].includes(shape[3]) && !(typeof shape[1] === 'number' && shape[1] <= 4))
     throw new ModelError(
       `${file}: input '${imageInput.name}' [${shape.join(', ')}] is channels-last; evolq takes channels-first [batch, C, H, W] inputs: export the model with NCHW input`,
+      file,
+    );
+  const [, channels, height, width] = shape;
+  if (
+    channels === 0 ||
+    height === 0 ||
+    width === 0 ||
+    [height, width].some((d) => typeof d === 'number' && d > MAX_SIDE)
+  )
+    throw new ModelError(
+      `${file}: input '${imageInput.name}' [${shape.join(', ')}] is not an image size evolq can feed (sides 1..${MAX_SIDE}, at least one channel)`,
       file,
     );
   const batch = shape[0];

@@ -9,7 +9,7 @@ import { evaluateModel } from '../pipeline/evaluate-model.js';
 import { quantize } from '../pipeline/quantize.js';
 import { serveDemo } from '../web/serve.js';
 import { landscape } from '../pipeline/landscape.js';
-import { resolveOptions } from '../options/resolve.js';
+import { FLAG_NAMING, resolveOptions } from '../options/resolve.js';
 import { usage, commandUsage } from '../options/usage.js';
 import type { Command } from '../options/spec.js';
 import { StderrProgress, silentProgress } from '../progress.js';
@@ -30,7 +30,7 @@ function modelRequest({ request }: CommandLine) {
 }
 
 async function inspectCommand(line: CommandLine): Promise<string> {
-  const recipe = resolveOptions(line.options, 'inspect');
+  const recipe = resolveOptions(line.options, 'inspect', FLAG_NAMING);
   const report = inspectModel(line.positionals[0], recipe.searchSpace, { modelFile: line.request.modelFile }, recipe);
   return line.request.json ? JSON.stringify(report) : formatInspect(report);
 }
@@ -41,7 +41,7 @@ async function evalCommand(line: CommandLine): Promise<string> {
   const accuracy = await evaluateModel(line.positionals[0], {
     data: request.data!,
     limit: request.limit,
-    batchSize: resolveOptions(line.options, 'eval').batchSize,
+    batchSize: resolveOptions(line.options, 'eval', FLAG_NAMING).batchSize,
     ...modelOptions,
     runtime,
     progress,
@@ -58,7 +58,8 @@ async function quantizeCommand(line: CommandLine): Promise<string> {
     calib: request.calib!,
     out: request.out!,
     eval: request.eval,
-    options: line.options,
+    // Resolved here so that a bad value is named by its flag; the library names it as a request field.
+    options: resolveOptions(line.options, 'quantize', FLAG_NAMING),
     ...modelRequest(line),
   });
   return request.json ? JSON.stringify(report) : formatQuantize(report, request.out!);
@@ -75,7 +76,7 @@ async function landscapeCommand(line: CommandLine): Promise<string> {
     points: request.points,
     radius: request.radius,
     grid: request.grid,
-    options: line.options,
+    options: resolveOptions(line.options, 'landscape', FLAG_NAMING),
     ...modelRequest(line),
   });
   return request.json ? JSON.stringify(result) : formatLandscape(result, request.out!);

@@ -47,8 +47,61 @@ export function readModel(file: string): ModelProto {
     throw new ModelError(`${file}: not an ONNX model (no graph or IR version found)`, file);
   }
   const files = new Map<string, Buffer>();
-  for (const tensor of model.graph.initializer ?? []) loadExternalData(tensor, dirname(file), file, files);
+  for (const tensor of model.graph.initializer ?? []) {
+    loadExternalData(tensor, dirname(file), file, files);
+    checkTensorData(tensor, file);
+  }
   return model;
+}
+
+/** The typed field that holds a tensor's values when it has no raw_data, by data type (ONNX's storage rules). */
+function typedValues(tensor: TensorProto): { length: number } | null | undefined {
+  switch (tensor.dataType) {
+    case DataType.FLOAT:
+      return tensor.floatData;
+    case DataType.DOUBLE:
+      return tensor.doubleData;
+    case DataType.INT64:
+      return tensor.int64Data;
+    case DataType.INT32:
+    case DataType.UINT8:
+    case DataType.INT8:
+    case DataType.BOOL:
+    case DataType.FLOAT16:
+    case DataType.UINT4:
+    case DataType.INT4:
+      return tensor.int32Data;
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * An initializer whose shape is not sizes >= 0, or whose data is not as long as its shape and type say, is refused
+ * here: evolq reads weights before onnxruntime sees the model, and a short tensor would be read past its end.
+ */
+function checkTensorData(tensor: TensorProto, file: string): void {
+  const dims = tensorDims(tensor);
+  const what = `initializer '${tensor.name}' of shape [${dims.join(', ')}]`;
+  if (dims.some((d) => !Number.isSafeInteger(d) || d < 0))
+    throw new ModelError(`${file}: ${what} has a size that is not a whole number >= 0: the file is damaged`, file);
+  const count = dims.reduce((a, b) => a * b, 1);
+  const elementBytes = ELEMENT_BYTES[tensor.dataType ?? 0];
+  if (elementBytes === undefined) return;
+  const raw = tensor.rawData?.length ?? 0;
+  if (raw > 0 || count === 0) {
+    const expected = Math.ceil(count * elementBytes);
+    if (raw !== expected)
+      throw new ModelError(`${file}: ${what} needs ${expected} bytes, its data has ${raw}: the file is damaged`, file);
+    return;
+  }
+  const values = typedValues(tensor)?.length ?? 0;
+  const expected = elementBytes < 1 ? Math.ceil(count * elementBytes) : count;
+  if (values !== expected)
+    throw new ModelError(
+      `${file}: ${what} needs ${expected} values, its data has ${values}: the file is damaged`,
+      file,
+    );
 }
 
 /** Reads a file that must be a regular one: a FIFO or device would block or never end, a folder has no bytes. */
@@ -128,13 +181,6 @@ function loadExternalData(tensor: TensorProto, dir: string, modelFile: string, f
       dataFile,
     );
   }
-  const elementBytes = ELEMENT_BYTES[tensor.dataType ?? 0];
-  const expected = elementBytes && Math.ceil(tensorDims(tensor).reduce((a, b) => a * b, 1) * elementBytes);
-  if (expected !== undefined && length !== expected)
-    throw new ModelError(
-      `${dataFile}: ${what} of shape [${tensorDims(tensor).join(', ')}] needs ${expected} bytes, its external data has ${length}`,
-      dataFile,
-    );
   tensor.rawData = whole.subarray(offset, offset + length);
   tensor.dataLocation = onnx.TensorProto.DataLocation.DEFAULT;
   tensor.externalData = [];

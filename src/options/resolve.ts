@@ -19,8 +19,27 @@ export const PRESETS: Readonly<Record<Preset, Partial<QuantizeOptions>>> = {
   ) as Partial<QuantizeOptions>,
 };
 
-/** The flag that sets an option, for messages. */
+/** The flag that sets an option, for the command line's messages. */
 export const flagOf = (name: string) => `--${flagName(name)}`;
+
+/** How a message names an option and one of its settings: by flag (the CLI) or by request field (the library). */
+export interface OptionNaming {
+  /** `--w-bits` or `options.wBits`. */
+  option(name: string): string;
+  /** `--w-bits 4`, `--no-ptf` or `options.wBits: 4`, `options.ptf: false`. */
+  setting(name: string, value: unknown): string;
+}
+
+export const FLAG_NAMING: OptionNaming = {
+  option: flagOf,
+  setting: (name, value) =>
+    value === false ? `--no-${flagName(name)}` : value === true ? flagOf(name) : `${flagOf(name)} ${value}`,
+};
+
+export const FIELD_NAMING: OptionNaming = {
+  option: (name) => `options.${name}`,
+  setting: (name, value) => `options.${name}: ${typeof value === 'string' ? `'${value}'` : String(value)}`,
+};
 
 /** An option's default where nothing was given: the command's, the preset's, at low activation bits, or the table's. */
 function defaultOf(name: QuantizeOptionName, command: Command, preset: Preset, aBits: number): unknown {
@@ -31,11 +50,18 @@ function defaultOf(name: QuantizeOptionName, command: Command, preset: Preset, a
   return s.default;
 }
 
-/** Fills defaults and checks every field; throws ConfigError naming the flag. */
+/**
+ * Fills defaults and checks every field; throws ConfigError naming the option as `label` does: the request field
+ * (`options.wBits`) by default, the flag where the CLI resolves its options before calling the library.
+ */
 export function resolveOptions(
-  partial: GivenOptions | Partial<Record<QuantizeOptionName, unknown>>,
+  partial: GivenOptions,
   command: Command = 'quantize',
+  naming: OptionNaming = FIELD_NAMING,
 ): QuantizeOptions {
+  if (typeof partial !== 'object' || partial === null || Array.isArray(partial))
+    throw new ConfigError(`options must be an object, got ${Array.isArray(partial) ? 'an array' : String(partial)}`);
+  const label = naming.option;
   const given = Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) as Partial<
     Record<QuantizeOptionName, unknown>
   >;
@@ -43,36 +69,37 @@ export function resolveOptions(
     if (!(name in QUANTIZE_OPTIONS))
       throw new ConfigError(`Unknown option "${name}". Should be one of: ${NAMES.join(', ')}.`, name);
   }
-  const preset = spec('preset').parse(given.preset ?? DEFAULTS.preset, flagOf('preset')) as Preset;
-  const aBits = spec('aBits').parse(given.aBits ?? defaultOf('aBits', command, preset, 8), flagOf('aBits')) as number;
+  const preset = spec('preset').parse(given.preset ?? DEFAULTS.preset, label('preset')) as Preset;
+  const aBits = spec('aBits').parse(given.aBits ?? defaultOf('aBits', command, preset, 8), label('aBits')) as number;
   const resolved = Object.fromEntries(
     NAMES.map((name) => {
       const value = name in given ? given[name] : defaultOf(name, command, preset, aBits);
-      return [name, spec(name).parse(value, flagOf(name))];
+      return [name, spec(name).parse(value, label(name))];
     }),
   ) as QuantizeOptions;
-  checkCombinations(resolved);
+  checkCombinations(resolved, naming);
   return resolved;
 }
 
-function checkCombinations(o: QuantizeOptions): void {
+function checkCombinations(o: QuantizeOptions, { option, setting }: OptionNaming): void {
+  const [format, wBits] = [option('exportFormat'), option('wBits')];
   const formatBits: readonly number[] = EXPORT_FORMATS[o.exportFormat].wBits;
   if (!formatBits.includes(o.wBits)) {
     throw new ConfigError(
-      `--export-format ${o.exportFormat} stores ${formatBits.join(' or ')}-bit weights, not ${o.wBits}: give --w-bits ${formatBits.join(' or ')} or another --export-format`,
-      '--export-format',
+      `${setting('exportFormat', o.exportFormat)} stores ${formatBits.join(' or ')}-bit weights, not ${o.wBits}: give ${wBits} ${formatBits.join(' or ')} or another ${format}`,
+      format,
     );
   }
   if (o.weightCorrection && o.exportFormat === 'blocked') {
     throw new ConfigError(
-      '--weight-correction (part of --preset paper) rescales whole output channels and is not written for --export-format blocked: give another --export-format',
-      '--weight-correction',
+      `${option('weightCorrection')} (part of ${setting('preset', 'paper')}) rescales whole output channels and is not written for ${setting('exportFormat', 'blocked')}: give another ${format}`,
+      option('weightCorrection'),
     );
   }
   if (o.start === 'fitted' && !o.ptf) {
     throw new ConfigError(
-      '--start fitted refits the PTF of the LayerNorm inputs, and --no-ptf turns PTF off: drop one of them',
-      '--start',
+      `${setting('start', 'fitted')} refits the PTF of the LayerNorm inputs, and ${setting('ptf', false)} turns PTF off: drop one of them`,
+      option('start'),
     );
   }
 }

@@ -103,10 +103,10 @@ export function bytes(value: unknown, flag: string): number {
   return size;
 }
 
-/** "32" or "224x224" → [height, width]. */
 /** The largest input side --size takes: a 4096×4096 image is 200 MB as float32 at batch 1. */
 export const MAX_SIDE = 4096;
 
+/** "32" or "224x224" → [height, width]. */
 export function size(value: unknown, flag: string): [number, number] {
   const parts = Array.isArray(value)
     ? value

@@ -4,7 +4,7 @@
 import { checkRequest, RUN_FIELDS } from '../options/request.js';
 import { existsSync, readFileSync } from 'node:fs';
 import type { ModelOptions } from '../model.js';
-import { prepare, calibrateBaseline, type Prepared } from './prepare.js';
+import { prepare, calibrateBaseline, type Prepared, requireLoadable } from './prepare.js';
 import { materialize } from '../quant/materialize.js';
 import { limitPerClass, decodeImagesWithProgress, type ImageBatch } from '../data/imagefolder.js';
 import { Fitness } from '../fitness/fitness.js';
@@ -70,6 +70,7 @@ export async function landscape(request: LandscapeRequest): Promise<LandscapeFil
   const { model, evalFolder, splits } = prepared;
   const index = chosenUnit(request.unit, prepared, options.searchSpace);
   const unit = prepared.units[index];
+  await requireLoadable(runner, model);
   const out = OutputDir.open(request.out, { extend: true, command: 'landscape' });
   try {
     const calibImages = await decodeImagesWithProgress(splits.calibration, model.preprocessing, progress);

@@ -56,6 +56,15 @@ export function prepare(request: PrepareRequest): Prepared {
   return { model, points, units, calibFolder, evalFolder, rng, splits };
 }
 
+/**
+ * onnxruntime loads the model file as the user gave it (its own checks of the graph, before evolq edits a copy):
+ * a model it refuses is named now, not as an 'in-memory model' after the images are decoded.
+ */
+export async function requireLoadable(runner: Runner, model: LoadedModel): Promise<void> {
+  const session = await runner.createSession(model.file, { optimization: 'disabled' });
+  await session.release();
+}
+
 /** The FQ-ViT baseline's calibration table from decoded calibration images, with the quantize options. */
 export function calibrateBaseline(
   runner: Runner,

@@ -1,7 +1,7 @@
 // `evolq quantize`: model → graph → quant points → calibration → (search) → export → evaluation → files.
 // Each stage is a function of its own module here; this one shows how their outputs feed each other.
 import type { ModelOptions } from '../model.js';
-import { prepare, calibrateBaseline, type Prepared } from './prepare.js';
+import { prepare, calibrateBaseline, requireLoadable, type Prepared } from './prepare.js';
 import { decodeImagesWithProgress, type ImageBatch, type SkippedImage } from '../data/imagefolder.js';
 import { CHECKPOINT_FILE } from '../search/checkpoint.js';
 import { settleFloatLayers } from './float-fallback.js';
@@ -54,6 +54,7 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
   let prepared = prepare({ ...request, options, holdout: { count: options.holdout, option: 'holdout' } });
   const { model, splits } = prepared;
   refuseUnsearchable(prepared, options, progress);
+  await requireLoadable(runner, model);
   const out = OutputDir.open(request.out, { keep: options.resume, command: 'quantize', checkpoint: CHECKPOINT_FILE });
   const skippedImages: SkippedImage[] = [];
   const skipped = options.skipBadImages ? skippedImages : undefined;

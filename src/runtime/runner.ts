@@ -154,12 +154,12 @@ export class OrtRunner implements Runner {
     const sessionOptions: ort.InferenceSession.SessionOptions = {
       graphOptimizationLevel: options.optimization ?? 'all',
       executionProviders: [this.device],
+      // Errors only: its load-time warnings (an old opset, a duplicate initializer) are printed in colour beside
+      // evolq's own one-line message and say nothing the error does not.
+      logSeverityLevel: 3,
     };
     sessionOptions.intraOpNumThreads = options.threads ?? this.threads;
-    if (options.optimizedModelPath) {
-      sessionOptions.optimizedModelFilePath = options.optimizedModelPath;
-      sessionOptions.logSeverityLevel = 3; // its warning that the dump is hardware-specific is expected here
-    }
+    if (options.optimizedModelPath) sessionOptions.optimizedModelFilePath = options.optimizedModelPath;
     if (options.profile) sessionOptions.enableProfiling = true;
     if (options.spinning === false) sessionOptions.extra = { session: { intra_op: { allow_spinning: '0' } } };
     try {
@@ -177,11 +177,26 @@ export class OrtRunner implements Runner {
         );
       const where = typeof model === 'string' ? model : 'in-memory model';
       throw new ModelError(
-        `${where}: onnxruntime could not load it: ${(err as Error).message.split('\n')[0]}`,
+        `${where}: onnxruntime could not load it: ${loadErrorReason(first)}`,
         typeof model === 'string' ? model : undefined,
       );
     }
   }
 }
+
+/**
+ * onnxruntime's load error without what the message around it already says: 'Load model from FILE failed:' and the
+ * C++ source location and signature it prefixes to some ('/onnxruntime_src/…/model.cc:202 onnxruntime::Model::Model(…)').
+ */
+export function loadErrorReason(message: string): string {
+  return message
+    .replace(/^Load model from .*? failed:\s*/, '')
+    .replace(/^\/onnxruntime_src\/\S+:\d+ .*?\) (?=[A-Z])/, '')
+    .trim();
+}
+
+// onnxruntime's own log, for the process: errors only. Its warnings (a telemetry ID it cannot store in a read-only
+// home) came out in colour before evolq's one-line messages.
+ort.env.logLevel = 'error';
 
 export const defaultRunner: Runner = new OrtRunner();

@@ -17,7 +17,7 @@ test("the CLI's choices, help and errors come from the registries", () => {
   assert.throws(() => resolveOptions({ observer: 'mean' }), new RegExp(`Should be one of: ${OBSERVERS.join(', ')}\\.`));
   assert.throws(
     () => resolveOptions({ exportFormat: 'fp8' }),
-    new RegExp(`--export-format: "fp8". Should be one of: ${EXPORT_FORMAT_NAMES.join(', ')}\\.`),
+    new RegExp(`options\\.exportFormat: "fp8". Should be one of: ${EXPORT_FORMAT_NAMES.join(', ')}\\.`),
   );
   for (const name of OBSERVERS) assert.equal(typeof OBSERVER_REGISTRY[name].params, 'function');
 });

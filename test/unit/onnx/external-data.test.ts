@@ -60,7 +60,10 @@ test('external data offsets and lengths are byte counts within the file, and the
     [{ location: 'weights.bin', length: '1e3' }, /length '1e3', not a byte count/],
     [{ location: 'weights.bin', offset: '16', length: '32' }, /truncated, initializer 'W' needs bytes 16\.\.48 of 32/],
     [{ location: 'weights.bin', offset: '64' }, /truncated/],
-    [{ location: 'weights.bin', length: '16' }, /shape \[4, 2\] needs 32 bytes, its external data has 16/],
+    [
+      { location: 'weights.bin', length: '16' },
+      /initializer 'W' of shape \[4, 2\] needs 32 bytes, its data has 16: the file is damaged/,
+    ],
     [{ location: 'missing.bin' }, /missing\.bin for initializer 'W' is missing/],
     [{ location: '' }, /is external but names no location/],
   ];

@@ -38,6 +38,20 @@ test('the library checks its requests at the boundary, naming the field as the A
     landscape({ model: DEFAULT_MODEL, calib: CALIB, out: join(tempDir(), 'o'), points: 1 }),
     /points must be an integer in 3\.\.10001, got "1"/,
   );
+  // Recipe options are named as request fields; the CLI resolves them itself and names its flags.
+  const out = join(tempDir(), 'o');
+  await assert.rejects(
+    quantize({ model: DEFAULT_MODEL, calib: CALIB, out, options: { wBits: 5 as never } }),
+    /^ConfigError: Unsupported options\.wBits: "5"\. Should be one of: 8, 4, 3\.$/,
+  );
+  await assert.rejects(
+    quantize({ model: DEFAULT_MODEL, calib: CALIB, out, options: { lis: 'yes' } }),
+    /^ConfigError: options\.lis must be true or false, got "yes"$/,
+  );
+  await assert.rejects(
+    landscape({ model: DEFAULT_MODEL, calib: CALIB, out, options: { aBits: 3 as never } }),
+    /^ConfigError: Unsupported options\.aBits: "3"/,
+  );
 });
 
 test('--size takes N or HxW up to 4096 a side (99999x99999 was a RangeError deep inside)', () => {

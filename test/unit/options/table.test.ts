@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { QUANTIZE_OPTIONS } from '../../../src/options/table.js';
 import { REQUEST_OPTIONS } from '../../../src/options/request-table.js';
-import { DEFAULTS, PRESETS, resolveOptions, optionsRecord } from '../../../src/options/resolve.js';
+import { DEFAULTS, FLAG_NAMING, PRESETS, resolveOptions, optionsRecord } from '../../../src/options/resolve.js';
 import { cliMarkdown, commandUsage, usage } from '../../../src/options/usage.js';
 import { parseCommand } from '../../../src/cli/args.js';
 import { flagName, recordName } from '../../../src/options/spec.js';
@@ -53,15 +53,36 @@ test('the defaults, the preset and the low-activation defaults come from the tab
   assert.equal(REQUEST_OPTIONS.points.default, 41);
 });
 
-test('values are checked by the table, with errors that name the flag and list the choices', () => {
-  assert.throws(() => resolveOptions({ wBits: 5 }), /Unsupported --w-bits: "5". Should be one of: 8, 4, 3\./);
-  assert.throws(() => resolveOptions({ calibSize: '1e3' }), /--calib-size must be an integer >= 1, got "1e3"/);
-  assert.throws(() => resolveOptions({ ptf: 'no' }), /--ptf must be true or false, got "no"/);
+test('values are checked by the table, named as the library names them, or by flag where the CLI resolves them', () => {
+  assert.throws(
+    () => resolveOptions({ wBits: 5 as never }),
+    /^ConfigError: Unsupported options\.wBits: "5". Should be one of: 8, 4, 3\.$/,
+  );
+  assert.throws(() => resolveOptions({ calibSize: '1e3' }), /options\.calibSize must be an integer >= 1, got "1e3"/);
+  assert.throws(() => resolveOptions({ ptf: 'no' }), /options\.ptf must be true or false, got "no"/);
   assert.throws(() => resolveOptions({ wbits: 4 } as never), /Unknown option "wbits"/);
+  assert.throws(() => resolveOptions(null as never), /^ConfigError: options must be an object, got null$/);
   assert.equal(resolveOptions({ searchBudget: '2.5T' }).searchBudget, 2.5e12);
   assert.throws(
     () => resolveOptions({ exportFormat: 'widened', wBits: 8 }),
-    /--export-format widened stores 4 or 3-bit weights, not 8/,
+    /options\.exportFormat: 'widened' stores 4 or 3-bit weights, not 8: give options\.wBits 4 or 3 or another options\.exportFormat/,
+  );
+  assert.throws(
+    () => resolveOptions({ start: 'fitted', ptf: false }),
+    /options\.start: 'fitted' refits the PTF .*, and options\.ptf: false turns PTF off/,
+  );
+  // The CLI's naming: flags, a switch's --no- form.
+  assert.throws(
+    () => resolveOptions({ wBits: '5' }, 'quantize', FLAG_NAMING),
+    /^ConfigError: Unsupported --w-bits: "5"/,
+  );
+  assert.throws(
+    () => resolveOptions({ exportFormat: 'widened', wBits: 8 }, 'quantize', FLAG_NAMING),
+    /--export-format widened stores 4 or 3-bit weights, not 8: give --w-bits 4 or 3 or another --export-format/,
+  );
+  assert.throws(
+    () => resolveOptions({ start: 'fitted', ptf: false }, 'quantize', FLAG_NAMING),
+    /--start fitted refits the PTF .*, and --no-ptf turns PTF off/,
   );
 });
 

@@ -30,6 +30,6 @@ test('--float-layers: a named layer or op type loses its weight quantizer and it
   assert.deepEqual(resolveOptions({}).floatLayers, []);
   assert.throws(
     () => resolveOptions({ floatLayers: 'Conv,,Gemm' }),
-    /--float-layers must be names separated by commas/,
+    /options\.floatLayers must be names separated by commas/,
   );
 });

@@ -287,12 +287,12 @@ test("--preset paper sets the four recipe options and the authors' search over t
   assert.equal(resolveOptions({ preset: 'paper', select: 'kl' }).select, 'kl');
   assert.throws(
     () => resolveOptions({ preset: 'paper', wBits: 4, exportFormat: 'blocked' }),
-    /--weight-correction .* not written for --export-format blocked/,
+    /options\.weightCorrection \(part of options\.preset: 'paper'\) .* not written for options\.exportFormat: 'blocked'/,
   );
   assert.equal(resolveOptions({ integerLayerNorm: true }).extraPoints, false, 'each option stands alone');
   assert.throws(
     () => resolveOptions({ preset: 'fq-vit' }),
-    /Unsupported --preset: "fq-vit". Should be one of: default, paper\./,
+    /Unsupported options\.preset: "fq-vit". Should be one of: default, paper\./,
   );
 });
 
