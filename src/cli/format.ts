@@ -66,6 +66,7 @@ export function formatQuantize(report: QuantizeReport, out: string): string {
       ]
     : [];
   return [
+    ...(report.verdict ? [report.verdict.text] : []),
     `${s.model}: W${s.wBits}A${s.aBits}${weightLevelNote(s)} ${s.method}, observer ${s.observer}${s.ptf ? ', PTF' : ''}${s.lis ? ', log2 softmax' : ''}${s.biasCorrection ? ', bias correction' : ''}`,
     `evaluated on ${report.evaluatedOn.n} images of ${report.evaluatedOn.images}`,
     `${''.padEnd(18)}${'top-1'.padStart(8)}${'top-5'.padStart(9)}${'KL to float'.padStart(13)}${'agrees'.padStart(9)}`,

@@ -46,6 +46,10 @@ async function evalCommand(line: CommandLine): Promise<string> {
     runtime,
     progress,
   });
+  if (accuracy.constantOutput)
+    progress.log(
+      `warning: the model gives all ${accuracy.n} images the same output: its weights or its preprocessing do not depend on the image`,
+    );
   return request.json
     ? JSON.stringify({ top1: accuracy.top1, top5: accuracy.top5, n: accuracy.n, seconds: accuracy.seconds })
     : formatEval(accuracy);

@@ -2,7 +2,7 @@
 import type { Session, FloatTensor } from '../runtime/runner.js';
 import type { ImageSource } from '../data/source.js';
 import { batchRanges, sliceBatch, type ImageBatch } from '../data/imagefolder.js';
-import { sameTop1, topkHits, type Accuracy } from './metrics.js';
+import { sameRows, sameTop1, topkHits, type Accuracy } from './metrics.js';
 import { kl } from '../fitness/losses.js';
 import { silentProgress, type Progress } from '../progress.js';
 import { EvolqError, DataError } from '../errors.js';
@@ -30,7 +30,16 @@ export async function evaluateAccuracy(
   reference?: number,
 ): Promise<Accuracy[]> {
   const run = Math.max(1, Math.ceil(batchSize / Math.max(1, targets.length)));
-  const hits = targets.map(() => ({ top1: 0, top5: 0, kl: 0, agree: 0 }));
+  const hits = targets.map(() => ({
+    top1: 0,
+    top5: 0,
+    kl: 0,
+    agree: 0,
+    correct: new Uint8Array(source.count),
+    first: undefined as Float32Array | undefined,
+    constant: true,
+    classes: 0,
+  }));
   // The reference runs first, so each run's logits of the others meet its own.
   const order =
     reference === undefined ? [...targets.keys()] : [reference, ...[...targets.keys()].filter((t) => t !== reference)];
@@ -67,9 +76,13 @@ export async function evaluateAccuracy(
             throw new EvolqError(
               `output '${target.outputName}' is ${Number.isNaN(logits.data[bad]) ? 'NaN' : 'infinite'} for image ${n - batch.dims[0] + start + Math.floor(bad / classes) + 1} of the evaluation: the model, or its preprocessing (rescale_factor, image_mean, image_std), does not compute numbers`,
             );
-          const h = topkHits(logits.data, classes, part.labels);
+          const at = n - batch.dims[0] + start;
+          const h = topkHits(logits.data, classes, part.labels, hits[t].correct.subarray(at, at + part.dims[0]));
           hits[t].top1 += h.top1;
           hits[t].top5 += h.top5;
+          hits[t].classes = classes;
+          hits[t].first ??= logits.data.slice(0, classes);
+          if (hits[t].constant) hits[t].constant = sameRows(logits.data, classes, hits[t].first!);
           if (t === reference) {
             referenceLogits[r] = logits.data;
           } else if (reference !== undefined) {
@@ -90,6 +103,9 @@ export async function evaluateAccuracy(
     top1: h.top1 / n,
     top5: h.top5 / n,
     n,
+    correct: h.correct.subarray(0, n),
+    constantOutput: n > 1 && h.constant,
+    classes: h.classes,
     ...(reference !== undefined && t !== reference ? { toReference: { kl: h.kl / n, agreement: h.agree / n } } : {}),
   }));
 }

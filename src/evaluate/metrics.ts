@@ -6,10 +6,24 @@ export interface Accuracy {
   n: number;
   /** Against the float model on the same images: mean KL(softmax(float) ‖ softmax(this)) and top-1 agreement. */
   toReference?: { kl: number; agreement: number };
+  /** Per image, in evaluation order: 1 where the top-1 class is the label (for paired comparisons; not reported). */
+  correct?: Uint8Array;
+  /** Every image got the same output (within float rounding): a model that computes nothing from its input. */
+  constantOutput?: boolean;
+  /** The number of classes the model outputs. */
+  classes?: number;
 }
 
-/** Counts of rows whose label is within the top 1 and top 5 logits (ties go to the lower class index). */
-export function topkHits(logits: Float32Array, classes: number, labels: Int32Array): { top1: number; top5: number } {
+/**
+ * Counts of rows whose label is within the top 1 and top 5 logits (ties go to the lower class index); `correct`, where
+ * given, gets 1 at each row whose top-1 is right.
+ */
+export function topkHits(
+  logits: Float32Array,
+  classes: number,
+  labels: Int32Array,
+  correct?: Uint8Array,
+): { top1: number; top5: number } {
   let top1 = 0;
   let top5 = 0;
   for (let row = 0; row < labels.length; row++) {
@@ -23,6 +37,7 @@ export function topkHits(logits: Float32Array, classes: number, labels: Int32Arr
     }
     if (rank < 1) top1++;
     if (rank < 5) top5++;
+    if (correct) correct[row] = rank < 1 ? 1 : 0;
   }
   return { top1, top5 };
 }
@@ -39,4 +54,13 @@ export function argmax(x: ArrayLike<number>, offset: number, n: number): number 
   let best = 0;
   for (let i = 1; i < n; i++) if (x[offset + i] > x[offset + best]) best = i;
   return best;
+}
+
+/** Whether every row of `rows` × `width` values equals `first` within float rounding (relative 1e-5). */
+export function sameRows(values: Float32Array, width: number, first: ArrayLike<number>): boolean {
+  let scale = 0;
+  for (let c = 0; c < width; c++) scale = Math.max(scale, Math.abs(first[c]));
+  const tolerance = 1e-5 * Math.max(1, scale);
+  for (let i = 0; i < values.length; i++) if (Math.abs(values[i] - first[i % width]) > tolerance) return false;
+  return true;
 }

@@ -6,6 +6,7 @@ import type { SkippedImage } from '../data/imagefolder.js';
 import type { Accuracy } from '../evaluate/metrics.js';
 import type { QuantizeOptions } from '../options/table.js';
 import type { RuntimeReport } from '../runtime/runner.js';
+import { verdictOf } from '../evaluate/verdict.js';
 import type { QuantizeReport } from '../report/types.js';
 import { floatLayerNodes, layerClass } from '../quant/float-layers.js';
 import type { FloatFallback } from './float-fallback.js';
@@ -47,7 +48,18 @@ export function quantizeReport(run: QuantizeRun): QuantizeReport {
   const { model, points, units, evalFolder } = run.prepared;
   const counts: Record<string, number> = {};
   for (const p of points) counts[p.kind] = (counts[p.kind] ?? 0) + 1;
+  const verdict = verdictOf({
+    name: `W${options.wBits}A${options.aBits} ${accuracy.evolq ? 'Evol-Q' : 'baseline'} model.onnx`,
+    fp: accuracy.fp,
+    baseline: accuracy.baseline,
+    exported: accuracy.exported,
+    searched: accuracy.evolq !== undefined,
+    sizeRatio: exported.bytes.length / exported.floatBytes,
+    speedup: run.speed?.speedup.batch1,
+    seed: options.seed,
+  });
   return {
+    ...(verdict ? { verdict } : {}),
     settings: { ...options, model: model.file, calib: request.calib, eval: request.eval ?? null },
     evaluatedOn: {
       images: request.eval ?? `${request.calib} (holdout split)`,

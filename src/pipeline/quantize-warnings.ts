@@ -16,6 +16,8 @@ const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
 
 export function quantizeWarnings(run: {
   accuracy: QuantizedAccuracy;
+  /** For a model without id2label, the class folders the evaluated images came from (taken in sorted order). */
+  classFolders?: number;
   speed?: SpeedReport;
   options: SpeedOptions;
   /** The kernels of model.onnx that saturate on x86 without VNNI (src/export/saturation.ts). */
@@ -34,7 +36,35 @@ export function quantizeWarnings(run: {
     ...saturationWarnings(saturable),
     ...(speed ? speedWarnings(speed, options) : []),
     ...accuracyWarnings(accuracy),
+    ...evaluationWarnings(accuracy, run.classFolders),
   ];
+}
+
+/** Below this share of images with float's top-1, a quantized model is another model, whatever its top-1. */
+export const AGREEMENT_FLOOR = 0.9;
+
+/**
+ * Warnings where the evaluation measures little: the float model gives every image the same output, a model without
+ * id2label has another number of classes than the folders, or model.onnx agrees with float on fewer than 90% of the
+ * images.
+ */
+export function evaluationWarnings(accuracy: QuantizedAccuracy, classFolders?: number): string[] {
+  const { fp, exported } = accuracy;
+  const warnings: string[] = [];
+  if (fp.constantOutput)
+    warnings.push(
+      `the float model gives all ${fp.n} evaluated images the same output: its weights or its preprocessing do not depend on the image, and its accuracies measure nothing`,
+    );
+  if (classFolders !== undefined && fp.classes && fp.classes !== classFolders)
+    warnings.push(
+      `the model outputs ${fp.classes} classes and its config.json has no id2label: the ${classFolders} class folders were taken as classes 0..${classFolders - 1} in sorted order, so top-1 means something only if that is the model's order; add id2label to config.json`,
+    );
+  const agreement = exported.toReference?.agreement;
+  if (agreement !== undefined && agreement < AGREEMENT_FLOOR && !fp.constantOutput)
+    warnings.push(
+      `model.onnx has float's top-1 on only ${pct(agreement)} of the images: it computes another model; try more weight or activation bits, --method evolq, or --float-layers for the layers that lose most`,
+    );
+  return warnings;
 }
 
 /** One warning where model.onnx has kernels that x86 CPUs without VNNI saturate (src/export/saturation.ts). */

@@ -95,7 +95,17 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
       ? await timeExported(runner, model, exported, { holdout, source }, options.batchSize)
       : undefined;
     if (speed) clock.lap('speed');
-    const warnings = quantizeWarnings({ accuracy, speed, options, saturable: exported.saturable, prepared });
+    const classFolders = model.labels
+      ? undefined
+      : new Set((prepared.evalFolder ?? prepared.calibFolder).items.map((i) => i.label)).size;
+    const warnings = quantizeWarnings({
+      accuracy,
+      speed,
+      options,
+      saturable: exported.saturable,
+      prepared,
+      classFolders,
+    });
     for (const warning of warnings) progress.log(`warning: ${warning}`);
     const written = writeModelFiles(out, prepared, table, exported, options);
     clock.lap('write');

@@ -21,7 +21,8 @@ figure { display: inline-block; margin: .5rem 1rem .5rem 0; vertical-align: top;
 /** Settings, Accuracy and Search: the sections of a quantize report. */
 async function quantizeSections(r: QuantizeReport): Promise<string[]> {
   // Reports written before warnings were recorded have none.
-  return [warningsList(r.warnings ?? []), settingsSection(r), accuracySection(r), await searchSection(r)];
+  const verdict = r.verdict ? [`<p class="verdict"><strong>${escape(r.verdict.text)}</strong></p>`] : [];
+  return [...verdict, warningsList(r.warnings ?? []), settingsSection(r), accuracySection(r), await searchSection(r)];
 }
 
 /** The settings the run used, and on which images it was evaluated. */

@@ -11,6 +11,7 @@ import type { Landscape, LandscapeSettings } from '../landscape/landscape.js';
 import type { CollectReport } from '../calibrate/collect.js';
 import type { SpillReport } from '../fitness/unit-inputs.js';
 import type { SpeedReport } from '../evaluate/speed.js';
+import type { Verdict } from '../evaluate/verdict.js';
 
 /** Accuracy on the evaluated images; a quantized model's also against the float model's on the same images. */
 export interface ScoredAccuracy {
@@ -21,6 +22,8 @@ export interface ScoredAccuracy {
 }
 
 export interface QuantizeReport {
+  /** model.onnx's top-1 against float's and the baseline's with 95% intervals, KL, size and speed, in one line. */
+  verdict?: Verdict;
   settings: QuantizeOptions & { model: string; calib: string; eval: string | null };
   evaluatedOn: { images: string; n: number; split: 'eval' | 'holdout' };
   points: Record<string, number>;

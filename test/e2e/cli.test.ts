@@ -87,6 +87,14 @@ test('quantize --method baseline writes quant.json, report.json and a simulation
   assert.equal(report.runtime.device, 'cpu', 'report.json says which execution provider ran');
   assert.equal(report.evaluatedOn.n, 300);
   assert.ok(report.baseline.top1 > 0.4, 'W4A8 keeps most of the accuracy');
+  // The verdict: model.onnx against float on the same 300 images, with its interval.
+  const v = report.verdict;
+  assert.equal(v.n, 300);
+  assert.equal(v.top1, report.exported.top1);
+  assert.ok(Math.abs(v.vsFloat.points - 100 * (report.exported.top1 - report.fp.top1)) < 1e-9);
+  assert.ok(v.vsFloat.low <= v.vsFloat.points && v.vsFloat.points <= v.vsFloat.high);
+  assert.equal(v.vsBaseline, undefined, 'no search, no comparison with the baseline');
+  assert.match(v.text, /^W4A8 baseline model\.onnx: top-1 \d+\.\d\d vs float \d+\.\d\d \([−+]\d+\.\d\d \[/);
   assert.match(result.stderr, /calibration: 300\/300/, 'progress on stderr');
   // The timing's numbers only: the machine is shared, so no ratio is asserted.
   const speed = report.exported.speed;

@@ -118,7 +118,7 @@ test('--export-format blocked: MatMulNBits in model.onnx and in the kernels repo
       out: join(tempDir(), 'out'),
       options: { floatFallback: false, wBits: 8, exportFormat: 'blocked' },
     }),
-    /--export-format blocked stores 4 or 3-bit weights, not 8/,
+    /options\.exportFormat: 'blocked' stores 4 or 3-bit weights, not 8/,
   );
   await assert.rejects(
     quantize({
@@ -127,7 +127,7 @@ test('--export-format blocked: MatMulNBits in model.onnx and in the kernels repo
       out: join(tempDir(), 'out'),
       options: { floatFallback: false, wBits: 4, exportFormat: 'blocked', preset: 'paper' },
     }),
-    /--weight-correction .* not written for --export-format blocked/,
+    /options\.weightCorrection .* not written for options\.exportFormat: 'blocked'/,
   );
 });
 

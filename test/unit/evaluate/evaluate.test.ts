@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { evaluateAccuracy, type EvaluationTarget } from '../../../src/evaluate/evaluate.js';
 import { decodedSource } from '../../../src/data/source.js';
 import type { Session, FloatTensor } from '../../../src/runtime/runner.js';
+import type { Accuracy } from '../../../src/evaluate/metrics.js';
 
 /** A model that scores class (first pixel + shift) mod 3 highest, and records the batch of each run. */
 function fakeSession(shift: number, runs: number[]): Session {
@@ -36,8 +37,10 @@ test('evaluation: targets run each batch in runs of batch / targets images, and 
     outputName: 'y',
   }));
   const [right, ...wrong] = await evaluateAccuracy(targets, decodedSource(images), 10);
-  assert.deepEqual(right, { top1: 1, top5: 1, n });
-  for (const w of wrong) assert.deepEqual(w, { top1: 0, top5: 1, n });
+  const counts = ({ top1, top5, n }: Accuracy) => ({ top1, top5, n });
+  assert.deepEqual(counts(right), { top1: 1, top5: 1, n });
+  assert.deepEqual(right.correct, new Uint8Array(n).fill(1), 'each image counted once, in order');
+  for (const w of wrong) assert.deepEqual([counts(w), w.correct], [{ top1: 0, top5: 1, n }, new Uint8Array(n)]);
   // Batches of 10, 10 and 3, each in runs of at most ceil(10 / 4) = 3 images.
   for (const r of runs) assert.deepEqual(r, [3, 3, 3, 1, 3, 3, 3, 1, 3]);
   const [alone] = await evaluateAccuracy([targets[0]], decodedSource(images), 10);

@@ -1,6 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { accuracyWarnings, quantizeWarnings, speedWarnings } from '../../../src/pipeline/quantize-warnings.js';
+import {
+  accuracyWarnings,
+  evaluationWarnings,
+  quantizeWarnings,
+  speedWarnings,
+} from '../../../src/pipeline/quantize-warnings.js';
 import type { SpeedReport } from '../../../src/evaluate/speed.js';
 import type { Accuracy } from '../../../src/evaluate/metrics.js';
 
@@ -73,4 +78,23 @@ test("model.onnx's top-1 or KL away from the simulated Evol-Q's is named, by how
   assert.deepEqual(accuracyWarnings({ fp: accuracy(0.9), baseline: accuracy(0.8), exported: accuracy(0.803) }), [
     "model.onnx's top-1 80.30% is 0.30 points above the simulated baseline's 80.00%",
   ]);
+});
+
+test('an evaluation that measures little is warned of: constant float outputs, classes not the folders, low agreement', () => {
+  const fine = {
+    fp: { ...accuracy(0.9), classes: 10 },
+    baseline: accuracy(0.85, 0.01),
+    exported: accuracy(0.85, 0.01),
+  };
+  assert.deepEqual(evaluationWarnings(fine, 10), []);
+  assert.deepEqual(evaluationWarnings(fine), []);
+  const [constant] = evaluationWarnings({ ...fine, fp: { ...fine.fp, constantOutput: true } });
+  assert.match(constant, /the float model gives all 1000 evaluated images the same output/);
+  const [classes] = evaluationWarnings({ ...fine, fp: { ...fine.fp, classes: 1000 } }, 10);
+  assert.match(
+    classes,
+    /outputs 1000 classes and its config\.json has no id2label: the 10 class folders were taken as classes 0\.\.9/,
+  );
+  const low = { ...fine, exported: { ...accuracy(0.5), toReference: { kl: 0.5, agreement: 0.42 } } };
+  assert.match(evaluationWarnings(low)[0], /model\.onnx has float's top-1 on only 42\.00% of the images/);
 });
