@@ -7,10 +7,9 @@ import type { QuantizeReport } from '../pipeline/quantize.js';
 import type { ScoredAccuracy } from '../report/types.js';
 import { keptName } from '../search/selection.js';
 import { weightLevelNote } from '../quant/scheme.js';
-import type { Accuracy } from '../evaluate/metrics.js';
+import type { LabeledAccuracy } from '../evaluate/metrics.js';
+import { pct } from '../report/markup.js';
 import { batch1Times, batchRates, type SpeedReport } from '../evaluate/speed.js';
-
-const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
 
 export function formatInspect(report: InspectReport): string {
   const lines = [
@@ -35,7 +34,7 @@ export function formatInspect(report: InspectReport): string {
   return lines.join('\n');
 }
 
-export function formatEval(accuracy: Accuracy): string {
+export function formatEval(accuracy: LabeledAccuracy): string {
   return `top-1 ${pct(accuracy.top1)}  top-5 ${pct(accuracy.top5)}  (${accuracy.n} images)`;
 }
 

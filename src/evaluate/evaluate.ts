@@ -44,6 +44,7 @@ export async function evaluateAccuracy(
   const order =
     reference === undefined ? [...targets.keys()] : [reference, ...[...targets.keys()].filter((t) => t !== reference)];
   let n = 0;
+  let labeled = true;
   const ranges = [...batchRanges(source.count, batchSize)];
   progress.start('evaluation', source.count);
   let next: Promise<ImageBatch> | undefined;
@@ -54,6 +55,7 @@ export async function evaluateAccuracy(
       next = i + 1 < ranges.length ? source.batch(...ranges[i + 1]) : undefined; // decode ahead while the model runs
       n += batch.dims[0];
       const highest = batch.labels.reduce((a, b) => Math.max(a, b), 0);
+      if (batch.labels.some((l) => l < 0)) labeled = false;
       const referenceLogits: Float32Array[] = [];
       for (const t of batch.dims[0] ? order : []) {
         const target = targets[t];
@@ -77,9 +79,11 @@ export async function evaluateAccuracy(
               `output '${target.outputName}' is ${Number.isNaN(logits.data[bad]) ? 'NaN' : 'infinite'} for image ${n - batch.dims[0] + start + Math.floor(bad / classes) + 1} of the evaluation: the model, or its preprocessing (rescale_factor, image_mean, image_std), does not compute numbers`,
             );
           const at = n - batch.dims[0] + start;
-          const h = topkHits(logits.data, classes, part.labels, hits[t].correct.subarray(at, at + part.dims[0]));
-          hits[t].top1 += h.top1;
-          hits[t].top5 += h.top5;
+          if (labeled) {
+            const h = topkHits(logits.data, classes, part.labels, hits[t].correct.subarray(at, at + part.dims[0]));
+            hits[t].top1 += h.top1;
+            hits[t].top5 += h.top5;
+          }
           hits[t].classes = classes;
           hits[t].first ??= logits.data.slice(0, classes);
           if (hits[t].constant) hits[t].constant = sameRows(logits.data, classes, hits[t].first!);
@@ -100,10 +104,10 @@ export async function evaluateAccuracy(
   }
   if (!n) throw new DataError(`no images to evaluate on (${source.count} listed, none decoded)`);
   return hits.map((h, t) => ({
-    top1: h.top1 / n,
-    top5: h.top5 / n,
+    top1: labeled ? h.top1 / n : null,
+    top5: labeled ? h.top5 / n : null,
     n,
-    correct: h.correct.subarray(0, n),
+    ...(labeled ? { correct: h.correct.subarray(0, n) } : {}),
     constantOutput: n > 1 && h.constant,
     classes: h.classes,
     ...(reference !== undefined && t !== reference ? { toReference: { kl: h.kl / n, agreement: h.agree / n } } : {}),

@@ -1,8 +1,9 @@
 // Top-k accuracy from logits.
 
 export interface Accuracy {
-  top1: number;
-  top5: number;
+  /** Top-1 and top-5 against the images' labels; null for unlabeled images. */
+  top1: number | null;
+  top5: number | null;
   n: number;
   /** Against the float model on the same images: mean KL(softmax(float) ‖ softmax(this)) and top-1 agreement. */
   toReference?: { kl: number; agreement: number };
@@ -13,6 +14,9 @@ export interface Accuracy {
   /** The number of classes the model outputs. */
   classes?: number;
 }
+
+/** The accuracy of labelled images: top-1 and top-5 are there. */
+export type LabeledAccuracy = Accuracy & { top1: number; top5: number };
 
 /**
  * Counts of rows whose label is within the top 1 and top 5 logits (ties go to the lower class index); `correct`, where

@@ -43,9 +43,12 @@ export interface Verdict {
   /** What is judged: `W4A8 Evol-Q` or `W8A8 baseline`, as model.onnx. */
   model: string;
   n: number;
-  top1: number;
-  floatTop1: number;
-  vsFloat: Difference;
+  /** Top-1 of model.onnx and float, and their difference; absent for unlabeled images. */
+  top1?: number;
+  floatTop1?: number;
+  vsFloat?: Difference;
+  /** The share of images on which model.onnx has float's top-1. */
+  agreement?: number;
   /** Against the baseline's simulation, where the search ran. */
   vsBaseline?: Difference;
   kl?: number;
@@ -70,18 +73,24 @@ export function verdictOf(run: {
   sizeRatio: number;
   speedup?: number;
   seed: number;
-}): Verdict | undefined {
+}): Verdict {
   const { fp, baseline, exported } = run;
-  if (!fp.correct || !exported.correct || !baseline.correct) return undefined;
-  const vsFloat = pairedDifference(exported.correct, fp.correct, run.seed);
-  const vsBaseline = run.searched ? pairedDifference(exported.correct, baseline.correct, run.seed + 1) : undefined;
   const pct = (x: number) => (100 * x).toFixed(2);
   const kl = exported.toReference?.kl;
   const baselineKl = baseline.toReference?.kl;
-  const parts = [
-    `${run.name}: top-1 ${pct(exported.top1)} vs float ${pct(fp.top1)} (${interval(vsFloat)}, 95% paired bootstrap over ${fp.n} images)`,
-    ...(vsBaseline ? [`vs baseline ${interval(vsBaseline)}`] : []),
-  ];
+  const agreement = exported.toReference?.agreement;
+  const labeled = fp.correct && exported.correct && baseline.correct && fp.top1 !== null && exported.top1 !== null;
+  const vsFloat = labeled ? pairedDifference(exported.correct!, fp.correct!, run.seed) : undefined;
+  const vsBaseline =
+    labeled && run.searched ? pairedDifference(exported.correct!, baseline.correct!, run.seed + 1) : undefined;
+  const parts = vsFloat
+    ? [
+        `${run.name}: top-1 ${pct(exported.top1!)} vs float ${pct(fp.top1!)} (${interval(vsFloat)}, 95% paired bootstrap over ${fp.n} images)`,
+        ...(vsBaseline ? [`vs baseline ${interval(vsBaseline)}`] : []),
+      ]
+    : [
+        `${run.name}: float's top-1 class on ${agreement === undefined ? '?' : pct(agreement)}% of ${fp.n} unlabeled images (give --eval with labelled images for top-1)`,
+      ];
   const kls =
     kl === undefined
       ? []
@@ -93,9 +102,8 @@ export function verdictOf(run: {
   return {
     model: run.name,
     n: fp.n,
-    top1: exported.top1,
-    floatTop1: fp.top1,
-    vsFloat,
+    ...(vsFloat ? { top1: exported.top1!, floatTop1: fp.top1!, vsFloat } : {}),
+    ...(agreement !== undefined ? { agreement } : {}),
     ...(vsBaseline ? { vsBaseline } : {}),
     ...(kl !== undefined ? { kl } : {}),
     ...(baselineKl !== undefined ? { baselineKl } : {}),

@@ -4,7 +4,7 @@ import { listImageFolder, limitPerClass } from '../data/imagefolder.js';
 import { fileSource } from '../data/source.js';
 import { evaluateAccuracy } from '../evaluate/evaluate.js';
 import { runnerFor, type Runner, type RuntimeOptions } from '../runtime/runner.js';
-import type { Accuracy } from '../evaluate/metrics.js';
+import type { LabeledAccuracy } from '../evaluate/metrics.js';
 import { silentProgress, type Progress } from '../progress.js';
 import { checkRequest } from '../options/request.js';
 
@@ -27,7 +27,10 @@ export interface EvalOptions extends ModelOptions {
   progress?: Progress;
 }
 
-export async function evaluateModel(path: string, options: EvalOptions): Promise<Accuracy & { seconds: number }> {
+export async function evaluateModel(
+  path: string,
+  options: EvalOptions,
+): Promise<LabeledAccuracy & { seconds: number }> {
   checkRequest('eval', { path, ...(options as object) }, EVAL_FIELDS, ['path', 'data']);
   const started = performance.now();
   const model = loadModel(path, options);
@@ -42,7 +45,8 @@ export async function evaluateModel(path: string, options: EvalOptions): Promise
       options.batchSize ?? 100,
       options.progress ?? silentProgress,
     );
-    return { ...accuracy, seconds: (performance.now() - started) / 1000 };
+    // An ImageFolder's images all have labels, so top-1 and top-5 were counted.
+    return { ...(accuracy as LabeledAccuracy), seconds: (performance.now() - started) / 1000 };
   } finally {
     await session.release();
   }

@@ -68,6 +68,11 @@ export async function landscape(request: LandscapeRequest): Promise<LandscapeFil
     holdout: { count: request.eval ? 0 : evalLimit, option: 'evalLimit' },
   });
   const { model, evalFolder, splits } = prepared;
+  if (!evalFolder && !prepared.calibFolder.labeled)
+    throw new ConfigError(
+      `${request.calib}: its images have no labels the model knows, and landscape measures top-1: give --eval with an ImageFolder of labelled images`,
+      '--eval',
+    );
   const index = chosenUnit(request.unit, prepared, options.searchSpace);
   const unit = prepared.units[index];
   await requireLoadable(runner, model);

@@ -5,7 +5,14 @@ import { findQuantPoints, type QuantPoint } from '../quant/points.js';
 import { findUnits, type SearchUnit } from '../quant/units.js';
 import { calibrate } from '../calibrate/calibrate.js';
 import type { CalibrationTable } from '../calibrate/table.js';
-import { listImageFolder, drawSplits, type ImageBatch, type ImageFolder, type ImageItem } from '../data/imagefolder.js';
+import {
+  listCalibrationImages,
+  listImageFolder,
+  drawSplits,
+  type ImageBatch,
+  type ImageFolder,
+  type ImageItem,
+} from '../data/imagefolder.js';
 import type { Runner } from '../runtime/runner.js';
 import type { QuantizeOptions } from '../options/table.js';
 import { Rng } from '../rng.js';
@@ -43,7 +50,7 @@ export function prepare(request: PrepareRequest): Prepared {
   requireFloatModel(model);
   const points = findQuantPoints(model.graph, request.options);
   const units = findUnits(model.graph, points, request.options.searchSpace);
-  const calibFolder = listImageFolder(request.calib, model.labels);
+  const calibFolder = listCalibrationImages(request.calib, model.labels);
   const evalFolder = request.eval ? listImageFolder(request.eval, model.labels) : undefined;
   const rng = new Rng(request.options.seed);
   const splits = drawSplits(

@@ -59,12 +59,13 @@ export function quantizeReport(run: QuantizeRun): QuantizeReport {
     seed: options.seed,
   });
   return {
-    ...(verdict ? { verdict } : {}),
+    verdict,
     settings: { ...options, model: model.file, calib: request.calib, eval: request.eval ?? null },
     evaluatedOn: {
       images: request.eval ?? `${request.calib} (holdout split)`,
       n: accuracy.fp.n,
       split: evalFolder ? 'eval' : 'holdout',
+      labeled: (evalFolder ?? run.prepared.calibFolder).labeled,
     },
     points: counts,
     units: units.map((u) => ({ name: u.name, kind: u.kind, points: u.points })),

@@ -1,4 +1,5 @@
 // What a quantize run warns of: model.onnx slower than the float model, or its accuracy away from the simulation's.
+import { pct } from '../report/markup.js';
 import type { Accuracy } from '../evaluate/metrics.js';
 import { batch1Times, batchRates, type SpeedReport } from '../evaluate/speed.js';
 import type { QuantizeOptions } from '../options/table.js';
@@ -11,8 +12,6 @@ export const TOP1_TOLERANCE = 0.002;
 export const KL_TOLERANCE = 0.1;
 
 type SpeedOptions = Pick<QuantizeOptions, 'wBits' | 'exportFormat' | 'floatFallback'>;
-
-const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
 
 export function quantizeWarnings(run: {
   accuracy: QuantizedAccuracy;
@@ -109,7 +108,7 @@ export function accuracyWarnings(accuracy: QuantizedAccuracy): string[] {
   const [name, sim] = simulated;
   const exported = accuracy.exported;
   const warnings: string[] = [];
-  const gap = exported.top1 - sim.top1;
+  const gap = exported.top1 === null || sim.top1 === null ? 0 : exported.top1 - sim.top1;
   // The epsilon keeps a gap of exactly 0.2 points, as fractions of the image count compute it, within.
   if (Math.abs(gap) > TOP1_TOLERANCE + 1e-9)
     warnings.push(

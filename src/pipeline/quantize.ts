@@ -54,6 +54,10 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
   let prepared = prepare({ ...request, options, holdout: { count: options.holdout, option: 'holdout' } });
   const { model, splits } = prepared;
   refuseUnsearchable(prepared, options, progress);
+  if (!request.eval && !prepared.calibFolder.labeled)
+    progress.log(
+      `${request.calib}: unlabeled images (not class folders of the model's id2label): without --eval, model.onnx is judged by agreement and KL to float on the ${options.holdout} holdout images, not by top-1`,
+    );
   await requireLoadable(runner, model);
   const out = OutputDir.open(request.out, { keep: options.resume, command: 'quantize', checkpoint: CHECKPOINT_FILE });
   const skippedImages: SkippedImage[] = [];

@@ -3,7 +3,8 @@ import { renderSvg } from './plots.js';
 
 export const escape = (s: unknown) =>
   String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
-export const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
+/** A share as a percentage; '—' where there is none (top-1 of unlabeled images). */
+export const pct = (x: number | null) => (x === null ? '—' : `${(100 * x).toFixed(2)}%`);
 
 export function table(head: string[], rows: (string | number)[][], numeric: boolean[] = []): string {
   const cell = (tag: string, v: string | number, i: number) =>

@@ -81,7 +81,9 @@ function passTable(search: Search, measureTitle: string): string {
 /** The selection measure and holdout top-1 per pass, and the fitness each unit gained. */
 async function trajectoryFigures(r: QuantizeReport, search: Search, measureTitle: string): Promise<string[]> {
   const s = r.settings;
-  const perPass = search.holdout.map((h) => ({ pass: h.pass, measure: h.measure, top1: 100 * h.top1 }));
+  const perPass = search.holdout.map((h) => ({ pass: h.pass, measure: h.measure, top1: 100 * (h.top1 ?? NaN) }));
+  // Unlabeled holdout images have no top-1 to plot.
+  const labeled = search.holdout.every((h) => h.top1 !== null);
   const gains = new Map<string, number>();
   for (const t of search.trajectory) gains.set(t.name, (gains.get(t.name) ?? 0) + (t.before - t.after));
   const order = [...new Set(search.trajectory.map((t) => t.name))].reverse();
@@ -96,16 +98,20 @@ async function trajectoryFigures(r: QuantizeReport, search: Search, measureTitle
       ),
       `The measure the kept result is chosen by, on ${r.settings.holdout} holdout images (lower is better).`,
     ),
-    await figure(
-      lineChart(
-        perPass,
-        { field: 'pass', title: 'pass (0 = baseline)' },
-        { field: 'top1', title: 'holdout top-1 (%)' },
-        undefined,
-        { title: 'Holdout accuracy per pass' },
-      ),
-      "Top-1 against the holdout images' labels: reported, not used to choose.",
-    ),
+    ...(labeled
+      ? [
+          await figure(
+            lineChart(
+              perPass,
+              { field: 'pass', title: 'pass (0 = baseline)' },
+              { field: 'top1', title: 'holdout top-1 (%)' },
+              undefined,
+              { title: 'Holdout accuracy per pass' },
+            ),
+            "Top-1 against the holdout images' labels: reported, not used to choose.",
+          ),
+        ]
+      : []),
     await figure(
       barChart(
         [...gains].map(([unit, gain]) => ({ unit, gain })),

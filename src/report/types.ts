@@ -15,17 +15,19 @@ import type { Verdict } from '../evaluate/verdict.js';
 
 /** Accuracy on the evaluated images; a quantized model's also against the float model's on the same images. */
 export interface ScoredAccuracy {
-  top1: number;
-  top5: number;
+  /** Against the images' labels; null where the images have none (an unlabeled --calib's holdout). */
+  top1: number | null;
+  top5: number | null;
   /** Mean KL(softmax(float) ‖ softmax(quantized)) per image, and the share of images with the float model's top-1. */
   toFloat?: { kl: number; agreement: number };
 }
 
 export interface QuantizeReport {
   /** model.onnx's top-1 against float's and the baseline's with 95% intervals, KL, size and speed, in one line. */
-  verdict?: Verdict;
+  verdict: Verdict;
   settings: QuantizeOptions & { model: string; calib: string; eval: string | null };
-  evaluatedOn: { images: string; n: number; split: 'eval' | 'holdout' };
+  /** The images accuracies were measured on; without labels, top-1 and top-5 are null. */
+  evaluatedOn: { images: string; n: number; split: 'eval' | 'holdout'; labeled: boolean };
   points: Record<string, number>;
   units: { name: string; kind: string; points: string[] }[];
   fp: ScoredAccuracy;

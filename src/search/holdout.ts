@@ -48,5 +48,5 @@ export function holdoutScorer(
 /** A holdout score in words, for the progress log. */
 export function describeScore(score: HoldoutScore, selection: Selection): string {
   const v = score.versusBaseline;
-  return `${selection} ${score.measure.toPrecision(5)}${v ? ` (${v.difference <= 0 ? '' : '+'}${(v.difference / (v.standardError || Infinity)).toFixed(1)} se against the baseline)` : ''}, top-1 ${(100 * score.top1).toFixed(1)}%`;
+  return `${selection} ${score.measure.toPrecision(5)}${v ? ` (${v.difference <= 0 ? '' : '+'}${(v.difference / (v.standardError || Infinity)).toFixed(1)} se against the baseline)` : ''}${score.top1 === null ? '' : `, top-1 ${(100 * score.top1).toFixed(1)}%`}`;
 }

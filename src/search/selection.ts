@@ -57,8 +57,8 @@ export interface HoldoutScore {
   measure: number;
   /** The fitness loss on the holdout, whatever selects. */
   loss: number;
-  /** Top-1 against the holdout images' labels, and agreement with the float model's top-1. */
-  top1: number;
+  /** Top-1 against the holdout images' labels (null where they have none), and agreement with the float model's top-1. */
+  top1: number | null;
   agreement: number;
   /** Against the baseline: the mean per-image difference (negative is better), its bootstrap standard error, and
    * the share of bootstrap resamples in which the pass is not better. Absent for the baseline and for `loss`. */
@@ -71,7 +71,7 @@ export function holdoutValues(
   quantized: readonly FloatTensor[],
   reference: readonly FloatTensor[],
   labels: Int32Array,
-): { perImage?: Float64Array; top1: number; agreement: number } {
+): { perImage?: Float64Array; top1: number | null; agreement: number } {
   const perImageOf = SELECTION_REGISTRY[selection].perImage;
   const n = labels.length;
   const perImage = perImageOf ? new Float64Array(n) : undefined;
@@ -87,7 +87,8 @@ export function holdoutValues(
     agree += sameTop1(q.data, k.data, batch, classes);
     offset += batch;
   });
-  return { perImage, top1: correct / n, agreement: agree / n };
+  const labeled = labels.every((l) => l >= 0);
+  return { perImage, top1: labeled ? correct / n : null, agreement: agree / n };
 }
 
 export const BOOTSTRAP_RESAMPLES = 2000;

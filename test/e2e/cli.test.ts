@@ -237,7 +237,7 @@ test('bad image folders: missing, empty, corrupt image, classes matching no id2l
   assertFails(quantizeArgs(DEFAULT_MODEL, join(dir, 'missing'), out), /missing: no such image folder/, out);
   const empty = join(dir, 'empty');
   mkdirSync(empty);
-  assertFails(quantizeArgs(DEFAULT_MODEL, empty, out), /empty: no class folders/, out);
+  assertFails(quantizeArgs(DEFAULT_MODEL, empty, out), /empty: no images .* in it or its subfolders/, out);
   mkdirSync(join(empty, 'cat'));
   assertFails(quantizeArgs(DEFAULT_MODEL, empty, out), /empty: no images/, out);
 
@@ -253,8 +253,61 @@ test('bad image folders: missing, empty, corrupt image, classes matching no id2l
 
   const strange = join(dir, 'strange');
   cpSync(join(TEST, 'cat'), join(strange, 'kitten'), { recursive: true });
-  assertFails(quantizeArgs(DEFAULT_MODEL, strange, out), /class folder 'kitten' matches no id2label entry/, out);
+  assertFails(
+    quantizeArgs(DEFAULT_MODEL, CALIB, out, '--eval', strange),
+    /class folder 'kitten' matches no id2label entry/,
+    out,
+  );
   assertFails(['eval', DEFAULT_MODEL, '--data', strange], /kitten/);
+});
+
+test('--calib takes unlabeled images: a flat folder, a nested tree, a list file; without --eval the verdict is agreement and KL', () => {
+  const dir = tempDir();
+  const flat = join(dir, 'flat');
+  const nested = join(dir, 'nested', 'a', 'b');
+  mkdirSync(flat);
+  mkdirSync(nested, { recursive: true });
+  const files = readdirSync(CALIB).flatMap((c) =>
+    readdirSync(join(CALIB, c))
+      .slice(0, 4)
+      .map((f) => join(CALIB, c, f)),
+  );
+  files.forEach((f, i) => copyFileSync(f, join(i % 2 ? flat : nested, `${i}.jpg`)));
+  const small = (calib: string, out: string, ...extra: string[]) =>
+    ['quantize', DEFAULT_MODEL, '--no-float-fallback', '--no-speed', '--calib', calib, '--out', out].concat([
+      '--calib-size',
+      '12',
+      '--holdout',
+      '8',
+      ...extra,
+    ]);
+  writeFileSync(
+    join(dir, 'list.txt'),
+    `# calibration images\n${readdirSync(flat)
+      .map((f) => `flat/${f}`)
+      .join('\n')}\n`,
+  );
+  for (const calib of [flat, join(dir, 'nested'), join(dir, 'list.txt')]) {
+    const out = join(dir, `out-${calib.split('/').pop()}`);
+    const result = evolq(...small(calib, out, '--json'));
+    assert.equal(result.code, 0, result.stderr);
+    const report = JSON.parse(result.stdout);
+    assert.equal(report.evaluatedOn.labeled, false);
+    assert.deepEqual([report.fp.top1, report.exported.top1], [null, null]);
+    assert.ok(report.exported.toFloat.agreement > 0.5);
+    assert.match(report.verdict.text, /float's top-1 class on \d+\.\d\d% of 8 unlabeled images/);
+    assert.match(result.stderr, /unlabeled images .* judged by agreement and KL to float/);
+  }
+  // With labelled --eval images, top-1 is back.
+  const out = join(dir, 'out-eval');
+  const labelled = evolq(...small(flat, out, '--eval', TEST, '--eval-limit', '20', '--json'));
+  assert.equal(labelled.code, 0, labelled.stderr);
+  assert.equal(JSON.parse(labelled.stdout).evaluatedOn.labeled, true);
+  assert.equal(typeof JSON.parse(labelled.stdout).exported.top1, 'number');
+  assertFails(
+    ['landscape', DEFAULT_MODEL, '--calib', flat, '--out', join(dir, 'l')],
+    /flat: its images have no labels the model knows, and landscape measures top-1: give --eval/,
+  );
 });
 
 test('bad options: bit widths, unknown flags and values, a calibration set larger than the folder', () => {

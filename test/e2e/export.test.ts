@@ -23,8 +23,8 @@ test('the exported model.onnx keeps the simulated top-1 within 0.2 points at W8A
       const name = `${model} W${wBits}A8`;
       assert.equal(report.evaluatedOn.n, 1000);
       assert.ok(
-        Math.abs(report.exported.top1 - report.baseline.top1) <= 0.002 + 1e-9,
-        `${name}: exported ${report.exported.top1}, simulated ${report.baseline.top1}`,
+        Math.abs(report.exported.top1! - report.baseline.top1!) <= 0.002 + 1e-9,
+        `${name}: exported ${report.exported.top1!}, simulated ${report.baseline.top1!}`,
       );
       assert.ok(
         report.exported.sizeRatio <= (wBits === 8 ? 0.3 : 0.18),
@@ -102,8 +102,8 @@ test('--export-format blocked: MatMulNBits in model.onnx and in the kernels repo
     options: { floatFallback: false, wBits: 4, exportFormat: 'blocked', calibSize: 300, holdout: 50, evalLimit: 1000 },
   });
   assert.ok(
-    Math.abs(report.exported.top1 - report.baseline.top1) <= 0.002 + 1e-9,
-    `exported ${report.exported.top1}, simulated ${report.baseline.top1}`,
+    Math.abs(report.exported.top1! - report.baseline.top1!) <= 0.002 + 1e-9,
+    `exported ${report.exported.top1!}, simulated ${report.baseline.top1!}`,
   );
   assert.ok(report.exported.kernels['com.microsoft:MatMulNBits'] > 0, JSON.stringify(report.exported.kernels));
   assert.ok(report.exported.weights['uint4-blocked'].tensors > 0);
@@ -143,8 +143,8 @@ test('4 and 3-bit weights (per-channel, the default): MatMul weights stored as u
     });
     const name = `W${wBits}A8`;
     assert.ok(
-      Math.abs(report.exported.top1 - report.baseline.top1) <= 0.002 + 1e-9,
-      `${name}: exported ${report.exported.top1}, simulated ${report.baseline.top1}`,
+      Math.abs(report.exported.top1! - report.baseline.top1!) <= 0.002 + 1e-9,
+      `${name}: exported ${report.exported.top1!}, simulated ${report.baseline.top1!}`,
     );
     assert.ok(report.exported.sizeRatio <= 0.18, `${name}: ${report.exported.sizeRatio} of the float file`);
     assert.equal(
@@ -199,8 +199,8 @@ test('--preset paper: model.onnx matches the simulation (integer LayerNorm and w
     const simulated = report.evolq ?? report.baseline;
     // The integer LayerNorm rounds, so onnxruntime's integer kernels can move a logit by a level: up to 2 of 500 images.
     assert.ok(
-      Math.abs(report.exported.top1 - simulated.top1) <= 0.004 + 1e-9,
-      `${name}: exported ${report.exported.top1}, simulated ${simulated.top1}`,
+      Math.abs(report.exported.top1! - simulated.top1!) <= 0.004 + 1e-9,
+      `${name}: exported ${report.exported.top1!}, simulated ${simulated.top1!}`,
     );
     const kinds = new Set(report.exported.floatSubgraphs.map((s) => s.kind));
     assert.ok(kinds.has('integer-layernorm') && kinds.has('ptf'), `${name}: ${[...kinds]}`);
@@ -234,7 +234,7 @@ test('--float-layers Gemm: the head stays float in model.onnx and the simulation
   });
   assert.deepEqual(report.exported.floatLayers, [{ node: '/fc/Gemm', opType: 'Gemm', reason: '--float-layers Gemm' }]);
   assert.equal(report.exported.kernels.Gemm, 1, `the float Gemm runs: ${JSON.stringify(report.exported.kernels)}`);
-  assert.ok(Math.abs(report.exported.top1 - report.baseline.top1) <= 0.004 + 1e-9);
+  assert.ok(Math.abs(report.exported.top1! - report.baseline.top1!) <= 0.004 + 1e-9);
   const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
   assert.deepEqual(config.quantization_config.float_layers, ['Gemm']);
 });
@@ -261,7 +261,7 @@ test('--float-fallback: each layer class is timed float against integer on this 
   assert.equal(report.exported.floatLayers.length, expected);
   assert.ok(report.exported.floatLayers.every((l) => l.reason.startsWith('--float-fallback: model.onnx ran')));
   assert.equal(profile.floatLayers.length, expected);
-  if (expected < 10) assert.ok(Math.abs(report.exported.top1 - report.baseline.top1) <= 0.004 + 1e-9);
+  if (expected < 10) assert.ok(Math.abs(report.exported.top1! - report.baseline.top1!) <= 0.004 + 1e-9);
   else assert.match(report.warnings.join('\n'), /no layer is quantized/);
 });
 
@@ -279,6 +279,6 @@ for (const wBits of [8, 4] as const)
     assert.equal(k.Conv ?? 0, 0, JSON.stringify(k));
     // At 4 bits the Conv weights are stored as nibbles and widened to int8 at load, which QLinearConv needs.
     if (wBits === 4) assert.equal(report.exported.weights['uint4-nibbles'].tensors, 10);
-    assert.ok(Math.abs(report.exported.top1 - report.baseline.top1) <= 0.002 + 1e-9);
+    assert.ok(Math.abs(report.exported.top1! - report.baseline.top1!) <= 0.002 + 1e-9);
     assert.ok(Math.abs(report.exported.toFloat!.kl / report.baseline.toFloat!.kl - 1) < 0.1);
   });

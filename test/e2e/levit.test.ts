@@ -75,12 +75,12 @@ test('LeViT quantized and exported: no BatchNormalization left, integer kernels,
     // Folding costs nothing: unfolded, the same runs scored 60.6 / 53.0 (W8 / W4) against 60.5 / 52.8 folded.
     if (wBits === 8)
       assert.ok(
-        report.baseline.top1 >= report.fp.top1 - 0.02,
-        `W8A8 baseline ${report.baseline.top1}, float ${report.fp.top1}`,
+        report.baseline.top1! >= report.fp.top1! - 0.02,
+        `W8A8 baseline ${report.baseline.top1!}, float ${report.fp.top1!}`,
       );
     assert.ok(
-      Math.abs(report.exported.top1 - report.baseline.top1) <= 0.002 + 1e-9,
-      `W${wBits}: exported ${report.exported.top1}, simulated ${report.baseline.top1}`,
+      Math.abs(report.exported.top1! - report.baseline.top1!) <= 0.002 + 1e-9,
+      `W${wBits}: exported ${report.exported.top1!}, simulated ${report.baseline.top1!}`,
     );
     const kernels = Object.keys(report.exported.kernels);
     if (wBits === 8)

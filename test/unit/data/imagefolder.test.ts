@@ -1,9 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import sharp from 'sharp';
-import { listImageFolder, limitPerClass, drawSplits, decodeImages } from '../../../src/data/imagefolder.js';
+import {
+  listImageFolder,
+  listCalibrationImages,
+  limitPerClass,
+  drawSplits,
+  decodeImages,
+  UNLABELED,
+} from '../../../src/data/imagefolder.js';
 import { parsePreprocessorConfig } from '../../../src/data/preprocessor-config.js';
 import { Rng } from '../../../src/rng.js';
 import { tempDir, ASSETS } from '../../helpers.js';
@@ -123,4 +130,52 @@ test('a corrupt image is reported with its path', async () => {
   writeFileSync(join(root, 'a', 'broken.jpg'), Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 16, 1, 2, 3]));
   const prep = parsePreprocessorConfig({}, 'p.json', [3, 8, 8]);
   await assert.rejects(decodeImages(listImageFolder(root).items, prep), /a\/broken\.jpg: cannot decode image/);
+});
+
+test('calibration images need no labels: flat, nested, a list file, class folders the model does not name', () => {
+  const root = tempDir();
+  const image = (path: string) => {
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, 'not decoded here');
+  };
+  for (const f of ['flat/b.jpg', 'flat/a.png', 'flat/.hidden.jpg', 'flat/notes.txt']) image(join(root, f));
+  const flat = listCalibrationImages(join(root, 'flat'), ['cat', 'dog']);
+  assert.deepEqual(
+    flat.items.map((i) => [i.file.slice(root.length), i.label]),
+    [
+      ['/flat/a.png', UNLABELED],
+      ['/flat/b.jpg', UNLABELED],
+    ],
+  );
+  assert.equal(flat.labeled, false);
+  for (const f of ['tree/2024/x/1.jpg', 'tree/2023/2.jpg', 'tree/3.webp']) image(join(root, f));
+  symlinkSync(join(root, 'tree'), join(root, 'tree', '2024', 'loop')); // a link back up is read once
+  assert.deepEqual(
+    listCalibrationImages(join(root, 'tree')).items.map((i) => i.file.slice(root.length)),
+    ['/tree/2023/2.jpg', '/tree/2024/x/1.jpg', '/tree/3.webp'],
+  );
+  // Class folders the model names keep their labels; others are just images.
+  for (const f of ['classes/dog/1.jpg', 'classes/cat/2.jpg']) image(join(root, f));
+  const classes = listCalibrationImages(join(root, 'classes'), ['cat', 'dog']);
+  assert.deepEqual([classes.labeled, classes.items.map((i) => i.label)], [true, [0, 1]]);
+  const other = listCalibrationImages(join(root, 'classes'), ['car', 'ship']);
+  assert.deepEqual([other.labeled, other.items.map((i) => i.label)], [false, [UNLABELED, UNLABELED]]);
+  // A list file: paths relative to it, comments and blank lines skipped, each line checked.
+  writeFileSync(join(root, 'list.txt'), '# images\nflat/a.png\n\ntree/3.webp\n');
+  assert.deepEqual(
+    listCalibrationImages(join(root, 'list.txt')).items.map((i) => i.file),
+    [join(root, 'flat/a.png'), join(root, 'tree/3.webp')],
+  );
+  writeFileSync(join(root, 'bad.txt'), 'flat/a.png\nflat/notes.txt\n');
+  assert.throws(
+    () => listCalibrationImages(join(root, 'bad.txt')),
+    /bad\.txt: line 2 \('flat\/notes\.txt'\) is not an image path/,
+  );
+  writeFileSync(join(root, 'gone.txt'), 'flat/gone.jpg\n');
+  assert.throws(
+    () => listCalibrationImages(join(root, 'gone.txt')),
+    /gone\.txt: line 1: .*flat\/gone\.jpg does not exist/,
+  );
+  mkdirSync(join(root, 'none'));
+  assert.throws(() => listCalibrationImages(join(root, 'none')), /none: no images .* in it or its subfolders/);
 });

@@ -44,7 +44,7 @@ test('the verdict names model.onnx, float and the baseline, and says when a diff
     speedup: 1.9,
     seed: 0,
   })!;
-  assert.ok(v.vsFloat.significant && v.vsFloat.points < 0, 'losing one image in ten is outside the noise');
+  assert.ok(v.vsFloat!.significant && v.vsFloat!.points < 0, 'losing one image in ten is outside the noise');
   assert.match(
     v.text,
     /^W4A8 Evol-Q model\.onnx: top-1 \d+\.\d\d vs float \d+\.\d\d \(−\d+\.\d\d \[−\d+\.\d\d, −\d+\.\d\d\], 95% paired bootstrap over 1000 images\), vs baseline −.*; KL to float 0\.0020 \(baseline 0\.0040\); 17% of the size; 1\.90× float's speed at batch 1$/,
