@@ -30,16 +30,7 @@ export async function evaluateAccuracy(
   reference?: number,
 ): Promise<Accuracy[]> {
   const run = Math.max(1, Math.ceil(batchSize / Math.max(1, targets.length)));
-  const hits = targets.map(() => ({
-    top1: 0,
-    top5: 0,
-    kl: 0,
-    agree: 0,
-    correct: new Uint8Array(source.count),
-    first: undefined as Float32Array | undefined,
-    constant: true,
-    classes: 0,
-  }));
+  const hits = targets.map(() => new Tally(source.count));
   // The reference runs first, so each run's logits of the others meet its own.
   const order =
     reference === undefined ? [...targets.keys()] : [reference, ...[...targets.keys()].filter((t) => t !== reference)];
@@ -78,15 +69,7 @@ export async function evaluateAccuracy(
             throw new EvolqError(
               `output '${target.outputName}' is ${Number.isNaN(logits.data[bad]) ? 'NaN' : 'infinite'} for image ${n - batch.dims[0] + start + Math.floor(bad / classes) + 1} of the evaluation: the model, or its preprocessing (rescale_factor, image_mean, image_std), does not compute numbers`,
             );
-          const at = n - batch.dims[0] + start;
-          if (labeled) {
-            const h = topkHits(logits.data, classes, part.labels, hits[t].correct.subarray(at, at + part.dims[0]));
-            hits[t].top1 += h.top1;
-            hits[t].top5 += h.top5;
-          }
-          hits[t].classes = classes;
-          hits[t].first ??= logits.data.slice(0, classes);
-          if (hits[t].constant) hits[t].constant = sameRows(logits.data, classes, hits[t].first!);
+          hits[t].add(logits.data, classes, labeled ? part.labels : undefined, n - batch.dims[0] + start);
           if (t === reference) {
             referenceLogits[r] = logits.data;
           } else if (reference !== undefined) {
@@ -104,12 +87,46 @@ export async function evaluateAccuracy(
   }
   if (!n) throw new DataError(`no images to evaluate on (${source.count} listed, none decoded)`);
   return hits.map((h, t) => ({
-    top1: labeled ? h.top1 / n : null,
-    top5: labeled ? h.top5 / n : null,
-    n,
-    ...(labeled ? { correct: h.correct.subarray(0, n) } : {}),
-    constantOutput: n > 1 && h.constant,
-    classes: h.classes,
+    ...h.accuracy(n, labeled),
     ...(reference !== undefined && t !== reference ? { toReference: { kl: h.kl / n, agreement: h.agree / n } } : {}),
   }));
+}
+
+/** One target's counts over the images: top-1/top-5 hits (per image too), KL and agreement sums, constant output. */
+class Tally {
+  top1 = 0;
+  top5 = 0;
+  kl = 0;
+  agree = 0;
+  private readonly correct: Uint8Array;
+  private first?: Float32Array;
+  private constant = true;
+  private classes = 0;
+
+  constructor(count: number) {
+    this.correct = new Uint8Array(count);
+  }
+
+  /** A run's logits, for images from `at` on; `labels` where the images have them. */
+  add(logits: Float32Array, classes: number, labels: Int32Array | undefined, at: number): void {
+    if (labels) {
+      const h = topkHits(logits, classes, labels, this.correct.subarray(at, at + labels.length));
+      this.top1 += h.top1;
+      this.top5 += h.top5;
+    }
+    this.classes = classes;
+    this.first ??= logits.slice(0, classes);
+    if (this.constant) this.constant = sameRows(logits, classes, this.first);
+  }
+
+  accuracy(n: number, labeled: boolean): Accuracy {
+    return {
+      top1: labeled ? this.top1 / n : null,
+      top5: labeled ? this.top5 / n : null,
+      n,
+      ...(labeled ? { correct: this.correct.subarray(0, n) } : {}),
+      constantOutput: n > 1 && this.constant,
+      classes: this.classes,
+    };
+  }
 }

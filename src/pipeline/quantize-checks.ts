@@ -1,6 +1,7 @@
 // The option combinations quantize refuses, checked before any output folder is touched.
 import type { QuantizeOptions } from '../options/table.js';
-import type { Prepared } from './prepare.js';
+import { requireLoadable, type Prepared } from './prepare.js';
+import type { Runner } from '../runtime/runner.js';
 import { missingRoles } from '../quant/paper-points.js';
 import { ConfigError, ModelError } from '../errors.js';
 import type { Progress } from '../progress.js';
@@ -39,4 +40,31 @@ export function refuseUnsearchable(prepared: Prepared, options: QuantizeOptions,
       '--holdout',
     );
   }
+}
+
+/** Says that unlabeled calibration images without --eval leave agreement and KL to judge by, not top-1. */
+export function noteUnlabeled(prepared: Prepared, calib: string, options: QuantizeOptions, progress: Progress): void {
+  if (!prepared.evalFolder && !prepared.calibFolder.labeled)
+    progress.log(
+      `${calib}: unlabeled images (not class folders of the model's id2label): without --eval, model.onnx is judged by agreement and KL to float on the ${options.holdout} holdout images, not by top-1`,
+    );
+}
+
+/** For a model without id2label, the class folders its evaluated images' labels were guessed from (sorted names). */
+export function guessedClassFolders({ model, evalFolder, calibFolder }: Prepared): number | undefined {
+  const folder = evalFolder ?? calibFolder;
+  return model.labels || !folder.labeled ? undefined : new Set(folder.items.map((i) => i.label)).size;
+}
+
+/** What quantize checks once the model and folders are read, before the output folder is touched. */
+export async function checkPrepared(
+  runner: Runner,
+  prepared: Prepared,
+  calib: string,
+  options: QuantizeOptions,
+  progress: Progress,
+): Promise<void> {
+  refuseUnsearchable(prepared, options, progress);
+  noteUnlabeled(prepared, calib, options, progress);
+  await requireLoadable(runner, prepared.model);
 }

@@ -1,7 +1,7 @@
 // `evolq quantize`: model → graph → quant points → calibration → (search) → export → evaluation → files.
 // Each stage is a function of its own module here; this one shows how their outputs feed each other.
 import type { ModelOptions } from '../model.js';
-import { prepare, calibrateBaseline, requireLoadable, type Prepared } from './prepare.js';
+import { prepare, calibrateBaseline, type Prepared } from './prepare.js';
 import { decodeImagesWithProgress, type ImageBatch, type SkippedImage } from '../data/imagefolder.js';
 import { CHECKPOINT_FILE } from '../search/checkpoint.js';
 import { settleFloatLayers } from './float-fallback.js';
@@ -14,7 +14,7 @@ import type { QuantizeReport } from '../report/types.js';
 import { DataError } from '../errors.js';
 import { silentProgress, type Progress } from '../progress.js';
 import { StageClock } from './stage-clock.js';
-import { refuseNoEvaluationImages, refuseUnsearchable } from './quantize-checks.js';
+import { checkPrepared, guessedClassFolders, refuseNoEvaluationImages } from './quantize-checks.js';
 import { openResume } from './resume.js';
 import { searchScales } from './search-scales.js';
 import { exportModels } from './export-models.js';
@@ -53,12 +53,7 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
   refuseNoEvaluationImages(request.eval, options);
   let prepared = prepare({ ...request, options, holdout: { count: options.holdout, option: 'holdout' } });
   const { model, splits } = prepared;
-  refuseUnsearchable(prepared, options, progress);
-  if (!request.eval && !prepared.calibFolder.labeled)
-    progress.log(
-      `${request.calib}: unlabeled images (not class folders of the model's id2label): without --eval, model.onnx is judged by agreement and KL to float on the ${options.holdout} holdout images, not by top-1`,
-    );
-  await requireLoadable(runner, model);
+  await checkPrepared(runner, prepared, request.calib, options, progress);
   const out = OutputDir.open(request.out, { keep: options.resume, command: 'quantize', checkpoint: CHECKPOINT_FILE });
   const skippedImages: SkippedImage[] = [];
   const skipped = options.skipBadImages ? skippedImages : undefined;
@@ -99,17 +94,8 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
       ? await timeExported(runner, model, exported, { holdout, source }, options.batchSize)
       : undefined;
     if (speed) clock.lap('speed');
-    const classFolders = model.labels
-      ? undefined
-      : new Set((prepared.evalFolder ?? prepared.calibFolder).items.map((i) => i.label)).size;
-    const warnings = quantizeWarnings({
-      accuracy,
-      speed,
-      options,
-      saturable: exported.saturable,
-      prepared,
-      classFolders,
-    });
+    const [saturable, classFolders] = [exported.saturable, guessedClassFolders(prepared)];
+    const warnings = quantizeWarnings({ accuracy, speed, options, saturable, prepared, classFolders });
     for (const warning of warnings) progress.log(`warning: ${warning}`);
     const written = writeModelFiles(out, prepared, table, exported, options);
     clock.lap('write');
