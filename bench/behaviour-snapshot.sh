@@ -21,7 +21,7 @@ for model in $MODELS; do
     dir="$WORK/$model-$name"
     rm -rf "$dir"
     # shellcheck disable=SC2086
-    node bin/evolq.js quantize "test/fixtures/models/$model" --calib assets/cifar10/calib --eval assets/cifar10/test \
+    node bin/evolq.js quantize "test/fixtures/models/$model" --keep-simulation --calib assets/cifar10/calib --eval assets/cifar10/test \
       --eval-limit 100 --calib-size 200 --holdout 50 --threads 1 --no-float-fallback --quiet $flags --out "$dir" \
       > /dev/null 2> "$dir.log" || { echo "$model $name FAILED: $(tail -1 "$dir.log")" >> "$OUT"; continue; }
     q=$(sha256sum "$dir/quant.json" | cut -c1-16)

@@ -91,7 +91,14 @@ async function quantized(model: (typeof MODELS)[number], setting: (typeof SETTIN
         eval: TEST,
         out: folder,
         // Exactness is the integer kernels' property: every layer integer, whatever this CPU's timing would keep float.
-        options: { speed: false, floatFallback: false, method: 'baseline', evalLimit: n, ...setting.options },
+        options: {
+          speed: false,
+          floatFallback: false,
+          keepSimulation: true,
+          method: 'baseline',
+          evalLimit: n,
+          ...setting.options,
+        },
       });
   log(`${model.name} ${setting.name}: ${reused ? 'reused' : 'quantized'} ${folder}`);
   return {

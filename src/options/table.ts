@@ -162,6 +162,10 @@ export const QUANTIZE_OPTIONS = {
     commands: ['quantize'],
     help: 'Time the float model and model.onnx on this machine, at batch 1 and at --batch-size (report.json: exported.speed).',
   }),
+  keepSimulation: switchOption(false, {
+    commands: ['quantize'],
+    help: "Also write simulation.onnx (the quantized model as evolq simulates it: float operators with the scales baked in, often larger than the float model) and quant.json (every quant point's scales, zero points and corrections): for debugging and comparing runs, not for shipping.",
+  }),
   skipBadImages: switchOption(false, {
     commands: ['quantize'],
     help: 'Leave out images that do not decode (listed in report.json) instead of stopping at the first.',

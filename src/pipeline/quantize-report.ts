@@ -16,7 +16,7 @@ import type { SearchedScales } from './search-scales.js';
 import type { ExportedModels } from './export-models.js';
 import type { QuantizedAccuracy } from './evaluate-quantized.js';
 import type { SpeedReport } from '../evaluate/speed.js';
-import type { WrittenModelFiles } from './write-output.js';
+import { REPORT_FILES, type WrittenModelFiles } from './write-output.js';
 
 /** Everything a quantize run measured and wrote, as its stages returned it. */
 export interface QuantizeRun {
@@ -104,16 +104,7 @@ export function quantizeReport(run: QuantizeRun): QuantizeReport {
     },
     skippedImages: run.skippedImages,
     warnings: run.warnings,
-    files: [
-      'model.onnx',
-      written.transformersJs.file,
-      'simulation.onnx',
-      'quant.json',
-      'config.json',
-      'preprocessor_config.json',
-      'report.json',
-      'report.html',
-    ],
+    files: [...written.files, ...REPORT_FILES],
   };
 }
 

@@ -1,5 +1,6 @@
-// The files of OUT: the models, quant.json, config.json and preprocessor_config.json, then report.json and
-// report.html; OutputDir stages them and moves them into place on commit.
+// The files of OUT: model.onnx under its two names, config.json and preprocessor_config.json (what a user ships),
+// simulation.onnx and quant.json with --keep-simulation, then report.json and report.html; OutputDir stages them and
+// moves them into place on commit.
 import type { QuantParams } from '../quant/scheme.js';
 import type { CalibrationTable } from '../calibrate/table.js';
 import type { QuantizeOptions } from '../options/table.js';
@@ -14,7 +15,7 @@ import {
   type QuantizationConfig,
 } from '../export/model-folder.js';
 import { reportHtml } from '../report/html.js';
-import type { QuantizeReport } from '../report/types.js';
+import type { OutputFile, QuantizeReport } from '../report/types.js';
 import type { Prepared } from './prepare.js';
 import type { ExportedModels } from './export-models.js';
 
@@ -23,9 +24,17 @@ export interface WrittenModelFiles {
   transformersJs: { dtype: 'q8' | 'q4'; file: string };
   /** The image processor added to preprocessor_config.json, if the input named none. */
   imageProcessorAdded?: string;
+  /** Each file written, its size and what it is for. */
+  files: OutputFile[];
 }
 
-/** Writes model.onnx (and its transformers.js name), simulation.onnx, quant.json and the two configs. */
+/** The report's own files, listed in it. */
+export const REPORT_FILES: readonly OutputFile[] = [
+  { name: 'report.json', bytes: null, purpose: 'this report: settings, accuracies, the verdict, timings' },
+  { name: 'report.html', bytes: null, purpose: 'this report as a page, with plots' },
+];
+
+/** Writes model.onnx (and its transformers.js name), the two configs and, with --keep-simulation, simulation.onnx and quant.json. */
 export function writeModelFiles(
   out: OutputDir,
   prepared: Prepared,
@@ -34,15 +43,42 @@ export function writeModelFiles(
   options: QuantizeOptions,
 ): WrittenModelFiles {
   const { model, points, units } = prepared;
-  out.write('model.onnx', exported.bytes);
+  const files: OutputFile[] = [];
+  const put = (name: string, data: Uint8Array | string, purpose: string) => {
+    out.write(name, data);
+    files.push({ name, bytes: typeof data === 'string' ? Buffer.byteLength(data) : data.length, purpose });
+  };
+  const json = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;
+  put('model.onnx', exported.bytes, 'the quantized model, for onnxruntime (Node, web) and Optimum');
   const transformersJs = transformersJsFile(options.wBits);
   out.link(transformersJs.file, 'model.onnx');
-  out.write('simulation.onnx', exported.simulations[exported.simulations.length - 1]);
-  out.writeJson('quant.json', quantJson(points, units, table, exported.finalParams));
-  out.writeJson('config.json', outputConfig(model.config, quantizationConfig(options, exported.finalParams)));
+  files.push({
+    name: transformersJs.file,
+    bytes: exported.bytes.length,
+    purpose: `model.onnx (a hard link where the file system has them) under the name transformers.js loads for dtype '${transformersJs.dtype}'`,
+  });
+  const config = outputConfig(model.config, quantizationConfig(options, exported.finalParams));
+  put(
+    'config.json',
+    json(config),
+    "the model's config with quantization_config: what transformers.js and Optimum read",
+  );
   const preprocessor = outputPreprocessorConfig(model.preprocessorConfig, model.config.model_type);
-  out.writeJson('preprocessor_config.json', preprocessor.config);
-  return { transformersJs, imageProcessorAdded: preprocessor.added };
+  put('preprocessor_config.json', json(preprocessor.config), 'image size, mean and std, as the input expects them');
+  if (options.keepSimulation) {
+    const simulation = exported.simulations[exported.simulations.length - 1];
+    put(
+      'simulation.onnx',
+      simulation,
+      'the quantized model as evolq simulates it (--keep-simulation): float operators, scales baked in',
+    );
+    put(
+      'quant.json',
+      json(quantJson(points, units, table, exported.finalParams)),
+      "every quant point's scales, zero points and corrections (--keep-simulation)",
+    );
+  }
+  return { transformersJs, imageProcessorAdded: preprocessor.added, files };
 }
 
 /** config.json's `quantization_config`: the options, and how the written model stores and corrects its weights. */

@@ -22,7 +22,24 @@ figure { display: inline-block; margin: .5rem 1rem .5rem 0; vertical-align: top;
 async function quantizeSections(r: QuantizeReport): Promise<string[]> {
   // Reports written before warnings were recorded have none.
   const verdict = r.verdict ? [`<p class="verdict"><strong>${escape(r.verdict.text)}</strong></p>`] : [];
-  return [...verdict, warningsList(r.warnings ?? []), settingsSection(r), accuracySection(r), await searchSection(r)];
+  return [
+    ...verdict,
+    warningsList(r.warnings ?? []),
+    settingsSection(r),
+    accuracySection(r),
+    await searchSection(r),
+    filesSection(r),
+  ];
+}
+
+/** What each file of OUT is for, and its size (reports written before sizes were recorded list names only). */
+function filesSection(r: QuantizeReport): string {
+  const rows = (r.files ?? []).map((f) =>
+    typeof f === 'string'
+      ? [f, '', '']
+      : [f.name, f.bytes === null ? '' : `${(f.bytes / 1e6).toFixed(2)} MB`, f.purpose],
+  );
+  return `<h2>Files</h2>${table(['file', 'size', 'what it is for'], rows, [false, true])}`;
 }
 
 /** The settings the run used, and on which images it was evaluated. */

@@ -13,6 +13,13 @@ import type { SpillReport } from '../fitness/unit-inputs.js';
 import type { SpeedReport } from '../evaluate/speed.js';
 import type { Verdict } from '../evaluate/verdict.js';
 
+/** A file of OUT: its size in bytes (null for the report, which lists itself) and what it is for. */
+export interface OutputFile {
+  name: string;
+  bytes: number | null;
+  purpose: string;
+}
+
 /** Accuracy on the evaluated images; a quantized model's also against the float model's on the same images. */
 export interface ScoredAccuracy {
   /** Against the images' labels; null where the images have none (an unlabeled --calib's holdout). */
@@ -78,7 +85,8 @@ export interface QuantizeReport {
   skippedImages: SkippedImage[];
   /** What the run warns of (also on stderr): model.onnx slower than float, or its accuracy away from the simulation's. */
   warnings: string[];
-  files: string[];
+  /** Each file of OUT, its size and what it is for. */
+  files: OutputFile[];
 }
 
 export interface LandscapeFile extends Landscape {

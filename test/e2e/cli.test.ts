@@ -1,7 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, mkdirSync, writeFileSync, copyFileSync, cpSync } from 'node:fs';
+import {
+  existsSync,
+  readFileSync,
+  readdirSync,
+  mkdirSync,
+  writeFileSync,
+  copyFileSync,
+  cpSync,
+  statSync,
+} from 'node:fs';
 import { join, dirname, basename } from 'node:path';
 import { BIN, ROOT, FIXTURES, ASSETS, DEFAULT_MODEL, tempDir, buildModel, bytesOf } from '../helpers.js';
 
@@ -76,6 +85,7 @@ test('quantize --method baseline writes quant.json, report.json and a simulation
     '--w-bits',
     '4',
     '--no-float-fallback',
+    '--keep-simulation',
     '--out',
     out,
     '--json',
@@ -117,6 +127,11 @@ test('quantize --method baseline writes quant.json, report.json and a simulation
     'simulation.onnx',
   ]);
   assert.deepEqual(JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')), report);
+  // report.json says what each file is for, and its size.
+  const listed = new Map(report.files.map((f: { name: string; bytes: number | null }) => [f.name, f.bytes]));
+  assert.equal(listed.get('model.onnx'), statSync(join(out, 'model.onnx')).size);
+  assert.equal(listed.get('simulation.onnx'), statSync(join(out, 'simulation.onnx')).size);
+  assert.equal(listed.get('report.json'), null);
   const quant = JSON.parse(readFileSync(join(out, 'quant.json'), 'utf8'));
   assert.equal(quant.points.length, 90, "89 and the patch embedding's Conv output");
   for (const p of quant.points) {
@@ -158,6 +173,7 @@ test('quantize is deterministic for a seed', () => {
       '--out',
       out,
       '--quiet',
+      '--keep-simulation',
     );
     assert.equal(r.code, 0, r.stderr);
     return readFileSync(join(out, 'quant.json'), 'utf8');
@@ -297,6 +313,16 @@ test('--calib takes unlabeled images: a flat folder, a nested tree, a list file;
     assert.ok(report.exported.toFloat.agreement > 0.5);
     assert.match(report.verdict.text, /float's top-1 class on \d+\.\d\d% of 8 unlabeled images/);
     assert.match(result.stderr, /unlabeled images .* judged by agreement and KL to float/);
+    // A lean folder: what a user ships, and the report; the simulation only with --keep-simulation.
+    assert.deepEqual(readdirSync(out).sort(), [
+      '.evolq-files.json',
+      'config.json',
+      'model.onnx',
+      'onnx',
+      'preprocessor_config.json',
+      'report.html',
+      'report.json',
+    ]);
   }
   // With labelled --eval images, top-1 is back.
   const out = join(dir, 'out-eval');
@@ -305,7 +331,7 @@ test('--calib takes unlabeled images: a flat folder, a nested tree, a list file;
   assert.equal(JSON.parse(labelled.stdout).evaluatedOn.labeled, true);
   assert.equal(typeof JSON.parse(labelled.stdout).exported.top1, 'number');
   assertFails(
-    ['landscape', DEFAULT_MODEL, '--calib', flat, '--out', join(dir, 'l')],
+    ['landscape', DEFAULT_MODEL, '--calib', flat, '--out', join(dir, 'l'), '--calib-size', '10', '--eval-limit', '5'],
     /flat: its images have no labels the model knows, and landscape measures top-1: give --eval/,
   );
 });
@@ -386,7 +412,17 @@ test('a bare .onnx file is evaluated with --mean and --std; without them the err
 test('--lis writes log2 softmax points; --no-ptf and --observer change the activation quantizers', () => {
   const out = join(tempDir(), 'lis');
   const result = evolq(
-    ...quantizeArgs(DEFAULT_MODEL, CALIB, out, '--lis', '--no-ptf', '--observer', 'percentile', '--quiet'),
+    ...quantizeArgs(
+      DEFAULT_MODEL,
+      CALIB,
+      out,
+      '--lis',
+      '--no-ptf',
+      '--observer',
+      'percentile',
+      '--quiet',
+      '--keep-simulation',
+    ),
   );
   assert.equal(result.code, 0, result.stderr);
   const quant = JSON.parse(readFileSync(join(out, 'quant.json'), 'utf8'));

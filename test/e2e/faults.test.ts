@@ -24,6 +24,7 @@ const args = (out: string, seed = '0') => [
   '--seed',
   seed,
   '--quiet',
+  '--keep-simulation',
 ];
 
 function evolq(argv: string[]) {

@@ -65,7 +65,7 @@ test('LeViT quantized and exported: no BatchNormalization left, integer kernels,
       calib: CALIB,
       eval: TEST,
       out,
-      options: { floatFallback: false, wBits, calibSize: 300, holdout: 50, evalLimit: 1000 },
+      options: { floatFallback: false, keepSimulation: true, wBits, calibSize: 300, holdout: 50, evalLimit: 1000 },
     });
     for (const file of ['model.onnx', 'simulation.onnx']) {
       const graph = new Graph(readModel(join(out, file)));

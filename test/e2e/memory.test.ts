@@ -16,6 +16,7 @@ function quantize(out: string, ...extra: string[]) {
       'quantize',
       '--no-float-fallback',
       '--no-speed',
+      '--keep-simulation',
       DEFAULT_MODEL,
       '--calib',
       join(ASSETS, 'cifar10/calib'),

@@ -41,6 +41,12 @@ test('evolq landscape writes csv, json, SVG plots and roughness; into a quantize
   });
   const before = readFileSync(join(out, 'report.html'), 'utf8');
   assert.match(before, /Selection measure per pass/);
+  assert.match(
+    before,
+    /<p class="verdict"><strong>W4A8 Evol-Q model\.onnx: top-1 \d+\.\d\d vs float/,
+    'the verdict first',
+  );
+  assert.match(before, /<h2>Files<\/h2>.*model\.onnx.*the quantized model/s);
   assert.doesNotMatch(before, /Loss landscape/);
 
   const result = await landscape({
@@ -75,7 +81,7 @@ test('evolq landscape writes csv, json, SVG plots and roughness; into a quantize
     'landscape-grid-top1.svg',
     'report.html',
     'model.onnx',
-    'quant.json',
+    'config.json',
   ]) {
     assert.ok(files.includes(f), `${f} in ${files.join(', ')}`);
   }

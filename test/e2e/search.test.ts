@@ -8,7 +8,7 @@ import { BIN, ROOT, ASSETS, DEFAULT_MODEL, FIXTURES, tempDir } from '../helpers.
 
 const CALIB = join(ASSETS, 'cifar10/calib');
 // These runs check the search; the speed timing is checked in cli.test.ts.
-const small = ['--calib-size', '200', '--holdout', '100', '--cycles', '2', '--no-speed'];
+const small = ['--calib-size', '200', '--holdout', '100', '--cycles', '2', '--no-speed', '--keep-simulation'];
 const args = (out: string, ...extra: string[]) => [
   'quantize',
   '--no-float-fallback',
