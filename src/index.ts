@@ -1,5 +1,8 @@
 // The public API; the CLI only wraps these. Data flows model → graph → quant points → calibration → search
 // → evaluation → files.
+/// <reference types="node" preserve="true" />
+/// <reference types="long" preserve="true" />
+export { BUNDLED } from './bundled.js';
 export {
   loadModel,
   requireFloatModel,

@@ -1,4 +1,5 @@
 // Progress on stderr for long steps: a live line on a terminal, a few plain lines otherwise, nothing when quiet.
+/// <reference types="node" preserve="true" />
 
 export interface Progress {
   /** Starts a step of `total` units (images, batches, evaluations). */

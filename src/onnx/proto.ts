@@ -1,4 +1,6 @@
 // Reading and writing ONNX ModelProto files; the only module that touches the protobuf schema package.
+// onnx-proto's types name protobufjs's global Long: a project that imports evolq gets it through this reference.
+/// <reference types="long" preserve="true" />
 import { existsSync, realpathSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, sep } from 'node:path';
 import onnxPkg from 'onnx-proto';
