@@ -61,6 +61,8 @@ export interface LoadedModel {
   /** config.json as read (empty when absent). */
   config: Record<string, unknown>;
   preprocessorConfig: Record<string, unknown>;
+  /** Which of the two configs were files beside the model (a bare export has neither). */
+  configFiles: { config: boolean; preprocessor: boolean };
 }
 
 function readJson(file: string): Record<string, unknown> | undefined {
@@ -161,6 +163,7 @@ export function loadModel(path: string, overrides: ModelOptions = {}): LoadedMod
     labels: labelsOf(config, configFile),
     config,
     preprocessorConfig,
+    configFiles: { config: existsSync(configFile), preprocessor: existsSync(preprocessorFile) },
   };
 }
 

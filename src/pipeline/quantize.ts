@@ -97,7 +97,7 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
     const [saturable, classFolders] = [exported.saturable, guessedClassFolders(prepared)];
     const warnings = quantizeWarnings({ accuracy, speed, options, saturable, prepared, classFolders });
     for (const warning of warnings) progress.log(`warning: ${warning}`);
-    const written = writeModelFiles(out, prepared, table, exported, options);
+    const written = writeModelFiles(out, prepared, table, exported, options, accuracy.fp.classes ?? 0);
     clock.lap('write');
     const report = quantizeReport({
       request,

@@ -9,9 +9,9 @@ import type { OutputDir } from '../export/outdir.js';
 import { quantJson } from '../export/quantjson.js';
 import { formatWeightBlock } from '../export/formats.js';
 import {
-  outputConfig,
-  outputPreprocessorConfig,
+  renameGraphValues,
   transformersJsFile,
+  transformersJsFolder,
   type QuantizationConfig,
 } from '../export/model-folder.js';
 import { reportHtml } from '../report/html.js';
@@ -20,8 +20,8 @@ import type { Prepared } from './prepare.js';
 import type { ExportedModels } from './export-models.js';
 
 export interface WrittenModelFiles {
-  /** model.onnx's second name, the one transformers.js loads for its dtype. */
-  transformersJs: { dtype: 'q8' | 'q4'; file: string };
+  /** model.onnx's second name, the one transformers.js loads for its dtype, and what was written for it. */
+  transformersJs: { dtype: 'q8' | 'q4'; file: string; added?: string[] };
   /** The image processor added to preprocessor_config.json, if the input named none. */
   imageProcessorAdded?: string;
   /** Each file written, its size and what it is for. */
@@ -34,13 +34,18 @@ export const REPORT_FILES: readonly OutputFile[] = [
   { name: 'report.html', bytes: null, purpose: 'this report as a page, with plots' },
 ];
 
-/** Writes model.onnx (and its transformers.js name), the two configs and, with --keep-simulation, simulation.onnx and quant.json. */
+/**
+ * Writes model.onnx, its transformers.js name (the same file, or a copy with the input and output names
+ * transformers.js feeds and reads), the two configs (written for transformers.js where the input had none) and,
+ * with --keep-simulation, simulation.onnx and quant.json. `classes`: the model's output classes.
+ */
 export function writeModelFiles(
   out: OutputDir,
   prepared: Prepared,
   table: CalibrationTable,
   exported: ExportedModels,
   options: QuantizeOptions,
+  classes: number,
 ): WrittenModelFiles {
   const { model, points, units } = prepared;
   const files: OutputFile[] = [];
@@ -51,20 +56,32 @@ export function writeModelFiles(
   const json = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;
   put('model.onnx', exported.bytes, 'the quantized model, for onnxruntime (Node, web) and Optimum');
   const transformersJs = transformersJsFile(options.wBits);
-  out.link(transformersJs.file, 'model.onnx');
-  files.push({
-    name: transformersJs.file,
-    bytes: exported.bytes.length,
-    purpose: `model.onnx (a hard link where the file system has them) under the name transformers.js loads for dtype '${transformersJs.dtype}'`,
-  });
-  const config = outputConfig(model.config, quantizationConfig(options, exported.finalParams));
+  const folder = transformersJsFolder(model, quantizationConfig(options, exported.finalParams), classes);
+  if (folder.renames.length) {
+    const renamed = folder.renames.map(([from, to]) => `${from} → ${to}`).join(', ');
+    put(
+      transformersJs.file,
+      renameGraphValues(exported.bytes, folder.renames),
+      `model.onnx with the names transformers.js uses (${renamed}), for dtype '${transformersJs.dtype}'`,
+    );
+  } else {
+    out.link(transformersJs.file, 'model.onnx');
+    files.push({
+      name: transformersJs.file,
+      bytes: exported.bytes.length,
+      purpose: `model.onnx (a hard link where the file system has them) under the name transformers.js loads for dtype '${transformersJs.dtype}'`,
+    });
+  }
   put(
     'config.json',
-    json(config),
+    json(folder.config),
     "the model's config with quantization_config: what transformers.js and Optimum read",
   );
-  const preprocessor = outputPreprocessorConfig(model.preprocessorConfig, model.config.model_type);
-  put('preprocessor_config.json', json(preprocessor.config), 'image size, mean and std, as the input expects them');
+  put(
+    'preprocessor_config.json',
+    json(folder.preprocessorConfig),
+    'image size, mean and std, as the input expects them',
+  );
   if (options.keepSimulation) {
     const simulation = exported.simulations[exported.simulations.length - 1];
     put(
@@ -78,7 +95,11 @@ export function writeModelFiles(
       "every quant point's scales, zero points and corrections (--keep-simulation)",
     );
   }
-  return { transformersJs, imageProcessorAdded: preprocessor.added, files };
+  return {
+    transformersJs: { ...transformersJs, ...(folder.added.length ? { added: folder.added } : {}) },
+    imageProcessorAdded: folder.imageProcessorAdded,
+    files,
+  };
 }
 
 /** config.json's `quantization_config`: the options, and how the written model stores and corrects its weights. */

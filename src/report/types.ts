@@ -56,8 +56,8 @@ export interface QuantizeReport {
     saturable: string[];
     /** Timed against the float model on the machine that ran quantize (absent with --no-speed). */
     speed?: SpeedReport;
-    /** The same file under the name transformers.js loads for its dtype, and the image processor added to preprocessor_config.json. */
-    transformersJs: { dtype: 'q8' | 'q4'; file: string; imageProcessorAdded?: string };
+    /** The same model under the name transformers.js loads for its dtype, the image processor added to preprocessor_config.json, and what else was written for transformers.js (a bare export's config, renamed input and output). */
+    transformersJs: { dtype: 'q8' | 'q4'; file: string; imageProcessorAdded?: string; added?: string[] };
   };
   /** --float-fallback's profile: each layer class's speedup when float, and the layers it kept float. */
   floatFallback: FloatFallback | null;

@@ -1,8 +1,8 @@
 // Hugging Face layouts in, a transformers.js model folder out.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { pipeline, env } from '@huggingface/transformers';
 import { loadModel } from '../../src/model.js';
 import { inspectModel } from '../../src/pipeline/inspect.js';
@@ -10,7 +10,8 @@ import { evaluateModel } from '../../src/pipeline/evaluate-model.js';
 import { quantize } from '../../src/pipeline/quantize.js';
 import { listImageFolder, limitPerClass, decodeImages } from '../../src/data/imagefolder.js';
 import { defaultRunner } from '../../src/runtime/runner.js';
-import { ASSETS, DEFAULT_MODEL, tempDir } from '../helpers.js';
+import { ASSETS, DEFAULT_MODEL, FIXTURES, tempDir } from '../helpers.js';
+import { renameGraphValues } from '../../src/export/model-folder.js';
 
 const TEST = join(ASSETS, 'cifar10/test');
 
@@ -100,6 +101,55 @@ test('the output folder is a transformers.js model: pipeline() loads it as it is
         items.length,
         `W${wBits}: transformers.js and onnxruntime agree on ${agree}/${items.length} images`,
       );
+    } finally {
+      await classify.dispose();
+    }
+  }
+});
+
+test('a bare export (no config.json or preprocessor_config.json, input "input", output "output") comes out as a transformers.js model that agrees with model.onnx', async () => {
+  const mean = [0.4914, 0.4822, 0.4465];
+  const std = [0.247, 0.2435, 0.2616];
+  for (const source of [join(DEFAULT_MODEL, 'model.onnx'), join(FIXTURES, 'resnet-cifar10-small', 'model.onnx')]) {
+    const dir = join(tempDir(), 'bare');
+    mkdirSync(dir);
+    const bare = join(dir, 'model.onnx');
+    const renames: [string, string][] = [
+      ['pixel_values', 'input'],
+      ['logits', 'output'],
+    ];
+    writeFileSync(bare, renameGraphValues(readFileSync(source), renames));
+    const out = join(tempDir(), 'bare-w8');
+    const report = await quantize({
+      model: bare,
+      calib: join(ASSETS, 'cifar10/calib'),
+      out,
+      modelOptions: { mean, std },
+      options: { floatFallback: false, calibSize: 100, holdout: 20, speed: false },
+    });
+    const added = report.exported.transformersJs.added ?? [];
+    assert.match(added.join('\n'), /config\.json: model_type 'vit' .* id2label for 10 classes \(LABEL_0/);
+    assert.match(added.join('\n'), /input 'input' is named 'pixel_values'[^]*output 'output' is named 'logits'/);
+    const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
+    assert.deepEqual([config.model_type, config.id2label['3']], ['vit', 'LABEL_3']);
+
+    const model = loadModel(bare, { mean, std });
+    const items = limitPerClass(listImageFolder(TEST), 50);
+    const images = await decodeImages(items, model.preprocessing);
+    const session = await defaultRunner.createSession(join(out, 'model.onnx'));
+    const logits = (await session.run({ input: { data: images.data, dims: images.dims } }, ['output'])).output.data;
+    await session.release();
+    env.allowRemoteModels = false;
+    env.localModelPath = dirname(out);
+    const classify = await pipeline('image-classification', basename(out));
+    try {
+      let agree = 0;
+      for (const [i, item] of items.entries()) {
+        const row = Array.from(logits.subarray(i * 10, i * 10 + 10));
+        const label = ((await classify(item.file, { top_k: 1 })) as { label: string }[])[0].label;
+        if (label === `LABEL_${row.indexOf(Math.max(...row))}`) agree++;
+      }
+      assert.equal(agree, items.length, `${source}: transformers.js and onnxruntime agree on ${agree}/${items.length}`);
     } finally {
       await classify.dispose();
     }
