@@ -164,7 +164,11 @@ function listImageFile(file: string): ImageFolder {
  */
 export function limitPerClass(folder: ImageFolder, limit: number): ImageItem[] {
   const byClass = new Map<number, ImageItem[]>();
-  for (const item of folder.items) byClass.set(item.label, [...(byClass.get(item.label) ?? []), item]);
+  for (const item of folder.items) {
+    const items = byClass.get(item.label);
+    if (items) items.push(item);
+    else byClass.set(item.label, [item]);
+  }
   const chosen = new Set<ImageItem>();
   for (let round = 0; chosen.size < limit; round++) {
     let took = false;

@@ -121,7 +121,7 @@ export class OutputDir {
     const lockFile = join(parent, `.${name}.lock`);
     takeLock(lockFile, target);
     try {
-      recoverInterruptedCommit(path, join(parent, `.${name}.old`));
+      recoverInterruptedCommit(path, join(parent, `.${name}.old`), target);
       let commands = options.command ? [options.command] : [];
       if (existsSync(path)) {
         if (!statSync(path).isDirectory())
@@ -142,8 +142,11 @@ export class OutputDir {
           `--out ${target}: ${join(staging, options.checkpoint)} is the checkpoint of an unfinished search; run the same command with --resume to continue it, or delete ${staging} to start over`,
           '--out',
         );
-      if (!options.keep) rmSync(staging, { recursive: true, force: true });
+      // Kept to resume from where it holds the checkpoint (runs before the mark existed left none).
+      const resumable = options.checkpoint !== undefined && existsSync(join(staging, options.checkpoint));
+      if (!options.keep || !(resumable || existsSync(join(staging, STAGING_MARK)))) clearStaging(staging, target);
       mkdirSync(staging, { recursive: true });
+      writeFileSync(join(staging, STAGING_MARK), '');
       if (options.extend && existsSync(path)) {
         // Copies, not links: the staged files are rewritten in place (report.html) while the target stays as it was.
         cpSync(path, staging, { recursive: true, filter: (source) => basename(source) !== MANIFEST_FILE });
@@ -199,13 +202,14 @@ export class OutputDir {
    * new one is in place; a crash in between leaves it as `.NAME.old`, which the next open puts back.
    */
   commit(): void {
-    const files = relativeFiles(this.staging).filter((f) => f !== MANIFEST_FILE);
+    const files = relativeFiles(this.staging).filter((f) => f !== MANIFEST_FILE && f !== STAGING_MARK);
     this.writeJson(MANIFEST_FILE, { format: 'evolq-output/1', files, commands: this.commands });
     const old = join(dirname(this.target), `.${basename(this.target)}.old`);
     if (existsSync(this.target)) {
       refuseForeign(this.target, this.target);
       renameSync(this.target, old);
     }
+    rmSync(this.path(STAGING_MARK), { force: true });
     renameSync(this.staging, this.target);
     rmSync(old, { recursive: true, force: true });
     this.release();
@@ -214,7 +218,7 @@ export class OutputDir {
   /** Removes the staging folder, unless it holds `keepIf` (a checkpoint to resume from); true when kept. */
   abort(keepIf?: string): boolean {
     const kept = Boolean(keepIf && existsSync(this.path(keepIf)));
-    if (!kept) rmSync(this.staging, { recursive: true, force: true });
+    if (!kept && existsSync(this.path(STAGING_MARK))) rmSync(this.staging, { recursive: true, force: true });
     this.release();
     return kept;
   }
@@ -263,8 +267,30 @@ function refuseForeign(path: string, target: string): void {
 }
 
 /** A commit interrupted between its two renames left the previous output at `old`: put it back, or drop it. */
-function recoverInterruptedCommit(path: string, old: string): void {
+/**
+ * Puts back (or, where the new output made it in, removes) an output that a cut-short commit set aside as `old`;
+ * a folder of that name evolq did not set aside (no manifest, or files it did not write) is left alone and refused.
+ */
+function recoverInterruptedCommit(path: string, old: string, target: string): void {
   if (!existsSync(old)) return;
+  if (!existsSync(join(old, MANIFEST_FILE)) || foreignEntries(old).length)
+    throw new ConfigError(
+      `--out ${target}: ${old} is in the place where evolq sets an earlier output aside, and evolq did not write it; rename or remove it`,
+      '--out',
+    );
   if (existsSync(path)) rmSync(old, { recursive: true, force: true });
   else renameSync(old, path);
+}
+
+/** The file that marks a staging folder as evolq's: only such a folder (or an empty one) is emptied or removed. */
+const STAGING_MARK = '.evolq-staging';
+
+/** Empties the staging folder for a new run, if it is evolq's; refuses a folder of that name that is not. */
+function clearStaging(staging: string, target: string): void {
+  if (existsSync(staging) && readdirSync(staging).length && !existsSync(join(staging, STAGING_MARK)))
+    throw new ConfigError(
+      `--out ${target}: ${staging} is where evolq stages its output, and evolq did not make it; rename or remove it`,
+      '--out',
+    );
+  rmSync(staging, { recursive: true, force: true });
 }

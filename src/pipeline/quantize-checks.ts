@@ -1,4 +1,5 @@
 // The option combinations quantize refuses, checked before any output folder is touched.
+import { resolve, sep } from 'node:path';
 import type { QuantizeOptions } from '../options/table.js';
 import { requireLoadable, type Prepared } from './prepare.js';
 import type { Runner } from '../runtime/runner.js';
@@ -60,11 +61,17 @@ export function guessedClassFolders({ model, evalFolder, calibFolder }: Prepared
 export async function checkPrepared(
   runner: Runner,
   prepared: Prepared,
-  calib: string,
+  request: { calib: string; out: string },
   options: QuantizeOptions,
   progress: Progress,
 ): Promise<void> {
+  const out = resolve(request.out);
+  if (resolve(prepared.model.file).startsWith(out + sep))
+    throw new ConfigError(
+      `--out ${request.out}: holds the model being quantized (${prepared.model.file}), which the output would replace; choose another folder`,
+      '--out',
+    );
   refuseUnsearchable(prepared, options, progress);
-  noteUnlabeled(prepared, calib, options, progress);
+  noteUnlabeled(prepared, request.calib, options, progress);
   await requireLoadable(runner, prepared.model);
 }

@@ -53,7 +53,7 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
   refuseNoEvaluationImages(request.eval, options);
   let prepared = prepare({ ...request, options, holdout: { count: options.holdout, option: 'holdout' } });
   const { model, splits } = prepared;
-  await checkPrepared(runner, prepared, request.calib, options, progress);
+  await checkPrepared(runner, prepared, request, options, progress);
   const out = OutputDir.open(request.out, { keep: options.resume, command: 'quantize', checkpoint: CHECKPOINT_FILE });
   const skippedImages: SkippedImage[] = [];
   const skipped = options.skipBadImages ? skippedImages : undefined;

@@ -315,6 +315,11 @@ test("dead ends are gone: negative numbers, hex and exponents, --mean/--std for 
     '0.4914,0.4822,0.4465',
     '--std',
     '0.247,0.2435,0.2616',
+    // A bare .onnx has no id2label: its calibration images are unlabeled, and top-1 comes from --eval.
+    '--eval',
+    TEST,
+    '--eval-limit',
+    '50',
   ]);
   assert.equal(ok.code, 0, ok.stderr);
   assert.ok(JSON.parse(ok.stdout).fp.top1 > 0.3, 'the given mean and std were used');

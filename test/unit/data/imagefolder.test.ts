@@ -179,3 +179,17 @@ test('calibration images need no labels: flat, nested, a list file, class folder
   mkdirSync(join(root, 'none'));
   assert.throws(() => listCalibrationImages(join(root, 'none')), /none: no images .* in it or its subfolders/);
 });
+
+// A bound on a hang, not a speed target: the quadratic copy it replaced ran for minutes on 200,000 files.
+test(
+  'limitPerClass takes 10 of 200,000 images of one class (it copied the class per image before)',
+  { timeout: 60_000 },
+  () => {
+    const items = Array.from({ length: 200_000 }, (_, i) => ({ file: `x/${i}.jpg`, label: 0 }));
+    const chosen = limitPerClass({ root: 'x', classNames: ['a'], items, labeled: true }, 10);
+    assert.deepEqual(
+      chosen.map((i) => i.file),
+      items.slice(0, 10).map((i) => i.file),
+    );
+  },
+);

@@ -107,3 +107,27 @@ test("a run without --resume does not delete an unfinished search's checkpoint: 
   assert.ok(existsSync(resumed.path('search.ckpt')));
   resumed.abort();
 });
+
+test("folders named like evolq's staging (.o.partial) or set-aside output (.o.old) that evolq did not make are left alone", () => {
+  for (const sibling of ['.o.partial', '.o.old']) {
+    const parent = tempDir();
+    mkdirSync(join(parent, sibling));
+    writeFileSync(join(parent, sibling, 'thesis.tex'), 'mine');
+    assert.throws(
+      () => OutputDir.open(join(parent, 'o')),
+      /evolq did not (make|write) it; rename or remove it/,
+      sibling,
+    );
+    assert.equal(readFileSync(join(parent, sibling, 'thesis.tex'), 'utf8'), 'mine');
+    assert.deepEqual(readdirSync(parent), [sibling], `${sibling}: no lock, no output`);
+  }
+  // evolq's own staging folder (its mark inside) is emptied by the next run as before.
+  const parent = tempDir();
+  const run = OutputDir.open(join(parent, 'o'));
+  run.write('report.json', '{}');
+  const again = () => OutputDir.open(join(parent, 'o'), { keep: false });
+  assert.throws(again, /pid/, 'locked while the first run holds it');
+  run.abort();
+  again().commit();
+  assert.deepEqual(readdirSync(join(parent, 'o')), [MANIFEST_FILE]);
+});

@@ -20,6 +20,7 @@ test('--device is checked against the providers of the installed onnxruntime-nod
     );
   }
   assert.throws(() => new OrtRunner({ threads: 0 }), /--threads must be an integer >= 1/);
+  assert.throws(() => new OrtRunner({ threads: 1000 }), /--threads 1000 is more than 4× this machine's \d+ cores/);
   assert.deepEqual(
     { ...new OrtRunner({ threads: 1 }).report, onnxruntime: 'x' },
     { device: 'cpu', threads: 1, onnxruntime: 'x' },
