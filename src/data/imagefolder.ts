@@ -1,7 +1,7 @@
-// Image sets: labelled ImageFolders (root/<class>/<image>) and unlabeled trees or lists of images; listing, class
-// indices, deterministic subsets, decoding.
-import { readdirSync, statSync, existsSync, readFileSync, realpathSync } from 'node:fs';
-import { join, extname, dirname, isAbsolute } from 'node:path';
+// ImageFolder datasets (root/<class>/<image>): listing, class indices, deterministic subsets, decoding. Unlabeled
+// image sets are listed in image-list.ts.
+import { readdirSync, statSync, existsSync } from 'node:fs';
+import { join, extname } from 'node:path';
 import { DataError, ConfigError } from '../errors.js';
 import { decodeImageInto } from './preprocess.js';
 import type { Preprocessing } from './preprocessor-config.js';
@@ -9,6 +9,9 @@ import type { Rng } from '../rng.js';
 import type { Progress } from '../progress.js';
 
 const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp']);
+
+/** Whether a file name has an image extension evolq decodes. */
+export const isImage = (file: string) => IMAGE_EXTENSIONS.has(extname(file).toLowerCase());
 
 export interface ImageItem {
   file: string;
@@ -77,84 +80,6 @@ export function listImageFolder(root: string, labels?: readonly string[]): Image
   if (items.length === 0)
     throw new DataError(`${root}: no images (.jpg, .jpeg, .png, .webp) in its class folders`, root);
   return { root, classNames, items, labeled: true };
-}
-
-const isImage = (file: string) => IMAGE_EXTENSIONS.has(extname(file).toLowerCase());
-
-/**
- * Calibration images, which need no labels: an ImageFolder whose class folders are all the model's id2label
- * classes keeps its labels (the holdout's top-1 can then be reported); any other folder tree (flat, nested, class
- * folders the model does not name) or a text file listing image paths is an unlabeled set.
- */
-export function listCalibrationImages(root: string, labels?: readonly string[]): ImageFolder {
-  if (!existsSync(root)) throw new DataError(`${root}: no such image folder or list file`, root);
-  if (!statSync(root).isDirectory()) return listImageFile(root);
-  if (labels?.length) {
-    try {
-      return listImageFolder(root, labels);
-    } catch (err) {
-      if (!(err instanceof DataError)) throw err;
-    }
-  }
-  return listImageTree(root);
-}
-
-/** Every image under `root`, at any depth, in sorted path order; hidden entries skipped, each folder read once. */
-function listImageTree(root: string): ImageFolder {
-  const items: ImageItem[] = [];
-  const seen = new Set<string>();
-  const walk = (dir: string) => {
-    const real = realpathSync(dir);
-    if (seen.has(real)) return; // a link back up the tree
-    seen.add(real);
-    let entries: string[];
-    try {
-      entries = readdirSync(dir).sort();
-    } catch (err) {
-      throw new DataError(`${dir}: cannot read image folder (${(err as Error).message})`, dir);
-    }
-    for (const entry of entries) {
-      if (entry.startsWith('.')) continue;
-      const path = join(dir, entry);
-      let isDir: boolean;
-      try {
-        isDir = statSync(path).isDirectory();
-      } catch {
-        continue; // a dangling link
-      }
-      if (isDir) walk(path);
-      else if (isImage(entry)) items.push({ file: path, label: UNLABELED });
-    }
-  };
-  walk(root);
-  if (items.length === 0)
-    throw new DataError(`${root}: no images (.jpg, .jpeg, .png, .webp) in it or its subfolders`, root);
-  return { root, classNames: [], items, labeled: false };
-}
-
-/** A text file with one image path a line (relative to the file's folder; blank lines and # comments skipped). */
-function listImageFile(file: string): ImageFolder {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new DataError(`${file}: cannot read the image list (${(err as Error).message})`, file);
-  }
-  const items: ImageItem[] = [];
-  for (const [index, line] of text.split(/\r?\n/).entries()) {
-    const entry = line.trim();
-    if (!entry || entry.startsWith('#')) continue;
-    const path = isAbsolute(entry) ? entry : join(dirname(file), entry);
-    if (!isImage(entry))
-      throw new DataError(
-        `${file}: line ${index + 1} ('${entry}') is not an image path (.jpg, .jpeg, .png, .webp); the list holds one image path a line`,
-        file,
-      );
-    if (!existsSync(path)) throw new DataError(`${file}: line ${index + 1}: ${path} does not exist`, file);
-    items.push({ file: path, label: UNLABELED });
-  }
-  if (items.length === 0) throw new DataError(`${file}: the image list names no images`, file);
-  return { root: file, classNames: [], items, labeled: false };
 }
 
 /**

@@ -1,6 +1,7 @@
 // preprocessor_config.json as Hugging Face's image processors read it: sizes, crop, rescale, normalization and the
 // resampling filter, checked and turned into one Preprocessing record.
 import { ConfigError } from '../errors.js';
+import { MAX_SIDE } from '../options/values.js';
 
 /** PIL's resampling filters, indexed by the code Hugging Face configs store in `resample`. */
 const RESAMPLE_CODES = ['nearest', 'lanczos', 'bilinear', 'bicubic', 'box', 'hamming'] as const;
@@ -29,9 +30,20 @@ type Size = { height: number; width: number } | { shortestEdge: number };
 
 function readSize(value: SizeField, field: string, file: string): Size | undefined {
   if (value === undefined) return undefined;
-  if (typeof value === 'number') return { height: value, width: value };
-  if (value.height && value.width) return { height: value.height, width: value.width };
-  if (value.shortest_edge) return { shortestEdge: value.shortest_edge };
+  const side = (v: unknown, name: string) => {
+    if (!Number.isInteger(v) || (v as number) < 1 || (v as number) > MAX_SIDE)
+      throw new ConfigError(
+        `${file}: '${name}' must be a whole number of pixels in 1..${MAX_SIDE}, got ${JSON.stringify(v)}`,
+        field,
+      );
+    return v as number;
+  };
+  if (typeof value === 'number') return { height: side(value, field), width: side(value, field) };
+  if (typeof value === 'object' && value !== null) {
+    if (value.height !== undefined && value.width !== undefined)
+      return { height: side(value.height, `${field}.height`), width: side(value.width, `${field}.width`) };
+    if (value.shortest_edge !== undefined) return { shortestEdge: side(value.shortest_edge, `${field}.shortest_edge`) };
+  }
   throw new ConfigError(`${file}: '${field}' must be a number, {height, width} or {shortest_edge}`, field);
 }
 

@@ -5,14 +5,8 @@ import { findQuantPoints, type QuantPoint } from '../quant/points.js';
 import { findUnits, type SearchUnit } from '../quant/units.js';
 import { calibrate } from '../calibrate/calibrate.js';
 import type { CalibrationTable } from '../calibrate/table.js';
-import {
-  listCalibrationImages,
-  listImageFolder,
-  drawSplits,
-  type ImageBatch,
-  type ImageFolder,
-  type ImageItem,
-} from '../data/imagefolder.js';
+import { listCalibrationImages } from '../data/image-list.js';
+import { listImageFolder, drawSplits, type ImageBatch, type ImageFolder, type ImageItem } from '../data/imagefolder.js';
 import type { Runner } from '../runtime/runner.js';
 import type { QuantizeOptions } from '../options/table.js';
 import { Rng } from '../rng.js';

@@ -1,5 +1,6 @@
 // Before the first unit: the start chosen (and its output corrected), the baseline and the start scored on the
 // holdout images, the first state written; or on a resume, the start rebuilt from the saved state.
+import { ConfigError } from '../errors.js';
 import type { QuantParams } from '../quant/scheme.js';
 import type { ImagesRan } from '../fitness/batches.js';
 import type { SearchState } from './state.js';
@@ -60,6 +61,7 @@ export function setupImageTotal(
 /** The start of a resumed run: the saved state's, with its kept output correction. */
 export function resumedStart(run: SearchRun, baseParams: Readonly<Params>, state: SearchState): Params {
   const { setup, hooks, progress } = run;
+  checkResumedState(setup.units.length, baseParams, state);
   hooks.rng.restore(state.rng);
   let start = startParams(setup.graph, setup.points, baseParams, state.start.chosen, setup.refittedPtf);
   if (state.outputCorrections) start = withOutputCorrections(start, state.outputCorrections);
@@ -175,4 +177,25 @@ export async function freshState(
     macs: budget.beforePasses(),
   };
   return { state, start };
+}
+
+/**
+ * A checkpoint that matches the settings' fingerprint but holds no state of this search (a unit index or pass out of
+ * range, scales of other points or lengths: a file edited or damaged) is refused before it is used.
+ */
+export function checkResumedState(units: number, baseParams: Readonly<Params>, state: SearchState): void {
+  const damaged = (what: string) =>
+    new ConfigError(
+      `--resume: the checkpoint's ${what}: the file is damaged; run without --resume to start over`,
+      '--resume',
+    );
+  if (!Number.isInteger(state.pass) || state.pass < 1) throw damaged(`pass ${state.pass} is not a pass number`);
+  if (!Number.isInteger(state.nextUnit) || state.nextUnit < -1 || state.nextUnit >= units)
+    throw damaged(`next unit ${state.nextUnit} is not one of this model's ${units} units`);
+  for (const [id, scales] of Object.entries(state.scales)) {
+    const base = baseParams[id];
+    const expected = (base as { scale?: Float32Array } | undefined)?.scale?.length;
+    if (expected === undefined || !Array.isArray(scales) || scales.length !== expected || !scales.every((s) => s > 0))
+      throw damaged(`scales of '${id}' do not fit its quant point`);
+  }
 }

@@ -3,14 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import sharp from 'sharp';
-import {
-  listImageFolder,
-  listCalibrationImages,
-  limitPerClass,
-  drawSplits,
-  decodeImages,
-  UNLABELED,
-} from '../../../src/data/imagefolder.js';
+import { listImageFolder, limitPerClass, drawSplits, decodeImages, UNLABELED } from '../../../src/data/imagefolder.js';
+import { listCalibrationImages } from '../../../src/data/image-list.js';
 import { parsePreprocessorConfig } from '../../../src/data/preprocessor-config.js';
 import { Rng } from '../../../src/rng.js';
 import { tempDir, ASSETS } from '../../helpers.js';
@@ -193,3 +187,14 @@ test(
     );
   },
 );
+
+test('preprocessor_config.json sizes are whole pixels in 1..4096: negative or fractional ones name the field', () => {
+  for (const [size, pattern] of [
+    [{ height: -32, width: -32 }, /'size\.height' must be a whole number of pixels in 1\.\.4096, got -32/],
+    [{ height: 32.5, width: 32 }, /'size\.height' must be a whole number of pixels .* got 32\.5/],
+    [0, /'size' must be a whole number of pixels/],
+    [{ shortest_edge: 1e9 }, /'size\.shortest_edge' must be .* got 1000000000/],
+    ['big', /'size' must be a number, \{height, width\} or \{shortest_edge\}/],
+  ] as const)
+    assert.throws(() => parsePreprocessorConfig({ size, do_resize: true }, 'p.json', [3, -1, -1]), pattern);
+});
