@@ -6,16 +6,7 @@ import { evaluateAccuracy } from '../evaluate/evaluate.js';
 import { runnerFor, type Runner, type RuntimeOptions } from '../runtime/runner.js';
 import type { LabeledAccuracy } from '../evaluate/metrics.js';
 import { silentProgress, type Progress } from '../progress.js';
-import { checkRequest } from '../options/request.js';
-
-const EVAL_FIELDS = {
-  path: 'path',
-  data: 'path',
-  limit: 'option',
-  batchSize: 'option',
-  modelFile: 'option',
-  runtime: 'object',
-} as const;
+import { checkRequest, EVAL_FIELDS } from '../options/request.js';
 
 export interface EvalOptions extends ModelOptions {
   data: string;

@@ -38,6 +38,37 @@ test('the library checks its requests at the boundary, naming the field as the A
     landscape({ model: DEFAULT_MODEL, calib: CALIB, out: join(tempDir(), 'o'), points: 1 }),
     /points must be an integer in 3\.\.10001, got "1"/,
   );
+  // Fields the command does not take, and objects that are not what they say, are refused by name.
+  const request = { model: DEFAULT_MODEL, calib: CALIB, out: join(tempDir(), 'o') };
+  await assert.rejects(
+    quantize({ ...request, evalDir: TEST } as never),
+    /^ConfigError: quantize\(\): unknown field evalDir; the request takes model, calib, out, eval, options/,
+  );
+  await assert.rejects(quantize({ ...request, calibSize: 10 } as never), /unknown field calibSize/);
+  await assert.rejects(
+    quantize({ ...request, progress: { start() {} } } as never),
+    /quantize\(\): progress must be an object with the methods start, update, end, log \(missing update, end, log\)/,
+  );
+  await assert.rejects(
+    quantize({ ...request, runner: 'garbage' } as never),
+    /runner must be an object with the methods createSession, got "garbage"/,
+  );
+  await assert.rejects(
+    quantize({ ...request, modelOptions: { mean: '0.5,0.5,0.5' } } as never),
+    /quantize\(\): modelOptions\.mean must be an array of numbers, got "0\.5,0\.5,0\.5"/,
+  );
+  await assert.rejects(
+    quantize({ ...request, modelOptions: { stdev: [1] } } as never),
+    /unknown field modelOptions\.stdev; modelOptions takes modelFile, size, mean, std/,
+  );
+  await assert.rejects(
+    quantize({ ...request, runtime: { threads: 0 } }),
+    /runtime\.threads must be an integer in 1\.\.1024, got "0"/,
+  );
+  await assert.rejects(
+    evaluateModel(DEFAULT_MODEL, { data: TEST, mean: '0.5' } as never),
+    /eval\(\): mean must be an array of numbers/,
+  );
   // Recipe options are named as request fields; the CLI resolves them itself and names its flags.
   const out = join(tempDir(), 'o');
   await assert.rejects(
