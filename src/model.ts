@@ -79,12 +79,13 @@ function readJson(file: string): Record<string, unknown> | undefined {
 function labelsOf(config: Record<string, unknown>, file: string): string[] | undefined {
   const id2label = config.id2label;
   if (!id2label || typeof id2label !== 'object') return undefined;
-  const entries = Object.entries(id2label as Record<string, unknown>).map(([k, v]) => [Number(k), String(v)] as const);
+  const entries = Object.entries(id2label as Record<string, unknown>);
   const labels: string[] = [];
-  for (const [index, name] of entries) {
+  for (const [key, name] of entries) {
+    const index = /^\d+$/.test(key) ? Number(key) : NaN;
     if (!Number.isInteger(index) || index < 0 || index >= entries.length)
-      throw new ModelError(`${file}: id2label key '${index}' is not an index 0..${entries.length - 1}`, file);
-    labels[index] = name;
+      throw new ModelError(`${file}: id2label key '${key}' is not an index 0..${entries.length - 1}`, file);
+    labels[index] = String(name);
   }
   return labels;
 }
@@ -152,6 +153,13 @@ export function loadModel(path: string, overrides: ModelOptions = {}): LoadedMod
 
   const configFile = join(dir, 'config.json');
   const config = readJson(configFile) ?? {};
+  const labels = labelsOf(config, configFile);
+  const classes = valueInfoShape(graph.outputs[0])?.at(-1);
+  if (labels && typeof classes === 'number' && classes > 0 && classes !== labels.length)
+    throw new ModelError(
+      `${configFile}: id2label names ${labels.length} classes and the model outputs ${classes}: the config is not this model's`,
+      configFile,
+    );
   return {
     file,
     dir,
@@ -160,7 +168,7 @@ export function loadModel(path: string, overrides: ModelOptions = {}): LoadedMod
     inputName: imageInput.name ?? '',
     outputName: graph.outputs[0].name ?? '',
     preprocessing,
-    labels: labelsOf(config, configFile),
+    labels,
     config,
     preprocessorConfig,
     configFiles: { config: existsSync(configFile), preprocessor: existsSync(preprocessorFile) },

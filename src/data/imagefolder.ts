@@ -37,6 +37,19 @@ const normalizeLabel = (name: string) =>
     .toLowerCase()
     .replace(/[\s-]+/g, '_');
 
+/** Whether `path` is a folder; a link that leads nowhere or in a loop is an error that names it. */
+function isFolder(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new DataError(
+      `${path}: ${code === 'ELOOP' ? 'a link that leads back to itself' : code === 'ENOENT' ? 'a link that leads nowhere' : `cannot be read (${code})`}; remove it`,
+      path,
+    );
+  }
+}
+
 /**
  * Lists an ImageFolder. Class indices come from `labels` (id2label names in index order) when given,
  * else from sorted folder names, as torchvision does.
@@ -49,7 +62,7 @@ export function listImageFolder(root: string, labels?: readonly string[]): Image
   } catch (err) {
     throw new DataError(`${root}: cannot read image folder (${(err as Error).message})`, root);
   }
-  const classDirs = entries.filter((e) => !e.startsWith('.') && statSync(join(root, e)).isDirectory());
+  const classDirs = entries.filter((e) => !e.startsWith('.') && isFolder(join(root, e)));
   if (classDirs.length === 0) throw new DataError(`${root}: no class folders (expected ${root}/<class>/<image>)`, root);
   let indexOf: (dir: string) => number;
   let classNames: string[];

@@ -36,7 +36,10 @@ function toGray(image: Pixels): Pixels {
 
 /** Decodes as transformers' load_image: EXIF orientation applied, ICC profile ignored (PIL's raw values), alpha dropped, RGB. */
 async function decodeRgb(file: string): Promise<Pixels> {
-  const { data, info } = await sharp(readRegularFile(file), { failOn: 'error', autoOrient: true, ignoreIcc: true })
+  const bytes = readRegularFile(file);
+  // sharp renders SVG (and would fetch what it links to); a photo named .png that is a drawing is not an image here.
+  if ((await sharp(bytes).metadata()).format === 'svg') throw new Error('is an SVG drawing, not a raster image');
+  const { data, info } = await sharp(bytes, { failOn: 'error', autoOrient: true, ignoreIcc: true })
     .removeAlpha()
     .toColourspace('srgb')
     .raw()

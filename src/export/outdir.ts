@@ -13,6 +13,7 @@ import {
   statSync,
   writeFileSync,
   lstatSync,
+  rmdirSync,
 } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
@@ -99,6 +100,8 @@ export class OutputDir {
     private readonly lockFile: string,
     /** The commands whose output the folder will hold (the manifest records them). */
     private readonly commands: readonly string[],
+    /** The first of the folders above the target that this run made (removed again if the run fails). */
+    private readonly created?: string,
   ) {
     openDirs.add(this);
   }
@@ -114,10 +117,17 @@ export class OutputDir {
   static open(target: string, options: OpenOptions = {}): OutputDir {
     const path = resolve(target);
     const parent = dirname(path);
+    const name = basename(path);
+    if (path === parent) throw new ConfigError(`--out ${target}: the root folder cannot be an output folder`, '--out');
+    // The staging folder and lock beside it add 9 bytes to a name; most file systems take 255.
+    if (Buffer.byteLength(name) > 240)
+      throw new ConfigError(
+        `--out ${target}: its name is ${Buffer.byteLength(name)} bytes, and evolq's staging folder beside it adds 9; use a name of at most 240`,
+        '--out',
+      );
     if (existsSync(parent) && !statSync(parent).isDirectory())
       throw new ConfigError(`--out ${target}: ${parent} is not a folder`, '--out');
-    mkdirSync(parent, { recursive: true });
-    const name = basename(path);
+    const created = mkdirSync(parent, { recursive: true });
     const lockFile = join(parent, `.${name}.lock`);
     takeLock(lockFile, target);
     try {
@@ -151,9 +161,10 @@ export class OutputDir {
         // Copies, not links: the staged files are rewritten in place (report.html) while the target stays as it was.
         cpSync(path, staging, { recursive: true, filter: (source) => basename(source) !== MANIFEST_FILE });
       }
-      return new OutputDir(path, staging, lockFile, commands);
+      return new OutputDir(path, staging, lockFile, commands, created);
     } catch (err) {
       rmSync(lockFile, { force: true });
+      removeCreated(created, parent);
       throw err;
     }
   }
@@ -220,6 +231,7 @@ export class OutputDir {
     const kept = Boolean(keepIf && existsSync(this.path(keepIf)));
     if (!kept && existsSync(this.path(STAGING_MARK))) rmSync(this.staging, { recursive: true, force: true });
     this.release();
+    if (!kept) removeCreated(this.created, dirname(this.target));
     return kept;
   }
 
@@ -280,6 +292,19 @@ function recoverInterruptedCommit(path: string, old: string, target: string): vo
     );
   if (existsSync(path)) rmSync(old, { recursive: true, force: true });
   else renameSync(old, path);
+}
+
+/** Removes the folders from `created` down to `deepest` that this run made, where they are still empty. */
+function removeCreated(created: string | undefined, deepest: string): void {
+  if (!created) return;
+  for (let dir = deepest; dir.startsWith(created); dir = dirname(dir)) {
+    try {
+      rmdirSync(dir);
+    } catch {
+      return; // not empty (someone put something there), or gone
+    }
+    if (dir === created) return;
+  }
 }
 
 /** The file that marks a staging folder as evolq's: only such a folder (or an empty one) is emptied or removed. */

@@ -132,7 +132,13 @@ export class Graph {
         }
       }
     }
-    if (order.length !== this.nodes.length) throw new GraphError('the graph has a cycle');
+    if (order.length !== this.nodes.length) {
+      const stuck = this.nodes.find((n) => !order.includes(n))!;
+      throw new GraphError(
+        `the graph has a cycle through node '${stuck.name}' (${stuck.opType}): the model file is damaged; export it again`,
+        stuck.name,
+      );
+    }
     return order;
   }
 

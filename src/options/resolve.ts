@@ -96,6 +96,11 @@ function checkCombinations(o: QuantizeOptions, { option, setting }: OptionNaming
       option('weightCorrection'),
     );
   }
+  if (o.resume && o.method !== 'evolq')
+    throw new ConfigError(
+      `${setting('resume', true)} continues an interrupted search, and ${setting('method', o.method)} runs none: give ${setting('method', 'evolq')}, or drop ${option('resume')}`,
+      option('resume'),
+    );
   if (o.start === 'fitted' && !o.ptf) {
     throw new ConfigError(
       `${setting('start', 'fitted')} refits the PTF of the LayerNorm inputs, and ${setting('ptf', false)} turns PTF off: drop one of them`,

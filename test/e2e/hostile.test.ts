@@ -12,6 +12,8 @@ import {
   readFileSync,
   readdirSync,
   renameSync,
+  rmSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
@@ -553,4 +555,44 @@ test('a bare .onnx: --mean/--std of the wrong length and a missing --size name t
   assertFails(run('--mean', '0.5', '--std', '0.5'), /model\.onnx: its input size is dynamic .*; give --size HxW/);
   const ok = evolq(run('--mean', '0.5', '--std', '0.5', '--size', '32'));
   assert.equal(ok.code, 0, ok.stderr);
+});
+
+test('second round: the output folder, links, labels, drawings and flags that once lost files, hung or said too little', () => {
+  const dir = tempDir();
+  // --out over the model's own folder, the root, a name with no room for the staging folder beside it.
+  const model = join(dir, 'model');
+  cpSync(DEFAULT_MODEL, model, { recursive: true });
+  assertFails(
+    small(join(model), '--method', 'baseline').map((a) => (a === DEFAULT_MODEL ? model : a)),
+    /holds the model being quantized/,
+  );
+  assert.ok(existsSync(join(model, 'model.onnx')));
+  assertFails(small('/'), /--out \/: the root folder cannot be an output folder/);
+  assertFails(small(join(dir, 'x'.repeat(250))), /its name is 250 bytes, .* at most 240/);
+  // A failing run leaves no empty folders it made for --out.
+  const deep = join(dir, 'new', 'deeper', 'out');
+  assertFails(small(deep, '--calib-size', '5000'), /--calib-size 5000 plus --holdout 5 is more than/);
+  assert.ok(!existsSync(join(dir, 'new')), 'no folders left behind');
+  // Flags that meant nothing together, or too much for this machine.
+  assertFails(
+    small(join(dir, 'o'), '--resume'),
+    /--resume continues an interrupted search, and --method baseline runs none/,
+  );
+  assertFails(small(join(dir, 'o'), '--threads', '1000'), /--threads 1000 is more than 4× this machine's \d+ cores/);
+
+  // Data: a link that leads nowhere, a drawing named .png.
+  const data = join(dir, 'data');
+  for (const label of ['cat', 'dog']) cpSync(join(TEST, label), join(data, label), { recursive: true });
+  symlinkSync(join(dir, 'gone'), join(data, 'horse'));
+  assertFails(['eval', DEFAULT_MODEL, '--data', data], /data\/horse: a link that leads nowhere; remove it/);
+  rmSync(join(data, 'horse'));
+  writeFileSync(join(data, 'cat', 'zz.png'), '<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"/>');
+  assertFails(['eval', DEFAULT_MODEL, '--data', data], /zz\.png: .*is an SVG drawing, not a raster image/);
+
+  // config.json that is not this model's: a key that is no index, more classes than the model outputs.
+  const config = JSON.parse(readFileSync(join(DEFAULT_MODEL, 'config.json'), 'utf8'));
+  writeFileSync(join(model, 'config.json'), JSON.stringify({ ...config, id2label: { ...config.id2label, a: 'x' } }));
+  assertFails(['eval', model, '--data', TEST], /config\.json: id2label key 'a' is not an index 0\.\.10/);
+  writeFileSync(join(model, 'config.json'), JSON.stringify({ ...config, id2label: { ...config.id2label, 10: 'x' } }));
+  assertFails(['eval', model, '--data', TEST], /config\.json: id2label names 11 classes and the model outputs 10/);
 });
