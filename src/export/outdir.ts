@@ -12,29 +12,14 @@ import {
   rmSync,
   statSync,
   writeFileSync,
-  lstatSync,
   rmdirSync,
 } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { takeLock } from './out-lock.js';
+import { MANIFEST_FILE, foreignEntries, outputCommands, refuseForeign, relativeFiles } from './out-files.js';
 
-/** The manifest: which files of the folder evolq wrote. */
-export const MANIFEST_FILE = '.evolq-files.json';
-
-/** What evolq wrote into output folders before it kept a manifest. */
-const KNOWN_OUTPUTS = [
-  'model.onnx',
-  'simulation.onnx',
-  'quant.json',
-  'report.json',
-  'report.html',
-  'preprocessor_config.json',
-  'config.json',
-  'landscape.json',
-  'landscape.csv',
-];
-const isKnownOutput = (name: string) => KNOWN_OUTPUTS.includes(name) || /^landscape-[\w-]+\.svg$/.test(name);
+export { MANIFEST_FILE };
 
 /** Every folder open in this process, so an interrupted run can clean up before it exits. */
 const openDirs = new Set<OutputDir>();
@@ -51,44 +36,6 @@ export function abortOpenOutputs(keepIf?: string): string[] {
     );
   }
   return lines;
-}
-
-/**
- * Every file below `dir` as a path relative to it ('onnx/model_q4.onnx'), every entry that is no file or folder,
- * and every empty folder (as 'name/'), so that nothing in it goes unseen.
- */
-function relativeFiles(dir: string, prefix = ''): string[] {
-  const names = readdirSync(join(dir, prefix)).sort();
-  if (prefix && !names.length) return [`${prefix}/`];
-  return names.flatMap((name) => {
-    const path = prefix ? `${prefix}/${name}` : name;
-    return lstatSync(join(dir, path)).isDirectory() ? relativeFiles(dir, path) : [path];
-  });
-}
-
-/**
- * The entries of `dir` that evolq did not write: not in its manifest (or, without one, not an evolq file name),
- * named by their top-level entry (a folder holding one foreign file is named as the folder).
- */
-function foreignEntries(dir: string): string[] {
-  const entries = readdirSync(dir);
-  let owned: (name: string) => boolean = isKnownOutput;
-  if (entries.includes(MANIFEST_FILE)) {
-    let files: unknown;
-    try {
-      files = JSON.parse(readFileSync(join(dir, MANIFEST_FILE), 'utf8')).files;
-    } catch {
-      files = undefined;
-    }
-    if (!Array.isArray(files)) return [MANIFEST_FILE];
-    owned = (name) => files.includes(name);
-  } else if (entries.length && !entries.some((e) => ['report.json', 'quant.json', 'landscape.json'].includes(e))) {
-    return entries;
-  }
-  const foreign = relativeFiles(dir).filter(
-    (f) => f !== MANIFEST_FILE && (!owned(f) || f.endsWith('/') || !lstatSync(join(dir, f)).isFile()),
-  );
-  return [...new Set(foreign.map((f) => f.split('/')[0]))];
 }
 
 export class OutputDir {
@@ -251,34 +198,6 @@ export interface OpenOptions {
   checkpoint?: string;
 }
 
-/** The commands whose output an evolq folder holds: its manifest's, or (older manifests, none) read from its files. */
-function outputCommands(dir: string): string[] {
-  let manifest: { commands?: unknown };
-  try {
-    manifest = JSON.parse(readFileSync(join(dir, MANIFEST_FILE), 'utf8'));
-  } catch {
-    manifest = {};
-  }
-  if (Array.isArray(manifest.commands)) return manifest.commands.filter((c): c is string => typeof c === 'string');
-  const names = readdirSync(dir);
-  return [
-    ...(names.some((n) => ['report.json', 'quant.json', 'model.onnx'].includes(n)) ? ['quantize'] : []),
-    ...(names.includes('landscape.json') ? ['landscape'] : []),
-  ];
-}
-
-function refuseForeign(path: string, target: string): void {
-  const foreign = foreignEntries(path);
-  if (foreign.length) {
-    const shown = foreign.slice(0, 5).join(', ') + (foreign.length > 5 ? `, … (${foreign.length} in all)` : '');
-    throw new ConfigError(
-      `--out ${target}: holds files evolq did not write (${shown}); choose another folder or remove them`,
-      '--out',
-    );
-  }
-}
-
-/** A commit interrupted between its two renames left the previous output at `old`: put it back, or drop it. */
 /**
  * Puts back (or, where the new output made it in, removes) an output that a cut-short commit set aside as `old`;
  * a folder of that name evolq did not set aside (no manifest, or files it did not write) is left alone and refused.

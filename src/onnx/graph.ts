@@ -132,13 +132,9 @@ export class Graph {
         }
       }
     }
-    if (order.length !== this.nodes.length) {
-      const stuck = this.nodes.find((n) => !order.includes(n))!;
-      throw new GraphError(
-        `the graph has a cycle through node '${stuck.name}' (${stuck.opType}): the model file is damaged; export it again`,
-        stuck.name,
-      );
-    }
+    const stuck = this.nodes.find((n) => pending.get(n)! > 0);
+    if (stuck)
+      throw new GraphError(`the graph has a cycle through node '${stuck.name}': export the model again`, stuck.name);
     return order;
   }
 
