@@ -136,6 +136,10 @@ export function loadModel(path: string, overrides: ModelOptions = {}): LoadedMod
         `${flag} has ${given.length} values, the model takes ${modelSize[0]} channels: give ${modelSize[0]} (or one for all)`,
         flag,
       );
+  // A bare export with a fixed input size: images are resized to it (what the transformers.js config evolq writes
+  // for it says too).
+  if (!existsSync(preprocessorFile) && !overrides.size && modelSize[1] > 0 && modelSize[2] > 0)
+    preprocessorConfig.size = { height: modelSize[1], width: modelSize[2] };
   if (overrides.mean) preprocessorConfig.image_mean = overrides.mean;
   if (overrides.std) preprocessorConfig.image_std = overrides.std;
   if (!existsSync(preprocessorFile) && !overrides.mean && !overrides.std) {

@@ -2,7 +2,7 @@
 // low activation bits and the table's default, each checked by its parser.
 import { ConfigError } from '../errors.js';
 import { EXPORT_FORMATS } from '../export/formats.js';
-import { PRESET_NAMES, flagName, recordName, type Command, type OptionSpec, type Preset } from './spec.js';
+import { COMMANDS, PRESET_NAMES, flagName, recordName, type Command, type OptionSpec, type Preset } from './spec.js';
 import { QUANTIZE_OPTIONS, type GivenOptions, type QuantizeOptionName, type QuantizeOptions } from './table.js';
 
 const NAMES = Object.keys(QUANTIZE_OPTIONS) as QuantizeOptionName[];
@@ -59,6 +59,8 @@ export function resolveOptions(
   command: Command = 'quantize',
   naming: OptionNaming = FIELD_NAMING,
 ): QuantizeOptions {
+  if (!COMMANDS.includes(command))
+    throw new ConfigError(`Unknown command "${command}". Should be one of: ${COMMANDS.join(', ')}.`, 'command');
   if (typeof partial !== 'object' || partial === null || Array.isArray(partial))
     throw new ConfigError(`options must be an object, got ${Array.isArray(partial) ? 'an array' : String(partial)}`);
   const label = naming.option;
