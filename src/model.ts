@@ -121,6 +121,42 @@ export function loadModel(path: string, overrides: ModelOptions = {}): LoadedMod
   const modelSize: [number, number, number] = [dim(shape[1]), dim(shape[2]), dim(shape[3])];
 
   const preprocessorFile = join(dir, 'preprocessor_config.json');
+  const { preprocessorConfig, preprocessing } = preprocessingOf(preprocessorFile, file, overrides, modelSize);
+
+  const configFile = join(dir, 'config.json');
+  const config = readJson(configFile) ?? {};
+  const labels = labelsOf(config, configFile);
+  const classes = valueInfoShape(graph.outputs[0])?.at(-1);
+  if (labels && typeof classes === 'number' && classes > 0 && classes !== labels.length)
+    throw new ModelError(
+      `${configFile}: id2label names ${labels.length} classes and the model outputs ${classes}: the config is not this model's`,
+      configFile,
+    );
+  return {
+    file,
+    dir,
+    graph,
+    batchNormFolding,
+    inputName: imageInput.name ?? '',
+    outputName: graph.outputs[0].name ?? '',
+    preprocessing,
+    labels,
+    config,
+    preprocessorConfig,
+    configFiles: { config: existsSync(configFile), preprocessor: existsSync(preprocessorFile) },
+  };
+}
+
+/**
+ * preprocessor_config.json beside the model with --size, --mean and --std over it, or, for a bare export, made of
+ * them (and of a fixed input size); `modelSize` gets the size where the model leaves it dynamic.
+ */
+function preprocessingOf(
+  preprocessorFile: string,
+  file: string,
+  overrides: ModelOptions,
+  modelSize: [number, number, number],
+): { preprocessorConfig: Record<string, unknown>; preprocessing: Preprocessing } {
   const preprocessorConfig = readJson(preprocessorFile) ?? {};
   if (overrides.size) {
     preprocessorConfig.size = { height: overrides.size[0], width: overrides.size[1] };
@@ -154,29 +190,7 @@ export function loadModel(path: string, overrides: ModelOptions = {}): LoadedMod
       '--size',
     );
   const preprocessing = parsePreprocessorConfig(preprocessorConfig, preprocessorFile, modelSize);
-
-  const configFile = join(dir, 'config.json');
-  const config = readJson(configFile) ?? {};
-  const labels = labelsOf(config, configFile);
-  const classes = valueInfoShape(graph.outputs[0])?.at(-1);
-  if (labels && typeof classes === 'number' && classes > 0 && classes !== labels.length)
-    throw new ModelError(
-      `${configFile}: id2label names ${labels.length} classes and the model outputs ${classes}: the config is not this model's`,
-      configFile,
-    );
-  return {
-    file,
-    dir,
-    graph,
-    batchNormFolding,
-    inputName: imageInput.name ?? '',
-    outputName: graph.outputs[0].name ?? '',
-    preprocessing,
-    labels,
-    config,
-    preprocessorConfig,
-    configFiles: { config: existsSync(configFile), preprocessor: existsSync(preprocessorFile) },
-  };
+  return { preprocessorConfig, preprocessing };
 }
 
 /** The ONNX type names of input types a model may have, for messages. */
