@@ -3,6 +3,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { readModel, valueInfoShape, DataType, type ValueInfoProto } from './onnx/proto.js';
 import { Graph } from './onnx/graph.js';
+import { pruneDeadNodes } from './onnx/edits.js';
 import { foldBatchNorms, type BatchNormFolding } from './onnx/fold-batchnorm.js';
 import { parsePreprocessorConfig, type Preprocessing } from './data/preprocessor-config.js';
 import { ConfigError, ModelError } from './errors.js';
@@ -18,6 +19,8 @@ export interface PreprocessingOverrides {
 export interface ModelOptions extends PreprocessingOverrides {
   /** In a model folder, the .onnx file to use instead of model.onnx (looked up in onnx/, then in the folder). */
   modelFile?: string;
+  /** The output evolq scores, of a model with several; the others are dropped. */
+  output?: string;
 }
 
 /**
@@ -116,6 +119,7 @@ export function loadModel(path: string, overrides: ModelOptions = {}): LoadedMod
   }
   checkRunnable(graph, imageInput, file);
   if (graph.outputs.length === 0) throw new ModelError(`${file}: the model has no outputs`, file);
+  pickOutput(graph, file, overrides.output);
   const shape = valueInfoShape(imageInput)!;
   const dim = (d: number | string) => (typeof d === 'number' && d > 0 ? d : -1);
   const modelSize: [number, number, number] = [dim(shape[1]), dim(shape[2]), dim(shape[3])];
@@ -191,6 +195,33 @@ function preprocessingOf(
     );
   const preprocessing = parsePreprocessorConfig(preprocessorConfig, preprocessorFile, modelSize);
   return { preprocessorConfig, preprocessing };
+}
+
+/**
+ * The output evolq scores: the model's only one, or the one `output` names (--output), the others and the nodes
+ * and weights only they read dropped. Several outputs and no --output is an error that lists them.
+ */
+function pickOutput(graph: Graph, file: string, output?: string): void {
+  const described = graph.outputs.map((o) => `${o.name} [${(valueInfoShape(o) ?? []).join(', ')}]`).join(', ');
+  if (output === undefined) {
+    if (graph.outputs.length > 1)
+      throw new ModelError(
+        `${file}: the model has ${graph.outputs.length} outputs (${described}); give --output NAME for the one to score (the class logits)`,
+        file,
+      );
+    return;
+  }
+  const chosen = graph.outputs.find((o) => o.name === output);
+  if (!chosen)
+    throw new ConfigError(`--output ${output}: the model has no such output; its outputs: ${described}`, '--output');
+  if (graph.outputs.length === 1) return;
+  graph.outputs = [chosen];
+  graph.invalidate();
+  pruneDeadNodes(graph);
+  const read = new Set(graph.nodes.flatMap((n) => n.inputs));
+  const unread = [...graph.initializers.keys()].filter((name) => !read.has(name));
+  for (const name of unread) graph.initializers.delete(name);
+  graph.inputs = graph.inputs.filter((i) => !unread.includes(i.name ?? ''));
 }
 
 /** The ONNX type names of input types a model may have, for messages. */

@@ -23,7 +23,13 @@ const devices = () =>
 /** The request fields every model command shares: the model file, preprocessing overrides, runtime, progress. */
 function modelRequest({ request }: CommandLine) {
   return {
-    modelOptions: { modelFile: request.modelFile, size: request.size, mean: request.mean, std: request.std },
+    modelOptions: {
+      modelFile: request.modelFile,
+      output: request.output,
+      size: request.size,
+      mean: request.mean,
+      std: request.std,
+    },
     runtime: { device: request.device, threads: request.threads },
     progress: request.quiet ? silentProgress : new StderrProgress(),
   };
@@ -31,7 +37,12 @@ function modelRequest({ request }: CommandLine) {
 
 async function inspectCommand(line: CommandLine): Promise<string> {
   const recipe = resolveOptions(line.options, 'inspect', FLAG_NAMING);
-  const report = inspectModel(line.positionals[0], recipe.searchSpace, { modelFile: line.request.modelFile }, recipe);
+  const report = inspectModel(
+    line.positionals[0],
+    recipe.searchSpace,
+    { modelFile: line.request.modelFile, output: line.request.output },
+    recipe,
+  );
   return line.request.json ? JSON.stringify(report) : formatInspect(report);
 }
 

@@ -60,6 +60,11 @@ export const REQUEST_OPTIONS = {
     value: 'NAME',
     help: 'In a model folder, the .onnx file to use instead of model.onnx (looked up in onnx/, then in the folder).',
   }),
+  output: optionalValue(values.text, {
+    commands: ['inspect', ...MODEL_COMMANDS],
+    value: 'NAME',
+    help: 'Of a model with several outputs (features and logits), the one evolq scores; model.onnx keeps only it.',
+  }),
   size: optionalValue(values.size, {
     commands: MODEL_COMMANDS,
     value: 'HxW',

@@ -18,7 +18,13 @@ type FieldCheck = 'option' | 'path' | 'object' | 'numbers' | 'progress' | 'runne
 const METHODS = { progress: ['start', 'update', 'end', 'log'], runner: ['createSession'] } as const;
 
 /** The model file and preprocessing of eval's options and of quantize's and landscape's `modelOptions`. */
-export const MODEL_FIELDS = { modelFile: 'option', size: 'option', mean: 'numbers', std: 'numbers' } as const;
+export const MODEL_FIELDS = {
+  modelFile: 'option',
+  output: 'option',
+  size: 'option',
+  mean: 'numbers',
+  std: 'numbers',
+} as const;
 /** onnxruntime's execution provider and threads (`runtime`). */
 const RUNTIME_FIELDS = { device: 'option', threads: 'option' } as const;
 

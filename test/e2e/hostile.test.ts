@@ -19,7 +19,7 @@ import {
 import { join } from 'node:path';
 import { BIN, ROOT, ASSETS, DEFAULT_MODEL, tempDir, buildModel, bytesOf, randomTensor } from '../helpers.js';
 import { Rng } from '../../src/rng.js';
-import type { ModelProto } from '../../src/onnx/proto.js';
+import { onnx, type ModelProto } from '../../src/onnx/proto.js';
 
 const CALIB = join(ASSETS, 'cifar10/calib');
 const TEST = join(ASSETS, 'cifar10/test');
@@ -595,4 +595,31 @@ test('second round: the output folder, links, labels, drawings and flags that on
   assertFails(['eval', model, '--data', TEST], /config\.json: id2label key 'a' is not an index 0\.\.10/);
   writeFileSync(join(model, 'config.json'), JSON.stringify({ ...config, id2label: { ...config.id2label, 10: 'x' } }));
   assertFails(['eval', model, '--data', TEST], /config\.json: id2label names 11 classes and the model outputs 10/);
+});
+
+test('a model with two outputs (features, logits) is not scored on the first without a word: --output picks one', () => {
+  const image = { name: 'pixel_values', shape: ['N', 3, 32, 32] };
+  const twoOutputs = builtFolder('two-outputs', {
+    ...linear(image),
+    outputs: ['features', 'logits'],
+    inits: [...linear(image).inits, { name: 'P', dims: [10, 4], values: randomTensor(new Rng(5), 40) }],
+    nodes: [...linear(image).nodes, { op: 'MatMul', inputs: ['logits', 'P'], outputs: ['features'] }],
+  });
+  const eval_ = (...extra: string[]) => ['eval', twoOutputs, '--data', TEST, '--limit', '20', ...extra];
+  assertFails(
+    eval_(),
+    /model\.onnx: the model has 2 outputs \(features \[.*\], logits \[.*\]\); give --output NAME for the one to score/,
+  );
+  assertFails(eval_('--output', 'probs'), /--output probs: the model has no such output; its outputs: features/);
+  assert.equal(evolq(eval_('--output', 'logits')).code, 0);
+  const out = join(tempDir(), 'out');
+  const quantized = evolq([...small(out, '--output', 'logits').map((a) => (a === DEFAULT_MODEL ? twoOutputs : a))]);
+  assert.equal(quantized.code, 0, quantized.stderr);
+  const exported = onnx.ModelProto.decode(readFileSync(join(out, 'model.onnx')));
+  assert.deepEqual(
+    exported.graph!.output!.map((o) => o.name),
+    ['logits'],
+    'model.onnx keeps the output it was scored on',
+  );
+  assert.ok(!exported.graph!.initializer!.some((t) => t.name === 'P'), 'and not the weights only the other one read');
 });
