@@ -125,6 +125,11 @@ export function parsePreprocessorConfig(
     crop = cropSize;
   }
   const finalSize = crop ?? (resize && 'height' in resize ? resize : undefined);
+  if (height > 0 && width > 0 && finalSize && (finalSize.height !== height || finalSize.width !== width))
+    throw new ConfigError(
+      `${file}: its ${crop ? 'crop_size' : 'size'} makes ${finalSize.height}x${finalSize.width} images, and the model takes ${height}x${width}; give the model's size`,
+      crop ? 'crop_size' : 'size',
+    );
   if (height <= 0 || width <= 0) {
     const fromConfig = finalSize ?? (size && 'height' in size ? size : undefined);
     if (!fromConfig)

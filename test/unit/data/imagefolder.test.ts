@@ -198,3 +198,14 @@ test('preprocessor_config.json sizes are whole pixels in 1..4096: negative or fr
   ] as const)
     assert.throws(() => parsePreprocessorConfig({ size, do_resize: true }, 'p.json', [3, -1, -1]), pattern);
 });
+
+test('a size or crop_size that makes other images than the model takes names the field, not an image', () => {
+  assert.throws(
+    () => parsePreprocessorConfig({ size: 32, crop_size: 64, do_center_crop: true }, 'p.json', [3, 32, 32]),
+    /p\.json: its crop_size makes 64x64 images, and the model takes 32x32; give the model's size/,
+  );
+  assert.throws(
+    () => parsePreprocessorConfig({ size: { height: 48, width: 48 } }, 'p.json', [3, 32, 32]),
+    /p\.json: its size makes 48x48 images, and the model takes 32x32/,
+  );
+});
