@@ -1,5 +1,7 @@
 // The evolq command line: a thin shell over the library API.
-import { EvolqError, fromSystemError } from '../errors.js';
+import { ConfigError, EvolqError, fromSystemError } from '../errors.js';
+import { ALL_OPTIONS } from '../options/request-table.js';
+import { flagName } from '../options/spec.js';
 import { abortOpenOutputs } from '../export/outdir.js';
 import { CHECKPOINT_FILE } from '../search/checkpoint.js';
 import { parseCommand, type CommandLine } from './args.js';
@@ -151,7 +153,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     const known = err instanceof EvolqError ? err : fromSystemError(err);
     if (known) {
-      process.stderr.write(`evolq ${command}: ${known.message.replace(/\s*\n\s*/g, ' ')}\n`);
+      process.stderr.write(`evolq ${command}: ${inFlagTerms(known).replace(/\s*\n\s*/g, ' ')}\n`);
       return 1;
     }
     process.stderr.write(`evolq ${command}: internal error: ${(err as Error).stack ?? err}\n`);
@@ -159,4 +161,19 @@ export async function main(argv: string[]): Promise<number> {
   } finally {
     for (const signal of signals) process.off(signal, interrupted);
   }
+}
+
+/**
+ * The library names a request field where a message starts with it (`unit must be …`, `runtime.device cuda: …`,
+ * `Unsupported runtime.device: …`); on the command line that field is a flag.
+ */
+function inFlagTerms(err: EvolqError): string {
+  const field = err instanceof ConfigError ? err.option : undefined;
+  const name = field?.replace(/^(options|modelOptions|runtime)\./, '');
+  if (!field || !name || !(name in ALL_OPTIONS)) return err.message;
+  const flag = `--${flagName(name)}`;
+  return err.message.replace(
+    new RegExp(`^(Unsupported )?${field.replace('.', '\\.')}\\b`),
+    (_, unsupported) => `${unsupported ?? ''}${flag}`,
+  );
 }

@@ -143,8 +143,8 @@ function chosenUnit(requested: number | undefined, prepared: Prepared, searchSpa
   const index = requested ?? units.length - 1;
   if (!Number.isInteger(index) || index < 0 || index >= units.length) {
     throw new ConfigError(
-      `--unit must be in 0..${units.length - 1} (${units.length} ${searchSpace} units), got ${requested}`,
-      '--unit',
+      `unit must be in 0..${units.length - 1} (${units.length} ${searchSpace} units), got ${requested}`,
+      'unit',
     );
   }
   return index;

@@ -115,15 +115,15 @@ export function checkDevice(device: string): void {
   const provider = providers.find((p) => p.name === device);
   if (!provider)
     throw new ConfigError(
-      `Unsupported --device: "${device}". Should be one of: ${providers.map((p) => p.name).join(', ')}.`,
-      '--device',
+      `Unsupported runtime.device: "${device}". Should be one of: ${providers.map((p) => p.name).join(', ')}.`,
+      'runtime.device',
     );
   if (!provider.usable) {
     throw new ConfigError(
-      `--device ${device}: this onnxruntime-node was installed without its ${device} provider (${PROVIDER_LIBRARIES[device] ?? 'a separate library'}); ` +
+      `runtime.device ${device}: this onnxruntime-node was installed without its ${device} provider (${PROVIDER_LIBRARIES[device] ?? 'a separate library'}); ` +
         `with network access and the GPU's drivers, reinstall it with: npm rebuild onnxruntime-node --onnxruntime-node-install=cuda12 ` +
         `(this project's .npmrc sets onnxruntime-node-install=skip)`,
-      '--device',
+      'runtime.device',
     );
   }
 }
@@ -137,14 +137,14 @@ export class OrtRunner implements Runner {
     this.device = options.device ?? 'cpu';
     if (this.device !== 'cpu') checkDevice(this.device);
     if (options.threads !== undefined && (!Number.isInteger(options.threads) || options.threads < 1)) {
-      throw new ConfigError(`--threads must be an integer >= 1, got "${options.threads}"`, '--threads');
+      throw new ConfigError(`runtime.threads must be an integer >= 1, got "${options.threads}"`, 'runtime.threads');
     }
     const cores = availableParallelism();
     // A thousand threads on two cores did not finish 30 images in 30 s (0.1 s with two) and held off SIGTERM.
     if (options.threads !== undefined && options.threads > 4 * cores)
       throw new ConfigError(
-        `--threads ${options.threads} is more than 4× this machine's ${cores} cores, which only slows onnxruntime down; give at most ${4 * cores}`,
-        '--threads',
+        `runtime.threads ${options.threads} is more than 4× this machine's ${cores} cores, which only slows onnxruntime down; give at most ${4 * cores}`,
+        'runtime.threads',
       );
     this.threads = options.threads ?? cores;
   }
@@ -179,8 +179,8 @@ export class OrtRunner implements Runner {
       const first = (err as Error).message.split('\n')[0];
       if (this.device !== 'cpu' && new RegExp(`providers/${this.device}|adapter|provider`, 'i').test(first))
         throw new ConfigError(
-          `--device ${this.device}: onnxruntime could not start its ${this.device} provider on this machine (${first.replace(/^.*?(Failed|failed)/, '$1')}); --device cpu runs everywhere`,
-          '--device',
+          `runtime.device ${this.device}: onnxruntime could not start its ${this.device} provider on this machine (${first.replace(/^.*?(Failed|failed)/, '$1')}); the cpu device runs everywhere`,
+          'runtime.device',
         );
       const where = typeof model === 'string' ? model : 'in-memory model';
       throw new ModelError(

@@ -69,6 +69,14 @@ test('the library checks its requests at the boundary, naming the field as the A
     evaluateModel(DEFAULT_MODEL, { data: TEST, mean: '0.5' } as never),
     /eval\(\): mean must be an array of numbers/,
   );
+  await assert.rejects(
+    quantize({ ...request, runtime: { device: 'tpu' } }),
+    /^ConfigError: Unsupported runtime\.device: "tpu"/,
+  );
+  await assert.rejects(
+    landscape({ ...request, unit: 99, options: { calibSize: 10, evalLimit: 5 } }),
+    /^ConfigError: unit must be in 0\.\.5 \(6 attention units\), got 99$/,
+  );
   // Recipe options are named as request fields; the CLI resolves them itself and names its flags.
   const out = join(tempDir(), 'o');
   await assert.rejects(

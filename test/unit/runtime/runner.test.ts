@@ -9,18 +9,21 @@ test('--device is checked against the providers of the installed onnxruntime-nod
   assert.ok(providers.some((p) => p.name === 'cpu' && p.usable));
   assert.throws(
     () => new OrtRunner({ device: 'tpu' }),
-    new RegExp(`Unsupported --device: "tpu". Should be one of: ${providers.map((p) => p.name).join(', ')}\\.`),
+    new RegExp(`Unsupported runtime\\.device: "tpu". Should be one of: ${providers.map((p) => p.name).join(', ')}\\.`),
   );
   for (const missing of providers.filter((p) => !p.usable)) {
     assert.throws(
       () => checkDevice(missing.name),
       new RegExp(
-        `--device ${missing.name}: this onnxruntime-node was installed without its ${missing.name} provider.*npm rebuild onnxruntime-node`,
+        `runtime\\.device ${missing.name}: this onnxruntime-node was installed without its ${missing.name} provider.*npm rebuild onnxruntime-node`,
       ),
     );
   }
-  assert.throws(() => new OrtRunner({ threads: 0 }), /--threads must be an integer >= 1/);
-  assert.throws(() => new OrtRunner({ threads: 1000 }), /--threads 1000 is more than 4× this machine's \d+ cores/);
+  assert.throws(() => new OrtRunner({ threads: 0 }), /runtime\.threads must be an integer >= 1/);
+  assert.throws(
+    () => new OrtRunner({ threads: 1000 }),
+    /runtime\.threads 1000 is more than 4× this machine's \d+ cores/,
+  );
   assert.deepEqual(
     { ...new OrtRunner({ threads: 1 }).report, onnxruntime: 'x' },
     { device: 'cpu', threads: 1, onnxruntime: 'x' },
