@@ -195,6 +195,7 @@ test('when no pass beats the baseline above the holdout noise, the baseline scal
     'absolute',
     '--json',
     '--quiet',
+    '--keep-simulation',
   ];
   const searched = evolq([
     'quantize',
