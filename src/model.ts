@@ -64,8 +64,8 @@ export interface LoadedModel {
   /** config.json as read (empty when absent). */
   config: Record<string, unknown>;
   preprocessorConfig: Record<string, unknown>;
-  /** Which of the two configs were files beside the model (a bare export has neither). */
-  configFiles: { config: boolean; preprocessor: boolean };
+  /** Whether preprocessor_config.json was a file beside the model (a bare export has none). */
+  hasPreprocessorConfig: boolean;
 }
 
 function readJson(file: string): Record<string, unknown> | undefined {
@@ -125,7 +125,7 @@ export function loadModel(path: string, overrides: ModelOptions = {}): LoadedMod
   const modelSize: [number, number, number] = [dim(shape[1]), dim(shape[2]), dim(shape[3])];
 
   const preprocessorFile = join(dir, 'preprocessor_config.json');
-  const { preprocessorConfig, preprocessing } = preprocessingOf(preprocessorFile, file, overrides, modelSize);
+  const prep = preprocessingOf(preprocessorFile, file, overrides, modelSize);
 
   const configFile = join(dir, 'config.json');
   const config = readJson(configFile) ?? {};
@@ -143,11 +143,9 @@ export function loadModel(path: string, overrides: ModelOptions = {}): LoadedMod
     batchNormFolding,
     inputName: imageInput.name ?? '',
     outputName: graph.outputs[0].name ?? '',
-    preprocessing,
     labels,
     config,
-    preprocessorConfig,
-    configFiles: { config: existsSync(configFile), preprocessor: existsSync(preprocessorFile) },
+    ...prep,
   };
 }
 
@@ -160,7 +158,8 @@ function preprocessingOf(
   file: string,
   overrides: ModelOptions,
   modelSize: [number, number, number],
-): { preprocessorConfig: Record<string, unknown>; preprocessing: Preprocessing } {
+): { preprocessorConfig: Record<string, unknown>; preprocessing: Preprocessing; hasPreprocessorConfig: boolean } {
+  const exists = existsSync(preprocessorFile);
   const preprocessorConfig = readJson(preprocessorFile) ?? {};
   if (overrides.size) {
     preprocessorConfig.size = { height: overrides.size[0], width: overrides.size[1] };
@@ -178,23 +177,23 @@ function preprocessingOf(
       );
   // A bare export with a fixed input size: images are resized to it (what the transformers.js config evolq writes
   // for it says too).
-  if (!existsSync(preprocessorFile) && !overrides.size && modelSize[1] > 0 && modelSize[2] > 0)
+  if (!exists && !overrides.size && modelSize[1] > 0 && modelSize[2] > 0)
     preprocessorConfig.size = { height: modelSize[1], width: modelSize[2] };
   if (overrides.mean) preprocessorConfig.image_mean = overrides.mean;
   if (overrides.std) preprocessorConfig.image_std = overrides.std;
-  if (!existsSync(preprocessorFile) && !overrides.mean && !overrides.std) {
+  if (!exists && !overrides.mean && !overrides.std) {
     throw new ConfigError(
       `${file}: no preprocessor_config.json beside it; give --mean and --std (and --size if the input size is dynamic)`,
       '--mean',
     );
   }
-  if (!existsSync(preprocessorFile) && (modelSize[1] < 0 || modelSize[2] < 0))
+  if (!exists && (modelSize[1] < 0 || modelSize[2] < 0))
     throw new ConfigError(
       `${file}: its input size is dynamic and there is no preprocessor_config.json to give one; give --size HxW`,
       '--size',
     );
   const preprocessing = parsePreprocessorConfig(preprocessorConfig, preprocessorFile, modelSize);
-  return { preprocessorConfig, preprocessing };
+  return { preprocessorConfig, preprocessing, hasPreprocessorConfig: exists };
 }
 
 /**

@@ -4,7 +4,7 @@ import { ConfigError } from '../errors.js';
 import { MAX_SIDE } from '../options/values.js';
 
 /** PIL's resampling filters, indexed by the code Hugging Face configs store in `resample`. */
-const RESAMPLE_CODES = ['nearest', 'lanczos', 'bilinear', 'bicubic', 'box', 'hamming'] as const;
+export const RESAMPLE_CODES = ['nearest', 'lanczos', 'bilinear', 'bicubic', 'box', 'hamming'] as const;
 export type Resample = (typeof RESAMPLE_CODES)[number];
 
 export interface Preprocessing {

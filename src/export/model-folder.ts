@@ -3,7 +3,7 @@
 // which dtype to load by default, and preprocessor_config.json naming its image processor. A bare export (no
 // configs, its own input and output names) gets what transformers.js needs written for it.
 import type { LoadedModel } from '../model.js';
-import type { Preprocessing } from '../data/preprocessor-config.js';
+import { RESAMPLE_CODES } from '../data/preprocessor-config.js';
 import { onnx } from '../onnx/proto.js';
 import { GraphError } from '../errors.js';
 
@@ -67,16 +67,6 @@ export const TRANSFORMERS_JS_OUTPUT = 'logits';
  */
 const GENERIC_MODEL_TYPE = 'vit';
 
-/** A resampling filter as preprocessor_config.json's `resample` code (PIL's numbering). */
-const RESAMPLE_CODE: Record<Preprocessing['resample'], number> = {
-  nearest: 0,
-  lanczos: 1,
-  bilinear: 2,
-  bicubic: 3,
-  box: 4,
-  hamming: 5,
-};
-
 export interface TransformersJsFolder {
   config: Record<string, unknown>;
   preprocessorConfig: Record<string, unknown>;
@@ -94,8 +84,10 @@ export interface TransformersJsFolder {
  * other than pixel_values / logits are renamed in the transformers.js file.
  */
 export function transformersJsFolder(
-  model: Pick<LoadedModel, 'config' | 'preprocessorConfig' | 'configFiles' | 'labels' | 'preprocessing'> &
-    Pick<LoadedModel, 'inputName' | 'outputName'>,
+  model: Pick<
+    LoadedModel,
+    'config' | 'preprocessorConfig' | 'hasPreprocessorConfig' | 'labels' | 'preprocessing' | 'inputName' | 'outputName'
+  >,
   quantization: QuantizationConfig,
   classes: number,
 ): TransformersJsFolder {
@@ -115,12 +107,12 @@ export function transformersJsFolder(
     );
   }
   let preprocessor = model.preprocessorConfig;
-  if (!model.configFiles.preprocessor) {
+  if (!model.hasPreprocessorConfig) {
     const p = model.preprocessing;
     preprocessor = {
       do_resize: true,
       size: { height: p.height, width: p.width },
-      resample: RESAMPLE_CODE[p.resample],
+      resample: RESAMPLE_CODES.indexOf(p.resample),
       do_rescale: true,
       rescale_factor: p.rescale,
       do_normalize: true,
