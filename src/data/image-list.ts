@@ -1,8 +1,9 @@
 // Calibration images, which need no labels: any folder tree of images, or a text file listing image paths; an
 // ImageFolder of the model's classes keeps its labels.
-import { readdirSync, statSync, existsSync, readFileSync, realpathSync } from 'node:fs';
+import { readdirSync, statSync, existsSync, realpathSync } from 'node:fs';
 import { join, dirname, isAbsolute } from 'node:path';
 import { DataError } from '../errors.js';
+import { NotRegularFileError, readRegularFile } from '../regular-file.js';
 import { isImage, listImageFolder, UNLABELED, type ImageFolder, type ImageItem } from './imagefolder.js';
 
 /**
@@ -60,8 +61,11 @@ function listImageTree(root: string): ImageFolder {
 function listImageFile(file: string): ImageFolder {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    // Non-blocking: a FIFO given as --calib would wait for a writer, and hold off SIGTERM while it waits.
+    text = readRegularFile(file).toString('utf8');
   } catch (err) {
+    if (err instanceof NotRegularFileError)
+      throw new DataError(`${file}: ${err.message}, not an image folder or a list of image paths`, file);
     throw new DataError(`${file}: cannot read the image list (${(err as Error).message})`, file);
   }
   const items: ImageItem[] = [];

@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { execFileSync } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -169,6 +170,11 @@ test('calibration images need no labels: flat, nested, a list file, class folder
   assert.throws(
     () => listCalibrationImages(join(root, 'gone.txt')),
     /gone\.txt: line 1: .*flat\/gone\.jpg does not exist/,
+  );
+  execFileSync('mkfifo', [join(root, 'list.fifo')]);
+  assert.throws(
+    () => listCalibrationImages(join(root, 'list.fifo')),
+    /list\.fifo: is a FIFO, not an image folder or a list/,
   );
   mkdirSync(join(root, 'none'));
   assert.throws(() => listCalibrationImages(join(root, 'none')), /none: no images .* in it or its subfolders/);
