@@ -15,6 +15,7 @@ import { Fitness } from '../src/fitness/fitness.js';
 import { lossFunction } from '../src/fitness/losses.js';
 import { evolqSearch } from '../src/search/search.js';
 import { searchSettings } from '../src/search/settings.js';
+import { forTask } from '../src/options/task-defaults.js';
 import type { CalibrationTable } from '../src/calibrate/table.js';
 import { deployableGraph } from '../src/export/deployable.js';
 import { chosenKernels, layerKernels } from '../src/export/kernels.js';
@@ -235,7 +236,7 @@ async function searchBench(prepared: Prepared, images: ImageBatch, options: Quan
   const { report } = await evolqSearch(
     { ...setup, calibration: images, holdout: holdoutImages },
     table.params,
-    searchSettings({ ...DEFAULTS, wBits: 4 }),
+    searchSettings(forTask({ ...DEFAULTS, wBits: 4 }, 'image-classification')),
     { rng: new Rng(0) },
   );
   // Per pass, in forwards over the calibration set: evolq runs each unit's suffix per candidate, one full forward

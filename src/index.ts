@@ -10,6 +10,7 @@ export {
   type ModelOptions,
   type PreprocessingOverrides,
 } from './model.js';
+export { TASKS, detectTask, type Task, type DetectedTask } from './task.js';
 export { Graph, type Node } from './onnx/graph.js';
 export { readModel, encodeModel } from './onnx/proto.js';
 export { extractSubgraph } from './onnx/extract.js';
@@ -39,6 +40,7 @@ export {
 } from './data/imagefolder.js';
 export { parsePreprocessorConfig, type Preprocessing } from './data/preprocessor-config.js';
 export { evaluateAccuracy } from './evaluate/evaluate.js';
+export { knnClassify, pooledRows, KNN_NEIGHBOURS, KNN_TEMPERATURE, type KnnResult } from './evaluate/embeddings.js';
 export { Fitness, withScales, type FitnessSetup } from './fitness/fitness.js';
 export { LOSS_REGISTRY, LOSSES, lossFunction, type Loss, type LossFunction } from './fitness/losses.js';
 export { evolqSearch } from './search/search.js';
@@ -60,6 +62,7 @@ export { evaluateModel, type EvalOptions } from './pipeline/evaluate-model.js';
 export { quantize, type QuantizeRequest } from './pipeline/quantize.js';
 export { resolveOptions, DEFAULTS, PRESETS, flagOf } from './options/resolve.js';
 export { QUANTIZE_OPTIONS, type QuantizeOptions } from './options/table.js';
+export { forTask, type TaskOptions } from './options/task-defaults.js';
 export { REQUEST_OPTIONS, type RequestOptions } from './options/request-table.js';
 export {
   OrtRunner,

@@ -1,13 +1,14 @@
 // Loading a model: an HF-style folder (model.onnx + preprocessor_config.json + config.json) or a bare .onnx file.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { readModel, valueInfoShape, DataType, type ValueInfoProto } from './onnx/proto.js';
+import { readModel, valueInfoShape, DataType } from './onnx/proto.js';
 import { Graph } from './onnx/graph.js';
 import { pruneDeadNodes } from './onnx/edits.js';
 import { foldBatchNorms, type BatchNormFolding } from './onnx/fold-batchnorm.js';
 import { parsePreprocessorConfig, type Preprocessing } from './data/preprocessor-config.js';
 import { ConfigError, ModelError } from './errors.js';
-import { MAX_SIDE } from './options/values.js';
+import { checkRunnable, typeName } from './model-checks.js';
+import { detectTask, type DetectedTask, type Task } from './task.js';
 
 export interface PreprocessingOverrides {
   /** Input height and width. */
@@ -21,6 +22,8 @@ export interface ModelOptions extends PreprocessingOverrides {
   modelFile?: string;
   /** The output evolq scores, of a model with several; the others are dropped. */
   output?: string;
+  /** What the output is (class logits or an embedding); detected where not given. */
+  task?: Task;
 }
 
 /**
@@ -58,8 +61,10 @@ export interface LoadedModel {
   batchNormFolding: BatchNormFolding;
   inputName: string;
   outputName: string;
+  /** Class logits or an embedding, and why evolq takes it so. */
+  task: DetectedTask;
   preprocessing: Preprocessing;
-  /** id2label names in class-index order, when config.json has them. */
+  /** id2label names in class-index order, when config.json has them (a classifier's only). */
   labels?: string[];
   /** config.json as read (empty when absent). */
   config: Record<string, unknown>;
@@ -128,8 +133,10 @@ export function loadModel(path: string, overrides: ModelOptions = {}): LoadedMod
   const prep = preprocessingOf(preprocessorFile, file, overrides, modelSize);
 
   const configFile = join(dir, 'config.json');
-  const config = readJson(configFile) ?? {};
-  const labels = labelsOf(config, configFile);
+  const readConfig = readJson(configFile);
+  const config = readConfig ?? {};
+  const task = detectTask(graph.outputs[0], readConfig, overrides.task);
+  const labels = task.task === 'image-classification' ? labelsOf(config, configFile) : undefined;
   const classes = valueInfoShape(graph.outputs[0])?.at(-1);
   if (labels && typeof classes === 'number' && classes > 0 && classes !== labels.length)
     throw new ModelError(
@@ -143,6 +150,7 @@ export function loadModel(path: string, overrides: ModelOptions = {}): LoadedMod
     batchNormFolding,
     inputName: imageInput.name ?? '',
     outputName: graph.outputs[0].name ?? '',
+    task,
     labels,
     config,
     ...prep,
@@ -205,7 +213,7 @@ function pickOutput(graph: Graph, file: string, output?: string): void {
   if (output === undefined) {
     if (graph.outputs.length > 1)
       throw new ModelError(
-        `${file}: the model has ${graph.outputs.length} outputs (${described}); give --output NAME for the one to score (the class logits)`,
+        `${file}: the model has ${graph.outputs.length} outputs (${described}); give --output NAME for the one to score (the class logits, or the embedding of an image encoder)`,
         file,
       );
     return;
@@ -221,57 +229,6 @@ function pickOutput(graph: Graph, file: string, output?: string): void {
   const unread = [...graph.initializers.keys()].filter((name) => !read.has(name));
   for (const name of unread) graph.initializers.delete(name);
   graph.inputs = graph.inputs.filter((i) => !unread.includes(i.name ?? ''));
-}
-
-/** The ONNX type names of input types a model may have, for messages. */
-function typeName(elemType: number | null | undefined): string {
-  const names: Record<number, string> = {
-    [DataType.FLOAT]: 'float32',
-    [DataType.FLOAT16]: 'float16',
-    [DataType.DOUBLE]: 'float64',
-    [DataType.UINT8]: 'uint8',
-    [DataType.INT64]: 'int64',
-  };
-  return names[elemType ?? 0] ?? `type ${elemType}`;
-}
-
-/** What evolq cannot run, said before it tries: other inputs than the image, a fixed batch, float16 weights. */
-function checkRunnable(graph: Graph, imageInput: ValueInfoProto, file: string): void {
-  const others = graph.inputs.filter((i) => i !== imageInput && !graph.initializers.has(i.name ?? ''));
-  if (others.length)
-    throw new ModelError(
-      `${file}: the model has ${others.length + 1} inputs (${[imageInput, ...others].map((i) => i.name).join(', ')}); evolq feeds one image input: export the image model alone`,
-      file,
-    );
-  const shape = valueInfoShape(imageInput)!;
-  if (typeof shape[3] === 'number' && [1, 3, 4].includes(shape[3]) && !(typeof shape[1] === 'number' && shape[1] <= 4))
-    throw new ModelError(
-      `${file}: input '${imageInput.name}' [${shape.join(', ')}] is channels-last; evolq takes channels-first [batch, C, H, W] inputs: export the model with NCHW input`,
-      file,
-    );
-  const [, channels, height, width] = shape;
-  if (
-    channels === 0 ||
-    height === 0 ||
-    width === 0 ||
-    [height, width].some((d) => typeof d === 'number' && d > MAX_SIDE)
-  )
-    throw new ModelError(
-      `${file}: input '${imageInput.name}' [${shape.join(', ')}] is not an image size evolq can feed (sides 1..${MAX_SIDE}, at least one channel)`,
-      file,
-    );
-  const batch = shape[0];
-  if (typeof batch === 'number' && batch > 0)
-    throw new ModelError(
-      `${file}: input '${imageInput.name}' has a fixed batch of ${batch}; evolq runs images in batches: export it with a dynamic batch axis (torch.onnx.export(..., dynamic_axes={'${imageInput.name}': {0: 'batch'}}))`,
-      file,
-    );
-  const half = [...graph.initializers.values()].find((t) => t.dataType === DataType.FLOAT16);
-  if (half)
-    throw new ModelError(
-      `${file}: weight '${half.name}' is float16; evolq quantizes float32 models: give it the float32 export (model.onnx rather than model_fp16.onnx)`,
-      file,
-    );
 }
 
 const QUANTIZED_OPS = new Set([

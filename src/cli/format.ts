@@ -9,11 +9,15 @@ import { keptName } from '../search/selection.js';
 import { weightLevelNote } from '../quant/scheme.js';
 import type { LabeledAccuracy } from '../evaluate/metrics.js';
 import { pct } from '../report/markup.js';
+import { accuracyColumns } from '../report/accuracy-columns.js';
+import { KNN_NEIGHBOURS } from '../evaluate/embeddings.js';
+import { otherTask, type DetectedTask, type Task } from '../task.js';
 import { batch1Times, batchRates, type SpeedReport } from '../evaluate/speed.js';
 
 export function formatInspect(report: InspectReport): string {
   const lines = [
     `${report.model} (opset ${report.opset}): ${report.points.length} quant points, ${report.units.length} search units`,
+    `task: ${report.task.task} (${report.task.reason}; ${otherTask(report.task.task)} to override)`,
   ];
   const counts = new Map<string, number>();
   for (const p of report.points) counts.set(p.kind, (counts.get(p.kind) ?? 0) + 1);
@@ -34,9 +38,20 @@ export function formatInspect(report: InspectReport): string {
   return lines.join('\n');
 }
 
-export function formatEval(accuracy: LabeledAccuracy): string {
-  return `top-1 ${pct(accuracy.top1)}  top-5 ${pct(accuracy.top5)}  (${accuracy.n} images)`;
+/** The task, where it is not the plain case of class logits named so: an encoder, or a bare export's guess. */
+function taskLine({ task, reason }: DetectedTask): string[] {
+  if (task === 'image-classification' && !reason.startsWith('a bare export')) return [];
+  return [`task: ${task} (${reason}${reason === '--task' ? '' : `; ${otherTask(task)} to override`})`];
 }
+
+export function formatEval(accuracy: LabeledAccuracy & { task: Task }): string {
+  const knn = accuracy.task === 'image-feature-extraction';
+  const [top1, top5] = knn ? [`${KNN_NEIGHBOURS}-NN top-1`, 'top-5'] : ['top-1', 'top-5'];
+  return `${top1} ${pct(accuracy.top1)}  ${top5} ${pct(accuracy.top5)}  (${accuracy.n} images${knn ? ', leave-one-out over their embeddings' : ''})`;
+}
+
+/** The accuracy columns' widths on the terminal. */
+const WIDTHS = [12, 12, 13, 9];
 
 export function formatQuantize(report: QuantizeReport, out: string): string {
   const s = report.settings;
@@ -47,6 +62,7 @@ export function formatQuantize(report: QuantizeReport, out: string): string {
   if (report.evolq) rows.push([`W${s.wBits}A${s.aBits} Evol-Q`, report.evolq]);
   rows.push(['model.onnx', report.exported]);
   const e = report.exported;
+  const columns = accuracyColumns(report.task.task);
   const storage = Object.entries(e.weights)
     .filter(([, w]) => w.tensors > 0)
     .map(([t, w]) => `${w.tensors} ${t} weights`)
@@ -67,12 +83,15 @@ export function formatQuantize(report: QuantizeReport, out: string): string {
   return [
     ...(report.verdict ? [report.verdict.text] : []),
     `${s.model}: W${s.wBits}A${s.aBits}${weightLevelNote(s)} ${s.method}, observer ${s.observer}${s.ptf ? ', PTF' : ''}${s.lis ? ', log2 softmax' : ''}${s.biasCorrection ? ', bias correction' : ''}`,
+    ...taskLine(report.task),
     `evaluated on ${report.evaluatedOn.n} images of ${report.evaluatedOn.images}`,
-    `${''.padEnd(18)}${'top-1'.padStart(8)}${'top-5'.padStart(9)}${'KL to float'.padStart(13)}${'agrees'.padStart(9)}`,
+    `${''.padEnd(18)}${columns.short.map((title, i) => title.padStart(WIDTHS[i])).join('')}`,
     ...rows.map(
       ([name, a]) =>
-        `${name.padEnd(18)}${pct(a.top1).padStart(8)}${pct(a.top5).padStart(9)}` +
-        (a.toFloat ? `${a.toFloat.kl.toPrecision(4).padStart(13)}${pct(a.toFloat.agreement).padStart(9)}` : ''),
+        `${name.padEnd(18)}${columns
+          .cells(a)
+          .map((cell, i) => cell.padStart(WIDTHS[i]))
+          .join('')}`,
     ),
     ...search,
     `model.onnx: ${(e.bytes / 1e6).toFixed(2)} MB, ${(100 * e.sizeRatio).toFixed(1)}% of float, opset ${e.opset}${storage ? `, ${storage}` : ''}${floats}`,

@@ -28,6 +28,7 @@ function modelRequest({ request }: CommandLine) {
     modelOptions: {
       modelFile: request.modelFile,
       output: request.output,
+      task: request.task,
       size: request.size,
       mean: request.mean,
       std: request.std,
@@ -42,7 +43,7 @@ async function inspectCommand(line: CommandLine): Promise<string> {
   const report = inspectModel(
     line.positionals[0],
     recipe.searchSpace,
-    { modelFile: line.request.modelFile, output: line.request.output },
+    { modelFile: line.request.modelFile, output: line.request.output, task: line.request.task },
     recipe,
   );
   return line.request.json ? JSON.stringify(report) : formatInspect(report);
@@ -64,7 +65,13 @@ async function evalCommand(line: CommandLine): Promise<string> {
       `warning: the model gives all ${accuracy.n} images the same output: its weights or its preprocessing do not depend on the image`,
     );
   return request.json
-    ? JSON.stringify({ top1: accuracy.top1, top5: accuracy.top5, n: accuracy.n, seconds: accuracy.seconds })
+    ? JSON.stringify({
+        task: accuracy.task,
+        top1: accuracy.top1,
+        top5: accuracy.top5,
+        n: accuracy.n,
+        seconds: accuracy.seconds,
+      })
     : formatEval(accuracy);
 }
 

@@ -1,18 +1,26 @@
 // Top-k accuracy from logits.
 
 export interface Accuracy {
-  /** Top-1 and top-5 against the images' labels; null for unlabeled images. */
+  /**
+   * Top-1 and top-5 against the images' labels, of the class logits or, for an image encoder, of the k-NN classifier
+   * over its embeddings of the evaluated images; null for unlabeled images.
+   */
   top1: number | null;
   top5: number | null;
   n: number;
-  /** Against the float model on the same images: mean KL(softmax(float) ‖ softmax(this)) and top-1 agreement. */
-  toReference?: { kl: number; agreement: number };
+  /**
+   * Against the float model on the same images: a classifier's mean KL(softmax(float) ‖ softmax(this)) and top-1
+   * agreement; an encoder's mean cosine similarity to float's embeddings and, with labels, its k-NN label agreement.
+   */
+  toReference?: { kl?: number; agreement?: number; cosine?: number };
   /** Per image, in evaluation order: 1 where the top-1 class is the label (for paired comparisons; not reported). */
   correct?: Uint8Array;
   /** Every image got the same output (within float rounding): a model that computes nothing from its input. */
   constantOutput?: boolean;
-  /** The number of classes the model outputs. */
+  /** The number of classes a classifier outputs. */
   classes?: number;
+  /** The width of an image encoder's embedding. */
+  width?: number;
 }
 
 /** The accuracy of labelled images: top-1 and top-5 are there. */

@@ -3,6 +3,7 @@
 // search optimizes (KL to float), the size and the speed.
 import { Rng } from '../rng.js';
 import type { Accuracy } from './metrics.js';
+import type { Task } from '../task.js';
 
 /** A difference in top-1 between two models on the same images, in points, with its 95% paired-bootstrap interval. */
 export interface Difference {
@@ -53,6 +54,9 @@ export interface Verdict {
   vsBaseline?: Difference;
   kl?: number;
   baselineKl?: number;
+  /** An image encoder's mean cosine similarity to float's embeddings, and the baseline's. */
+  cosine?: number;
+  baselineCosine?: number;
   sizeRatio: number;
   /** model.onnx's speed against float at batch 1, where it was timed. */
   speedup?: number;
@@ -66,6 +70,7 @@ const interval = (d: Difference) =>
 /** The verdict on model.onnx (`exported`) from the float, baseline and exported accuracies on the same images. */
 export function verdictOf(run: {
   name: string;
+  task?: Task;
   fp: Accuracy;
   baseline: Accuracy;
   exported: Accuracy;
@@ -75,9 +80,13 @@ export function verdictOf(run: {
   seed: number;
 }): Verdict {
   const { fp, baseline, exported } = run;
+  const encoder = run.task === 'image-feature-extraction';
   const pct = (x: number) => (100 * x).toFixed(2);
   const kl = exported.toReference?.kl;
   const baselineKl = baseline.toReference?.kl;
+  const cosine = exported.toReference?.cosine;
+  const baselineCosine = baseline.toReference?.cosine;
+  const top1 = encoder ? 'k-NN top-1' : 'top-1';
   const agreement = exported.toReference?.agreement;
   const labeled = fp.correct && exported.correct && baseline.correct && fp.top1 !== null && exported.top1 !== null;
   const vsFloat = labeled ? pairedDifference(exported.correct!, fp.correct!, run.seed) : undefined;
@@ -85,17 +94,27 @@ export function verdictOf(run: {
     labeled && run.searched ? pairedDifference(exported.correct!, baseline.correct!, run.seed + 1) : undefined;
   const parts = vsFloat
     ? [
-        `${run.name}: top-1 ${pct(exported.top1!)} vs float ${pct(fp.top1!)} (${interval(vsFloat)}, 95% paired bootstrap over ${fp.n} images)`,
+        `${run.name}: ${top1} ${pct(exported.top1!)} vs float ${pct(fp.top1!)} (${interval(vsFloat)}, 95% paired bootstrap over ${fp.n} images)`,
         ...(vsBaseline ? [`vs baseline ${interval(vsBaseline)}`] : []),
       ]
-    : [
-        `${run.name}: float's top-1 class on ${agreement === undefined ? '?' : pct(agreement)}% of ${fp.n} unlabeled images (give --eval with labelled images for top-1)`,
-      ];
+    : encoder
+      ? [
+          `${run.name}: mean cosine similarity to float's embeddings ${cosine === undefined ? '?' : cosine.toFixed(5)} on ${fp.n} unlabeled images (give --eval with labelled images for k-NN top-1)`,
+        ]
+      : [
+          `${run.name}: float's top-1 class on ${agreement === undefined ? '?' : pct(agreement)}% of ${fp.n} unlabeled images (give --eval with labelled images for top-1)`,
+        ];
   const kls =
     kl === undefined
       ? []
       : [
           `KL to float ${kl.toPrecision(2)}${run.searched && baselineKl !== undefined ? ` (baseline ${baselineKl.toPrecision(2)})` : ''}`,
+        ];
+  const cosines =
+    cosine === undefined || !vsFloat
+      ? []
+      : [
+          `cosine to float ${cosine.toFixed(5)}${run.searched && baselineCosine !== undefined ? ` (baseline ${baselineCosine.toFixed(5)})` : ''}`,
         ];
   const size = `${(100 * run.sizeRatio).toFixed(0)}% of the size`;
   const speed = run.speedup === undefined ? [] : [`${run.speedup.toFixed(2)}× float's speed at batch 1`];
@@ -107,8 +126,10 @@ export function verdictOf(run: {
     ...(vsBaseline ? { vsBaseline } : {}),
     ...(kl !== undefined ? { kl } : {}),
     ...(baselineKl !== undefined ? { baselineKl } : {}),
+    ...(cosine !== undefined ? { cosine } : {}),
+    ...(baselineCosine !== undefined ? { baselineCosine } : {}),
     sizeRatio: run.sizeRatio,
     ...(run.speedup !== undefined ? { speedup: run.speedup } : {}),
-    text: `${parts.join(', ')}; ${[...kls, size, ...speed].join('; ')}`,
+    text: `${parts.join(', ')}; ${[...kls, ...cosines, size, ...speed].join('; ')}`,
   };
 }

@@ -6,6 +6,7 @@ import type { LoadedModel } from '../model.js';
 import { RESAMPLE_CODES } from '../data/preprocessor-config.js';
 import { onnx } from '../onnx/proto.js';
 import { GraphError } from '../errors.js';
+import type { Task } from '../task.js';
 
 /** transformers.js dtype and file for the weight width: 3-bit weights are stored as uint4, as 4-bit ones. */
 export function transformersJsFile(wBits: number): { dtype: 'q8' | 'q4'; file: string } {
@@ -57,9 +58,19 @@ export function outputPreprocessorConfig(
   return processor ? { config: { ...input, image_processor_type: processor }, added: processor } : { config: input };
 }
 
-/** The names transformers.js feeds and reads: its image models run `{ pixel_values }` and take `logits`. */
+/**
+ * The names transformers.js feeds and reads: its image models run `{ pixel_values }`; an image classifier takes
+ * `logits`, `pipeline('image-feature-extraction')` returns `last_hidden_state`, else `logits`, else `image_embeds`.
+ */
 export const TRANSFORMERS_JS_INPUT = 'pixel_values';
 export const TRANSFORMERS_JS_OUTPUT = 'logits';
+const FEATURE_OUTPUTS = ['last_hidden_state', 'image_embeds'];
+
+/** The output name transformers.js reads for the task: an embedding keeps a name it reads, else is `image_embeds`. */
+function transformersJsOutput(task: Task, name: string): string {
+  if (task === 'image-classification') return TRANSFORMERS_JS_OUTPUT;
+  return FEATURE_OUTPUTS.includes(name) ? name : 'image_embeds';
+}
 
 /**
  * The model type written where the input config names none. transformers.js picks its model class by model_type;
@@ -79,7 +90,8 @@ export interface TransformersJsFolder {
 
 /**
  * config.json, preprocessor_config.json and the input/output names transformers.js needs for an image classifier
- * of `classes` classes. A config without model_type gets the generic one and id2label (the model's, or LABEL_i);
+ * of `classes` classes, or an image encoder. A config without model_type gets the generic one and, for a classifier,
+ * id2label (the model's, or LABEL_i);
  * a model without preprocessor_config.json gets one that states the preprocessing evolq measured with; names
  * other than pixel_values / logits are renamed in the transformers.js file.
  */
@@ -87,13 +99,19 @@ export function transformersJsFolder(
   model: Pick<
     LoadedModel,
     'config' | 'preprocessorConfig' | 'hasPreprocessorConfig' | 'labels' | 'preprocessing' | 'inputName' | 'outputName'
-  >,
+  > & { task: { task: Task } },
   quantization: QuantizationConfig,
   classes: number,
 ): TransformersJsFolder {
   const added: string[] = [];
   let input = model.config;
-  if (typeof input.model_type !== 'string') {
+  const encoder = model.task.task === 'image-feature-extraction';
+  if (typeof input.model_type !== 'string' && encoder) {
+    input = { ...input, model_type: GENERIC_MODEL_TYPE, architectures: ['ViTModel'] };
+    added.push(
+      `config.json: model_type '${GENERIC_MODEL_TYPE}' (transformers.js's generic image model, which image-feature-extraction loads)`,
+    );
+  } else if (typeof input.model_type !== 'string') {
     const labels = model.labels ?? Array.from({ length: classes }, (_, i) => `LABEL_${i}`);
     input = {
       ...input,
@@ -126,7 +144,7 @@ export function transformersJsFolder(
   const processor = outputPreprocessorConfig(preprocessor, input.model_type);
   const renames: [string, string][] = [
     [model.inputName, TRANSFORMERS_JS_INPUT],
-    [model.outputName, TRANSFORMERS_JS_OUTPUT],
+    [model.outputName, transformersJsOutput(model.task.task, model.outputName)],
   ].filter(([from, to]) => from !== to) as [string, string][];
   for (const [from, to] of renames)
     added.push(

@@ -1,5 +1,6 @@
 // Fitness without waste: full-precision logits computed once, one quantized forward per pass for every unit's
 // input, and per candidate only the suffix graph from its unit to the logits.
+import { pooledTensor } from '../evaluate/embeddings.js';
 import type { Graph } from '../onnx/graph.js';
 import { floatValueInfo } from '../onnx/proto.js';
 import type { Runner, Session, FloatTensor } from '../runtime/runner.js';
@@ -97,7 +98,9 @@ export class Fitness {
       for (const batch of pieces) {
         const logits: FloatTensor[] = [];
         for (const r of batch) {
-          logits.push((await session.run({ [inputName]: runPixels(images, r) }, [outputName]))[outputName]);
+          logits.push(
+            pooledTensor((await session.run({ [inputName]: runPixels(images, r) }, [outputName]))[outputName]),
+          );
           ran?.(r[1] - r[0]);
         }
         outputs.push(joinImages(logits));
@@ -135,7 +138,7 @@ export class Fitness {
         for (const r of batch) {
           const x = runPixels(scored.images, r);
           const out = await session.run({ [inputName]: x }, [outputName, ...fetched]);
-          logits.push(out[outputName]);
+          logits.push(pooledTensor(out[outputName]));
           ran?.(r[1] - r[0]);
           if (!keepUnitInputs) continue;
           // onnxruntime keeps a run's fetched tensors in its arena until the session ends: the budget holds them too.
@@ -244,7 +247,9 @@ export class Fitness {
         const logits: FloatTensor[] = [];
         for (let i = 0; i < batch.length; i++)
           logits.push(
-            (await session.run({ ...feeds, ...unitInputs.piece(piece++, boundary) }, [outputName]))[outputName],
+            pooledTensor(
+              (await session.run({ ...feeds, ...unitInputs.piece(piece++, boundary) }, [outputName]))[outputName],
+            ),
           );
         if (next && !next(b, joinImages(logits))) return true;
       }

@@ -11,6 +11,7 @@ import {
   type OptionValue,
 } from './spec.js';
 import { QUANTIZE_OPTIONS, RUN } from './table.js';
+import { TASKS } from '../task.js';
 
 const MODEL_COMMANDS: readonly ['eval', 'quantize', 'landscape'] = ['eval', 'quantize', 'landscape'];
 
@@ -64,6 +65,11 @@ export const REQUEST_OPTIONS = {
     commands: ['inspect', ...MODEL_COMMANDS],
     value: 'NAME',
     help: 'Of a model with several outputs (features and logits), the one evolq scores; model.onnx keeps only it.',
+  }),
+  task: optionalValue((v, flag) => values.oneOf(v, TASKS, flag), {
+    commands: ['inspect', ...MODEL_COMMANDS],
+    value: TASKS.join('|'),
+    help: "What the scored output is: class logits, or an image encoder's embedding (then the search fits embeddings with infoNCE and evaluation reports cosine to float and k-NN top-1). Default: detected from the output's name and shape and config.json (id2label).",
   }),
   size: optionalValue(values.size, {
     commands: MODEL_COMMANDS,

@@ -21,6 +21,7 @@ const METHODS = { progress: ['start', 'update', 'end', 'log'], runner: ['createS
 export const MODEL_FIELDS = {
   modelFile: 'option',
   output: 'option',
+  task: 'option',
   size: 'option',
   mean: 'numbers',
   std: 'numbers',

@@ -88,11 +88,11 @@ export const QUANTIZE_OPTIONS = {
   }),
   cycles: integerOption(1, 3, { commands: ['quantize'], help: 'Mutation rounds per unit and pass.' }),
   population: integerOption(2, 15, { commands: ['quantize'], help: 'Population size per unit.' }),
-  loss: choice(LOSSES, 'kl', {
+  loss: choice(['auto', ...LOSSES], 'auto', {
     commands: ['quantize'],
     paper: 'infonce',
     record: 'search',
-    help: "The search's fitness between quantized and float logits on the calibration images.",
+    help: "The search's fitness between the quantized and float outputs on the calibration images; auto: kl for class logits, infonce for an image encoder's embeddings.",
   }),
   temperature: valueOption(values.positiveNumber, 3, { commands: RUN, value: 'T', help: "infoNCE's temperature." }),
   observer: choice(OBSERVERS, 'omse', {
@@ -140,11 +140,11 @@ export const QUANTIZE_OPTIONS = {
     record: 'search',
     help: "Where the search starts: the baseline; corrected (the data-free weight correction); fitted (that, each LayerNorm input's PTF refitted, and at 4-bit activations the softmax on log√2); auto: whichever has the lowest calibration fitness. The kept result is the baseline, that start unsearched, or a pass, whichever has the lowest holdout measure among those that beat the baseline's above the holdout's noise.",
   }),
-  select: choice(SELECTIONS, 'kl', {
+  select: choice(['auto', ...SELECTIONS], 'auto', {
     commands: ['quantize'],
     paper: 'loss',
     record: 'search',
-    help: 'How the kept result is chosen on the holdout images (loss: the lowest holdout fitness loss, as the paper).',
+    help: "How the kept result is chosen on the holdout images: a per-image measure that is 0 where the quantized output is float's (kl for class logits, cosine: 1 − cosine similarity for embeddings; auto picks by the task), or loss: the lowest holdout fitness loss, as the paper.",
   }),
   outputCorrection: switchOption(false, {
     commands: ['quantize'],

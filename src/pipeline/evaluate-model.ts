@@ -1,10 +1,11 @@
-// `evolq eval`: top-1/top-5 of a model on an ImageFolder.
+// `evolq eval`: top-1/top-5 of a model on an ImageFolder (an image encoder's: of the k-NN classifier over its embeddings).
 import { loadModel, type ModelOptions } from '../model.js';
 import { listImageFolder, limitPerClass } from '../data/imagefolder.js';
 import { fileSource } from '../data/source.js';
-import { evaluateAccuracy } from '../evaluate/evaluate.js';
+import { evaluateAccuracy, evaluatedOutputs } from '../evaluate/evaluate.js';
 import { runnerFor, type Runner, type RuntimeOptions } from '../runtime/runner.js';
 import type { LabeledAccuracy } from '../evaluate/metrics.js';
+import type { Task } from '../task.js';
 import { silentProgress, type Progress } from '../progress.js';
 import { checkRequest, EVAL_FIELDS } from '../options/request.js';
 
@@ -21,7 +22,7 @@ export interface EvalOptions extends ModelOptions {
 export async function evaluateModel(
   path: string,
   options: EvalOptions,
-): Promise<LabeledAccuracy & { seconds: number }> {
+): Promise<LabeledAccuracy & { task: Task; seconds: number }> {
   checkRequest('eval', { path, ...(options as object) }, EVAL_FIELDS, ['path', 'data']);
   const started = performance.now();
   const model = loadModel(path, options);
@@ -34,10 +35,10 @@ export async function evaluateModel(
       [{ session, inputName: model.inputName, outputName: model.outputName }],
       fileSource(items, model.preprocessing),
       options.batchSize ?? 100,
-      options.progress ?? silentProgress,
+      { progress: options.progress ?? silentProgress, outputs: evaluatedOutputs(model.task.task, runner) },
     );
     // An ImageFolder's images all have labels, so top-1 and top-5 were counted.
-    return { ...(accuracy as LabeledAccuracy), seconds: (performance.now() - started) / 1000 };
+    return { ...(accuracy as LabeledAccuracy), task: model.task.task, seconds: (performance.now() - started) / 1000 };
   } finally {
     await session.release();
   }

@@ -2,7 +2,7 @@
 import type { LoadedModel } from '../model.js';
 import { limitPerClass, type ImageBatch, type SkippedImage } from '../data/imagefolder.js';
 import { decodedSource, fileSource, type ImageSource } from '../data/source.js';
-import { evaluateAccuracy, type EvaluationTarget } from '../evaluate/evaluate.js';
+import { evaluateAccuracy, evaluatedOutputs, type EvaluationTarget } from '../evaluate/evaluate.js';
 import type { Accuracy } from '../evaluate/metrics.js';
 import type { QuantizeOptions } from '../options/table.js';
 import type { Runner, Session } from '../runtime/runner.js';
@@ -77,7 +77,11 @@ async function evaluateModels(
       inputName: model.inputName,
       outputName: model.outputName,
     }));
-    return await evaluateAccuracy(targets, source, options.batchSize, progress, 0);
+    return await evaluateAccuracy(targets, source, options.batchSize, {
+      progress,
+      reference: 0,
+      outputs: evaluatedOutputs(model.task.task, runner),
+    });
   } finally {
     for (const s of sessions) await s.release();
   }

@@ -68,6 +68,11 @@ export async function landscape(request: LandscapeRequest): Promise<LandscapeFil
     holdout: { count: request.eval ? 0 : evalLimit, option: 'evalLimit' },
   });
   const { model, evalFolder, splits } = prepared;
+  if (model.task.task !== 'image-classification')
+    throw new ConfigError(
+      `${model.file}: is an image encoder (${model.task.reason}), and landscape measures top-1 and KL of class logits; quantize measures encoders (cosine to float, k-NN top-1)`,
+      '--task',
+    );
   if (!evalFolder && !prepared.calibFolder.labeled)
     throw new ConfigError(
       `${request.calib}: its images have no labels the model knows, and landscape measures top-1: give --eval with an ImageFolder of labelled images`,

@@ -54,7 +54,9 @@ export function noteUnlabeled(prepared: Prepared, calib: string, options: Quanti
 /** For a model without id2label, the class folders its evaluated images' labels were guessed from (sorted names). */
 export function guessedClassFolders({ model, evalFolder, calibFolder }: Prepared): number | undefined {
   const folder = evalFolder ?? calibFolder;
-  return model.labels || !folder.labeled ? undefined : new Set(folder.items.map((i) => i.label)).size;
+  return model.labels || !folder.labeled || model.task.task !== 'image-classification'
+    ? undefined
+    : new Set(folder.items.map((i) => i.label)).size;
 }
 
 /** What quantize checks once the model and folders are read, before the output folder is touched. */

@@ -7,6 +7,7 @@ import type { Accuracy } from '../evaluate/metrics.js';
 import type { QuantizeOptions } from '../options/table.js';
 import type { RuntimeReport } from '../runtime/runner.js';
 import { verdictOf } from '../evaluate/verdict.js';
+import { KNN_NEIGHBOURS, KNN_TEMPERATURE } from '../evaluate/embeddings.js';
 import type { QuantizeReport } from '../report/types.js';
 import { floatLayerNodes, layerClass } from '../quant/float-layers.js';
 import type { FloatFallback } from './float-fallback.js';
@@ -50,6 +51,7 @@ export function quantizeReport(run: QuantizeRun): QuantizeReport {
   for (const p of points) counts[p.kind] = (counts[p.kind] ?? 0) + 1;
   const verdict = verdictOf({
     name: `W${options.wBits}A${options.aBits} ${accuracy.evolq ? 'Evol-Q' : 'baseline'} model.onnx`,
+    task: model.task.task,
     fp: accuracy.fp,
     baseline: accuracy.baseline,
     exported: accuracy.exported,
@@ -61,11 +63,16 @@ export function quantizeReport(run: QuantizeRun): QuantizeReport {
   return {
     verdict,
     settings: { ...options, model: model.file, calib: request.calib, eval: request.eval ?? null },
+    task: model.task,
     evaluatedOn: {
       images: request.eval ?? `${request.calib} (holdout split)`,
       n: accuracy.fp.n,
       split: evalFolder ? 'eval' : 'holdout',
       labeled: (evalFolder ?? run.prepared.calibFolder).labeled,
+      measure:
+        model.task.task === 'image-classification'
+          ? 'the class logits'
+          : `a ${KNN_NEIGHBOURS}-NN classifier (cosine, votes weighted exp(cosine / ${KNN_TEMPERATURE}), leave-one-out) over each model's embeddings of these images`,
     },
     points: counts,
     units: units.map((u) => ({ name: u.name, kind: u.kind, points: u.points })),

@@ -41,6 +41,8 @@ export function quantizeWarnings(run: {
 
 /** Below this share of images with float's top-1, a quantized model is another model, whatever its top-1. */
 export const AGREEMENT_FLOOR = 0.9;
+/** Below this mean cosine similarity to float's embeddings, an image encoder's quantized model is another model. */
+export const COSINE_FLOOR = 0.9;
 
 /**
  * Warnings where the evaluation measures little: the float model gives every image the same output, a model without
@@ -59,9 +61,15 @@ export function evaluationWarnings(accuracy: QuantizedAccuracy, classFolders?: n
       `the model outputs ${fp.classes} classes and its config.json has no id2label: the ${classFolders} class folders were taken as classes 0..${classFolders - 1} in sorted order, so top-1 means something only if that is the model's order; add id2label to config.json`,
     );
   const agreement = exported.toReference?.agreement;
+  const cosine = exported.toReference?.cosine;
+  const remedy = 'try more weight or activation bits, --method evolq, or --float-layers for the layers that lose most';
   if (agreement !== undefined && agreement < AGREEMENT_FLOOR && !fp.constantOutput)
     warnings.push(
-      `model.onnx has float's top-1 on only ${pct(agreement)} of the images: it computes another model; try more weight or activation bits, --method evolq, or --float-layers for the layers that lose most`,
+      `model.onnx has float's ${cosine === undefined ? 'top-1' : 'k-NN label'} on only ${pct(agreement)} of the images: it computes another model; ${remedy}`,
+    );
+  if (cosine !== undefined && cosine < COSINE_FLOOR && !fp.constantOutput)
+    warnings.push(
+      `model.onnx's embeddings have a mean cosine similarity of only ${cosine.toFixed(3)} to float's: it computes another model; ${remedy}`,
     );
   return warnings;
 }
@@ -119,6 +127,12 @@ export function accuracyWarnings(accuracy: QuantizedAccuracy): string[] {
   if (kl !== undefined && simKl !== undefined && kl > simKl * (1 + KL_TOLERANCE))
     warnings.push(
       `model.onnx's KL to float ${kl.toPrecision(4)} is ${simKl > 0 ? `${(100 * (kl / simKl - 1)).toFixed(0)}% ` : ''}above the simulated ${name}'s ${simKl.toPrecision(4)}`,
+    );
+  // An encoder's 1 − cosine plays KL's part: model.onnx's should be the simulation's within the same 10%.
+  const [cosine, simCosine] = [exported.toReference?.cosine, sim.toReference?.cosine];
+  if (cosine !== undefined && simCosine !== undefined && 1 - cosine > (1 - simCosine) * (1 + KL_TOLERANCE) + 1e-6)
+    warnings.push(
+      `model.onnx's embeddings are further from float's (1 − cosine ${(1 - cosine).toPrecision(3)}) than the simulated ${name}'s (${(1 - simCosine).toPrecision(3)})`,
     );
   return warnings;
 }

@@ -6,6 +6,7 @@ import { decodeImagesWithProgress, type ImageBatch, type SkippedImage } from '..
 import { CHECKPOINT_FILE } from '../search/checkpoint.js';
 import { settleFloatLayers } from './float-fallback.js';
 import { resolveOptions } from '../options/resolve.js';
+import { forTask } from '../options/task-defaults.js';
 import { checkRequest, RUN_FIELDS } from '../options/request.js';
 import type { GivenOptions } from '../options/table.js';
 import { runnerFor, type Runner, type RuntimeOptions } from '../runtime/runner.js';
@@ -46,13 +47,13 @@ export interface QuantizeRequest {
  */
 export async function quantize(request: QuantizeRequest): Promise<QuantizeReport> {
   checkRequest('quantize', request, RUN_FIELDS, ['model', 'calib', 'out']);
-  const options = resolveOptions(request.options ?? {});
+  const given = resolveOptions(request.options ?? {});
   const runner = runnerFor(request.runner, request.runtime);
-  const progress = request.progress ?? silentProgress;
-  const clock = new StageClock();
-  refuseNoEvaluationImages(request.eval, options);
-  let prepared = prepare({ ...request, options, holdout: { count: options.holdout, option: 'holdout' } });
+  const [progress, clock] = [request.progress ?? silentProgress, new StageClock()];
+  refuseNoEvaluationImages(request.eval, given);
+  let prepared = prepare({ ...request, options: given, holdout: { count: given.holdout, option: 'holdout' } });
   const { model, splits } = prepared;
+  const options = forTask(given, model.task.task);
   await checkPrepared(runner, prepared, request, options, progress);
   const out = OutputDir.open(request.out, { keep: options.resume, command: 'quantize', checkpoint: CHECKPOINT_FILE });
   const skippedImages: SkippedImage[] = [];

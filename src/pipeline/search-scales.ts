@@ -8,7 +8,7 @@ import type { SearchReport } from '../search/report.js';
 import { CHECKPOINT_FILE } from '../search/checkpoint.js';
 import type { SearchState } from '../search/state.js';
 import type { QuantParams } from '../quant/scheme.js';
-import type { QuantizeOptions } from '../options/table.js';
+import type { TaskOptions } from '../options/task-defaults.js';
 import type { Runner } from '../runtime/runner.js';
 import type { OutputDir } from '../export/outdir.js';
 import type { Progress } from '../progress.js';
@@ -24,7 +24,7 @@ export interface ScaleSearch {
   table: CalibrationTable;
   calibration: ImageBatch;
   holdout: ImageBatch;
-  options: QuantizeOptions;
+  options: TaskOptions;
   progress: Progress;
   out: OutputDir;
   /** The checkpoint's fingerprint, and the state read from it to resume from. */
@@ -70,6 +70,7 @@ export async function searchScales(search: ScaleSearch): Promise<SearchedScales>
       batchSize: options.batchSize,
       forwardImages,
       refittedPtf: table.refittedPtf,
+      task: model.task.task,
       // Unit inputs beyond the budget go to OUT's staging folder until the search ends.
       unitInputBudget: searchBudget,
       spillFolder: out.path(UNIT_INPUTS_FOLDER),

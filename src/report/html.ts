@@ -4,10 +4,11 @@ import type { QuantizeReport, LandscapeFile, ScoredAccuracy } from './types.js';
 import { LANDSCAPE_MEASURES } from '../landscape/landscape.js';
 import { MEASURE_LABEL, type Figure } from './landscape.js';
 import { layerKernels } from '../export/kernels.js';
-import { escape, figureHtml, pct, table } from './markup.js';
+import { escape, figureHtml, table } from './markup.js';
 import { weightLevelNote } from '../quant/scheme.js';
 import { searchSection } from './search-section.js';
 import { speedTable, warningsList } from './speed-section.js';
+import { accuracyColumns } from './accuracy-columns.js';
 
 const CSS = `
 body { font: 14px/1.45 system-ui, sans-serif; color: #222; max-width: 1100px; margin: 2rem auto; padding: 0 1rem; }
@@ -101,17 +102,13 @@ function accuracySection(r: QuantizeReport): string {
   accuracy.push(['model.onnx (exported)', r.exported]);
   const e = r.exported;
   const floatKinds = [...new Set(e.floatSubgraphs.map((f) => f.kind))].join(', ') || 'none';
+  const columns = accuracyColumns(r.task.task);
   return `<h2>Accuracy</h2>${table(
-    ['model', 'top-1', 'top-5', 'KL of float from it', 'agrees with float top-1'],
-    accuracy.map(([k, a]) => [
-      k,
-      pct(a.top1),
-      pct(a.top5),
-      a.toFloat ? a.toFloat.kl.toPrecision(4) : '',
-      a.toFloat ? pct(a.toFloat.agreement) : '',
-    ]),
+    columns.long,
+    accuracy.map(([k, a]) => [k, ...columns.cells(a)]),
     [false, true, true, true, true],
   )}
+     <p class="note">Measured on ${r.evaluatedOn.n} images of ${escape(r.evaluatedOn.images)}; top-1 is of ${escape(r.evaluatedOn.measure)}.</p>
      <p class="note">model.onnx: ${(e.bytes / 1e6).toFixed(2)} MB, ${(100 * e.sizeRatio).toFixed(1)}% of the float model; opset ${e.opset};
      ${Object.entries(e.weights)
        .filter(([, w]) => w.tensors > 0)

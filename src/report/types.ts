@@ -12,6 +12,7 @@ import type { CollectReport } from '../calibrate/collect.js';
 import type { SpillReport } from '../fitness/unit-inputs.js';
 import type { SpeedReport } from '../evaluate/speed.js';
 import type { Verdict } from '../evaluate/verdict.js';
+import type { DetectedTask } from '../task.js';
 
 /** A file of OUT: its size in bytes (null for the report, which lists itself) and what it is for. */
 export interface OutputFile {
@@ -25,16 +26,24 @@ export interface ScoredAccuracy {
   /** Against the images' labels; null where the images have none (an unlabeled --calib's holdout). */
   top1: number | null;
   top5: number | null;
-  /** Mean KL(softmax(float) ‖ softmax(quantized)) per image, and the share of images with the float model's top-1. */
-  toFloat?: { kl: number; agreement: number };
+  /**
+   * A classifier's mean KL(softmax(float) ‖ softmax(quantized)) per image and the share of images with the float
+   * model's top-1; an image encoder's mean cosine similarity to float's embeddings and k-NN label agreement.
+   */
+  toFloat?: { kl?: number; agreement?: number; cosine?: number };
 }
 
 export interface QuantizeReport {
   /** model.onnx's top-1 against float's and the baseline's with 95% intervals, KL, size and speed, in one line. */
   verdict: Verdict;
   settings: QuantizeOptions & { model: string; calib: string; eval: string | null };
-  /** The images accuracies were measured on; without labels, top-1 and top-5 are null. */
-  evaluatedOn: { images: string; n: number; split: 'eval' | 'holdout'; labeled: boolean };
+  /** Class logits or an image encoder's embedding, and why evolq took the output so. */
+  task: DetectedTask;
+  /**
+   * The images accuracies were measured on; without labels, top-1 and top-5 are null. `measure`: what top-1 is of
+   * (the class logits, or a k-NN classifier over an encoder's embeddings of these images).
+   */
+  evaluatedOn: { images: string; n: number; split: 'eval' | 'holdout'; labeled: boolean; measure: string };
   points: Record<string, number>;
   units: { name: string; kind: string; points: string[] }[];
   fp: ScoredAccuracy;

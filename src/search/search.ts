@@ -64,7 +64,7 @@ async function prepareRun(
   const limits = { passes: settings.passes, searchBudget: settings.searchBudget };
   const budget = new MacBudget(cost, sizes, limits, resumeFrom?.macs);
   if (!resumeFrom) budget.floatReferences();
-  const score = holdoutScorer(fitness, budget, settings.select, setup.holdout, holdout);
+  const score = holdoutScorer(fitness, budget, settings.select, setup.holdout, holdout, setup.task);
   return { run: { setup, settings, hooks, progress, fitness, calibration, budget, score }, setupImages };
 }
 

@@ -5,6 +5,8 @@ import type { FloatTensor } from '../runtime/runner.js';
 import { Rng } from '../rng.js';
 import { kl } from '../fitness/losses.js';
 import { argmax, sameTop1, topkHits } from '../evaluate/metrics.js';
+import { pooledRows, rowCosine } from '../evaluate/embeddings.js';
+import type { Task } from '../task.js';
 
 /** Per image of a batch of logits [B, …, C] against the float ones: the measure's value for each image. */
 type PerImage = (
@@ -28,8 +30,13 @@ const disagreementPerImage: PerImage = (q, k, batch, classes, out, offset) => {
     out[offset + r] = argmax(q, r * classes, classes) === argmax(k, r * classes, classes) ? 0 : 1;
 };
 
+/** 1 − the cosine similarity of the quantized and float outputs of each image: 0 exactly when they point alike. */
+const cosinePerImage: PerImage = (q, k, batch, width, out, offset) => {
+  for (let r = 0; r < batch; r++) out[offset + r] = 1 - rowCosine(q, k, r, width);
+};
+
 /**
- * The selection registry: `--select`'s choices. `kl` and `disagreement` are per image and smallest at q = k, and
+ * The selection registry: `--select`'s choices. `kl`, `disagreement` and `cosine` are per image and smallest at q = k, and
  * a pass must beat the baseline by more than the holdout's noise; `loss` is the Evol-Q code's rule: the pass with
  * the lowest fitness loss on the holdout, noise or not (with infoNCE not smallest at q = k).
  */
@@ -44,6 +51,11 @@ export const SELECTION_REGISTRY = {
       "share of holdout images whose top-1 differs from the float model's; a pass must beat the baseline above the noise",
     perImage: disagreementPerImage,
   },
+  cosine: {
+    summary:
+      "1 − cosine similarity to the float output per holdout image (an image encoder's embeddings); a pass must beat the baseline above the noise",
+    perImage: cosinePerImage,
+  },
   loss: { summary: "the fitness loss on the holdout, lowest wins (the Evol-Q code's rule)", perImage: undefined },
 } satisfies Record<string, { summary: string; perImage?: PerImage }>;
 
@@ -57,36 +69,43 @@ export interface HoldoutScore {
   measure: number;
   /** The fitness loss on the holdout, whatever selects. */
   loss: number;
-  /** Top-1 against the holdout images' labels (null where they have none), and agreement with the float model's top-1. */
+  /** Top-1 against the holdout images' labels, and agreement with the float model's top-1: a classifier's, null for
+   * an image encoder's embeddings (and top-1 for unlabeled images). */
   top1: number | null;
-  agreement: number;
+  agreement: number | null;
+  /** An image encoder's mean cosine similarity to the float embeddings. */
+  cosine?: number;
   /** Against the baseline: the mean per-image difference (negative is better), its bootstrap standard error, and
    * the share of bootstrap resamples in which the pass is not better. Absent for the baseline and for `loss`. */
   versusBaseline?: { difference: number; standardError: number; notBetter: number };
 }
 
-/** Per-image values of a selection measure, the holdout top-1 and agreement with float, from the quantized logits. */
+/**
+ * Per-image values of a selection measure and, from the quantized outputs, a classifier's holdout top-1 and
+ * agreement with float, or an encoder's mean cosine similarity to float.
+ */
 export function holdoutValues(
   selection: Selection,
   quantized: readonly FloatTensor[],
   reference: readonly FloatTensor[],
   labels: Int32Array,
-): { perImage?: Float64Array; top1: number | null; agreement: number } {
+  task: Task = 'image-classification',
+): { perImage?: Float64Array; top1: number | null; agreement: number | null; cosine?: number } {
   const perImageOf = SELECTION_REGISTRY[selection].perImage;
   const n = labels.length;
   const perImage = perImageOf ? new Float64Array(n) : undefined;
-  let correct = 0;
-  let agree = 0;
-  let offset = 0;
-  quantized.forEach((q, b) => {
-    const k = reference[b];
-    const batch = q.dims[0];
-    const classes = q.dims[q.dims.length - 1];
-    perImageOf?.(q.data, k.data, batch, classes, perImage!, offset);
-    correct += topkHits(q.data, classes, labels.subarray(offset, offset + batch)).top1;
-    agree += sameTop1(q.data, k.data, batch, classes);
+  let [correct, agree, cosine, offset] = [0, 0, 0, 0];
+  quantized.forEach((output, b) => {
+    const [q, k] = [pooledRows(output.data, output.dims), pooledRows(reference[b].data, reference[b].dims)];
+    const [batch, width] = [q.rows, q.width];
+    perImageOf?.(q.data, k.data, batch, width, perImage!, offset);
+    if (task === 'image-classification') {
+      correct += topkHits(q.data, width, labels.subarray(offset, offset + batch)).top1;
+      agree += sameTop1(q.data, k.data, batch, width);
+    } else for (let r = 0; r < batch; r++) cosine += rowCosine(q.data, k.data, r, width);
     offset += batch;
   });
+  if (task === 'image-feature-extraction') return { perImage, top1: null, agreement: null, cosine: cosine / n };
   const labeled = labels.every((l) => l >= 0);
   return { perImage, top1: labeled ? correct / n : null, agreement: agree / n };
 }

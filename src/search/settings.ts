@@ -1,7 +1,7 @@
 // What the search is given: the images and graph it runs on, the settings it runs with, and its hooks.
 import type { QuantParams } from '../quant/scheme.js';
 import type { ImageBatch } from '../data/imagefolder.js';
-import type { QuantizeOptions } from '../options/table.js';
+import type { TaskOptions } from '../options/task-defaults.js';
 import type { Loss } from '../fitness/losses.js';
 import type { FitnessSetup } from '../fitness/fitness.js';
 import type { Mutation } from './evolution.js';
@@ -9,6 +9,7 @@ import type { SearchStart } from './start.js';
 import type { SearchState } from './state.js';
 import type { Selection } from './selection.js';
 import type { Rng } from '../rng.js';
+import type { Task } from '../task.js';
 import type { Progress } from '../progress.js';
 
 export interface SearchSetup extends FitnessSetup {
@@ -16,6 +17,8 @@ export interface SearchSetup extends FitnessSetup {
   holdout: ImageBatch;
   /** Calibration's PTF refits (CalibrationTable.refittedPtf): `--start fitted` needs them, `auto` tries them. */
   refittedPtf?: Readonly<Record<string, QuantParams>>;
+  /** What the output is: the holdout reports a classifier's top-1 and agreement, or an encoder's cosine to float. */
+  task?: Task;
 }
 
 export interface SearchSettings {
@@ -58,7 +61,7 @@ export function defaultRadius(wBits: number): number {
 export const RELATIVE_RADIUS = 0.05;
 
 /** The search settings the quantize options ask for (quantize and bench both run the search with them). */
-export function searchSettings(options: QuantizeOptions): SearchSettings {
+export function searchSettings(options: TaskOptions): SearchSettings {
   return {
     passes: options.passes,
     cycles: options.cycles,

@@ -151,6 +151,11 @@ function allowedHosts(host: string, port: number): Set<string> {
 
 export async function serveDemo(options: DemoOptions): Promise<DemoServer> {
   const model = loadModel(options.out);
+  if (model.task.task !== 'image-classification')
+    throw new ModelError(
+      `${model.file}: is an image encoder (${model.task.reason}); the demo page shows a classifier's top classes`,
+      model.file,
+    );
   if (model.preprocessing.channels !== 3)
     throw new ModelError(
       `${model.file}: the demo page feeds RGB images; this model takes ${model.preprocessing.channels} channel(s)`,

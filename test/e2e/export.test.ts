@@ -280,5 +280,5 @@ for (const wBits of [8, 4] as const)
     // At 4 bits the Conv weights are stored as nibbles and widened to int8 at load, which QLinearConv needs.
     if (wBits === 4) assert.equal(report.exported.weights['uint4-nibbles'].tensors, 10);
     assert.ok(Math.abs(report.exported.top1! - report.baseline.top1!) <= 0.002 + 1e-9);
-    assert.ok(Math.abs(report.exported.toFloat!.kl / report.baseline.toFloat!.kl - 1) < 0.1);
+    assert.ok(Math.abs(report.exported.toFloat!.kl! / report.baseline.toFloat!.kl! - 1) < 0.1);
   });

@@ -440,5 +440,5 @@ test('ablation options: --loss mse, --search-space block, --mutation relative', 
   assert.equal(search.stoppedEarly, search.passesRun < 4);
   const bad = evolq(args(join(dir, 'c'), '--loss', 'l1'));
   assert.equal(bad.code, 1);
-  assert.match(bad.stderr, /--loss: "l1". Should be one of: infonce, mse, kl, cosine/);
+  assert.match(bad.stderr, /--loss: "l1". Should be one of: auto, infonce, mse, kl, cosine/);
 });

@@ -10,10 +10,10 @@ import { BIN, ROOT, randomTensor } from '../helpers.js';
 
 test("the CLI's choices, help and errors come from the registries", () => {
   const help = spawnSync(process.execPath, [BIN, '--help'], { cwd: ROOT, encoding: 'utf8' }).stdout;
-  assert.ok(help.includes(`--loss ${LOSSES.join('|')}`), help);
+  assert.ok(help.includes(`--loss auto|${LOSSES.join('|')}`), help);
   assert.ok(help.includes(`--observer ${OBSERVERS.join('|')}`));
   assert.ok(help.includes(`--export-format ${EXPORT_FORMAT_NAMES.join('|')}`));
-  assert.throws(() => resolveOptions({ loss: 'hinge' }), new RegExp(`Should be one of: ${LOSSES.join(', ')}\\.`));
+  assert.throws(() => resolveOptions({ loss: 'hinge' }), new RegExp(`Should be one of: auto, ${LOSSES.join(', ')}\\.`));
   assert.throws(() => resolveOptions({ observer: 'mean' }), new RegExp(`Should be one of: ${OBSERVERS.join(', ')}\\.`));
   assert.throws(
     () => resolveOptions({ exportFormat: 'fp8' }),

@@ -61,14 +61,14 @@ test('evaluation: against a reference target, every other one gets its KL from t
     outputName: 'y',
   }));
   // The reference is the second target: it runs first within each batch, whatever its place.
-  const results = await evaluateAccuracy(targets, decodedSource(images), 10, undefined, 1);
+  const results = await evaluateAccuracy(targets, decodedSource(images), 10, { reference: 1 });
   assert.equal(results[1].toReference, undefined);
   assert.deepEqual(results[2].toReference, { kl: 0, agreement: 1 });
   // One-hot logits moved to another class: KL = (p1 − p2) · ln(p1 / p2) with p1 = e / (e + 2), p2 = 1 / (e + 2).
   const expected = (Math.E - 1) / (Math.E + 2);
   for (const t of [0, 3]) {
     assert.equal(results[t].toReference!.agreement, 0);
-    assert.ok(Math.abs(results[t].toReference!.kl - expected) < 1e-9, `${results[t].toReference!.kl} vs ${expected}`);
+    assert.ok(Math.abs(results[t].toReference!.kl! - expected) < 1e-9, `${results[t].toReference!.kl} vs ${expected}`);
   }
   assert.deepEqual(
     results.map((r) => r.top1),

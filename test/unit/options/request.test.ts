@@ -59,7 +59,7 @@ test('the library checks its requests at the boundary, naming the field as the A
   );
   await assert.rejects(
     quantize({ ...request, modelOptions: { stdev: [1] } } as never),
-    /unknown field modelOptions\.stdev; modelOptions takes modelFile, output, size, mean, std/,
+    /unknown field modelOptions\.stdev; modelOptions takes modelFile, output, task, size, mean, std/,
   );
   await assert.rejects(
     quantize({ ...request, runtime: { threads: 0 } }),

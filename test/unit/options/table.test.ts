@@ -33,7 +33,7 @@ test('every option keeps one name: the flag is its kebab case, config.json its s
 });
 
 test('the defaults, the preset and the low-activation defaults come from the table, in that order of strength', () => {
-  assert.equal(DEFAULTS.loss, 'kl');
+  assert.equal(DEFAULTS.loss, 'auto');
   assert.equal(PRESETS.paper.loss, 'infonce');
   assert.deepEqual(Object.keys(PRESETS.default), []);
   assert.equal(resolveOptions({ aBits: 4 }).searchSpace, 'block+activations');

@@ -282,7 +282,10 @@ test("--preset paper sets the four recipe options and the authors' search over t
     [paper.loss, paper.mutation, paper.select, paper.searchSpace, paper.start],
     ['infonce', 'absolute', 'loss', 'attention', 'baseline'],
   );
-  assert.deepEqual([defaults.loss, defaults.mutation, defaults.select, defaults.start], ['kl', 'joint', 'kl', 'auto']);
+  assert.deepEqual(
+    [defaults.loss, defaults.mutation, defaults.select, defaults.start],
+    ['auto', 'joint', 'auto', 'auto'],
+  );
   assert.equal(resolveOptions({ preset: 'paper', weightCorrection: false }).weightCorrection, false);
   assert.equal(resolveOptions({ preset: 'paper', select: 'kl' }).select, 'kl');
   assert.throws(
