@@ -43,9 +43,17 @@ export function refuseUnsearchable(prepared: Prepared, options: QuantizeOptions,
   }
 }
 
-/** Says that unlabeled calibration images without --eval leave agreement and KL to judge by, not top-1. */
+/**
+ * Says that unlabeled calibration images without --eval leave agreement and KL to judge by, not top-1 (an image
+ * encoder's: cosine to float, not k-NN top-1; its labels come only with --eval).
+ */
 export function noteUnlabeled(prepared: Prepared, calib: string, options: QuantizeOptions, progress: Progress): void {
-  if (!prepared.evalFolder && !prepared.calibFolder.labeled)
+  if (prepared.evalFolder || prepared.calibFolder.labeled) return;
+  if (prepared.model.task.task === 'image-feature-extraction')
+    progress.log(
+      `${calib}: without --eval (labelled images), the image encoder's model.onnx is judged by its cosine similarity to float's embeddings on the ${options.holdout} holdout images, not by k-NN top-1`,
+    );
+  else
     progress.log(
       `${calib}: unlabeled images (not class folders of the model's id2label): without --eval, model.onnx is judged by agreement and KL to float on the ${options.holdout} holdout images, not by top-1`,
     );
