@@ -2,6 +2,7 @@
 // similarity to the float model's and the top-1 of a k-nearest-neighbour classifier over the evaluated images.
 import type { FloatTensor, Runner } from '../runtime/runner.js';
 import { nearestNeighbours, type Neighbours } from './nearest.js';
+import { DataError } from '../errors.js';
 
 /** One row per image: the output itself where it is [batch, width], else its mean over the middle axes (tokens). */
 export function pooledRows(
@@ -71,6 +72,10 @@ export async function knnClassify(
   labels: Int32Array,
   k = KNN_NEIGHBOURS,
 ): Promise<KnnResult> {
+  if (rows < 2)
+    throw new DataError(
+      `k-NN top-1 needs at least 2 labelled images (each is voted by the others); the evaluation has ${rows}`,
+    );
   return knnVote(await nearestNeighbours(runner, embeddings, rows, width, k), labels);
 }
 
@@ -88,7 +93,7 @@ export function knnVote({ indices, similarity, count }: Neighbours, labels: Int3
       votes[labels[indices[j]]] += Math.exp((similarity[j] - 1) / KNN_TEMPERATURE);
     const order = Array.from(votes.keys()).sort((a, b) => votes[b] - votes[a] || a - b);
     predicted[q] = order[0];
-    correct[q] = order[0] === labels[q] ? 1 : 0;
+    correct[q] = order[0] === labels[q] && votes[order[0]] > 0 ? 1 : 0;
     if (votes[labels[q]] > 0 && order.indexOf(labels[q]) < 5) top5++;
   }
   const hits = correct.reduce((a, b) => a + b, 0);

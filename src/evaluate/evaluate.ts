@@ -34,7 +34,7 @@ export interface EvaluationTarget {
 
 /**
  * Top-1 and top-5 of each target over the same images, decoded `batchSize` at a time: of its class logits, or for an
- * image encoder (`task`), of a k-NN classifier over its embeddings of the images (src/evaluate/embeddings.ts). With
+ * image encoder (`outputs`), of a k-NN classifier over its embeddings of the images (src/evaluate/embeddings.ts). With
  * `reference` (the index of the float model among the targets), every other target also gets `toReference`: a
  * classifier's mean KL of the reference's softmax from its own and the share of images whose top-1 is the
  * reference's; an encoder's mean cosine similarity to the reference's embeddings (and the share whose k-NN label is

@@ -82,6 +82,12 @@ export async function checkPrepared(
       '--out',
     );
   refuseUnsearchable(prepared, options, progress);
+  const evaluated = Math.min(options.evalLimit ?? Infinity, prepared.evalFolder?.items.length ?? 0);
+  if (prepared.model.task.task === 'image-feature-extraction' && prepared.evalFolder && evaluated < 2)
+    throw new ConfigError(
+      `--eval ${prepared.evalFolder.root}: k-NN top-1 needs at least 2 labelled images (each is voted by the others), and ${evaluated} would be evaluated`,
+      '--eval',
+    );
   noteUnlabeled(prepared, request.calib, options, progress);
   await requireLoadable(runner, prepared.model);
 }

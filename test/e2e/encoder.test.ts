@@ -3,7 +3,7 @@
 // image-feature-extraction pipeline, as a folder with configs and as a bare export.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { pipeline, env } from '@huggingface/transformers';
 import { loadModel } from '../../src/model.js';
@@ -160,6 +160,12 @@ test('the search on an encoder fits infoNCE over the batch and keeps the result 
     quantize({ model: ENCODER, calib: CALIB, out: join(tempDir(), 'kl'), options: { method: 'evolq', select: 'kl' } }),
     /^ConfigError: options\.select kl compares the softmax of class logits, and the model is an image encoder/,
   );
+  const one = join(tempDir(), 'one');
+  await assert.rejects(
+    quantize({ model: ENCODER, calib: CALIB, eval: TEST, out: one, options: { evalLimit: 1 } }),
+    /^ConfigError: --eval .*: k-NN top-1 needs at least 2 labelled images \(each is voted by the others\), and 1 would be evaluated$/,
+  );
+  assert.equal(existsSync(one), false);
 });
 
 test('a bare encoder export (output "output", no configs) is taken for a classifier until --task image-feature-extraction, then loads in transformers.js', async () => {

@@ -76,6 +76,10 @@ test('k-NN: separated clusters are classified perfectly, leave-one-out; noise lo
     Int32Array.from([0, 0, 1]),
   );
   assert.deepEqual([...lone.correct], [1, 1, 0]);
+  await assert.rejects(
+    knnClassify(defaultRunner, Float32Array.from([1, 0]), 1, 2, Int32Array.from([0])),
+    /^DataError: k-NN top-1 needs at least 2 labelled images \(each is voted by the others\); the evaluation has 1$/,
+  );
   const noisy = clusters(4, 30, 8, 1.5, rng);
   const some = await knnClassify(defaultRunner, noisy.embeddings, noisy.rows, 8, noisy.labels);
   assert.ok(some.top1 > 0.25 && some.top1 < 1, `top-1 ${some.top1}`);
