@@ -60,10 +60,7 @@ async function evalCommand(line: CommandLine): Promise<string> {
     runtime,
     progress,
   });
-  if (accuracy.constantOutput)
-    progress.log(
-      `warning: the model gives all ${accuracy.n} images the same output: its weights or its preprocessing do not depend on the image`,
-    );
+  for (const warning of accuracy.warnings) progress.log(`warning: ${warning}`);
   return request.json
     ? JSON.stringify({
         task: accuracy.task,
@@ -71,6 +68,7 @@ async function evalCommand(line: CommandLine): Promise<string> {
         top5: accuracy.top5,
         n: accuracy.n,
         seconds: accuracy.seconds,
+        warnings: accuracy.warnings,
       })
     : formatEval(accuracy);
 }

@@ -6,6 +6,7 @@ import { evaluateAccuracy, evaluatedOutputs } from '../evaluate/evaluate.js';
 import { runnerFor, type Runner, type RuntimeOptions } from '../runtime/runner.js';
 import type { LabeledAccuracy } from '../evaluate/metrics.js';
 import type { Task } from '../task.js';
+import { classCountWarnings } from './quantize-warnings.js';
 import { silentProgress, type Progress } from '../progress.js';
 import { checkRequest, EVAL_FIELDS } from '../options/request.js';
 
@@ -22,7 +23,7 @@ export interface EvalOptions extends ModelOptions {
 export async function evaluateModel(
   path: string,
   options: EvalOptions,
-): Promise<LabeledAccuracy & { task: Task; seconds: number }> {
+): Promise<LabeledAccuracy & { task: Task; seconds: number; warnings: string[] }> {
   checkRequest('eval', { path, ...(options as object) }, EVAL_FIELDS, ['path', 'data']);
   const started = performance.now();
   const model = loadModel(path, options);
@@ -38,7 +39,22 @@ export async function evaluateModel(
       { progress: options.progress ?? silentProgress, outputs: evaluatedOutputs(model.task.task, runner) },
     );
     // An ImageFolder's images all have labels, so top-1 and top-5 were counted.
-    return { ...(accuracy as LabeledAccuracy), task: model.task.task, seconds: (performance.now() - started) / 1000 };
+    const classFolders =
+      model.labels || model.task.task !== 'image-classification' ? undefined : new Set(items.map((i) => i.label)).size;
+    const warnings = [
+      ...classCountWarnings(accuracy.classes, classFolders),
+      ...(accuracy.constantOutput
+        ? [
+            `the model gives all ${accuracy.n} images the same output: its weights or its preprocessing do not depend on the image`,
+          ]
+        : []),
+    ];
+    return {
+      ...(accuracy as LabeledAccuracy),
+      task: model.task.task,
+      warnings,
+      seconds: (performance.now() - started) / 1000,
+    };
   } finally {
     await session.release();
   }

@@ -56,10 +56,7 @@ export function evaluationWarnings(accuracy: QuantizedAccuracy, classFolders?: n
     warnings.push(
       `the float model gives all ${fp.n} evaluated images the same output: its weights or its preprocessing do not depend on the image, and its accuracies measure nothing`,
     );
-  if (classFolders !== undefined && fp.classes && fp.classes !== classFolders)
-    warnings.push(
-      `the model outputs ${fp.classes} classes and its config.json has no id2label: the ${classFolders} class folders were taken as classes 0..${classFolders - 1} in sorted order, so top-1 means something only if that is the model's order; add id2label to config.json`,
-    );
+  warnings.push(...classCountWarnings(fp.classes, classFolders));
   const agreement = exported.toReference?.agreement;
   const cosine = exported.toReference?.cosine;
   const remedy = 'try more weight or activation bits, --method evolq, or --float-layers for the layers that lose most';
@@ -72,6 +69,14 @@ export function evaluationWarnings(accuracy: QuantizedAccuracy, classFolders?: n
       `model.onnx's embeddings have a mean cosine similarity of only ${cosine.toFixed(3)} to float's: it computes another model; ${remedy}`,
     );
   return warnings;
+}
+
+/** A model without id2label whose class count is not the number of class folders its images were labelled from. */
+export function classCountWarnings(classes: number | undefined, classFolders: number | undefined): string[] {
+  if (classFolders === undefined || !classes || classes === classFolders) return [];
+  return [
+    `the model outputs ${classes} classes and its config.json has no id2label: the ${classFolders} class folders were taken as classes 0..${classFolders - 1} in sorted order, so top-1 means something only if that is the model's order; add id2label to config.json`,
+  ];
 }
 
 /** One warning where model.onnx has kernels that x86 CPUs without VNNI saturate (src/export/saturation.ts). */

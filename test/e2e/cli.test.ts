@@ -64,6 +64,7 @@ test('eval --json gives top-1, top-5 and n on a class-balanced subset', () => {
   const report = JSON.parse(result.stdout);
   assert.equal(report.n, 500);
   assert.ok(report.top1 > 0.5 && report.top1 <= report.top5 && report.top5 <= 1);
+  assert.deepEqual([report.task, report.warnings], ['image-classification', []]);
 });
 
 test('quantize --method baseline writes quant.json, report.json and a simulation model that reproduces the report', () => {

@@ -80,6 +80,16 @@ test('the bundled ViT cut before its head is an image encoder: k-NN top-1 from e
     cli.stdout.trim(),
     `20-NN top-1 ${(100 * float.top1).toFixed(2)}%  top-5 ${(100 * float.top5).toFixed(2)}%  (300 images, leave-one-out over their embeddings)`,
   );
+  // Scored as class logits on request (--task), the 128-wide embedding is 128 classes against 10 folders: a warning.
+  const forced = spawnSync(
+    process.execPath,
+    [BIN, 'eval', ENCODER, '--data', TEST, '--limit', '50', '--task', 'image-classification', '--json', '-q'],
+    { encoding: 'utf8' },
+  );
+  assert.match(
+    JSON.parse(forced.stdout).warnings.join(),
+    /^the model outputs 128 classes and its config\.json has no id2label/,
+  );
 
   const out = join(tempDir(), 'encoder-w8a8');
   const report = await quantize({
