@@ -22,17 +22,17 @@ const devices = () =>
     .map((p) => p.name + (p.usable ? '' : ' (not installed)'))
     .join(', ');
 
-/** The request fields every model command shares: the model file, preprocessing overrides, runtime, progress. */
-function modelRequest({ request }: CommandLine) {
+/** The model file, its scored output and task, and preprocessing overrides, as the command line gave them. */
+function modelOptions({ request }: CommandLine) {
+  const { modelFile, output, task, size, mean, std } = request;
+  return { modelFile, output, task, size, mean, std };
+}
+
+/** The request fields every model command shares: the model options, runtime, progress. */
+function modelRequest(line: CommandLine) {
+  const { request } = line;
   return {
-    modelOptions: {
-      modelFile: request.modelFile,
-      output: request.output,
-      task: request.task,
-      size: request.size,
-      mean: request.mean,
-      std: request.std,
-    },
+    modelOptions: modelOptions(line),
     runtime: { device: request.device, threads: request.threads },
     progress: request.quiet ? silentProgress : new StderrProgress(),
   };
@@ -40,12 +40,7 @@ function modelRequest({ request }: CommandLine) {
 
 async function inspectCommand(line: CommandLine): Promise<string> {
   const recipe = resolveOptions(line.options, 'inspect', FLAG_NAMING);
-  const report = inspectModel(
-    line.positionals[0],
-    recipe.searchSpace,
-    { modelFile: line.request.modelFile, output: line.request.output, task: line.request.task },
-    recipe,
-  );
+  const report = inspectModel(line.positionals[0], recipe.searchSpace, modelOptions(line), recipe);
   return line.request.json ? JSON.stringify(report) : formatInspect(report);
 }
 

@@ -1,6 +1,5 @@
 // Fitness losses between quantized logits q and full-precision logits k, one batch [B, C] at a time.
 import type { FloatTensor } from '../runtime/runner.js';
-import { pooledRows } from '../evaluate/embeddings.js';
 
 /**
  * Every loss is a mean over the batch's rows; with `rows` given, each row's term is written to it (from `offset`),
@@ -16,12 +15,11 @@ export type LossFunction = (
 ) => number;
 
 /**
- * A loss of one batch of outputs against its reference: logits [B, C] or embeddings [B, D] as they are, token
- * features [B, T, D] as their mean over the tokens; with `rows`, each image's term from `offset`.
+ * A loss of one batch of outputs [B, C] against its reference (logits, or embeddings: the fitness pools token
+ * features [B, T, D] to [B, D] where it reads them); with `rows`, each image's term from `offset`.
  */
 export function batchLoss(loss: LossFunction, q: FloatTensor, k: FloatTensor, rows?: Float64Array, offset = 0): number {
-  const [pq, pk] = [pooledRows(q.data, q.dims), pooledRows(k.data, k.dims)];
-  return loss(pq.data, pk.data, pq.rows, pq.width, rows, offset);
+  return loss(q.data, k.data, q.dims[0], q.dims[q.dims.length - 1], rows, offset);
 }
 
 function normalizedRows(x: Float32Array, batch: number, classes: number): Float64Array {

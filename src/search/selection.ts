@@ -3,9 +3,9 @@
 // a pass cannot win by moving away from float (Evol-Q's infoNCE can: it is not smallest at q = k).
 import type { FloatTensor } from '../runtime/runner.js';
 import { Rng } from '../rng.js';
-import { kl } from '../fitness/losses.js';
+import { cosine, kl } from '../fitness/losses.js';
 import { argmax, sameTop1, topkHits } from '../evaluate/metrics.js';
-import { pooledRows, rowCosine } from '../evaluate/embeddings.js';
+import { rowCosine } from '../evaluate/embeddings.js';
 import type { Task } from '../task.js';
 
 /** Per image of a batch of logits [B, …, C] against the float ones: the measure's value for each image. */
@@ -30,10 +30,8 @@ const disagreementPerImage: PerImage = (q, k, batch, classes, out, offset) => {
     out[offset + r] = argmax(q, r * classes, classes) === argmax(k, r * classes, classes) ? 0 : 1;
 };
 
-/** 1 − the cosine similarity of the quantized and float outputs of each image: 0 exactly when they point alike. */
-const cosinePerImage: PerImage = (q, k, batch, width, out, offset) => {
-  for (let r = 0; r < batch; r++) out[offset + r] = 1 - rowCosine(q, k, r, width);
-};
+/** 1 − the cosine similarity of the quantized and float outputs of each image (the `cosine` loss's per-image terms). */
+const cosinePerImage: PerImage = (q, k, batch, width, out, offset) => void cosine(q, k, batch, width, out, offset);
 
 /**
  * The selection registry: `--select`'s choices. `kl`, `disagreement` and `cosine` are per image and smallest at q = k, and
@@ -82,7 +80,8 @@ export interface HoldoutScore {
 
 /**
  * Per-image values of a selection measure and, from the quantized outputs, a classifier's holdout top-1 and
- * agreement with float, or an encoder's mean cosine similarity to float.
+ * agreement with float, or an encoder's mean cosine similarity to float. The outputs are one row per image, as the
+ * fitness hands them over (it pools token outputs where it reads them).
  */
 export function holdoutValues(
   selection: Selection,
@@ -94,18 +93,18 @@ export function holdoutValues(
   const perImageOf = SELECTION_REGISTRY[selection].perImage;
   const n = labels.length;
   const perImage = perImageOf ? new Float64Array(n) : undefined;
-  let [correct, agree, cosine, offset] = [0, 0, 0, 0];
-  quantized.forEach((output, b) => {
-    const [q, k] = [pooledRows(output.data, output.dims), pooledRows(reference[b].data, reference[b].dims)];
-    const [batch, width] = [q.rows, q.width];
+  let [correct, agree, similarity, offset] = [0, 0, 0, 0];
+  quantized.forEach((q, b) => {
+    const k = reference[b];
+    const [batch, width] = [q.dims[0], q.dims[q.dims.length - 1]];
     perImageOf?.(q.data, k.data, batch, width, perImage!, offset);
     if (task === 'image-classification') {
       correct += topkHits(q.data, width, labels.subarray(offset, offset + batch)).top1;
       agree += sameTop1(q.data, k.data, batch, width);
-    } else for (let r = 0; r < batch; r++) cosine += rowCosine(q.data, k.data, r, width);
+    } else for (let r = 0; r < batch; r++) similarity += rowCosine(q.data, k.data, r, width);
     offset += batch;
   });
-  if (task === 'image-feature-extraction') return { perImage, top1: null, agreement: null, cosine: cosine / n };
+  if (task === 'image-feature-extraction') return { perImage, top1: null, agreement: null, cosine: similarity / n };
   const labeled = labels.every((l) => l >= 0);
   return { perImage, top1: labeled ? correct / n : null, agreement: agree / n };
 }
