@@ -6,7 +6,8 @@ import type { InspectReport } from '../pipeline/inspect.js';
 import type { QuantizeReport } from '../pipeline/quantize.js';
 import type { ScoredAccuracy } from '../report/types.js';
 import { keptName } from '../search/selection.js';
-import { weightLevelNote } from '../quant/scheme.js';
+import { settingLabel, weightLevelNote } from '../quant/scheme.js';
+import { widthSummary } from '../widths/report.js';
 import type { LabeledAccuracy } from '../evaluate/metrics.js';
 import { pct } from '../report/markup.js';
 import { accuracyColumns } from '../report/accuracy-columns.js';
@@ -57,9 +58,9 @@ export function formatQuantize(report: QuantizeReport, out: string): string {
   const s = report.settings;
   const rows: [string, ScoredAccuracy][] = [
     ['float', report.fp],
-    [`W${s.wBits}A${s.aBits} baseline`, report.baseline],
+    [`${settingLabel(s)} baseline`, report.baseline],
   ];
-  if (report.evolq) rows.push([`W${s.wBits}A${s.aBits} Evol-Q`, report.evolq]);
+  if (report.evolq) rows.push([`${settingLabel(s)} Evol-Q`, report.evolq]);
   rows.push(['model.onnx', report.exported]);
   const e = report.exported;
   const columns = accuracyColumns(report.task.task);
@@ -82,7 +83,7 @@ export function formatQuantize(report: QuantizeReport, out: string): string {
     : [];
   return [
     ...(report.verdict ? [report.verdict.text] : []),
-    `${s.model}: W${s.wBits}A${s.aBits}${weightLevelNote(s)} ${s.method}, observer ${s.observer}${s.ptf ? ', PTF' : ''}${s.lis ? ', log2 softmax' : ''}${s.biasCorrection ? ', bias correction' : ''}`,
+    `${s.model}: ${settingLabel(s)}${weightLevelNote(s)} ${s.method}, observer ${s.observer}${s.ptf ? ', PTF' : ''}${s.lis ? ', log2 softmax' : ''}${s.biasCorrection ? ', bias correction' : ''}`,
     ...taskLine(report.task),
     `evaluated on ${report.evaluatedOn.n} images of ${report.evaluatedOn.images}`,
     `${''.padEnd(18)}${columns.short.map((title, i) => title.padStart(WIDTHS[i])).join('')}`,
@@ -93,6 +94,7 @@ export function formatQuantize(report: QuantizeReport, out: string): string {
           .map((cell, i) => cell.padStart(WIDTHS[i]))
           .join('')}`,
     ),
+    ...(report.widths ? [`widths: ${widthSummary(report.widths)}`] : []),
     ...search,
     `model.onnx: ${(e.bytes / 1e6).toFixed(2)} MB, ${(100 * e.sizeRatio).toFixed(1)}% of float, opset ${e.opset}${storage ? `, ${storage}` : ''}${floats}`,
     `onnxruntime-node runs its layers as: ${layerKernels(e.kernels)}`,
@@ -115,7 +117,7 @@ export function formatLandscape(l: LandscapeFile, out: string): string {
   const s = l.settings;
   const at0 = l.line.reduce((best, p) => (Math.abs(p.a) < Math.abs(best.a) ? p : best), l.line[0]);
   return [
-    `${s.model}: landscape of unit ${l.unit.index} ${l.unit.name} (${l.unit.points.length} points, ${l.dimensions} scales) at W${s.wBits}A${s.aBits}`,
+    `${s.model}: landscape of unit ${l.unit.index} ${l.unit.name} (${l.unit.points.length} points, ${l.dimensions} scales) at ${settingLabel(s)}`,
     `${s.points} points along a random direction in ±${s.radius} relative${l.grid ? `, ${l.grid.size}×${l.grid.size} grid` : ''}; losses on ${s.calibImages} calibration images, top-1 on ${s.evalImages}`,
     `at the calibrated scales: infoNCE ${at0.infonce.toFixed(5)}, MSE ${at0.mse.toExponential(3)}, KL ${at0.kl.toExponential(3)}, top-1 ${pct(at0.top1)}`,
     `${'roughness'.padEnd(10)}${'minima'.padStart(8)}${'TV/range'.padStart(10)}${l.grid ? 'grid minima'.padStart(13) : ''}`,

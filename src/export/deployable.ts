@@ -95,16 +95,17 @@ function writeWeight(out: WeightWriting, point: QuantPoint, p: UniformParams): v
 
 /**
  * The integer kernels; 4-bit weights now split from nibbles (MatMuls', and with 'nibbles' Convs' too) move from
- * 'uint4' to 'uint4-nibbles'.
+ * 'uint4' to 'uint4-nibbles', and 2-bit ones, split from four levels a byte, to 'uint2-packed'.
  */
 function writeIntegerKernels(graph: Graph, weights: Deployable['weights'], widenUint4: Uint4Widening | undefined) {
   const { nibbles } = integerMatMuls(graph, { widenUint4 });
   if (widenUint4 === 'nibbles') for (const [levels, bytes] of integerConvs(graph)) nibbles.set(levels, bytes);
-  for (const [levels, bytes] of nibbles) {
+  for (const [levels, { bytes, bits }] of nibbles) {
     weights.uint4.tensors--;
     weights.uint4.bytes -= graph.initializers.get(levels)!.rawData!.length;
-    weights['uint4-nibbles'].tensors++;
-    weights['uint4-nibbles'].bytes += bytes;
+    const storage = bits === 4 ? 'uint4-nibbles' : 'uint2-packed';
+    weights[storage].tensors++;
+    weights[storage].bytes += bytes;
   }
   fuseBiasAdds(graph);
 }
@@ -131,6 +132,7 @@ export function deployableGraph(
     int8: { tensors: 0, bytes: 0 },
     uint4: { tensors: 0, bytes: 0 },
     'uint4-nibbles': { tensors: 0, bytes: 0 },
+    'uint2-packed': { tensors: 0, bytes: 0 },
     'uint4-blocked': { tensors: 0, bytes: 0 },
   };
   const floatSubgraphs: FloatSubgraph[] = [];

@@ -24,10 +24,10 @@ export interface ExportFormatEntry {
 export const EXPORT_FORMATS = {
   'per-channel': {
     summary:
-      "integer weights with one scale and zero point per output channel, MatMuls written as onnxruntime's MatMulIntegerToFloat (uint8 × int8, bias fused): int8 at 8 bits; at 4 and 3 the MatMul weights stored two to a uint8 byte and split into int8 by BitwiseAnd/BitShift/Concat/Cast, which onnxruntime folds at load (a 4-bit file at 8-bit speed that every onnxruntime-web build loads, transformers.js's too), other weights packed uint4",
+      "integer weights with one scale and zero point per output channel, MatMuls written as onnxruntime's MatMulIntegerToFloat (uint8 × int8, bias fused): int8 at 8 bits; at 4 and 3 the MatMul and Conv weights stored two to a uint8 byte (at 2 bits, four) and split into int8 by BitwiseAnd/BitShift/Concat/Cast, which onnxruntime folds at load (a 4-bit file at 8-bit speed that every onnxruntime-web build loads, transformers.js's too), other weights packed uint4",
     build: (source, points, params, inputMeans) =>
       deployableGraph(source, points, params, inputMeans, { integerKernels: true, widenUint4: 'nibbles' }),
-    wBits: [8, 4, 3],
+    wBits: [8, 4, 3, 2],
   },
   widened: {
     summary:

@@ -7,8 +7,8 @@ import type { Graph, Node } from '../onnx/graph.js';
 import { attribute } from '../onnx/graph.js';
 import { DataType, int64Tensor, tensorDims, toNumber } from '../onnx/proto.js';
 import { NodeBuilder } from '../onnx/builder.js';
-import { packNibbles, unpackNibbles, unpackUint4 } from './nibbles.js';
-import { activationDequantize, int8ZeroPoint, isDefaultDomain } from './integer-kernels.js';
+import { packLevels, packedBits, unpackLevels, unpackUint4 } from './nibbles.js';
+import { activationDequantize, int8ZeroPoint, isDefaultDomain, type PackedWeight } from './integer-kernels.js';
 
 /** The DequantizeLinear of a constant uint4 Conv weight [M, C/group, k…] reading an initializer. */
 function uint4WeightDequantize(graph: Graph, tensor: string): Node | undefined {
@@ -27,8 +27,8 @@ function uint4WeightDequantize(graph: Graph, tensor: string): Node | undefined {
  * DequantizeLinear keeps its scales and reads the int8 levels and an int8 zero point (the same values). A weight
  * several Convs share is stored once. Returns the uint4 weights now stored as nibbles and their bytes.
  */
-export function integerConvs(graph: Graph): Map<string, number> {
-  const nibbles = new Map<string, number>();
+export function integerConvs(graph: Graph): Map<string, PackedWeight> {
+  const nibbles = new Map<string, PackedWeight>();
   const widened = new Map<string, { levels: string; zero: string }>();
   for (const node of [...graph.nodes]) {
     if (node.opType !== 'Conv' || !isDefaultDomain(node) || !activationDequantize(graph, node.inputs[0])) continue;
@@ -44,15 +44,17 @@ export function integerConvs(graph: Graph): Map<string, number> {
 }
 
 /** A uint4 weight [M, …] as nibbles of [M, rest] reshaped back, and its zero point as an int8 initializer. */
-function widen(graph: Graph, dq: Node, nibbles: Map<string, number>): { levels: string; zero: string } {
+function widen(graph: Graph, dq: Node, nibbles: Map<string, PackedWeight>): { levels: string; zero: string } {
   const stored = graph.initializers.get(dq.inputs[0])!;
   const dims = tensorDims(stored);
   const rows = dims[0];
   const count = dims.reduce((x, y) => x * y, 1);
   const flat = [rows, count / rows];
-  const packed = packNibbles(unpackUint4(stored.rawData!, count), flat);
-  nibbles.set(dq.inputs[0], packed.length);
-  const int8 = unpackNibbles(graph, dq.inputs[0], packed, flat);
+  const values = unpackUint4(stored.rawData!, count);
+  const bits = packedBits(values);
+  const packed = packLevels(values, flat, bits);
+  nibbles.set(dq.inputs[0], { bytes: packed.length, bits });
+  const int8 = unpackLevels(graph, dq.inputs[0], packed, flat, bits);
   const shape = graph.uniqueName(`${dq.inputs[0]}::shape`);
   graph.addInitializer(int64Tensor(shape, [dims.length], dims));
   const levels = new NodeBuilder(graph).add({

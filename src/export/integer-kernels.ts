@@ -10,7 +10,7 @@ import type { Graph, Node } from '../onnx/graph.js';
 import { attribute, floatAttribute, intAttribute, makeAttribute } from '../onnx/graph.js';
 import { DataType, onnx, tensorDims, toNumber, type TensorProto } from '../onnx/proto.js';
 import { NodeBuilder } from '../onnx/builder.js';
-import { packNibbles, packUint4, unpackNibbles, unpackUint4 } from './nibbles.js';
+import { packLevels, packUint4, packedBits, unpackLevels, unpackUint4, type PackedBits } from './nibbles.js';
 
 export const MICROSOFT = 'com.microsoft';
 
@@ -59,10 +59,16 @@ function weightDequantize(graph: Graph, tensor: string, channelAxis = 1): Weight
 /** How 4-bit weights reach an integer MatMul: a Cast of the uint4 tensor, or the split of uint8 nibbles. */
 export type Uint4Widening = 'cast' | 'nibbles';
 
+/** A weight stored as packed levels: its bytes, and the bits a level takes. */
+export interface PackedWeight {
+  bytes: number;
+  bits: PackedBits;
+}
+
 export interface IntegerMatMuls {
   matMuls: number;
-  /** The uint4 weight tensors now stored as nibbles of uint8 (by name), and the bytes each now takes. */
-  nibbles: Map<string, number>;
+  /** The uint4 weight tensors now stored packed in uint8 (by name): the bytes each now takes, at 4 or 2 bits a level. */
+  nibbles: Map<string, PackedWeight>;
 }
 
 /**
@@ -73,7 +79,7 @@ export interface IntegerMatMuls {
 export function integerMatMuls(graph: Graph, options: { widenUint4?: Uint4Widening }): IntegerMatMuls {
   gemmsAsMatMuls(graph, options);
   let count = 0;
-  const nibbles = new Map<string, number>();
+  const nibbles = new Map<string, PackedWeight>();
   const unpacked = new Map<string, string>();
   for (const node of [...graph.nodes]) {
     if (node.opType !== 'MatMul' || !isDefaultDomain(node)) continue;
@@ -104,15 +110,17 @@ function widenedUint4(
   graph: Graph,
   w: WeightDequantize,
   widening: Uint4Widening,
-  stored: { nibbles: Map<string, number>; unpacked: Map<string, string> },
+  stored: { nibbles: Map<string, PackedWeight>; unpacked: Map<string, string> },
 ): { levels: string; zero: string } {
   let levels = w.dq.inputs[0];
   const levelDims = tensorDims(w.levels);
   if (widening === 'nibbles') {
     if (!stored.unpacked.has(levels)) {
-      const packed = packNibbles(unpackUint4(w.levels.rawData!, levelDims[0] * levelDims[1]), levelDims);
-      stored.nibbles.set(levels, packed.length);
-      stored.unpacked.set(levels, unpackNibbles(graph, levels, packed, levelDims));
+      const values = unpackUint4(w.levels.rawData!, levelDims[0] * levelDims[1]);
+      const bits = packedBits(values);
+      const packed = packLevels(values, levelDims, bits);
+      stored.nibbles.set(levels, { bytes: packed.length, bits });
+      stored.unpacked.set(levels, unpackLevels(graph, levels, packed, levelDims, bits));
     }
     levels = stored.unpacked.get(levels)!;
   } else {

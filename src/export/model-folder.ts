@@ -27,8 +27,9 @@ const IMAGE_PROCESSORS: Record<string, string> = {
 
 export interface QuantizationConfig {
   quant_method: 'evolq';
+  /** The narrowest weight width; with --size-budget, `w_bits_per_layer` has each layer's. */
   w_bits: number;
-  weight_storage: 'int8' | 'uint4';
+  weight_storage: 'int8' | 'uint4' | 'mixed';
   [setting: string]: unknown;
 }
 

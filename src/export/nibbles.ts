@@ -1,7 +1,8 @@
 // Weight levels as bytes: int8 and ONNX's packed uint4 (integerTensor), and 4-bit levels as the two nibbles of
-// uint8 bytes, split back into int8 levels by standard operators on constants (BitwiseAnd, BitShift, Concat, Cast from uint8), which onnxruntime's constant folding runs once
-// when it creates the session. The file keeps 4 bits a weight, and the MatMul then reads an int8 initializer,
-// as in the 8-bit export. Unlike a Cast of uint4 (opset 21), every operator and type here is in onnxruntime-web's
+// uint8 bytes (2-bit levels four to a byte), split back into int8 levels by standard operators on constants
+// (BitwiseAnd, BitShift, Concat, Cast from uint8), which onnxruntime's constant folding runs once when it creates
+// the session. The file keeps 4 (or 2) bits a weight, and the MatMul then reads an int8 initializer, as in the
+// 8-bit export. Unlike a Cast of uint4 (opset 21), every operator and type here is in onnxruntime-web's
 // reduced-type wasm build (onnxruntime/wasm/reduced_types.config keeps bool, (u)int8/32/64, float, float16),
 // the one transformers.js bundles.
 import type { Graph } from '../onnx/graph.js';
@@ -10,70 +11,97 @@ import { NodeBuilder } from '../onnx/builder.js';
 import { DataType, int64Tensor, onnx, type TensorProto } from '../onnx/proto.js';
 import { GraphError } from '../errors.js';
 
+/** Bits a packed weight level takes: 4 (nibbles, two to a byte) or 2 (four to a byte). */
+export type PackedBits = 4 | 2;
+
+/** The fewest packed bits that hold every level: 2 where all are below 4 (2-bit weights), else 4. */
+export function packedBits(levels: Uint8Array): PackedBits {
+  return levels.every((v) => v < 4) ? 2 : 4;
+}
+
 /**
- * Levels (row-major [K, N], each 0..15) as bytes [⌈K/2⌉, N]: row r in the low nibble, row r + ⌈K/2⌉ in the
- * high one, so the two halves split back by one BitwiseAnd and one BitShift and rejoin by one Concat on axis 0
- * (an odd K's last byte row has an empty high nibble, which a Slice drops).
+ * Levels (row-major [K, N], each below 2^bits) as bytes [⌈K/parts⌉, N], parts = 8 / bits: row r goes into part
+ * ⌊r / ⌈K/parts⌉⌋ of byte row r mod ⌈K/parts⌉, part p in bits p·bits and up. The parts split back by one BitShift
+ * and one BitwiseAnd each and rejoin by one Concat on axis 0 (rows past K in the last part are empty, and a Slice
+ * drops them). At 4 bits: row r in the low nibble, row r + ⌈K/2⌉ in the high one.
  */
-export function packNibbles(levels: Uint8Array, dims: readonly number[]): Uint8Array {
+export function packLevels(levels: Uint8Array, dims: readonly number[], bits: PackedBits): Uint8Array {
   const [K, N] = dims;
   if (dims.length !== 2 || levels.length !== K * N)
-    throw new RangeError(`packNibbles: ${levels.length} levels do not fill [${dims.join(', ')}]`);
-  const half = Math.ceil(K / 2);
-  const packed = new Uint8Array(half * N);
+    throw new RangeError(`packLevels: ${levels.length} levels do not fill [${dims.join(', ')}]`);
+  const rows = Math.ceil(K / (8 / bits));
+  const packed = new Uint8Array(rows * N);
   for (let i = 0; i < levels.length; i++) {
-    if (levels[i] > 15) throw new RangeError(`packNibbles: level ${levels[i]} at ${i} does not fit 4 bits`);
+    if (levels[i] >= 2 ** bits)
+      throw new RangeError(`packLevels: level ${levels[i]} at ${i} does not fit ${bits} bits`);
     const row = Math.floor(i / N);
-    const at = (row % half) * N + (i % N);
-    packed[at] |= row < half ? levels[i] : levels[i] << 4;
+    packed[(row % rows) * N + (i % N)] |= levels[i] << (Math.floor(row / rows) * bits);
   }
   return packed;
 }
 
-/** The inverse of packNibbles: what the operators unpackNibbles writes compute (as 0..15 values). */
-export function unpackNibbleBytes(packed: Uint8Array, dims: readonly number[]): Uint8Array {
+/** The inverse of packLevels: what the operators unpackLevels writes compute (as 0..2^bits − 1 values). */
+export function unpackLevelBytes(packed: Uint8Array, dims: readonly number[], bits: PackedBits): Uint8Array {
   const [K, N] = dims;
-  const half = Math.ceil(K / 2);
+  const rows = Math.ceil(K / (8 / bits));
   return Uint8Array.from({ length: K * N }, (_, i) => {
     const row = Math.floor(i / N);
-    const byte = packed[(row % half) * N + (i % N)];
-    return row < half ? byte & 15 : byte >> 4;
+    return (packed[(row % rows) * N + (i % N)] >> (Math.floor(row / rows) * bits)) & (2 ** bits - 1);
   });
 }
 
 /**
- * Adds `packed` as a uint8 initializer named after `base` and the operators that turn it into the int8 levels
- * [K, N]; returns the name of that int8 tensor. The opset must be 18 or later (BitwiseAnd).
+ * Adds `packed` (packLevels at `bits`) as a uint8 initializer named after `base` and the operators that turn it into
+ * the int8 levels [K, N]; returns the name of that int8 tensor. The opset must be 18 or later (BitwiseAnd).
  */
-export function unpackNibbles(graph: Graph, base: string, packed: Uint8Array, dims: readonly number[]): string {
+export function unpackLevels(
+  graph: Graph,
+  base: string,
+  packed: Uint8Array,
+  dims: readonly number[],
+  bits: PackedBits,
+): string {
   const [K, N] = dims;
-  const half = Math.ceil(K / 2);
-  if (packed.length !== half * N)
+  const parts = 8 / bits;
+  const rows = Math.ceil(K / parts);
+  if (packed.length !== rows * N)
     throw new GraphError(
-      `'${base}': ${packed.length} bytes of nibbles for a [${K}, ${N}] weight, expected ${half * N}`,
+      `'${base}': ${packed.length} bytes of ${bits}-bit levels for a [${K}, ${N}] weight, expected ${rows * N}`,
     );
   if (graph.opset < 18)
-    throw new GraphError(`'${base}': nibble weights need opset 18 (BitwiseAnd), the graph has ${graph.opset}`);
-  const bytes = graph.uniqueName(`${base}::nibbles`);
+    throw new GraphError(`'${base}': packed weights need opset 18 (BitwiseAnd), the graph has ${graph.opset}`);
+  const bytes = graph.uniqueName(`${base}::${bits === 4 ? 'nibbles' : 'packed2'}`);
   graph.addInitializer(
-    onnx.TensorProto.create({ name: bytes, dims: [half, N], dataType: DataType.UINT8, rawData: packed }),
+    onnx.TensorProto.create({ name: bytes, dims: [rows, N], dataType: DataType.UINT8, rawData: packed }),
   );
   const b = new NodeBuilder(graph);
-  // The uint8 scalars 15 (the low-nibble mask) and 4 (the shift), shared by every unpacked weight.
-  const [mask, four] = [b.sharedUint8(15, 'evolq::nibble_mask'), b.sharedUint8(4, 'evolq::nibble_shift')];
-  const [low, high, joined] = ['low', 'high', 'uint8'].map((part) => graph.uniqueName(`${base}::${part}`));
-  b.add({ opType: 'BitwiseAnd', inputs: [bytes, mask], output: low });
-  b.add({ opType: 'BitShift', inputs: [bytes, four], output: high, attributes: [makeAttribute('direction', 'RIGHT')] });
-  b.add({ opType: 'Concat', inputs: [low, high], output: joined, attributes: [makeAttribute('axis', 0)] });
-  let rows = joined;
-  if (K % 2) {
-    rows = graph.uniqueName(`${base}::rows`);
-    graph.addInitializer(int64Tensor(`${rows}::starts`, [1], [0]));
-    graph.addInitializer(int64Tensor(`${rows}::ends`, [1], [K]));
-    b.add({ opType: 'Slice', inputs: [joined, `${rows}::starts`, `${rows}::ends`], output: rows });
+  // uint8 scalars shared by every unpacked weight: the mask of one part, and each part's shift.
+  const mask = b.sharedUint8(2 ** bits - 1, `evolq::level_mask_${bits}`);
+  const split = Array.from({ length: parts }, (_, p) => {
+    const shifted =
+      p === 0
+        ? bytes
+        : b.add({
+            opType: 'BitShift',
+            inputs: [bytes, b.sharedUint8(p * bits, `evolq::level_shift_${p * bits}`)],
+            output: graph.uniqueName(`${base}::shifted${p}`),
+            attributes: [makeAttribute('direction', 'RIGHT')],
+          });
+    // The last part's shift leaves only its own bits.
+    if (p === parts - 1 && p > 0) return shifted;
+    return b.add({ opType: 'BitwiseAnd', inputs: [shifted, mask], output: graph.uniqueName(`${base}::part${p}`) });
+  });
+  const joined = graph.uniqueName(`${base}::uint8`);
+  b.add({ opType: 'Concat', inputs: split, output: joined, attributes: [makeAttribute('axis', 0)] });
+  let kept = joined;
+  if (rows * parts !== K) {
+    kept = graph.uniqueName(`${base}::rows`);
+    graph.addInitializer(int64Tensor(`${kept}::starts`, [1], [0]));
+    graph.addInitializer(int64Tensor(`${kept}::ends`, [1], [K]));
+    b.add({ opType: 'Slice', inputs: [joined, `${kept}::starts`, `${kept}::ends`], output: kept });
   }
   const levels = graph.uniqueName(`${base}::int8`);
-  return b.add({ opType: 'Cast', inputs: [rows], output: levels, attributes: [makeAttribute('to', DataType.INT8)] });
+  return b.add({ opType: 'Cast', inputs: [kept], output: levels, attributes: [makeAttribute('to', DataType.INT8)] });
 }
 
 /** uint4 values (packed two per byte, low nibble first) as bytes. */

@@ -79,6 +79,9 @@ export function resolveOptions(
       return [name, spec(name).parse(value, label(name))];
     }),
   ) as QuantizeOptions;
+  checkWidths(resolved, new Set(Object.keys(given)), naming);
+  // Under a budget, calibration starts every weight at the widest choice.
+  if (hasWidthBudget(resolved)) resolved.wBits = resolved.wBitChoices[0] as QuantizeOptions['wBits'];
   checkCombinations(resolved, naming);
   return resolved;
 }
@@ -109,6 +112,43 @@ function checkCombinations(o: QuantizeOptions, { option, setting }: OptionNaming
       option('start'),
     );
   }
+}
+
+/** Whether --size-budget or --accuracy-budget gives each weight its own width. */
+export const hasWidthBudget = (o: Pick<QuantizeOptions, 'sizeBudget' | 'accuracyBudget'>) =>
+  o.sizeBudget !== undefined || o.accuracyBudget !== undefined;
+
+/** A budget's widths: one budget, what the export format stores, and no --w-bits beside them. */
+function checkWidths(o: QuantizeOptions, given: ReadonlySet<string>, { option, setting }: OptionNaming): void {
+  if (o.sizeBudget && o.accuracyBudget !== undefined)
+    throw new ConfigError(
+      `${option('sizeBudget')} and ${option('accuracyBudget')} each choose the widths: give one of them`,
+      option('accuracyBudget'),
+    );
+  const budget = option(o.sizeBudget ? 'sizeBudget' : 'accuracyBudget');
+  if (!hasWidthBudget(o)) {
+    // Resolved options passed on (the CLI's) carry the default choices: only other choices are refused.
+    if (given.has('wBitChoices') && o.wBitChoices.join() !== DEFAULTS.wBitChoices.join())
+      throw new ConfigError(
+        `${option('wBitChoices')} is what ${option('sizeBudget')} or ${option('accuracyBudget')} chooses from: give one of them, or drop ${option('wBitChoices')}`,
+        option('wBitChoices'),
+      );
+    return;
+  }
+  // A resolved set of options (the CLI's, passed on to the library) has --w-bits at the widest choice already.
+  if (given.has('wBits') && o.wBits !== o.wBitChoices[0])
+    throw new ConfigError(
+      `${budget} gives each layer its own width from ${option('wBitChoices')}: drop ${option('wBits')}`,
+      option('wBits'),
+    );
+  const format = EXPORT_FORMATS[o.exportFormat];
+  const stored: readonly number[] = format.wBits;
+  const missing = o.wBitChoices.filter((bits) => !stored.includes(bits));
+  if ('weightBlock' in format || missing.length)
+    throw new ConfigError(
+      `${setting('exportFormat', o.exportFormat)} does not store ${'weightBlock' in format ? 'per-layer widths' : `${missing.join(' or ')}-bit weights`} under ${budget}: give ${setting('exportFormat', 'per-channel')}${'weightBlock' in format ? '' : ` or ${option('wBitChoices')} without ${missing.join(', ')}`}`,
+      option('exportFormat'),
+    );
 }
 
 /** The options config.json's quantization_config records, under their snake-case names. */

@@ -17,10 +17,14 @@ import {
   integerOption,
   optionalInteger,
   valueOption,
+  optionalValue,
   type OptionValue,
 } from './spec.js';
 
 export const METHODS = ['baseline', 'evolq'] as const;
+
+/** The weight widths a --size-budget may give a layer (2 bits: four levels a byte, per-channel export only). */
+export const WIDTHS = [8, 4, 2] as const;
 
 /** 100 T multiply-accumulates (docs/results.md, "Why the defaults are what they are"). */
 export const DEFAULT_SEARCH_BUDGET = 100e12;
@@ -39,7 +43,27 @@ export const QUANTIZE_OPTIONS = {
     record: 'always',
     help: 'baseline: the FQ-ViT calibration alone; evolq: then the Evol-Q search over the scales.',
   }),
-  wBits: choice([8, 4, 3], 8, { commands: RUN, record: 'always', help: 'Weight bits.' }),
+  wBits: choice([8, 4, 3, 2], 8, {
+    commands: RUN,
+    record: 'always',
+    help: 'Weight bits, one width for every layer (2: --export-format per-channel stores MatMul and Conv weights four to a byte). With --size-budget, give --w-bit-choices instead.',
+  }),
+  wBitChoices: valueOption(values.bitChoices(WIDTHS), [...WIDTHS], {
+    commands: ['quantize'],
+    value: 'BITS',
+    shownDefault: WIDTHS.join(','),
+    help: 'With --size-budget or --accuracy-budget: the weight widths each layer may get, separated by commas.',
+  }),
+  sizeBudget: optionalValue(values.sizeBudget, {
+    commands: ['quantize'],
+    value: 'SIZE',
+    help: "Give each weight a width from --w-bit-choices so that model.onnx stays within this size: a fraction of the float model's file (e.g. 0.2) or a size (e.g. 5MB; K, M, G are 1024-based). Each weight's sensitivity (the fitness's rise when it alone takes a lower width, on 256 calibration images) and its bytes decide, by a knapsack; the search then runs on that assignment, and the uniform width that fits is kept instead if it is better on the holdout (report.json: widths).",
+  }),
+  accuracyBudget: optionalValue(values.nonNegativeNumber, {
+    commands: ['quantize'],
+    value: 'POINTS',
+    help: "Give each weight a width from --w-bit-choices so that model.onnx is as small as it can be while its top-1 class agrees with float's on all but this many percent of the holdout images (e.g. 1; classifiers only). The knapsack's widths are bisected by size, each try measured on the holdout (report.json: widths.budget.tried).",
+  }),
   aBits: choice([8, 4], 8, { commands: RUN, record: 'always', help: 'Activation bits.' }),
   calibSize: integerOption(1, 1000, {
     commands: RUN,

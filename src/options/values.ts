@@ -81,6 +81,7 @@ export function macs(value: unknown, flag: string): number {
 
 const BYTE_UNITS: Record<string, number> = {
   '': 1024 ** 2,
+  b: 1,
   k: 1024,
   kb: 1024,
   m: 1024 ** 2,
@@ -92,7 +93,7 @@ const BYTE_UNITS: Record<string, number> = {
 /** Bytes: 3G, 512M, 1.5GB (a bare number is MiB). */
 export function bytes(value: unknown, flag: string): number {
   if (typeof value === 'number' && Number.isFinite(value) && value > 0) return Math.floor(value);
-  const match = typeof value === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*([kmg]b?)?\s*$/i.exec(value) : null;
+  const match = typeof value === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*([kmg]b?|b)?\s*$/i.exec(value) : null;
   if (!match)
     throw new ConfigError(
       `${flag} must be a size such as 3G, 512M or 1.5GB (a bare number is MiB), got "${value}"`,
@@ -130,4 +131,43 @@ export function numberList(value: unknown, flag: string): number[] {
 /** A parser that lets undefined through: for options with no default. */
 export function optional<T>(parse: Parser<T>): Parser<T | undefined> {
   return (value, flag) => (value === undefined ? undefined : parse(value, flag));
+}
+
+/** A model file size to stay within: bytes, or a fraction of the float model's file. */
+export type SizeBudget = { bytes: number } | { fraction: number };
+
+/** `0.2` (a fraction of float's file, below 1) or `5MB`, `800K`, `582815B` (a size with its unit: K, M, G are 1024-based). */
+export function sizeBudget(value: unknown, flag: string): SizeBudget {
+  const n = numberText(value);
+  if (typeof n === 'number') {
+    if (Number.isFinite(n) && n > 0 && n < 1) return { fraction: n };
+    throw new ConfigError(
+      `${flag} must be a fraction of the float model's size below 1 (e.g. 0.2) or a size with its unit (e.g. 5MB), got "${value}"`,
+      flag,
+    );
+  }
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    const given = value as Record<string, unknown>;
+    if (Object.keys(given).length === 1 && 'bytes' in given) return { bytes: integer(given.bytes, `${flag}.bytes`, 1) };
+    if (Object.keys(given).length === 1 && 'fraction' in given) return sizeBudget(given.fraction, flag);
+  }
+  if (typeof value !== 'string' || !/^\s*\d+(\.\d+)?\s*([kmg]b?|b)\s*$/i.test(value))
+    throw new ConfigError(
+      `${flag} must be a fraction of the float model's size below 1 (e.g. 0.2) or a size with its unit (e.g. 5MB), got "${value}"`,
+      flag,
+    );
+  return { bytes: bytes(value, flag) };
+}
+
+/** Bit widths separated by commas (`8,4,2`) or an array of them, each one of `allowed`, no repeats; largest first. */
+export function bitChoices(allowed: readonly number[]): Parser<number[]> {
+  return (value, flag) => {
+    const list = typeof value === 'string' ? value.split(',').map((s) => s.trim()) : value;
+    if (!Array.isArray(list) || !list.length)
+      throw new ConfigError(`${flag} must be bit widths separated by commas (e.g. 8,4,2), got "${value}"`, flag);
+    const widths = list.map((v) => oneOf(v, allowed, flag));
+    if (new Set(widths).size !== widths.length)
+      throw new ConfigError(`${flag} names a width twice: "${list.join(',')}"`, flag);
+    return [...widths].sort((a, b) => b - a);
+  };
 }

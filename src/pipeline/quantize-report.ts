@@ -1,6 +1,6 @@
 // report.json of quantize: what ran, on which images, with what accuracy, size, time and memory.
 import type { QuantPoint } from '../quant/points.js';
-import type { QuantParams } from '../quant/scheme.js';
+import { settingLabel, type QuantParams } from '../quant/scheme.js';
 import type { CalibrationTable } from '../calibrate/table.js';
 import type { SkippedImage } from '../data/imagefolder.js';
 import type { Accuracy } from '../evaluate/metrics.js';
@@ -17,6 +17,7 @@ import type { SearchedScales } from './search-scales.js';
 import type { ExportedModels } from './export-models.js';
 import type { QuantizedAccuracy } from './evaluate-quantized.js';
 import type { SpeedReport } from '../evaluate/speed.js';
+import type { WidthsReport } from '../widths/report.js';
 import { REPORT_FILES, type WrittenModelFiles } from './write-output.js';
 
 /** Everything a quantize run measured and wrote, as its stages returned it. */
@@ -28,6 +29,8 @@ export interface QuantizeRun {
   floatFallback?: FloatFallback;
   fallbackLayers?: string[];
   table: CalibrationTable;
+  /** --size-budget's widths, when one was given. */
+  widths?: WidthsReport;
   searched?: SearchedScales;
   exported: ExportedModels;
   accuracy: QuantizedAccuracy;
@@ -50,7 +53,7 @@ export function quantizeReport(run: QuantizeRun): QuantizeReport {
   const counts: Record<string, number> = {};
   for (const p of points) counts[p.kind] = (counts[p.kind] ?? 0) + 1;
   const verdict = verdictOf({
-    name: `W${options.wBits}A${options.aBits} ${accuracy.evolq ? 'Evol-Q' : 'baseline'} model.onnx`,
+    name: `${settingLabel(options)} ${accuracy.evolq ? 'Evol-Q' : 'baseline'} model.onnx`,
     task: model.task.task,
     fp: accuracy.fp,
     baseline: accuracy.baseline,
@@ -98,6 +101,7 @@ export function quantizeReport(run: QuantizeRun): QuantizeReport {
     },
     timing: run.timing,
     runtime: run.runtime ?? null,
+    widths: run.widths ?? null,
     search: searched?.report ?? null,
     scaleMovement: searched ? scaleMovement(points, table.params, searched.params) : [],
     batchNorm: { folded: model.batchNormFolding.folded.length, kept: model.batchNormFolding.kept },

@@ -5,8 +5,9 @@ import { prepare, calibrateBaseline, type Prepared } from './prepare.js';
 import { decodeImagesWithProgress, type ImageBatch, type SkippedImage } from '../data/imagefolder.js';
 import { CHECKPOINT_FILE } from '../search/checkpoint.js';
 import { settleFloatLayers } from './float-fallback.js';
-import { resolveOptions } from '../options/resolve.js';
-import { forTask } from '../options/task-defaults.js';
+import { hasWidthBudget, resolveOptions } from '../options/resolve.js';
+import { forTask, type TaskOptions } from '../options/task-defaults.js';
+import type { CalibrationTable } from '../calibrate/table.js';
 import { checkRequest, RUN_FIELDS } from '../options/request.js';
 import type { GivenOptions } from '../options/table.js';
 import { runnerFor, type Runner, type RuntimeOptions } from '../runtime/runner.js';
@@ -24,6 +25,8 @@ import { writeModelFiles, writeReport } from './write-output.js';
 import { quantizeReport } from './quantize-report.js';
 import { timeExported } from './time-exported.js';
 import { quantizeWarnings } from './quantize-warnings.js';
+import { settleWidths } from './settle-widths.js';
+import type { WidthsReport } from '../widths/report.js';
 
 export type { QuantizeReport };
 
@@ -70,15 +73,8 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
     const { floatFallback, floatLayers, ...settled } = await settleFloatLayers(runner, prepared, calibration, run);
     if (floatFallback) clock.lap('float fallback');
     prepared = settled.prepared;
-    const table = await calibrateBaseline(runner, prepared, calibration, options, progress);
-    clock.lap('calibration');
-    const holdout = await decodeImagesWithProgress(
-      splits.holdout,
-      model.preprocessing,
-      progress,
-      'decoding holdout',
-      skipped,
-    );
+    const stage = { runner, prepared, options, out, progress, clock, skipped };
+    const { table, holdout, widths } = await calibrateAndSettle(stage, calibration);
     const checkpoint = { fingerprint: resume.fingerprint(floatLayers ?? []), resumeFrom: resume.from, floatLayers };
     const searched =
       options.method === 'evolq'
@@ -107,6 +103,7 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
       floatFallback,
       fallbackLayers: floatLayers,
       table,
+      widths,
       searched,
       exported,
       accuracy,
@@ -126,6 +123,48 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
     out.abort(CHECKPOINT_FILE);
     throw err;
   }
+}
+
+/**
+ * The FQ-ViT baseline's calibration table and the decoded holdout images; with --size-budget or --accuracy-budget,
+ * the table at each weight's width (settle-widths.ts).
+ */
+async function calibrateAndSettle(
+  stage: {
+    runner: Runner;
+    prepared: Prepared;
+    options: TaskOptions;
+    out: OutputDir;
+    progress: Progress;
+    clock: StageClock;
+    skipped: SkippedImage[] | undefined;
+  },
+  calibration: ImageBatch,
+): Promise<{ table: CalibrationTable; holdout: ImageBatch; widths?: WidthsReport }> {
+  const { runner, prepared, options, progress, clock } = stage;
+  const table = await calibrateBaseline(runner, prepared, calibration, options, progress);
+  clock.lap('calibration');
+  const { splits, model } = prepared;
+  const holdout = await decodeImagesWithProgress(
+    splits.holdout,
+    model.preprocessing,
+    progress,
+    'decoding holdout',
+    stage.skipped,
+  );
+  if (!hasWidthBudget(options)) return { table, holdout };
+  const settled = await settleWidths({
+    runner,
+    prepared,
+    table,
+    calibration,
+    holdout,
+    options,
+    out: stage.out,
+    progress,
+  });
+  clock.lap('widths');
+  return { table: settled.table, holdout, widths: settled.report };
 }
 
 /** The decoded calibration images; none decoding is an error that names the folder. */

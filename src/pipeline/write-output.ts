@@ -2,9 +2,10 @@
 // simulation.onnx and quant.json with --keep-simulation, then report.json and report.html; OutputDir stages them and
 // moves them into place on commit.
 import type { QuantParams } from '../quant/scheme.js';
+import type { QuantPoint } from '../quant/points.js';
 import type { CalibrationTable } from '../calibrate/table.js';
 import type { QuantizeOptions } from '../options/table.js';
-import { optionsRecord } from '../options/resolve.js';
+import { hasWidthBudget, optionsRecord } from '../options/resolve.js';
 import type { OutputDir } from '../export/outdir.js';
 import { quantJson } from '../export/quantjson.js';
 import { formatWeightBlock } from '../export/formats.js';
@@ -55,8 +56,9 @@ export function writeModelFiles(
   };
   const json = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;
   put('model.onnx', exported.bytes, 'the quantized model, for onnxruntime (Node, web) and Optimum');
-  const transformersJs = transformersJsFile(options.wBits);
-  const folder = transformersJsFolder(model, quantizationConfig(options, exported.finalParams), classes);
+  const quantization = quantizationConfig(options, points, exported.finalParams);
+  const transformersJs = transformersJsFile(quantization.w_bits);
+  const folder = transformersJsFolder(model, quantization, classes);
   if (folder.renames.length) {
     const renamed = folder.renames.map(([from, to]) => `${from} → ${to}`).join(', ');
     put(
@@ -103,12 +105,24 @@ export function writeModelFiles(
 }
 
 /** config.json's `quantization_config`: the options, and how the written model stores and corrects its weights. */
-function quantizationConfig(options: QuantizeOptions, finalParams: Record<string, QuantParams>): QuantizationConfig {
+function quantizationConfig(
+  options: QuantizeOptions,
+  points: readonly QuantPoint[],
+  finalParams: Record<string, QuantParams>,
+): QuantizationConfig {
+  // Each weight's width as written (8-bit weights on 7-bit levels are 8-bit weights).
+  const widths = new Map<string, number>();
+  for (const p of points) {
+    const q = finalParams[p.id];
+    if (p.kind === 'weight' && q?.kind === 'uniform') widths.set(p.node, q.bits === 7 ? 8 : q.bits);
+  }
+  const narrowest = Math.min(options.wBits, ...widths.values());
   return {
     quant_method: 'evolq',
     ...optionsRecord(options),
-    w_bits: options.wBits,
-    weight_storage: options.wBits === 8 ? 'int8' : 'uint4',
+    w_bits: narrowest,
+    weight_storage: hasWidthBudget(options) ? 'mixed' : narrowest === 8 ? 'int8' : 'uint4',
+    ...(hasWidthBudget(options) ? { w_bits_per_layer: Object.fromEntries(widths) } : {}),
     weight_granularity: formatWeightBlock(options.exportFormat)
       ? `block-${formatWeightBlock(options.exportFormat)}`
       : 'per-channel',

@@ -19,6 +19,18 @@ export function weightLevelBits(wBits: number, reduceRange: boolean): number {
 }
 
 /** How a run's settings name its weight levels where they differ from --w-bits: ' (7-bit levels)', or nothing. */
+/** `W8A8`, or `W8/4/2A8` where --size-budget or --accuracy-budget gave each weight a width from --w-bit-choices. */
+export function settingLabel(s: {
+  wBits: number;
+  aBits: number;
+  sizeBudget?: unknown;
+  accuracyBudget?: unknown;
+  wBitChoices?: readonly number[];
+}): string {
+  const mixed = (s.sizeBudget ?? s.accuracyBudget ?? null) !== null && s.wBitChoices;
+  return `W${mixed ? s.wBitChoices!.join('/') : s.wBits}A${s.aBits}`;
+}
+
 export function weightLevelNote(settings: { wBits: number; reduceRange: boolean }): string {
   const bits = weightLevelBits(settings.wBits, settings.reduceRange);
   return bits === settings.wBits ? '' : ` (${bits}-bit levels)`;

@@ -5,8 +5,9 @@ import { LANDSCAPE_MEASURES } from '../landscape/landscape.js';
 import { MEASURE_LABEL, type Figure } from './landscape.js';
 import { layerKernels } from '../export/kernels.js';
 import { escape, figureHtml, table } from './markup.js';
-import { weightLevelNote } from '../quant/scheme.js';
+import { settingLabel, weightLevelNote } from '../quant/scheme.js';
 import { searchSection } from './search-section.js';
+import { widthsSection } from './widths-section.js';
 import { speedTable, warningsList } from './speed-section.js';
 import { accuracyColumns } from './accuracy-columns.js';
 
@@ -28,6 +29,7 @@ async function quantizeSections(r: QuantizeReport): Promise<string[]> {
     warningsList(r.warnings ?? []),
     settingsSection(r),
     accuracySection(r),
+    await widthsSection(r),
     await searchSection(r),
     filesSection(r),
   ];
@@ -49,7 +51,7 @@ function settingsSection(r: QuantizeReport): string {
   const settings: [string, unknown][] = [
     ['model', s.model],
     ['calibration images', `${s.calib} (${s.calibSize} drawn, ${s.holdout} holdout, seed ${s.seed})`],
-    ['weights / activations', `W${s.wBits}A${s.aBits}${weightLevelNote(s)}`],
+    ['weights / activations', `${settingLabel(s)}${weightLevelNote(s)}`],
     ...(r.exported.floatLayers.length
       ? [
           ['layers kept float', r.exported.floatLayers.map((l) => `${l.node} (${l.reason})`).join(', ')] as [
@@ -96,9 +98,9 @@ function accuracySection(r: QuantizeReport): string {
   const s = r.settings;
   const accuracy: [string, ScoredAccuracy][] = [
     ['float', r.fp],
-    [`W${s.wBits}A${s.aBits} baseline (simulated)`, r.baseline],
+    [`${settingLabel(s)} baseline (simulated)`, r.baseline],
   ];
-  if (r.evolq) accuracy.push([`W${s.wBits}A${s.aBits} Evol-Q (simulated)`, r.evolq]);
+  if (r.evolq) accuracy.push([`${settingLabel(s)} Evol-Q (simulated)`, r.evolq]);
   accuracy.push(['model.onnx (exported)', r.exported]);
   const e = r.exported;
   const floatKinds = [...new Set(e.floatSubgraphs.map((f) => f.kind))].join(', ') || 'none';
@@ -139,7 +141,7 @@ export async function reportHtml(inputs: {
   landscape?: { data: LandscapeFile; figures: readonly Figure[] };
 }): Promise<string> {
   const title = inputs.report
-    ? `evolq: ${inputs.report.settings.model} at W${inputs.report.settings.wBits}A${inputs.report.settings.aBits}`
+    ? `evolq: ${inputs.report.settings.model} at ${settingLabel(inputs.report.settings)}`
     : `evolq landscape: ${inputs.landscape?.data.settings.model ?? ''}`;
   const sections = [
     ...(inputs.report ? await quantizeSections(inputs.report) : []),

@@ -1,5 +1,6 @@
 // The report types: what quantize and landscape write (report.json, landscape.json) and report.html renders.
 // Here, not in the pipeline, so the pipeline imports the report and the report imports nothing of the pipeline.
+import type { WidthsReport } from '../widths/report.js';
 import type { FloatFallback } from '../pipeline/float-fallback.js';
 import type { QuantizeOptions } from '../options/table.js';
 import type { SearchReport } from '../search/report.js';
@@ -73,6 +74,8 @@ export interface QuantizeReport {
   timing: Record<string, number>;
   /** The execution provider, threads and onnxruntime version that ran it. */
   runtime: RuntimeReport | null;
+  /** --size-budget: each weight's width, bytes and sensitivity, and how the widths were chosen (null without a budget). */
+  widths: WidthsReport | null;
   search: SearchReport | null;
   /** Per searched point: how far Evol-Q moved its scales from the baseline's (mean and max of |Δs / s|). */
   scaleMovement: { point: string; kind: string; meanRelativeChange: number; maxRelativeChange: number }[];

@@ -342,7 +342,7 @@ test('bad options: bit widths, unknown flags and values, a calibration set large
   const out = join(dir, 'out');
   assertFails(
     quantizeArgs(DEFAULT_MODEL, CALIB, out, '--w-bits', '5'),
-    /--w-bits: "5". Should be one of: 8, 4, 3/,
+    /--w-bits: "5". Should be one of: 8, 4, 3, 2/,
     out,
   );
   assertFails(quantizeArgs(DEFAULT_MODEL, CALIB, out, '--a-bits', '2'), /--a-bits/, out);

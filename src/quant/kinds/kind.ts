@@ -40,7 +40,8 @@ export interface FinishedSimulation {
 }
 
 /** 'uint4-nibbles': 4-bit levels two to a uint8 byte, split into int8 by operators onnxruntime folds at load. */
-export type WeightStorage = 'int8' | 'uint4' | 'uint4-nibbles' | 'uint4-blocked';
+/** 'uint2-packed': 2-bit levels four to a uint8 byte, split alike. */
+export type WeightStorage = 'int8' | 'uint4' | 'uint4-nibbles' | 'uint2-packed' | 'uint4-blocked';
 
 /**
  * 'ptf': per-channel power-of-two factors around a per-tensor Q/DQ; 'log2': FQ-ViT's log2 softmax quantizer;

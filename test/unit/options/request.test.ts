@@ -81,7 +81,7 @@ test('the library checks its requests at the boundary, naming the field as the A
   const out = join(tempDir(), 'o');
   await assert.rejects(
     quantize({ model: DEFAULT_MODEL, calib: CALIB, out, options: { wBits: 5 as never } }),
-    /^ConfigError: Unsupported options\.wBits: "5"\. Should be one of: 8, 4, 3\.$/,
+    /^ConfigError: Unsupported options\.wBits: "5"\. Should be one of: 8, 4, 3, 2\.$/,
   );
   await assert.rejects(
     quantize({ model: DEFAULT_MODEL, calib: CALIB, out, options: { lis: 'yes' } }),

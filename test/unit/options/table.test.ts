@@ -56,7 +56,7 @@ test('the defaults, the preset and the low-activation defaults come from the tab
 test('values are checked by the table, named as the library names them, or by flag where the CLI resolves them', () => {
   assert.throws(
     () => resolveOptions({ wBits: 5 as never }),
-    /^ConfigError: Unsupported options\.wBits: "5". Should be one of: 8, 4, 3\.$/,
+    /^ConfigError: Unsupported options\.wBits: "5". Should be one of: 8, 4, 3, 2\.$/,
   );
   assert.throws(() => resolveOptions({ calibSize: '1e3' }), /options\.calibSize must be an integer >= 1, got "1e3"/);
   assert.throws(() => resolveOptions({ ptf: 'no' }), /options\.ptf must be true or false, got "no"/);

@@ -1,0 +1,171 @@
+// What choosing weight widths works with (settle-widths.ts): each weight's params and bytes at each width, its
+// sensitivity, the holdout fitness, and the knapsack that assigns widths within a number of bytes.
+import { weightParams } from '../calibrate/observers/weights.js';
+import { EXPORT_FORMATS } from '../export/formats.js';
+import { Fitness } from '../fitness/fitness.js';
+import { lossFunction } from '../fitness/losses.js';
+import type { SizeBudget } from '../options/values.js';
+import { weightLevelBits, type QuantParams } from '../quant/scheme.js';
+import type { QuantPoint } from '../quant/points.js';
+import { ConfigError } from '../errors.js';
+import { cheapestWithin } from '../widths/knapsack.js';
+import { weightSensitivity, type WeightSensitivity } from '../widths/sensitivity.js';
+import { widthStorage, type WidthStorage } from '../widths/storage.js';
+import type { WidthsReport } from '../widths/report.js';
+import { fitnessSetup, type ScaleSearch } from './search-scales.js';
+import type { ScoredImages } from '../fitness/batches.js';
+
+type Params = Record<string, QuantParams>;
+
+export type WidthSettling = Pick<
+  ScaleSearch,
+  'runner' | 'prepared' | 'table' | 'calibration' | 'holdout' | 'options' | 'out' | 'progress'
+>;
+
+/** How many times the assignment is solved again, with the capacity less the overshoot, when its export is over. */
+const RESOLVES = 4;
+
+const mib = (bytes: number) => `${(bytes / 1024 ** 2).toFixed(2)} MiB`;
+
+/** The budget in bytes; one that no width reaches, or that float's file already meets, is refused. */
+export function budgetBytes(
+  budget: SizeBudget,
+  floatBytes: number,
+  smallest: number,
+  choices: readonly number[],
+): number {
+  const bytes = 'bytes' in budget ? budget.bytes : Math.floor(budget.fraction * floatBytes);
+  const given = 'bytes' in budget ? mib(bytes) : String(budget.fraction);
+  if (bytes >= floatBytes)
+    throw new ConfigError(
+      `--size-budget ${given} is not below the float model's ${mib(floatBytes)}: give a smaller budget, or leave it out`,
+      '--size-budget',
+    );
+  if (bytes < smallest)
+    throw new ConfigError(
+      `--size-budget ${given}: the smallest model.onnx --w-bit-choices ${choices.join(',')} reach is ${mib(smallest)} (${(smallest / floatBytes).toFixed(3)} of float): give at least that`,
+      '--size-budget',
+    );
+  return bytes;
+}
+
+/** The baseline's params with each point in `widths` recalibrated (per-channel min-max) at its width. */
+function atWidths(
+  base: Readonly<Params>,
+  weights: readonly QuantPoint[],
+  widths: Readonly<Record<string, number>>,
+  { graph, reduceRange }: { graph: WidthSettling['prepared']['model']['graph']; reduceRange: boolean },
+): Params {
+  const params: Params = { ...base };
+  for (const point of weights) {
+    const value = graph.constantValue(point.tensor)!;
+    const bits = weightLevelBits(widths[point.id], reduceRange);
+    params[point.id] = { ...base[point.id], ...weightParams(value.values, value.dims, point.channelAxis!, bits) };
+  }
+  return params;
+}
+
+/** The knapsack's items: per weight, its bytes and sensitivity at each width (none at the widest). */
+export function knapsackItems(storage: WidthStorage, sensitivity: WeightSensitivity, choices: readonly number[]) {
+  return Object.keys(storage.bytes).map((id) =>
+    choices.map((bits, c) => ({ bytes: storage.bytes[id][bits], cost: c ? sensitivity.rise[id][bits] : 0 })),
+  );
+}
+
+/** The knapsack's widths; solved again with less capacity while the built file is over the budget. */
+export function assign(
+  storage: WidthStorage,
+  sensitivity: WeightSensitivity,
+  choices: readonly number[],
+  budget: number,
+  fileBytes: (widths: Record<string, number>) => number,
+): Record<string, number> {
+  const ids = Object.keys(storage.bytes);
+  const items = knapsackItems(storage, sensitivity, choices);
+  let capacity = budget - storage.rest;
+  for (let attempt = 0; attempt < RESOLVES; attempt++) {
+    const picked = cheapestWithin(items, capacity);
+    if (!picked) break;
+    const widths = Object.fromEntries(ids.map((id, i) => [id, choices[picked[i]]]));
+    const over = fileBytes(widths) - budget;
+    if (over <= 0) return widths;
+    capacity -= over;
+  }
+  // The narrowest uniform export fits (budgetBytes checked), so this is a fault of the size model, not of the input.
+  throw new Error(`--size-budget: no assignment within ${budget} bytes after ${RESOLVES} tries of the knapsack`);
+}
+
+/** What choosing widths works with: the weights, their params and bytes at each width, and the measures. */
+export interface WidthContext {
+  run: WidthSettling;
+  weights: QuantPoint[];
+  choices: readonly number[];
+  uniform: (bits: number) => Record<string, number>;
+  paramsAt: (widths: Record<string, number>) => Params;
+  fileBytes: (widths: Record<string, number>) => number;
+  exports: { bits: number; file: Uint8Array }[];
+  storage: WidthStorage;
+  floatBytes: number;
+  measure: 'kl' | 'cosine';
+  /** The sensitivity pass (run once, on the first call). */
+  sensitivity: () => Promise<WeightSensitivity>;
+  /** A fitness on the holdout images with `loss`, the float outputs computed once. */
+  holdout: (loss: 'kl' | 'cosine') => Promise<{ fitness: Fitness; scored: ScoredImages }>;
+}
+
+export function widthContext(run: WidthSettling): WidthContext {
+  const { prepared, table, options, progress } = run;
+  const { model, points } = prepared;
+  const choices = options.wBitChoices;
+  const weights = points.filter((p) => p.kind === 'weight' && table.params[p.id]?.kind === 'uniform');
+  const ids = weights.map((p) => p.id);
+  const uniform = (bits: number) => Object.fromEntries(ids.map((id) => [id, bits]));
+  const paramsAt = (widths: Record<string, number>) =>
+    atWidths(table.params, weights, widths, { graph: model.graph, reduceRange: options.reduceRange });
+  const build = (widths: Record<string, number>) =>
+    EXPORT_FORMATS[options.exportFormat].build(model.graph, points, paramsAt(widths), table.inputMeans).graph.toBytes();
+  progress.log(`widths: exporting every weight at ${choices.join(', ')} bits to measure their bytes`);
+  const exports = choices.map((bits) => ({ bits, file: build(uniform(bits)) }));
+  const measure = model.task.task === 'image-classification' ? 'kl' : 'cosine';
+  let sensitivity: Promise<WeightSensitivity> | undefined;
+  const lowered = () =>
+    weights.map((point) => ({
+      point,
+      params: Object.fromEntries(choices.slice(1).map((bits) => [bits, paramsAt({ [point.id]: bits })[point.id]])),
+    }));
+  const holdout = async (loss: 'kl' | 'cosine') => {
+    const fitness = new Fitness(fitnessSetup(run), table.params, lossFunction(loss, 1));
+    return { fitness, scored: await fitness.score(run.holdout) };
+  };
+  return {
+    run,
+    weights,
+    choices,
+    uniform,
+    paramsAt,
+    fileBytes: (widths) => build(widths).length,
+    exports,
+    storage: widthStorage(exports, ids),
+    floatBytes: model.graph.toBytes().length,
+    measure,
+    sensitivity: () =>
+      (sensitivity ??= weightSensitivity({
+        setup: fitnessSetup(run),
+        base: table.params,
+        lowered: lowered(),
+        calibration: run.calibration,
+        measure,
+        progress,
+      })),
+    holdout,
+  };
+}
+
+/** What a budget chose: the widths, what was kept, and what was measured on the way. */
+export interface WidthChoice {
+  widths: Record<string, number>;
+  kept: string;
+  budget: WidthsReport['budget'];
+  holdout?: WidthsReport['holdout'];
+  uniformHoldout?: number[];
+}

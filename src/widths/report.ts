@@ -1,0 +1,47 @@
+// report.json's `widths`: what --size-budget chose for each weight, and why.
+import type { SizeBudget } from '../options/values.js';
+
+export interface WidthsReport {
+  /**
+   * --size-budget in bytes, and as it was given; or --accuracy-budget in points of top-1 agreement with float on
+   * the holdout images, and each try of the bisection (model.onnx's bytes, its drop in points).
+   */
+  budget:
+    | { kind: 'size'; bytes: number; given: SizeBudget }
+    | { kind: 'accuracy'; points: number; images: number; tried: { bytes: number; drop: number }[] };
+  /** --w-bit-choices, widest first. */
+  choices: number[];
+  floatBytes: number;
+  /** model.onnx's bytes with these widths (the search changes scales, not sizes), and as the per-point sum predicted. */
+  bytes: number;
+  predictedBytes: number;
+  /** model.onnx's bytes with every weight at each width, and its holdout measure (null where none was measured). */
+  uniform: { bits: number; bytes: number; holdout: number | null }[];
+  /** 'assignment' (the knapsack's), or the uniform width (within the budget) kept because its holdout measure was lower. */
+  kept: string;
+  /** The sensitivity pass (absent when the widest width fits the budget): its measure, images, base value and cost. */
+  sensitivity?: { measure: 'kl' | 'cosine'; images: number; base: number; forwards: number };
+  /** The assignment's holdout measure (absent with the sensitivity pass). */
+  holdout?: { measure: 'kl' | 'cosine'; images: number; assignment: number };
+  /** Each weight point: its width, its bytes there, and the measure's rise at each lower width. */
+  layers: { point: string; node: string; bits: number; bytes: number; rise: Record<number, number> }[];
+  seconds: number;
+}
+
+const mib = (bytes: number) => `${(bytes / 1024 ** 2).toFixed(2)} MiB`;
+
+/** `12 at 8 bits, 10 at 4, 4 at 2: 1.23 MiB of 1.25 MiB (0.19 of float)`. */
+export function widthSummary(report: WidthsReport): string {
+  const counts = report.choices
+    .map((bits) => [bits, report.layers.filter((l) => l.bits === bits).length])
+    .filter(([, n]) => n > 0)
+    .map(([bits, n]) => `${n} at ${bits}`)
+    .join(', ');
+  const { budget } = report;
+  const size = `${mib(report.bytes)}${budget.kind === 'size' ? ` of ${mib(budget.bytes)}` : ''} (${(report.bytes / report.floatBytes).toFixed(3)} of float)`;
+  const agreement =
+    budget.kind === 'size'
+      ? ''
+      : `, top-1 agreement with float ${(100 - budget.tried.find((t) => t.bytes === report.bytes)!.drop).toFixed(2)}% on ${budget.images} holdout images (budget: ${budget.points} points below 100%)`;
+  return `${counts} bits: ${size}${agreement}${report.kept === 'assignment' ? '' : `; the ${report.kept} model is kept, better on the holdout`}`;
+}
