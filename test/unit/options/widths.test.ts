@@ -37,7 +37,10 @@ test('a size budget calibrates at the widest choice, and its conflicts are refus
   const plain = resolveOptions({}, 'quantize', FLAG_NAMING);
   assert.deepEqual(resolveOptions(plain), plain);
   const refusals: [Record<string, unknown>, RegExp][] = [
-    [{ wBitChoices: '8,4' }, /--w-bit-choices is what --size-budget chooses from: give a --size-budget/],
+    [
+      { wBitChoices: '8,4' },
+      /--w-bit-choices is what --size-budget or --accuracy-budget chooses from: give one of them/,
+    ],
     [
       { sizeBudget: '0.2', wBits: 4 },
       /--size-budget gives each layer its own width from --w-bit-choices: drop --w-bits/,
