@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { ImageItem } from '../data/imagefolder.js';
+import { hasWidthBudget } from '../options/resolve.js';
 import type { QuantizeOptions } from '../options/table.js';
 import { formatWeightBlock } from '../export/formats.js';
 import type { OutputDir } from '../export/outdir.js';
@@ -31,6 +32,8 @@ export function checkpointFingerprint(
         settings,
         ...(floatLayers.length ? { floatLayers } : {}),
         weightBlock: formatWeightBlock(options.exportFormat),
+        // Under a width budget the format's bytes chose the widths the checkpoint's scales are for.
+        ...(hasWidthBudget(options) ? { exportFormat: options.exportFormat } : {}),
         calibration: splits.calibration.map((i) => i.file),
         holdout: splits.holdout.map((i) => i.file),
       }),
