@@ -70,7 +70,7 @@ test('--accuracy-budget finds the smallest widths whose holdout top-1 agrees wit
     model: DEFAULT_MODEL,
     calib: CALIB,
     out,
-    options: { ...QUICK, evalLimit: undefined, accuracyBudget: 3 },
+    options: { ...QUICK, calibSize: 100, evalLimit: undefined, accuracyBudget: 3 },
   });
   const widths = report.widths!;
   assert.equal(widths.budget.kind, 'accuracy');
@@ -89,7 +89,7 @@ test('--accuracy-budget finds the smallest widths whose holdout top-1 agrees wit
       model: DEFAULT_MODEL,
       calib: CALIB,
       out: join(tempDir(), 'out'),
-      options: { ...QUICK, evalLimit: undefined, accuracyBudget: 0, wBitChoices: '2' },
+      options: { ...QUICK, calibSize: 50, evalLimit: undefined, accuracyBudget: 0, wBitChoices: '2' },
     }),
     /^ConfigError: --accuracy-budget 0: with every weight at 2 bits, top-1 agrees with float on \d\d\.\d\d% of the 50 holdout images, \d+\.\d\d points below: give a budget of at least that, or keep layers float with --float-layers$/,
   );
@@ -102,7 +102,7 @@ test('a size budget below the narrowest widths or not below float is refused in 
       model: DEFAULT_MODEL,
       calib: CALIB,
       out,
-      options: { ...QUICK, sizeBudget: '0.05', evalLimit: undefined },
+      options: { ...QUICK, sizeBudget: '0.05', calibSize: 50, evalLimit: undefined },
     }),
     /^ConfigError: --size-budget 0\.05: the smallest model\.onnx --w-bit-choices 8,4,2 reach is 0\.\d\d MiB \(0\.1\d\d of float\): give at least that$/,
   );
@@ -111,7 +111,7 @@ test('a size budget below the narrowest widths or not below float is refused in 
       model: DEFAULT_MODEL,
       calib: CALIB,
       out,
-      options: { ...QUICK, sizeBudget: '4MB', evalLimit: undefined },
+      options: { ...QUICK, sizeBudget: '4MB', calibSize: 50, evalLimit: undefined },
     }),
     /^ConfigError: --size-budget 4\.00 MiB is not below the float model's 3\.15 MiB: give a smaller budget, or leave it out$/,
   );
@@ -120,7 +120,7 @@ test('a size budget below the narrowest widths or not below float is refused in 
       model: DEFAULT_MODEL,
       calib: CALIB,
       out,
-      options: { ...QUICK, sizeBudget: '0.1', wBitChoices: '8,4', evalLimit: undefined },
+      options: { ...QUICK, sizeBudget: '0.1', wBitChoices: '8,4', calibSize: 50, evalLimit: undefined },
     }),
     /the smallest model\.onnx --w-bit-choices 8,4 reach is/,
   );
