@@ -16,8 +16,8 @@ const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const spread = (xs, scale, digits) =>
   `${(scale * mean(xs)).toFixed(digits)} ± ${((scale * (Math.max(...xs) - Math.min(...xs))) / 2).toFixed(digits)}`;
 const rows = [
-  '| model | setting | seeds | model.onnx | float top-1 | top-1 | KL to float | agreement | widths (8/4/2) |',
-  '|---|---|---|---|---|---|---|---|---|',
+  '| model | setting | seeds | model.onnx | float top-1 | top-1 | KL to float | agreement | speed vs float, batch 1 | widths (8/4/2) |',
+  '|---|---|---|---|---|---|---|---|---|---|',
 ];
 for (const [key, reports] of [...groups].sort()) {
   const [, model, setting] = /^(.*)-(w\da\d-default.*)$/.exec(key);
@@ -28,20 +28,34 @@ for (const [key, reports] of [...groups].sort()) {
         .map((b) => mean(reports.map((r) => r.widths.layers.filter((l) => l.bits === b).length)).toFixed(1))
         .join('/')
     : '';
-  rows.push(
-    `| ${model} | ${w ? `Evol-Q, --size-budget ${w.budget.bytes} B` : `${setting.slice(0, 4).toUpperCase()} Evol-Q`} | ${reports.length} | ${(100 * mean(e.map((x) => x.sizeRatio))).toFixed(1)}% | ${(100 * reports[0].fp.top1).toFixed(2)} | ${spread(
+  const cells = [
+    model,
+    w ? `Evol-Q, --size-budget ${w.budget.bytes} B` : `${setting.slice(0, 4).toUpperCase()} Evol-Q`,
+    reports.length,
+    `${(100 * mean(e.map((x) => x.sizeRatio))).toFixed(1)}%`,
+    (100 * reports[0].fp.top1).toFixed(2),
+    spread(
       e.map((x) => x.top1),
       100,
       2,
-    )} | ${spread(
+    ),
+    spread(
       e.map((x) => x.toFloat.kl),
       1,
       5,
-    )} | ${spread(
+    ),
+    spread(
       e.map((x) => x.toFloat.agreement),
       100,
       2,
-    )} | ${counts} |`,
-  );
+    ),
+    `${spread(
+      e.map((x) => x.speed.speedup.batch1),
+      1,
+      2,
+    )}×`,
+    counts,
+  ];
+  rows.push(`| ${cells.join(' | ')} |`);
 }
 console.log(rows.join('\n'));

@@ -46,7 +46,7 @@ export const QUANTIZE_OPTIONS = {
   wBits: choice([8, 4, 3, 2], 8, {
     commands: RUN,
     record: 'always',
-    help: 'Weight bits, one width for every layer (2: --export-format per-channel stores MatMul and Conv weights four to a byte). With --size-budget, give --w-bit-choices instead.',
+    help: 'Weight bits, one width for every layer (2: --export-format per-channel stores MatMul and Conv weights four to a byte). With --size-budget or --accuracy-budget, give --w-bit-choices instead.',
   }),
   wBitChoices: valueOption(values.bitChoices(WIDTHS), [...WIDTHS], {
     commands: ['quantize'],
@@ -57,7 +57,7 @@ export const QUANTIZE_OPTIONS = {
   sizeBudget: optionalValue(values.sizeBudget, {
     commands: ['quantize'],
     value: 'SIZE',
-    help: "Give each weight a width from --w-bit-choices so that model.onnx stays within this size: a fraction of the float model's file (e.g. 0.2) or a size (e.g. 5MB; K, M, G are 1024-based). Each weight's sensitivity (the fitness's rise when it alone takes a lower width, on 256 calibration images) and its bytes decide, by a knapsack; the search then runs on that assignment, and the uniform width that fits is kept instead if it is better on the holdout (report.json: widths).",
+    help: "Give each weight a width from --w-bit-choices so that model.onnx stays within this size: a fraction of the float model's file (e.g. 0.2) or a size (e.g. 5MB; K, M, G are 1024-based). Each weight's sensitivity (the fitness's rise when it alone takes a lower width, on 256 calibration images) and its bytes decide, by a knapsack; the search then runs on that assignment, and a uniform width that fits is kept instead if it is better on the holdout (report.json: widths).",
   }),
   accuracyBudget: optionalValue(values.nonNegativeNumber, {
     commands: ['quantize'],
