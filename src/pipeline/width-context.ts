@@ -58,6 +58,7 @@ function atWidths(
 ): Params {
   const params: Params = { ...base };
   for (const point of weights) {
+    if (widths[point.id] === undefined) continue;
     const value = graph.constantValue(point.tensor)!;
     const bits = weightLevelBits(widths[point.id], reduceRange);
     params[point.id] = { ...base[point.id], ...weightParams(value.values, value.dims, point.channelAxis!, bits) };
