@@ -81,15 +81,17 @@ export function formatQuantize(report: QuantizeReport, out: string): string {
         `search: ${report.search.evaluations} evaluations${report.search.stopped ? ` (${report.search.stopped} stopped early by racing, ${report.search.forwards.suffixEquivalent.toFixed(1)} run in whole)` : ''} in ${report.search.seconds.toFixed(1)}s; kept ${keptName(report.search)}: ${report.search.why}`,
       ]
     : [];
+  // Row names are padded to 18, or wider for a long setting (`Wfloat/8/4/2A8 baseline`).
+  const label = Math.max(18, ...rows.map(([name]) => name.length + 1));
   return [
     ...(report.verdict ? [report.verdict.text] : []),
     `${s.model}: ${settingLabel(s)}${weightLevelNote(s)} ${s.method}, observer ${s.observer}${s.ptf ? ', PTF' : ''}${s.lis ? ', log2 softmax' : ''}${s.biasCorrection ? ', bias correction' : ''}`,
     ...taskLine(report.task),
     `evaluated on ${report.evaluatedOn.n} images of ${report.evaluatedOn.images}`,
-    `${''.padEnd(18)}${columns.short.map((title, i) => title.padStart(WIDTHS[i])).join('')}`,
+    `${''.padEnd(label)}${columns.short.map((title, i) => title.padStart(WIDTHS[i])).join('')}`,
     ...rows.map(
       ([name, a]) =>
-        `${name.padEnd(18)}${columns
+        `${name.padEnd(label)}${columns
           .cells(a)
           .map((cell, i) => cell.padStart(WIDTHS[i]))
           .join('')}`,

@@ -3,7 +3,14 @@
 import { ConfigError } from '../errors.js';
 import { EXPORT_FORMATS } from '../export/formats.js';
 import { COMMANDS, PRESET_NAMES, flagName, recordName, type Command, type OptionSpec, type Preset } from './spec.js';
-import { QUANTIZE_OPTIONS, type GivenOptions, type QuantizeOptionName, type QuantizeOptions } from './table.js';
+import {
+  BUDGET_WIDTHS,
+  FLOAT_WIDTH,
+  QUANTIZE_OPTIONS,
+  type GivenOptions,
+  type QuantizeOptionName,
+  type QuantizeOptions,
+} from './table.js';
 
 const NAMES = Object.keys(QUANTIZE_OPTIONS) as QuantizeOptionName[];
 const spec = (name: QuantizeOptionName) => QUANTIZE_OPTIONS[name] as OptionSpec<unknown>;
@@ -80,8 +87,8 @@ export function resolveOptions(
     }),
   ) as QuantizeOptions;
   checkWidths(resolved, new Set(Object.keys(given)), naming);
-  // Under a budget, calibration starts every weight at the widest choice.
-  if (hasWidthBudget(resolved)) resolved.wBits = resolved.wBitChoices[0] as QuantizeOptions['wBits'];
+  // Under a budget, calibration starts every weight at the widest integer choice.
+  if (hasWidthBudget(resolved)) resolved.wBits = widestInteger(resolved.wBitChoices) as QuantizeOptions['wBits'];
   checkCombinations(resolved, naming);
   return resolved;
 }
@@ -114,42 +121,71 @@ function checkCombinations(o: QuantizeOptions, { option, setting }: OptionNaming
   }
 }
 
-/** Whether --size-budget or --accuracy-budget gives each weight its own width. */
-export const hasWidthBudget = (o: Pick<QuantizeOptions, 'sizeBudget' | 'accuracyBudget'>) =>
-  o.sizeBudget !== undefined || o.accuracyBudget !== undefined;
+const BUDGETS = ['sizeBudget', 'accuracyBudget', 'latencyBudget'] as const;
+export type WidthBudget = (typeof BUDGETS)[number];
 
-/** A budget's widths: one budget, what the export format stores, and no --w-bits beside them. */
+/** The budget that gives each weight its own width, if one was given. */
+export const widthBudget = (o: Pick<QuantizeOptions, WidthBudget>): WidthBudget | undefined =>
+  BUDGETS.find((name) => o[name] !== undefined);
+
+/** Whether --size-budget, --accuracy-budget or --latency-budget gives each weight its own width. */
+export const hasWidthBudget = (o: Pick<QuantizeOptions, WidthBudget>) => widthBudget(o) !== undefined;
+
+/** The widest integer width among the choices (what calibration starts every weight at). */
+export const widestInteger = (choices: readonly number[]) => choices.find((bits) => bits !== FLOAT_WIDTH) ?? 0;
+
+/**
+ * A budget's widths: one budget, its default choices where none were given, at least one integer width, what the
+ * export format stores, no --w-bits beside them, and no --resume with a latency budget (its widths come from
+ * timings, which differ from run to run).
+ */
 function checkWidths(o: QuantizeOptions, given: ReadonlySet<string>, { option, setting }: OptionNaming): void {
-  if (o.sizeBudget && o.accuracyBudget !== undefined)
+  const budgets = BUDGETS.filter((name) => o[name] !== undefined);
+  if (budgets.length > 1)
     throw new ConfigError(
-      `${option('sizeBudget')} and ${option('accuracyBudget')} each choose the widths: give one of them`,
-      option('accuracyBudget'),
+      `${budgets.map(option).join(' and ')} each choose the widths: give one of them`,
+      option(budgets[budgets.length - 1]),
     );
-  const budget = option(o.sizeBudget ? 'sizeBudget' : 'accuracyBudget');
-  if (!hasWidthBudget(o)) {
+  const choices = option('wBitChoices');
+  if (!budgets.length) {
     // Resolved options passed on (the CLI's) carry the default choices: only other choices are refused.
     if (given.has('wBitChoices') && o.wBitChoices.join() !== DEFAULTS.wBitChoices.join())
       throw new ConfigError(
-        `${option('wBitChoices')} is what ${option('sizeBudget')} or ${option('accuracyBudget')} chooses from: give one of them, or drop ${option('wBitChoices')}`,
-        option('wBitChoices'),
+        `${choices} is what ${BUDGETS.map(option).join(', ')} choose from: give one of them, or drop ${choices}`,
+        choices,
       );
     return;
   }
-  // A resolved set of options (the CLI's, passed on to the library) has --w-bits at the widest choice already.
-  if (given.has('wBits') && o.wBits !== o.wBitChoices[0])
+  const budget = option(budgets[0]);
+  if (!given.has('wBitChoices')) o.wBitChoices = [...BUDGET_WIDTHS[budgets[0]]];
+  if (!widestInteger(o.wBitChoices))
     throw new ConfigError(
-      `${budget} gives each layer its own width from ${option('wBitChoices')}: drop ${option('wBits')}`,
+      `${choices} ${o.wBitChoices.map(widthName).join(',')}: give at least one integer width too (e.g. float,8)`,
+      choices,
+    );
+  // A resolved set of options (the CLI's, passed on to the library) has --w-bits at the widest choice already.
+  if (given.has('wBits') && o.wBits !== widestInteger(o.wBitChoices))
+    throw new ConfigError(
+      `${budget} gives each layer its own width from ${choices}: drop ${option('wBits')}`,
       option('wBits'),
+    );
+  if (o.resume && budgets[0] === 'latencyBudget')
+    throw new ConfigError(
+      `${budget} chooses the widths from timings, which differ from run to run, so an interrupted search cannot be continued: drop ${option('resume')}`,
+      option('resume'),
     );
   const format = EXPORT_FORMATS[o.exportFormat];
   const stored: readonly number[] = format.wBits;
-  const missing = o.wBitChoices.filter((bits) => !stored.includes(bits));
+  const missing = o.wBitChoices.filter((bits) => bits !== FLOAT_WIDTH && !stored.includes(bits));
   if ('weightBlock' in format || missing.length)
     throw new ConfigError(
-      `${setting('exportFormat', o.exportFormat)} does not store ${'weightBlock' in format ? 'per-layer widths' : `${missing.join(' or ')}-bit weights`} under ${budget}: give ${setting('exportFormat', 'per-channel')}${'weightBlock' in format ? '' : ` or ${option('wBitChoices')} without ${missing.join(', ')}`}`,
+      `${setting('exportFormat', o.exportFormat)} does not store ${'weightBlock' in format ? 'per-layer widths' : `${missing.join(' or ')}-bit weights`} under ${budget}: give ${setting('exportFormat', 'per-channel')}${'weightBlock' in format ? '' : ` or ${choices} without ${missing.join(', ')}`}`,
       option('exportFormat'),
     );
 }
+
+/** A width as --w-bit-choices writes it: `float` or its bits. */
+export const widthName = (bits: number) => (bits === FLOAT_WIDTH ? 'float' : String(bits));
 
 /** The options config.json's quantization_config records, under their snake-case names. */
 export function optionsRecord(options: QuantizeOptions): Record<string, unknown> {

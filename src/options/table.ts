@@ -10,6 +10,7 @@ import { MUTATIONS } from '../search/evolution.js';
 import { SEARCH_SPACES } from '../quant/units.js';
 import { DEFAULT_MEMORY_BUDGET } from '../memory.js';
 import * as values from './values.js';
+import { FLOAT_WIDTH } from '../quant/scheme.js';
 import {
   PRESET_NAMES,
   choice,
@@ -23,8 +24,17 @@ import {
 
 export const METHODS = ['baseline', 'evolq'] as const;
 
-/** The weight widths a --size-budget may give a layer (2 bits: four levels a byte, per-channel export only). */
+/** The weight widths a budget may give a layer (2 bits: four levels a byte, per-channel export only). */
 export const WIDTHS = [8, 4, 2] as const;
+
+export { FLOAT_WIDTH };
+
+/** Each budget's --w-bit-choices when none are given: what can pay off under it (docs/usage.md, "Per-layer weight widths"). */
+export const BUDGET_WIDTHS = {
+  sizeBudget: [8, 4, 2],
+  accuracyBudget: [FLOAT_WIDTH, 8, 4, 2],
+  latencyBudget: [FLOAT_WIDTH, 8],
+} as const;
 
 /** 100 T multiply-accumulates (docs/results.md, "Why the defaults are what they are"). */
 export const DEFAULT_SEARCH_BUDGET = 100e12;
@@ -46,13 +56,13 @@ export const QUANTIZE_OPTIONS = {
   wBits: choice([8, 4, 3, 2], 8, {
     commands: RUN,
     record: 'always',
-    help: 'Weight bits, one width for every layer (2: --export-format per-channel stores MatMul and Conv weights four to a byte). With --size-budget or --accuracy-budget, give --w-bit-choices instead.',
+    help: 'Weight bits, one width for every layer (2: --export-format per-channel stores MatMul and Conv weights four to a byte). With --size-budget, --accuracy-budget or --latency-budget, give --w-bit-choices instead.',
   }),
-  wBitChoices: valueOption(values.bitChoices(WIDTHS), [...WIDTHS], {
+  wBitChoices: valueOption(values.bitChoices(WIDTHS, FLOAT_WIDTH), [...WIDTHS], {
     commands: ['quantize'],
     value: 'BITS',
-    shownDefault: WIDTHS.join(','),
-    help: 'With --size-budget or --accuracy-budget: the weight widths each layer may get, separated by commas.',
+    shownDefault: '8,4,2 with --size-budget; float,8,4,2 with --accuracy-budget; float,8 with --latency-budget',
+    help: 'With a budget: the weight widths each layer may get, separated by commas; float keeps a layer unquantized.',
   }),
   sizeBudget: optionalValue(values.sizeBudget, {
     commands: ['quantize'],
@@ -63,6 +73,11 @@ export const QUANTIZE_OPTIONS = {
     commands: ['quantize'],
     value: 'POINTS',
     help: "Give each weight a width from --w-bit-choices so that model.onnx is as small as it can be while its top-1 class agrees with float's on all but this many percent of the holdout images (e.g. 1; classifiers only). The knapsack's widths are bisected by size, each try measured on the holdout (report.json: widths.budget.tried).",
+  }),
+  latencyBudget: optionalValue(values.latencyFraction, {
+    commands: ['quantize'],
+    value: 'FRACTION',
+    help: "Give each weight a width from --w-bit-choices so that model.onnx's latency at batch 1 on this machine stays within this fraction of the float model's (e.g. 0.6): the most sensitive layers stay float where the budget leaves room. Each layer's time comes from onnxruntime's profile of the float and the integer model, and model.onnx is timed against float afterwards (report.json: widths.budget).",
   }),
   aBits: choice([8, 4], 8, { commands: RUN, record: 'always', help: 'Activation bits.' }),
   calibSize: integerOption(1, 1000, {

@@ -133,6 +133,17 @@ export function optional<T>(parse: Parser<T>): Parser<T | undefined> {
   return (value, flag) => (value === undefined ? undefined : parse(value, flag));
 }
 
+/** A fraction of the float model's latency, above 0 and below 1 (float itself already meets 1). */
+export function latencyFraction(value: unknown, flag: string): number {
+  const n = numberText(value);
+  if (typeof n !== 'number' || !Number.isFinite(n) || n <= 0 || n >= 1)
+    throw new ConfigError(
+      `${flag} must be a fraction of the float model's latency above 0 and below 1 (e.g. 0.6), got "${value}"`,
+      flag,
+    );
+  return n;
+}
+
 /** A model file size to stay within: bytes, or a fraction of the float model's file. */
 export type SizeBudget = { bytes: number } | { fraction: number };
 
@@ -159,13 +170,18 @@ export function sizeBudget(value: unknown, flag: string): SizeBudget {
   return { bytes: bytes(value, flag) };
 }
 
-/** Bit widths separated by commas (`8,4,2`) or an array of them, each one of `allowed`, no repeats; largest first. */
-export function bitChoices(allowed: readonly number[]): Parser<number[]> {
+/**
+ * Bit widths separated by commas (`float,8,4,2`) or an array of them, each one of `allowed` or `float` (read as
+ * `float`, the number that stands for it), no repeats; largest first.
+ */
+export function bitChoices(allowed: readonly number[], float: number): Parser<number[]> {
   return (value, flag) => {
     const list = typeof value === 'string' ? value.split(',').map((s) => s.trim()) : value;
     if (!Array.isArray(list) || !list.length)
       throw new ConfigError(`${flag} must be bit widths separated by commas (e.g. 8,4,2), got "${value}"`, flag);
-    const widths = list.map((v) => oneOf(v, allowed, flag));
+    const widths = list.map((v) =>
+      v === 'float' || v === float ? float : oneOf(v, [...allowed, 'float'] as readonly unknown[], flag),
+    ) as number[];
     if (new Set(widths).size !== widths.length)
       throw new ConfigError(`${flag} names a width twice: "${list.join(',')}"`, flag);
     return [...widths].sort((a, b) => b - a);

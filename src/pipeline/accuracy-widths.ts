@@ -6,6 +6,8 @@ import { argmax } from '../evaluate/metrics.js';
 import { ConfigError } from '../errors.js';
 import type { FloatTensor } from '../runtime/runner.js';
 import { cheapestWithin } from '../widths/knapsack.js';
+import { FLOAT_WIDTH } from '../quant/scheme.js';
+import { widestInteger, widthName } from '../options/resolve.js';
 import { knapsackItems, type WidthChoice, type WidthContext } from './width-context.js';
 
 /** Bisections of the bytes between the narrowest and the widest widths: each halves the gap, one holdout forward. */
@@ -31,12 +33,13 @@ export async function accuracyWidths(c: WidthContext): Promise<WidthChoice> {
       `--accuracy-budget bounds the drop of top-1 agreement with float's classes, and the model is an image encoder: give --size-budget`,
       '--accuracy-budget',
     );
-  const { fitness, scored } = await c.holdout('kl');
+  const h = await c.holdout('kl');
   const images = run.holdout.dims[0];
   const tried: { bytes: number; drop: number }[] = [];
   const drop = async (widths: Record<string, number>) => {
-    const agreement = topAgreement(await fitness.logits(c.paramsAt(widths), scored), scored.reference);
-    const measured = { bytes: c.fileBytes(widths), drop: 100 * (1 - agreement) };
+    const agreement = topAgreement(await h.logits(widths), h.scored.reference);
+    // From the count of images that differ: 100 · (1 − 0.98) is not 2 in floating point.
+    const measured = { bytes: c.fileBytes(widths), drop: (100 * Math.round((1 - agreement) * images)) / images };
     tried.push(measured);
     run.progress.log(`accuracy budget: ${measured.bytes} bytes agree with float ${(100 - measured.drop).toFixed(2)}%`);
     return measured.drop;
@@ -46,10 +49,10 @@ export async function accuracyWidths(c: WidthContext): Promise<WidthChoice> {
   const widestDrop = await drop(widest);
   if (widestDrop > points)
     throw new ConfigError(
-      `--accuracy-budget ${points}: with every weight at ${choices[0]} bits, top-1 agrees with float on ${(100 - widestDrop).toFixed(2)}% of the ${images} holdout images, ${widestDrop.toFixed(2)} points below: give a budget of at least that, or keep layers float with --float-layers`,
+      `--accuracy-budget ${points}: with every weight at ${widthName(choices[0])}${choices[0] === FLOAT_WIDTH ? ' (activations quantized)' : ' bits'}, top-1 agrees with float on ${(100 - widestDrop).toFixed(2)}% of the ${images} holdout images, ${widestDrop.toFixed(2)} points below: give a budget of at least that${choices[0] === FLOAT_WIDTH ? '' : ', or add float to --w-bit-choices'}`,
       '--accuracy-budget',
     );
-  const items = knapsackItems(storage, await c.sensitivity(), choices);
+  const items = knapsackItems(storage.bytes, await c.sensitivity(), choices);
   const ids = Object.keys(storage.bytes);
   const within = (capacity: number) => {
     const picked = cheapestWithin(items, capacity)!;
@@ -58,6 +61,10 @@ export async function accuracyWidths(c: WidthContext): Promise<WidthChoice> {
   const sum = (bits: number) => ids.reduce((n, id) => n + storage.bytes[id][bits], 0);
   let [fails, passes] = [sum(choices[choices.length - 1]), sum(choices[0])];
   let best = widest;
+  // With float among the choices, the widest integer width is tried next: where it passes, the bisection stays
+  // below its bytes (float only where the integers miss), at the finer steps of the narrower range.
+  const base = widestInteger(choices);
+  if (base !== choices[0] && (await drop(uniform(base))) <= points) [best, passes] = [uniform(base), sum(base)];
   const narrowest = uniform(choices[choices.length - 1]);
   if ((await drop(narrowest)) <= points) return { widths: narrowest, kept: 'assignment', budget: budget() };
   for (let step = 0; step < ACCURACY_BISECTIONS; step++) {

@@ -74,7 +74,8 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
     if (floatFallback) clock.lap('float fallback');
     prepared = settled.prepared;
     const stage = { runner, prepared, options, out, progress, clock, skipped };
-    const { table, holdout, widths } = await calibrateAndSettle(stage, calibration);
+    const { table, holdout, widths, ...atWidths } = await calibrateAndSettle(stage, calibration);
+    prepared = atWidths.prepared;
     const checkpoint = { fingerprint: resume.fingerprint(floatLayers ?? []), resumeFrom: resume.from, floatLayers };
     const searched =
       options.method === 'evolq'
@@ -126,8 +127,8 @@ export async function quantize(request: QuantizeRequest): Promise<QuantizeReport
 }
 
 /**
- * The FQ-ViT baseline's calibration table and the decoded holdout images; with --size-budget or --accuracy-budget,
- * the table at each weight's width (settle-widths.ts).
+ * The FQ-ViT baseline's calibration table and the decoded holdout images; with a width budget, the table at each
+ * weight's width and the prepared model with its float-width layers float (settle-widths.ts).
  */
 async function calibrateAndSettle(
   stage: {
@@ -140,7 +141,7 @@ async function calibrateAndSettle(
     skipped: SkippedImage[] | undefined;
   },
   calibration: ImageBatch,
-): Promise<{ table: CalibrationTable; holdout: ImageBatch; widths?: WidthsReport }> {
+): Promise<{ table: CalibrationTable; holdout: ImageBatch; widths?: WidthsReport; prepared: Prepared }> {
   const { runner, prepared, options, progress, clock } = stage;
   const table = await calibrateBaseline(runner, prepared, calibration, options, progress);
   clock.lap('calibration');
@@ -152,7 +153,7 @@ async function calibrateAndSettle(
     'decoding holdout',
     stage.skipped,
   );
-  if (!hasWidthBudget(options)) return { table, holdout };
+  if (!hasWidthBudget(options)) return { table, holdout, prepared };
   const settled = await settleWidths({
     runner,
     prepared,
@@ -164,7 +165,7 @@ async function calibrateAndSettle(
     progress,
   });
   clock.lap('widths');
-  return { table: settled.table, holdout, widths: settled.report };
+  return { table: settled.table, holdout, widths: settled.report, prepared: settled.prepared };
 }
 
 /** The decoded calibration images; none decoding is an error that names the folder. */

@@ -1,12 +1,16 @@
-// `--size-budget` and `--accuracy-budget`: the calibrated table (every weight at the widest of --w-bit-choices) →
-// one width per weight. Each weight's bytes at each width come from exports built at that width, its sensitivity
-// from the fitness (src/widths/sensitivity.ts), an assignment from a knapsack over both: within the size budget
-// (its export measured against it, and a uniform width that fits kept instead if better on the holdout), or the
-// smallest whose holdout agreement with float stays within the accuracy budget (accuracy-widths.ts).
+// `--size-budget`, `--accuracy-budget` and `--latency-budget`: the calibrated table (every weight at the widest
+// integer width of --w-bit-choices) → one width per weight (float keeps its layer float). Each weight's bytes at
+// each width come from exports built at that width, its sensitivity from the fitness (src/widths/sensitivity.ts),
+// an assignment from a knapsack over both: within the size budget (its export measured against it, and a uniform
+// width that fits kept instead if better on the holdout), the smallest whose holdout agreement with float stays
+// within the accuracy budget (accuracy-widths.ts), or the best within the latency budget (latency-widths.ts).
 import { predictedBytes } from '../widths/storage.js';
 import { widthSummary, type WidthsReport } from '../widths/report.js';
 import type { CalibrationTable } from '../calibrate/table.js';
+import type { Prepared } from './prepare.js';
 import { accuracyWidths } from './accuracy-widths.js';
+import { latencyWidths } from './latency-widths.js';
+import type { LayerTime } from '../widths/layer-times.js';
 import {
   assign,
   budgetBytes,
@@ -21,6 +25,8 @@ export type { WidthSettling };
 export interface SettledWidths {
   table: CalibrationTable;
   report: WidthsReport;
+  /** The prepared model at the widths: float-width layers kept float. */
+  prepared: Prepared;
 }
 
 /** Within `--size-budget`: the knapsack's widths, or a uniform width that fits if it is better on the holdout. */
@@ -32,9 +38,9 @@ async function sizeWidths(c: WidthContext): Promise<WidthChoice> {
   if (exports[0].file.length <= bytes) return { widths: uniform(choices[0]), kept: 'assignment', budget };
   const widths = assign(c.storage, await c.sensitivity(), choices, bytes, c.fileBytes);
   // The assignment against every uniform width on the holdout: kept only if no uniform width that fits is better.
-  const { fitness, scored } = await c.holdout(c.measure);
+  const h = await c.holdout(c.measure);
   const measured: number[] = [];
-  for (const w of [widths, ...choices.map(uniform)]) measured.push((await fitness.full(c.paramsAt(w), scored)).fitness);
+  for (const w of [widths, ...choices.map(uniform)]) measured.push(await h.measure(w));
   const holdout = { measure: c.measure, images: run.holdout.dims[0], assignment: measured[0] };
   const uniformHoldout = measured.slice(1);
   const better = exports.findIndex((e, i) => e.file.length <= bytes && uniformHoldout[i] < measured[0]);
@@ -46,8 +52,14 @@ async function sizeWidths(c: WidthContext): Promise<WidthChoice> {
 export async function settleWidths(run: WidthSettling): Promise<SettledWidths> {
   const started = performance.now();
   const c = widthContext(run);
-  const choice = run.options.sizeBudget ? await sizeWidths(c) : await accuracyWidths(c);
-  const sensitivity = choice.holdout || choice.budget.kind === 'accuracy' ? await c.sensitivity() : undefined;
+  const choice: WidthChoice & { layerTimes?: Record<string, LayerTime> } =
+    run.options.sizeBudget !== undefined
+      ? await sizeWidths(c)
+      : run.options.latencyBudget !== undefined
+        ? await latencyWidths(c)
+        : await accuracyWidths(c);
+  const sensitivity =
+    choice.layerTimes || choice.holdout || choice.budget.kind === 'accuracy' ? await c.sensitivity() : undefined;
   const { widths } = choice;
   const report: WidthsReport = {
     budget: choice.budget,
@@ -74,9 +86,10 @@ export async function settleWidths(run: WidthSettling): Promise<SettledWidths> {
       bits: widths[p.id],
       bytes: c.storage.bytes[p.id][widths[p.id]],
       rise: sensitivity?.rise[p.id] ?? {},
+      ...(choice.layerTimes ? { ms: choice.layerTimes[p.id] } : {}),
     })),
     seconds: (performance.now() - started) / 1000,
   };
   run.progress.log(`widths: ${widthSummary(report)}`);
-  return { table: { ...run.table, params: c.paramsAt(widths) }, report };
+  return { table: { ...run.table, params: c.paramsAt(widths) }, report, prepared: c.preparedAt(widths) };
 }

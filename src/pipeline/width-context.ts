@@ -1,6 +1,11 @@
 // What choosing weight widths works with (settle-widths.ts): each weight's params and bytes at each width, its
 // sensitivity, the holdout fitness, and the knapsack that assigns widths within a number of bytes.
 import { weightParams } from '../calibrate/observers/weights.js';
+import { FLOAT_WIDTH } from '../quant/scheme.js';
+import { widestInteger, widthName } from '../options/resolve.js';
+import { withoutFloatLayers } from '../quant/float-layers.js';
+import { findUnits } from '../quant/units.js';
+import type { Prepared } from './prepare.js';
 import { EXPORT_FORMATS } from '../export/formats.js';
 import { Fitness } from '../fitness/fitness.js';
 import { lossFunction } from '../fitness/losses.js';
@@ -14,6 +19,7 @@ import { widthStorage, type WidthStorage } from '../widths/storage.js';
 import type { WidthsReport } from '../widths/report.js';
 import { fitnessSetup, type ScaleSearch } from './search-scales.js';
 import type { ScoredImages } from '../fitness/batches.js';
+import type { FloatTensor } from '../runtime/runner.js';
 
 type Params = Record<string, QuantParams>;
 
@@ -43,7 +49,7 @@ export function budgetBytes(
     );
   if (bytes < smallest)
     throw new ConfigError(
-      `--size-budget ${given}: the smallest model.onnx --w-bit-choices ${choices.join(',')} reach is ${mib(smallest)} (${(smallest / floatBytes).toFixed(3)} of float): give at least that`,
+      `--size-budget ${given}: the smallest model.onnx --w-bit-choices ${choices.map(widthName).join(',')} reach is ${mib(smallest)} (${(smallest / floatBytes).toFixed(3)} of float): give at least that`,
       '--size-budget',
     );
   return bytes;
@@ -58,7 +64,7 @@ function atWidths(
 ): Params {
   const params: Params = { ...base };
   for (const point of weights) {
-    if (widths[point.id] === undefined) continue;
+    if (widths[point.id] === undefined || widths[point.id] === FLOAT_WIDTH) continue;
     const value = graph.constantValue(point.tensor)!;
     const bits = weightLevelBits(widths[point.id], reduceRange);
     params[point.id] = { ...base[point.id], ...weightParams(value.values, value.dims, point.channelAxis!, bits) };
@@ -66,11 +72,35 @@ function atWidths(
   return params;
 }
 
-/** The knapsack's items: per weight, its bytes and sensitivity at each width (none at the widest). */
-export function knapsackItems(storage: WidthStorage, sensitivity: WeightSensitivity, choices: readonly number[]) {
-  return Object.keys(storage.bytes).map((id) =>
-    choices.map((bits, c) => ({ bytes: storage.bytes[id][bits], cost: c ? sensitivity.rise[id][bits] : 0 })),
+/**
+ * The knapsack's items: per weight, what it takes at each width (its bytes, or its time) and its sensitivity there
+ * (none at the widest integer width, where it was calibrated; below none at float).
+ */
+export function knapsackItems(
+  takes: Readonly<Record<string, Readonly<Record<number, number>>>>,
+  sensitivity: WeightSensitivity,
+  choices: readonly number[],
+) {
+  const base = widestInteger(choices);
+  return Object.keys(takes).map((id) =>
+    choices.map((bits) => ({ bytes: takes[id][bits], cost: bits === base ? 0 : sensitivity.rise[id][bits] })),
   );
+}
+
+/**
+ * The prepared model with the layers of float-width weights kept float (their weight points dropped, each
+ * activation point's consumers less them, as --float-layers does) and its units found again. Point ids stay, so the
+ * calibration table still applies.
+ */
+export function preparedAtWidths(
+  prepared: Prepared,
+  widths: Readonly<Record<string, number>>,
+  space: Parameters<typeof findUnits>[2],
+): Prepared {
+  const float = new Set(prepared.points.filter((p) => widths[p.id] === FLOAT_WIDTH).map((p) => p.node));
+  if (!float.size) return prepared;
+  const points = withoutFloatLayers(prepared.points, (node: string) => float.has(node));
+  return { ...prepared, points, units: findUnits(prepared.model.graph, points, space) };
 }
 
 /** The knapsack's widths; solved again with less capacity while the built file is over the budget. */
@@ -82,7 +112,7 @@ export function assign(
   fileBytes: (widths: Record<string, number>) => number,
 ): Record<string, number> {
   const ids = Object.keys(storage.bytes);
-  const items = knapsackItems(storage, sensitivity, choices);
+  const items = knapsackItems(storage.bytes, sensitivity, choices);
   let capacity = budget - storage.rest;
   for (let attempt = 0; attempt < RESOLVES; attempt++) {
     const picked = cheapestWithin(items, capacity);
@@ -96,6 +126,15 @@ export function assign(
   throw new Error(`--size-budget: no assignment within ${budget} bytes after ${RESOLVES} tries of the knapsack`);
 }
 
+/** The holdout images scored by float once, and measures of the simulated model at any widths on them. */
+export interface WidthHoldout {
+  scored: ScoredImages;
+  /** The fitness loss over the holdout. */
+  measure: (widths: Record<string, number>) => Promise<number>;
+  /** The quantized logits, batch by batch. */
+  logits: (widths: Record<string, number>) => Promise<FloatTensor[]>;
+}
+
 /** What choosing widths works with: the weights, their params and bytes at each width, and the measures. */
 export interface WidthContext {
   run: WidthSettling;
@@ -103,6 +142,10 @@ export interface WidthContext {
   choices: readonly number[];
   uniform: (bits: number) => Record<string, number>;
   paramsAt: (widths: Record<string, number>) => Params;
+  /** The prepared model at these widths: float-width layers kept float. */
+  preparedAt: (widths: Record<string, number>) => Prepared;
+  /** model.onnx at these widths. */
+  build: (widths: Record<string, number>) => Uint8Array;
   fileBytes: (widths: Record<string, number>) => number;
   exports: { bits: number; file: Uint8Array }[];
   storage: WidthStorage;
@@ -110,8 +153,8 @@ export interface WidthContext {
   measure: 'kl' | 'cosine';
   /** The sensitivity pass (run once, on the first call). */
   sensitivity: () => Promise<WeightSensitivity>;
-  /** A fitness on the holdout images with `loss`, the float outputs computed once. */
-  holdout: (loss: 'kl' | 'cosine') => Promise<{ fitness: Fitness; scored: ScoredImages }>;
+  /** The holdout with `loss` (the float outputs computed once per call). */
+  holdout: (loss: 'kl' | 'cosine') => Promise<WidthHoldout>;
 }
 
 export function widthContext(run: WidthSettling): WidthContext {
@@ -123,20 +166,36 @@ export function widthContext(run: WidthSettling): WidthContext {
   const uniform = (bits: number) => Object.fromEntries(ids.map((id) => [id, bits]));
   const paramsAt = (widths: Record<string, number>) =>
     atWidths(table.params, weights, widths, { graph: model.graph, reduceRange: options.reduceRange });
+  const preparedAt = (widths: Record<string, number>) => preparedAtWidths(prepared, widths, options.searchSpace);
+  const setupAt = (widths: Record<string, number>) => fitnessSetup({ ...run, prepared: preparedAt(widths) });
   const build = (widths: Record<string, number>) =>
-    EXPORT_FORMATS[options.exportFormat].build(model.graph, points, paramsAt(widths), table.inputMeans).graph.toBytes();
-  progress.log(`widths: exporting every weight at ${choices.join(', ')} bits to measure their bytes`);
+    EXPORT_FORMATS[options.exportFormat]
+      .build(model.graph, preparedAt(widths).points, paramsAt(widths), table.inputMeans)
+      .graph.toBytes();
+  progress.log(`widths: exporting every weight at ${choices.map(widthName).join(', ')} to measure their bytes`);
   const exports = choices.map((bits) => ({ bits, file: build(uniform(bits)) }));
   const measure = model.task.task === 'image-classification' ? 'kl' : 'cosine';
+  const base = widestInteger(choices);
   let sensitivity: Promise<WeightSensitivity> | undefined;
   const lowered = () =>
     weights.map((point) => ({
       point,
-      params: Object.fromEntries(choices.slice(1).map((bits) => [bits, paramsAt({ [point.id]: bits })[point.id]])),
+      params: Object.fromEntries(
+        choices
+          .filter((bits) => bits !== base && bits !== FLOAT_WIDTH)
+          .map((bits) => [bits, paramsAt({ [point.id]: bits })[point.id]]),
+      ),
+      float: choices.includes(FLOAT_WIDTH) ? setupAt({ [point.id]: FLOAT_WIDTH }) : undefined,
     }));
-  const holdout = async (loss: 'kl' | 'cosine') => {
-    const fitness = new Fitness(fitnessSetup(run), table.params, lossFunction(loss, 1));
-    return { fitness, scored: await fitness.score(run.holdout) };
+  const holdout = async (loss: 'kl' | 'cosine'): Promise<WidthHoldout> => {
+    const fitnessAt = (widths: Record<string, number>) =>
+      new Fitness(setupAt(widths), table.params, lossFunction(loss, 1));
+    const scored = await fitnessAt({}).score(run.holdout);
+    return {
+      scored,
+      measure: async (widths) => (await fitnessAt(widths).full(paramsAt(widths), scored)).fitness,
+      logits: (widths) => fitnessAt(widths).logits(paramsAt(widths), scored),
+    };
   };
   return {
     run,
@@ -144,9 +203,11 @@ export function widthContext(run: WidthSettling): WidthContext {
     choices,
     uniform,
     paramsAt,
+    preparedAt,
+    build,
     fileBytes: (widths) => build(widths).length,
     exports,
-    storage: widthStorage(exports, ids),
+    storage: widthStorage(exports, weights),
     floatBytes: model.graph.toBytes().length,
     measure,
     sensitivity: () =>
@@ -168,5 +229,5 @@ export interface WidthChoice {
   kept: string;
   budget: WidthsReport['budget'];
   holdout?: WidthsReport['holdout'];
-  uniformHoldout?: number[];
+  uniformHoldout?: (number | null)[];
 }

@@ -19,16 +19,21 @@ export function weightLevelBits(wBits: number, reduceRange: boolean): number {
 }
 
 /** How a run's settings name its weight levels where they differ from --w-bits: ' (7-bit levels)', or nothing. */
-/** `W8A8`, or `W8/4/2A8` where --size-budget or --accuracy-budget gave each weight a width from --w-bit-choices. */
+/** The width `float` in --w-bit-choices: the layer is not quantized (as --float-layers). */
+export const FLOAT_WIDTH = 32;
+
+/** `W8A8`, or `W8/4/2A8` (`Wfloat/8A8`) where a budget gave each weight a width from --w-bit-choices. */
 export function settingLabel(s: {
   wBits: number;
   aBits: number;
   sizeBudget?: unknown;
   accuracyBudget?: unknown;
+  latencyBudget?: unknown;
   wBitChoices?: readonly number[];
 }): string {
-  const mixed = (s.sizeBudget ?? s.accuracyBudget ?? null) !== null && s.wBitChoices;
-  return `W${mixed ? s.wBitChoices!.join('/') : s.wBits}A${s.aBits}`;
+  const mixed = (s.sizeBudget ?? s.accuracyBudget ?? s.latencyBudget ?? null) !== null && s.wBitChoices;
+  const width = (bits: number) => (bits === FLOAT_WIDTH ? 'float' : String(bits));
+  return `W${mixed ? s.wBitChoices!.map(width).join('/') : s.wBits}A${s.aBits}`;
 }
 
 export function weightLevelNote(settings: { wBits: number; reduceRange: boolean }): string {

@@ -1,5 +1,6 @@
-// The Widths section of report.html (--size-budget): the holdout measure against model.onnx's size for every
-// uniform width and the chosen widths (with the budget), each weight's width along the model's depth, and a table.
+// The Widths section of report.html (a width budget): the holdout measure against model.onnx's size for every
+// uniform width and the chosen widths (and against latency, under a latency budget), each weight's width along the
+// model's depth, and a table.
 import type { QuantizeReport } from './types.js';
 import { escape, figure, table } from './markup.js';
 import { barChart } from './plots.js';
@@ -9,15 +10,14 @@ type Widths = NonNullable<QuantizeReport['widths']>;
 
 const mib = (bytes: number) => (bytes / 1024 ** 2).toFixed(3);
 
-/** Holdout measure against size: one point per uniform width and one for the chosen widths, the budget as a rule. */
-function frontSpec(w: Widths): TopLevelSpec {
-  const values = [
-    ...w.uniform
-      .filter((u) => u.holdout !== null)
-      .map((u) => ({ model: `uniform ${u.bits}-bit`, size: u.bytes / 1024 ** 2, measure: u.holdout! })),
-    { model: 'chosen widths', size: w.bytes / 1024 ** 2, measure: w.holdout!.assignment },
-  ];
-  const measure = `holdout ${w.holdout!.measure} to float`;
+interface FrontPoint {
+  model: string;
+  x: number;
+  measure: number;
+}
+
+/** Holdout measure against size or latency: one point per model measured, the budget as a rule. */
+function frontSpec(values: FrontPoint[], x: { title: string; budget: number }, measure: string): TopLevelSpec {
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     width: 380,
@@ -27,19 +27,60 @@ function frontSpec(w: Widths): TopLevelSpec {
         data: { values },
         mark: { type: 'point', filled: true, size: 80 },
         encoding: {
-          x: { field: 'size', type: 'quantitative', title: 'model.onnx (MiB)', scale: { zero: false } },
+          x: { field: 'x', type: 'quantitative', title: x.title, scale: { zero: false } },
           y: { field: 'measure', type: 'quantitative', title: measure, scale: { type: 'log' } },
           color: { field: 'model', type: 'nominal', title: null },
         },
       },
       {
-        data: { values: [{ budget: (w.budget.kind === 'size' ? w.budget.bytes : w.bytes) / 1024 ** 2 }] },
+        data: { values: [{ budget: x.budget }] },
         mark: { type: 'rule', strokeDash: [4, 3], color: '#888' },
         encoding: { x: { field: 'budget', type: 'quantitative' } },
       },
     ],
   } as TopLevelSpec;
 }
+
+/** The plots of the holdout measure: against size always, and against latency with --latency-budget. */
+async function frontFigures(w: Widths): Promise<string[]> {
+  const holdout = w.holdout!;
+  const measure = `holdout ${holdout.measure} to float`;
+  const uniform = w.uniform.filter((u) => u.holdout !== null);
+  const chosen = { model: 'chosen widths', measure: holdout.assignment };
+  const sizes = [
+    ...uniform.map((u) => ({ model: `uniform ${widthLabel(u.bits)}`, x: u.bytes / 1024 ** 2, measure: u.holdout! })),
+    { ...chosen, x: w.bytes / 1024 ** 2 },
+  ];
+  const { budget } = w;
+  const figures = [
+    await figure(
+      frontSpec(
+        sizes,
+        { title: 'model.onnx (MiB)', budget: (budget.kind === 'size' ? budget.bytes : w.bytes) / 1024 ** 2 },
+        measure,
+      ),
+      `Holdout ${holdout.measure} to float (${holdout.images} images, log scale) against model.onnx's size, before the search${budget.kind === 'size' ? '; the dashed line is the budget' : ''}.`,
+    ),
+  ];
+  if (budget.kind !== 'latency') return figures;
+  const integer = uniform.find((u) => u.bits !== 32);
+  const latest = budget.tried[budget.tried.length - 1];
+  const times = [
+    ...(integer
+      ? [{ model: `uniform ${integer.bits}-bit`, x: budget.integerMs / budget.floatMs, measure: integer.holdout! }]
+      : []),
+    ...(latest && w.kept === 'assignment' ? [{ ...chosen, x: latest.measured }] : []),
+  ];
+  figures.push(
+    await figure(
+      frontSpec(times, { title: "latency at batch 1 (fraction of float's)", budget: budget.fraction }, measure),
+      `Holdout ${holdout.measure} to float against model.onnx's latency at batch 1 on this machine, as a fraction of the float model's (which is at 1, with no error); the dashed line is the budget.`,
+    ),
+  );
+  return figures;
+}
+
+const widthLabel = (bits: number) => (bits === 32 ? 'float' : `${bits}-bit`);
 
 export async function widthsSection(r: QuantizeReport): Promise<string> {
   const w = r.widths;
@@ -49,12 +90,15 @@ export async function widthsSection(r: QuantizeReport): Promise<string> {
       ? 'the knapsack’s widths'
       : `${w.kept} weights, which measured better on the holdout than the knapsack’s widths`;
   const { budget } = w;
+  const latest = budget.kind === 'latency' ? budget.tried[budget.tried.length - 1] : undefined;
   const within =
     budget.kind === 'size'
       ? `within the budget of ${mib(budget.bytes)} MiB`
-      : `, the smallest the bisection found whose top-1 agrees with float's on all but ${budget.points}% of the ${budget.images} holdout images`;
+      : budget.kind === 'latency'
+        ? `, running at ${(latest && w.kept === 'assignment' ? latest.measured : budget.integerMs / budget.floatMs).toFixed(2)} of the float model's latency at batch 1 on this machine (budget: ${budget.fraction})`
+        : `, the smallest the bisection found whose top-1 agrees with float's on all but ${budget.points}% of the ${budget.images} holdout images`;
   const parts = [
-    `<h2>Widths</h2><p><strong>Kept: ${escape(kept)}</strong>: model.onnx ${mib(w.bytes)} MiB ${escape(within)} (${(w.bytes / w.floatBytes).toFixed(3)} of float), from widths ${escape(w.choices.join(', '))}.${
+    `<h2>Widths</h2><p><strong>Kept: ${escape(kept)}</strong>: model.onnx ${mib(w.bytes)} MiB ${escape(within)} (${(w.bytes / w.floatBytes).toFixed(3)} of float), from widths ${escape(w.choices.map((b) => (b === 32 ? 'float' : b)).join(', '))}.${
       w.sensitivity
         ? ` Each weight’s sensitivity is the rise of ${escape(w.sensitivity.measure)} to float on ${w.sensitivity.images} calibration images when it alone takes a lower width (${w.sensitivity.forwards.toFixed(1)} forwards).`
         : ''
@@ -68,36 +112,47 @@ export async function widthsSection(r: QuantizeReport): Promise<string> {
         [true, true, true],
       ),
     );
-  if (w.holdout)
+  if (budget.kind === 'latency' && budget.tried.length)
     parts.push(
-      await figure(
-        frontSpec(w),
-        `Holdout ${w.holdout.measure} to float (${w.holdout.images} images, log scale) against model.onnx's size, before the search; the dashed line is the budget.`,
+      table(
+        ['try', 'predicted latency (of float)', 'measured'],
+        budget.tried.map((t, i) => [i + 1, t.predicted.toFixed(3), t.measured.toFixed(3)]),
+        [true, true, true],
       ),
     );
+  if (w.holdout) parts.push(...(await frontFigures(w)));
   const rows = w.layers.map((l, i) => ({ layer: `${i + 1} ${l.node}`, bits: l.bits }));
   parts.push(
     await figure(
       barChart(
         rows,
         { field: 'layer', title: 'weight, input to output', sort: rows.map((r) => r.layer) },
-        { field: 'bits', title: 'bits' },
+        { field: 'bits', title: 'bits (float: 32)' },
         { width: Math.max(420, 14 * rows.length), height: 160 },
       ),
       'Each weight’s width along the model’s depth.',
     ),
   );
-  const lower = w.choices.slice(1);
+  const others = w.choices.filter((b) => w.layers.some((l) => l.rise[b] !== undefined));
+  const timed = w.layers.some((l) => l.ms);
+  const ms = (t: number | undefined) => (t === undefined ? '—' : t.toFixed(3));
   parts.push(
     table(
-      ['weight', 'bits', 'bytes', ...lower.map((b) => `rise at ${b} bits`)],
+      [
+        'weight',
+        'bits',
+        'bytes',
+        ...others.map((b) => `rise at ${widthLabel(b)}`),
+        ...(timed ? ['float ms', 'integer ms'] : []),
+      ],
       w.layers.map((l) => [
         l.node,
-        l.bits,
+        l.bits === 32 ? 'float' : l.bits,
         Math.round(l.bytes),
-        ...lower.map((b) => (l.rise[b] === undefined ? '—' : l.rise[b].toExponential(2))),
+        ...others.map((b) => (l.rise[b] === undefined ? '—' : l.rise[b].toExponential(2))),
+        ...(timed ? [ms(l.ms?.float), ms(l.ms?.integer)] : []),
       ]),
-      [false, true, true, ...lower.map(() => true)],
+      [false, true, true, ...others.map(() => true), ...(timed ? [true, true] : [])],
     ),
   );
   return parts.join('\n');

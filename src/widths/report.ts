@@ -1,5 +1,19 @@
-// report.json's `widths`: what --size-budget chose for each weight, and why.
+// report.json's `widths`: what a width budget (size, accuracy or latency) chose for each weight, and why.
 import type { SizeBudget } from '../options/values.js';
+import { FLOAT_WIDTH } from '../quant/scheme.js';
+import type { LayerTime } from './layer-times.js';
+
+/** What a latency budget measured: float's and the all-integer model's times, and each assignment tried. */
+export interface LatencyBudget {
+  kind: 'latency';
+  fraction: number;
+  floatMs: number;
+  integerMs: number;
+  /** Layer times alone × this = their share of the model's time (latency-widths.ts: inModelScale). */
+  layerScale?: number;
+  /** Each assignment tried: its predicted and its measured fraction of float's latency. */
+  tried: { predicted: number; measured: number }[];
+}
 
 export interface WidthsReport {
   /**
@@ -8,7 +22,8 @@ export interface WidthsReport {
    */
   budget:
     | { kind: 'size'; bytes: number; given: SizeBudget }
-    | { kind: 'accuracy'; points: number; images: number; tried: { bytes: number; drop: number }[] };
+    | { kind: 'accuracy'; points: number; images: number; tried: { bytes: number; drop: number }[] }
+    | LatencyBudget;
   /** --w-bit-choices, widest first. */
   choices: number[];
   floatBytes: number;
@@ -23,8 +38,11 @@ export interface WidthsReport {
   sensitivity?: { measure: 'kl' | 'cosine'; images: number; base: number; forwards: number };
   /** The assignment's holdout measure (absent with the sensitivity pass). */
   holdout?: { measure: 'kl' | 'cosine'; images: number; assignment: number };
-  /** Each weight point: its width, its bytes there, and the measure's rise at each lower width. */
-  layers: { point: string; node: string; bits: number; bytes: number; rise: Record<number, number> }[];
+  /**
+   * Each weight point: its width (32: float), its bytes there, the measure's rise at each other width, and with
+   * --latency-budget its layer's time alone at batch 1, float and integer (ms).
+   */
+  layers: { point: string; node: string; bits: number; bytes: number; rise: Record<number, number>; ms?: LayerTime }[];
   seconds: number;
 }
 
@@ -35,13 +53,18 @@ export function widthSummary(report: WidthsReport): string {
   const counts = report.choices
     .map((bits) => [bits, report.layers.filter((l) => l.bits === bits).length])
     .filter(([, n]) => n > 0)
-    .map(([bits, n]) => `${n} at ${bits}`)
+    .map(([bits, n]) => (bits === FLOAT_WIDTH ? `${n} float` : `${n} at ${bits}`))
     .join(', ');
   const { budget } = report;
   const size = `${mib(report.bytes)}${budget.kind === 'size' ? ` of ${mib(budget.bytes)}` : ''} (${(report.bytes / report.floatBytes).toFixed(3)} of float)`;
+  const latest = budget.kind === 'latency' ? budget.tried[budget.tried.length - 1] : undefined;
+  const latency =
+    budget.kind === 'latency'
+      ? `; ${latest && report.kept === 'assignment' && report.layers.some((l) => l.bits === FLOAT_WIDTH) ? latest.measured.toFixed(2) : (budget.integerMs / budget.floatMs).toFixed(2)} of float's latency at batch 1 (budget: ${budget.fraction})`
+      : '';
   const agreement =
-    budget.kind === 'size'
-      ? ''
+    budget.kind !== 'accuracy'
+      ? latency
       : `, top-1 agreement with float ${(100 - budget.tried.find((t) => t.bytes === report.bytes)!.drop).toFixed(2)}% on ${budget.images} holdout images (budget: ${budget.points} points below 100%)`;
   return `${counts} bits: ${size}${agreement}${report.kept === 'assignment' ? '' : `; the ${report.kept} model is kept, better on the holdout`}`;
 }

@@ -5,6 +5,11 @@
 import { Fitness, type FitnessSetup } from '../fitness/fitness.js';
 import { lossFunction, type Loss } from '../fitness/losses.js';
 import { downstreamNodes } from '../onnx/walk.js';
+import { suffixBoundary } from '../fitness/suffix.js';
+import type { UnitInputs } from '../fitness/unit-inputs.js';
+import type { ScoredImages } from '../fitness/batches.js';
+import { FLOAT_WIDTH } from '../quant/scheme.js';
+import type { Graph } from '../onnx/graph.js';
 import { sliceBatch, type ImageBatch } from '../data/imagefolder.js';
 import type { QuantParams } from '../quant/scheme.js';
 import type { QuantPoint } from '../quant/points.js';
@@ -16,7 +21,7 @@ export const SENSITIVITY_IMAGES = 256;
 export interface WeightSensitivity {
   /** The measure with every weight at the widest width. */
   base: number;
-  /** Per weight point, per lower width: the measure's rise when that point alone takes it. */
+  /** Per weight point, per other width: the measure's rise when that point alone takes it (below 0 at float). */
   rise: Record<string, Record<number, number>>;
   /** The measure: kl for class logits, cosine for embeddings. */
   measure: Loss;
@@ -28,8 +33,11 @@ export interface WeightSensitivity {
 export interface SensitivityRun {
   setup: FitnessSetup;
   base: Readonly<Record<string, QuantParams>>;
-  /** Weight points and their params at each lower width. */
-  lowered: readonly { point: QuantPoint; params: Readonly<Record<number, QuantParams>> }[];
+  /**
+   * Weight points, their params at each lower width, and with `float` the setup whose simulation keeps the point's
+   * layer float (its rise is measured at FLOAT_WIDTH).
+   */
+  lowered: readonly { point: QuantPoint; params: Readonly<Record<number, QuantParams>>; float?: FitnessSetup }[];
   calibration: ImageBatch;
   measure: Loss;
   progress: Progress;
@@ -43,6 +51,45 @@ function shortestSuffix(insides: readonly Set<string>[], node: string): number {
   return best;
 }
 
+/** What one candidate's measure is taken with: the fitness, its images and the base pass's unit inputs. */
+interface Measuring {
+  fitness: Fitness;
+  scored: ScoredImages;
+  unitInputs: UnitInputs;
+  /** The shortest suffix holding the point, and its share of the model's nodes (-1 and 1: the whole model). */
+  unit: number;
+  share: number;
+}
+
+/** The measure with `candidate`: the suffix from the unit's cached inputs, or a full forward. */
+async function measured(m: Measuring, candidate: Readonly<Record<string, QuantParams>>): Promise<number> {
+  if (m.unit < 0) return (await m.fitness.full(candidate, m.scored)).fitness;
+  const suffix = await m.fitness.unitOutputs(m.unit, [], candidate, m.scored, m.unitInputs);
+  try {
+    return m.fitness.lossOf(await suffix.logits([]), m.scored);
+  } finally {
+    await suffix.release();
+  }
+}
+
+/**
+ * The measuring of a point's layer kept float: a fitness over the simulation without it. Its suffix runs from the
+ * base pass's unit inputs where the unit's boundary is the same tensors; else the whole model runs.
+ */
+function floatMeasuring(run: SensitivityRun, base: Measuring, float: FitnessSetup, structure: Graph): Measuring {
+  const fitness = new Fitness(float, run.base, lossFunction(run.measure, 1));
+  const whole = { ...base, fitness, unit: -1, share: 1 };
+  if (base.unit < 0) return whole;
+  const { setup } = run;
+  const input = setup.units[base.unit].input;
+  const unit = float.units.findIndex((u) => u.input === input);
+  if (unit < 0) return whole;
+  const floatBoundary = suffixBoundary(float.simulate(run.base).graph, input, float.inputName);
+  return floatBoundary.join() === suffixBoundary(structure, input, setup.inputName).join()
+    ? { ...base, fitness, unit }
+    : whole;
+}
+
 export async function weightSensitivity(run: SensitivityRun): Promise<WeightSensitivity> {
   const { setup, base, lowered, measure, progress } = run;
   const images = sliceBatch(run.calibration, 0, Math.min(SENSITIVITY_IMAGES, run.calibration.dims[0]));
@@ -50,32 +97,24 @@ export async function weightSensitivity(run: SensitivityRun): Promise<WeightSens
   const structure = setup.simulate(base).graph;
   const insides = setup.units.map((u) => new Set([...downstreamNodes(structure, u.input)].map((n) => n.name)));
   const total = structure.nodes.length;
-  const steps = lowered.reduce((n, l) => n + Object.keys(l.params).length, 0);
+  const steps = lowered.reduce((n, l) => n + Object.keys(l.params).length + (l.float ? 1 : 0), 0);
   progress.start('width sensitivity', steps);
   const scored = await fitness.score(images);
   const { fitness: baseMeasure, unitInputs } = await fitness.full(base, scored, true);
   let [done, forwards] = [0, 2];
   const rise: Record<string, Record<number, number>> = {};
   try {
-    for (const { point, params } of lowered) {
+    for (const { point, params, float } of lowered) {
       rise[point.id] = {};
-      const u = shortestSuffix(insides, point.node);
-      for (const [bits, p] of Object.entries(params)) {
-        const candidate = { ...base, [point.id]: p };
-        let value: number;
-        if (u < 0) {
-          value = (await fitness.full(candidate, scored)).fitness;
-          forwards++;
-        } else {
-          const suffix = await fitness.unitOutputs(u, [], candidate, scored, unitInputs);
-          try {
-            value = fitness.lossOf(await suffix.logits([]), scored);
-          } finally {
-            await suffix.release();
-          }
-          forwards += insides[u].size / total;
-        }
-        rise[point.id][Number(bits)] = value - baseMeasure;
+      const unit = shortestSuffix(insides, point.node);
+      const m: Measuring = { fitness, scored, unitInputs, unit, share: unit < 0 ? 1 : insides[unit].size / total };
+      const candidates: [number, Measuring, Readonly<Record<string, QuantParams>>][] = Object.entries(params).map(
+        ([bits, p]) => [Number(bits), m, { ...base, [point.id]: p }],
+      );
+      if (float) candidates.push([FLOAT_WIDTH, floatMeasuring(run, m, float, structure), base]);
+      for (const [bits, with_, candidate] of candidates) {
+        rise[point.id][bits] = (await measured(with_, candidate)) - baseMeasure;
+        forwards += with_.share;
         progress.update(++done);
       }
     }

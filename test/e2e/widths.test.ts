@@ -76,12 +76,18 @@ test('--accuracy-budget finds the smallest widths whose holdout top-1 agrees wit
   assert.equal(widths.budget.kind, 'accuracy');
   if (widths.budget.kind !== 'accuracy') return;
   const { tried } = widths.budget;
-  // The widest widths first, then the narrowest, then bisections: the kept file is the smallest try within 3 points.
-  assert.equal(tried[0].bytes, widths.uniform[0].bytes);
-  assert.equal(tried[1].bytes, widths.uniform[2].bytes);
+  // Float is a width under an accuracy budget by default.
+  assert.deepEqual(widths.choices, [32, 8, 4, 2]);
+  for (const layer of widths.layers) assert.deepEqual(Object.keys(layer.rise).sort(), ['2', '32', '4'], layer.node);
+  // Every weight float first, then at 8 bits, then at the narrowest, then bisections: the kept file is the smallest
+  // try within 3 points.
+  assert.deepEqual(
+    tried.slice(0, 3).map((t) => t.bytes),
+    [widths.uniform[0].bytes, widths.uniform[1].bytes, widths.uniform[3].bytes],
+  );
   const passing = tried.filter((t) => t.drop <= 3);
   assert.equal(widths.bytes, Math.min(...passing.map((t) => t.bytes)));
-  assert.ok(widths.bytes < widths.uniform[0].bytes, 'narrower than every weight at 8 bits');
+  if (tried[1].drop <= 3) assert.ok(widths.bytes <= widths.uniform[1].bytes, 'no larger than every weight at 8 bits');
   // Without --eval the accuracies are measured on the same holdout images: model.onnx keeps the measured agreement.
   assert.ok(report.exported.toFloat!.agreement! >= 0.97 - 1e-9, `agreement ${report.exported.toFloat!.agreement}`);
   await assert.rejects(
@@ -91,7 +97,7 @@ test('--accuracy-budget finds the smallest widths whose holdout top-1 agrees wit
       out: join(tempDir(), 'out'),
       options: { ...QUICK, calibSize: 50, evalLimit: undefined, accuracyBudget: 0, wBitChoices: '2' },
     }),
-    /^ConfigError: --accuracy-budget 0: with every weight at 2 bits, top-1 agrees with float on \d\d\.\d\d% of the 50 holdout images, \d+\.\d\d points below: give a budget of at least that, or keep layers float with --float-layers$/,
+    /^ConfigError: --accuracy-budget 0: with every weight at 2 bits, top-1 agrees with float on \d\d\.\d\d% of the 50 holdout images, \d+\.\d\d points below: give a budget of at least that, or add float to --w-bit-choices$/,
   );
 });
 
@@ -140,4 +146,69 @@ test('uniform 2-bit weights (--w-bits 2) are stored four to a byte, Convs and Ma
     );
     assert.ok(report.exported.sizeRatio < 0.13, `${model}: ${report.exported.sizeRatio} of float`);
   }
+});
+
+test('float is a width: the layers it keeps float are float in model.onnx, which runs as simulated', async () => {
+  const out = join(tempDir(), 'out');
+  // Every weight at 2 bits takes 12% of the file: 30% leaves room for some float layers, which lose far less.
+  const report = await quantize({
+    model: DEFAULT_MODEL,
+    calib: CALIB,
+    eval: TEST,
+    out,
+    options: { ...QUICK, sizeBudget: '0.3', wBitChoices: 'float,2' },
+  });
+  const widths = report.widths!;
+  const float = widths.layers.filter((l) => l.bits === 32);
+  // A layer goes float where that lowers the measure: its rise there is below 0.
+  assert.ok(float.length > 0, JSON.stringify(widths.layers.map((l) => l.rise)));
+  for (const layer of float) assert.ok(layer.rise[32] < 0, `${layer.node}: ${layer.rise[32]}`);
+  assert.equal(widths.kept, 'assignment');
+  assert.ok(widths.holdout!.assignment < widths.uniform[1].holdout!, 'better than every weight at 2 bits');
+  assert.ok(statSync(join(out, 'model.onnx')).size <= 0.3 * report.exported.floatBytes);
+  assert.equal(report.points.weight, widths.layers.length - float.length, 'float layers have no weight quantizer');
+  assert.equal(report.exported.weights['uint2-packed'].tensors, widths.layers.length - float.length);
+  assert.ok(Math.abs(report.exported.top1! - report.baseline.top1!) <= 0.002 + 1e-9);
+  assert.ok(
+    Math.abs(report.exported.toFloat!.kl! - report.baseline.toFloat!.kl!) <= 0.05 * report.baseline.toFloat!.kl!,
+  );
+  assert.equal(report.verdict.model, 'Wfloat/2A8 baseline model.onnx');
+});
+
+test('--latency-budget: model.onnx within the budget as timed afterwards, each layer timed, or a refusal naming what is reachable', async () => {
+  const out = join(tempDir(), 'out');
+  // At 32 px the integer model's latency is near float's, and which is faster depends on the CPU: both outcomes are
+  // checked for what they must say.
+  const run = quantize({
+    model: DEFAULT_MODEL,
+    calib: CALIB,
+    eval: TEST,
+    out,
+    options: { ...QUICK, calibSize: 100, latencyBudget: 0.98 },
+  });
+  const refused = await run.then(
+    () => undefined,
+    (err: Error) => err,
+  );
+  if (refused) {
+    const reach =
+      /^--latency-budget 0\.98: the fastest model\.onnx here, every weight at 8 bits, runs at (\d\.\d\d) of the float model's latency at batch 1 on this machine \([\d.]+ vs [\d.]+ ms\): give at least that$/.exec(
+        refused.message,
+      );
+    assert.ok(reach, refused.message);
+    assert.ok(Number(reach[1]) >= 0.98, reach[1]);
+    assert.equal(existsSync(out), false);
+    return;
+  }
+  const report = await run;
+  const widths = report.widths!;
+  assert.equal(widths.budget.kind, 'latency');
+  if (widths.budget.kind !== 'latency') return;
+  assert.deepEqual(widths.choices, [32, 8]);
+  for (const layer of widths.layers) assert.ok(layer.ms!.float > 0 && layer.ms!.integer > 0, layer.node);
+  const float = widths.layers.filter((l) => l.bits === 32).length;
+  const last = widths.budget.tried[widths.budget.tried.length - 1];
+  if (float) assert.ok(last.measured <= 0.98, `measured ${last.measured}`);
+  else assert.ok(widths.budget.integerMs <= 0.98 * widths.budget.floatMs);
+  assert.ok(Math.abs(report.exported.top1! - report.baseline.top1!) <= 0.002 + 1e-9);
 });
