@@ -1,6 +1,6 @@
 // report.json of quantize: what ran, on which images, with what accuracy, size, time and memory.
 import type { QuantPoint } from '../quant/points.js';
-import { settingLabel, type QuantParams } from '../quant/scheme.js';
+import { FLOAT_WIDTH, settingLabel, type QuantParams } from '../quant/scheme.js';
 import type { CalibrationTable } from '../calibrate/table.js';
 import type { SkippedImage } from '../data/imagefolder.js';
 import type { Accuracy } from '../evaluate/metrics.js';
@@ -92,7 +92,10 @@ export function quantizeReport(run: QuantizeRun): QuantizeReport {
       floatSubgraphs: exported.deployable.floatSubgraphs,
       kernels: exported.kernels,
       saturable: exported.saturable,
-      floatLayers: floatLayerReasons(model.graph, options.floatLayers, run.fallbackLayers ?? [], run.floatFallback),
+      floatLayers: [
+        ...floatLayerReasons(model.graph, options.floatLayers, run.fallbackLayers ?? [], run.floatFallback),
+        ...widthFloatLayers(model.graph, run.widths),
+      ],
       ...(run.speed ? { speed: run.speed } : {}),
       transformersJs: {
         ...written.transformersJs,
@@ -142,6 +145,18 @@ function scaleMovement(
 }
 
 /** Each layer kept float, and why: named by --float-layers, or measured by --float-fallback (now or before a resume). */
+/** The layers a width budget kept float, with the fitness they save over the widest integer width. */
+function widthFloatLayers(graph: Graph, widths: WidthsReport | undefined) {
+  const budget = { size: '--size-budget', accuracy: '--accuracy-budget', latency: '--latency-budget' };
+  return (widths?.layers ?? [])
+    .filter((l) => l.bits === FLOAT_WIDTH)
+    .map((l) => ({
+      node: l.node,
+      opType: graph.nodes.find((n) => n.name === l.node)?.opType ?? '',
+      reason: `${budget[widths!.budget.kind]}: a float width (${widths!.sensitivity?.measure ?? 'the measure'} ${l.rise[FLOAT_WIDTH].toExponential(2)} from the widest integer width)`,
+    }));
+}
+
 function floatLayerReasons(
   graph: Graph,
   given: readonly string[],

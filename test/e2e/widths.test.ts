@@ -163,6 +163,14 @@ test('float is a width: the layers it keeps float are float in model.onnx, which
   // A layer goes float where that lowers the measure: its rise there is below 0.
   assert.ok(float.length > 0, JSON.stringify(widths.layers.map((l) => l.rise)));
   for (const layer of float) assert.ok(layer.rise[32] < 0, `${layer.node}: ${layer.rise[32]}`);
+  assert.deepEqual(
+    report.exported.floatLayers.map((l) => l.node),
+    float.map((l) => l.node),
+  );
+  assert.match(
+    report.exported.floatLayers[0].reason,
+    /^--size-budget: a float width \(kl -\d\.\d\de-\d from the widest integer width\)$/,
+  );
   assert.equal(widths.kept, 'assignment');
   assert.ok(widths.holdout!.assignment < widths.uniform[1].holdout!, 'better than every weight at 2 bits');
   assert.ok(statSync(join(out, 'model.onnx')).size <= 0.3 * report.exported.floatBytes);
