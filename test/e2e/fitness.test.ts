@@ -14,6 +14,10 @@ import { mutate } from '../../src/search/evolution.js';
 import { Rng } from '../../src/rng.js';
 import type { UniformParams } from '../../src/quant/scheme.js';
 import { DEFAULT_MODEL, ASSETS, tempDir } from '../helpers.js';
+import { withoutFloatLayers } from '../../src/quant/float-layers.js';
+import { weightSensitivity, SENSITIVITY_IMAGES } from '../../src/widths/sensitivity.js';
+import { silentProgress } from '../../src/progress.js';
+import { sliceBatch } from '../../src/data/imagefolder.js';
 
 async function setup(wBits: number) {
   const model = loadModel(DEFAULT_MODEL);
@@ -186,4 +190,42 @@ test('forwards run in pieces of forwardImages give the same references, fitness,
     la.map((t) => t.dims),
   );
   for (const [i, t] of lb.entries()) close(t.data, la[i].data, `logits ${i}`);
+});
+
+test("a layer's float rise from the cached unit inputs is what a whole forward of the model without its quantizers measures", async () => {
+  const { table, images, fitnessSetup } = await setup(4);
+  const model = loadModel(DEFAULT_MODEL);
+  const weights = fitnessSetup.points.filter((p) => p.kind === 'weight');
+  // An MLP's second layer (its input quantizer goes with it) and an attention projection, both inside a unit.
+  const chosen = [
+    weights.find((p) => p.node.includes('blocks.1/mlp/fc2'))!,
+    weights.find((p) => p.node.includes('blocks.2/attn/proj'))!,
+  ];
+  const floatSetup = (node: string) => {
+    const points = withoutFloatLayers(fitnessSetup.points, (n: string) => n === node);
+    return {
+      ...fitnessSetup,
+      points,
+      units: findUnits(model.graph, points),
+      simulate: (params: typeof table.params, feed?: ReadonlySet<string>) =>
+        materialize(model.graph, points, params, { bake: true, feed, inputMeans: table.inputMeans }),
+    };
+  };
+  const measured = await weightSensitivity({
+    setup: fitnessSetup,
+    base: table.params,
+    lowered: chosen.map((point) => ({ point, params: {}, float: floatSetup(point.node) })),
+    calibration: images,
+    measure: 'kl',
+    progress: silentProgress,
+  });
+  // Suffixes only: two float layers inside units cost less than two whole forwards beyond the base pass's two.
+  assert.ok(measured.forwards < 4, `${measured.forwards} forwards`);
+  const sliced = sliceBatch(images, 0, Math.min(SENSITIVITY_IMAGES, images.dims[0]));
+  for (const point of chosen) {
+    const fitness = new Fitness(floatSetup(point.node), table.params, lossFunction('kl', 1));
+    const whole = (await fitness.full(table.params, await fitness.score(sliced))).fitness - measured.base;
+    const rise = measured.rise[point.id][32];
+    assert.ok(Math.abs(rise - whole) <= 1e-6 + 1e-3 * Math.abs(whole), `${point.node}: ${rise} against ${whole}`);
+  }
 });
