@@ -4,13 +4,13 @@
 // the knapsack keeps float the layers whose float saves the most sensitivity within the time the budget leaves,
 // and the assignment's model.onnx is timed against float, solved again with less time while it is over.
 import { ConfigError } from '../errors.js';
-import { sliceBatch } from '../data/imagefolder.js';
 import { widestInteger } from '../options/resolve.js';
 import { FLOAT_WIDTH } from '../quant/scheme.js';
 import { cheapestWithin, type KnapsackOption } from '../widths/knapsack.js';
 import { layerTimes, timeModels, type LayerTime } from '../widths/layer-times.js';
 import { knapsackItems, type WidthChoice, type WidthContext } from './width-context.js';
 import type { LatencyBudget } from '../widths/report.js';
+import { layerModelsOf, timingFeeds } from './width-latency.js';
 
 export type { LatencyBudget };
 
@@ -79,10 +79,10 @@ export async function latencyWidths(
   c: WidthContext,
 ): Promise<WidthChoice & { layerTimes?: Record<string, LayerTime> }> {
   const { run, choices, uniform } = c;
-  const { runner, prepared, table, options, progress } = run;
+  const { runner, prepared, options, progress } = run;
   const fraction = options.latencyBudget!;
   const { model } = prepared;
-  const feeds = { [model.inputName]: sliceBatch(run.holdout.dims[0] ? run.holdout : run.calibration, 0, 1) };
+  const feeds = timingFeeds(run);
   const floatModel = model.graph.toBytes();
   const integer = uniform(widestInteger(choices));
   const [floatMs, integerMs] = await timeModels(runner, [floatModel, c.build(integer)], feeds);
@@ -93,14 +93,7 @@ export async function latencyWidths(
       '--latency-budget',
     );
   if (!choices.includes(FLOAT_WIDTH)) return { widths: integer, kept: 'assignment', budget };
-  const models = {
-    graph: model.graph,
-    points: prepared.points,
-    params: table.params,
-    inputMeans: table.inputMeans,
-    format: options.exportFormat,
-  };
-  const times = await layerTimes(runner, models, c.weights, feeds, progress);
+  const times = await layerTimes(runner, layerModelsOf(run), c.weights, feeds, progress);
   const takes = Object.fromEntries(
     Object.entries(times).map(([id, t]) => [
       id,

@@ -10,6 +10,7 @@ import type { CalibrationTable } from '../calibrate/table.js';
 import type { Prepared } from './prepare.js';
 import { accuracyWidths } from './accuracy-widths.js';
 import { latencyWidths } from './latency-widths.js';
+import { widthLatency } from './width-latency.js';
 import type { LayerTime } from '../widths/layer-times.js';
 import {
   assign,
@@ -61,6 +62,8 @@ export async function settleWidths(run: WidthSettling): Promise<SettledWidths> {
   const sensitivity =
     choice.layerTimes || choice.holdout || choice.budget.kind === 'accuracy' ? await c.sensitivity() : undefined;
   const { widths } = choice;
+  // Timed for the report unless --no-speed; a latency budget has timed its layers already.
+  const timed = run.options.speed || choice.layerTimes ? await widthLatency(c, widths, choice.layerTimes) : undefined;
   const report: WidthsReport = {
     budget: choice.budget,
     choices: [...c.choices],
@@ -71,7 +74,9 @@ export async function settleWidths(run: WidthSettling): Promise<SettledWidths> {
       bits: e.bits,
       bytes: e.file.length,
       holdout: choice.uniformHoldout?.[i] ?? null,
+      ...(timed ? { ms: timed.uniformMs[i] } : {}),
     })),
+    ...(timed ? { floatMs: timed.floatMs, ms: timed.ms } : {}),
     kept: choice.kept,
     sensitivity: sensitivity && {
       measure: c.measure,
@@ -86,7 +91,7 @@ export async function settleWidths(run: WidthSettling): Promise<SettledWidths> {
       bits: widths[p.id],
       bytes: c.storage.bytes[p.id][widths[p.id]],
       rise: sensitivity?.rise[p.id] ?? {},
-      ...(choice.layerTimes ? { ms: choice.layerTimes[p.id] } : {}),
+      ...(timed ? { ms: timed.layers[p.id] } : {}),
     })),
     seconds: (performance.now() - started) / 1000,
   };

@@ -30,8 +30,13 @@ export interface WidthsReport {
   /** model.onnx's bytes with these widths (the search changes scales, not sizes), and as the per-point sum predicted. */
   bytes: number;
   predictedBytes: number;
-  /** model.onnx's bytes with every weight at each width, and its holdout measure (null where none was measured). */
-  uniform: { bits: number; bytes: number; holdout: number | null }[];
+  /**
+   * model.onnx's bytes with every weight at each width, its holdout measure (null where none was measured) and,
+   * unless --no-speed, its milliseconds at batch 1 timed beside float's and the chosen widths' (floatMs, ms).
+   */
+  uniform: { bits: number; bytes: number; holdout: number | null; ms?: number }[];
+  floatMs?: number;
+  ms?: number;
   /** 'assignment' (the knapsack's), or the uniform width (within the budget) kept because its holdout measure was lower. */
   kept: string;
   /** The sensitivity pass (absent when the widest width fits the budget): its measure, images, base value and cost. */
@@ -39,8 +44,8 @@ export interface WidthsReport {
   /** The assignment's holdout measure (absent with the sensitivity pass). */
   holdout?: { measure: 'kl' | 'cosine'; images: number; assignment: number };
   /**
-   * Each weight point: its width (32: float), its bytes there, the measure's rise at each other width, and with
-   * --latency-budget its layer's time alone at batch 1, float and integer (ms).
+   * Each weight point: its width (32: float), its bytes there, the measure's rise at each other width, and (unless
+   * --no-speed) its layer's time alone at batch 1, float and integer (ms).
    */
   layers: { point: string; node: string; bits: number; bytes: number; rise: Record<number, number>; ms?: LayerTime }[];
   seconds: number;

@@ -156,7 +156,7 @@ test('float is a width: the layers it keeps float are float in model.onnx, which
     calib: CALIB,
     eval: TEST,
     out,
-    options: { ...QUICK, sizeBudget: '0.3', wBitChoices: 'float,2' },
+    options: { ...QUICK, sizeBudget: '0.3', wBitChoices: 'float,2', speed: true },
   });
   const widths = report.widths!;
   const float = widths.layers.filter((l) => l.bits === 32);
@@ -181,6 +181,15 @@ test('float is a width: the layers it keeps float are float in model.onnx, which
     Math.abs(report.exported.toFloat!.kl! - report.baseline.toFloat!.kl!) <= 0.05 * report.baseline.toFloat!.kl!,
   );
   assert.equal(report.verdict.model, 'Wfloat/2A8 baseline model.onnx');
+  // With the speed timed: every uniform width, the chosen widths and each layer alone, beside float.
+  assert.ok(widths.floatMs! > 0 && widths.ms! > 0);
+  assert.deepEqual(
+    widths.uniform.map((u) => u.ms! > 0),
+    [true, true],
+  );
+  for (const layer of widths.layers) assert.ok(layer.ms!.float > 0 && layer.ms!.integer > 0, layer.node);
+  const html = readFileSync(join(out, 'report.html'), 'utf8');
+  assert.match(html, /latency at batch 1 \(fraction of float's\)/);
 });
 
 test('--latency-budget: model.onnx within the budget as timed afterwards, each layer timed, or a refusal naming what is reachable', async () => {
