@@ -33,17 +33,17 @@ export interface LatencyFit {
 /**
  * The knapsack's widths within the time the budget leaves the layers, each assignment timed (`time`: its fraction of
  * float's latency, pushed to `tried`). Timed over the budget, it is solved again with the overshoot taken off; timed
- * under it by more than LATENCY_SLACK, again with the room left added, and the last one within is kept. Undefined
- * when no try met the budget.
+ * under it by more than LATENCY_SLACK, again with the room left added, and the last one within is kept, with its
+ * measured fraction. Undefined when no try met the budget.
  */
 export async function fitLatency(
   fit: LatencyFit,
   time: (widths: Record<string, number>) => Promise<number>,
   tried: LatencyBudget['tried'],
-): Promise<Record<string, number> | undefined> {
+): Promise<{ widths: Record<string, number>; measured: number } | undefined> {
   const { items, ids, choices, rest, floatMs, fraction } = fit;
   let capacity = fraction * floatMs - rest;
-  let [within, last] = [undefined as Record<string, number> | undefined, ''];
+  let [within, last] = [undefined as { widths: Record<string, number>; measured: number } | undefined, ''];
   for (let attempt = 0; attempt < LATENCY_TRIES; attempt++) {
     const picked = cheapestWithin(items, capacity);
     if (!picked || picked.join() === last) break;
@@ -52,7 +52,7 @@ export async function fitLatency(
     const predicted = (rest + picked.reduce((n, o, i) => n + items[i][o].bytes, 0)) / floatMs;
     const measured = await time(widths);
     tried.push({ predicted, measured });
-    if (measured <= fraction) within = widths;
+    if (measured <= fraction) within = { widths, measured };
     if (measured <= fraction && fraction - measured < LATENCY_SLACK) break;
     capacity += (fraction - measured) * floatMs;
   }
@@ -86,7 +86,8 @@ export async function latencyWidths(
   const floatModel = model.graph.toBytes();
   const integer = uniform(widestInteger(choices));
   const [floatMs, integerMs] = await timeModels(runner, [floatModel, c.build(integer)], feeds);
-  const budget: LatencyBudget = { kind: 'latency', fraction, floatMs, integerMs, tried: [] };
+  const integerFraction = integerMs / floatMs;
+  const budget: LatencyBudget = { kind: 'latency', fraction, floatMs, integerMs, tried: [], measured: integerFraction };
   if (integerMs > fraction * floatMs)
     throw new ConfigError(
       `--latency-budget ${fraction}: the fastest model.onnx here, every weight at ${widestInteger(choices)} bits, runs at ${ofFloat(integerMs, floatMs)}: give at least that`,
@@ -114,7 +115,8 @@ export async function latencyWidths(
     return ms / againstMs;
   };
   const fit = { items, ids: Object.keys(takes), choices, rest, floatMs, fraction };
-  const widths = (await fitLatency(fit, timed, budget.tried)) ?? integer;
+  const fitted = await fitLatency(fit, timed, budget.tried);
+  const widths = fitted?.widths ?? integer;
   // Never worse than the uniform integer model, which meets the budget: the assignment is kept only if better.
   const h = await c.holdout(c.measure);
   const [assignment, base] = [await h.measure(widths), await h.measure(integer)];
@@ -122,12 +124,13 @@ export async function latencyWidths(
   const uniformHoldout = choices.map((b) => (b === widestInteger(choices) ? base : null));
   if (base < assignment)
     return {
+      budget: { ...budget, measured: integerFraction },
       widths: integer,
       kept: `uniform ${widestInteger(choices)}-bit`,
-      budget,
       holdout,
       uniformHoldout,
       layerTimes: times,
     };
+  budget.measured = fitted?.measured ?? integerFraction;
   return { widths, kept: 'assignment', budget, holdout, uniformHoldout, layerTimes: times };
 }

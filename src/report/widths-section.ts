@@ -89,12 +89,11 @@ export async function widthsSection(r: QuantizeReport): Promise<string> {
       ? 'the knapsack’s widths'
       : `${w.kept} weights, which measured better on the holdout than the knapsack’s widths`;
   const { budget } = w;
-  const latest = budget.kind === 'latency' ? budget.tried[budget.tried.length - 1] : undefined;
   const within =
     budget.kind === 'size'
       ? `within the budget of ${mib(budget.bytes)} MiB`
       : budget.kind === 'latency'
-        ? `, running at ${(latest && w.kept === 'assignment' ? latest.measured : budget.integerMs / budget.floatMs).toFixed(2)} of the float model's latency at batch 1 on this machine (budget: ${budget.fraction})`
+        ? `, running at ${budget.measured.toFixed(2)} of the float model's latency at batch 1 on this machine (budget: ${budget.fraction})`
         : `, the smallest the bisection found whose top-1 agrees with float's on all but ${budget.points}% of the ${budget.images} holdout images`;
   const parts = [
     `<h2>Widths</h2><p><strong>Kept: ${escape(kept)}</strong>: model.onnx ${mib(w.bytes)} MiB ${escape(within)} (${(w.bytes / w.floatBytes).toFixed(3)} of float), from widths ${escape(w.choices.map((b) => (b === 32 ? 'float' : b)).join(', '))}.${

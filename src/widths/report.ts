@@ -13,6 +13,8 @@ export interface LatencyBudget {
   layerScale?: number;
   /** Each assignment tried: its predicted and its measured fraction of float's latency. */
   tried: { predicted: number; measured: number }[];
+  /** The kept model's fraction of float's latency as timed when it was chosen (the integer model's if no try). */
+  measured: number;
 }
 
 export interface WidthsReport {
@@ -62,10 +64,9 @@ export function widthSummary(report: WidthsReport): string {
     .join(', ');
   const { budget } = report;
   const size = `${mib(report.bytes)}${budget.kind === 'size' ? ` of ${mib(budget.bytes)}` : ''} (${(report.bytes / report.floatBytes).toFixed(3)} of float)`;
-  const latest = budget.kind === 'latency' ? budget.tried[budget.tried.length - 1] : undefined;
   const latency =
     budget.kind === 'latency'
-      ? `; ${latest && report.kept === 'assignment' && report.layers.some((l) => l.bits === FLOAT_WIDTH) ? latest.measured.toFixed(2) : (budget.integerMs / budget.floatMs).toFixed(2)} of float's latency at batch 1 (budget: ${budget.fraction})`
+      ? `; ${budget.measured.toFixed(2)} of float's latency at batch 1 (budget: ${budget.fraction})`
       : '';
   const agreement =
     budget.kind !== 'accuracy'

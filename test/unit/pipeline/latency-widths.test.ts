@@ -34,12 +34,12 @@ test('fitLatency keeps float the layers that save most within the time left, and
       const float = Object.values(widths).filter((b) => b === 32).length;
       return (10 + 2 * float) / 20 + (float === 2 ? two : other);
     };
-  assert.deepEqual(await fitLatency(fit, measuredAs(0), tried), { w0: 32, w1: 32, w2: 8 });
+  assert.deepEqual(await fitLatency(fit, measuredAs(0), tried), { widths: { w0: 32, w1: 32, w2: 8 }, measured: 0.7 });
   // 0.05 under the budget, but 1 ms more room does not fit a third float layer: the same pick, so no second try.
   assert.deepEqual(tried, [{ predicted: 0.7, measured: 0.7 }]);
   // Timed 0.1 under the prediction: the room left is added, and all three go float (0.7 measured, within).
   tried.length = 0;
-  assert.deepEqual(await fitLatency(fit, measuredAs(-0.1, -0.1), tried), { w0: 32, w1: 32, w2: 32 });
+  assert.deepEqual((await fitLatency(fit, measuredAs(-0.1, -0.1), tried))?.widths, { w0: 32, w1: 32, w2: 32 });
   assert.deepEqual(
     tried.map((t) => t.measured.toFixed(2)),
     ['0.60', '0.70'],
@@ -47,7 +47,8 @@ test('fitLatency keeps float the layers that save most within the time left, and
   // Two float layers measure 0.1 over what the parts predict: the next try has 2 ms less and keeps only w1 float
   // (0.6, within); the room left brings back two (over again, until the tries end), and the one within is kept.
   tried.length = 0;
-  assert.deepEqual(await fitLatency(fit, measuredAs(0.1), tried), { w0: 8, w1: 32, w2: 8 });
+  // The kept one is the try within (0.6), not the last one timed.
+  assert.deepEqual(await fitLatency(fit, measuredAs(0.1), tried), { widths: { w0: 8, w1: 32, w2: 8 }, measured: 0.6 });
   assert.deepEqual(
     tried.slice(0, 2).map((t) => t.measured.toFixed(2)),
     ['0.80', '0.60'],
