@@ -78,6 +78,11 @@ export class Fitness {
     this.cached = [...new Set(this.boundaries.flat())].filter((t) => t !== setup.inputName);
   }
 
+  /** The tensors unit `u`'s suffix reads: what the cached unit inputs hold for it. */
+  unitBoundary(u: number): readonly string[] {
+    return this.boundaries[u];
+  }
+
   /** Full-precision logits of `images`, batch by batch; `ran` hears of each batch's images as they are done. */
   async score(images: ImageBatch, ran?: ImagesRan): Promise<ScoredImages> {
     const { batchSize, forwardImages = batchSize } = this.setup;

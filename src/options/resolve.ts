@@ -1,6 +1,7 @@
 // The options the library runs with: what was given, over the command's default, the preset, the default at
 // low activation bits and the table's default, each checked by its parser.
 import { ConfigError } from '../errors.js';
+import { widthName } from '../quant/scheme.js';
 import { EXPORT_FORMATS } from '../export/formats.js';
 import { COMMANDS, PRESET_NAMES, flagName, recordName, type Command, type OptionSpec, type Preset } from './spec.js';
 import {
@@ -183,9 +184,6 @@ function checkWidths(o: QuantizeOptions, given: ReadonlySet<string>, { option, s
       option('exportFormat'),
     );
 }
-
-/** A width as --w-bit-choices writes it: `float` or its bits. */
-export const widthName = (bits: number) => (bits === FLOAT_WIDTH ? 'float' : String(bits));
 
 /** The options config.json's quantization_config records, under their snake-case names. */
 export function optionsRecord(options: QuantizeOptions): Record<string, unknown> {

@@ -77,7 +77,7 @@ export const QUANTIZE_OPTIONS = {
   latencyBudget: optionalValue(values.latencyFraction, {
     commands: ['quantize'],
     value: 'FRACTION',
-    help: "Give each weight a width from --w-bit-choices so that model.onnx's latency at batch 1 on this machine stays within this fraction of the float model's (e.g. 0.6): the most sensitive layers stay float where the budget leaves room. Each layer's time comes from onnxruntime's profile of the float and the integer model, and model.onnx is timed against float afterwards (report.json: widths.budget).",
+    help: "Give each weight a width from --w-bit-choices so that model.onnx's latency at batch 1 on this machine stays within this fraction of the float model's (e.g. 0.6): the most sensitive layers stay float where the budget leaves room. Each layer's time comes from timing it alone, float and integer; each assignment's model.onnx is timed against float and solved again while it is over (report.json: widths.budget).",
   }),
   aBits: choice([8, 4], 8, { commands: RUN, record: 'always', help: 'Activation bits.' }),
   calibSize: integerOption(1, 1000, {

@@ -6,8 +6,8 @@ import { argmax } from '../evaluate/metrics.js';
 import { ConfigError } from '../errors.js';
 import type { FloatTensor } from '../runtime/runner.js';
 import { cheapestWithin } from '../widths/knapsack.js';
-import { FLOAT_WIDTH } from '../quant/scheme.js';
-import { widestInteger, widthName } from '../options/resolve.js';
+import { FLOAT_WIDTH, widthName } from '../quant/scheme.js';
+import { widestInteger } from '../options/resolve.js';
 import { knapsackItems, type WidthChoice, type WidthContext } from './width-context.js';
 
 /** Bisections of the bytes between the narrowest and the widest widths: each halves the gap, one holdout forward. */

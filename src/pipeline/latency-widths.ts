@@ -2,7 +2,8 @@
 // integer width runs the same int8 kernels (narrow levels are widened at load), so what a layer's width changes in
 // time is whether it is float. Each layer's time, float and integer, is measured alone (widths/layer-times.ts);
 // the knapsack keeps float the layers whose float saves the most sensitivity within the time the budget leaves,
-// and the assignment's model.onnx is timed against float, solved again with less time while it is over.
+// and the assignment's model.onnx is timed against float, solved again with the overshoot taken off or the room
+// left added (fitLatency).
 import { ConfigError } from '../errors.js';
 import { widestInteger } from '../options/resolve.js';
 import { FLOAT_WIDTH } from '../quant/scheme.js';
@@ -14,7 +15,7 @@ import { layerModelsOf, timingFeeds } from './width-latency.js';
 
 export type { LatencyBudget };
 
-/** Assignments tried (each timed against float) before the last one within the budget, or the integer model, is kept. */
+/** Assignments tried (each timed against float) before the last one within budget, or the integer model, is kept. */
 const LATENCY_TRIES = 4;
 /** Room under the budget (a fraction of float's latency) that is worth another try with more float layers. */
 const LATENCY_SLACK = 0.02;
@@ -84,13 +85,14 @@ export async function latencyWidths(
   const { model } = prepared;
   const feeds = timingFeeds(run);
   const floatModel = model.graph.toBytes();
-  const integer = uniform(widestInteger(choices));
+  const bits = widestInteger(choices);
+  const integer = uniform(bits);
   const [floatMs, integerMs] = await timeModels(runner, [floatModel, c.build(integer)], feeds);
   const integerFraction = integerMs / floatMs;
   const budget: LatencyBudget = { kind: 'latency', fraction, floatMs, integerMs, tried: [], measured: integerFraction };
   if (integerMs > fraction * floatMs)
     throw new ConfigError(
-      `--latency-budget ${fraction}: the fastest model.onnx here, every weight at ${widestInteger(choices)} bits, runs at ${ofFloat(integerMs, floatMs)}: give at least that`,
+      `--latency-budget ${fraction}: the fastest model.onnx here, every weight at ${bits} bits, runs at ${ofFloat(integerMs, floatMs)}: give at least that`,
       '--latency-budget',
     );
   if (!choices.includes(FLOAT_WIDTH)) return { widths: integer, kept: 'assignment', budget };
@@ -121,16 +123,9 @@ export async function latencyWidths(
   const h = await c.holdout(c.measure);
   const [assignment, base] = [await h.measure(widths), await h.measure(integer)];
   const holdout = { measure: c.measure, images: run.holdout.dims[0], assignment };
-  const uniformHoldout = choices.map((b) => (b === widestInteger(choices) ? base : null));
-  if (base < assignment)
-    return {
-      budget: { ...budget, measured: integerFraction },
-      widths: integer,
-      kept: `uniform ${widestInteger(choices)}-bit`,
-      holdout,
-      uniformHoldout,
-      layerTimes: times,
-    };
+  const uniformHoldout = choices.map((b) => (b === bits ? base : null));
+  const choice = { budget, holdout, uniformHoldout, layerTimes: times };
+  if (base < assignment) return { ...choice, widths: integer, kept: `uniform ${bits}-bit` };
   budget.measured = fitted?.measured ?? integerFraction;
-  return { widths, kept: 'assignment', budget, holdout, uniformHoldout, layerTimes: times };
+  return { ...choice, widths, kept: 'assignment' };
 }

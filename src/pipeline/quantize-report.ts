@@ -144,7 +144,6 @@ function scaleMovement(
   return moved;
 }
 
-/** Each layer kept float, and why: named by --float-layers, or measured by --float-fallback (now or before a resume). */
 /** The layers a width budget kept float, with the fitness they save over the widest integer width. */
 function widthFloatLayers(graph: Graph, widths: WidthsReport | undefined) {
   const budget = { size: '--size-budget', accuracy: '--accuracy-budget', latency: '--latency-budget' };
@@ -157,6 +156,7 @@ function widthFloatLayers(graph: Graph, widths: WidthsReport | undefined) {
     }));
 }
 
+/** Each layer kept float, and why: named by --float-layers, or measured by --float-fallback (now or before a resume). */
 function floatLayerReasons(
   graph: Graph,
   given: readonly string[],

@@ -11,6 +11,7 @@ import type { Prepared } from './prepare.js';
 import { accuracyWidths } from './accuracy-widths.js';
 import { latencyWidths } from './latency-widths.js';
 import { widthLatency } from './width-latency.js';
+import { widthBudget } from '../options/resolve.js';
 import type { LayerTime } from '../widths/layer-times.js';
 import {
   assign,
@@ -53,12 +54,8 @@ async function sizeWidths(c: WidthContext): Promise<WidthChoice> {
 export async function settleWidths(run: WidthSettling): Promise<SettledWidths> {
   const started = performance.now();
   const c = widthContext(run);
-  const choice: WidthChoice & { layerTimes?: Record<string, LayerTime> } =
-    run.options.sizeBudget !== undefined
-      ? await sizeWidths(c)
-      : run.options.latencyBudget !== undefined
-        ? await latencyWidths(c)
-        : await accuracyWidths(c);
+  const settle = { sizeBudget: sizeWidths, accuracyBudget: accuracyWidths, latencyBudget: latencyWidths };
+  const choice: WidthChoice & { layerTimes?: Record<string, LayerTime> } = await settle[widthBudget(run.options)!](c);
   const sensitivity =
     choice.layerTimes || choice.holdout || choice.budget.kind === 'accuracy' ? await c.sensitivity() : undefined;
   const { widths } = choice;

@@ -1,8 +1,8 @@
 // What choosing weight widths works with (settle-widths.ts): each weight's params and bytes at each width, its
 // sensitivity, the holdout fitness, and the knapsack that assigns widths within a number of bytes.
 import { weightParams } from '../calibrate/observers/weights.js';
-import { FLOAT_WIDTH } from '../quant/scheme.js';
-import { widestInteger, widthName } from '../options/resolve.js';
+import { FLOAT_WIDTH, widthName } from '../quant/scheme.js';
+import { widestInteger } from '../options/resolve.js';
 import { withoutFloatLayers } from '../quant/float-layers.js';
 import { findUnits } from '../quant/units.js';
 import type { Prepared } from './prepare.js';
@@ -74,7 +74,7 @@ function atWidths(
 
 /**
  * The knapsack's items: per weight, what it takes at each width (its bytes, or its time) and its sensitivity there
- * (none at the widest integer width, where it was calibrated; below none at float).
+ * (0 at the widest integer width, where it was calibrated; below 0 at float where float helps).
  */
 export function knapsackItems(
   takes: Readonly<Record<string, Readonly<Record<number, number>>>>,
@@ -199,8 +199,13 @@ export function widthContext(run: WidthSettling): WidthContext {
       float: choices.includes(FLOAT_WIDTH) ? setupAt({ [point.id]: FLOAT_WIDTH }) : undefined,
     }));
   const holdout = async (loss: 'kl' | 'cosine'): Promise<WidthHoldout> => {
-    const fitnessAt = (widths: Record<string, number>) =>
-      new Fitness(setupAt(widths), table.params, lossFunction(loss, 1));
+    // One fitness per set of float layers (the simulation's structure); scales and widths are its params.
+    const fitnesses = new Map<string, Fitness>();
+    const fitnessAt = (widths: Record<string, number>) => {
+      const key = ids.filter((id) => widths[id] === FLOAT_WIDTH).join();
+      if (!fitnesses.has(key)) fitnesses.set(key, new Fitness(setupAt(widths), table.params, lossFunction(loss, 1)));
+      return fitnesses.get(key)!;
+    };
     const scored = await fitnessAt({}).score(run.holdout);
     return {
       scored,

@@ -22,6 +22,9 @@ export function weightLevelBits(wBits: number, reduceRange: boolean): number {
 /** The width `float` in --w-bit-choices: the layer is not quantized (as --float-layers). */
 export const FLOAT_WIDTH = 32;
 
+/** A width as --w-bit-choices writes it: `float` or its bits. */
+export const widthName = (bits: number) => (bits === FLOAT_WIDTH ? 'float' : String(bits));
+
 /** `W8A8`, or `W8/4/2A8` (`Wfloat/8A8`) where a budget gave each weight a width from --w-bit-choices. */
 export function settingLabel(s: {
   wBits: number;
@@ -32,8 +35,7 @@ export function settingLabel(s: {
   wBitChoices?: readonly number[];
 }): string {
   const mixed = (s.sizeBudget ?? s.accuracyBudget ?? s.latencyBudget ?? null) !== null && s.wBitChoices;
-  const width = (bits: number) => (bits === FLOAT_WIDTH ? 'float' : String(bits));
-  return `W${mixed ? s.wBitChoices!.map(width).join('/') : s.wBits}A${s.aBits}`;
+  return `W${mixed ? s.wBitChoices!.map(widthName).join('/') : s.wBits}A${s.aBits}`;
 }
 
 export function weightLevelNote(settings: { wBits: number; reduceRange: boolean }): string {

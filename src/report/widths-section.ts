@@ -1,7 +1,8 @@
 // The Widths section of report.html (a width budget): the holdout measure against model.onnx's size for every
-// uniform width and the chosen widths (and against latency, under a latency budget), each weight's width along the
+// uniform width and the chosen widths (and against latency, where they were timed), each weight's width along the
 // model's depth, and a table.
 import type { QuantizeReport } from './types.js';
+import { FLOAT_WIDTH, widthName } from '../quant/scheme.js';
 import { escape, figure, table } from './markup.js';
 import { barChart } from './plots.js';
 import type { TopLevelSpec } from 'vega-lite';
@@ -41,7 +42,7 @@ function frontSpec(values: FrontPoint[], x: { title: string; budget: number }, m
   } as TopLevelSpec;
 }
 
-/** The plots of the holdout measure: against size always, and against latency with --latency-budget. */
+/** The plots of the holdout measure: against size always, and against latency where the models were timed. */
 async function frontFigures(w: Widths): Promise<string[]> {
   const holdout = w.holdout!;
   const measure = `holdout ${holdout.measure} to float`;
@@ -79,7 +80,7 @@ async function frontFigures(w: Widths): Promise<string[]> {
   return figures;
 }
 
-const widthLabel = (bits: number) => (bits === 32 ? 'float' : `${bits}-bit`);
+const widthLabel = (bits: number) => (bits === FLOAT_WIDTH ? 'float' : `${bits}-bit`);
 
 export async function widthsSection(r: QuantizeReport): Promise<string> {
   const w = r.widths;
@@ -96,7 +97,7 @@ export async function widthsSection(r: QuantizeReport): Promise<string> {
         ? `, running at ${budget.measured.toFixed(2)} of the float model's latency at batch 1 on this machine (budget: ${budget.fraction})`
         : `, the smallest the bisection found whose top-1 agrees with float's on all but ${budget.points}% of the ${budget.images} holdout images`;
   const parts = [
-    `<h2>Widths</h2><p><strong>Kept: ${escape(kept)}</strong>: model.onnx ${mib(w.bytes)} MiB ${escape(within)} (${(w.bytes / w.floatBytes).toFixed(3)} of float), from widths ${escape(w.choices.map((b) => (b === 32 ? 'float' : b)).join(', '))}.${
+    `<h2>Widths</h2><p><strong>Kept: ${escape(kept)}</strong>: model.onnx ${mib(w.bytes)} MiB ${escape(within)} (${(w.bytes / w.floatBytes).toFixed(3)} of float), from widths ${escape(w.choices.map(widthName).join(', '))}.${
       w.sensitivity
         ? ` Each weight’s sensitivity is the rise of ${escape(w.sensitivity.measure)} to float on ${w.sensitivity.images} calibration images when it alone takes a lower width (${w.sensitivity.forwards.toFixed(1)} forwards).`
         : ''
@@ -145,7 +146,7 @@ export async function widthsSection(r: QuantizeReport): Promise<string> {
       ],
       w.layers.map((l) => [
         l.node,
-        l.bits === 32 ? 'float' : l.bits,
+        widthName(l.bits),
         Math.round(l.bytes),
         ...others.map((b) => (l.rise[b] === undefined ? '—' : l.rise[b].toExponential(2))),
         ...(timed ? [ms(l.ms?.float), ms(l.ms?.integer)] : []),

@@ -5,11 +5,9 @@
 import { Fitness, type FitnessSetup } from '../fitness/fitness.js';
 import { lossFunction, type Loss } from '../fitness/losses.js';
 import { downstreamNodes } from '../onnx/walk.js';
-import { suffixBoundary } from '../fitness/suffix.js';
 import type { UnitInputs } from '../fitness/unit-inputs.js';
 import type { ScoredImages } from '../fitness/batches.js';
 import { FLOAT_WIDTH } from '../quant/scheme.js';
-import type { Graph } from '../onnx/graph.js';
 import { sliceBatch, type ImageBatch } from '../data/imagefolder.js';
 import type { QuantParams } from '../quant/scheme.js';
 import type { QuantPoint } from '../quant/points.js';
@@ -76,18 +74,15 @@ async function measured(m: Measuring, candidate: Readonly<Record<string, QuantPa
  * The measuring of a point's layer kept float: a fitness over the simulation without it. Its suffix runs from the
  * base pass's unit inputs where the unit's boundary is the same tensors; else the whole model runs.
  */
-function floatMeasuring(run: SensitivityRun, base: Measuring, float: FitnessSetup, structure: Graph): Measuring {
+function floatMeasuring(run: SensitivityRun, base: Measuring, float: FitnessSetup): Measuring {
   const fitness = new Fitness(float, run.base, lossFunction(run.measure, 1));
   const whole = { ...base, fitness, unit: -1, share: 1 };
   if (base.unit < 0) return whole;
-  const { setup } = run;
-  const input = setup.units[base.unit].input;
+  const input = run.setup.units[base.unit].input;
   const unit = float.units.findIndex((u) => u.input === input);
   if (unit < 0) return whole;
-  const floatBoundary = suffixBoundary(float.simulate(run.base).graph, input, float.inputName);
-  return floatBoundary.join() === suffixBoundary(structure, input, setup.inputName).join()
-    ? { ...base, fitness, unit }
-    : whole;
+  const same = fitness.unitBoundary(unit).join() === base.fitness.unitBoundary(base.unit).join();
+  return same ? { ...base, fitness, unit } : whole;
 }
 
 export async function weightSensitivity(run: SensitivityRun): Promise<WeightSensitivity> {
@@ -111,7 +106,7 @@ export async function weightSensitivity(run: SensitivityRun): Promise<WeightSens
       const candidates: [number, Measuring, Readonly<Record<string, QuantParams>>][] = Object.entries(params).map(
         ([bits, p]) => [Number(bits), m, { ...base, [point.id]: p }],
       );
-      if (float) candidates.push([FLOAT_WIDTH, floatMeasuring(run, m, float, structure), base]);
+      if (float) candidates.push([FLOAT_WIDTH, floatMeasuring(run, m, float), base]);
       for (const [bits, with_, candidate] of candidates) {
         rise[point.id][bits] = (await measured(with_, candidate)) - baseMeasure;
         forwards += with_.share;
